@@ -1,0 +1,37 @@
+//! `cargo xtask`: the caption toolkit's command line. It parses arguments, shows progress and wires
+//! the crates together; the work itself lives in the crates.
+
+mod bleu;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The caption toolkit: prepare caption datasets, train and evaluate image captioners.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score captions with BLEU-1..4, CIDEr-D and ROUGE-L exactly as pycocoevalcap, nltk or sacrebleu do.
+    Bleu(bleu::BleuArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bleu(args) => bleu::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole cause chain on one line, without a backtrace.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
