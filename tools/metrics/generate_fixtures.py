@@ -250,6 +250,28 @@ def main():
         "rouge_segments_first_500": case["rouge"]["segments"][:500],
     }
     write(OUT / "flickr8k.json", flickr)
+    coco_sample(Path(args.shared) / "data" / "coco" / "captions_val2017.json", versions)
+
+
+def coco_sample(annotations_path, versions):
+    """`cargo xtask bleu --results --annotations` on the real COCO sample, as COCOEvalCap pairs them:
+    each image's first caption as its result, scored against all of its annotated captions."""
+    annotations = json.loads(annotations_path.read_text())
+    by_image = {}
+    for record in annotations["annotations"]:
+        by_image.setdefault(record["image_id"], []).append(record["caption"])
+    results = [{"image_id": image, "caption": captions[0]} for image, captions in list(by_image.items())[:60]]
+    out = ROOT / "xtask" / "tests" / "fixtures"
+    out.mkdir(parents=True, exist_ok=True)
+    write(out / "coco_results.json", results)
+    gts = {r["image_id"]: by_image[r["image_id"]] for r in results}
+    res = {r["image_id"]: [r["caption"]] for r in results}
+    with contextlib.redirect_stdout(io.StringIO()):
+        bleu, _ = Bleu(4).compute_score(gts, res)
+    cider, _ = Cider().compute_score(gts, res)
+    rouge, _ = Rouge().compute_score(gts, res)
+    expected = {"versions": versions, "bleu": [float(b) for b in bleu], "cider": float(cider), "rouge_l": float(rouge)}
+    write(out / "coco_expected.json", expected)
 
 
 def write(path, data):

@@ -9,7 +9,7 @@
 //! Kept as pycocoevalcap has it: the "length" in the Gaussian is the number of *bigrams*, and sums
 //! run in the order Python's dicts and numpy's pairwise summation give them.
 
-use rustc_hash::FxHashMap;
+use foldhash::HashMap;
 use serde::Serialize;
 
 use crate::ngram::{MAX_PACKED_ORDER, PackedNgram, pack};
@@ -56,7 +56,7 @@ impl CiderD {
         if !(self.sigma > 0.0 && self.sigma.is_finite()) {
             return Err(MetricsError::InvalidConfig(format!("CIDEr-D sigma must be positive, not {}", self.sigma)));
         }
-        let mut index = FxHashMap::default();
+        let mut index = HashMap::default();
         let segments: Vec<(Counts, Vec<Counts>)> = (0..corpus.len())
             .map(|s| {
                 let hyp = precook(corpus.hypothesis(s), self.max_order, &mut index);
@@ -65,7 +65,7 @@ impl CiderD {
             })
             .collect();
 
-        let mut document_frequency: FxHashMap<PackedNgram, u32> = FxHashMap::default();
+        let mut document_frequency: HashMap<PackedNgram, u32> = HashMap::default();
         let mut seen: Vec<PackedNgram> = Vec::new();
         for (_, refs) in &segments {
             seen.clear();
@@ -125,7 +125,7 @@ impl CiderD {
 }
 
 /// `precook`: n-gram counts of orders 1..=n in first-occurrence order.
-fn precook(tokens: &[u32], max_order: usize, index: &mut FxHashMap<PackedNgram, usize>) -> Counts {
+fn precook(tokens: &[u32], max_order: usize, index: &mut HashMap<PackedNgram, usize>) -> Counts {
     let mut counts: Counts = Vec::new();
     index.clear();
     for n in 1..=max_order {
@@ -143,7 +143,7 @@ fn precook(tokens: &[u32], max_order: usize, index: &mut FxHashMap<PackedNgram, 
 
 /// Turns counts into tf-idf vectors (`counts2vec`).
 struct Vectorizer<'a> {
-    document_frequency: &'a FxHashMap<PackedNgram, u32>,
+    document_frequency: &'a HashMap<PackedNgram, u32>,
     ref_len: f64,
     max_order: usize,
 }

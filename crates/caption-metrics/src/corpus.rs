@@ -3,7 +3,7 @@
 use std::hash::Hash;
 use std::ops::Range;
 
-use rustc_hash::FxHashMap;
+use foldhash::HashMap as FastMap;
 
 use crate::MetricsError;
 
@@ -133,14 +133,14 @@ impl Corpus {
 
 /// Interns tokens while a [`Corpus`] is built.
 struct Builder<'t, T> {
-    ids: FxHashMap<&'t T, u32>,
+    ids: FastMap<&'t T, u32>,
     corpus: Corpus,
 }
 
 impl<T> Default for Builder<'_, T> {
     fn default() -> Self {
         Self {
-            ids: FxHashMap::default(),
+            ids: FastMap::default(),
             corpus: Corpus { tokens: Vec::new(), sentences: Vec::new(), segments: Vec::new(), vocabulary_size: 0 },
         }
     }

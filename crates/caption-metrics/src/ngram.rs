@@ -49,9 +49,10 @@ impl CorpusStats {
             let refs = corpus.references(segment);
             stats.hyp_len.push(hyp.len() as u32);
             stats.ref_len.push(closest_ref_len(hyp.len(), refs.clone().map(<[u32]>::len)) as u32);
-            for n in 1..=max_order {
-                stats.matches.push(clipped_matches(hyp, refs.clone(), n, &mut scratch));
-            }
+            let first = stats.matches.len();
+            stats.matches.resize(first + max_order, 0);
+            let vocabulary_size = corpus.vocabulary_size() as usize;
+            segment_matches(hyp, refs, max_order, vocabulary_size, &mut scratch, &mut stats.matches[first..]);
         }
         stats
     }
@@ -83,81 +84,140 @@ pub(crate) fn closest_ref_len(hyp_len: usize, ref_lens: impl Iterator<Item = usi
     ref_lens.min_by_key(|&len| (len.abs_diff(hyp_len), len)).unwrap_or(0)
 }
 
-/// Reusable buffers for [`clipped_matches`].
-pub(crate) type Scratch = Buffers<PackedNgram>;
-
-/// Buffers of [`clipped_matches_by`] for n-gram keys of type `K`.
+/// Reusable buffers for [`segment_matches`].
 #[derive(Default)]
-pub(crate) struct Buffers<K> {
-    /// The hypothesis n-grams, sorted.
-    keys: Vec<K>,
-    /// Distinct hypothesis n-grams and their counts.
-    distinct: Vec<K>,
-    count: Vec<u32>,
-    /// Largest count in one reference so far, and the count in the current reference.
+pub(crate) struct Scratch {
+    /// Per token id: the first hypothesis position holding it, valid where `stamp` is current.
+    head: Vec<u32>,
+    stamp: Vec<u32>,
+    current_stamp: u32,
+    /// Per hypothesis position: the next position holding the same token (`u32::MAX` at the end).
+    next: Vec<u32>,
+    /// `canonical[i * orders + n - 1]`: first position of the n-gram starting at `i`.
+    canonical: Vec<u32>,
+    /// Occurrences in the hypothesis of the n-gram first seen at `i` (0 for other positions).
+    hyp_count: Vec<u32>,
+    /// Occurrences in the current reference, and the largest over references so far.
+    ref_count: Vec<u32>,
     best: Vec<u32>,
-    current: Vec<u32>,
 }
 
-/// Hypothesis n-grams of order `n` clipped by their largest count in any one reference.
-pub(crate) fn clipped_matches<'a>(
-    hyp: &'a [u32],
+const END: u32 = u32::MAX;
+
+/// Clipped matches of orders `1..=orders` (written to `matches`): each distinct hypothesis n-gram
+/// counts `min(count in hypothesis, largest count in any one reference)`.
+///
+/// No hashing and no sorting. A distinct n-gram is named by its first position `i` in the
+/// hypothesis; it occurs at reference position `j` exactly when hypothesis and reference agree on
+/// at least `n` tokens from `(i, j)`. Only cells where the tokens are equal are visited: for each
+/// reference token, the hypothesis positions holding it come from a per-token list.
+/// `vocabulary_size` bounds the token ids.
+pub(crate) fn segment_matches<'a>(
+    hyp: &[u32],
     refs: impl Iterator<Item = &'a [u32]>,
-    n: usize,
+    orders: usize,
+    vocabulary_size: usize,
     scratch: &mut Scratch,
-) -> u32 {
-    if hyp.len() < n {
-        return 0;
+    matches: &mut [u32],
+) {
+    let h = hyp.len();
+    matches.fill(0);
+    if h == 0 || orders == 0 {
+        return;
     }
-    if n <= MAX_PACKED_ORDER {
-        clipped_matches_by(hyp, refs, n, pack, scratch)
-    } else {
-        // Longer n-grams are compared as slices.
-        clipped_matches_by(hyp, refs, n, |ngram| ngram, &mut Buffers::default())
+    let Scratch { head, stamp, current_stamp, next, canonical, hyp_count, ref_count, best } = scratch;
+    if head.len() < vocabulary_size {
+        head.resize(vocabulary_size, END);
+        stamp.resize(vocabulary_size, 0);
     }
-}
+    *current_stamp = current_stamp.wrapping_add(1);
+    if *current_stamp == 0 {
+        stamp.fill(0);
+        *current_stamp = 1;
+    }
+    let now = *current_stamp;
+    // Positions of each token, ascending.
+    next.clear();
+    next.resize(h, END);
+    for i in (0..h).rev() {
+        let token = hyp[i] as usize;
+        next[i] = if stamp[token] == now { head[token] } else { END };
+        stamp[token] = now;
+        head[token] = i as u32;
+    }
+    let (head, stamp, next) = (&head[..], &stamp[..], &next[..]);
+    let positions = |token: u32| {
+        let token = token as usize;
+        let first = if token < stamp.len() && stamp[token] == now { head[token] } else { END };
+        let valid = |p: u32| (p != END).then_some(p as usize);
+        std::iter::successors(valid(first), move |&p| valid(next[p]))
+    };
+    let common_run = |a: &[u32], b: &[u32], cap: usize| a.iter().zip(b).take(cap).take_while(|(x, y)| x == y).count();
 
-/// Sorts the hypothesis n-grams once, then looks every reference n-gram up by binary search: for
-/// caption-length sentences this beats hashing by a wide margin.
-fn clipped_matches_by<'a, K: Ord + Copy>(
-    hyp: &'a [u32],
-    refs: impl Iterator<Item = &'a [u32]>,
-    n: usize,
-    key: impl Fn(&'a [u32]) -> K,
-    buffers: &mut Buffers<K>,
-) -> u32 {
-    let Buffers { keys, distinct, count, best, current } = buffers;
-    keys.clear();
-    keys.extend(hyp.windows(n).map(&key));
-    keys.sort_unstable();
-    distinct.clear();
-    count.clear();
-    for &k in keys.iter() {
-        if distinct.last() == Some(&k) {
-            *count.last_mut().expect("count follows distinct") += 1;
-        } else {
-            distinct.push(k);
-            count.push(1);
-        }
-    }
-    best.clear();
-    best.resize(distinct.len(), 0);
-    current.resize(distinct.len(), 0);
-    for reference in refs {
-        if reference.len() < n {
-            continue;
-        }
-        current.fill(0);
-        for ngram in reference.windows(n) {
-            if let Ok(j) = distinct.binary_search(&key(ngram)) {
-                current[j] += 1;
+    // Each n-gram's first position, and how often each distinct n-gram occurs.
+    canonical.clear();
+    canonical.resize(h * orders, END);
+    hyp_count.clear();
+    hyp_count.resize(h * orders, 0);
+    for i in 0..h {
+        let longest = orders.min(h - i);
+        for a in positions(hyp[i]).take_while(|&a| a < i) {
+            let run = common_run(&hyp[a..], &hyp[i..], longest);
+            for slot in &mut canonical[i * orders..i * orders + run] {
+                if *slot == END {
+                    *slot = a as u32;
+                }
             }
         }
-        for (b, &c) in best.iter_mut().zip(current.iter()) {
+        for n in 1..=longest {
+            let slot = &mut canonical[i * orders + n - 1];
+            if *slot == END {
+                *slot = i as u32;
+            }
+            hyp_count[*slot as usize * orders + n - 1] += 1;
+        }
+    }
+
+    best.clear();
+    best.resize(h * orders, 0);
+    ref_count.resize(h * orders, 0);
+    for reference in refs {
+        ref_count.fill(0);
+        for (j, &token) in reference.iter().enumerate() {
+            for i in positions(token) {
+                let run = common_run(&hyp[i..], &reference[j..], orders);
+                for n in 1..=run {
+                    let k = i * orders + n - 1;
+                    if canonical[k] as usize == i {
+                        ref_count[k] += 1;
+                    }
+                }
+            }
+        }
+        for (b, &c) in best.iter_mut().zip(ref_count.iter()) {
             *b = (*b).max(c);
         }
     }
-    count.iter().zip(best.iter()).map(|(&c, &b)| c.min(b)).sum()
+    for i in 0..h {
+        for n in 1..=orders.min(h - i) {
+            let k = i * orders + n - 1;
+            if canonical[k] as usize == i {
+                matches[n - 1] += hyp_count[k].min(best[k]);
+            }
+        }
+    }
+}
+
+/// Clipped matches of order `n` alone.
+pub(crate) fn clipped_matches<'a>(
+    hyp: &[u32],
+    refs: impl Iterator<Item = &'a [u32]>,
+    n: usize,
+    vocabulary_size: usize,
+) -> u32 {
+    let mut matches = vec![0; n];
+    segment_matches(hyp, refs, n, vocabulary_size, &mut Scratch::default(), &mut matches);
+    matches[n - 1]
 }
 
 #[cfg(test)]
@@ -165,7 +225,42 @@ mod tests {
     use super::*;
 
     fn matches(hyp: &[u32], refs: &[&[u32]], n: usize) -> u32 {
-        clipped_matches(hyp, refs.iter().copied(), n, &mut Scratch::default())
+        let vocabulary = hyp.iter().chain(refs.iter().copied().flatten()).max().map_or(0, |&m| m as usize + 1);
+        clipped_matches(hyp, refs.iter().copied(), n, vocabulary)
+    }
+
+    /// The plain definition: count n-grams in a map.
+    fn reference_matches(hyp: &[u32], refs: &[&[u32]], n: usize) -> u32 {
+        use std::collections::HashMap;
+        let count = |s: &[u32]| {
+            let mut map: HashMap<Vec<u32>, u32> = HashMap::new();
+            for w in s.windows(n) {
+                *map.entry(w.to_vec()).or_default() += 1;
+            }
+            map
+        };
+        let ref_counts: Vec<_> = refs.iter().map(|r| count(r)).collect();
+        count(hyp)
+            .into_iter()
+            .map(|(g, c)| c.min(ref_counts.iter().map(|m| m.get(&g).copied().unwrap_or(0)).max().unwrap_or(0)))
+            .sum()
+    }
+
+    #[test]
+    fn agrees_with_counting_in_maps() {
+        let mut state = 12345u64;
+        let mut next = |m: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) % m) as u32
+        };
+        for _ in 0..500 {
+            let hyp: Vec<u32> = (0..next(14)).map(|_| next(3)).collect();
+            let refs: Vec<Vec<u32>> = (0..1 + next(4)).map(|_| (0..next(14)).map(|_| next(3)).collect()).collect();
+            let refs: Vec<&[u32]> = refs.iter().map(Vec::as_slice).collect();
+            for n in 1..=6 {
+                assert_eq!(matches(&hyp, &refs, n), reference_matches(&hyp, &refs, n), "{hyp:?} {refs:?} n={n}");
+            }
+        }
     }
 
     #[test]

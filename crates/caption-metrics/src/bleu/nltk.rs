@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use crate::MetricsError;
 use crate::corpus::Corpus;
-use crate::ngram::{CorpusStats, Scratch, clipped_matches, ngram_count};
+use crate::ngram::{CorpusStats, clipped_matches, ngram_count};
 use crate::python_numbers::{PyNum, fsum};
 
 use super::Totals;
@@ -21,7 +21,8 @@ use super::Totals;
 /// One of nltk's `SmoothingFunction` methods with the parameters of `SmoothingFunction(epsilon,
 /// alpha, k)` (defaults 0.1, 5, 5, from Chen and Cherry 2014).
 ///
-/// Parsed from `method0`..`method7` (or `none` for `method0`).
+/// Parsed from `method0`..`method7` (or `none` for `method0`). Methods 5 to 7 interpolate
+/// precisions and can give scores above 1, exactly as nltk does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NltkSmoothing {
     /// The method number, 0 to 7.
@@ -242,7 +243,8 @@ impl<'a> NltkCorpus<'a> {
     /// `modified_precision(references, hypothesis, n)` of the last segment.
     fn last_modified_precision(&self, n: usize) -> PyNum {
         let hyp = self.corpus.hypothesis(self.last);
-        let matches = clipped_matches(hyp, self.corpus.references(self.last), n, &mut Scratch::default());
+        let vocabulary_size = self.corpus.vocabulary_size() as usize;
+        let matches = clipped_matches(hyp, self.corpus.references(self.last), n, vocabulary_size);
         PyNum::fraction(matches, ngram_count(hyp.len(), n).max(1) as u64)
     }
 }

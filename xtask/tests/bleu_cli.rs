@@ -1,0 +1,105 @@
+//! `cargo xtask bleu` end to end: real COCO files against pycocoevalcap's numbers, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().expect("xtask runs")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn scratch_file(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("caption-xtask-bleu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn coco_results_score_as_pycocoevalcap_does() {
+    let annotations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/coco/captions_val2017.json");
+    assert!(annotations.is_file(), "the shared COCO sample is missing: {}", annotations.display());
+    let output = xtask(&[
+        "bleu",
+        "--results",
+        fixture("coco_results.json").to_str().unwrap(),
+        "--annotations",
+        annotations.to_str().unwrap(),
+        "--metrics",
+        "bleu,cider,rouge",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let got: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture("coco_expected.json")).unwrap()).unwrap();
+    for n in 1..=4 {
+        assert_eq!(got[format!("bleu_{n}")], expected["bleu"][n - 1], "BLEU-{n}");
+    }
+    assert_eq!(got["cider"], expected["cider"]);
+    assert_eq!(got["rouge_l"], expected["rouge_l"]);
+    assert_eq!(got["compat"], "coco");
+    assert_eq!(got["segments"], 60);
+    for key in ["brevity_penalty", "precisions", "hyp_len", "ref_len", "smoothing"] {
+        assert!(got.get(key).is_some(), "missing {key}");
+    }
+}
+
+#[test]
+fn jsonl_table_names_the_profile() {
+    let input = scratch_file(
+        "ok.jsonl",
+        "{\"id\": 1, \"hypothesis\": \"a dog runs on the grass\", \"references\": [\"a dog runs on grass\", \"the dog is running\"]}\n",
+    );
+    let output = xtask(&["bleu", "--input", input.to_str().unwrap(), "--compat", "sacrebleu", "--smoothing", "floor"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("BLEU (sacrebleu profile, smoothing floor[0.10])"), "{table}");
+    assert!(table.contains("smooth:floor[0.10]|version:2.6.0"), "{table}");
+}
+
+#[test]
+fn malformed_json_names_file_and_line() {
+    let input = scratch_file(
+        "bad.jsonl",
+        "{\"id\": 1, \"hypothesis\": \"a\", \"references\": [\"a\"]}\n{\"id\": 2, \"hypothesis\": \n",
+    );
+    let output = xtask(&["bleu", "--input", input.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("bad.jsonl:2: malformed JSON"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_hypothesis_without_references_is_an_error() {
+    let input = scratch_file("norefs.jsonl", "{\"id\": \"x\", \"hypothesis\": \"a\", \"references\": []}\n");
+    let output = xtask(&["bleu", "--input", input.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("norefs.jsonl:1: segment x has no references"), "{}", stderr(&output));
+}
+
+#[test]
+fn results_for_unknown_images_are_an_error() {
+    let results = scratch_file("results.json", r#"[{"image_id": 424242, "caption": "a cat"}]"#);
+    let annotations = scratch_file("annotations.json", r#"{"annotations": [{"image_id": 1, "id": 1, "caption": "a dog"}]}"#);
+    let output = xtask(&["bleu", "--results", results.to_str().unwrap(), "--annotations", annotations.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("1 image id(s) are not in"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("424242"), "{}", stderr(&output));
+}
+
+#[test]
+fn coco_has_no_smoothing_to_choose() {
+    let input = scratch_file("one.jsonl", "{\"id\": 1, \"hypothesis\": \"a\", \"references\": [\"a\"]}\n");
+    let output = xtask(&["bleu", "--input", input.to_str().unwrap(), "--smoothing", "exp"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("the coco profile has no smoothing"), "{}", stderr(&output));
+}
