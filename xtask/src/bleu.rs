@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use caption_metrics::formats::{self, EvalSet};
 use caption_metrics::{Bleu, BleuScore, CiderD, CiderScore, Compat, Corpus, RougeL, RougeScore};
+use caption_text::Tokenizer;
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
 
@@ -65,7 +66,7 @@ pub struct BleuArgs {
 enum Tokenize {
     /// Split on whitespace.
     None,
-    /// spaCy English rules, lowercased (needs the caption-text crate).
+    /// spaCy English rules, lowercased (caption-text).
     Spacy,
 }
 
@@ -148,9 +149,13 @@ fn read_inputs(args: &BleuArgs) -> Result<EvalSet> {
 fn tokenize(set: &EvalSet, tokenize: Tokenize) -> Result<Corpus> {
     match tokenize {
         Tokenize::None => Ok(Corpus::from_whitespace_text(&set.hypotheses, &set.references)?),
-        Tokenize::Spacy => bail!(
-            "--tokenize spacy needs the caption-text tokenizer, which this build does not have yet; use --tokenize none"
-        ),
+        Tokenize::Spacy => {
+            let tokenizer = Tokenizer::english();
+            let hypotheses = tokenizer.lowercase_words_batch(&set.hypotheses);
+            let references: Vec<Vec<Vec<String>>> =
+                set.references.iter().map(|refs| tokenizer.lowercase_words_batch(refs)).collect();
+            Ok(Corpus::new(&hypotheses, &references)?)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! the crates together; the work itself lives in the crates.
 
 mod bleu;
+mod text;
 
 use std::process::ExitCode;
 
@@ -19,12 +20,18 @@ struct Cli {
 enum Command {
     /// Score captions with BLEU-1..4, CIDEr-D and ROUGE-L exactly as pycocoevalcap, nltk or sacrebleu do.
     Bleu(bleu::BleuArgs),
+    /// Tokenize lines with spaCy's English rules; one JSON array of tokens per line.
+    Tokenize(text::TokenizeArgs),
+    /// Build a caption vocabulary (the original's ids with --ordering seed) as tokenizer.json.
+    Vocab(text::VocabArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bleu(args) => bleu::run(&args),
+        Command::Tokenize(args) => text::tokenize(&args),
+        Command::Vocab(args) => text::vocab(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

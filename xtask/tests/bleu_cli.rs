@@ -41,7 +41,8 @@ fn coco_results_score_as_pycocoevalcap_does() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let got: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture("coco_expected.json")).unwrap()).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("coco_expected.json")).unwrap()).unwrap();
     for n in 1..=4 {
         assert_eq!(got[format!("bleu_{n}")], expected["bleu"][n - 1], "BLEU-{n}");
     }
@@ -89,8 +90,10 @@ fn a_hypothesis_without_references_is_an_error() {
 #[test]
 fn results_for_unknown_images_are_an_error() {
     let results = scratch_file("results.json", r#"[{"image_id": 424242, "caption": "a cat"}]"#);
-    let annotations = scratch_file("annotations.json", r#"{"annotations": [{"image_id": 1, "id": 1, "caption": "a dog"}]}"#);
-    let output = xtask(&["bleu", "--results", results.to_str().unwrap(), "--annotations", annotations.to_str().unwrap()]);
+    let annotations =
+        scratch_file("annotations.json", r#"{"annotations": [{"image_id": 1, "id": 1, "caption": "a dog"}]}"#);
+    let output =
+        xtask(&["bleu", "--results", results.to_str().unwrap(), "--annotations", annotations.to_str().unwrap()]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("1 image id(s) are not in"), "{}", stderr(&output));
     assert!(stderr(&output).contains("424242"), "{}", stderr(&output));

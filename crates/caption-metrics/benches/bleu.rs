@@ -61,7 +61,9 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
-    group.bench_function("bleu_1_4_coco_prepared_corpus", |b| b.iter(|| Bleu::coco().corpus(black_box(&corpus)).unwrap()));
+    group.bench_function("bleu_1_4_coco_prepared_corpus", |b| {
+        b.iter(|| Bleu::coco().corpus(black_box(&corpus)).unwrap())
+    });
     group.bench_function("corpus_from_tokens", |b| {
         b.iter(|| Corpus::new(black_box(&hyp_tokens), black_box(&ref_tokens)).unwrap())
     });
@@ -72,4 +74,3 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(bleu, benches);
 criterion_main!(bleu);
-

@@ -19,8 +19,12 @@ fn every_profile(max_order: usize) -> Vec<Bleu> {
     for method in 0..=7 {
         profiles.push(Bleu::nltk(NltkSmoothing::method(method).unwrap()).with_max_order(max_order));
     }
-    for smoothing in [SacrebleuSmoothing::None, SacrebleuSmoothing::Floor(0.1), SacrebleuSmoothing::AddK(1.0), SacrebleuSmoothing::Exp]
-    {
+    for smoothing in [
+        SacrebleuSmoothing::None,
+        SacrebleuSmoothing::Floor(0.1),
+        SacrebleuSmoothing::AddK(1.0),
+        SacrebleuSmoothing::Exp,
+    ] {
         for effective_order in [false, true] {
             profiles.push(Bleu { profile: Profile::Sacrebleu { smoothing, effective_order }, max_order });
         }
@@ -107,7 +111,7 @@ proptest! {
     /// exp(log 100) is 100.00000000000004 there too).
     #[test]
     fn identical_sentences_score_one(sentence in prop::collection::vec(0u8..50, 4..30)) {
-        let corpus = Corpus::new(&[sentence.clone()], &[vec![sentence]]).unwrap();
+        let corpus = Corpus::new(std::slice::from_ref(&sentence), &[vec![sentence.clone()]]).unwrap();
         let nltk = Bleu::nltk(NltkSmoothing::default()).corpus(&corpus).unwrap();
         prop_assert!(nltk.bleu.iter().all(|b| *b == 1.0));
         let sacrebleu = Bleu::sacrebleu(SacrebleuSmoothing::Exp).corpus(&corpus).unwrap();

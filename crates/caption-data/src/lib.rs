@@ -1,0 +1,22 @@
+//! Caption datasets in: every common caption-file layout read into [`CaptionRecord`]s with clear,
+//! located errors.
+//!
+//! This crate grows into the whole ingestion pipeline (splits, image checks, the prepared dataset
+//! format, Hub downloads); today it reads Kaggle's Flickr8k `captions.txt` and plain
+//! one-caption-per-line files.
+//!
+//! # Example
+//!
+//! ```
+//! let bytes = b"image,caption\n1000268201_693b08cb0e.jpg,\"A child , in pink , climbs .\"\n";
+//! let records = caption_data::sources::kaggle::parse(bytes, "captions.txt")?;
+//! assert_eq!(records[0].caption, "A child , in pink , climbs .");
+//! # Ok::<(), caption_data::DataError>(())
+//! ```
+
+mod error;
+mod record;
+pub mod sources;
+
+pub use error::DataError;
+pub use record::CaptionRecord;

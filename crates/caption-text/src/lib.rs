@@ -1,0 +1,41 @@
+//! spaCy's English tokenizer reimplemented in Rust, token for token, and the caption vocabulary
+//! the PyTorch captioning tutorials build on it.
+//!
+//! - [`Tokenizer`]: spaCy 3.8's tokenization algorithm (whitespace handling, special cases,
+//!   prefixes, suffixes, infixes, URLs, special cases over tokens) running on spaCy's own English
+//!   rules ([`Rules::english`]). Tokens carry byte offsets and trailing-space flags, so the input is
+//!   rebuilt exactly; lowercasing is a separate step ([`Token::lower`]).
+//! - [`Vocabulary`]: `<PAD>`, `<SOS>`, `<EOS>`, `<UNK>` then words over a frequency threshold, in
+//!   the original's order (`seed`) or by frequency; numericalize and decode; saved as a Hugging
+//!   Face `tokenizer.json`.
+//!
+//! # Example
+//!
+//! ```
+//! use caption_text::{Ordering, Tokenizer, Vocabulary};
+//!
+//! let tokenizer = Tokenizer::english();
+//! let captions = ["A dog's running.", "A dog runs!", "Two dogs run."];
+//! let tokenized: Vec<Vec<String>> = captions.iter().map(|c| tokenizer.lowercase_words(c)).collect();
+//! assert_eq!(tokenized[0], ["a", "dog", "'s", "running", "."]);
+//!
+//! let vocabulary = Vocabulary::build(&tokenized, 2, Ordering::Seed)?;
+//! assert_eq!(vocabulary.id("a"), Some(4)); // first word to reach the threshold
+//! let ids = vocabulary.numericalize(&tokenized[2]);
+//! assert_eq!(ids.first(), Some(&Vocabulary::SOS));
+//! // "two", "dogs", "run" are below the threshold; "." reached it third.
+//! assert_eq!(vocabulary.decode(&ids), ["<UNK>", "<UNK>", "<UNK>", "."]);
+//! # Ok::<(), caption_text::TextError>(())
+//! ```
+
+mod error;
+mod rules;
+mod special_matcher;
+mod tokenizer;
+mod tokenizer_json;
+mod vocabulary;
+
+pub use error::TextError;
+pub use rules::Rules;
+pub use tokenizer::{Token, Tokenizer, reconstruct};
+pub use vocabulary::{Ordering, Vocabulary};
