@@ -106,3 +106,19 @@ fn coco_has_no_smoothing_to_choose() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("the coco profile has no smoothing"), "{}", stderr(&output));
 }
+
+#[test]
+fn spacy_tokenization_lowercases_and_splits_punctuation() {
+    let input = scratch_file(
+        "spacy.jsonl",
+        "{\"id\": 1, \"hypothesis\": \"A dog's ball, in the grass.\", \"references\": [\"a dog 's ball , in the grass .\"]}\n",
+    );
+    let run = |tokenize: &str| -> Value {
+        let output =
+            xtask(&["bleu", "--input", input.to_str().unwrap(), "--compat", "nltk", "--tokenize", tokenize, "--json"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    assert_eq!(run("spacy")["bleu_4"], 1.0);
+    assert!(run("none")["bleu_4"].as_f64().unwrap() < 0.5);
+}

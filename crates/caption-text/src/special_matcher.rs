@@ -94,13 +94,12 @@ impl SpecialMatcher {
                     kept.next();
                     let first = old[start];
                     let last = old[end - 1];
-                    let span = &text[first.offset..last.end()];
-                    if tokenizer_special(tokenizer, text, first.offset..last.end(), tokens) {
+                    // The matched text, spaces included, must be the special case itself.
+                    if tokenizer.push_special(text, first.offset..last.end(), tokens) {
                         if let Some(token) = tokens.last_mut() {
                             token.whitespace = last.whitespace;
                         }
                     } else {
-                        debug_assert!(!span.is_empty());
                         tokens.extend_from_slice(&old[start..end]);
                     }
                     i = end;
@@ -116,16 +115,6 @@ impl SpecialMatcher {
             }
         }
     }
-}
-
-/// Pushes the special case spelled by `text[span]`, if there is one.
-fn tokenizer_special<'a>(
-    tokenizer: &Tokenizer,
-    text: &'a str,
-    span: std::ops::Range<usize>,
-    tokens: &mut Vec<Token<'a>>,
-) -> bool {
-    tokenizer.push_special_case(text, span, tokens)
 }
 
 #[cfg(test)]

@@ -271,11 +271,7 @@ impl Tokenizer {
     }
 
     /// Pushes the pieces of `text[span]` if it is a special case.
-    pub(crate) fn push_special_case<'a>(&self, text: &'a str, span: Range<usize>, tokens: &mut Vec<Token<'a>>) -> bool {
-        self.push_special(text, span, tokens)
-    }
-
-    fn push_special<'a>(&self, text: &'a str, span: Range<usize>, tokens: &mut Vec<Token<'a>>) -> bool {
+    pub(crate) fn push_special<'a>(&self, text: &'a str, span: Range<usize>, tokens: &mut Vec<Token<'a>>) -> bool {
         let Some(pieces) = self.specials.get(&text[span.clone()]) else { return false };
         let mut offset = span.start;
         for &len in pieces {
