@@ -27,6 +27,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Piped into `head`, a command should stop quietly, not panic on the closed pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bleu(args) => bleu::run(&args),

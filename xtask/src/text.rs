@@ -34,7 +34,8 @@ pub struct TokenizeArgs {
     after_help = "Example:\n  cargo xtask vocab ../shared/data/flickr8k/captions.txt --ordering seed --out tokenizer.json"
 )]
 pub struct VocabArgs {
-    /// Kaggle captions.txt (CSV with header image,caption) or one caption per line.
+    /// Captions file: Kaggle captions.txt, Flickr8k.token.txt, Karpathy or COCO captions JSON, or
+    /// one caption per line (the layout is recognised from the content).
     captions: PathBuf,
     /// How ids are assigned.
     #[arg(long, value_enum, default_value_t = OrderingArg::Seed)]

@@ -1,9 +1,10 @@
 //! Caption datasets in: every common caption-file layout read into [`CaptionRecord`]s with clear,
 //! located errors.
 //!
-//! This crate grows into the whole ingestion pipeline (splits, image checks, the prepared dataset
-//! format, Hub downloads); today it reads Kaggle's Flickr8k `captions.txt` and plain
-//! one-caption-per-line files.
+//! This crate grows into the whole ingestion pipeline (image checks, the prepared dataset format,
+//! Hub downloads); today it reads Kaggle's Flickr8k `captions.txt`, the original
+//! `Flickr8k.token.txt` with its official split files, Karpathy split JSON, COCO captions JSON and
+//! plain one-caption-per-line files, and assigns deterministic splits where a source has none.
 //!
 //! # Example
 //!
@@ -17,6 +18,8 @@
 mod error;
 mod record;
 pub mod sources;
+mod split;
 
 pub use error::DataError;
-pub use record::CaptionRecord;
+pub use record::{CaptionRecord, Split};
+pub use split::{SplitRatios, assign_splits};

@@ -1,18 +1,70 @@
-//! The real Flickr8k captions file in ../shared/data.
+//! The real caption files in ../shared/data.
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
-use caption_data::sources::read_captions_file;
+use caption_data::sources::{Format, read_captions_file};
+use caption_data::{Split, SplitRatios, assign_splits};
+
+fn shared(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(path)
+}
 
 #[test]
 fn kaggle_captions_txt_has_40455_captions_of_8091_images() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/flickr8k/captions.txt");
+    let path = shared("flickr8k/captions.txt");
+    assert_eq!(Format::detect(&std::fs::read(&path).unwrap()), Format::Kaggle);
     let records = read_captions_file(&path).unwrap();
     assert_eq!(records.len(), 40_455);
-    let mut images: Vec<&str> = records.iter().map(|r| r.image.as_str()).collect();
-    images.dedup();
+    let images: HashSet<&str> = records.iter().map(|r| r.image.as_str()).collect();
     assert_eq!(images.len(), 8_091);
     assert_eq!(records[0].line, 2);
-    // A caption with commas, quoted in the file.
-    assert!(records.iter().any(|r| r.caption.contains(" , ")));
+    assert!(records.iter().any(|r| r.caption.contains(" , ")), "quoted captions keep their commas");
+    assert!(records.iter().all(|r| r.split.is_none()));
+}
+
+#[test]
+fn token_file_has_the_official_6000_1000_1000_splits() {
+    let path = shared("flickr8k/Flickr8k.token.txt");
+    assert_eq!(Format::detect(&std::fs::read(&path).unwrap()), Format::Flickr8kToken);
+    let records = read_captions_file(&path).unwrap();
+    assert_eq!(records.len(), 40_460);
+    let mut split_of: HashMap<&str, Option<Split>> = HashMap::new();
+    for record in &records {
+        let previous = split_of.insert(&record.image, record.split);
+        assert!(previous.is_none() || previous == Some(record.split), "{} in two splits", record.image);
+    }
+    assert_eq!(split_of.len(), 8_092);
+    let count = |split| split_of.values().filter(|s| **s == split).count();
+    assert_eq!(
+        (count(Some(Split::Train)), count(Some(Split::Validation)), count(Some(Split::Test))),
+        (6000, 1000, 1000)
+    );
+    // 91 real images and the stray "2258277193_586949ec62.jpg.1" group are in no split.
+    assert_eq!(count(None), 92);
+    assert_eq!(split_of["2258277193_586949ec62.jpg.1"], None);
+}
+
+#[test]
+fn coco_captions_json_pairs_annotations_with_file_names() {
+    let path = shared("coco/captions_val2017.json");
+    assert_eq!(Format::detect(&std::fs::read(&path).unwrap()), Format::Coco);
+    let records = read_captions_file(&path).unwrap();
+    assert_eq!(records.len(), 395);
+    let images: HashSet<&str> = records.iter().map(|r| r.image.as_str()).collect();
+    assert_eq!(images.len(), 79);
+    assert!(images.contains("000000000139.jpg"));
+}
+
+#[test]
+fn deterministic_splits_keep_each_image_whole() {
+    let mut records = read_captions_file(&shared("flickr8k/captions.txt")).unwrap();
+    assign_splits(&mut records, SplitRatios::default(), 0);
+    let mut split_of: HashMap<&str, Split> = HashMap::new();
+    for record in &records {
+        let split = record.split.unwrap();
+        assert_eq!(*split_of.entry(&record.image).or_insert(split), split, "{} in two splits", record.image);
+    }
+    let train = split_of.values().filter(|s| **s == Split::Train).count() as f64 / split_of.len() as f64;
+    assert!((0.78..0.82).contains(&train), "train share {train}");
 }

@@ -52,7 +52,7 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<CaptionRecord>, DataError> 
         if caption.trim().is_empty() {
             return Err(malformed(line, format!("empty caption for {image}")));
         }
-        records.push(CaptionRecord { image, caption, line });
+        records.push(CaptionRecord { image, caption, line, split: None });
     }
     if records.is_empty() {
         return Err(DataError::Empty { path: path.to_string() });

@@ -21,7 +21,12 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<CaptionRecord>, DataError> 
         if text.trim().is_empty() {
             continue;
         }
-        records.push(CaptionRecord { image: format!("line-{number}"), caption: text.to_string(), line: number });
+        records.push(CaptionRecord {
+            image: format!("line-{number}"),
+            caption: text.to_string(),
+            line: number,
+            split: None,
+        });
     }
     if records.is_empty() {
         return Err(DataError::Empty { path: path.to_string() });
