@@ -54,10 +54,7 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<CaptionRecord>, DataError> 
         }
         records.push(CaptionRecord { image, caption, line, split: None });
     }
-    if records.is_empty() {
-        return Err(DataError::Empty { path: path.to_string() });
-    }
-    Ok(records)
+    super::non_empty(records, path)
 }
 
 #[cfg(test)]

@@ -43,10 +43,7 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<CaptionRecord>, DataError> {
             });
         }
     }
-    if records.is_empty() {
-        return Err(DataError::Empty { path: path.to_string() });
-    }
-    Ok(records)
+    super::non_empty(records, path)
 }
 
 #[cfg(test)]

@@ -44,6 +44,11 @@ impl Format {
     }
 }
 
+/// `records`, or [`DataError::Empty`] when a source yielded none.
+fn non_empty(records: Vec<CaptionRecord>, path: &str) -> Result<Vec<CaptionRecord>, DataError> {
+    if records.is_empty() { Err(DataError::Empty { path: path.to_string() }) } else { Ok(records) }
+}
+
 /// Reads a captions file whose layout is recognised from its content ([`Format::detect`]).
 ///
 /// # Errors

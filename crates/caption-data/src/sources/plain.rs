@@ -28,8 +28,5 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<CaptionRecord>, DataError> 
             split: None,
         });
     }
-    if records.is_empty() {
-        return Err(DataError::Empty { path: path.to_string() });
-    }
-    Ok(records)
+    super::non_empty(records, path)
 }
