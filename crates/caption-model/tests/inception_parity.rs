@@ -1,0 +1,155 @@
+//! Inception v3 against torchvision on weights defined by a formula both sides compute
+//! (`tools/model/generate_inception_fixtures.py`): eval mode, transform_input, train mode with batch
+//! statistics, and the running statistics that train mode updates.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use caption_model::{Inception3, InceptionConfig};
+use serde_json::Value;
+
+/// Largest relative difference allowed (to the tensor's largest magnitude).
+const TOLERANCE: f32 = 1e-4;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn fnv1a64(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// The generator's `unit`: splitmix64 of FNV-1a(name) + i, top 24 bits in [0, 1).
+fn unit(name: &str, n: usize) -> impl Iterator<Item = f64> {
+    let h = fnv1a64(name);
+    (0..n as u64).map(move |i| {
+        let mut z = h.wrapping_add(i).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 40) as f64 / (1u64 << 24) as f64
+    })
+}
+
+fn value(name: &str, shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    let fan_in: usize = shape[1..].iter().product();
+    let data: Vec<f32> = unit(name, n)
+        .map(|u| {
+            let v = if name.ends_with("running_var") || name.ends_with("bn.weight") {
+                0.5 + u
+            } else if name.ends_with("running_mean") || name.ends_with("bn.bias") {
+                0.2 * (u - 0.5)
+            } else if name.ends_with("fc.bias") {
+                0.1 * (u - 0.5)
+            } else {
+                (2.0 * u - 1.0) * (6.0 / fan_in as f64).sqrt()
+            };
+            v as f32
+        })
+        .collect();
+    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
+}
+
+fn weights() -> HashMap<String, Tensor> {
+    let params: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("inception_v3_params.json")).unwrap()).unwrap();
+    params["params"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, shape)| {
+            let shape: Vec<usize> = shape.as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            (name.clone(), value(name, &shape))
+        })
+        .collect()
+}
+
+fn network(transform_input: bool) -> Inception3 {
+    network_in(transform_input, DType::F32)
+}
+
+/// The network with its (float32) weights widened to `dtype`, as torch's `model.to(dtype)`.
+fn network_in(transform_input: bool, dtype: DType) -> Inception3 {
+    let weights = weights().into_iter().map(|(k, v)| (k, v.to_dtype(dtype).unwrap())).collect();
+    let vb = VarBuilder::from_tensors(weights, dtype, &Device::Cpu);
+    Inception3::new(vb, InceptionConfig { num_classes: Some(1000), aux_logits: true, transform_input }).unwrap()
+}
+
+fn input() -> Tensor {
+    let data: Vec<f32> = unit("input", 2 * 3 * 299 * 299).map(|u| (2.0 * u - 1.0) as f32).collect();
+    Tensor::from_vec(data, (2, 3, 299, 299), &Device::Cpu).unwrap()
+}
+
+/// Largest difference relative to the expected tensor's largest magnitude, in f64.
+fn relative_difference(actual: &Tensor, expected: &Tensor) -> f64 {
+    assert_eq!(actual.dims(), expected.dims(), "shape");
+    let (actual, expected) = (actual.to_dtype(DType::F64).unwrap(), expected.to_dtype(DType::F64).unwrap());
+    let scale = expected.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    let difference = (actual - expected).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    difference / scale
+}
+
+fn assert_close(what: &str, actual: &Tensor, expected: &Tensor) {
+    let relative = relative_difference(actual, expected);
+    eprintln!("{what}: largest relative difference {relative:e}");
+    assert!(relative <= f64::from(TOLERANCE), "{what}: differs from torchvision by {relative:e} (relative)");
+}
+
+#[test]
+fn inception_v3_equals_torchvision() {
+    let expected = candle_core::safetensors::load(fixture("inception_v3.safetensors"), &Device::Cpu).unwrap();
+    let x = input();
+
+    let eval = network(false).forward_t(&x, false).unwrap();
+    assert_close("eval pooled", &eval.pooled, &expected["eval/pooled"]);
+    assert_close("eval logits", eval.logits.as_ref().unwrap(), &expected["eval/logits"]);
+    assert!(eval.aux_logits.is_none(), "AuxLogits runs in train mode only");
+
+    let transformed = network(true).forward_t(&x, false).unwrap();
+    assert_close("transform_input pooled", &transformed.pooled, &expected["eval_ti/pooled"]);
+    assert_close("transform_input logits", transformed.logits.as_ref().unwrap(), &expected["eval_ti/logits"]);
+}
+
+/// Train mode (batch statistics, running statistics updated) in float64 against torch in float64:
+/// the semantics, free of rounding. Then float32: our error against the float64 reference must be
+/// no worse than 3× torch's own float32 error (batch statistics over two images amplify rounding;
+/// torch float32 itself is off by ~1e-4 there).
+#[test]
+fn train_mode_equals_torchvision() {
+    let expected = candle_core::safetensors::load(fixture("inception_v3.safetensors"), &Device::Cpu).unwrap();
+    let outputs = |dtype: DType| {
+        let net = network_in(false, dtype);
+        let x = input().to_dtype(dtype).unwrap();
+        let train = net.forward_t(&x, true).unwrap();
+        let after = net.forward_t(&x, false).unwrap();
+        [("pooled", train.pooled), ("aux_logits", train.aux_logits.unwrap()), ("after_train_pooled", after.pooled)]
+    };
+    for (name, ours) in outputs(DType::F64) {
+        let relative = relative_difference(&ours, &expected[&format!("train64/{name}")]);
+        eprintln!("train f64 {name}: largest relative difference {relative:e}");
+        assert!(relative <= 1e-9, "train f64 {name}: {relative:e}");
+    }
+    for (name, ours) in outputs(DType::F32) {
+        let reference = &expected[&format!("train64/{name}")];
+        let torch = relative_difference(&expected[&format!("train32/{name}")], reference);
+        let relative = relative_difference(&ours, reference);
+        eprintln!("train f32 {name}: ours {relative:e}, torch's own {torch:e} from the float64 result");
+        assert!(relative <= (3.0 * torch).max(1e-5), "train f32 {name}: {relative:e} against torch's {torch:e}");
+    }
+}
+
+#[test]
+fn a_wrong_shape_names_the_tensor() {
+    let mut weights = weights();
+    weights.insert(
+        "Mixed_6b.branch7x7_2.conv.weight".into(),
+        Tensor::zeros((128, 128, 7, 1), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let error = Inception3::new(vb, InceptionConfig::default()).unwrap_err().to_string();
+    assert!(error.contains("Mixed_6b.branch7x7_2.conv.weight"), "{error}");
+    assert!(error.contains("[128, 128, 1, 7]") && error.contains("[128, 128, 7, 1]"), "{error}");
+}
