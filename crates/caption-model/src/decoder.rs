@@ -1,0 +1,85 @@
+//! [`DecoderRNN`]: the original's caption decoder (embedding, LSTM, linear), its teacher-forced
+//! forward, and greedy decoding exactly as the original's `caption_image`.
+
+use candle_core::{D, Module, Result, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use crate::lstm::{Lstm, LstmState};
+
+/// Sizes of the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecoderConfig {
+    /// Embedding size (also the image feature size).
+    pub embed_size: usize,
+    /// LSTM hidden size.
+    pub hidden_size: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// LSTM layers.
+    pub num_layers: usize,
+}
+
+/// `DecoderRNN`: `embed` (Embedding), `lstm` (LSTM), `linear` (Linear), with the original's names.
+#[derive(Debug, Clone)]
+pub struct DecoderRNN {
+    embed: Embedding,
+    lstm: Lstm,
+    linear: Linear,
+}
+
+impl DecoderRNN {
+    /// Loads the decoder from `vb` (`embed.weight`, `lstm.weight_ih_l0`, …, `linear.weight`).
+    pub fn new(vb: VarBuilder, config: DecoderConfig) -> Result<Self> {
+        Ok(Self {
+            embed: candle_nn::embedding(config.vocab_size, config.embed_size, vb.pp("embed"))?,
+            lstm: Lstm::new(vb.pp("lstm"), config.embed_size, config.hidden_size, config.num_layers)?,
+            linear: candle_nn::linear(config.hidden_size, config.vocab_size, vb.pp("linear"))?,
+        })
+    }
+
+    /// The original's teacher-forced forward: the image features are time step 0, the embedded
+    /// caption tokens follow. `features`: batch × embed; `captions`: time × batch token ids.
+    /// Returns logits, (time + 1) × batch × vocab. `dropout` is applied to the embeddings when
+    /// given (the original's `Dropout(0.5)`, training only).
+    pub fn forward(&self, features: &Tensor, captions: &Tensor, dropout: Option<f32>) -> Result<Tensor> {
+        let mut embeddings = self.embed.forward(captions)?;
+        if let Some(p) = dropout {
+            embeddings = candle_nn::ops::dropout(&embeddings, p)?;
+        }
+        let inputs = Tensor::cat(&[features.unsqueeze(0)?, embeddings], 0)?;
+        let (hiddens, _) = self.lstm.forward(&inputs, None)?;
+        self.linear.forward(&hiddens)
+    }
+
+    /// Greedy decoding as the original's `caption_image`, for a batch of feature rows at once:
+    /// starting from the features, feed back the argmax word, at most `max_length` steps; a row is
+    /// finished at `eos`. Returns each row's ids up to and including `eos` (as the original's list
+    /// does), with the summed log-probability of the chosen words.
+    pub fn greedy(&self, features: &Tensor, max_length: usize, eos: u32) -> Result<Vec<(Vec<u32>, f32)>> {
+        let batch = features.dim(0)?;
+        let mut results: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0); batch];
+        let mut finished = vec![false; batch];
+        let mut x = features.unsqueeze(0)?;
+        let mut state: Option<LstmState> = None;
+        for _ in 0..max_length {
+            let (hiddens, next) = self.lstm.forward(&x, state.as_ref())?;
+            state = Some(next);
+            let logits = self.linear.forward(&hiddens.squeeze(0)?)?;
+            let predicted = logits.argmax(D::Minus1)?;
+            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            let chosen = log_probs.gather(&predicted.unsqueeze(1)?, 1)?.squeeze(1)?.to_vec1::<f32>()?;
+            for (row, (&id, score)) in predicted.to_vec1::<u32>()?.iter().zip(chosen).enumerate() {
+                if !finished[row] {
+                    results[row].0.push(id);
+                    results[row].1 += score;
+                    finished[row] = id == eos;
+                }
+            }
+            if finished.iter().all(|&f| f) {
+                break;
+            }
+            x = self.embed.forward(&predicted)?.unsqueeze(0)?;
+        }
+        Ok(results)
+    }
+}

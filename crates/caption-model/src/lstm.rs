@@ -1,0 +1,94 @@
+//! [`Lstm`]: PyTorch's `nn.LSTM` (sequence-first, any number of layers), with its parameter names
+//! (`weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`) and gate order (input,
+//! forget, cell, output).
+//!
+//! The input projections of all time steps are one matrix product per layer; only the recurrent
+//! product runs step by step.
+
+use candle_core::{D, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// One layer's weights.
+#[derive(Debug, Clone)]
+struct LstmLayer {
+    /// `weight_ih_l{k}`ᵀ: input × 4·hidden.
+    w_ih_t: Tensor,
+    /// `weight_hh_l{k}`ᵀ: hidden × 4·hidden.
+    w_hh_t: Tensor,
+    /// `bias_ih_l{k} + bias_hh_l{k}`.
+    bias: Tensor,
+}
+
+/// The hidden and cell states, each layers × batch × hidden.
+#[derive(Debug, Clone)]
+pub struct LstmState {
+    /// h for every layer.
+    pub h: Tensor,
+    /// c for every layer.
+    pub c: Tensor,
+}
+
+/// A stacked LSTM, sequence-first like `nn.LSTM(input_size, hidden_size, num_layers)`.
+#[derive(Debug, Clone)]
+pub struct Lstm {
+    layers: Vec<LstmLayer>,
+    hidden_size: usize,
+}
+
+impl Lstm {
+    /// Loads `num_layers` layers from `vb` (PyTorch's names).
+    pub fn new(vb: VarBuilder, input_size: usize, hidden_size: usize, num_layers: usize) -> Result<Self> {
+        let layers = (0..num_layers)
+            .map(|k| {
+                let input = if k == 0 { input_size } else { hidden_size };
+                let w_ih = vb.get((4 * hidden_size, input), &format!("weight_ih_l{k}"))?;
+                let w_hh = vb.get((4 * hidden_size, hidden_size), &format!("weight_hh_l{k}"))?;
+                let b_ih = vb.get(4 * hidden_size, &format!("bias_ih_l{k}"))?;
+                let b_hh = vb.get(4 * hidden_size, &format!("bias_hh_l{k}"))?;
+                Ok(LstmLayer { w_ih_t: w_ih.t()?, w_hh_t: w_hh.t()?, bias: (b_ih + b_hh)? })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { layers, hidden_size })
+    }
+
+    /// Number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Runs the sequence `x` (time × batch × input) from `state` (zeros when `None`); returns the
+    /// last layer's outputs (time × batch × hidden) and the final state.
+    pub fn forward(&self, x: &Tensor, state: Option<&LstmState>) -> Result<(Tensor, LstmState)> {
+        let (steps, batch, _) = x.dims3()?;
+        let zeros = Tensor::zeros((batch, self.hidden_size), x.dtype(), x.device())?;
+        let mut input = x.clone();
+        let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
+        for (k, layer) in self.layers.iter().enumerate() {
+            let (mut h, mut c) = match state {
+                Some(s) => (s.h.get(k)?, s.c.get(k)?),
+                None => (zeros.clone(), zeros.clone()),
+            };
+            let projected = input
+                .reshape((steps * batch, input.dim(2)?))?
+                .matmul(&layer.w_ih_t)?
+                .broadcast_add(&layer.bias)?
+                .reshape((steps, batch, 4 * self.hidden_size))?;
+            let mut outputs = Vec::with_capacity(steps);
+            for t in 0..steps {
+                let gates = (projected.get(t)? + h.matmul(&layer.w_hh_t)?)?;
+                let chunks = gates.chunk(4, D::Minus1)?;
+                let i = candle_nn::ops::sigmoid(&chunks[0])?;
+                let f = candle_nn::ops::sigmoid(&chunks[1])?;
+                let g = chunks[2].tanh()?;
+                let o = candle_nn::ops::sigmoid(&chunks[3])?;
+                c = ((f * &c)? + (i * g)?)?;
+                h = (o * c.tanh()?)?;
+                outputs.push(h.clone());
+            }
+            input = Tensor::stack(&outputs, 0)?;
+            h_n.push(h);
+            c_n.push(c);
+        }
+        Ok((input, LstmState { h: Tensor::stack(&h_n, 0)?, c: Tensor::stack(&c_n, 0)? }))
+    }
+}
