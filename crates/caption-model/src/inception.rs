@@ -359,6 +359,11 @@ impl Inception3 {
         })
     }
 
+    /// The final `fc`, when the network has one.
+    pub fn fc(&self) -> Option<&Linear> {
+        self.fc.as_ref()
+    }
+
     /// torchvision's `_transform_input`: channel c becomes `x·(std_c/0.5) + (mean_c−0.5)/0.5`.
     fn transform(&self, x: &Tensor) -> Result<Tensor> {
         if !self.transform_input {

@@ -1,12 +1,15 @@
 //! The captioning model in Candle: Inception v3 equal to torchvision's, and the original's LSTM
-//! decoder with greedy decoding (more to come: CNNtoRNN, beam search, weight import).
+//! decoder with greedy decoding, assembled as the original's CNNtoRNN with its parameter names (more
+//! to come: beam search, checkpoint import, feature extraction).
 
 mod batch_norm;
+pub mod cnn_to_rnn;
 pub mod decoder;
 pub mod inception;
 pub mod lstm;
 
 pub use batch_norm::BatchNorm2d;
+pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
 pub use decoder::{DecoderConfig, DecoderRNN};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
 pub use lstm::{Lstm, LstmState};

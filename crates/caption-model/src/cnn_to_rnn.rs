@@ -1,0 +1,78 @@
+//! [`EncoderCNN`] and [`CNNtoRNN`]: the PyTorch original's model, with its parameter names
+//! (`encoderCNN.inception.*`, `encoderCNN.inception.fc.*`, `decoderRNN.embed.weight`,
+//! `decoderRNN.lstm.weight_ih_l0`, …), so checkpoints move between the two unchanged.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::{DecoderConfig, DecoderRNN, Inception3, InceptionConfig};
+
+/// The original's encoder: Inception v3 whose `fc` is `Linear(2048, embed)`, then ReLU and
+/// dropout 0.5 (Inception's own dropout 0.5 before `fc` applies too, in train mode).
+#[derive(Debug, Clone)]
+pub struct EncoderCNN {
+    inception: Inception3,
+}
+
+impl EncoderCNN {
+    /// Loads `inception.*` from `vb`; `transform_input` as the checkpoint was trained
+    /// (torchvision's pretrained weights turn it on).
+    pub fn new(vb: VarBuilder, embed_size: usize, transform_input: bool) -> Result<Self> {
+        let config = InceptionConfig { num_classes: Some(embed_size), aux_logits: false, transform_input };
+        Ok(Self { inception: Inception3::new(vb.pp("inception"), config)? })
+    }
+
+    /// The network inside.
+    pub fn inception(&self) -> &Inception3 {
+        &self.inception
+    }
+
+    /// Image features (batch × embed). In train mode BatchNorm uses batch statistics and both
+    /// dropouts are active, as `model.train()` in the original.
+    pub fn forward_t(&self, images: &Tensor, train: bool) -> Result<Tensor> {
+        let pooled = self.inception.forward_t(images, train)?.pooled;
+        self.features_from_pooled(&pooled, train)
+    }
+
+    /// `dropout(relu(fc(dropout(pooled))))`: the encoder's head on 2048-d pooled features (what
+    /// a frozen encoder caches).
+    pub fn features_from_pooled(&self, pooled: &Tensor, train: bool) -> Result<Tensor> {
+        let fc = self.inception.fc().expect("the encoder always has its fc");
+        let x = if train { candle_nn::ops::dropout(pooled, 0.5)? } else { pooled.clone() };
+        let x = fc.forward(&x)?.relu()?;
+        if train { candle_nn::ops::dropout(&x, 0.5) } else { Ok(x) }
+    }
+}
+
+/// The original's `CNNtoRNN`.
+#[derive(Debug, Clone)]
+pub struct CNNtoRNN {
+    /// `encoderCNN`.
+    pub encoder: EncoderCNN,
+    /// `decoderRNN`.
+    pub decoder: DecoderRNN,
+}
+
+impl CNNtoRNN {
+    /// Loads `encoderCNN.*` and `decoderRNN.*` from `vb`.
+    pub fn new(vb: VarBuilder, config: DecoderConfig, transform_input: bool) -> Result<Self> {
+        Ok(Self {
+            encoder: EncoderCNN::new(vb.pp("encoderCNN"), config.embed_size, transform_input)?,
+            decoder: DecoderRNN::new(vb.pp("decoderRNN"), config)?,
+        })
+    }
+
+    /// The original's forward: logits ((time + 1) × batch × vocab) for teacher-forced `captions`
+    /// (time × batch ids; the original passes `captions[:-1]`).
+    pub fn forward_t(&self, images: &Tensor, captions: &Tensor, train: bool) -> Result<Tensor> {
+        let features = self.encoder.forward_t(images, train)?;
+        self.decoder.forward(&features, captions, train.then_some(0.5))
+    }
+
+    /// The original's `caption_image` for a batch: eval-mode features, then greedy decoding
+    /// (ids up to and including `eos`, with their summed log-probability).
+    pub fn caption_images(&self, images: &Tensor, max_length: usize, eos: u32) -> Result<Vec<(Vec<u32>, f32)>> {
+        let features = self.encoder.forward_t(images, false)?;
+        self.decoder.greedy(&features, max_length, eos)
+    }
+}
