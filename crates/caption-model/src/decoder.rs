@@ -51,6 +51,18 @@ impl DecoderRNN {
         self.linear.forward(&hiddens)
     }
 
+    /// One decoding step: `input` (batch × embed: image features or embedded words) through the
+    /// LSTM from `state`; returns the logits (batch × vocab) and the new state.
+    pub fn step(&self, input: &Tensor, state: Option<&LstmState>) -> Result<(Tensor, LstmState)> {
+        let (hiddens, state) = self.lstm.forward(&input.unsqueeze(0)?, state)?;
+        Ok((self.linear.forward(&hiddens.squeeze(0)?)?, state))
+    }
+
+    /// Embeddings of word ids (batch) → batch × embed.
+    pub fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
+        self.embed.forward(ids)
+    }
+
     /// Greedy decoding as the original's `caption_image`, for a batch of feature rows at once:
     /// starting from the features, feed back the argmax word, at most `max_length` steps; a row is
     /// finished at `eos`. Returns each row's ids up to and including `eos` (as the original's list

@@ -3,12 +3,14 @@
 //! to come: beam search, checkpoint import, feature extraction).
 
 mod batch_norm;
+pub mod beam;
 pub mod cnn_to_rnn;
 pub mod decoder;
 pub mod inception;
 pub mod lstm;
 
 pub use batch_norm::BatchNorm2d;
+pub use beam::{BeamConfig, Hypothesis};
 pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
 pub use decoder::{DecoderConfig, DecoderRNN};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
