@@ -2,6 +2,7 @@
 //! the crates together; the work itself lives in the crates.
 
 mod bleu;
+mod model;
 mod text;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     Tokenize(text::TokenizeArgs),
     /// Build a caption vocabulary (the original's ids with --ordering seed) as tokenizer.json.
     Vocab(text::VocabArgs),
+    /// Convert the PyTorch original's my_checkpoint.pth.tar to safetensors.
+    ImportCheckpoint(model::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Bleu(args) => bleu::run(&args),
         Command::Tokenize(args) => text::tokenize(&args),
         Command::Vocab(args) => text::vocab(&args),
+        Command::ImportCheckpoint(args) => model::import_checkpoint(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 
 mod batch_norm;
 pub mod beam;
+pub mod checkpoint;
 pub mod cnn_to_rnn;
 pub mod decoder;
 pub mod inception;
@@ -11,6 +12,7 @@ pub mod lstm;
 
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};
+pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors};
 pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
 pub use decoder::{DecoderConfig, DecoderRNN};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
