@@ -27,6 +27,8 @@ enum Command {
     Vocab(text::VocabArgs),
     /// Convert the PyTorch original's my_checkpoint.pth.tar to safetensors.
     ImportCheckpoint(model::ImportArgs),
+    /// Inception v3 pooled features (and ImageNet logits) for a preprocessed image tensor.
+    Features(model::FeaturesArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => text::tokenize(&args),
         Command::Vocab(args) => text::vocab(&args),
         Command::ImportCheckpoint(args) => model::import_checkpoint(&args),
+        Command::Features(args) => model::features(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

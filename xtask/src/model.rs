@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
-use caption_model::{read_original_checkpoint, save_safetensors};
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use caption_model::{extract_features, parse_device, read_original_checkpoint, save_safetensors};
 use clap::Args;
 
 /// Convert the PyTorch original's checkpoint to safetensors.
@@ -30,5 +32,65 @@ pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
     save_safetensors(&tensors, &args.out)?;
     println!("{} tensors, {parameters} parameters from {}", tensors.len(), args.checkpoint.display());
     println!("wrote {} (optimizer state and step not carried over)", args.out.display());
+    Ok(())
+}
+
+/// Inception v3 features for preprocessed images.
+///
+/// Runs the Inception v3 encoder in eval mode and writes the 2048-d pooled features (key `pooled`)
+/// and, when the weights have an ImageNet `fc` (1000 outputs), the logits (key `logits`), one row
+/// per image in input order. Weights: torchvision/timm safetensors (`Conv2d_1a_3x3.conv.weight`,
+/// …) or an imported original checkpoint (`encoderCNN.inception.*`). Input: an NCHW f32 tensor
+/// under key `images`, already resized and normalised (for pipelines that preprocess elsewhere and
+/// for cross-framework checks).
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  cargo xtask features --weights inception_v3.safetensors --input-tensor x.safetensors --out features.safetensors --transform-input"
+)]
+pub struct FeaturesArgs {
+    /// Inception v3 weights (safetensors).
+    #[arg(long, value_name = "FILE")]
+    weights: PathBuf,
+    /// Preprocessed images: safetensors with an N×3×299×299 f32 tensor `images`.
+    #[arg(long, value_name = "X.safetensors")]
+    input_tensor: PathBuf,
+    /// Where to write `pooled` (and `logits`).
+    #[arg(long, value_name = "OUT.safetensors")]
+    out: PathBuf,
+    /// Apply torchvision's transform_input (on for torchvision's pretrained weights).
+    #[arg(long)]
+    transform_input: bool,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+}
+
+/// Runs `cargo xtask features`.
+pub fn features(args: &FeaturesArgs) -> Result<()> {
+    let device = parse_device(&args.device)?;
+    let load = |path: &PathBuf| {
+        candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+            .with_context(|| format!("cannot read {}", path.display()))
+    };
+    let weights = load(&args.weights)?;
+    let input = load(&args.input_tensor)?;
+    let images =
+        input.get("images").with_context(|| format!("{}: no tensor named \"images\"", args.input_tensor.display()))?;
+    let dims = images.dims();
+    if dims.len() != 4 || dims[1] != 3 {
+        anyhow::bail!("{}: \"images\" must be N×3×H×W, got {dims:?}", args.input_tensor.display());
+    }
+    let (pooled, logits) = extract_features(weights, images, args.transform_input, args.batch, &device)
+        .with_context(|| format!("running Inception v3 with {}", args.weights.display()))?;
+    let mut out = HashMap::from([("pooled".to_string(), pooled)]);
+    if let Some(logits) = logits {
+        out.insert("logits".to_string(), logits);
+    }
+    save_safetensors(&out, &args.out)?;
+    let keys: Vec<&String> = out.keys().collect();
+    println!("{} images on {:?}: wrote {keys:?} to {}", dims[0], device, args.out.display());
     Ok(())
 }

@@ -26,3 +26,43 @@ fn imports_an_original_checkpoint_and_refuses_other_files() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a PyTorch checkpoint"));
 }
+
+#[path = "../../crates/caption-model/tests/common/formula.rs"]
+#[allow(dead_code)]
+mod formula;
+
+#[test]
+fn features_equal_torchvisions_pooled_features_and_logits() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/caption-model/tests/fixtures");
+    let dir = std::env::temp_dir().join(format!("caption-xtask-features-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = formula::weights(&fixtures.join("inception_v3_params.json"));
+    candle_core::safetensors::save(&weights, dir.join("weights.safetensors")).unwrap();
+    let input: Vec<f32> = formula::unit("input", 2 * 3 * 299 * 299).map(|u| (2.0 * u - 1.0) as f32).collect();
+    let images = candle_core::Tensor::from_vec(input, (2, 3, 299, 299), &candle_core::Device::Cpu).unwrap();
+    candle_core::safetensors::save(
+        &std::collections::HashMap::from([("images".to_string(), images)]),
+        dir.join("x.safetensors"),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["features", "--device", "cpu", "--batch", "1", "--weights"])
+        .arg(dir.join("weights.safetensors"))
+        .arg("--input-tensor")
+        .arg(dir.join("x.safetensors"))
+        .arg("--out")
+        .arg(dir.join("features.safetensors"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let ours = candle_core::safetensors::load(dir.join("features.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let expected =
+        candle_core::safetensors::load(fixtures.join("inception_v3.safetensors"), &candle_core::Device::Cpu).unwrap();
+    for (key, reference) in [("pooled", "eval/pooled"), ("logits", "eval/logits")] {
+        let (a, e) = (&ours[key], &expected[reference]);
+        let scale = e.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let difference = (a - e).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(difference <= 1e-4 * scale, "{key}: {difference} of {scale}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,6 +7,8 @@ pub mod beam;
 pub mod checkpoint;
 pub mod cnn_to_rnn;
 pub mod decoder;
+mod device;
+pub mod features;
 pub mod inception;
 pub mod lstm;
 
@@ -15,5 +17,7 @@ pub use beam::{BeamConfig, Hypothesis};
 pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors};
 pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
 pub use decoder::{DecoderConfig, DecoderRNN};
+pub use device::parse_device;
+pub use features::{WeightsLayout, extract_features, weights_layout};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
 pub use lstm::{Lstm, LstmState};

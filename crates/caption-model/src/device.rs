@@ -1,0 +1,44 @@
+//! Choosing a device from a command-line spelling: `auto`, `cpu`, `cuda` or `cuda:N`.
+
+use candle_core::Device;
+
+/// Parses `auto` (CUDA 0 when this build has CUDA and a GPU answers, else the CPU), `cpu`,
+/// `cuda` or `cuda:N`.
+///
+/// # Errors
+/// An unknown spelling, or CUDA asked of a build without the `cuda` feature or a machine without
+/// a usable GPU; the message says which.
+pub fn parse_device(spec: &str) -> candle_core::Result<Device> {
+    let cuda = |ordinal: usize| {
+        if !candle_core::utils::cuda_is_available() {
+            candle_core::bail!("--device {spec}: this build has no CUDA support (rebuild with --features cuda)");
+        }
+        Device::new_cuda(ordinal).map_err(|e| candle_core::Error::Msg(format!("--device {spec}: {e}")))
+    };
+    match spec {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => {
+            Ok(if candle_core::utils::cuda_is_available() { cuda(0).unwrap_or(Device::Cpu) } else { Device::Cpu })
+        }
+        "cuda" => cuda(0),
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(ordinal) => cuda(ordinal),
+            None => candle_core::bail!("unknown device {other:?}: expected auto, cpu, cuda or cuda:N"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings() {
+        assert!(matches!(parse_device("cpu"), Ok(Device::Cpu)));
+        assert!(parse_device("auto").is_ok());
+        assert!(parse_device("gpu").unwrap_err().to_string().contains("expected auto, cpu, cuda or cuda:N"));
+        if !candle_core::utils::cuda_is_available() {
+            assert!(parse_device("cuda:0").unwrap_err().to_string().contains("no CUDA support"));
+        }
+    }
+}
