@@ -12,3 +12,4 @@ echo "== candle (caption-model) on CUDA"
 FIXTURES=crates/caption-model/tests/fixtures timeout 300 .device/device_check --device cuda 2>&1
 echo "== torchvision on CUDA"
 timeout 200 python3 tools/model/bench_inception_torch.py --device cuda 2>&1
+timeout 100 python3 tools/model/bench_decoder_torch.py --device cuda 2>&1

@@ -2,8 +2,9 @@
 //!
 //! `cargo run --release -p caption-model --example device_check -- --device cuda` (build with
 //! `--features cuda`). Prints JSON lines: parity results (largest relative difference to the
-//! fixtures) and images/s at batch 1 and 32 in eval mode, float32. `tools/model/bench_inception_torch.py`
-//! times torchvision on the same device.
+//! fixtures), images/s at batch 1 and 32 in eval mode, float32, then the decoder benchmark of
+//! `decoder_bench`. `tools/model/bench_inception_torch.py` and `bench_decoder_torch.py` time
+//! PyTorch on the same device.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,6 +15,9 @@ use caption_model::{Inception3, InceptionConfig};
 
 #[path = "../tests/common/formula.rs"]
 mod formula;
+
+#[path = "common/decoder.rs"]
+mod decoder;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -89,5 +93,5 @@ fn main() -> candle_core::Result<()> {
             (batch * iterations) as f64 / seconds
         );
     }
-    Ok(())
+    decoder::run(&device)
 }

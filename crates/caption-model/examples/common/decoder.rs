@@ -1,0 +1,57 @@
+//! The decoder benchmark shared by `decoder_bench` and `device_check`.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use caption_model::{DecoderConfig, DecoderRNN};
+
+/// Times a training step and greedy decoding on `device`, printing JSON lines.
+pub fn run(device: &Device) -> candle_core::Result<()> {
+    let device = device.clone();
+    let config = DecoderConfig { embed_size: 256, hidden_size: 256, vocab_size: 2994, num_layers: 1 };
+    let varmap = VarMap::new();
+    let decoder = DecoderRNN::new(VarBuilder::from_varmap(&varmap, DType::F32, &device), config)?;
+    let mut optimizer =
+        candle_nn::AdamW::new(varmap.all_vars(), ParamsAdamW { lr: 3e-4, weight_decay: 0.0, ..Default::default() })?;
+    let (batch, length) = (32, 20);
+    let features = Tensor::randn(0f32, 1f32, (batch, 256), &device)?;
+    let captions = Tensor::rand(0f32, 2994f32, (length, batch), &device)?.to_dtype(DType::U32)?;
+    let targets = Tensor::cat(&[captions.clone(), Tensor::zeros((1, batch), DType::U32, &device)?], 0)?;
+    let step = |optimizer: &mut candle_nn::AdamW| -> candle_core::Result<()> {
+        let logits = decoder.forward(&features, &captions, None)?;
+        let loss =
+            candle_nn::loss::cross_entropy(&logits.reshape(((length + 1) * batch, 2994))?, &targets.flatten_all()?)?;
+        optimizer.backward_step(&loss)
+    };
+    for _ in 0..3 {
+        step(&mut optimizer)?;
+    }
+    device.synchronize()?;
+    let iterations = 20;
+    let start = Instant::now();
+    for _ in 0..iterations {
+        step(&mut optimizer)?;
+    }
+    device.synchronize()?;
+    let per_step = start.elapsed().as_secs_f64() / iterations as f64;
+    println!(
+        "{{\"bench\": \"decoder train step b32 t20 v2994 e256\", \"device\": \"{device:?}\", \"ms\": {:.2}, \"samples_per_second\": {:.0}}}",
+        per_step * 1e3,
+        batch as f64 / per_step
+    );
+
+    let one = Tensor::randn(0f32, 1f32, (1, 256), &device)?;
+    decoder.greedy(&one, 50, u32::MAX)?;
+    let iterations = 20;
+    let start = Instant::now();
+    for _ in 0..iterations {
+        decoder.greedy(&one, 50, u32::MAX)?;
+    }
+    let per_caption = start.elapsed().as_secs_f64() / iterations as f64;
+    println!(
+        "{{\"bench\": \"greedy 50 steps, 1 image\", \"device\": \"{device:?}\", \"ms\": {:.2}}}",
+        per_caption * 1e3
+    );
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Decoder speed next to `tools/model/bench_decoder_torch.py`: one teacher-forced training step
+//! (forward, cross-entropy, backward, Adam) at batch 32, caption length 20, vocabulary 2,994,
+//! embed = hidden = 256; and greedy decoding of 50 steps for one image. Prints JSON lines.
+//!
+//! `cargo run --release -p caption-model --example decoder_bench -- [--device cpu|cuda]`
+
+use caption_model::parse_device;
+
+#[path = "common/decoder.rs"]
+mod decoder;
+
+fn main() -> candle_core::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let spec = args.iter().position(|a| a == "--device").and_then(|i| args.get(i + 1)).map_or("cpu", String::as_str);
+    decoder::run(&parse_device(spec)?)
+}
