@@ -43,7 +43,8 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    decoder = DecoderRNN(256, 256, 2994, 1).to(device).eval()  # eval: no dropout, as the Rust side
+    decoder = DecoderRNN(256, 256, 2994, 1).to(device).train()  # cuDNN's RNN backward needs train mode
+    decoder.dropout.p = 0.0  # no dropout, as the Rust side
     optimizer = torch.optim.Adam(decoder.parameters(), lr=3e-4)
     criterion = nn.CrossEntropyLoss()
     features = torch.randn(32, 256, device=device)
@@ -79,6 +80,7 @@ def main():
                 predicted.item()
                 x = decoder.embed(predicted).unsqueeze(0)
 
+    decoder.eval()
     one = torch.randn(1, 256, device=device)
     greedy(one)
     start = time.perf_counter()
