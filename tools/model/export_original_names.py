@@ -11,36 +11,10 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn as nn
-import torchvision
+
+from original import CNNtoRNN
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class EncoderCNN(nn.Module):
-    def __init__(self, embed_size, train_CNN=False):
-        super(EncoderCNN, self).__init__()
-        self.train_CNN = train_CNN
-        self.inception = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
-        self.inception.fc = nn.Linear(self.inception.fc.in_features, embed_size)
-        self.relu = nn.ReLU()
-        self.dropout = nn.Dropout(0.5)
-
-
-class DecoderRNN(nn.Module):
-    def __init__(self, embed_size, hidden_size, vocab_size, num_layers):
-        super(DecoderRNN, self).__init__()
-        self.embed = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers)
-        self.linear = nn.Linear(hidden_size, vocab_size)
-        self.dropout = nn.Dropout(0.5)
-
-
-class CNNtoRNN(nn.Module):
-    def __init__(self, embed_size, hidden_size, vocab_size, num_layers):
-        super(CNNtoRNN, self).__init__()
-        self.encoderCNN = EncoderCNN(embed_size)
-        self.decoderRNN = DecoderRNN(embed_size, hidden_size, vocab_size, num_layers)
 
 
 def main():

@@ -16,29 +16,12 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 from safetensors.torch import save_file
+
+from original import DecoderRNN
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates" / "caption-model" / "tests" / "fixtures"
-
-
-class DecoderRNN(nn.Module):
-    """The original tutorial's decoder, verbatim."""
-
-    def __init__(self, embed_size, hidden_size, vocab_size, num_layers):
-        super(DecoderRNN, self).__init__()
-        self.embed = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers)
-        self.linear = nn.Linear(hidden_size, vocab_size)
-        self.dropout = nn.Dropout(0.5)
-
-    def forward(self, features, captions):
-        embeddings = self.dropout(self.embed(captions))
-        embeddings = torch.cat((features.unsqueeze(0), embeddings), dim=0)
-        hiddens, _ = self.lstm(embeddings)
-        outputs = self.linear(hiddens)
-        return outputs
 
 
 def caption_features(decoder, features, max_length=50, eos=2):
