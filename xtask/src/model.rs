@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use caption_model::{extract_features, parse_device, read_original_checkpoint, save_safetensors};
+use caption_model::{
+    INCEPTION_V3_FILE, INCEPTION_V3_REPO, extract_features, model_file, parse_device, read_original_checkpoint,
+    save_safetensors,
+};
 use clap::Args;
 
 /// Convert the PyTorch original's checkpoint to safetensors.
@@ -40,7 +43,9 @@ pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
 /// Runs the Inception v3 encoder in eval mode and writes the 2048-d pooled features (key `pooled`)
 /// and, when the weights have an ImageNet `fc` (1000 outputs), the logits (key `logits`), one row
 /// per image in input order. Weights: torchvision/timm safetensors (`Conv2d_1a_3x3.conv.weight`,
-/// …) or an imported original checkpoint (`encoderCNN.inception.*`). Input: an NCHW f32 tensor
+/// …), an imported original checkpoint (`encoderCNN.inception.*`), or `hub`: torchvision's
+/// ImageNet weights from the Hugging Face Hub (timm/inception_v3.tv_in1k, model.safetensors; the
+/// local cache first, `HF_HOME` honoured). Input: an NCHW f32 tensor
 /// under key `images`, already resized and normalised (for pipelines that preprocess elsewhere and
 /// for cross-framework checks).
 #[derive(Args, Debug)]
@@ -48,9 +53,9 @@ pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
     after_help = "Example:\n  cargo xtask features --weights inception_v3.safetensors --input-tensor x.safetensors --out features.safetensors --transform-input"
 )]
 pub struct FeaturesArgs {
-    /// Inception v3 weights (safetensors).
-    #[arg(long, value_name = "FILE")]
-    weights: PathBuf,
+    /// Inception v3 weights: a safetensors file, or `hub`.
+    #[arg(long, value_name = "FILE|hub")]
+    weights: String,
     /// Preprocessed images: safetensors with an N×3×299×299 f32 tensor `images`.
     #[arg(long, value_name = "X.safetensors")]
     input_tensor: PathBuf,
@@ -75,7 +80,11 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
         candle_core::safetensors::load(path, &candle_core::Device::Cpu)
             .with_context(|| format!("cannot read {}", path.display()))
     };
-    let weights = load(&args.weights)?;
+    let weights_path = match args.weights.as_str() {
+        "hub" => model_file(INCEPTION_V3_REPO, INCEPTION_V3_FILE)?,
+        path => PathBuf::from(path),
+    };
+    let weights = load(&weights_path)?;
     let input = load(&args.input_tensor)?;
     let images =
         input.get("images").with_context(|| format!("{}: no tensor named \"images\"", args.input_tensor.display()))?;
@@ -84,7 +93,7 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
         anyhow::bail!("{}: \"images\" must be N×3×H×W, got {dims:?}", args.input_tensor.display());
     }
     let (pooled, logits) = extract_features(weights, images, args.transform_input, args.batch, &device)
-        .with_context(|| format!("running Inception v3 with {}", args.weights.display()))?;
+        .with_context(|| format!("running Inception v3 with {}", weights_path.display()))?;
     let mut out = HashMap::from([("pooled".to_string(), pooled)]);
     if let Some(logits) = logits {
         out.insert("logits".to_string(), logits);

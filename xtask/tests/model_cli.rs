@@ -32,12 +32,17 @@ fn imports_an_original_checkpoint_and_refuses_other_files() {
 mod formula;
 
 #[test]
-fn features_equal_torchvisions_pooled_features_and_logits() {
+fn features_from_hub_weights_equal_torchvisions_pooled_features_and_logits() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/caption-model/tests/fixtures");
     let dir = std::env::temp_dir().join(format!("caption-xtask-features-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // The weights sit in a Hugging Face cache layout, so `--weights hub` finds them offline.
+    let snapshot = dir.join("hf/hub/models--timm--inception_v3.tv_in1k/snapshots/0000");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(dir.join("hf/hub/models--timm--inception_v3.tv_in1k/refs")).unwrap();
+    std::fs::write(dir.join("hf/hub/models--timm--inception_v3.tv_in1k/refs/main"), "0000").unwrap();
     let weights = formula::weights(&fixtures.join("inception_v3_params.json"));
-    candle_core::safetensors::save(&weights, dir.join("weights.safetensors")).unwrap();
+    candle_core::safetensors::save(&weights, snapshot.join("model.safetensors")).unwrap();
     let input: Vec<f32> = formula::unit("input", 2 * 3 * 299 * 299).map(|u| (2.0 * u - 1.0) as f32).collect();
     let images = candle_core::Tensor::from_vec(input, (2, 3, 299, 299), &candle_core::Device::Cpu).unwrap();
     candle_core::safetensors::save(
@@ -46,8 +51,9 @@ fn features_equal_torchvisions_pooled_features_and_logits() {
     )
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["features", "--device", "cpu", "--batch", "1", "--weights"])
-        .arg(dir.join("weights.safetensors"))
+        .env("HF_HOME", dir.join("hf"))
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .args(["features", "--device", "cpu", "--batch", "1", "--weights", "hub"])
         .arg("--input-tensor")
         .arg(dir.join("x.safetensors"))
         .arg("--out")

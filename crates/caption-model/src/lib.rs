@@ -9,6 +9,7 @@ pub mod cnn_to_rnn;
 pub mod decoder;
 mod device;
 pub mod features;
+pub mod hub;
 pub mod inception;
 pub mod lstm;
 
@@ -19,5 +20,6 @@ pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
 pub use decoder::{DecoderConfig, DecoderRNN};
 pub use device::parse_device;
 pub use features::{WeightsLayout, extract_features, weights_layout};
+pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
 pub use lstm::{Lstm, LstmState};
