@@ -26,7 +26,7 @@ pub struct TokenizeArgs {
 /// Build a caption vocabulary and save it as a Hugging Face tokenizer.json.
 ///
 /// Captions are tokenized with spaCy's English rules and lowercased, then words seen at least
-/// THRESHOLD times get ids after <PAD>=0, <SOS>=1, <EOS>=2, <UNK>=3. With `--ordering seed` the ids
+/// THRESHOLD times get ids after `<PAD>`=0, `<SOS>`=1, `<EOS>`=2, `<UNK>`=3. With `--ordering seed` the ids
 /// are exactly those of the PyTorch original (a word gets the next id when its count first reaches
 /// the threshold, scanning captions in file order), so its checkpoints can be used with the result.
 #[derive(Args, Debug)]

@@ -28,7 +28,7 @@ pub enum TextError {
     /// A tokenizer.json that this crate cannot read as a caption vocabulary.
     #[error("{path}: {problem}")]
     TokenizerJson {
-        /// The file (or "<string>").
+        /// The file, or the name given to a document read from memory.
         path: String,
         /// What is wrong.
         problem: String,
