@@ -9,9 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The caption toolkit: prepare caption datasets, train and evaluate image captioners.
+/// The caption toolkit: tokenize captions and build vocabularies, score captions (BLEU, CIDEr-D,
+/// ROUGE-L), convert PyTorch checkpoints, extract Inception v3 features.
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about, long_about = None, propagate_version = true)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
