@@ -36,6 +36,9 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<CaptionRecord>, DataError> {
         let id = annotation.get("image_id").map(Value::to_string).ok_or_else(|| at("no \"image_id\"".into()))?;
         let file = files.get(&id).ok_or_else(|| at(format!("image {id} is not in \"images\"")))?;
         let caption = annotation.get("caption").and_then(Value::as_str).ok_or_else(|| at("no \"caption\"".into()))?;
+        if caption.trim().is_empty() {
+            return Err(at("an empty caption".into()));
+        }
         records.push(CaptionRecord {
             image: file.to_string(),
             caption: caption.to_string(),
@@ -54,5 +57,7 @@ mod tests {
     fn annotations_of_unknown_images_are_errors() {
         let json = r#"{"images": [{"id": 1, "file_name": "1.jpg"}], "annotations": [{"image_id": 2, "caption": "x"}]}"#;
         assert!(parse(json, "c.json").unwrap_err().to_string().contains("image 2 is not in"));
+        let empty = r#"{"images": [{"id": 1, "file_name": "1.jpg"}], "annotations": [{"image_id": 1, "caption": ""}]}"#;
+        assert!(parse(empty, "c.json").unwrap_err().to_string().contains("annotation #0: an empty caption"));
     }
 }

@@ -34,6 +34,9 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<CaptionRecord>, DataError> {
         for sentence in sentences {
             let raw =
                 sentence.get("raw").and_then(Value::as_str).ok_or_else(|| at("a sentence without \"raw\" text"))?;
+            if raw.trim().is_empty() {
+                return Err(at("an empty caption"));
+            }
             let number = records.len() as u64 + 1;
             records.push(CaptionRecord {
                 image: name.clone(),
@@ -64,5 +67,7 @@ mod tests {
             parse(r#"{"images": [{"filename": "a.jpg", "split": "holdout", "sentences": []}]}"#, "k.json").is_err()
         );
         assert!(parse("{", "k.json").unwrap_err().to_string().starts_with("k.json:"));
+        let empty = r#"{"images": [{"filename": "a.jpg", "split": "val", "sentences": [{"raw": " "}]}]}"#;
+        assert!(parse(empty, "k.json").unwrap_err().to_string().contains("image #0: an empty caption"));
     }
 }
