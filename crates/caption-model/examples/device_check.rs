@@ -23,12 +23,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-fn relative(actual: &Tensor, expected: &Tensor) -> candle_core::Result<f64> {
-    let (a, e) = (actual.to_device(&Device::Cpu)?.to_dtype(DType::F64)?, expected.to_dtype(DType::F64)?);
-    let scale = e.abs()?.max_all()?.to_scalar::<f64>()?;
-    Ok((a - e)?.abs()?.max_all()?.to_scalar::<f64>()? / scale)
-}
-
 fn main() -> candle_core::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let device = match args.iter().position(|a| a == "--device").and_then(|i| args.get(i + 1)).map(String::as_str) {
@@ -52,9 +46,12 @@ fn main() -> candle_core::Result<()> {
     let eval = network(DType::F32, false)?.forward_t(&x, false)?;
     let eval_ti = network(DType::F32, true)?.forward_t(&x, false)?;
     let report = |what: &str, value: f64| println!("{{\"check\": \"{what}\", \"relative_difference\": {value:e}}}");
-    report("eval pooled f32", relative(&eval.pooled, &expected["eval/pooled"])?);
-    report("eval logits f32", relative(eval.logits.as_ref().unwrap(), &expected["eval/logits"])?);
-    report("transform_input logits f32", relative(eval_ti.logits.as_ref().unwrap(), &expected["eval_ti/logits"])?);
+    report("eval pooled f32", formula::relative_difference(&eval.pooled, &expected["eval/pooled"]));
+    report("eval logits f32", formula::relative_difference(eval.logits.as_ref().unwrap(), &expected["eval/logits"]));
+    report(
+        "transform_input logits f32",
+        formula::relative_difference(eval_ti.logits.as_ref().unwrap(), &expected["eval_ti/logits"]),
+    );
     for dtype in [DType::F32, DType::F64] {
         let net = network(dtype, false)?;
         let xd = x.to_dtype(dtype)?;
@@ -62,12 +59,12 @@ fn main() -> candle_core::Result<()> {
             Ok(train) => {
                 report(
                     &format!("train pooled {dtype:?} vs torch f64"),
-                    relative(&train.pooled, &expected["train64/pooled"])?,
+                    formula::relative_difference(&train.pooled, &expected["train64/pooled"]),
                 );
                 let after = net.forward_t(&xd, false)?;
                 report(
                     &format!("after train {dtype:?} vs torch f64"),
-                    relative(&after.pooled, &expected["train64/after_train_pooled"])?,
+                    formula::relative_difference(&after.pooled, &expected["train64/after_train_pooled"]),
                 );
             }
             Err(e) => println!("{{\"check\": \"train {dtype:?}\", \"error\": {:?}}}", e.to_string()),

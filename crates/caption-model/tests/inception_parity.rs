@@ -11,7 +11,7 @@ use caption_model::{Inception3, InceptionConfig};
 
 #[path = "common/formula.rs"]
 mod formula;
-use formula::unit;
+use formula::{relative_difference, unit};
 
 /// Largest relative difference allowed (to the tensor's largest magnitude).
 const TOLERANCE: f32 = 1e-4;
@@ -38,15 +38,6 @@ fn network_in(transform_input: bool, dtype: DType) -> Inception3 {
 fn input() -> Tensor {
     let data: Vec<f32> = unit("input", 2 * 3 * 299 * 299).map(|u| (2.0 * u - 1.0) as f32).collect();
     Tensor::from_vec(data, (2, 3, 299, 299), &Device::Cpu).unwrap()
-}
-
-/// Largest difference relative to the expected tensor's largest magnitude, in f64.
-fn relative_difference(actual: &Tensor, expected: &Tensor) -> f64 {
-    assert_eq!(actual.dims(), expected.dims(), "shape");
-    let (actual, expected) = (actual.to_dtype(DType::F64).unwrap(), expected.to_dtype(DType::F64).unwrap());
-    let scale = expected.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-    let difference = (actual - expected).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-    difference / scale
 }
 
 fn assert_close(what: &str, actual: &Tensor, expected: &Tensor) {

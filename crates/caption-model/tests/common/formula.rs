@@ -1,10 +1,10 @@
-//! The weight formula of `tools/model/generate_inception_fixtures.py`, shared by the parity test
-//! and the device check.
+//! The weight formula of `tools/model/generate_inception_fixtures.py`, and how outputs are compared
+//! with the fixtures; shared by the parity test, the device check and the `features` CLI test.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 /// 64-bit FNV-1a.
 pub fn fnv1a64(name: &str) -> u64 {
@@ -56,4 +56,15 @@ pub fn weights(params_json: &Path) -> HashMap<String, Tensor> {
             (name.clone(), value(name, &shape))
         })
         .collect()
+}
+
+/// Largest difference relative to the expected tensor's largest magnitude, in f64 (`actual` may
+/// live on any device).
+pub fn relative_difference(actual: &Tensor, expected: &Tensor) -> f64 {
+    assert_eq!(actual.dims(), expected.dims(), "shape");
+    let actual = actual.to_device(&Device::Cpu).unwrap().to_dtype(DType::F64).unwrap();
+    let expected = expected.to_dtype(DType::F64).unwrap();
+    let scale = expected.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    let difference = (actual - expected).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    difference / scale
 }
