@@ -1,10 +1,15 @@
-//! Caption datasets in: every common caption-file layout read into [`CaptionRecord`]s with clear,
-//! located errors.
+//! Caption datasets in: every common caption-file layout, the Hugging Face Hub and a synthetic
+//! shapes dataset, checked and turned into one prepared dataset that training reads.
 //!
-//! This crate grows into the whole ingestion pipeline (image checks, the prepared dataset format,
-//! Hub downloads); today it reads Kaggle's Flickr8k `captions.txt`, the original
-//! `Flickr8k.token.txt` with its official split files, Karpathy split JSON, COCO captions JSON and
-//! plain one-caption-per-line files, and assigns deterministic splits where a source has none.
+//! - [`sources`]: Kaggle's Flickr8k `captions.txt`, the original `Flickr8k.token.txt` with its
+//!   official split files, Karpathy split JSON, COCO captions JSON, plain one-caption-per-line
+//!   files and Hub parquet, each read into [`CaptionRecord`]s with located errors;
+//! - [`shapes`]: coloured shapes with five captions each, generated from a seed;
+//! - [`prepare`]: splits, image checks (corrupt files skipped and listed), spaCy-rule tokens, the
+//!   vocabulary, and the [`PreparedDataset`] written atomically (parquet + `tokenizer.json` +
+//!   `manifest.json`);
+//! - [`ImageTransform`] and [`loader`]: the original's train and eval transforms and seeded,
+//!   padded batches for training.
 //!
 //! # Example
 //!
@@ -16,10 +21,22 @@
 //! ```
 
 mod error;
+mod imaging;
+pub mod loader;
+mod manifest;
+mod prepare;
+mod prepared;
+mod progress;
 mod record;
+pub mod shapes;
 pub mod sources;
 mod split;
 
 pub use error::DataError;
+pub use imaging::{ImageProblem, ImageTransform, MEAN_STD_HALF, check_image_bytes, check_image_file};
+pub use manifest::{LAYOUT_VERSION, Manifest, SkippedImage, SplitCounts, VocabularyInfo};
+pub use prepare::{ImageSource, PrepareOptions, prepare};
+pub use prepared::{PreparedCaption, PreparedDataset, PreparedImage, StagingDir};
+pub use progress::{NoProgress, Progress};
 pub use record::{CaptionRecord, Split};
 pub use split::{SplitRatios, assign_splits};

@@ -48,6 +48,7 @@ fn names_the_file(result: Result<Vec<caption_data::CaptionRecord>, DataError>) -
         Ok(records) => prop_assert!(!records.is_empty()),
         Err(DataError::Malformed { path, .. } | DataError::Empty { path }) => prop_assert_eq!(path, "fuzz.txt"),
         Err(DataError::Io { .. }) => {}
+        Err(other) => prop_assert!(false, "a parser returned an unexpected error: {other}"),
     }
     Ok(())
 }
@@ -66,6 +67,48 @@ proptest! {
         let format = Format::detect(&bytes);
         if format != Format::Flickr8kToken {
             names_the_file(read_captions(Path::new("fuzz.txt"), &bytes, format))?;
+        }
+    }
+}
+
+/// A real JPEG and a real PNG, for mutation.
+fn real_images() -> Vec<Vec<u8>> {
+    let jpeg = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/flickr8k/images/3637013_c675de7705.jpg"),
+    )
+    .unwrap();
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(24, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 13, 77]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    vec![jpeg, png]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Image checking on truncated and corrupted real files and on arbitrary bytes: never a panic,
+    /// only a decoded RGB picture or a named problem.
+    #[test]
+    fn image_checks_never_panic(
+        which in 0usize..2,
+        cut in 0.0f64..1.0,
+        flips in prop::collection::vec((0.0f64..1.0, any::<u8>()), 0..8),
+        noise in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let images = real_images();
+        let mut bytes = images[which].clone();
+        for (at, value) in flips {
+            let i = ((bytes.len() - 1) as f64 * at) as usize;
+            bytes[i] = value;
+        }
+        bytes.truncate(((bytes.len() as f64) * cut) as usize + 1);
+        for input in [&bytes, &noise] {
+            match caption_data::check_image_bytes(input) {
+                Ok(rgb) => prop_assert!(rgb.width() >= 8 && rgb.height() >= 8),
+                Err(problem) => prop_assert!(!problem.to_string().is_empty()),
+            }
         }
     }
 }

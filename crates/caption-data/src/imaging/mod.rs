@@ -1,0 +1,7 @@
+//! Images: checking that a file is a usable picture, and the tensors the model reads.
+
+mod check;
+mod transform;
+
+pub use check::{ImageProblem, check_image_bytes, check_image_file};
+pub use transform::{ImageTransform, MEAN_STD_HALF};

@@ -1,0 +1,297 @@
+//! The preparation pipeline: records → splits → image checks → tokens → vocabulary → the prepared
+//! dataset on disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use caption_text::{Ordering, Tokenizer, Vocabulary};
+use image::ImageFormat;
+use rayon::prelude::*;
+
+use crate::manifest::{LAYOUT_VERSION, Manifest, SkippedImage, SplitCounts, VocabularyInfo};
+use crate::prepared::{PreparedCaption, PreparedDataset, PreparedImage, StagingDir, write_file};
+use crate::{CaptionRecord, DataError, ImageProblem, ImageTransform, Progress, Split, SplitRatios, assign_splits};
+
+/// Where the pictures of a caption source are.
+#[derive(Debug, Clone)]
+pub enum ImageSource {
+    /// Files in a folder, named by each record's image identifier. The prepared dataset refers
+    /// to them by absolute path.
+    Folder(PathBuf),
+    /// The bytes of each image by identifier (Hub parquet, generated data); they are written into
+    /// the prepared dataset's `images/` folder.
+    Bytes(HashMap<String, Vec<u8>>),
+}
+
+/// How to prepare.
+#[derive(Debug, Clone)]
+pub struct PrepareOptions {
+    /// Dataset name recorded in the manifest.
+    pub name: String,
+    /// Where the data came from (for the manifest).
+    pub source: String,
+    /// The source's layout (for the manifest).
+    pub format: String,
+    /// Vocabulary frequency threshold (the original: 5).
+    pub threshold: usize,
+    /// Build the vocabulary over every caption in file order, as the original does, instead of
+    /// over the training split only.
+    pub seed_compatible: bool,
+    /// Fail on the first unusable image instead of skipping it.
+    pub strict: bool,
+    /// Ratios for sources without official splits.
+    pub split_ratios: SplitRatios,
+    /// Seed of the hashed split.
+    pub split_seed: u64,
+    /// Write a cache of `N × N` resized images.
+    pub resize: Option<u32>,
+    /// Extra files to store in the dataset (name → bytes), hashed in the manifest.
+    pub extra_files: Vec<(String, Vec<u8>)>,
+}
+
+impl Default for PrepareOptions {
+    fn default() -> Self {
+        Self {
+            name: "dataset".into(),
+            source: String::new(),
+            format: String::new(),
+            threshold: 5,
+            seed_compatible: false,
+            strict: false,
+            split_ratios: SplitRatios::default(),
+            split_seed: 0,
+            resize: None,
+            extra_files: Vec::new(),
+        }
+    }
+}
+
+/// One image's captions, as grouped from the records.
+struct ImageGroup {
+    id: String,
+    split: Option<Split>,
+    records: Vec<usize>,
+}
+
+/// What checking one image found.
+struct Checked {
+    width: u32,
+    height: u32,
+    path: PathBuf,
+    resized: Option<PathBuf>,
+}
+
+/// Prepares a dataset from caption records and their images and writes it to `out` atomically.
+///
+/// Splits: the records' own when every record has one; when only some do (Flickr8k's 92 images
+/// outside the official split files), the others are skipped and listed; when none do, a split
+/// hashed from the image identifier.
+///
+/// # Errors
+/// [`DataError`] for an unusable image with `strict`, a failing write, or when nothing usable is
+/// left.
+pub fn prepare(
+    mut records: Vec<CaptionRecord>,
+    images: &ImageSource,
+    options: &PrepareOptions,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<PreparedDataset, DataError> {
+    if options.threshold == 0 {
+        return Err(DataError::Invalid("the vocabulary threshold must be at least 1".into()));
+    }
+    let any_split = records.iter().any(|r| r.split.is_some());
+    let splits_from = if any_split {
+        "official".to_string()
+    } else {
+        assign_splits(&mut records, options.split_ratios, options.split_seed);
+        format!("hashed {} seed {}", options.split_ratios, options.split_seed)
+    };
+    let groups = group_by_image(&records);
+    let staging = StagingDir::new(out)?;
+
+    // Images: check (and resize) in parallel.
+    progress.start("checking images", groups.len() as u64);
+    let checked: Vec<Result<Checked, ImageProblem>> = groups
+        .par_iter()
+        .map(|group| {
+            let result = check_one(group, images, options.resize, staging.path());
+            progress.advance(1);
+            result
+        })
+        .collect();
+    progress.finish();
+
+    let mut skipped = Vec::new();
+    let mut prepared_images = Vec::new();
+    let mut image_row = vec![None; groups.len()];
+    for (g, (group, result)) in groups.iter().zip(checked).enumerate() {
+        let reason = match (&result, group.split) {
+            (Err(problem), _) => {
+                if options.strict {
+                    return Err(DataError::Image { image: group.id.clone(), problem: problem.clone() });
+                }
+                problem.to_string()
+            }
+            (Ok(_), None) => "in no official split".to_string(),
+            (Ok(_), Some(_)) => String::new(),
+        };
+        match (result, group.split) {
+            (Ok(c), Some(split)) if reason.is_empty() => {
+                image_row[g] = Some(prepared_images.len());
+                prepared_images.push(PreparedImage {
+                    id: group.id.clone(),
+                    split,
+                    path: c.path,
+                    width: c.width,
+                    height: c.height,
+                    resized: c.resized,
+                });
+            }
+            _ => skipped.push(SkippedImage { image: group.id.clone(), reason, captions: group.records.len() }),
+        }
+    }
+
+    // Captions: tokenize every caption (the vocabulary may need them all).
+    progress.start("tokenizing captions", records.len() as u64);
+    let tokenizer = Tokenizer::english();
+    let texts: Vec<&str> = records.iter().map(|r| r.caption.as_str()).collect();
+    let words = tokenizer.lowercase_words_batch(&texts);
+    progress.advance(records.len() as u64);
+    progress.finish();
+
+    let mut record_image = vec![None; records.len()];
+    let mut record_index = vec![0u32; records.len()];
+    for (g, group) in groups.iter().enumerate() {
+        for (k, &r) in group.records.iter().enumerate() {
+            record_image[r] = image_row[g];
+            record_index[r] = k as u32;
+        }
+    }
+    let vocabulary_captions: Vec<&Vec<String>> = if options.seed_compatible {
+        words.iter().collect()
+    } else {
+        (0..records.len())
+            .filter(|&r| record_image[r].is_some_and(|i| prepared_images[i].split == Split::Train))
+            .map(|r| &words[r])
+            .collect()
+    };
+    let vocabulary = Vocabulary::build(&vocabulary_captions, options.threshold, Ordering::Seed)?
+        .with_tokenizer_rules(tokenizer.rules_version());
+
+    let mut captions = Vec::new();
+    let mut empty_captions = 0;
+    for r in 0..records.len() {
+        let Some(image) = record_image[r] else { continue };
+        if words[r].is_empty() {
+            empty_captions += 1;
+            continue;
+        }
+        captions.push(PreparedCaption {
+            image,
+            caption_index: record_index[r],
+            text: records[r].caption.clone(),
+            token_ids: vocabulary.numericalize(&words[r]),
+        });
+    }
+    if captions.is_empty() {
+        return Err(DataError::Invalid(format!(
+            "no usable image with a caption ({} images skipped; first reason: {})",
+            skipped.len(),
+            skipped.first().map_or("none", |s| s.reason.as_str())
+        )));
+    }
+
+    let mut splits: BTreeMap<String, SplitCounts> = BTreeMap::new();
+    for image in &prepared_images {
+        splits.entry(image.split.name().into()).or_default().images += 1;
+    }
+    for caption in &captions {
+        splits.entry(prepared_images[caption.image].split.name().into()).or_default().captions += 1;
+    }
+    let manifest = Manifest {
+        layout_version: LAYOUT_VERSION,
+        name: options.name.clone(),
+        source: options.source.clone(),
+        format: options.format.clone(),
+        splits_from,
+        created_by: format!("caption-data {}", env!("CARGO_PKG_VERSION")),
+        splits,
+        vocabulary: VocabularyInfo {
+            size: vocabulary.len(),
+            threshold: options.threshold,
+            scope: if options.seed_compatible { "all".into() } else { "train".into() },
+            ordering: "seed".into(),
+            tokenizer: tokenizer.rules_version().to_string(),
+        },
+        skipped_images: skipped,
+        empty_captions,
+        resized: options.resize,
+        files: BTreeMap::new(),
+    };
+    let mut dataset = PreparedDataset { root: PathBuf::new(), manifest, images: prepared_images, captions, vocabulary };
+    for (name, bytes) in &options.extra_files {
+        write_file(&staging.path().join(name), bytes)?;
+    }
+    dataset.write_tables(staging.path(), &options.extra_files)?;
+    dataset.root = staging.commit()?;
+    Ok(dataset)
+}
+
+fn group_by_image(records: &[CaptionRecord]) -> Vec<ImageGroup> {
+    let mut groups: Vec<ImageGroup> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (r, record) in records.iter().enumerate() {
+        let g = *index.entry(record.image.as_str()).or_insert_with(|| {
+            groups.push(ImageGroup { id: record.image.clone(), split: record.split, records: Vec::new() });
+            groups.len() - 1
+        });
+        groups[g].records.push(r);
+    }
+    groups
+}
+
+/// A file name safe to create inside the dataset folder for an image identifier.
+fn file_name_for(id: &str) -> String {
+    id.chars().map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c }).collect()
+}
+
+fn check_one(
+    group: &ImageGroup,
+    images: &ImageSource,
+    resize: Option<u32>,
+    staging: &Path,
+) -> Result<Checked, ImageProblem> {
+    let (rgb, path) = match images {
+        ImageSource::Folder(folder) => {
+            let path = folder.join(&group.id);
+            let rgb = crate::check_image_file(&path)?;
+            (rgb, std::path::absolute(&path).unwrap_or(path))
+        }
+        ImageSource::Bytes(bytes) => {
+            let data = bytes.get(&group.id).ok_or(ImageProblem::Missing)?;
+            let rgb = crate::check_image_bytes(data)?;
+            let relative = Path::new("images").join(file_name_for(&group.id));
+            let target = staging.join(&relative);
+            std::fs::create_dir_all(target.parent().expect("has a parent"))
+                .and_then(|()| std::fs::write(&target, data))
+                .map_err(|e| ImageProblem::Unreadable(format!("cannot store a copy: {e}")))?;
+            (rgb, relative)
+        }
+    };
+    let resized = match resize {
+        Some(side) => {
+            let relative = Path::new(&format!("resized-{side}")).join(format!("{}.png", file_name_for(&group.id)));
+            let target = staging.join(&relative);
+            std::fs::create_dir_all(target.parent().expect("has a parent"))
+                .map_err(|e| ImageProblem::Unreadable(format!("cannot store the resized copy: {e}")))?;
+            ImageTransform::eval(side)
+                .resized(&rgb)
+                .save_with_format(&target, ImageFormat::Png)
+                .map_err(|e| ImageProblem::Unreadable(format!("cannot store the resized copy: {e}")))?;
+            Some(relative)
+        }
+        None => None,
+    };
+    Ok(Checked { width: rgb.width(), height: rgb.height(), path, resized })
+}

@@ -1,0 +1,372 @@
+//! The prepared dataset on disk: `captions.parquet`, `images.parquet`, `tokenizer.json`,
+//! `manifest.json` (and, for generated or downloaded data, the image files), written atomically.
+//!
+//! ```text
+//! datasets/<name>/
+//!   manifest.json      counts, skipped images with reasons, vocabulary, source, file hashes
+//!   captions.parquet   image, split, caption_index, caption, token_ids (list<u32>, no SOS/EOS)
+//!   images.parquet     image, split, path, width, height, status, resized
+//!   tokenizer.json     the vocabulary as a Hugging Face tokenizer
+//!   images/            image files when the source had no folder of its own (Hub, shapes)
+//!   resized-<N>/       pre-resized N × N PNGs, when asked for
+//! ```
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use caption_text::Vocabulary;
+use polars::prelude::*;
+
+use crate::manifest::{LAYOUT_VERSION, Manifest, hex};
+use crate::{DataError, Split};
+
+/// One caption row of a prepared dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedCaption {
+    /// Row of the image in [`PreparedDataset::images`].
+    pub image: usize,
+    /// Position of this caption among its image's captions (0-based, source order).
+    pub caption_index: u32,
+    /// The caption exactly as in the source.
+    pub text: String,
+    /// Token ids (no `<SOS>`/`<EOS>`; unknown words are `<UNK>`).
+    pub token_ids: Vec<u32>,
+}
+
+/// One image row of a prepared dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedImage {
+    /// The image's identifier in the source (its file name for Flickr8k and COCO).
+    pub id: String,
+    /// Its split.
+    pub split: Split,
+    /// Where the file is: absolute, or relative to the dataset folder.
+    pub path: PathBuf,
+    /// Width in pixels (as decoded).
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The pre-resized copy, relative to the dataset folder, if one was written.
+    pub resized: Option<PathBuf>,
+}
+
+/// A prepared dataset: usable images, their captions, the vocabulary and the manifest.
+#[derive(Debug, Clone)]
+pub struct PreparedDataset {
+    /// The folder it lives in (empty until written or opened).
+    pub root: PathBuf,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Usable images.
+    pub images: Vec<PreparedImage>,
+    /// Captions of usable images, in source order.
+    pub captions: Vec<PreparedCaption>,
+    /// The vocabulary.
+    pub vocabulary: Vocabulary,
+}
+
+const CAPTIONS: &str = "captions.parquet";
+const IMAGES: &str = "images.parquet";
+const TOKENIZER: &str = "tokenizer.json";
+const MANIFEST: &str = "manifest.json";
+
+impl PreparedDataset {
+    /// Path of an image file (resolving paths relative to the dataset folder).
+    pub fn image_path(&self, image: &PreparedImage) -> PathBuf {
+        self.root.join(&image.path)
+    }
+
+    /// Rows of the images in `split`.
+    pub fn images_in(&self, split: Split) -> Vec<usize> {
+        (0..self.images.len()).filter(|&i| self.images[i].split == split).collect()
+    }
+
+    /// Rows of the captions whose image is in `split`.
+    pub fn captions_in(&self, split: Split) -> Vec<usize> {
+        (0..self.captions.len()).filter(|&i| self.images[self.captions[i].image].split == split).collect()
+    }
+
+    /// The reference captions of every image, by image row, as raw text.
+    pub fn references(&self) -> Vec<Vec<&str>> {
+        let mut references = vec![Vec::new(); self.images.len()];
+        for caption in &self.captions {
+            references[caption.image].push(caption.text.as_str());
+        }
+        references
+    }
+
+    /// Opens a prepared dataset, checking that every file's hash matches the manifest.
+    ///
+    /// # Errors
+    /// [`DataError::NotPrepared`] when the folder has no manifest (an unfinished write never has
+    /// one), [`DataError::Corrupt`] when a file is missing or its hash differs, or a read error.
+    pub fn open(root: &Path) -> Result<Self, DataError> {
+        let manifest_path = root.join(MANIFEST);
+        if !manifest_path.is_file() {
+            return Err(DataError::NotPrepared { path: root.display().to_string() });
+        }
+        let manifest_text = read_to_string(&manifest_path)?;
+        let manifest: Manifest =
+            serde_json::from_str(&manifest_text).map_err(|e| corrupt(root, format!("manifest.json: {e}")))?;
+        if manifest.layout_version != LAYOUT_VERSION {
+            return Err(corrupt(
+                root,
+                format!("layout version {} (this program reads {LAYOUT_VERSION})", manifest.layout_version),
+            ));
+        }
+        for (file, expected) in &manifest.files {
+            let bytes = fs::read(root.join(file)).map_err(|e| corrupt(root, format!("{file}: {e}")))?;
+            if sha256_hex(&bytes) != *expected {
+                return Err(corrupt(root, format!("{file} does not match the hash in manifest.json")));
+            }
+        }
+        let vocabulary = Vocabulary::load(&root.join(TOKENIZER)).map_err(|e| corrupt(root, format!("{e}")))?;
+        let images = read_images(root)?;
+        let captions = read_captions(root, &images)?;
+        Ok(Self { root: root.to_path_buf(), manifest, images, captions, vocabulary })
+    }
+
+    /// Writes the tables, tokenizer and manifest into `staging` (a folder being filled by
+    /// [`StagingDir`]), filling in the manifest's file hashes.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] or [`DataError::Parquet`].
+    pub(crate) fn write_tables(&mut self, staging: &Path, extra_files: &[(String, Vec<u8>)]) -> Result<(), DataError> {
+        let mut captions = captions_frame(self).map_err(|e| parquet_error(staging, CAPTIONS, e))?;
+        write_parquet(&staging.join(CAPTIONS), &mut captions)?;
+        let mut images = images_frame(self).map_err(|e| parquet_error(staging, IMAGES, e))?;
+        write_parquet(&staging.join(IMAGES), &mut images)?;
+        write_file(&staging.join(TOKENIZER), self.vocabulary.to_tokenizer_json().as_bytes())?;
+        self.manifest.files.clear();
+        let extra = extra_files.iter().map(|(name, _)| name.as_str());
+        for file in [CAPTIONS, IMAGES, TOKENIZER].into_iter().chain(extra) {
+            let bytes = fs::read(staging.join(file)).map_err(|e| io(staging.join(file), e))?;
+            self.manifest.files.insert(file.to_string(), sha256_hex(&bytes));
+        }
+        let manifest = serde_json::to_string_pretty(&self.manifest).expect("the manifest always serialises");
+        write_file(&staging.join(MANIFEST), manifest.as_bytes())
+    }
+}
+
+/// A folder being written next to its final place and renamed into it when complete: a crash
+/// leaves only a hidden `.NAME.partial-*` folder that nothing reads.
+#[derive(Debug)]
+pub struct StagingDir {
+    target: PathBuf,
+    staging: PathBuf,
+    done: bool,
+}
+
+impl StagingDir {
+    /// Starts a staging folder for `target` (which may exist; it is replaced on commit).
+    ///
+    /// # Errors
+    /// [`DataError::Io`] when the parent folder cannot be created or written.
+    pub fn new(target: &Path) -> Result<Self, DataError> {
+        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(|e| io(parent.to_path_buf(), e))?;
+        let name = target.file_name().map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(|e| io(staging.clone(), e))?;
+        }
+        fs::create_dir_all(&staging).map_err(|e| io(staging.clone(), e))?;
+        Ok(Self { target: target.to_path_buf(), staging, done: false })
+    }
+
+    /// The folder to write into.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Moves the finished folder into place, replacing what was there.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] when a rename fails (the old folder is then left in place).
+    pub fn commit(mut self) -> Result<PathBuf, DataError> {
+        sync_dir(&self.staging);
+        let old = self.staging.with_file_name(format!(
+            ".{}.old-{}",
+            self.target.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        let had_old = self.target.exists();
+        if had_old {
+            fs::rename(&self.target, &old).map_err(|e| io(self.target.clone(), e))?;
+        }
+        fs::rename(&self.staging, &self.target).map_err(|e| io(self.target.clone(), e))?;
+        if let Some(parent) = self.target.parent() {
+            sync_dir(parent);
+        }
+        if had_old {
+            let _ = fs::remove_dir_all(&old);
+        }
+        self.done = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Writes `bytes` to `path` and flushes them to disk.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let mut file = File::create(path).map_err(|e| io(path.to_path_buf(), e))?;
+    file.write_all(bytes).map_err(|e| io(path.to_path_buf(), e))?;
+    file.sync_all().map_err(|e| io(path.to_path_buf(), e))
+}
+
+fn sync_dir(path: &Path) {
+    if let Ok(dir) = File::open(path) {
+        let _ = dir.sync_all();
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(bytes))
+}
+
+fn io(path: PathBuf, source: std::io::Error) -> DataError {
+    DataError::Io { path: path.display().to_string(), source }
+}
+
+fn corrupt(root: &Path, problem: String) -> DataError {
+    DataError::Corrupt { path: root.display().to_string(), problem }
+}
+
+fn parquet_error(root: &Path, file: &str, e: PolarsError) -> DataError {
+    DataError::Parquet { path: root.join(file).display().to_string(), message: e.to_string() }
+}
+
+fn read_to_string(path: &Path) -> Result<String, DataError> {
+    fs::read_to_string(path).map_err(|e| io(path.to_path_buf(), e))
+}
+
+fn write_parquet(path: &Path, frame: &mut DataFrame) -> Result<(), DataError> {
+    let mut file = File::create(path).map_err(|e| io(path.to_path_buf(), e))?;
+    ParquetWriter::new(&mut file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(frame)
+        .map_err(|e| DataError::Parquet { path: path.display().to_string(), message: e.to_string() })?;
+    file.sync_all().map_err(|e| io(path.to_path_buf(), e))
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {
+    let file = File::open(path).map_err(|e| io(path.to_path_buf(), e))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| DataError::Parquet { path: path.display().to_string(), message: e.to_string() })
+}
+
+fn captions_frame(dataset: &PreparedDataset) -> PolarsResult<DataFrame> {
+    let rows = &dataset.captions;
+    let image: Vec<&str> = rows.iter().map(|c| dataset.images[c.image].id.as_str()).collect();
+    let split: Vec<&str> = rows.iter().map(|c| dataset.images[c.image].split.name()).collect();
+    let index: Vec<u32> = rows.iter().map(|c| c.caption_index).collect();
+    let text: Vec<&str> = rows.iter().map(|c| c.text.as_str()).collect();
+    let ids: Vec<Series> = rows.iter().map(|c| Series::new("".into(), c.token_ids.as_slice())).collect();
+    let mut ids = Series::new("token_ids".into(), ids);
+    if rows.is_empty() {
+        ids = ids.cast(&DataType::List(Box::new(DataType::UInt32)))?;
+    }
+    DataFrame::new_infer_height(vec![
+        Series::new("image".into(), image).into(),
+        Series::new("split".into(), split).into(),
+        Series::new("caption_index".into(), index).into(),
+        Series::new("caption".into(), text).into(),
+        ids.into(),
+    ])
+}
+
+fn images_frame(dataset: &PreparedDataset) -> PolarsResult<DataFrame> {
+    let rows = &dataset.images;
+    let path_text = |p: &Path| p.to_string_lossy().into_owned();
+    DataFrame::new_infer_height(vec![
+        Series::new("image".into(), rows.iter().map(|i| i.id.as_str()).collect::<Vec<_>>()).into(),
+        Series::new("split".into(), rows.iter().map(|i| i.split.name()).collect::<Vec<_>>()).into(),
+        Series::new("path".into(), rows.iter().map(|i| path_text(&i.path)).collect::<Vec<_>>()).into(),
+        Series::new("width".into(), rows.iter().map(|i| i.width).collect::<Vec<_>>()).into(),
+        Series::new("height".into(), rows.iter().map(|i| i.height).collect::<Vec<_>>()).into(),
+        Series::new("resized".into(), rows.iter().map(|i| i.resized.as_deref().map(path_text)).collect::<Vec<_>>())
+            .into(),
+    ])
+}
+
+fn column<'a>(frame: &'a DataFrame, file: &Path, name: &str) -> Result<&'a Column, DataError> {
+    frame
+        .column(name)
+        .map_err(|_| DataError::Parquet { path: file.display().to_string(), message: format!("no column {name:?}") })
+}
+
+fn typed<T>(file: &Path, name: &str, result: PolarsResult<T>) -> Result<T, DataError> {
+    result
+        .map_err(|e| DataError::Parquet { path: file.display().to_string(), message: format!("column {name:?}: {e}") })
+}
+
+fn read_images(root: &Path) -> Result<Vec<PreparedImage>, DataError> {
+    let file = root.join(IMAGES);
+    let frame = read_parquet(&file)?;
+    let strings = |name: &str| -> Result<Vec<Option<String>>, DataError> {
+        let column = column(&frame, &file, name)?;
+        let values = typed(&file, name, column.str())?;
+        Ok(values.iter().map(|v| v.map(str::to_string)).collect())
+    };
+    let numbers = |name: &str| -> Result<Vec<Option<u32>>, DataError> {
+        let column = column(&frame, &file, name)?;
+        Ok(typed(&file, name, column.u32())?.iter().collect())
+    };
+    let (ids, splits, paths, resized) = (strings("image")?, strings("split")?, strings("path")?, strings("resized")?);
+    let (widths, heights) = (numbers("width")?, numbers("height")?);
+    let bad = |row: usize, what: &str| DataError::Parquet {
+        path: file.display().to_string(),
+        message: format!("row {row}: {what}"),
+    };
+    let mut images = Vec::with_capacity(ids.len());
+    for row in 0..ids.len() {
+        let split = splits[row].as_deref().ok_or_else(|| bad(row, "no split"))?;
+        images.push(PreparedImage {
+            id: ids[row].clone().ok_or_else(|| bad(row, "no image id"))?,
+            split: split.parse().map_err(|e: String| bad(row, &e))?,
+            path: PathBuf::from(paths[row].clone().ok_or_else(|| bad(row, "no path"))?),
+            width: widths[row].ok_or_else(|| bad(row, "no width"))?,
+            height: heights[row].ok_or_else(|| bad(row, "no height"))?,
+            resized: resized[row].clone().map(PathBuf::from),
+        });
+    }
+    Ok(images)
+}
+
+fn read_captions(root: &Path, images: &[PreparedImage]) -> Result<Vec<PreparedCaption>, DataError> {
+    let file = root.join(CAPTIONS);
+    let frame = read_parquet(&file)?;
+    let row_of: std::collections::HashMap<&str, usize> =
+        images.iter().enumerate().map(|(i, image)| (image.id.as_str(), i)).collect();
+    let image = typed(&file, "image", column(&frame, &file, "image")?.str())?;
+    let index = typed(&file, "caption_index", column(&frame, &file, "caption_index")?.u32())?;
+    let text = typed(&file, "caption", column(&frame, &file, "caption")?.str())?;
+    let ids = typed(&file, "token_ids", column(&frame, &file, "token_ids")?.list())?;
+    let bad = |row: usize, what: String| DataError::Parquet {
+        path: file.display().to_string(),
+        message: format!("row {row}: {what}"),
+    };
+    let mut captions = Vec::with_capacity(frame.height());
+    for (row, ((image, index), text)) in image.iter().zip(index.iter()).zip(text.iter()).enumerate() {
+        let image = image.ok_or_else(|| bad(row, "no image".into()))?;
+        let ids = ids.get_as_series(row).ok_or_else(|| bad(row, "no token ids".into()))?;
+        let ids = typed(&file, "token_ids", ids.u32())?;
+        captions.push(PreparedCaption {
+            image: *row_of.get(image).ok_or_else(|| bad(row, format!("image {image:?} is not in images.parquet")))?,
+            caption_index: index.ok_or_else(|| bad(row, "no caption index".into()))?,
+            text: text.ok_or_else(|| bad(row, "no caption".into()))?.to_string(),
+            token_ids: ids.iter().map(|id| id.unwrap_or(Vocabulary::UNK)).collect(),
+        });
+    }
+    Ok(captions)
+}
