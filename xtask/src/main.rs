@@ -2,8 +2,11 @@
 //! the crates together; the work itself lives in the crates.
 
 mod bleu;
+mod data;
 mod model;
+mod progress;
 mod text;
+mod train;
 
 use std::process::ExitCode;
 
@@ -20,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Prepare a dataset (shapes, Flickr8k, COCO, ...): splits, image checks, vocabulary, parquet.
+    PrepareData(data::PrepareArgs),
+    /// Train the Inception v3 + LSTM captioner (frozen features or the original's setup), with checkpoints.
+    Train(train::TrainArgs),
     /// Score captions with BLEU-1..4, CIDEr-D and ROUGE-L exactly as pycocoevalcap, nltk or sacrebleu do.
     Bleu(bleu::BleuArgs),
     /// Tokenize lines with spaCy's English rules; one JSON array of tokens per line.
@@ -41,6 +48,8 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::PrepareData(args) => data::prepare_data(&args).map(drop),
+        Command::Train(args) => train::run(&args).map(drop),
         Command::Bleu(args) => bleu::run(&args),
         Command::Tokenize(args) => text::tokenize(&args),
         Command::Vocab(args) => text::vocab(&args),

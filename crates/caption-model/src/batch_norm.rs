@@ -29,8 +29,8 @@ impl BatchNorm2d {
         Ok(Self {
             weight: vb.get(num_features, "weight")?,
             bias: vb.get(num_features, "bias")?,
-            running_mean: Var::from_tensor(&running_mean.detach())?,
-            running_var: Var::from_tensor(&running_var.detach())?,
+            running_mean: Var::from_tensor(&running_mean)?,
+            running_var: Var::from_tensor(&running_var)?,
             eps,
             momentum,
         })

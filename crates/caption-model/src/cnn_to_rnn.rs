@@ -5,7 +5,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::{DecoderConfig, DecoderRNN, Inception3, InceptionConfig};
+use crate::{DecoderConfig, DecoderRNN, Dropout, Inception3, InceptionConfig};
 
 /// The original's encoder: Inception v3 whose `fc` is `Linear(2048, embed)`, then ReLU and
 /// dropout 0.5 (Inception's own dropout 0.5 before `fc` applies too, in train mode).
@@ -27,20 +27,24 @@ impl EncoderCNN {
         &self.inception
     }
 
-    /// Image features (batch × embed). In train mode BatchNorm uses batch statistics and both
-    /// dropouts are active, as `model.train()` in the original.
-    pub fn forward_t(&self, images: &Tensor, train: bool) -> Result<Tensor> {
-        let pooled = self.inception.forward_t(images, train)?.pooled;
+    /// Image features (batch × embed). With `train` (a [`Dropout`] of 0.5, as `model.train()`
+    /// in the original) BatchNorm uses batch statistics and both dropouts are active.
+    pub fn forward_t(&self, images: &Tensor, train: Option<&mut Dropout>) -> Result<Tensor> {
+        let pooled = self.inception.forward_t(images, train.is_some())?.pooled;
         self.features_from_pooled(&pooled, train)
     }
 
     /// `dropout(relu(fc(dropout(pooled))))`: the encoder's head on 2048-d pooled features (what
-    /// a frozen encoder caches).
-    pub fn features_from_pooled(&self, pooled: &Tensor, train: bool) -> Result<Tensor> {
+    /// a frozen encoder caches); the dropouts only when `dropout` is given.
+    pub fn features_from_pooled(&self, pooled: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
         let fc = self.inception.fc().expect("the encoder always has its fc");
-        let x = if train { candle_nn::ops::dropout(pooled, 0.5)? } else { pooled.clone() };
-        let x = fc.forward(&x)?.relu()?;
-        if train { candle_nn::ops::dropout(&x, 0.5) } else { Ok(x) }
+        match dropout {
+            Some(dropout) => {
+                let hidden = fc.forward(&dropout.apply(pooled)?)?.relu()?;
+                dropout.apply(&hidden)
+            }
+            None => fc.forward(pooled)?.relu(),
+        }
     }
 }
 
@@ -64,15 +68,17 @@ impl CNNtoRNN {
 
     /// The original's forward: logits ((time + 1) × batch × vocab) for teacher-forced `captions`
     /// (time × batch ids; the original passes `captions[:-1]`).
-    pub fn forward_t(&self, images: &Tensor, captions: &Tensor, train: bool) -> Result<Tensor> {
-        let features = self.encoder.forward_t(images, train)?;
-        self.decoder.forward(&features, captions, train.then_some(0.5))
+    /// With `train` the model is in training mode (BatchNorm batch statistics, the dropouts
+    /// drawing from the given generator).
+    pub fn forward_t(&self, images: &Tensor, captions: &Tensor, mut train: Option<&mut Dropout>) -> Result<Tensor> {
+        let features = self.encoder.forward_t(images, train.as_deref_mut())?;
+        self.decoder.forward(&features, captions, train)
     }
 
     /// The original's `caption_image` for a batch: eval-mode features, then greedy decoding
     /// (ids up to and including `eos`, with their summed log-probability).
     pub fn caption_images(&self, images: &Tensor, max_length: usize, eos: u32) -> Result<Vec<(Vec<u32>, f32)>> {
-        let features = self.encoder.forward_t(images, false)?;
+        let features = self.encoder.forward_t(images, None)?;
         self.decoder.greedy(&features, max_length, eos)
     }
 }

@@ -4,6 +4,7 @@
 use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
+use crate::Dropout;
 use crate::lstm::{Lstm, LstmState};
 
 /// Sizes of the decoder.
@@ -41,10 +42,10 @@ impl DecoderRNN {
     /// caption tokens follow. `features`: batch × embed; `captions`: time × batch token ids.
     /// Returns logits, (time + 1) × batch × vocab. `dropout` is applied to the embeddings when
     /// given (the original's `Dropout(0.5)`, training only).
-    pub fn forward(&self, features: &Tensor, captions: &Tensor, dropout: Option<f32>) -> Result<Tensor> {
+    pub fn forward(&self, features: &Tensor, captions: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
         let mut embeddings = self.embed.forward(captions)?;
-        if let Some(p) = dropout {
-            embeddings = candle_nn::ops::dropout(&embeddings, p)?;
+        if let Some(dropout) = dropout {
+            embeddings = dropout.apply(&embeddings)?;
         }
         let inputs = Tensor::cat(&[features.unsqueeze(0)?, embeddings], 0)?;
         let (hiddens, _) = self.lstm.forward(&inputs, None)?;

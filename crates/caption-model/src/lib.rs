@@ -8,9 +8,11 @@ pub mod checkpoint;
 pub mod cnn_to_rnn;
 pub mod decoder;
 mod device;
+mod dropout;
 pub mod features;
 pub mod hub;
 pub mod inception;
+pub mod init;
 pub mod lstm;
 
 pub use batch_norm::BatchNorm2d;
@@ -19,6 +21,7 @@ pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors
 pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
 pub use decoder::{DecoderConfig, DecoderRNN};
 pub use device::parse_device;
+pub use dropout::{Dropout, DropoutState};
 pub use features::{WeightsLayout, extract_features, weights_layout};
 pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};

@@ -1,0 +1,274 @@
+//! Checkpoints: folders holding everything needed to resume a run or to caption alone, written
+//! atomically (temporary folder, fsync, rename).
+//!
+//! ```text
+//! RUN/checkpoints/step-000001234/
+//!   model.safetensors      every tensor under the original's names (PyTorch-loadable)
+//!   optimizer.safetensors  Adam moments (exp_avg.NAME, exp_avg_sq.NAME)
+//!   trainer.json           epoch, step, dropout generator, best score, config, dataset hash
+//!   tokenizer.json         the vocabulary
+//! RUN/best/                a copy of the best checkpoint
+//! ```
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use caption_model::DropoutState;
+use caption_text::Vocabulary;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::config::TrainConfig;
+use crate::error::io;
+
+/// Model file of a checkpoint.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// Optimizer file of a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// Trainer state file of a checkpoint (written last).
+pub const TRAINER_FILE: &str = "trainer.json";
+/// Vocabulary file of a checkpoint.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// The best validation score so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// Epoch (1-based) that reached it.
+    pub epoch: usize,
+    /// The score (BLEU-4, or the negated validation loss without BLEU).
+    pub score: f64,
+}
+
+/// Where training stands: what a resumed run continues from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches of epoch `epoch` already trained (0 at an epoch boundary).
+    pub batch_in_epoch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// The dropout generator.
+    pub dropout: DropoutState,
+    /// Best validation score.
+    pub best: Option<Best>,
+    /// Epochs since the best.
+    pub epochs_since_best: usize,
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// Content hash of the prepared dataset it trains on.
+    pub dataset_hash: String,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// The program that wrote it.
+    pub created_by: String,
+}
+
+/// A checkpoint read back.
+pub struct Checkpoint {
+    /// Its folder.
+    pub path: PathBuf,
+    /// Trainer state.
+    pub state: TrainerState,
+    /// Model tensors.
+    pub model: HashMap<String, Tensor>,
+    /// Optimizer moments.
+    pub optimizer: HashMap<String, Tensor>,
+    /// Vocabulary.
+    pub vocabulary: Vocabulary,
+}
+
+/// Writes a checkpoint folder `dir` atomically.
+///
+/// # Errors
+/// [`TrainError::Io`] or a candle error.
+pub fn write_checkpoint(
+    dir: &Path,
+    state: &TrainerState,
+    model: &HashMap<String, Tensor>,
+    optimizer: &HashMap<String, Tensor>,
+    vocabulary: &Vocabulary,
+) -> Result<(), TrainError> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io(parent))?;
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    fs::create_dir_all(&staging).map_err(io(&staging))?;
+    let result = (|| {
+        candle_core::safetensors::save(model, staging.join(MODEL_FILE))?;
+        candle_core::safetensors::save(optimizer, staging.join(OPTIMIZER_FILE))?;
+        write_synced(&staging.join(TOKENIZER_FILE), vocabulary.to_tokenizer_json().as_bytes())?;
+        let trainer = serde_json::to_string_pretty(state).expect("the trainer state always serialises");
+        write_synced(&staging.join(TRAINER_FILE), trainer.as_bytes())?;
+        for file in [MODEL_FILE, OPTIMIZER_FILE] {
+            let path = staging.join(file);
+            fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io(&path))?;
+        }
+        sync_dir(&staging);
+        replace_dir(&staging, dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+/// Renames `from` onto `to`, replacing a folder there.
+fn replace_dir(from: &Path, to: &Path) -> Result<(), TrainError> {
+    if to.exists() {
+        let old = to.with_file_name(format!(
+            ".{}.old-{}",
+            to.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        fs::rename(to, &old).map_err(io(to))?;
+        fs::rename(from, to).map_err(io(to))?;
+        let _ = fs::remove_dir_all(&old);
+    } else {
+        fs::rename(from, to).map_err(io(to))?;
+    }
+    if let Some(parent) = to.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
+}
+
+/// Copies a checkpoint folder to `to` atomically (the `best` copy).
+///
+/// # Errors
+/// [`TrainError::Io`].
+pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<(), TrainError> {
+    let parent = to.parent().unwrap_or(Path::new("."));
+    let staging = parent.join(format!(
+        ".{}.partial-{}",
+        to.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    fs::create_dir_all(&staging).map_err(io(&staging))?;
+    for file in [MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE] {
+        let target = staging.join(file);
+        if fs::hard_link(from.join(file), &target).is_err() {
+            fs::copy(from.join(file), &target).map_err(io(&target))?;
+            fs::File::open(&target).and_then(|f| f.sync_all()).map_err(io(&target))?;
+        }
+    }
+    replace_dir(&staging, to)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    use std::io::Write;
+    let mut file = fs::File::create(path).map_err(io(path))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io(path))
+}
+
+fn sync_dir(path: &Path) {
+    if let Ok(dir) = fs::File::open(path) {
+        let _ = dir.sync_all();
+    }
+}
+
+/// Reads a checkpoint folder (anything incomplete or unreadable is an error naming the file).
+///
+/// # Errors
+/// [`TrainError::Checkpoint`].
+pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
+    let problem = |problem: String| TrainError::Checkpoint { path: dir.display().to_string(), problem };
+    let trainer = fs::read_to_string(dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
+    let state: TrainerState = serde_json::from_str(&trainer).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
+    let model = candle_core::safetensors::load(dir.join(MODEL_FILE), &Device::Cpu)
+        .map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
+    let optimizer = candle_core::safetensors::load(dir.join(OPTIMIZER_FILE), &Device::Cpu)
+        .map_err(|e| problem(format!("{OPTIMIZER_FILE}: {e}")))?;
+    let vocabulary = Vocabulary::load(&dir.join(TOKENIZER_FILE)).map_err(|e| problem(e.to_string()))?;
+    if vocabulary.len() != state.vocab_size {
+        return Err(problem(format!(
+            "{TOKENIZER_FILE} has {} ids but the trainer state says {}",
+            vocabulary.len(),
+            state.vocab_size
+        )));
+    }
+    Ok(Checkpoint { path: dir.to_path_buf(), state, model, optimizer, vocabulary })
+}
+
+/// The checkpoint folders of a run, newest (highest step) first.
+pub fn list_checkpoints(run: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(run.join("checkpoints")) else { return Vec::new() };
+    let mut dirs: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
+    dirs.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The folder of the checkpoint at `step`.
+pub fn checkpoint_dir(run: &Path, step: u64) -> PathBuf {
+    run.join("checkpoints").join(format!("step-{step:09}"))
+}
+
+/// The newest checkpoint that reads back completely; the ones skipped, with reasons.
+pub fn newest_valid(run: &Path) -> (Option<Checkpoint>, Vec<String>) {
+    let mut skipped = Vec::new();
+    for dir in list_checkpoints(run) {
+        match read_checkpoint(&dir) {
+            Ok(checkpoint) => return (Some(checkpoint), skipped),
+            Err(e) => skipped.push(e.to_string()),
+        }
+    }
+    (None, skipped)
+}
+
+/// Deletes all but the newest `keep` checkpoints.
+pub fn prune(run: &Path, keep: usize) {
+    for dir in list_checkpoints(run).into_iter().skip(keep.max(1)) {
+        let _ = fs::remove_dir_all(dir);
+    }
+}
+
+/// Checks that a checkpoint fits a run: same architecture, vocabulary and dataset.
+///
+/// # Errors
+/// [`TrainError::Checkpoint`] saying what differs.
+pub fn check_compatible(
+    checkpoint: &Checkpoint,
+    config: &TrainConfig,
+    vocabulary: &Vocabulary,
+    dataset_hash: &str,
+) -> Result<(), TrainError> {
+    let problem = |problem: String| TrainError::Checkpoint { path: checkpoint.path.display().to_string(), problem };
+    let saved = &checkpoint.state.config;
+    if !saved.same_architecture(config) {
+        return Err(problem(format!(
+            "it is for another architecture (embed {}, hidden {}, layers {}; this run: {}, {}, {})",
+            saved.embed_size,
+            saved.hidden_size,
+            saved.num_layers,
+            config.embed_size,
+            config.hidden_size,
+            config.num_layers
+        )));
+    }
+    if checkpoint.vocabulary.words() != vocabulary.words() {
+        return Err(problem(format!(
+            "it is for another vocabulary ({} ids; the dataset's has {})",
+            checkpoint.vocabulary.len(),
+            vocabulary.len()
+        )));
+    }
+    if checkpoint.state.dataset_hash != dataset_hash {
+        return Err(problem("it was trained on another prepared dataset (content hash differs)".into()));
+    }
+    Ok(())
+}

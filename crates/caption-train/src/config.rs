@@ -1,0 +1,196 @@
+//! [`TrainConfig`]: every setting of a run, read from TOML with command-line overrides and saved
+//! with the run.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// What trains and what the encoder sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The encoder's pooled features are computed once (eval mode) and cached; `fc` and the
+    /// decoder train on them. The default: an epoch costs the decoder's time only.
+    Frozen,
+    /// The original's setup: every batch runs Inception v3 in train mode (BatchNorm batch
+    /// statistics, running statistics updated) on random crops; only `fc` and the decoder train.
+    Seed,
+}
+
+/// Where the Inception v3 weights come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderWeights {
+    /// Random weights from the seed (offline); BatchNorm statistics recalibrated on training
+    /// images before features are computed.
+    Random,
+    /// torchvision's ImageNet weights from the Hugging Face Hub (timm/inception_v3.tv_in1k).
+    Hub,
+    /// A safetensors file with torchvision names.
+    File(PathBuf),
+}
+
+/// Optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam (the original: lr 3e-4, no weight decay); weight decay added to the gradient.
+    Adam,
+    /// AdamW: decoupled weight decay.
+    AdamW,
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Constant.
+    Constant,
+    /// Cosine decay from the learning rate to zero over all steps.
+    Cosine,
+}
+
+/// Every setting of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// What trains.
+    pub mode: Mode,
+    /// Epochs.
+    pub epochs: usize,
+    /// Captions per batch.
+    pub batch_size: usize,
+    /// Embedding size (and the encoder's output size).
+    pub embed_size: usize,
+    /// LSTM hidden size.
+    pub hidden_size: usize,
+    /// LSTM layers.
+    pub num_layers: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this value.
+    pub clip_grad_norm: Option<f64>,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Seed of weights, shuffles and dropout.
+    pub seed: u64,
+    /// Encoder weights.
+    pub encoder: EncoderWeights,
+    /// torchvision's `transform_input` (on for ImageNet weights as the original loads them).
+    pub transform_input: bool,
+    /// Side of the image the encoder sees (the original: 299).
+    pub image_size: u32,
+    /// Seed mode: side images are resized to before the random crop of `image_size` (the
+    /// original: 356).
+    pub train_resize: u32,
+    /// Longest generated caption.
+    pub max_length: usize,
+    /// Score BLEU-1..4 on the validation split after each epoch (greedy, pycocoevalcap profile).
+    pub validation_bleu: bool,
+    /// Stop after this many epochs without a better validation score.
+    pub early_stopping: Option<usize>,
+    /// Keep this many newest epoch checkpoints (the best is always kept).
+    pub keep_last: usize,
+    /// Also checkpoint every this many steps within an epoch.
+    pub checkpoint_every: Option<usize>,
+    /// Training images used to recalibrate BatchNorm statistics of random encoder weights.
+    pub calibration_images: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Frozen,
+            epochs: 100,
+            batch_size: 32,
+            embed_size: 256,
+            hidden_size: 256,
+            num_layers: 1,
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 3e-4,
+            weight_decay: 0.0,
+            clip_grad_norm: None,
+            schedule: Schedule::Constant,
+            seed: 0,
+            encoder: EncoderWeights::Hub,
+            transform_input: true,
+            image_size: 299,
+            train_resize: 356,
+            max_length: 50,
+            validation_bleu: true,
+            early_stopping: None,
+            keep_last: 2,
+            checkpoint_every: None,
+            calibration_images: 256,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file (missing keys take their defaults).
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] naming the file and the problem.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TrainError::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses TOML text.
+    ///
+    /// # Errors
+    /// The TOML error as text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("the config always serialises")
+    }
+
+    /// Checks values that cannot work.
+    ///
+    /// # Errors
+    /// What is wrong, as text.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("embed_size", self.embed_size),
+            ("hidden_size", self.hidden_size),
+            ("num_layers", self.num_layers),
+            ("max_length", self.max_length),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(format!("learning_rate must be positive, got {}", self.learning_rate));
+        }
+        if self.image_size < 75 {
+            return Err(format!(
+                "image_size must be at least 75 (Inception v3's smallest input), got {}",
+                self.image_size
+            ));
+        }
+        if self.mode == Mode::Seed && self.train_resize < self.image_size {
+            return Err("train_resize must be at least image_size".into());
+        }
+        Ok(())
+    }
+
+    /// Whether two configs describe the same network (what a checkpoint must match).
+    pub fn same_architecture(&self, other: &Self) -> bool {
+        (self.embed_size, self.hidden_size, self.num_layers) == (other.embed_size, other.hidden_size, other.num_layers)
+    }
+}

@@ -1,0 +1,46 @@
+//! Errors of caption-train.
+
+use thiserror::Error;
+
+/// Why training could not start or continue.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// A setting is invalid or a config file cannot be read.
+    #[error("config: {0}")]
+    Config(String),
+    /// Weights are missing, misshapen or unreadable.
+    #[error("weights: {0}")]
+    Weights(String),
+    /// A checkpoint does not fit this run (another vocabulary, architecture or dataset) or is
+    /// unreadable.
+    #[error("checkpoint {path}: {problem}")]
+    Checkpoint {
+        /// The checkpoint folder.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A file could not be written or read.
+    #[error("cannot write or read {path}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The dataset cannot be used.
+    #[error(transparent)]
+    Data(#[from] caption_data::DataError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// Scoring failed.
+    #[error(transparent)]
+    Metrics(#[from] caption_metrics::MetricsError),
+}
+
+/// `TrainError::Io` for `path`.
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io { path: path.display().to_string(), source }
+}

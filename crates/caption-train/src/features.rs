@@ -1,0 +1,111 @@
+//! The frozen encoder's work, done once: recalibrating BatchNorm statistics of random weights on
+//! training images, and the cache of 2048-d pooled features every epoch trains on.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use caption_data::{ImageTransform, PreparedDataset, Progress, loader};
+use caption_model::init::is_running_statistic;
+
+use crate::TrainError;
+use crate::model::{INCEPTION_PREFIX, TrainModel};
+
+/// Images per encoder forward.
+const ENCODER_BATCH: usize = 32;
+
+/// Sets every BatchNorm running mean and variance of the encoder to the statistics of
+/// `image_rows` (in train mode, batch by batch, averaged over batches: PyTorch's
+/// `momentum=None`). Random Inception weights give features around 1e9 with the default 0/1
+/// statistics; recalibrated, every layer is normalised and the features carry the picture.
+///
+/// # Errors
+/// A data or candle error.
+pub fn recalibrate_batch_norm(
+    model: &TrainModel,
+    dataset: &PreparedDataset,
+    image_rows: &[usize],
+    transform: &ImageTransform,
+    progress: &dyn Progress,
+) -> Result<(), TrainError> {
+    let vars: Vec<(String, candle_core::Var)> = {
+        let data = model.varmap.data().lock().expect("no panics while holding the varmap lock");
+        let mut vars: Vec<_> = data
+            .iter()
+            .filter(|(n, _)| n.starts_with(INCEPTION_PREFIX) && is_running_statistic(n))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    };
+    let mut sums: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().zeros_like()).collect::<Result<_, _>>()?;
+    let chunks: Vec<&[usize]> = image_rows.chunks(ENCODER_BATCH).collect();
+    progress.start("recalibrating BatchNorm", image_rows.len() as u64);
+    for chunk in &chunks {
+        // Zero statistics: after one train-mode forward (momentum 0.1) each holds 0.1 × the batch's.
+        for (_, var) in &vars {
+            var.set(&var.as_tensor().zeros_like()?)?;
+        }
+        let images = images_tensor(model, dataset, chunk, transform)?;
+        model.model.encoder.inception().forward_t(&images, true)?;
+        for (sum, (_, var)) in sums.iter_mut().zip(&vars) {
+            *sum = (&*sum + (var.as_tensor() * 10.0)?)?;
+        }
+        progress.advance(chunk.len() as u64);
+    }
+    progress.finish();
+    for (sum, (_, var)) in sums.iter().zip(&vars) {
+        var.set(&(sum / chunks.len().max(1) as f64)?)?;
+    }
+    Ok(())
+}
+
+/// Pooled features (rows × 2048, on the CPU) of `image_rows` with the encoder in eval mode.
+///
+/// # Errors
+/// A data or candle error.
+pub fn pooled_features(
+    model: &TrainModel,
+    dataset: &PreparedDataset,
+    image_rows: &[usize],
+    transform: &ImageTransform,
+    progress: &dyn Progress,
+) -> Result<Tensor, TrainError> {
+    progress.start("encoding images", image_rows.len() as u64);
+    let mut rows = Vec::new();
+    for chunk in image_rows.chunks(ENCODER_BATCH) {
+        let images = images_tensor(model, dataset, chunk, transform)?;
+        // Detached: the variables would otherwise keep every batch's graph alive.
+        let pooled = model.model.encoder.inception().forward_t(&images, false)?.pooled.detach();
+        rows.push(pooled.to_device(&Device::Cpu)?);
+        progress.advance(chunk.len() as u64);
+    }
+    progress.finish();
+    Ok(Tensor::cat(&rows, 0)?)
+}
+
+fn images_tensor(
+    model: &TrainModel,
+    dataset: &PreparedDataset,
+    rows: &[usize],
+    transform: &ImageTransform,
+) -> Result<Tensor, TrainError> {
+    let side = transform.output_size() as usize;
+    let pixels = loader::load_images(dataset, rows, transform, 0)?;
+    Ok(Tensor::from_vec(pixels, (rows.len(), 3, side, side), &model.device)?)
+}
+
+/// Reads a feature cache written by [`save_cache`] if it exists and has `rows` rows.
+pub fn load_cache(path: &Path, rows: usize) -> Option<Tensor> {
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu).ok()?;
+    let pooled = tensors.get("pooled")?.clone();
+    (pooled.dims() == [rows, 2048] && pooled.dtype() == DType::F32).then_some(pooled)
+}
+
+/// Writes the feature cache atomically.
+///
+/// # Errors
+/// [`TrainError::Weights`] when it cannot be written.
+pub fn save_cache(path: &Path, pooled: &Tensor) -> Result<(), TrainError> {
+    let tensors = std::collections::HashMap::from([("pooled".to_string(), pooled.clone())]);
+    caption_model::save_safetensors(&tensors, path).map_err(|e| TrainError::Weights(e.to_string()))
+}

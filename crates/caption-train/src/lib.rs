@@ -1,0 +1,52 @@
+//! Training the CNN-to-RNN captioner on a prepared dataset, with checkpoints that survive crashes
+//! and resume bit for bit.
+//!
+//! - [`TrainConfig`]: every setting (TOML, saved with the run); modes [`Mode::Frozen`] (encoder
+//!   features cached once, the default) and [`Mode::Seed`] (the original's setup);
+//! - [`train`]: seeded shuffles and dropout masks, the PAD-masked loss, [`Adam`], validation loss
+//!   and BLEU-1..4 after each epoch, the best checkpoint kept, early stopping, metrics.jsonl;
+//! - [`checkpoint`]: folders with model.safetensors (the original's names), optimizer state,
+//!   trainer state and tokenizer.json, written atomically; resume skips a damaged one.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use caption_train::{EncoderWeights, TrainConfig, TrainOptions, train};
+//!
+//! let dataset = caption_data::PreparedDataset::open("datasets/shapes".as_ref())?;
+//! let config = TrainConfig { epochs: 5, encoder: EncoderWeights::Random, image_size: 107, ..TrainConfig::default() };
+//! let stop = AtomicBool::new(false);
+//! let summary = train(TrainOptions {
+//!     config,
+//!     dataset: &dataset,
+//!     run_dir: "runs/shapes".into(),
+//!     resume: false,
+//!     device: candle_core::Device::Cpu,
+//!     progress: &caption_data::NoProgress,
+//!     stop: &stop,
+//!     log: &|line| println!("{line}"),
+//! })?;
+//! println!("best: {:?}", summary.best);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod adam;
+pub mod checkpoint;
+mod config;
+mod error;
+pub mod features;
+mod inference;
+mod loss;
+mod model;
+mod trainer;
+pub mod validation;
+
+pub use adam::{Adam, AdamConfig};
+pub use config::{EncoderWeights, Mode, OptimizerKind, Schedule, TrainConfig};
+pub use error::TrainError;
+pub use inference::{Captioner, Decoding, Generated};
+pub use loss::masked_cross_entropy;
+pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
+pub use trainer::{CONFIG_FILE, METRICS_FILE, RunSummary, TrainOptions, train};
+pub use validation::{Evaluator, Validation};

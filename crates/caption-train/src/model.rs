@@ -1,0 +1,169 @@
+//! [`TrainModel`]: the CNN-to-RNN model held in a `VarMap` (every parameter and BatchNorm statistic
+//! under the original's names), its initialisation, weight loading and the trained subset.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use caption_model::init::{initialize, is_running_statistic};
+use caption_model::{CNNtoRNN, DecoderConfig};
+
+use crate::TrainError;
+use crate::config::{EncoderWeights, TrainConfig};
+
+/// Prefix of the Inception v3 parameters in the original's state_dict.
+pub const INCEPTION_PREFIX: &str = "encoderCNN.inception.";
+/// Prefix of the encoder's replaced `fc`.
+pub const FC_PREFIX: &str = "encoderCNN.inception.fc.";
+/// Prefix of the decoder.
+pub const DECODER_PREFIX: &str = "decoderRNN.";
+
+/// The model and the variables behind it.
+pub struct TrainModel {
+    /// Every tensor of the model, by the original's name.
+    pub varmap: VarMap,
+    /// The network (sharing the variables).
+    pub model: CNNtoRNN,
+    /// Its sizes.
+    pub decoder: DecoderConfig,
+    /// The device.
+    pub device: Device,
+}
+
+impl TrainModel {
+    /// Builds the model with every variable zero, then fills it from `seed` ([`initialize`]).
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn new(config: &TrainConfig, vocab_size: usize, device: &Device) -> Result<Self, TrainError> {
+        let decoder = DecoderConfig {
+            embed_size: config.embed_size,
+            hidden_size: config.hidden_size,
+            vocab_size,
+            num_layers: config.num_layers,
+        };
+        let model = Self::uninitialized(decoder, config.transform_input, device)?;
+        initialize(&model.varmap, config.seed, |_| true)?;
+        Ok(model)
+    }
+
+    /// Builds the model with variables to be set by [`load_state_dict`](Self::load_state_dict).
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn uninitialized(decoder: DecoderConfig, transform_input: bool, device: &Device) -> Result<Self, TrainError> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = CNNtoRNN::new(vb, decoder, transform_input)?;
+        Ok(Self { varmap, model, decoder, device: device.clone() })
+    }
+
+    /// Loads Inception v3 weights with torchvision names (`Conv2d_1a_3x3.conv.weight`, …; the
+    /// ImageNet `fc` and `AuxLogits` are not used) into the encoder.
+    ///
+    /// # Errors
+    /// [`TrainError::Weights`] naming a missing tensor or both shapes of a misshapen one.
+    pub fn load_inception(&self, tensors: &HashMap<String, Tensor>, source: &str) -> Result<(), TrainError> {
+        let data = self.varmap.data().lock().expect("no panics while holding the varmap lock");
+        for (name, var) in data.iter() {
+            let Some(key) = name.strip_prefix(INCEPTION_PREFIX) else { continue };
+            if name.starts_with(FC_PREFIX) {
+                continue;
+            }
+            let tensor = tensors
+                .get(key)
+                .or_else(|| tensors.get(name))
+                .ok_or_else(|| TrainError::Weights(format!("{source}: no tensor {key}")))?;
+            set_checked(var, tensor, key, source)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the encoder weights the config names (random weights need nothing).
+    ///
+    /// # Errors
+    /// [`TrainError::Weights`] or a Hub error.
+    pub fn load_encoder_weights(&self, weights: &EncoderWeights) -> Result<(), TrainError> {
+        let path = match weights {
+            EncoderWeights::Random => return Ok(()),
+            EncoderWeights::Hub => {
+                caption_model::model_file(caption_model::INCEPTION_V3_REPO, caption_model::INCEPTION_V3_FILE)
+                    .map_err(|e| TrainError::Weights(e.to_string()))?
+            }
+            EncoderWeights::File(path) => path.clone(),
+        };
+        let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+            .map_err(|e| TrainError::Weights(format!("{}: {e}", path.display())))?;
+        self.load_inception(&tensors, &path.display().to_string())
+    }
+
+    /// Every tensor by name (weights and BatchNorm statistics), on the CPU.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn state_dict(&self) -> Result<HashMap<String, Tensor>, TrainError> {
+        let data = self.varmap.data().lock().expect("no panics while holding the varmap lock");
+        let mut tensors = HashMap::with_capacity(data.len());
+        for (name, var) in data.iter() {
+            tensors.insert(name.clone(), var.as_tensor().to_device(&Device::Cpu)?);
+        }
+        Ok(tensors)
+    }
+
+    /// Sets every tensor from a state dict with the original's names.
+    ///
+    /// # Errors
+    /// [`TrainError::Weights`] naming a missing tensor or both shapes of a misshapen one.
+    pub fn load_state_dict(&self, tensors: &HashMap<String, Tensor>, source: &str) -> Result<(), TrainError> {
+        let data = self.varmap.data().lock().expect("no panics while holding the varmap lock");
+        for (name, var) in data.iter() {
+            let tensor = tensors.get(name).ok_or_else(|| TrainError::Weights(format!("{source}: no tensor {name}")))?;
+            set_checked(var, tensor, name, source)?;
+        }
+        Ok(())
+    }
+
+    /// The variables that train: `fc` and the decoder.
+    pub fn trained_vars(&self) -> Vec<(String, Var)> {
+        let data = self.varmap.data().lock().expect("no panics while holding the varmap lock");
+        let mut vars: Vec<(String, Var)> = data
+            .iter()
+            .filter(|(name, _)| {
+                (name.starts_with(FC_PREFIX) || name.starts_with(DECODER_PREFIX)) && !is_running_statistic(name)
+            })
+            .map(|(name, var)| (name.clone(), var.clone()))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// Re-initialises `fc` and the decoder from `seed` (after encoder weights were loaded).
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn initialize_head(&self, seed: u64) -> Result<(), TrainError> {
+        initialize(&self.varmap, seed, |name| name.starts_with(FC_PREFIX) || name.starts_with(DECODER_PREFIX))?;
+        Ok(())
+    }
+
+    /// Saves every tensor as safetensors (atomically).
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] or a candle error.
+    pub fn save(&self, path: &Path) -> Result<(), TrainError> {
+        caption_model::save_safetensors(&self.state_dict()?, path).map_err(|e| TrainError::Weights(e.to_string()))
+    }
+}
+
+fn set_checked(var: &Var, tensor: &Tensor, name: &str, source: &str) -> Result<(), TrainError> {
+    if tensor.dims() != var.dims() {
+        return Err(TrainError::Weights(format!(
+            "{source}: tensor {name} has shape {:?}, the model needs {:?}",
+            tensor.dims(),
+            var.dims()
+        )));
+    }
+    var.set(&tensor.to_dtype(DType::F32)?.to_device(var.device())?)?;
+    Ok(())
+}

@@ -1,0 +1,375 @@
+//! The training loop: seeded batches, the masked loss, Adam, validation after each epoch,
+//! checkpoints (every epoch, optionally every N steps, and on a stop request), resume.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use caption_data::{ImageTransform, PreparedDataset, Progress, Split, loader};
+use caption_model::Dropout;
+use caption_text::Vocabulary;
+use serde_json::json;
+
+use crate::TrainError;
+use crate::adam::{Adam, AdamConfig};
+use crate::checkpoint::{self, Best, TrainerState};
+use crate::config::{EncoderWeights, Mode, Schedule, TrainConfig};
+use crate::error::io;
+use crate::features;
+use crate::loss::masked_cross_entropy;
+use crate::model::TrainModel;
+use crate::validation::{self, Validation};
+
+/// What a run is asked to do.
+pub struct TrainOptions<'a> {
+    /// Settings.
+    pub config: TrainConfig,
+    /// The prepared dataset.
+    pub dataset: &'a PreparedDataset,
+    /// The run folder (config, metrics, checkpoints).
+    pub run_dir: PathBuf,
+    /// Continue from the newest valid checkpoint in `run_dir`.
+    pub resume: bool,
+    /// Device.
+    pub device: Device,
+    /// Progress of long steps.
+    pub progress: &'a dyn Progress,
+    /// Set to stop: the run saves a checkpoint and returns.
+    pub stop: &'a AtomicBool,
+    /// Receives one line per event worth telling (epoch summaries, skipped checkpoints).
+    pub log: &'a dyn Fn(&str),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Optimizer steps taken.
+    pub steps: u64,
+    /// The best validation score.
+    pub best: Option<Best>,
+    /// The last validation.
+    pub last_validation: Option<Validation>,
+    /// Stopped by request (a checkpoint was saved).
+    pub interrupted: bool,
+    /// Stopped because the validation score stopped improving.
+    pub stopped_early: bool,
+    /// The newest checkpoint.
+    pub checkpoint: Option<PathBuf>,
+    /// The best checkpoint.
+    pub best_checkpoint: Option<PathBuf>,
+    /// metrics.jsonl.
+    pub metrics: PathBuf,
+}
+
+/// File of the run's configuration.
+pub const CONFIG_FILE: &str = "config.toml";
+/// File of the run's metrics, one JSON object per line.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// Trains (or resumes) a run.
+///
+/// # Errors
+/// [`TrainError`]: bad config, unusable dataset or weights, a checkpoint that does not fit, I/O.
+pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
+    let TrainOptions { config, dataset, run_dir, resume, device, progress, stop, log } = options;
+    config.validate().map_err(TrainError::Config)?;
+    fs::create_dir_all(&run_dir).map_err(io(&run_dir))?;
+    let vocabulary = &dataset.vocabulary;
+    let dataset_hash = dataset.manifest.content_hash();
+
+    let (resumed, skipped) = if resume { checkpoint::newest_valid(&run_dir) } else { (None, Vec::new()) };
+    for message in &skipped {
+        log(&format!("skipping {message}"));
+    }
+    if !resume && !checkpoint::list_checkpoints(&run_dir).is_empty() {
+        return Err(TrainError::Config(format!(
+            "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
+            run_dir.display()
+        )));
+    }
+    let config = match &resumed {
+        Some(c) => {
+            checkpoint::check_compatible(c, &config, vocabulary, &dataset_hash)?;
+            TrainConfig { epochs: config.epochs, early_stopping: config.early_stopping, ..c.state.config.clone() }
+        }
+        None => config,
+    };
+    let model = TrainModel::new(&config, vocabulary.len(), &device)?;
+    let mut state = match &resumed {
+        Some(c) => {
+            model.load_state_dict(&c.model, &c.path.display().to_string())?;
+            log(&format!("resuming from {} (epoch {}, step {})", c.path.display(), c.state.epoch, c.state.step));
+            c.state.clone()
+        }
+        None => {
+            model.load_encoder_weights(&config.encoder)?;
+            TrainerState {
+                epoch: 0,
+                batch_in_epoch: 0,
+                step: 0,
+                dropout: Dropout::new(0.5, config.seed ^ 0x0d50_0d50).state(),
+                best: None,
+                epochs_since_best: 0,
+                config: config.clone(),
+                dataset_hash: dataset_hash.clone(),
+                vocab_size: vocabulary.len(),
+                created_by: format!("caption-train {}", env!("CARGO_PKG_VERSION")),
+            }
+        }
+    };
+    state.config = config.clone();
+    write_atomically(&run_dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
+    write_atomically(&run_dir.join("tokenizer.json"), vocabulary.to_tokenizer_json().as_bytes())?;
+
+    let train_images = dataset.images_in(Split::Train);
+    let validation_images = dataset.images_in(Split::Validation);
+    if train_images.is_empty() {
+        return Err(TrainError::Config("the dataset has no training images".into()));
+    }
+    let eval_transform = ImageTransform::eval(config.image_size);
+
+    // Frozen mode: the encoder runs once; its pooled features are cached in the run folder.
+    let pooled = if config.mode == Mode::Frozen {
+        if resumed.is_none() && config.encoder == EncoderWeights::Random {
+            let calibration = loader::epoch_order(&train_images, Some((config.seed, u64::MAX)));
+            let calibration = &calibration[..config.calibration_images.clamp(1, calibration.len())];
+            features::recalibrate_batch_norm(&model, dataset, calibration, &eval_transform, progress)?;
+        }
+        let cache = run_dir.join(format!("features-{}.safetensors", config.image_size));
+        let all: Vec<usize> = (0..dataset.images.len()).collect();
+        let pooled = match features::load_cache(&cache, all.len()) {
+            Some(pooled) if resumed.is_some() => pooled,
+            _ => {
+                let pooled = features::pooled_features(&model, dataset, &all, &eval_transform, progress)?;
+                features::save_cache(&cache, &pooled)?;
+                pooled
+            }
+        };
+        Some(pooled.to_device(&device)?)
+    } else {
+        None
+    };
+
+    let mut optimizer = Adam::new(
+        model.trained_vars(),
+        AdamConfig { kind: config.optimizer, weight_decay: config.weight_decay, ..AdamConfig::default() },
+    )?;
+    if let Some(c) = &resumed {
+        optimizer
+            .load_state(&c.optimizer, c.state.step)
+            .map_err(|problem| TrainError::Checkpoint { path: c.path.display().to_string(), problem })?;
+    }
+    let mut dropout = Dropout::from_state(0.5, state.dropout);
+    let train_rows = dataset.captions_in(Split::Train);
+    let batches_per_epoch = train_rows.len().div_ceil(config.batch_size);
+    let total_steps = (batches_per_epoch * config.epochs) as u64;
+    let metrics_path = run_dir.join(METRICS_FILE);
+    let mut metrics = OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(io(&metrics_path))?;
+    let train_transform = ImageTransform::train(config.train_resize, config.image_size);
+    let context = StepContext { model: &model, dataset, config: &config, pooled: pooled.as_ref(), train_transform };
+
+    let mut summary = RunSummary {
+        epochs: state.epoch,
+        steps: state.step,
+        best: state.best,
+        last_validation: None,
+        interrupted: false,
+        stopped_early: false,
+        checkpoint: checkpoint::list_checkpoints(&run_dir).first().cloned(),
+        best_checkpoint: run_dir.join("best").is_dir().then(|| run_dir.join("best")),
+        metrics: metrics_path.clone(),
+    };
+    let save = |state: &TrainerState, optimizer: &Adam| -> Result<PathBuf, TrainError> {
+        let dir = checkpoint::checkpoint_dir(&run_dir, state.step);
+        checkpoint::write_checkpoint(&dir, state, &model.state_dict()?, &optimizer.state_tensors(), vocabulary)?;
+        checkpoint::prune(&run_dir, config.keep_last);
+        Ok(dir)
+    };
+
+    while state.epoch < config.epochs {
+        let epoch = state.epoch;
+        let order = loader::epoch_order(&train_rows, Some((config.seed, epoch as u64)));
+        let batches = loader::caption_batches(dataset, &order, config.batch_size);
+        progress.start(&format!("epoch {}/{}", epoch + 1, config.epochs), batches.len() as u64);
+        progress.advance(state.batch_in_epoch as u64);
+        let (mut loss_sum, mut loss_count) = (0.0, 0usize);
+        let started = Instant::now();
+        let mut samples = 0usize;
+        for batch in &batches[state.batch_in_epoch.min(batches.len())..] {
+            let lr = learning_rate(&config, state.step, total_steps);
+            let loss = context.step(batch, &mut dropout, &mut optimizer, lr, state.step)?;
+            state.step += 1;
+            state.batch_in_epoch += 1;
+            samples += batch.len();
+            loss_sum += loss * batch.len() as f64;
+            loss_count += batch.len();
+            let rate = samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            let line = json!({"step": state.step, "epoch": epoch + 1, "loss": loss, "lr": lr, "samples_per_s": rate});
+            writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
+            progress.advance(1);
+            let due = config.checkpoint_every.is_some_and(|n| state.step % n as u64 == 0);
+            if due || stop.load(Ordering::SeqCst) {
+                state.dropout = dropout.state();
+                summary.checkpoint = Some(save(&state, &optimizer)?);
+            }
+            if stop.load(Ordering::SeqCst) {
+                progress.finish();
+                metrics.flush().map_err(io(&metrics_path))?;
+                summary.steps = state.step;
+                summary.interrupted = true;
+                log(&format!("stopped at step {}; checkpoint saved, continue with --resume", state.step));
+                return Ok(summary);
+            }
+        }
+        progress.finish();
+        let train_seconds = started.elapsed().as_secs_f64();
+        state.epoch += 1;
+        state.batch_in_epoch = 0;
+        state.dropout = dropout.state();
+
+        let validation = if validation_images.is_empty() {
+            None
+        } else {
+            Some(validation::validate(&context.evaluator(), dataset, &validation_images, config.validation_bleu)?)
+        };
+        let mut improved = false;
+        if let Some(v) = &validation {
+            let score = v.score();
+            if state.best.is_none_or(|b| score > b.score) {
+                state.best = Some(Best { epoch: state.epoch, score });
+                state.epochs_since_best = 0;
+                improved = true;
+            } else {
+                state.epochs_since_best += 1;
+            }
+        }
+        let dir = save(&state, &optimizer)?;
+        if improved || (validation.is_none() && state.epoch == config.epochs) {
+            checkpoint::copy_checkpoint(&dir, &run_dir.join("best"))?;
+            summary.best_checkpoint = Some(run_dir.join("best"));
+        }
+        summary.checkpoint = Some(dir);
+        let mean_loss = loss_sum / loss_count.max(1) as f64;
+        let mut line = json!({
+            "epoch": state.epoch, "step": state.step, "train_loss": mean_loss,
+            "samples_per_s": samples as f64 / train_seconds.max(1e-9), "seconds": train_seconds,
+        });
+        let mut text = format!("epoch {}/{}: train loss {mean_loss:.4}", state.epoch, config.epochs);
+        if let Some(v) = &validation {
+            line["validation_loss"] = json!(v.loss);
+            text += &format!(", validation loss {:.4}", v.loss);
+            if let Some(bleu) = v.bleu {
+                for (n, b) in bleu.iter().enumerate() {
+                    line[format!("bleu_{}", n + 1)] = json!(b);
+                }
+                text += &format!(", BLEU-4 {:.4}", bleu[3]);
+            }
+            if improved {
+                text += " (best)";
+            }
+        }
+        text += &format!(", {:.0} samples/s", samples as f64 / train_seconds.max(1e-9));
+        writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
+        metrics.flush().map_err(io(&metrics_path))?;
+        log(&text);
+        summary.epochs = state.epoch;
+        summary.steps = state.step;
+        summary.best = state.best;
+        summary.last_validation = validation;
+        if config.early_stopping.is_some_and(|patience| state.epochs_since_best >= patience) {
+            summary.stopped_early = true;
+            log(&format!("no better validation score for {} epochs: stopping early", state.epochs_since_best));
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+/// The learning rate at `step`.
+fn learning_rate(config: &TrainConfig, step: u64, total: u64) -> f64 {
+    match config.schedule {
+        Schedule::Constant => config.learning_rate,
+        Schedule::Cosine => {
+            let progress = step as f64 / total.max(1) as f64;
+            config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+        }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    fs::write(&temporary, bytes)
+        .and_then(|()| fs::File::open(&temporary)?.sync_all())
+        .and_then(|()| fs::rename(&temporary, path))
+        .map_err(io(path))
+}
+
+/// What one training step needs.
+struct StepContext<'a> {
+    model: &'a TrainModel,
+    dataset: &'a PreparedDataset,
+    config: &'a TrainConfig,
+    pooled: Option<&'a Tensor>,
+    train_transform: ImageTransform,
+}
+
+impl StepContext<'_> {
+    /// One optimizer step on a batch; returns the loss.
+    fn step(
+        &self,
+        batch: &loader::CaptionBatch,
+        dropout: &mut Dropout,
+        optimizer: &mut Adam,
+        lr: f64,
+        step: u64,
+    ) -> Result<f64, TrainError> {
+        let device = &self.model.device;
+        let pooled = match self.pooled {
+            Some(all) => {
+                let rows =
+                    Tensor::from_vec(batch.images.iter().map(|&i| i as u32).collect::<Vec<_>>(), batch.len(), device)?;
+                all.index_select(&rows, 0)?
+            }
+            None => {
+                // The original: Inception in train mode on random crops; only fc trains, so no
+                // gradient flows into the network.
+                let side = self.train_transform.output_size() as usize;
+                let pixels =
+                    loader::load_images(self.dataset, &batch.images, &self.train_transform, self.config.seed ^ step)?;
+                let images = Tensor::from_vec(pixels, (batch.len(), 3, side, side), device)?;
+                self.model.model.encoder.inception().forward_t(&images, true)?.pooled.detach()
+            }
+        };
+        let features = self.model.model.encoder.features_from_pooled(&pooled, Some(dropout))?;
+        let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), device)?;
+        let inputs = captions.i(..batch.length - 1)?;
+        let logits = self.model.model.decoder.forward(&features, &inputs, Some(dropout))?;
+        let (loss, _) = masked_cross_entropy(&logits, &captions, Vocabulary::PAD)?;
+        let grads = loss.backward()?;
+        let scale = match self.config.clip_grad_norm {
+            Some(max) => {
+                let norm = optimizer.grad_norm(&grads)?;
+                if norm > max { max / (norm + 1e-6) } else { 1.0 }
+            }
+            None => 1.0,
+        };
+        optimizer.step(&grads, lr, scale)?;
+        Ok(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?))
+    }
+
+    fn evaluator(&self) -> validation::Evaluator<'_> {
+        validation::Evaluator {
+            model: self.model,
+            dataset: self.dataset,
+            pooled: self.pooled,
+            transform: ImageTransform::eval(self.config.image_size),
+            batch_size: self.config.batch_size,
+            max_length: self.config.max_length,
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Scoring a model on a split: teacher-forced loss, greedy captions and BLEU-1..4 with
+//! pycocoevalcap's arithmetic.
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use caption_data::{ImageTransform, PreparedDataset, loader};
+use caption_metrics::{Bleu, Corpus};
+use caption_text::{Tokenizer, Vocabulary};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::loss::masked_cross_entropy;
+use crate::model::TrainModel;
+
+/// A validation result.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// Mean cross-entropy per non-PAD token.
+    pub loss: f64,
+    /// BLEU-1..4 of greedy captions (pycocoevalcap), when asked for.
+    pub bleu: Option<[f64; 4]>,
+}
+
+impl Validation {
+    /// The number to maximise: BLEU-4, or the negated loss without BLEU.
+    pub fn score(&self) -> f64 {
+        self.bleu.map_or(-self.loss, |b| b[3])
+    }
+}
+
+/// Runs a model in eval mode over dataset images.
+pub struct Evaluator<'a> {
+    /// The model.
+    pub model: &'a TrainModel,
+    /// The dataset.
+    pub dataset: &'a PreparedDataset,
+    /// Cached pooled features of every dataset image (frozen mode), else images are encoded.
+    pub pooled: Option<&'a Tensor>,
+    /// The eval transform.
+    pub transform: ImageTransform,
+    /// Images or captions per forward.
+    pub batch_size: usize,
+    /// Longest caption generated.
+    pub max_length: usize,
+}
+
+impl Evaluator<'_> {
+    /// Encoder outputs (rows × embed) of dataset images, in eval mode.
+    ///
+    /// # Errors
+    /// A data or candle error.
+    pub fn features(&self, image_rows: &[usize]) -> Result<Tensor, TrainError> {
+        let device = &self.model.device;
+        let pooled = match self.pooled {
+            Some(all) => {
+                let rows = Tensor::from_vec(
+                    image_rows.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                    image_rows.len(),
+                    device,
+                )?;
+                all.index_select(&rows, 0)?
+            }
+            None => {
+                let side = self.transform.output_size() as usize;
+                let pixels = loader::load_images(self.dataset, image_rows, &self.transform, 0)?;
+                let images = Tensor::from_vec(pixels, (image_rows.len(), 3, side, side), device)?;
+                self.model.model.encoder.inception().forward_t(&images, false)?.pooled.detach()
+            }
+        };
+        Ok(self.model.model.encoder.features_from_pooled(&pooled, None)?.detach())
+    }
+
+    /// Mean teacher-forced loss per non-PAD token over caption rows.
+    ///
+    /// # Errors
+    /// A data or candle error.
+    pub fn loss(&self, caption_rows: &[usize]) -> Result<f64, TrainError> {
+        let (mut total, mut count) = (0.0, 0usize);
+        for batch in loader::caption_batches(self.dataset, caption_rows, self.batch_size) {
+            let features = self.features(&batch.images)?;
+            let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), &self.model.device)?;
+            let logits = self.model.model.decoder.forward(&features, &captions.i(..batch.length - 1)?, None)?;
+            let (loss, tokens) = masked_cross_entropy(&logits, &captions, Vocabulary::PAD)?;
+            total += f64::from(loss.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_scalar::<f32>()?) * tokens as f64;
+            count += tokens;
+        }
+        Ok(total / count.max(1) as f64)
+    }
+
+    /// Greedy captions (ids, specials removed) of dataset images.
+    ///
+    /// # Errors
+    /// A data or candle error.
+    pub fn greedy(&self, image_rows: &[usize]) -> Result<Vec<Vec<u32>>, TrainError> {
+        let mut captions = Vec::with_capacity(image_rows.len());
+        for chunk in image_rows.chunks(self.batch_size.max(1)) {
+            let features = self.features(chunk)?;
+            for (ids, _) in self.model.model.decoder.greedy(&features, self.max_length, Vocabulary::EOS)? {
+                captions.push(ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect());
+            }
+        }
+        Ok(captions)
+    }
+}
+
+/// Lowercased spaCy-rule tokens of every reference caption of each image.
+pub fn reference_words(dataset: &PreparedDataset, image_rows: &[usize]) -> Vec<Vec<Vec<String>>> {
+    let tokenizer = Tokenizer::english();
+    let references = dataset.references();
+    image_rows.iter().map(|&row| references[row].iter().map(|c| tokenizer.lowercase_words(c)).collect()).collect()
+}
+
+/// BLEU-1..4 (pycocoevalcap) of hypotheses (words) against references (words).
+///
+/// # Errors
+/// [`TrainError::Metrics`].
+pub fn bleu(hypotheses: &[Vec<String>], references: &[Vec<Vec<String>>]) -> Result<[f64; 4], TrainError> {
+    let corpus = Corpus::new(hypotheses, references)?;
+    let score = Bleu::coco().corpus(&corpus)?;
+    Ok([score.bleu[0], score.bleu[1], score.bleu[2], score.bleu[3]])
+}
+
+/// Loss over the captions of `image_rows` and, with `with_bleu`, BLEU-1..4 of greedy captions.
+///
+/// # Errors
+/// A data, candle or metrics error.
+pub fn validate(
+    evaluator: &Evaluator<'_>,
+    dataset: &PreparedDataset,
+    image_rows: &[usize],
+    with_bleu: bool,
+) -> Result<Validation, TrainError> {
+    let wanted: std::collections::HashSet<usize> = image_rows.iter().copied().collect();
+    let caption_rows: Vec<usize> =
+        (0..dataset.captions.len()).filter(|&r| wanted.contains(&dataset.captions[r].image)).collect();
+    let loss = evaluator.loss(&caption_rows)?;
+    let bleu = if with_bleu {
+        let hypotheses: Vec<Vec<String>> =
+            evaluator.greedy(image_rows)?.iter().map(|ids| dataset.vocabulary.decode(ids)).collect();
+        Some(bleu(&hypotheses, &reference_words(dataset, image_rows))?)
+    } else {
+        None
+    };
+    Ok(Validation { loss, bleu })
+}

@@ -1,0 +1,194 @@
+//! `cargo xtask prepare-data`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use caption_data::shapes::{self, ShapesConfig};
+use caption_data::sources::{Format, read_captions};
+use caption_data::{ImageSource, PrepareOptions, PreparedDataset, SplitRatios, prepare};
+use clap::{Args, ValueEnum};
+
+use crate::progress::Bars;
+
+/// Prepare a dataset: read captions, split, check images, tokenize, build the vocabulary.
+///
+/// Sources: `--dataset shapes` (a synthetic dataset generated on the spot: no files, no network),
+/// or a captions file with `--captions FILE --images-dir DIR`: Kaggle Flickr8k captions.txt,
+/// Flickr8k.token.txt (its official split files are read from beside it), Karpathy split JSON or
+/// COCO captions JSON, recognised from the content or named with `--format`.
+///
+/// Splits are the source's official ones where it has them, otherwise hashed from the image name
+/// (`--split-ratios`). The vocabulary is built on the training split (`--seed-compatible`: on all
+/// captions in file order, as the PyTorch original does, which reproduces its ids). Unusable
+/// images (missing, empty, corrupt, truncated) are skipped and listed in manifest.json with the
+/// reason; `--strict` makes them fatal. The output folder (default datasets/NAME) is written
+/// atomically: it holds captions.parquet, images.parquet, tokenizer.json and manifest.json.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask prepare-data --dataset shapes --images 1500
+  cargo xtask prepare-data --captions ../shared/data/flickr8k/captions.txt --images-dir ../shared/data/flickr8k/images --name flickr8k
+  cargo xtask prepare-data --captions Flickr8k.token.txt --images-dir Flicker8k_Dataset --seed-compatible")]
+pub struct PrepareArgs {
+    /// A built-in dataset: `shapes` (generated offline).
+    #[arg(long, value_enum, conflicts_with = "captions")]
+    pub dataset: Option<BuiltIn>,
+    /// A captions file (CSV/TSV/JSON; layout recognised from the content).
+    #[arg(long, value_name = "FILE", requires = "images_dir")]
+    pub captions: Option<PathBuf>,
+    /// The folder holding the images the captions file names.
+    #[arg(long, value_name = "DIR")]
+    pub images_dir: Option<PathBuf>,
+    /// The captions file's layout, when recognising it from the content is not wanted.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// Dataset name (default: `shapes`, or the images folder's parent folder name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Output folder (default: datasets/NAME).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Words seen fewer times than this are `<UNK>`.
+    #[arg(long, default_value_t = 5)]
+    pub threshold: usize,
+    /// Build the vocabulary over every caption in file order, as the original does (its ids).
+    #[arg(long)]
+    pub seed_compatible: bool,
+    /// Stop at the first unusable image instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Train/validation/test ratios for sources without official splits.
+    #[arg(long, default_value = "80/10/10", value_name = "TRAIN/VAL/TEST")]
+    pub split_ratios: SplitRatios,
+    /// Seed of the hashed split (and of the shapes generator).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also write every image resized to N × N (e.g. 342 or 299) for faster training input.
+    #[arg(long, value_name = "N")]
+    pub resize: Option<u32>,
+    /// Shapes: number of images to generate.
+    #[arg(long, default_value_t = 1500, value_name = "N")]
+    pub images: usize,
+    /// Shapes: side of each generated image in pixels.
+    #[arg(long, default_value_t = 128, value_name = "PX")]
+    pub size: u32,
+    /// Print only the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Built-in datasets.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuiltIn {
+    /// Coloured shapes with five captions each, generated from the seed.
+    Shapes,
+}
+
+/// Caption file layouts.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    /// Recognise from the content.
+    Auto,
+    /// Kaggle Flickr8k captions.txt.
+    Kaggle,
+    /// Flickr8k.token.txt with the official split files beside it.
+    Flickr8kToken,
+    /// Karpathy's dataset_*.json.
+    Karpathy,
+    /// COCO captions_*.json.
+    Coco,
+    /// One caption per line.
+    Plain,
+}
+
+/// Runs `cargo xtask prepare-data`; returns the prepared dataset.
+pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
+    let started = Instant::now();
+    let bars = Bars::new(args.quiet);
+    let mut options = PrepareOptions {
+        threshold: args.threshold,
+        seed_compatible: args.seed_compatible,
+        strict: args.strict,
+        split_ratios: args.split_ratios,
+        split_seed: args.seed,
+        resize: args.resize,
+        ..PrepareOptions::default()
+    };
+    let (records, images) = match (args.dataset, &args.captions) {
+        (Some(BuiltIn::Shapes), _) => {
+            let config = ShapesConfig { images: args.images, size: args.size, seed: args.seed };
+            if config.images == 0 || config.size < 75 {
+                bail!("shapes needs at least one image of at least 75 px (Inception v3's smallest input)");
+            }
+            let generated = shapes::generate(config);
+            let (records, pngs) = shapes::records_and_images(&generated);
+            options.name = args.name.clone().unwrap_or_else(|| "shapes".into());
+            options.source =
+                format!("shapes generator: {} images of {} px, seed {}", config.images, config.size, config.seed);
+            options.format = "shapes".into();
+            options.extra_files = vec![(shapes::GROUND_TRUTH_FILE.into(), serde_json::to_vec(&generated)?)];
+            (records, ImageSource::Bytes(pngs))
+        }
+        (None, Some(captions)) => {
+            let images_dir = args.images_dir.clone().context("--captions needs --images-dir")?;
+            let bytes = std::fs::read(captions).with_context(|| format!("cannot read {}", captions.display()))?;
+            let format = match args.format {
+                FormatArg::Auto => Format::detect(&bytes),
+                FormatArg::Kaggle => Format::Kaggle,
+                FormatArg::Flickr8kToken => Format::Flickr8kToken,
+                FormatArg::Karpathy => Format::Karpathy,
+                FormatArg::Coco => Format::Coco,
+                FormatArg::Plain => Format::Plain,
+            };
+            let records = read_captions(captions, &bytes, format)?;
+            options.name = args.name.clone().unwrap_or_else(|| default_name(&images_dir));
+            options.source = std::path::absolute(captions).unwrap_or(captions.clone()).display().to_string();
+            options.format = format_name(format).into();
+            (records, ImageSource::Folder(images_dir))
+        }
+        (None, None) => bail!("say what to prepare: --dataset shapes, or --captions FILE --images-dir DIR"),
+    };
+    let out = args.out.clone().unwrap_or_else(|| Path::new("datasets").join(&options.name));
+    let dataset = prepare(records, &images, &options, &out, &bars)?;
+    print_summary(&dataset, started.elapsed().as_secs_f64());
+    Ok(dataset)
+}
+
+fn default_name(images_dir: &Path) -> String {
+    let absolute = std::path::absolute(images_dir).unwrap_or(images_dir.to_path_buf());
+    let parent = absolute.parent().and_then(Path::file_name);
+    parent.map_or_else(|| "dataset".into(), |n| n.to_string_lossy().to_lowercase())
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Kaggle => "kaggle",
+        Format::Flickr8kToken => "flickr8k-token",
+        Format::Karpathy => "karpathy",
+        Format::Coco => "coco",
+        Format::Plain => "plain",
+    }
+}
+
+fn print_summary(dataset: &PreparedDataset, seconds: f64) {
+    let manifest = &dataset.manifest;
+    println!("prepared {} in {seconds:.1} s: {}", manifest.name, dataset.root.display());
+    for (split, counts) in &manifest.splits {
+        println!("  {split:<10} {:>7} images {:>8} captions", counts.images, counts.captions);
+    }
+    println!(
+        "  vocabulary {} ids (threshold {}, built on {} captions; splits {})",
+        manifest.vocabulary.size, manifest.vocabulary.threshold, manifest.vocabulary.scope, manifest.splits_from
+    );
+    if !manifest.skipped_images.is_empty() {
+        let mut reasons: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for skipped in &manifest.skipped_images {
+            *reasons.entry(skipped.reason.split(':').next().unwrap_or("")).or_default() += 1;
+        }
+        let listed: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        println!("  skipped {} images ({}); listed in manifest.json", manifest.skipped_images.len(), listed.join(", "));
+    }
+    if manifest.empty_captions > 0 {
+        println!("  dropped {} captions with no tokens", manifest.empty_captions);
+    }
+}

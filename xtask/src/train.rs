@@ -1,0 +1,235 @@
+//! `cargo xtask train`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use caption_data::PreparedDataset;
+use caption_model::parse_device;
+use caption_train::{EncoderWeights, Mode, OptimizerKind, RunSummary, Schedule, TrainConfig, TrainOptions, train};
+use clap::{Args, ValueEnum};
+
+use crate::progress::Bars;
+
+/// Train the Inception v3 + LSTM captioner on a prepared dataset.
+///
+/// Modes: `frozen` (default) computes the encoder's pooled features once, in eval mode, and trains
+/// `fc` and the decoder on them every epoch; `seed` is the original's setup (Inception in train
+/// mode on random 299 crops of 356 resizes every batch, only `fc` and the decoder train).
+/// Settings come from --config (TOML; keys as in the run's saved config.toml) with the flags below
+/// overriding them. After each epoch the validation split is scored (loss, BLEU-1..4 of greedy
+/// captions, pycocoevalcap profile), a checkpoint is written atomically to
+/// RUN/checkpoints/step-N/ (the newest --keep-last kept) and the best is copied to RUN/best/.
+/// Ctrl-C saves a checkpoint and exits; --resume continues from the newest valid checkpoint,
+/// skipping a damaged one.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask train --data datasets/shapes --run runs/shapes --encoder random --image-size 107 --epochs 15
+  cargo xtask train --data datasets/flickr8k --run runs/flickr8k --device cuda
+  cargo xtask train --data datasets/flickr8k --run runs/flickr8k --resume")]
+pub struct TrainArgs {
+    /// The prepared dataset (from `cargo xtask prepare-data`).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The run folder: config, metrics.jsonl, checkpoints.
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// Settings file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Continue the run from its newest valid checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// `auto` (CUDA when built with it and present), `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// What trains.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Inception v3 weights: `hub` (ImageNet, timm/inception_v3.tv_in1k), `random` (offline), or a
+    /// safetensors file with torchvision names.
+    #[arg(long, value_name = "hub|random|FILE")]
+    pub encoder: Option<String>,
+    /// Epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Captions per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Optimizer.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+    /// Weight decay.
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Clip the global gradient norm.
+    #[arg(long)]
+    pub clip_grad_norm: Option<f64>,
+    /// Use a cosine learning-rate schedule.
+    #[arg(long)]
+    pub cosine: bool,
+    /// Embedding size.
+    #[arg(long)]
+    pub embed_size: Option<usize>,
+    /// LSTM hidden size.
+    #[arg(long)]
+    pub hidden_size: Option<usize>,
+    /// LSTM layers.
+    #[arg(long)]
+    pub num_layers: Option<usize>,
+    /// Side of the encoder's input (the original: 299; at least 75).
+    #[arg(long)]
+    pub image_size: Option<u32>,
+    /// Seed of weights, shuffles and dropout.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop after N epochs without a better validation score.
+    #[arg(long, value_name = "N")]
+    pub early_stopping: Option<usize>,
+    /// Also checkpoint every N steps.
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<usize>,
+    /// Keep the newest N checkpoints (the best is always kept).
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Skip BLEU on the validation split (loss only).
+    #[arg(long)]
+    pub no_validation_bleu: bool,
+    /// Print only the epoch summaries.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Training modes.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ModeArg {
+    /// Cached encoder features; fc + decoder train.
+    Frozen,
+    /// The original's setup.
+    Seed,
+}
+
+/// Optimizers.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum OptimizerArg {
+    /// Adam.
+    Adam,
+    /// AdamW.
+    Adamw,
+}
+
+/// The config the arguments describe: the file (or defaults) with the flags applied.
+pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::from_toml_file(path)?,
+        None => TrainConfig::default(),
+    };
+    if let Some(mode) = args.mode {
+        config.mode = match mode {
+            ModeArg::Frozen => Mode::Frozen,
+            ModeArg::Seed => Mode::Seed,
+        };
+    }
+    if let Some(encoder) = &args.encoder {
+        config.encoder = match encoder.as_str() {
+            "hub" => EncoderWeights::Hub,
+            "random" => EncoderWeights::Random,
+            path => EncoderWeights::File(PathBuf::from(path)),
+        };
+    }
+    if config.encoder == EncoderWeights::Random && args.config.is_none() {
+        // Random weights were never trained with torchvision's input transform.
+        config.transform_input = false;
+    }
+    macro_rules! set {
+        ($($field:ident = $value:expr),*) => { $(if let Some(v) = $value { config.$field = v; })* };
+    }
+    set!(
+        epochs = args.epochs,
+        batch_size = args.batch_size,
+        learning_rate = args.lr,
+        weight_decay = args.weight_decay,
+        embed_size = args.embed_size,
+        hidden_size = args.hidden_size,
+        num_layers = args.num_layers,
+        image_size = args.image_size,
+        seed = args.seed,
+        keep_last = args.keep_last
+    );
+    if let Some(o) = args.optimizer {
+        config.optimizer = match o {
+            OptimizerArg::Adam => OptimizerKind::Adam,
+            OptimizerArg::Adamw => OptimizerKind::AdamW,
+        };
+    }
+    if args.clip_grad_norm.is_some() {
+        config.clip_grad_norm = args.clip_grad_norm;
+    }
+    if args.cosine {
+        config.schedule = Schedule::Cosine;
+    }
+    if args.early_stopping.is_some() {
+        config.early_stopping = args.early_stopping;
+    }
+    if args.checkpoint_every.is_some() {
+        config.checkpoint_every = args.checkpoint_every;
+    }
+    if args.no_validation_bleu {
+        config.validation_bleu = false;
+    }
+    config.validate().map_err(anyhow::Error::msg).context("invalid training settings")?;
+    Ok(config)
+}
+
+/// Runs `cargo xtask train`.
+pub fn run(args: &TrainArgs) -> Result<RunSummary> {
+    let config = resolve_config(args)?;
+    let dataset = PreparedDataset::open(&args.data)?;
+    let device = parse_device(&args.device)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // A second Ctrl-C while the checkpoint is being written is ignored; the write is atomic anyway.
+    let _ = ctrlc::set_handler(move || {
+        if !flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping after this step: saving a checkpoint");
+        }
+    });
+    let bars = Bars::new(args.quiet);
+    let summary = train(TrainOptions {
+        config,
+        dataset: &dataset,
+        run_dir: args.run.clone(),
+        resume: args.resume,
+        device,
+        progress: &bars,
+        stop: &stop,
+        log: &|line| println!("{line}"),
+    })?;
+    print_summary(&summary);
+    Ok(summary)
+}
+
+fn print_summary(summary: &RunSummary) {
+    let state = if summary.interrupted {
+        "interrupted"
+    } else if summary.stopped_early {
+        "stopped early"
+    } else {
+        "finished"
+    };
+    println!("{state}: {} epochs, {} steps", summary.epochs, summary.steps);
+    if let Some(best) = summary.best {
+        println!("best validation score {:.4} at epoch {}", best.score, best.epoch);
+    }
+    if let Some(best) = &summary.best_checkpoint {
+        println!("best checkpoint: {}", best.display());
+    }
+    if let Some(last) = &summary.checkpoint {
+        println!("last checkpoint: {}", last.display());
+    }
+    println!("metrics: {}", summary.metrics.display());
+}
