@@ -5,9 +5,14 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use caption_data::{PreparedDataset, Split};
 use caption_metrics::formats::{self, EvalSet};
 use caption_metrics::{Bleu, BleuScore, CiderD, CiderScore, Compat, Corpus, RougeL, RougeScore};
 use caption_text::Tokenizer;
+use caption_train::{Captioner, Decoding};
+
+use crate::progress::Bars;
+use crate::{evaluate, report};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
 
@@ -24,8 +29,43 @@ use serde_json::{Map, Value, json};
 )]
 pub struct BleuArgs {
     /// JSON Lines file: {"id": ..., "hypothesis": "text", "references": ["text", ...]} per line.
-    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["results", "annotations"], required_unless_present = "results")]
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["results", "annotations"], required_unless_present_any = ["results", "checkpoint"])]
     input: Option<PathBuf>,
+
+    /// A trained run (its best checkpoint) or a checkpoint folder: caption the --split of --data
+    /// and score it (spaCy-rule tokens, pycocoevalcap arithmetic). Writes results.json (COCO
+    /// results format), captions.jsonl (per image, with BLEU) and metrics.json to --out.
+    #[arg(long, value_name = "RUN", requires = "data", conflicts_with_all = ["input", "results"])]
+    checkpoint: Option<PathBuf>,
+
+    /// The prepared dataset to caption (with --checkpoint).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// The split to caption (with --checkpoint).
+    #[arg(long, default_value = "test")]
+    split: Split,
+
+    /// Beam search with K hypotheses instead of greedy decoding (with --checkpoint).
+    #[arg(long, value_name = "K")]
+    beam: Option<usize>,
+
+    /// Beam search length normalisation exponent (0: none; 1: mean log-probability).
+    #[arg(long, default_value_t = 0.0)]
+    length_penalty: f32,
+
+    /// Where to write the captions and scores (default: RUN/eval-SPLIT).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Also write a self-contained HTML page: thumbnails, generated and reference captions,
+    /// per-image BLEU, the metric table and the run's training curves.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+
+    /// `auto`, `cpu`, `cuda` or `cuda:N` (with --checkpoint).
+    #[arg(long, default_value = "auto")]
+    device: String,
 
     /// COCO results file: [{"image_id": ..., "caption": "..."}, ...].
     #[arg(long, value_name = "FILE.json", requires = "annotations")]
@@ -100,6 +140,9 @@ struct Report {
 
 /// Runs `cargo xtask bleu`.
 pub fn run(args: &BleuArgs) -> Result<()> {
+    if let Some(checkpoint) = &args.checkpoint {
+        return run_checkpoint(args, checkpoint);
+    }
     let compat = match args.compat {
         CompatArg::Coco => Compat::Coco,
         CompatArg::Nltk => Compat::Nltk,
@@ -125,6 +168,58 @@ pub fn run(args: &BleuArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&to_json(&report))?);
     } else {
         print_table(&report);
+    }
+    Ok(())
+}
+
+/// Decoding chosen by `--beam`.
+pub fn decoding(beam: Option<usize>, length_penalty: f32) -> Decoding {
+    match beam {
+        Some(size) if size > 1 => Decoding::Beam { size, length_penalty },
+        _ => Decoding::Greedy,
+    }
+}
+
+fn run_checkpoint(args: &BleuArgs, checkpoint: &Path) -> Result<()> {
+    let data = args.data.as_ref().context("--checkpoint needs --data")?;
+    let dataset = PreparedDataset::open(data)?;
+    let device = caption_model::parse_device(&args.device)?;
+    let captioner = Captioner::from_run_or_checkpoint(checkpoint, &device)?;
+    let bars = Bars::new(args.json);
+    let captions =
+        evaluate::caption_split(&captioner, &dataset, args.split, decoding(args.beam, args.length_penalty), &bars)?;
+    let scores = captions.scores()?;
+    let out = args.out.clone().unwrap_or_else(|| checkpoint.join(format!("eval-{}", args.split)));
+    let decoding = args.beam.map_or("greedy".to_string(), |k| format!("beam {k}"));
+    let paths = captions.write(&out, &scores, json!({"split": args.split.name(), "decoding": decoding}))?;
+    if let Some(report_path) = &args.report {
+        let run = if checkpoint.join("metrics.jsonl").is_file() { Some(checkpoint) } else { None };
+        report::write(
+            report_path,
+            &report::Page {
+                title: format!("{} — {} split", dataset.manifest.name, args.split),
+                dataset: &dataset,
+                captions: &captions,
+                scores: &scores,
+                extra_rows: Vec::new(),
+                metrics_jsonl: run.map(|r| r.join("metrics.jsonl")),
+                attribute_hits: None,
+            },
+        )?;
+    }
+    if args.json {
+        println!("{}", std::fs::read_to_string(&paths[2])?.replace('\n', ""));
+    } else {
+        evaluate::print_scores(
+            &format!("{} images of {} ({decoding}, pycocoevalcap profile)", captions.ids.len(), args.split),
+            &scores,
+        );
+        for path in &paths {
+            println!("wrote {}", path.display());
+        }
+        if let Some(report_path) = &args.report {
+            println!("wrote {}", report_path.display());
+        }
     }
     Ok(())
 }

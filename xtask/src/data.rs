@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use caption_data::shapes::{self, ShapesConfig};
+use caption_data::sources::hub::{HubColumns, HubRecipe, read_recipe};
 use caption_data::sources::{Format, read_captions};
 use caption_data::{ImageSource, PrepareOptions, PreparedDataset, SplitRatios, prepare};
 use clap::{Args, ValueEnum};
@@ -14,7 +15,9 @@ use crate::progress::Bars;
 /// Prepare a dataset: read captions, split, check images, tokenize, build the vocabulary.
 ///
 /// Sources: `--dataset shapes` (a synthetic dataset generated on the spot: no files, no network),
-/// or a captions file with `--captions FILE --images-dir DIR`: Kaggle Flickr8k captions.txt,
+/// `--dataset flickr8k` / `--dataset flickr30k` (parquet from the Hugging Face Hub: jxie/flickr8k,
+/// umaru97/flickr30k_train_val_test; the local cache first, `HF_HOME` honoured), `--hub-dataset
+/// ORG/NAME` with a column mapping, or a captions file with `--captions FILE --images-dir DIR`: Kaggle Flickr8k captions.txt,
 /// Flickr8k.token.txt (its official split files are read from beside it), Karpathy split JSON or
 /// COCO captions JSON, recognised from the content or named with `--format`.
 ///
@@ -30,9 +33,24 @@ use crate::progress::Bars;
   cargo xtask prepare-data --captions ../shared/data/flickr8k/captions.txt --images-dir ../shared/data/flickr8k/images --name flickr8k
   cargo xtask prepare-data --captions Flickr8k.token.txt --images-dir Flicker8k_Dataset --seed-compatible")]
 pub struct PrepareArgs {
-    /// A built-in dataset: `shapes` (generated offline).
-    #[arg(long, value_enum, conflicts_with = "captions")]
+    /// A built-in dataset: `shapes` (generated offline), `flickr8k` or `flickr30k` (Hub).
+    #[arg(long, value_enum, conflicts_with_all = ["captions", "hub_dataset"])]
     pub dataset: Option<BuiltIn>,
+    /// Any Hub dataset in parquet with an image column and caption columns (`ORG/NAME`).
+    #[arg(long, value_name = "ORG/NAME", conflicts_with = "captions")]
+    pub hub_dataset: Option<String>,
+    /// With --hub-dataset: the image column (struct {bytes, path}, or binary).
+    #[arg(long, default_value = "image")]
+    pub image_column: String,
+    /// With --hub-dataset: caption columns, comma-separated (each text or a list of texts).
+    #[arg(long, value_delimiter = ',', default_value = "caption")]
+    pub caption_columns: Vec<String>,
+    /// With --hub-dataset: a column naming each row's split (else the file names say it).
+    #[arg(long)]
+    pub split_column: Option<String>,
+    /// With --hub-dataset: a column naming each image file.
+    #[arg(long)]
+    pub file_name_column: Option<String>,
     /// A captions file (CSV/TSV/JSON; layout recognised from the content).
     #[arg(long, value_name = "FILE", requires = "images_dir")]
     pub captions: Option<PathBuf>,
@@ -82,6 +100,10 @@ pub struct PrepareArgs {
 pub enum BuiltIn {
     /// Coloured shapes with five captions each, generated from the seed.
     Shapes,
+    /// Flickr8k from the Hub (jxie/flickr8k; official 6000/1000/1000 splits).
+    Flickr8k,
+    /// Flickr30k from the Hub (umaru97/flickr30k_train_val_test; Karpathy splits).
+    Flickr30k,
 }
 
 /// Caption file layouts.
@@ -129,6 +151,25 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
             options.extra_files = vec![(shapes::GROUND_TRUTH_FILE.into(), serde_json::to_vec(&generated)?)];
             (records, ImageSource::Bytes(pngs))
         }
+        (Some(built_in @ (BuiltIn::Flickr8k | BuiltIn::Flickr30k)), _) => {
+            let recipe = if built_in == BuiltIn::Flickr8k { HubRecipe::flickr8k() } else { HubRecipe::flickr30k() };
+            let name = if built_in == BuiltIn::Flickr8k { "flickr8k" } else { "flickr30k" };
+            hub_source(&recipe, args.name.clone().unwrap_or_else(|| name.into()), &mut options)?
+        }
+        (None, None) if args.hub_dataset.is_some() => {
+            let repo = args.hub_dataset.clone().unwrap_or_default();
+            let recipe = HubRecipe {
+                columns: HubColumns {
+                    image: args.image_column.clone(),
+                    captions: args.caption_columns.clone(),
+                    split: args.split_column.clone(),
+                    file_name: args.file_name_column.clone(),
+                },
+                repo: repo.clone(),
+            };
+            let default_name = repo.rsplit('/').next().unwrap_or("hub").to_lowercase();
+            hub_source(&recipe, args.name.clone().unwrap_or(default_name), &mut options)?
+        }
         (None, Some(captions)) => {
             let images_dir = args.images_dir.clone().context("--captions needs --images-dir")?;
             let bytes = std::fs::read(captions).with_context(|| format!("cannot read {}", captions.display()))?;
@@ -146,12 +187,33 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
             options.format = format_name(format).into();
             (records, ImageSource::Folder(images_dir))
         }
-        (None, None) => bail!("say what to prepare: --dataset shapes, or --captions FILE --images-dir DIR"),
+        (None, None) => {
+            bail!(
+                "say what to prepare: --dataset shapes|flickr8k|flickr30k, --hub-dataset ORG/NAME, or --captions FILE --images-dir DIR"
+            )
+        }
     };
     let out = args.out.clone().unwrap_or_else(|| Path::new("datasets").join(&options.name));
     let dataset = prepare(records, &images, &options, &out, &bars)?;
     print_summary(&dataset, started.elapsed().as_secs_f64());
     Ok(dataset)
+}
+
+fn hub_source(
+    recipe: &HubRecipe,
+    name: String,
+    options: &mut PrepareOptions,
+) -> Result<(Vec<caption_data::CaptionRecord>, ImageSource)> {
+    eprintln!(
+        "reading {} from the Hugging Face Hub (cache: {})",
+        recipe.repo,
+        hf_hub::Cache::from_env().path().display()
+    );
+    let (records, images) = read_recipe(recipe, &hf_hub::Cache::from_env())?;
+    options.name = name;
+    options.source = format!("https://huggingface.co/datasets/{}", recipe.repo);
+    options.format = "hub".into();
+    Ok((records, ImageSource::Bytes(images)))
 }
 
 fn default_name(images_dir: &Path) -> String {

@@ -2,9 +2,13 @@
 //! the crates together; the work itself lives in the crates.
 
 mod bleu;
+mod caption;
 mod data;
+mod demo;
+mod evaluate;
 mod model;
 mod progress;
+mod report;
 mod text;
 mod train;
 
@@ -12,8 +16,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The caption toolkit: tokenize captions and build vocabularies, score captions (BLEU, CIDEr-D,
-/// ROUGE-L), convert PyTorch checkpoints, extract Inception v3 features.
+/// The caption toolkit: prepare datasets, train the Inception v3 + LSTM captioner, caption images,
+/// score captions (BLEU, CIDEr-D, ROUGE-L), tokenize, build vocabularies, convert PyTorch
+/// checkpoints, extract Inception v3 features. Start with `cargo xtask demo`.
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
 struct Cli {
@@ -23,10 +28,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole pipeline offline on a synthetic dataset: prepare, train, score, report.
+    Demo(demo::DemoArgs),
     /// Prepare a dataset (shapes, Flickr8k, COCO, ...): splits, image checks, vocabulary, parquet.
     PrepareData(data::PrepareArgs),
     /// Train the Inception v3 + LSTM captioner (frozen features or the original's setup), with checkpoints.
     Train(train::TrainArgs),
+    /// Caption images with a trained run, a checkpoint, or the PyTorch original's checkpoint.
+    Caption(caption::CaptionArgs),
     /// Score captions with BLEU-1..4, CIDEr-D and ROUGE-L exactly as pycocoevalcap, nltk or sacrebleu do.
     Bleu(bleu::BleuArgs),
     /// Tokenize lines with spaCy's English rules; one JSON array of tokens per line.
@@ -48,8 +57,10 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::PrepareData(args) => data::prepare_data(&args).map(drop),
         Command::Train(args) => train::run(&args).map(drop),
+        Command::Caption(args) => caption::run(&args),
         Command::Bleu(args) => bleu::run(&args),
         Command::Tokenize(args) => text::tokenize(&args),
         Command::Vocab(args) => text::vocab(&args),

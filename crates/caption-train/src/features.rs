@@ -94,6 +94,20 @@ fn images_tensor(
     Ok(Tensor::from_vec(pixels, (rows.len(), 3, side, side), &model.device)?)
 }
 
+/// Names what a feature cache depends on: the dataset, the encoder weights (and, for random
+/// ones, the seed and calibration), the image size and `transform_input`.
+pub fn cache_key(config: &crate::TrainConfig, dataset_hash: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let encoder = match &config.encoder {
+        crate::EncoderWeights::Random => {
+            format!("random seed {} calibration {}", config.seed, config.calibration_images)
+        }
+        other => format!("{other:?}"),
+    };
+    let text = format!("{dataset_hash}|{encoder}|{}|{}", config.image_size, config.transform_input);
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// Reads a feature cache written by [`save_cache`] if it exists and has `rows` rows.
 pub fn load_cache(path: &Path, rows: usize) -> Option<Tensor> {
     let tensors = candle_core::safetensors::load(path, &Device::Cpu).ok()?;

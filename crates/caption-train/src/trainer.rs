@@ -140,11 +140,11 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
             let calibration = &calibration[..config.calibration_images.clamp(1, calibration.len())];
             features::recalibrate_batch_norm(&model, dataset, calibration, &eval_transform, progress)?;
         }
-        let cache = run_dir.join(format!("features-{}.safetensors", config.image_size));
+        let cache = run_dir.join(format!("features-{}.safetensors", features::cache_key(&config, &dataset_hash)));
         let all: Vec<usize> = (0..dataset.images.len()).collect();
         let pooled = match features::load_cache(&cache, all.len()) {
-            Some(pooled) if resumed.is_some() => pooled,
-            _ => {
+            Some(pooled) => pooled,
+            None => {
                 let pooled = features::pooled_features(&model, dataset, &all, &eval_transform, progress)?;
                 features::save_cache(&cache, &pooled)?;
                 pooled

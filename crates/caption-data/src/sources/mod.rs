@@ -2,6 +2,7 @@
 
 pub mod coco;
 pub mod flickr8k_token;
+pub mod hub;
 pub mod kaggle;
 pub mod karpathy;
 pub mod plain;

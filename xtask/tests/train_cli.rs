@@ -1,0 +1,154 @@
+//! The pipeline from the command line on a tiny generated dataset: prepare → train → bleu (with
+//! the HTML report) → caption → resume, and a run killed with SIGKILL again and again that still
+//! ends bit-identical to an uninterrupted one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use candle_core::{Device, Tensor};
+
+fn xtask(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.args(args);
+    command
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn prepare(dir: &Path, images: usize) -> PathBuf {
+    let data = dir.join("shapes");
+    let out =
+        ok(xtask(&["prepare-data", "--dataset", "shapes", "--images", &images.to_string(), "--size", "80", "--out"])
+            .arg(&data)
+            .args(["--threshold", "2", "-q"])
+            .output()
+            .unwrap());
+    assert!(out.contains("vocabulary"), "{out}");
+    data
+}
+
+const TRAIN: &[&str] = &[
+    "--encoder",
+    "random",
+    "--image-size",
+    "75",
+    "--batch-size",
+    "16",
+    "--embed-size",
+    "24",
+    "--hidden-size",
+    "32",
+    "--lr",
+    "0.003",
+    "--device",
+    "cpu",
+    "-q",
+];
+
+fn train(data: &Path, run: &Path, extra: &[&str]) -> Command {
+    let mut command = xtask(&["train", "--data"]);
+    command.arg(data).arg("--run").arg(run).args(TRAIN).args(extra);
+    command
+}
+
+fn newest_weights(run: &Path) -> HashMap<String, Tensor> {
+    let mut steps: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    steps.sort();
+    candle_core::safetensors::load(steps.last().unwrap().join("model.safetensors"), &Device::Cpu).unwrap()
+}
+
+fn bits(t: &Tensor) -> Vec<u32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn prepare_train_score_caption_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepare(dir.path(), 40);
+    let run = dir.path().join("run");
+    let out = ok(train(&data, &run, &["--epochs", "2"]).output().unwrap());
+    assert!(out.contains("epoch 2/2") && out.contains("BLEU-4"), "{out}");
+    assert!(run.join("best/model.safetensors").is_file() && run.join("config.toml").is_file());
+
+    let report = dir.path().join("report.html");
+    let out = ok(xtask(&["bleu", "--checkpoint"])
+        .arg(&run)
+        .arg("--data")
+        .arg(&data)
+        .args(["--split", "validation", "--device", "cpu", "--json", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap());
+    let metrics: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    for key in ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "cider", "rouge_l"] {
+        let value = metrics[key].as_f64().unwrap();
+        assert!(value.is_finite() && value >= 0.0, "{key} = {value}");
+    }
+    assert!(metrics["bleu_1"].as_f64().unwrap() <= 1.0);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval-validation/results.json")).unwrap()).unwrap();
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<table id=\"metrics\">") && html.contains("data:image/jpeg;base64,"));
+    assert_eq!(html.matches("class=\"card\"").count(), results.as_array().unwrap().len());
+
+    // Captions use the vocabulary of the dataset.
+    let vocabulary = caption_text::Vocabulary::load(&data.join("tokenizer.json")).unwrap();
+    let images = data.join("images");
+    let out = ok(xtask(&["caption", "--checkpoint"])
+        .arg(&run)
+        .arg(&images)
+        .args(["--device", "cpu", "--beam", "2"])
+        .output()
+        .unwrap());
+    assert_eq!(out.lines().count(), 40);
+    for line in out.lines() {
+        let (_, caption) = line.split_once('\t').unwrap();
+        assert!(caption.split(' ').filter(|w| !w.is_empty()).all(|w| vocabulary.id(w).is_some()), "{caption:?}");
+    }
+
+    // Resuming with more epochs continues where the run stopped.
+    let out = ok(train(&data, &run, &["--epochs", "3", "--resume"]).output().unwrap());
+    assert!(out.contains("resuming from") && out.contains("epoch 3/3") && !out.contains("epoch 1/3"), "{out}");
+    // Without --resume, a run folder with checkpoints is refused.
+    let output = train(&data, &run, &["--epochs", "3"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
+}
+
+#[test]
+fn a_run_killed_again_and_again_ends_identical_to_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepare(dir.path(), 24);
+    let settings = ["--epochs", "3", "--checkpoint-every", "2", "--no-validation-bleu", "--seed", "5"];
+    let whole = dir.path().join("whole");
+    ok(train(&data, &whole, &settings).output().unwrap());
+
+    let killed = dir.path().join("killed");
+    // Kill moments spread over feature extraction, training steps and checkpoint writes.
+    for millis in [1500u64, 2600, 900, 3300, 2100, 4000] {
+        let mut child = train(&data, &killed, &settings).arg("--resume").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(millis));
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+    }
+    ok(train(&data, &killed, &settings).arg("--resume").output().unwrap());
+    let (a, b) = (newest_weights(&whole), newest_weights(&killed));
+    assert_eq!(a.len(), b.len());
+    for (name, tensor) in &a {
+        assert!(bits(tensor) == bits(&b[name]), "{name} differs after the kills");
+    }
+}
