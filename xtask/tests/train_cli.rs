@@ -133,18 +133,28 @@ fn prepare_train_score_caption_and_resume() {
 fn a_run_killed_again_and_again_ends_identical_to_an_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
     let data = prepare(dir.path(), 24);
-    let settings = ["--epochs", "3", "--checkpoint-every", "2", "--no-validation-bleu", "--seed", "5"];
+    let settings = ["--epochs", "6", "--checkpoint-every", "2", "--no-validation-bleu", "--seed", "5"];
     let whole = dir.path().join("whole");
     ok(train(&data, &whole, &settings).output().unwrap());
 
     let killed = dir.path().join("killed");
     // Kill moments spread over feature extraction, training steps and checkpoint writes.
-    for millis in [1500u64, 2600, 900, 3300, 2100, 4000] {
-        let mut child = train(&data, &killed, &settings).arg("--resume").spawn().unwrap();
+    let mut killed_alive = 0;
+    for millis in [1300u64, 2200, 900, 1700, 2600, 1500] {
+        let mut child = train(&data, &killed, &settings)
+            .arg("--resume")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(millis));
+        if child.try_wait().unwrap().is_none() {
+            killed_alive += 1;
+        }
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();
     }
+    assert!(killed_alive >= 3, "only {killed_alive} of 6 kills hit a running process");
     ok(train(&data, &killed, &settings).arg("--resume").output().unwrap());
     let (a, b) = (newest_weights(&whole), newest_weights(&killed));
     assert_eq!(a.len(), b.len());
