@@ -50,6 +50,9 @@ pub struct DemoArgs {
     /// Learning rate.
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
+    /// Decay the learning rate along a cosine to zero over the run.
+    #[arg(long)]
+    cosine: bool,
     /// Use torchvision's ImageNet Inception v3 weights from the Hugging Face Hub (needs a network
     /// the first time).
     #[arg(long)]
@@ -117,7 +120,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         optimizer: None,
         weight_decay: None,
         clip_grad_norm: None,
-        cosine: false,
+        cosine: args.cosine,
         embed_size: Some(args.embed_size),
         hidden_size: Some(args.hidden_size),
         num_layers: None,
