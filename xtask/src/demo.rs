@@ -32,7 +32,7 @@ use crate::train::{TrainArgs, run as train_run};
 )]
 pub struct DemoArgs {
     /// Images to generate.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1200)]
     images: usize,
     /// Training epochs.
     #[arg(long, default_value_t = 40)]
