@@ -15,6 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use caption_data::StagingDir;
 use caption_model::DropoutState;
 use caption_text::Vocabulary;
 use serde::{Deserialize, Serialize};
@@ -80,7 +81,8 @@ pub struct Checkpoint {
     pub vocabulary: Vocabulary,
 }
 
-/// Writes a checkpoint folder `dir` atomically.
+/// Writes a checkpoint folder `dir` atomically ([`StagingDir`]: a crash leaves only a hidden
+/// partial folder that resuming never reads).
 ///
 /// # Errors
 /// [`TrainError::Io`] or a candle error.
@@ -91,50 +93,18 @@ pub fn write_checkpoint(
     optimizer: &HashMap<String, Tensor>,
     vocabulary: &Vocabulary,
 ) -> Result<(), TrainError> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io(parent))?;
-    let name = dir.file_name().unwrap_or_default().to_string_lossy();
-    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    if staging.exists() {
-        fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    let staging = StagingDir::new(dir)?;
+    let path = staging.path();
+    candle_core::safetensors::save(model, path.join(MODEL_FILE))?;
+    candle_core::safetensors::save(optimizer, path.join(OPTIMIZER_FILE))?;
+    write_synced(&path.join(TOKENIZER_FILE), vocabulary.to_tokenizer_json().as_bytes())?;
+    let trainer = serde_json::to_string_pretty(state).expect("the trainer state always serialises");
+    write_synced(&path.join(TRAINER_FILE), trainer.as_bytes())?;
+    for file in [MODEL_FILE, OPTIMIZER_FILE] {
+        let file = path.join(file);
+        fs::File::open(&file).and_then(|f| f.sync_all()).map_err(io(&file))?;
     }
-    fs::create_dir_all(&staging).map_err(io(&staging))?;
-    let result = (|| {
-        candle_core::safetensors::save(model, staging.join(MODEL_FILE))?;
-        candle_core::safetensors::save(optimizer, staging.join(OPTIMIZER_FILE))?;
-        write_synced(&staging.join(TOKENIZER_FILE), vocabulary.to_tokenizer_json().as_bytes())?;
-        let trainer = serde_json::to_string_pretty(state).expect("the trainer state always serialises");
-        write_synced(&staging.join(TRAINER_FILE), trainer.as_bytes())?;
-        for file in [MODEL_FILE, OPTIMIZER_FILE] {
-            let path = staging.join(file);
-            fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io(&path))?;
-        }
-        sync_dir(&staging);
-        replace_dir(&staging, dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    result
-}
-
-/// Renames `from` onto `to`, replacing a folder there.
-fn replace_dir(from: &Path, to: &Path) -> Result<(), TrainError> {
-    if to.exists() {
-        let old = to.with_file_name(format!(
-            ".{}.old-{}",
-            to.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        fs::rename(to, &old).map_err(io(to))?;
-        fs::rename(from, to).map_err(io(to))?;
-        let _ = fs::remove_dir_all(&old);
-    } else {
-        fs::rename(from, to).map_err(io(to))?;
-    }
-    if let Some(parent) = to.parent() {
-        sync_dir(parent);
-    }
+    staging.commit()?;
     Ok(())
 }
 
@@ -143,36 +113,22 @@ fn replace_dir(from: &Path, to: &Path) -> Result<(), TrainError> {
 /// # Errors
 /// [`TrainError::Io`].
 pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<(), TrainError> {
-    let parent = to.parent().unwrap_or(Path::new("."));
-    let staging = parent.join(format!(
-        ".{}.partial-{}",
-        to.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    if staging.exists() {
-        fs::remove_dir_all(&staging).map_err(io(&staging))?;
-    }
-    fs::create_dir_all(&staging).map_err(io(&staging))?;
+    let staging = StagingDir::new(to)?;
     for file in [MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE] {
-        let target = staging.join(file);
+        let target = staging.path().join(file);
         if fs::hard_link(from.join(file), &target).is_err() {
             fs::copy(from.join(file), &target).map_err(io(&target))?;
             fs::File::open(&target).and_then(|f| f.sync_all()).map_err(io(&target))?;
         }
     }
-    replace_dir(&staging, to)
+    staging.commit()?;
+    Ok(())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     use std::io::Write;
     let mut file = fs::File::create(path).map_err(io(path))?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io(path))
-}
-
-fn sync_dir(path: &Path) {
-    if let Ok(dir) = fs::File::open(path) {
-        let _ = dir.sync_all();
-    }
 }
 
 /// Reads a checkpoint folder (anything incomplete or unreadable is an error naming the file).

@@ -45,7 +45,7 @@ pub fn recalibrate_batch_norm(
         for (_, var) in &vars {
             var.set(&var.as_tensor().zeros_like()?)?;
         }
-        let images = images_tensor(model, dataset, chunk, transform)?;
+        let images = images_tensor(dataset, chunk, transform, 0, &model.device)?;
         model.model.encoder.inception().forward_t(&images, true)?;
         for (sum, (_, var)) in sums.iter_mut().zip(&vars) {
             *sum = (&*sum + (var.as_tensor() * 10.0)?)?;
@@ -73,7 +73,7 @@ pub fn pooled_features(
     progress.start("encoding images", image_rows.len() as u64);
     let mut rows = Vec::new();
     for chunk in image_rows.chunks(ENCODER_BATCH) {
-        let images = images_tensor(model, dataset, chunk, transform)?;
+        let images = images_tensor(dataset, chunk, transform, 0, &model.device)?;
         // Detached: the variables would otherwise keep every batch's graph alive.
         let pooled = model.model.encoder.inception().forward_t(&images, false)?.pooled.detach();
         rows.push(pooled.to_device(&Device::Cpu)?);
@@ -83,15 +83,24 @@ pub fn pooled_features(
     Ok(Tensor::cat(&rows, 0)?)
 }
 
-fn images_tensor(
-    model: &TrainModel,
+/// Decoded and transformed dataset images (by row) as one `N × 3 × S × S` tensor on `device`;
+/// `seed` chooses random crops.
+pub(crate) fn images_tensor(
     dataset: &PreparedDataset,
     rows: &[usize],
     transform: &ImageTransform,
+    seed: u64,
+    device: &Device,
 ) -> Result<Tensor, TrainError> {
     let side = transform.output_size() as usize;
-    let pixels = loader::load_images(dataset, rows, transform, 0)?;
-    Ok(Tensor::from_vec(pixels, (rows.len(), 3, side, side), &model.device)?)
+    let pixels = loader::load_images(dataset, rows, transform, seed)?;
+    Ok(Tensor::from_vec(pixels, (rows.len(), 3, side, side), device)?)
+}
+
+/// Rows `rows` of a feature table (`all`: one row per dataset image).
+pub(crate) fn select_rows(all: &Tensor, rows: &[usize]) -> Result<Tensor, TrainError> {
+    let index = Tensor::from_vec(rows.iter().map(|&i| i as u32).collect::<Vec<_>>(), rows.len(), all.device())?;
+    Ok(all.index_select(&index, 0)?)
 }
 
 /// Names what a feature cache depends on: the dataset, the encoder weights (and, for random

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use caption_data::{ImageTransform, PreparedDataset, Progress, loader};
+use caption_data::{ImageTransform, PreparedDataset, Progress};
 use caption_model::{BeamConfig, DecoderConfig};
 use caption_text::Vocabulary;
 use image::RgbImage;
@@ -200,12 +200,10 @@ impl Captioner {
         decoding: Decoding,
         progress: &dyn Progress,
     ) -> Result<Vec<Generated>, TrainError> {
-        let side = self.transform.output_size() as usize;
         let mut out = Vec::with_capacity(image_rows.len());
         progress.start("captioning", image_rows.len() as u64);
         for chunk in image_rows.chunks(self.batch_size.max(1)) {
-            let pixels = loader::load_images(dataset, chunk, &self.transform, 0)?;
-            let images = Tensor::from_vec(pixels, (chunk.len(), 3, side, side), &self.model.device)?;
+            let images = crate::features::images_tensor(dataset, chunk, &self.transform, 0, &self.model.device)?;
             out.extend(self.decode(&self.encode_tensor(&images)?, decoding)?);
             progress.advance(chunk.len() as u64);
         }

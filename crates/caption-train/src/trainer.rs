@@ -330,18 +330,12 @@ impl StepContext<'_> {
     ) -> Result<f64, TrainError> {
         let device = &self.model.device;
         let pooled = match self.pooled {
-            Some(all) => {
-                let rows =
-                    Tensor::from_vec(batch.images.iter().map(|&i| i as u32).collect::<Vec<_>>(), batch.len(), device)?;
-                all.index_select(&rows, 0)?
-            }
+            Some(all) => features::select_rows(all, &batch.images)?,
             None => {
                 // The original: Inception in train mode on random crops; only fc trains, so no
                 // gradient flows into the network.
-                let side = self.train_transform.output_size() as usize;
-                let pixels =
-                    loader::load_images(self.dataset, &batch.images, &self.train_transform, self.config.seed ^ step)?;
-                let images = Tensor::from_vec(pixels, (batch.len(), 3, side, side), device)?;
+                let seed = self.config.seed ^ step;
+                let images = features::images_tensor(self.dataset, &batch.images, &self.train_transform, seed, device)?;
                 self.model.model.encoder.inception().forward_t(&images, true)?.pooled.detach()
             }
         };

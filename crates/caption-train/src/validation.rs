@@ -7,9 +7,9 @@ use caption_metrics::{Bleu, Corpus};
 use caption_text::{Tokenizer, Vocabulary};
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
 use crate::loss::masked_cross_entropy;
 use crate::model::TrainModel;
+use crate::{TrainError, features};
 
 /// A validation result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -49,20 +49,10 @@ impl Evaluator<'_> {
     /// # Errors
     /// A data or candle error.
     pub fn features(&self, image_rows: &[usize]) -> Result<Tensor, TrainError> {
-        let device = &self.model.device;
         let pooled = match self.pooled {
-            Some(all) => {
-                let rows = Tensor::from_vec(
-                    image_rows.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-                    image_rows.len(),
-                    device,
-                )?;
-                all.index_select(&rows, 0)?
-            }
+            Some(all) => features::select_rows(all, image_rows)?,
             None => {
-                let side = self.transform.output_size() as usize;
-                let pixels = loader::load_images(self.dataset, image_rows, &self.transform, 0)?;
-                let images = Tensor::from_vec(pixels, (image_rows.len(), 3, side, side), device)?;
+                let images = features::images_tensor(self.dataset, image_rows, &self.transform, 0, &self.model.device)?;
                 self.model.model.encoder.inception().forward_t(&images, false)?.pooled.detach()
             }
         };
