@@ -1,6 +1,8 @@
 //! The pipeline from the command line on a tiny generated dataset: prepare → train → bleu (with
 //! the HTML report) → caption → resume, and a run killed with SIGKILL again and again that still
-//! ends bit-identical to an uninterrupted one.
+//! ends bit-identical to an uninterrupted one. The report is opened in headless Chromium.
+
+mod browser;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -104,6 +106,13 @@ fn prepare_train_score_caption_and_resume() {
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("<table id=\"metrics\">") && html.contains("data:image/jpeg;base64,"));
     assert_eq!(html.matches("class=\"card\"").count(), results.as_array().unwrap().len());
+    // The page renders in a browser: every thumbnail decoded and drawn, the metric table laid out.
+    browser::check_report(&report, results.as_array().unwrap().len(), 7);
+    // The check can fail: the same page with its thumbnails' bytes damaged does not pass.
+    let damaged = dir.path().join("damaged.html");
+    std::fs::write(&damaged, html.replace("base64,/9j/", "base64,AAAA")).unwrap();
+    let caught = std::panic::catch_unwind(|| browser::check_report(&damaged, results.as_array().unwrap().len(), 7));
+    assert!(caught.is_err(), "a page with undecodable thumbnails passed the browser check");
 
     // Captions use the vocabulary of the dataset.
     let vocabulary = caption_text::Vocabulary::load(&data.join("tokenizer.json")).unwrap();
