@@ -193,7 +193,6 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path) -> Result<()> {
     let decoding = args.beam.map_or("greedy".to_string(), |k| format!("beam {k}"));
     let paths = captions.write(&out, &scores, json!({"split": args.split.name(), "decoding": decoding}))?;
     if let Some(report_path) = &args.report {
-        let run = if checkpoint.join("metrics.jsonl").is_file() { Some(checkpoint) } else { None };
         report::write(
             report_path,
             &report::Page {
@@ -202,7 +201,7 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path) -> Result<()> {
                 captions: &captions,
                 scores: &scores,
                 extra_rows: Vec::new(),
-                metrics_jsonl: run.map(|r| r.join("metrics.jsonl")),
+                run: Some(checkpoint.to_path_buf()),
                 attribute_hits: None,
             },
         )?;

@@ -117,6 +117,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         epochs: Some(args.epochs),
         batch_size: None,
         lr: Some(args.lr),
+        cnn_lr: None,
         optimizer: None,
         weight_decay: None,
         clip_grad_norm: None,
@@ -161,7 +162,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                 ("its BLEU-4 (baseline)".into(), format!("{baseline_bleu_4:.4}")),
                 ("attribute accuracy".into(), format!("{:.1} %", 100.0 * attribute_accuracy)),
             ],
-            metrics_jsonl: Some(args.run.join(caption_train::METRICS_FILE)),
+            run: Some(args.run.clone()),
             attribute_hits: Some(hits),
         },
     )?;

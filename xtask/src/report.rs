@@ -1,5 +1,5 @@
-//! The HTML report: one self-contained page (thumbnails embedded as data URLs, curves as inline
-//! SVG) with generated and reference captions, per-image BLEU, the metric table and the training
+//! The HTML report: one self-contained page (thumbnails and the run's PNG plots embedded as data
+//! URLs) with generated and reference captions, per-image BLEU, the metric table and the training
 //! curves.
 
 use std::fmt::Write as _;
@@ -26,8 +26,8 @@ pub struct Page<'a> {
     pub scores: &'a Scores,
     /// More rows for the metric table (name, value).
     pub extra_rows: Vec<(String, String)>,
-    /// The run's metrics.jsonl, for the curves.
-    pub metrics_jsonl: Option<PathBuf>,
+    /// The run folder, whose loss and BLEU plots the page shows.
+    pub run: Option<PathBuf>,
     /// Per image: whether the caption names the right colours and shapes (shapes dataset).
     pub attribute_hits: Option<Vec<bool>>,
 }
@@ -43,7 +43,7 @@ body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}table{{border-col
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}.grid{{display:flex;flex-wrap:wrap;gap:12px}}\
 .card{{width:260px;border:1px solid #ddd;border-radius:6px;padding:8px}}.card img{{max-width:160px;display:block;margin-bottom:6px}}\
 .gen{{font-weight:600}}.ref{{color:#555;font-size:12px;margin:2px 0}}.ok{{color:#080}}.bad{{color:#b00}}\
-svg{{border:1px solid #ddd;margin-right:16px}}</style></head><body>\n<h1>{title}</h1>\n"
+.plot{{width:560px;border:1px solid #ddd;margin-right:16px}}</style></head><body>\n<h1>{title}</h1>\n"
     );
     html.push_str("<h2>Scores</h2>\n<table id=\"metrics\"><tr><th>metric</th><th>value</th></tr>\n");
     let mut rows: Vec<(String, String)> =
@@ -56,8 +56,8 @@ svg{{border:1px solid #ddd;margin-right:16px}}</style></head><body>\n<h1>{title}
         let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", escape(&name), escape(&value));
     }
     html.push_str("</table>\n");
-    if let Some(metrics) = &page.metrics_jsonl {
-        html.push_str(&curves(metrics));
+    if let Some(run) = &page.run {
+        html.push_str(&curves(run));
     }
     let sentences = page.captions.sentence_bleu()?;
     let shown = page.captions.ids.len().min(MAX_IMAGES);
@@ -102,59 +102,20 @@ fn thumbnail(path: &Path) -> Option<String> {
     Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// Inline SVG line charts of the per-epoch train and validation loss and validation BLEU-4.
-fn curves(metrics: &Path) -> String {
-    let Ok(text) = std::fs::read_to_string(metrics) else { return String::new() };
-    let epochs: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("train_loss").is_some())
+/// The run's PNG plots (drawn by the trainer), embedded as data URLs.
+fn curves(run: &Path) -> String {
+    let plots: Vec<String> = [caption_train::plots::LOSS_PLOT, caption_train::plots::BLEU_PLOT]
+        .iter()
+        .filter_map(|name| std::fs::read(run.join(name)).ok().map(|bytes| (name, bytes)))
+        .map(|(name, bytes)| {
+            let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+            format!("<img class=\"plot\" alt=\"{name}\" src=\"data:image/png;base64,{data}\">")
+        })
         .collect();
-    if epochs.is_empty() {
+    if plots.is_empty() {
         return String::new();
     }
-    let series = |key: &str| -> Vec<f64> { epochs.iter().filter_map(|v| v.get(key)?.as_f64()).collect() };
-    let mut html = String::from("<h2>Training</h2>\n<div id=\"curves\">");
-    html.push_str(&chart(
-        "loss per epoch",
-        &[("train", &series("train_loss"), "#1f77b4"), ("validation", &series("validation_loss"), "#ff7f0e")],
-    ));
-    let bleu = series("bleu_4");
-    if !bleu.is_empty() {
-        html.push_str(&chart("validation BLEU-4", &[("BLEU-4", &bleu, "#2ca02c")]));
-    }
-    html.push_str("</div>\n");
-    html
-}
-
-fn chart(title: &str, lines: &[(&str, &[f64], &str)]) -> String {
-    let (width, height, pad) = (420.0, 240.0, 36.0);
-    let all: Vec<f64> = lines.iter().flat_map(|(_, v, _)| v.iter().copied()).filter(|v| v.is_finite()).collect();
-    let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
-    let count = lines.iter().map(|(_, v, _)| v.len()).max().unwrap_or(1).max(2);
-    let x = |i: usize| pad + (width - 2.0 * pad) * i as f64 / (count - 1) as f64;
-    let y = |v: f64| height - pad - (height - 2.0 * pad) * (v - lo) / (hi - lo);
-    let mut svg = format!(
-        "<svg width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\"><text x=\"{pad}\" y=\"20\" font-size=\"13\">{}</text>\
-<text x=\"4\" y=\"{}\" font-size=\"10\">{lo:.3}</text><text x=\"4\" y=\"{}\" font-size=\"10\">{hi:.3}</text>",
-        escape(title),
-        height - pad,
-        pad
-    );
-    for (k, (name, values, colour)) in lines.iter().enumerate() {
-        let points: Vec<String> = values.iter().enumerate().map(|(i, &v)| format!("{:.1},{:.1}", x(i), y(v))).collect();
-        let _ = write!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"{colour}\">{}</text>",
-            points.join(" "),
-            width - 110.0,
-            20.0 + 14.0 * k as f64,
-            escape(name)
-        );
-    }
-    svg.push_str(&format!("<text x=\"{}\" y=\"{}\" font-size=\"10\">epoch</text></svg>", width / 2.0, height - 8.0));
-    svg
+    format!("<h2>Training</h2>\n<div id=\"curves\">{}</div>\n", plots.concat())
 }
 
 fn escape(text: &str) -> String {

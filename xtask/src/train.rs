@@ -16,7 +16,8 @@ use crate::progress::Bars;
 ///
 /// Modes: `frozen` (default) computes the encoder's pooled features once, in eval mode, and trains
 /// `fc` and the decoder on them every epoch; `seed` is the original's setup (Inception in train
-/// mode on random 299 crops of 356 resizes every batch, only `fc` and the decoder train).
+/// mode on random 299 crops of 356 resizes every batch, only `fc` and the decoder train);
+/// `finetune` is `seed` with the whole network training, Inception v3 at --cnn-lr.
 /// Settings come from --config (TOML; keys as in the run's saved config.toml) with the flags below
 /// overriding them. After each epoch the validation split is scored (loss, BLEU-1..4 of greedy
 /// captions, pycocoevalcap profile), a checkpoint is written atomically to
@@ -60,6 +61,9 @@ pub struct TrainArgs {
     /// Learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Finetune mode: Inception v3's learning rate (default: a tenth of --lr).
+    #[arg(long)]
+    pub cnn_lr: Option<f64>,
     /// Optimizer.
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerArg>,
@@ -111,6 +115,8 @@ pub enum ModeArg {
     Frozen,
     /// The original's setup.
     Seed,
+    /// The original's setup with Inception v3 training too (at --cnn-lr).
+    Finetune,
 }
 
 /// Optimizers.
@@ -132,6 +138,7 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
         config.mode = match mode {
             ModeArg::Frozen => Mode::Frozen,
             ModeArg::Seed => Mode::Seed,
+            ModeArg::Finetune => Mode::Finetune,
         };
     }
     if let Some(encoder) = &args.encoder {
@@ -168,6 +175,9 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
     }
     if args.clip_grad_norm.is_some() {
         config.clip_grad_norm = args.clip_grad_norm;
+    }
+    if args.cnn_lr.is_some() {
+        config.cnn_learning_rate = args.cnn_lr;
     }
     if args.cosine {
         config.schedule = Schedule::Cosine;

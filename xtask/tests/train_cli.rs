@@ -85,6 +85,7 @@ fn prepare_train_score_caption_and_resume() {
     let out = ok(train(&data, &run, &["--epochs", "2"]).output().unwrap());
     assert!(out.contains("epoch 2/2") && out.contains("BLEU-4"), "{out}");
     assert!(run.join("best/model.safetensors").is_file() && run.join("config.toml").is_file());
+    assert!(run.join("loss.png").is_file() && run.join("bleu.png").is_file());
 
     let report = dir.path().join("report.html");
     let out = ok(xtask(&["bleu", "--checkpoint"])
@@ -107,11 +108,11 @@ fn prepare_train_score_caption_and_resume() {
     assert!(html.contains("<table id=\"metrics\">") && html.contains("data:image/jpeg;base64,"));
     assert_eq!(html.matches("class=\"card\"").count(), results.as_array().unwrap().len());
     // The page renders in a browser: every thumbnail decoded and drawn, the metric table laid out.
-    browser::check_report(&report, results.as_array().unwrap().len(), 7);
+    browser::check_report(&report, results.as_array().unwrap().len(), 2, 7);
     // The check can fail: the same page with its thumbnails' bytes damaged does not pass.
     let damaged = dir.path().join("damaged.html");
     std::fs::write(&damaged, html.replace("base64,/9j/", "base64,AAAA")).unwrap();
-    let caught = std::panic::catch_unwind(|| browser::check_report(&damaged, results.as_array().unwrap().len(), 7));
+    let caught = std::panic::catch_unwind(|| browser::check_report(&damaged, results.as_array().unwrap().len(), 2, 7));
     assert!(caught.is_err(), "a page with undecodable thumbnails passed the browser check");
 
     // Captions use the vocabulary of the dataset.

@@ -9,6 +9,8 @@
 //!
 //! `forward_t(x, train)`: in train mode BatchNorm normalises with batch statistics and updates its
 //! running statistics (momentum 0.1), as `model.train()` does in PyTorch; dropout is the caller's.
+//! In train mode the 3×3 pools are built from slices, sums and maxima so that the whole network
+//! has a backward pass (fine-tuning); in eval mode they are candle's faster pooling kernels.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
@@ -69,13 +71,62 @@ impl ModuleT for BasicConv2d {
 }
 
 /// `F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)` with `count_include_pad=True`.
-fn avg_pool_3x3_same(x: &Tensor) -> Result<Tensor> {
-    x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?.avg_pool2d_with_stride(3, 1)
+///
+/// In train mode it is built from shifted slices and sums, which have a backward pass (candle's
+/// pools have one only when kernel = stride), so gradients reach the convolutions below.
+fn avg_pool_3x3_same(x: &Tensor, train: bool) -> Result<Tensor> {
+    let padded = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
+    if !train {
+        return padded.avg_pool2d_with_stride(3, 1);
+    }
+    let (h, w) = (x.dim(2)?, x.dim(3)?);
+    let mut sum: Option<Tensor> = None;
+    for dy in 0..3 {
+        for dx in 0..3 {
+            let window = padded.narrow(2, dy, h)?.narrow(3, dx, w)?;
+            sum = Some(match sum {
+                None => window.contiguous()?,
+                Some(sum) => (sum + window)?,
+            });
+        }
+    }
+    sum.expect("nine windows") / 9.0
 }
 
 /// `F.max_pool2d(x, kernel_size=3, stride=2)`.
-fn max_pool_3x3_s2(x: &Tensor) -> Result<Tensor> {
-    x.max_pool2d_with_stride(3, 2)
+///
+/// In train mode it is the elementwise maximum of the nine strided windows, which has a backward
+/// pass (the gradient goes to the maximum, as PyTorch's does when the maximum is unique).
+fn max_pool_3x3_s2(x: &Tensor, train: bool) -> Result<Tensor> {
+    if !train {
+        return x.max_pool2d_with_stride(3, 2);
+    }
+    let (n, c, h, w) = x.dims4()?;
+    if h < 3 || w < 3 {
+        candle_core::bail!("max pool 3x3: input {h}x{w} is smaller than the kernel");
+    }
+    let (oh, ow) = ((h - 3) / 2 + 1, (w - 3) / 2 + 1);
+    // Windows are read as pairs of rows and columns; the last pair's second half may fall one
+    // past the edge (it is never selected), so pad with it.
+    let x =
+        x.pad_with_zeros(2, 0, (2 + 2 * oh).saturating_sub(h))?.pad_with_zeros(3, 0, (2 + 2 * ow).saturating_sub(w))?;
+    let mut max: Option<Tensor> = None;
+    for dy in 0..3 {
+        for dx in 0..3 {
+            let window = x
+                .narrow(2, dy, 2 * oh)?
+                .narrow(3, dx, 2 * ow)?
+                .reshape((n, c, oh, 2, ow, 2))?
+                .narrow(3, 0, 1)?
+                .narrow(5, 0, 1)?
+                .reshape((n, c, oh, ow))?;
+            max = Some(match max {
+                None => window,
+                Some(max) => max.maximum(&window)?,
+            });
+        }
+    }
+    Ok(max.expect("nine windows"))
 }
 
 /// Mixed_5b/5c/5d.
@@ -108,7 +159,7 @@ impl InceptionA {
         let b5 = self.branch5x5_2.forward_t(&self.branch5x5_1.forward_t(x, train)?, train)?;
         let b3 = self.branch3x3dbl_1.forward_t(x, train)?;
         let b3 = self.branch3x3dbl_3.forward_t(&self.branch3x3dbl_2.forward_t(&b3, train)?, train)?;
-        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x)?, train)?;
+        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x, train)?, train)?;
         Tensor::cat(&[b1, b5, b3, bp], 1)
     }
 }
@@ -136,7 +187,7 @@ impl InceptionB {
         let b3 = self.branch3x3.forward_t(x, train)?;
         let bd = self.branch3x3dbl_1.forward_t(x, train)?;
         let bd = self.branch3x3dbl_3.forward_t(&self.branch3x3dbl_2.forward_t(&bd, train)?, train)?;
-        Tensor::cat(&[b3, bd, max_pool_3x3_s2(x)?], 1)
+        Tensor::cat(&[b3, bd, max_pool_3x3_s2(x, train)?], 1)
     }
 }
 
@@ -176,7 +227,7 @@ impl InceptionC {
         let b1 = self.branch1x1.forward_t(x, train)?;
         let b7 = chain(&self.branch7x7)?;
         let bd = chain(&self.branch7x7dbl)?;
-        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x)?, train)?;
+        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x, train)?, train)?;
         Tensor::cat(&[b1, b7, bd, bp], 1)
     }
 }
@@ -206,7 +257,7 @@ impl InceptionD {
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let chain = |convs: &[BasicConv2d]| convs.iter().try_fold(x.clone(), |h, c| c.forward_t(&h, train));
-        Tensor::cat(&[chain(&self.branch3x3)?, chain(&self.branch7x7x3)?, max_pool_3x3_s2(x)?], 1)
+        Tensor::cat(&[chain(&self.branch3x3)?, chain(&self.branch7x7x3)?, max_pool_3x3_s2(x, train)?], 1)
     }
 }
 
@@ -249,7 +300,7 @@ impl InceptionE {
             &[self.branch3x3dbl_3a.forward_t(&bd, train)?, self.branch3x3dbl_3b.forward_t(&bd, train)?],
             1,
         )?;
-        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x)?, train)?;
+        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x, train)?, train)?;
         Tensor::cat(&[b1, b3, bd, bp], 1)
     }
 }
@@ -383,11 +434,11 @@ impl Inception3 {
         let mut x = self.transform(x)?;
         for (i, conv) in self.stem.iter().enumerate() {
             if i == 3 {
-                x = max_pool_3x3_s2(&x)?; // maxpool1, before Conv2d_3b_1x1
+                x = max_pool_3x3_s2(&x, train)?; // maxpool1, before Conv2d_3b_1x1
             }
             x = conv.forward_t(&x, train)?;
         }
-        x = max_pool_3x3_s2(&x)?; // maxpool2
+        x = max_pool_3x3_s2(&x, train)?; // maxpool2
         for block in &self.mixed_5 {
             x = block.forward_t(&x, train)?;
         }
@@ -406,5 +457,76 @@ impl Inception3 {
         let pooled = x.mean((2, 3))?;
         let logits = self.fc.as_ref().map(|fc| fc.forward(&pooled)).transpose()?;
         Ok(InceptionOutput { pooled, logits, aux_logits })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+
+    use super::{avg_pool_3x3_same, max_pool_3x3_s2};
+
+    /// Distinct values within every 3×3 window (so each window's maximum is unique).
+    fn input(shape: (usize, usize, usize, usize)) -> Tensor {
+        let count = shape.0 * shape.1 * shape.2 * shape.3;
+        let values: Vec<f32> = (0..count).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// The gradient of `sum(pool(x) · weights)` with respect to `x`.
+    fn gradient(pool: fn(&Tensor, bool) -> candle_core::Result<Tensor>, x: &Tensor) -> (Tensor, Tensor) {
+        let x = Var::from_tensor(x).unwrap();
+        let y = pool(x.as_tensor(), true).unwrap();
+        let weights = input(y.dims4().unwrap()).affine(0.01, 0.5).unwrap();
+        let grads = (&y * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+        (grads.get(x.as_tensor()).unwrap().clone(), weights)
+    }
+
+    #[test]
+    fn train_mode_pools_equal_candle_pools() {
+        for shape in [(2, 3, 9, 9), (1, 2, 8, 10), (1, 1, 3, 4)] {
+            let x = input(shape);
+            assert_eq!(values(&max_pool_3x3_s2(&x, true).unwrap()), values(&max_pool_3x3_s2(&x, false).unwrap()));
+            let (a, b) = (avg_pool_3x3_same(&x, true).unwrap(), avg_pool_3x3_same(&x, false).unwrap());
+            assert_eq!(a.dims(), b.dims());
+            for (a, b) in values(&a).iter().zip(values(&b)) {
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn average_pool_gradient_is_the_pool_of_the_output_gradient() {
+        // A stride-1 zero-padded 3×3 average is its own adjoint.
+        let (grad, weights) = gradient(avg_pool_3x3_same, &input((1, 2, 7, 9)));
+        let expected = avg_pool_3x3_same(&weights, false).unwrap();
+        for (a, b) in values(&grad).iter().zip(values(&expected)) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn max_pool_gradient_goes_to_each_windows_maximum() {
+        let x = input((1, 2, 9, 8));
+        let (grad, weights) = gradient(max_pool_3x3_s2, &x);
+        let x = x.squeeze(0).unwrap().to_vec3::<f32>().unwrap();
+        let weights = weights.squeeze(0).unwrap().to_vec3::<f32>().unwrap();
+        let mut expected = vec![vec![vec![0f32; 8]; 9]; 2];
+        for c in 0..2 {
+            for (oy, row) in weights[c].iter().enumerate() {
+                for (ox, &w) in row.iter().enumerate() {
+                    let (y, x_) = (0..9)
+                        .map(|k| (2 * oy + k / 3, 2 * ox + k % 3))
+                        .max_by(|a, b| x[c][a.0][a.1].total_cmp(&x[c][b.0][b.1]))
+                        .unwrap();
+                    expected[c][y][x_] += w;
+                }
+            }
+        }
+        assert_eq!(grad.squeeze(0).unwrap().to_vec3::<f32>().unwrap(), expected);
     }
 }

@@ -34,6 +34,8 @@ impl Default for AdamConfig {
 struct Slot {
     name: String,
     var: Var,
+    /// This parameter's learning rate relative to the step's.
+    lr_factor: f64,
     exp_avg: Tensor,
     exp_avg_sq: Tensor,
 }
@@ -52,11 +54,21 @@ impl Adam {
     /// # Errors
     /// A candle error when the moments cannot be allocated.
     pub fn new(vars: Vec<(String, Var)>, config: AdamConfig) -> Result<Self> {
-        let slots = vars
+        Self::with_groups(vec![(vars, 1.0)], config)
+    }
+
+    /// An optimizer over parameter groups, each `(vars, lr_factor)`: a group's learning rate is
+    /// the step's times its factor (PyTorch's per-group `lr`, kept under one schedule).
+    ///
+    /// # Errors
+    /// A candle error when the moments cannot be allocated.
+    pub fn with_groups(groups: Vec<(Vec<(String, Var)>, f64)>, config: AdamConfig) -> Result<Self> {
+        let slots = groups
             .into_iter()
-            .map(|(name, var)| {
+            .flat_map(|(vars, lr_factor)| vars.into_iter().map(move |(name, var)| (name, var, lr_factor)))
+            .map(|(name, var, lr_factor)| {
                 let zeros = var.as_tensor().zeros_like()?;
-                Ok(Slot { name, exp_avg: zeros.clone(), exp_avg_sq: zeros, var })
+                Ok(Slot { name, lr_factor, exp_avg: zeros.clone(), exp_avg_sq: zeros, var })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { config, slots, step: 0 })
@@ -93,6 +105,7 @@ impl Adam {
         let bias2_sqrt = (1.0 - beta2.powi(self.step as i32)).sqrt();
         for slot in &mut self.slots {
             let Some(grad) = grads.get(slot.var.as_tensor()) else { continue };
+            let lr = lr * slot.lr_factor;
             let theta = slot.var.as_tensor();
             let mut grad = if grad_scale == 1.0 { grad.clone() } else { (grad * grad_scale)? };
             if weight_decay != 0.0 && kind == OptimizerKind::Adam {

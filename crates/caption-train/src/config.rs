@@ -17,6 +17,9 @@ pub enum Mode {
     /// The original's setup: every batch runs Inception v3 in train mode (BatchNorm batch
     /// statistics, running statistics updated) on random crops; only `fc` and the decoder train.
     Seed,
+    /// As `seed`, but the whole network trains: Inception v3 too, with its own (lower) learning
+    /// rate, `cnn_learning_rate`.
+    Finetune,
 }
 
 /// Where the Inception v3 weights come from.
@@ -72,6 +75,9 @@ pub struct TrainConfig {
     pub optimizer: OptimizerKind,
     /// Learning rate.
     pub learning_rate: f64,
+    /// Finetune mode: Inception v3's learning rate (default: a tenth of `learning_rate`). It
+    /// follows the same schedule.
+    pub cnn_learning_rate: Option<f64>,
     /// Weight decay.
     pub weight_decay: f64,
     /// Clip the global gradient norm to this value.
@@ -114,6 +120,7 @@ impl Default for TrainConfig {
             num_layers: 1,
             optimizer: OptimizerKind::Adam,
             learning_rate: 3e-4,
+            cnn_learning_rate: None,
             weight_decay: 0.0,
             clip_grad_norm: None,
             schedule: Schedule::Constant,
@@ -174,8 +181,11 @@ impl TrainConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be at least 1"));
         }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(format!("learning_rate must be positive, got {}", self.learning_rate));
+        for (name, rate) in [("learning_rate", Some(self.learning_rate)), ("cnn_learning_rate", self.cnn_learning_rate)]
+        {
+            if let Some(rate) = rate.filter(|r| !(*r > 0.0 && r.is_finite())) {
+                return Err(format!("{name} must be positive, got {rate}"));
+            }
         }
         if self.image_size < 75 {
             return Err(format!(
@@ -183,10 +193,15 @@ impl TrainConfig {
                 self.image_size
             ));
         }
-        if self.mode == Mode::Seed && self.train_resize < self.image_size {
+        if self.mode != Mode::Frozen && self.train_resize < self.image_size {
             return Err("train_resize must be at least image_size".into());
         }
         Ok(())
+    }
+
+    /// Inception v3's learning rate in finetune mode.
+    pub fn cnn_learning_rate(&self) -> f64 {
+        self.cnn_learning_rate.unwrap_or(self.learning_rate / 10.0)
     }
 
     /// Whether two configs describe the same network (what a checkpoint must match).

@@ -35,6 +35,9 @@ pub enum TrainError {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A plot could not be drawn.
+    #[error("plot: {0}")]
+    Plot(String),
     /// Scoring failed.
     #[error(transparent)]
     Metrics(#[from] caption_metrics::MetricsError),

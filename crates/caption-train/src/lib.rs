@@ -4,7 +4,8 @@
 //! - [`TrainConfig`]: every setting (TOML, saved with the run); modes [`Mode::Frozen`] (encoder
 //!   features cached once, the default) and [`Mode::Seed`] (the original's setup);
 //! - [`train`]: seeded shuffles and dropout masks, the PAD-masked loss, [`Adam`], validation loss
-//!   and BLEU-1..4 after each epoch, the best checkpoint kept, early stopping, metrics.jsonl;
+//!   and BLEU-1..4 after each epoch, the best checkpoint kept, early stopping, metrics.jsonl and
+//!   its PNG [`plots`] (loss.png, bleu.png);
 //! - [`checkpoint`]: folders with model.safetensors (the original's names), optimizer state,
 //!   trainer state and tokenizer.json, written atomically; resume skips a damaged one.
 //!
@@ -34,19 +35,24 @@
 mod adam;
 pub mod checkpoint;
 mod config;
+mod denormals;
 mod error;
 pub mod features;
 mod inference;
 mod loss;
 mod model;
+pub mod plots;
+mod step;
 mod trainer;
 pub mod validation;
 
 pub use adam::{Adam, AdamConfig};
 pub use config::{EncoderWeights, Mode, OptimizerKind, Schedule, TrainConfig};
+pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;
 pub use inference::{Captioner, Decoding, Generated};
 pub use loss::masked_cross_entropy;
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
+pub use step::optimizer_step;
 pub use trainer::{CONFIG_FILE, METRICS_FILE, RunSummary, TrainOptions, train};
 pub use validation::{Evaluator, Validation};

@@ -138,6 +138,21 @@ impl TrainModel {
         vars
     }
 
+    /// Inception v3's trainable variables (finetune mode): every weight and BatchNorm affine
+    /// parameter below the replaced `fc`.
+    pub fn encoder_vars(&self) -> Vec<(String, Var)> {
+        let data = self.varmap.data().lock().expect("no panics while holding the varmap lock");
+        let mut vars: Vec<(String, Var)> = data
+            .iter()
+            .filter(|(name, _)| {
+                name.starts_with(INCEPTION_PREFIX) && !name.starts_with(FC_PREFIX) && !is_running_statistic(name)
+            })
+            .map(|(name, var)| (name.clone(), var.clone()))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
     /// Re-initialises `fc` and the decoder from `seed` (after encoder weights were loaded).
     ///
     /// # Errors

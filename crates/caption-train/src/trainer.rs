@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{Device, Tensor};
 use caption_data::{ImageTransform, PreparedDataset, Progress, Split, loader};
 use caption_model::Dropout;
-use caption_text::Vocabulary;
 use serde_json::json;
 
 use crate::TrainError;
@@ -19,8 +18,8 @@ use crate::checkpoint::{self, Best, TrainerState};
 use crate::config::{EncoderWeights, Mode, Schedule, TrainConfig};
 use crate::error::io;
 use crate::features;
-use crate::loss::masked_cross_entropy;
 use crate::model::TrainModel;
+use crate::step::optimizer_step;
 use crate::validation::{self, Validation};
 
 /// What a run is asked to do.
@@ -78,6 +77,7 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     let TrainOptions { config, dataset, run_dir, resume, device, progress, stop, log } = options;
     config.validate().map_err(TrainError::Config)?;
+    crate::flush_denormals_to_zero();
     fs::create_dir_all(&run_dir).map_err(io(&run_dir))?;
     let vocabulary = &dataset.vocabulary;
     let dataset_hash = dataset.manifest.content_hash();
@@ -155,8 +155,12 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
         None
     };
 
-    let mut optimizer = Adam::new(
-        model.trained_vars(),
+    let mut groups = vec![(model.trained_vars(), 1.0)];
+    if config.mode == Mode::Finetune {
+        groups.push((model.encoder_vars(), config.cnn_learning_rate() / config.learning_rate));
+    }
+    let mut optimizer = Adam::with_groups(
+        groups,
         AdamConfig { kind: config.optimizer, weight_decay: config.weight_decay, ..AdamConfig::default() },
     )?;
     if let Some(c) = &resumed {
@@ -276,6 +280,7 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
         text += &format!(", {:.0} samples/s", samples as f64 / train_seconds.max(1e-9));
         writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
         metrics.flush().map_err(io(&metrics_path))?;
+        crate::plots::write_plots(&run_dir)?;
         log(&text);
         summary.epochs = state.epoch;
         summary.steps = state.step;
@@ -301,7 +306,8 @@ fn learning_rate(config: &TrainConfig, step: u64, total: u64) -> f64 {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+/// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     fs::write(&temporary, bytes)
         .and_then(|()| fs::File::open(&temporary)?.sync_all())
@@ -332,28 +338,16 @@ impl StepContext<'_> {
         let pooled = match self.pooled {
             Some(all) => features::select_rows(all, &batch.images)?,
             None => {
-                // The original: Inception in train mode on random crops; only fc trains, so no
-                // gradient flows into the network.
+                // Inception in train mode on random crops. Seed mode (the original): only fc
+                // trains, so no gradient flows into the network; finetune: it all trains.
                 let seed = self.config.seed ^ step;
                 let images = features::images_tensor(self.dataset, &batch.images, &self.train_transform, seed, device)?;
-                self.model.model.encoder.inception().forward_t(&images, true)?.pooled.detach()
+                let pooled = self.model.model.encoder.inception().forward_t(&images, true)?.pooled;
+                if self.config.mode == Mode::Finetune { pooled } else { pooled.detach() }
             }
         };
-        let features = self.model.model.encoder.features_from_pooled(&pooled, Some(dropout))?;
         let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), device)?;
-        let inputs = captions.i(..batch.length - 1)?;
-        let logits = self.model.model.decoder.forward(&features, &inputs, Some(dropout))?;
-        let (loss, _) = masked_cross_entropy(&logits, &captions, Vocabulary::PAD)?;
-        let grads = loss.backward()?;
-        let scale = match self.config.clip_grad_norm {
-            Some(max) => {
-                let norm = optimizer.grad_norm(&grads)?;
-                if norm > max { max / (norm + 1e-6) } else { 1.0 }
-            }
-            None => 1.0,
-        };
-        optimizer.step(&grads, lr, scale)?;
-        Ok(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?))
+        optimizer_step(self.model, &pooled, &captions, dropout, optimizer, lr, self.config.clip_grad_norm)
     }
 
     fn evaluator(&self) -> validation::Evaluator<'_> {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use candle_core::{Device, Tensor};
 use caption_data::shapes::{self, ShapesConfig};
 use caption_data::{ImageSource, NoProgress, PrepareOptions, PreparedDataset, Progress, Split, prepare};
-use caption_train::{EncoderWeights, TrainConfig, TrainError, TrainOptions, checkpoint, train};
+use caption_train::{EncoderWeights, Mode, TrainConfig, TrainError, TrainOptions, checkpoint, train};
 
 fn dataset(dir: &Path, images: usize, seed: u64) -> PreparedDataset {
     let generated = shapes::generate(ShapesConfig { images, size: 80, seed });
@@ -198,4 +198,32 @@ fn checkpoints_from_another_vocabulary_or_architecture_are_refused() {
     assert!(error.to_string().contains("architecture"), "{error}");
     let error = attempt(&data, config(2), false).err().unwrap();
     assert!(error.to_string().contains("--resume"), "{error}");
+}
+
+#[test]
+fn finetune_mode_trains_every_inception_layer_and_seed_mode_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 12, 3);
+    let tuned =
+        |mode| TrainConfig { mode, train_resize: 80, cnn_learning_rate: Some(1e-3), batch_size: 4, ..config(1) };
+    // One optimizer step each (the stop request saves a checkpoint).
+    assert!(run(&data, &dir.path().join("seed"), tuned(Mode::Seed), false, Some(1)).interrupted);
+    assert!(run(&data, &dir.path().join("finetune"), tuned(Mode::Finetune), false, Some(1)).interrupted);
+    let (seed, finetune) = (weights(&newest(&dir.path().join("seed"))), weights(&newest(&dir.path().join("finetune"))));
+    let trainable: Vec<&String> = seed
+        .keys()
+        .filter(|name| name.starts_with(caption_train::INCEPTION_PREFIX) && !name.starts_with(caption_train::FC_PREFIX))
+        .filter(|name| name.ends_with("conv.weight") || name.ends_with("bn.weight") || name.ends_with("bn.bias"))
+        .collect();
+    assert_eq!(trainable.len(), 94 * 3, "every BasicConv2d's conv weight and BatchNorm affine parameters");
+    let init = caption_train::TrainModel::new(&tuned(Mode::Seed), data.vocabulary.len(), &Device::Cpu).unwrap();
+    let init = init.state_dict().unwrap();
+    for name in trainable {
+        let (before, frozen, tuned) = (&init[name], &seed[name], &finetune[name]);
+        let same = |a: &Tensor, b: &Tensor| {
+            (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() == 0.0
+        };
+        assert!(same(before, frozen), "{name} changed in seed mode");
+        assert!(!same(before, tuned), "{name} did not train in finetune mode: no gradient reached it");
+    }
 }

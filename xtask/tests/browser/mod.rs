@@ -1,6 +1,6 @@
 //! Opens an HTML report in headless Chromium (Debian's `chromium`, installed by `tools/test.sh`
 //! where missing; `CHROMIUM=/path` names another) and checks that its images and metric table
-//! render: from the DOM after load (every `<img>` decoded with a non-zero size, the table laid out
+//! (and the training plots) render: from the DOM after load (every `<img>` decoded with a non-zero size, the table laid out
 //! with all its rows) and from a screenshot (the pixels where the first thumbnails sit are the
 //! thumbnails' colours, not a blank page or a broken-image icon).
 
@@ -12,6 +12,8 @@ use std::process::Command;
 struct Probe {
     images: usize,
     decoded: usize,
+    thumbnail_count: usize,
+    plots: usize,
     metric_rows: usize,
     table: Rect,
     thumbnails: Vec<Rect>,
@@ -32,6 +34,8 @@ window.addEventListener("load", () => {
   const probe = {
     images: images.length,
     decoded: images.filter((i) => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0).length,
+    thumbnail_count: document.querySelectorAll("#captions img").length,
+    plots: document.querySelectorAll("#curves img").length,
     metric_rows: document.querySelectorAll("#metrics tr").length,
     table: box(document.getElementById("metrics")),
     thumbnails: [...document.querySelectorAll("#captions img")].slice(0, 4).map(box),
@@ -74,9 +78,9 @@ fn headless(page: &Path, extra: &[&str]) -> std::process::Output {
     output
 }
 
-/// Opens `report` in headless Chromium and asserts that `expected_images` thumbnails and a metric
-/// table of at least `min_metric_rows` rows render.
-pub fn check_report(report: &Path, expected_images: usize, min_metric_rows: usize) {
+/// Opens `report` in headless Chromium and asserts that `expected_images` thumbnails,
+/// `expected_plots` training plots and a metric table of at least `min_metric_rows` rows render.
+pub fn check_report(report: &Path, expected_images: usize, expected_plots: usize, min_metric_rows: usize) {
     let dir = tempfile::tempdir().unwrap();
     let html = std::fs::read_to_string(report).unwrap();
     let probed = dir.path().join("probed.html");
@@ -85,7 +89,9 @@ pub fn check_report(report: &Path, expected_images: usize, min_metric_rows: usiz
     let start = dom.find("<pre id=\"probe\">").expect("the probe did not run: page never loaded") + 16;
     let end = start + dom[start..].find("</pre>").unwrap();
     let probe: Probe = serde_json::from_str(&dom[start..end].replace("&quot;", "\"")).unwrap();
-    assert_eq!(probe.images, expected_images, "{probe:?}");
+    assert_eq!(probe.thumbnail_count, expected_images, "{probe:?}");
+    assert_eq!(probe.plots, expected_plots, "{probe:?}");
+    assert_eq!(probe.images, expected_images + expected_plots, "{probe:?}");
     assert_eq!(probe.decoded, probe.images, "some images did not decode: {probe:?}");
     assert!(probe.metric_rows >= min_metric_rows, "{probe:?}");
     assert!(probe.table.width > 100.0 && probe.table.height > 20.0 * min_metric_rows as f64, "{probe:?}");

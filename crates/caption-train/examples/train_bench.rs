@@ -1,0 +1,82 @@
+//! Training-step speed, next to `tools/train/bench_train_torch.py` (the PyTorch original on the
+//! same machine with the same threads). Both time the step each mode takes:
+//!
+//! - frozen: from cached 2048-d pooled features, `fc` + ReLU + dropout, the decoder, the
+//!   PAD-masked cross-entropy, backward, Adam (batch 32, 21 tokens, vocabulary 2,994,
+//!   embed = hidden = 256: Flickr8k's seed-compatible vocabulary and the original's sizes);
+//! - seed: Inception v3 in train mode on 32 images of 299×299, then the same step (only `fc` and
+//!   the decoder train, as in the original);
+//! - finetune (`--finetune`): the seed step with Inception v3 training too.
+//!
+//! It runs [`caption_train::optimizer_step`], the function the trainer runs. Prints JSON lines.
+//! In the dev profile (what `cargo xtask train` runs):
+//!
+//! `cargo run -p caption-train --example train_bench -- [--device cpu|cuda] [--seed-steps N] [--finetune]`
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use caption_model::{Dropout, parse_device};
+use caption_train::{Adam, AdamConfig, TrainConfig, TrainError, TrainModel, optimizer_step};
+
+const BATCH: usize = 32;
+const TOKENS: usize = 21;
+const VOCABULARY: usize = 2994;
+
+fn main() -> Result<(), TrainError> {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    caption_train::flush_denormals_to_zero(); // as the trainer does
+    let device = parse_device(&value("--device").unwrap_or_else(|| "cpu".into()))?;
+    let seed_steps: usize = value("--seed-steps").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let config = TrainConfig { embed_size: 256, hidden_size: 256, transform_input: false, ..TrainConfig::default() };
+    let model = TrainModel::new(&config, VOCABULARY, &device)?;
+    let mut optimizer = Adam::new(model.trained_vars(), AdamConfig::default())?;
+    let mut dropout = Dropout::new(0.5, 0);
+    let ids: Vec<u32> = (0..TOKENS * BATCH).map(|i| 4 + (i * 7919 % (VOCABULARY - 4)) as u32).collect();
+    let captions = Tensor::from_vec(ids, (TOKENS, BATCH), &device)?;
+    let pooled = Tensor::randn(0f32, 1f32, (BATCH, 2048), &device)?;
+
+    let time = |steps: usize, step: &mut dyn FnMut() -> Result<(), TrainError>| -> Result<f64, TrainError> {
+        step()?; // warm-up
+        device.synchronize()?;
+        let start = Instant::now();
+        for _ in 0..steps {
+            step()?;
+        }
+        device.synchronize()?;
+        Ok(start.elapsed().as_secs_f64() / steps as f64)
+    };
+    let frozen = time(20, &mut || {
+        optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
+    })?;
+    report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", &device, frozen, "samples_per_second");
+
+    let images = Tensor::randn(0f32, 1f32, (BATCH, 3, 299, 299), &device)?;
+    let seed = time(seed_steps, &mut || {
+        let pooled = model.model.encoder.inception().forward_t(&images, true)?.pooled.detach();
+        optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
+    })?;
+    report("seed train step (Inception v3 train mode 299 px + fc + decoder) b32", &device, seed, "images_per_second");
+
+    if args.iter().any(|a| a == "--finetune") {
+        let mut everything =
+            Adam::with_groups(vec![(model.trained_vars(), 1.0), (model.encoder_vars(), 0.1)], AdamConfig::default())?;
+        let finetune = time(seed_steps, &mut || {
+            let pooled = model.model.encoder.inception().forward_t(&images, true)?.pooled;
+            optimizer_step(&model, &pooled, &captions, &mut dropout, &mut everything, 3e-4, None).map(|_| ())
+        })?;
+        report("finetune train step (all of Inception v3 trains) b32", &device, finetune, "images_per_second");
+    }
+    Ok(())
+}
+
+fn report(bench: &str, device: &Device, seconds: f64, rate: &str) {
+    let device = if device.is_cuda() { "cuda" } else { "cpu" };
+    println!(
+        "{{\"bench\": \"{bench}\", \"device\": \"{device}\", \"ms\": {:.2}, \"{rate}\": {:.1}, \"profile\": \"{}\"}}",
+        seconds * 1e3,
+        BATCH as f64 / seconds,
+        if cfg!(debug_assertions) { "dev" } else { "release" }
+    );
+}

@@ -1,0 +1,233 @@
+//! PNG plots of a run's curves, drawn with plotters from `metrics.jsonl`: [`LOSS_PLOT`] (the loss
+//! of every training step, and the train and validation loss of every epoch) and [`BLEU_PLOT`]
+//! (validation BLEU-1..4 per epoch). The trainer redraws them after every epoch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::prelude::*;
+
+use crate::error::{TrainError, io};
+
+/// The loss plot's file name in the run folder.
+pub const LOSS_PLOT: &str = "loss.png";
+/// The BLEU plot's file name in the run folder.
+pub const BLEU_PLOT: &str = "bleu.png";
+
+const SIZE: (u32, u32) = (800, 480);
+const FONT: &str = "sans-serif";
+
+/// The curves of a run, read from its `metrics.jsonl`. A step or epoch logged twice (a run killed
+/// after logging it and resumed from an earlier checkpoint) keeps its last value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Curves {
+    /// (step, loss) of every training step.
+    pub step_loss: Vec<(f64, f64)>,
+    /// (step at the end of the epoch, mean train loss).
+    pub train_loss: Vec<(f64, f64)>,
+    /// (step at the end of the epoch, validation loss).
+    pub validation_loss: Vec<(f64, f64)>,
+    /// (epoch, BLEU-n) for n = 1..4.
+    pub bleu: [Vec<(f64, f64)>; 4],
+}
+
+impl Curves {
+    /// Reads `metrics.jsonl`; lines that are not JSON objects (a line cut by a crash) are skipped.
+    pub fn read(metrics: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(metrics).map_err(io(metrics))?;
+        let (mut steps, mut epochs) = (BTreeMap::new(), BTreeMap::new());
+        for value in text.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()) {
+            let (Some(step), Some(epoch)) = (value["step"].as_u64(), value["epoch"].as_u64()) else { continue };
+            if value.get("train_loss").is_some() {
+                epochs.insert(epoch, value);
+            } else if let Some(loss) = value["loss"].as_f64() {
+                steps.insert(step, loss);
+            }
+        }
+        let mut curves =
+            Curves { step_loss: steps.into_iter().map(|(s, l)| (s as f64, l)).collect(), ..Curves::default() };
+        for (epoch, value) in &epochs {
+            let step = value["step"].as_f64().unwrap_or_default();
+            if let Some(loss) = value["train_loss"].as_f64() {
+                curves.train_loss.push((step, loss));
+            }
+            if let Some(loss) = value["validation_loss"].as_f64() {
+                curves.validation_loss.push((step, loss));
+            }
+            for (n, series) in curves.bleu.iter_mut().enumerate() {
+                if let Some(bleu) = value[format!("bleu_{}", n + 1)].as_f64() {
+                    series.push((*epoch as f64, bleu));
+                }
+            }
+        }
+        Ok(curves)
+    }
+}
+
+/// Draws [`LOSS_PLOT`] and, when validation BLEU was computed, [`BLEU_PLOT`] into `run_dir` from
+/// its `metrics.jsonl`; returns the files written (each written atomically).
+pub fn write_plots(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let curves = Curves::read(&run_dir.join(crate::trainer::METRICS_FILE))?;
+    let mut written = Vec::new();
+    if !curves.step_loss.is_empty() || !curves.train_loss.is_empty() {
+        let loss = [
+            Series { name: "step loss", points: &curves.step_loss, colour: RGBColor(160, 190, 230), width: 1 },
+            Series { name: "train loss (epoch)", points: &curves.train_loss, colour: RGBColor(31, 119, 180), width: 3 },
+            Series {
+                name: "validation loss",
+                points: &curves.validation_loss,
+                colour: RGBColor(255, 127, 14),
+                width: 3,
+            },
+        ];
+        let path = run_dir.join(LOSS_PLOT);
+        write_png(&path, &draw("loss", "step", &loss)?)?;
+        written.push(path);
+    }
+    if curves.bleu.iter().any(|series| !series.is_empty()) {
+        let colours = [RGBColor(148, 103, 189), RGBColor(140, 86, 75), RGBColor(227, 119, 194), RGBColor(44, 160, 44)];
+        let names = ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"];
+        let series: Vec<Series<'_>> = (0..4)
+            .map(|n| Series { name: names[n], points: &curves.bleu[n], colour: colours[n], width: 2 + (n == 3) as u32 })
+            .collect();
+        let path = run_dir.join(BLEU_PLOT);
+        write_png(&path, &draw("validation BLEU (greedy)", "epoch", &series)?)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// One line of a chart.
+struct Series<'a> {
+    name: &'a str,
+    points: &'a [(f64, f64)],
+    colour: RGBColor,
+    width: u32,
+}
+
+/// Renders a line chart into an RGB buffer.
+fn draw(title: &str, x_label: &str, series: &[Series<'_>]) -> Result<image::RgbImage, TrainError> {
+    static FONTS: Once = Once::new();
+    FONTS.call_once(|| {
+        // DejaVu Sans is a valid font: registering it cannot fail.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+    let points = series.iter().flat_map(|s| s.points.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for (x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if !(x0.is_finite() && y0.is_finite()) {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    let (x1, y_margin) = (if x1 > x0 { x1 } else { x0 + 1.0 }, ((y1 - y0) * 0.05).max(1e-3));
+    let (y0, y1) = ((y0 - y_margin).max(if y0 >= 0.0 { 0.0 } else { f64::NEG_INFINITY }), y1 + y_margin);
+
+    let mut buffer = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
+        let plot = |e: DrawingAreaErrorKind<_>| TrainError::Plot(format!("{title}: {e}"));
+        root.fill(&WHITE).map_err(plot)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .label_style((FONT, 14))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(plot)?;
+        for s in series.iter().filter(|s| !s.points.is_empty()) {
+            let style = ShapeStyle::from(s.colour).stroke_width(s.width);
+            let colour = s.colour;
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), style))
+                .map_err(plot)?
+                .label(s.name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3)));
+            if s.width > 1 && s.points.len() < 200 {
+                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(plot)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(plot)?;
+        root.present().map_err(plot)?;
+    }
+    image::RgbImage::from_raw(SIZE.0, SIZE.1, buffer).ok_or_else(|| TrainError::Plot("buffer size".into()))
+}
+
+fn write_png(path: &Path, picture: &image::RgbImage) -> Result<(), TrainError> {
+    let mut bytes = Vec::new();
+    picture
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .map_err(|e| TrainError::Plot(format!("{}: {e}", path.display())))?;
+    crate::trainer::write_atomically(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(lines: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(crate::trainer::METRICS_FILE), lines.join("\n")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn curves_keep_the_last_value_of_a_step_logged_twice_and_skip_cut_lines() {
+        let dir = metrics(&[
+            r#"{"step":1,"epoch":1,"loss":3.0,"lr":0.1}"#,
+            r#"{"step":2,"epoch":1,"loss":2.5,"lr":0.1}"#,
+            r#"{"step":2,"epoch":1,"loss":2.4,"lr":0.1}"#,
+            r#"{"epoch":1,"step":2,"train_loss":2.7,"validation_loss":2.9,"bleu_1":0.5,"bleu_2":0.3,"bleu_3":0.2,"bleu_4":0.1}"#,
+            r#"{"step":3,"epoch":2,"lo"#,
+        ]);
+        let curves = Curves::read(&dir.path().join(crate::trainer::METRICS_FILE)).unwrap();
+        assert_eq!(curves.step_loss, vec![(1.0, 3.0), (2.0, 2.4)]);
+        assert_eq!(curves.train_loss, vec![(2.0, 2.7)]);
+        assert_eq!(curves.validation_loss, vec![(2.0, 2.9)]);
+        assert_eq!(curves.bleu[3], vec![(1.0, 0.1)]);
+    }
+
+    #[test]
+    fn plots_are_png_files_with_the_curves_drawn_in_their_colours() {
+        let dir = metrics(&[
+            r#"{"step":1,"epoch":1,"loss":3.0}"#,
+            r#"{"step":2,"epoch":1,"loss":2.0}"#,
+            r#"{"epoch":1,"step":2,"train_loss":2.5,"validation_loss":2.6,"bleu_1":0.4,"bleu_2":0.3,"bleu_3":0.2,"bleu_4":0.1}"#,
+            r#"{"step":3,"epoch":2,"loss":1.5}"#,
+            r#"{"step":4,"epoch":2,"loss":1.0}"#,
+            r#"{"epoch":2,"step":4,"train_loss":1.25,"validation_loss":1.5,"bleu_1":0.6,"bleu_2":0.5,"bleu_3":0.4,"bleu_4":0.3}"#,
+        ]);
+        let written = write_plots(dir.path()).unwrap();
+        assert_eq!(written, vec![dir.path().join(LOSS_PLOT), dir.path().join(BLEU_PLOT)]);
+        let loss = image::open(&written[0]).unwrap().into_rgb8();
+        assert_eq!(loss.dimensions(), SIZE);
+        let has = |picture: &image::RgbImage, rgb: [u8; 3]| picture.pixels().filter(|p| p.0 == rgb).count();
+        assert!(has(&loss, [255, 127, 14]) > 50, "validation loss line missing");
+        assert!(has(&loss, [31, 119, 180]) > 50, "train loss line missing");
+        // Text is drawn: dark pixels beyond the axes' own lines.
+        assert!(loss.pixels().filter(|p| p.0.iter().all(|&c| c < 100)).count() > 500);
+        let bleu = image::open(&written[1]).unwrap().into_rgb8();
+        assert!(has(&bleu, [44, 160, 44]) > 50, "BLEU-4 line missing");
+    }
+
+    #[test]
+    fn no_validation_means_no_bleu_plot() {
+        let dir = metrics(&[r#"{"step":1,"epoch":1,"loss":3.0}"#, r#"{"epoch":1,"step":1,"train_loss":3.0}"#]);
+        assert_eq!(write_plots(dir.path()).unwrap(), vec![dir.path().join(LOSS_PLOT)]);
+    }
+}

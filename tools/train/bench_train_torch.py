@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The PyTorch original's training steps, next to crates/caption-train/examples/train_bench.rs:
+
+- frozen: from cached 2048-d pooled features, the original's encoder head (fc, ReLU, dropout 0.5),
+  DecoderRNN, CrossEntropyLoss(ignore_index=PAD), backward, Adam (batch 32, 21 tokens, vocabulary
+  2,994, embed = hidden = 256);
+- seed: the original's CNNtoRNN with train_CNN=False in train mode on 32 images of 299x299 (only
+  fc and the decoder require gradients, so nothing flows back into Inception v3);
+- finetune (--finetune): the same with every Inception v3 parameter trained (lr x 0.1).
+
+Prints JSON lines. Usage:
+  tools/.venv/bin/python tools/train/bench_train_torch.py [--device cpu|cuda] [--threads N] [--seed-steps N] [--finetune]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "model"))
+from original import CNNtoRNN  # noqa: E402
+
+BATCH, TOKENS, VOCABULARY, PAD = 32, 21, 2994, 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--seed-steps", type=int, default=3)
+    parser.add_argument("--finetune", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = CNNtoRNN(256, 256, VOCABULARY, 1).to(device).train()
+    encoder, decoder = model.encoderCNN, model.decoderRNN
+    criterion = nn.CrossEntropyLoss(ignore_index=PAD)
+    ids = [4 + (i * 7919 % (VOCABULARY - 4)) for i in range(TOKENS * BATCH)]
+    captions = torch.tensor(ids, device=device).reshape(TOKENS, BATCH)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def timed(steps, step):
+        step()
+        sync()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        return (time.perf_counter() - start) / steps
+
+    def report(bench, seconds, rate):
+        print(json.dumps({"bench": bench, "device": device.type, "ms": round(seconds * 1e3, 2),
+                          rate: round(BATCH / seconds, 1), "torch": torch.__version__,
+                          "threads": torch.get_num_threads()}), flush=True)
+
+    head = list(encoder.inception.fc.parameters()) + list(decoder.parameters())
+    for name, parameter in encoder.inception.named_parameters():
+        parameter.requires_grad = "fc." in name
+    optimizer = torch.optim.Adam(head, lr=3e-4)
+
+    def step_from(pooled):
+        features = encoder.dropout(encoder.relu(encoder.inception.fc(pooled)))
+        outputs = decoder(features, captions[:-1])
+        loss = criterion(outputs.reshape(-1, VOCABULARY), captions.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    pooled = torch.randn(BATCH, 2048, device=device)
+    report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", timed(20, lambda: step_from(pooled)),
+           "samples_per_second")
+
+    images = torch.randn(BATCH, 3, 299, 299, device=device)
+
+    def seed_step():
+        outputs = model(images, captions[:-1])
+        loss = criterion(outputs.reshape(-1, VOCABULARY), captions.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    report("seed train step (Inception v3 train mode 299 px + fc + decoder) b32", timed(args.seed_steps, seed_step),
+           "images_per_second")
+
+    if args.finetune:
+        body = [p for n, p in encoder.inception.named_parameters() if "fc." not in n]
+        for parameter in body:
+            parameter.requires_grad = True
+        optimizer = torch.optim.Adam([{"params": head}, {"params": body, "lr": 3e-5}], lr=3e-4)
+        report("finetune train step (all of Inception v3 trains) b32", timed(args.seed_steps, seed_step),
+               "images_per_second")
+
+
+if __name__ == "__main__":
+    main()
