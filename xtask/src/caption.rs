@@ -111,7 +111,8 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
     Ok(())
 }
 
-fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// The image files among `inputs`: files as given, folders expanded to their images, sorted.
+pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let is_image = |p: &Path| {
         p.extension()
             .and_then(|e| e.to_str())

@@ -4,12 +4,18 @@ use std::path::PathBuf;
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use candle_core::Tensor;
+use caption_data::{ImageTransform, Progress};
 use caption_model::{
     INCEPTION_V3_FILE, INCEPTION_V3_REPO, extract_features, model_file, parse_device, read_original_checkpoint,
     save_safetensors,
 };
 use clap::Args;
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+use crate::progress::Bars;
 
 /// Convert the PyTorch original's checkpoint to safetensors.
 ///
@@ -38,27 +44,38 @@ pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Inception v3 features for preprocessed images.
+/// Inception v3 features of images.
 ///
 /// Runs the Inception v3 encoder in eval mode and writes the 2048-d pooled features (key `pooled`)
 /// and, when the weights have an ImageNet `fc` (1000 outputs), the logits (key `logits`), one row
 /// per image in input order. Weights: torchvision/timm safetensors (`Conv2d_1a_3x3.conv.weight`,
 /// …), an imported original checkpoint (`encoderCNN.inception.*`), or `hub`: torchvision's
 /// ImageNet weights from the Hugging Face Hub (timm/inception_v3.tv_in1k, model.safetensors; the
-/// local cache first, `HF_HOME` honoured). Input: an NCHW f32 tensor
-/// under key `images`, already resized and normalised (for pipelines that preprocess elsewhere and
-/// for cross-framework checks).
+/// local cache first, `HF_HOME` honoured).
+///
+/// Input, one of: --images (files or folders; a folder gives its .jpg, .jpeg, .png, .bmp, .gif,
+/// .webp files in sorted order), preprocessed as the original's eval transform does it:
+/// Resize((S, S)) with Pillow's bilinear filter → ToTensor → Normalize(0.5, 0.5); every image is
+/// checked first, and if any cannot be read nothing is written and each is named. Or
+/// --input-tensor: an NCHW f32 tensor under key `images`, already resized and normalised (for
+/// pipelines that preprocess elsewhere and for cross-framework checks).
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Example:\n  cargo xtask features --weights inception_v3.safetensors --input-tensor x.safetensors --out features.safetensors --transform-input"
-)]
+#[command(after_help = "Examples:
+  cargo xtask features --weights hub --images photos/ --out features.safetensors --transform-input
+  cargo xtask features --weights inception_v3.safetensors --input-tensor x.safetensors --out features.safetensors")]
 pub struct FeaturesArgs {
     /// Inception v3 weights: a safetensors file, or `hub`.
     #[arg(long, value_name = "FILE|hub")]
     weights: String,
-    /// Preprocessed images: safetensors with an N×3×299×299 f32 tensor `images`.
+    /// Images or folders of images.
+    #[arg(long, num_args = 1.., value_name = "PATH", required_unless_present = "input_tensor", conflicts_with = "input_tensor")]
+    images: Vec<PathBuf>,
+    /// Preprocessed images: safetensors with an N×3×H×W f32 tensor `images`.
     #[arg(long, value_name = "X.safetensors")]
-    input_tensor: PathBuf,
+    input_tensor: Option<PathBuf>,
+    /// Side images are resized to (--images).
+    #[arg(long, default_value_t = 299)]
+    size: u32,
     /// Where to write `pooled` (and `logits`).
     #[arg(long, value_name = "OUT.safetensors")]
     out: PathBuf,
@@ -71,6 +88,9 @@ pub struct FeaturesArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Hide the progress bar.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 /// Runs `cargo xtask features`.
@@ -85,21 +105,75 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
         path => PathBuf::from(path),
     };
     let weights = load(&weights_path)?;
-    let input = load(&args.input_tensor)?;
-    let images =
-        input.get("images").with_context(|| format!("{}: no tensor named \"images\"", args.input_tensor.display()))?;
-    let dims = images.dims();
-    if dims.len() != 4 || dims[1] != 3 {
-        anyhow::bail!("{}: \"images\" must be N×3×H×W, got {dims:?}", args.input_tensor.display());
-    }
-    let (pooled, logits) = extract_features(weights, images, args.transform_input, args.batch, &device)
-        .with_context(|| format!("running Inception v3 with {}", weights_path.display()))?;
+    let run = |images: &Tensor| {
+        extract_features(weights.clone(), images, args.transform_input, args.batch.max(1), &device)
+            .with_context(|| format!("running Inception v3 with {}", weights_path.display()))
+    };
+    let (count, pooled, logits) = match &args.input_tensor {
+        Some(path) => {
+            let input = load(path)?;
+            let images =
+                input.get("images").with_context(|| format!("{}: no tensor named \"images\"", path.display()))?;
+            let dims = images.dims();
+            if dims.len() != 4 || dims[1] != 3 {
+                bail!("{}: \"images\" must be N×3×H×W, got {dims:?}", path.display());
+            }
+            let (pooled, logits) = run(images)?;
+            (dims[0], pooled, logits)
+        }
+        None => {
+            let files = crate::caption::collect_images(&args.images)?;
+            if files.is_empty() {
+                bail!("no images found in {:?}", args.images);
+            }
+            let transform = ImageTransform::eval(args.size);
+            let bars = Bars::new(args.quiet);
+            bars.start("encoding images", files.len() as u64);
+            let (mut pooled, mut logits) = (Vec::new(), Vec::new());
+            // Decoded a chunk at a time so that memory stays bounded on large folders.
+            for chunk in files.chunks(args.batch.max(1) * 8) {
+                let images = preprocess(chunk, &transform)?;
+                let (p, l) = run(&Tensor::from_vec(
+                    images,
+                    (chunk.len(), 3, args.size as usize, args.size as usize),
+                    &candle_core::Device::Cpu,
+                )?)?;
+                pooled.push(p);
+                logits.extend(l);
+                bars.advance(chunk.len() as u64);
+            }
+            bars.finish();
+            let logits = if logits.is_empty() { None } else { Some(Tensor::cat(&logits, 0)?) };
+            (files.len(), Tensor::cat(&pooled, 0)?, logits)
+        }
+    };
     let mut out = HashMap::from([("pooled".to_string(), pooled)]);
     if let Some(logits) = logits {
         out.insert("logits".to_string(), logits);
     }
     save_safetensors(&out, &args.out)?;
-    let keys: Vec<&String> = out.keys().collect();
-    println!("{} images on {:?}: wrote {keys:?} to {}", dims[0], device, args.out.display());
+    let mut keys: Vec<&String> = out.keys().collect();
+    keys.sort();
+    println!("{count} images on {device:?}: wrote {keys:?} to {}", args.out.display());
     Ok(())
+}
+
+/// Decodes, checks and transforms `files` in parallel into one N×3×S×S buffer; names every file
+/// that cannot be read.
+fn preprocess(files: &[PathBuf], transform: &ImageTransform) -> Result<Vec<f32>> {
+    let decoded: Vec<Result<Vec<f32>, String>> = files
+        .par_iter()
+        .map(|path| {
+            let image =
+                caption_data::check_image_file(path).map_err(|problem| format!("{}: {problem}", path.display()))?;
+            // The eval transform does not crop: the generator is never drawn from.
+            Ok(transform.apply(&image, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0)))
+        })
+        .collect();
+    let problems: Vec<&String> = decoded.iter().filter_map(|r| r.as_ref().err()).collect();
+    if !problems.is_empty() {
+        let list: Vec<&str> = problems.iter().map(|p| p.as_str()).collect();
+        bail!("{} of {} images cannot be read; nothing written:\n  {}", problems.len(), files.len(), list.join("\n  "));
+    }
+    Ok(decoded.into_iter().flat_map(|r| r.unwrap_or_default()).collect())
 }

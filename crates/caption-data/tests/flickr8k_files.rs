@@ -68,3 +68,39 @@ fn deterministic_splits_keep_each_image_whole() {
     let train = split_of.values().filter(|s| **s == Split::Train).count() as f64 / split_of.len() as f64;
     assert!((0.78..0.82).contains(&train), "train share {train}");
 }
+
+#[test]
+fn vocabulary_sizes_equal_the_originals_rule_computed_with_spacy() {
+    // tools/data/generate_flickr8k_vocabulary_sizes.py: spaCy tokens, threshold 5, 4 specials.
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flickr8k_vocabulary_sizes.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // The images are not here (18 of 8,091 are): every one is stood in for by an 8×8 PNG, so
+    // `prepare` runs its real path over the real captions and official splits.
+    let mut pixel = Vec::new();
+    image::RgbImage::new(8, 8).write_to(&mut std::io::Cursor::new(&mut pixel), image::ImageFormat::Png).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (file, seed_compatible, key) in
+        [("Flickr8k.token.txt", false, "train_only"), ("captions.txt", true, "seed_compatible")]
+    {
+        let records = read_captions_file(&shared(&format!("flickr8k/{file}"))).unwrap();
+        let images: HashMap<String, Vec<u8>> = records.iter().map(|r| (r.image.clone(), pixel.clone())).collect();
+        let options = caption_data::PrepareOptions { seed_compatible, ..caption_data::PrepareOptions::default() };
+        let prepared = caption_data::prepare(
+            records,
+            &caption_data::ImageSource::Bytes(images),
+            &options,
+            &dir.path().join(key),
+            &caption_data::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(prepared.vocabulary.len() as u64, expected[key]["size"].as_u64().unwrap(), "{key}");
+        if !seed_compatible {
+            assert_eq!(prepared.manifest.splits.get("train").map(|s| s.images), Some(6000));
+        }
+    }
+}
