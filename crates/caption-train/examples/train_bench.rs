@@ -11,7 +11,7 @@
 //! It runs [`caption_train::optimizer_step`], the function the trainer runs. Prints JSON lines.
 //! In the dev profile (what `cargo xtask train` runs):
 //!
-//! `cargo run -p caption-train --example train_bench -- [--device cpu|cuda] [--seed-steps N] [--finetune]`
+//! `cargo run -p caption-train --example train_bench -- [--device cpu|cuda] [--seed-steps N (0: frozen only)] [--finetune]`
 
 use std::time::Instant;
 
@@ -52,6 +52,9 @@ fn main() -> Result<(), TrainError> {
     })?;
     report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", &device, frozen, "samples_per_second");
 
+    if seed_steps == 0 {
+        return Ok(()); // `--seed-steps 0`: the frozen step only
+    }
     let images = Tensor::randn(0f32, 1f32, (BATCH, 3, 299, 299), &device)?;
     let seed = time(seed_steps, &mut || {
         let pooled = model.model.encoder.inception().forward_t(&images, true)?.pooled.detach();
