@@ -115,6 +115,51 @@ fn prepare_train_score_caption_and_resume() {
     let caught = std::panic::catch_unwind(|| browser::check_report(&damaged, results.as_array().unwrap().len(), 2, 7));
     assert!(caught.is_err(), "a page with undecodable thumbnails passed the browser check");
 
+    // --compat with a checkpoint: nltk's arithmetic and smoothing, the same numbers the file
+    // path gives for the captions it wrote.
+    let nltk_dir = dir.path().join("nltk");
+    let out = ok(xtask(&["bleu", "--checkpoint"])
+        .arg(&run)
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--split",
+            "validation",
+            "--device",
+            "cpu",
+            "--json",
+            "--compat",
+            "nltk",
+            "--smoothing",
+            "method1",
+            "--out",
+        ])
+        .arg(&nltk_dir)
+        .output()
+        .unwrap());
+    let nltk: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(nltk_dir.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!((written["compat"].as_str(), written["smoothing"].as_str()), (Some("nltk"), Some("method1")));
+    let mut jsonl = String::new();
+    for line in std::fs::read_to_string(nltk_dir.join("captions.jsonl")).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let record = serde_json::json!({"id": v["image"], "hypothesis": v["caption"], "references": v["references"]});
+        jsonl.push_str(&format!("{record}\n"));
+    }
+    std::fs::write(dir.path().join("nltk.jsonl"), jsonl).unwrap();
+    let out =
+        ok(xtask(&["bleu", "--tokenize", "spacy", "--compat", "nltk", "--smoothing", "method1", "--json", "--input"])
+            .arg(dir.path().join("nltk.jsonl"))
+            .output()
+            .unwrap());
+    let from_file: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(nltk["bleu_1"].as_f64().unwrap() > 0.0, "{nltk}");
+    for n in 1..=4 {
+        let key = format!("bleu_{n}");
+        assert_eq!(nltk[&key].as_f64(), from_file[&key].as_f64(), "{key}: {nltk} vs {from_file}");
+    }
+
     // Captions use the vocabulary of the dataset.
     let vocabulary = caption_text::Vocabulary::load(&data.join("tokenizer.json")).unwrap();
     let images = data.join("images");

@@ -33,8 +33,9 @@ pub struct BleuArgs {
     input: Option<PathBuf>,
 
     /// A trained run (its best checkpoint) or a checkpoint folder: caption the --split of --data
-    /// and score it (spaCy-rule tokens, pycocoevalcap arithmetic). Writes results.json (COCO
-    /// results format), captions.jsonl (per image, with BLEU) and metrics.json to --out.
+    /// and score it (spaCy-rule tokens; BLEU-1..4 with the --compat library's arithmetic and
+    /// --smoothing, pycocoevalcap's by default). Writes results.json (COCO results format),
+    /// captions.jsonl (per image, with BLEU) and metrics.json to --out.
     #[arg(long, value_name = "RUN", requires = "data", conflicts_with_all = ["input", "results"])]
     checkpoint: Option<PathBuf>,
 
@@ -140,14 +141,16 @@ struct Report {
 
 /// Runs `cargo xtask bleu`.
 pub fn run(args: &BleuArgs) -> Result<()> {
-    if let Some(checkpoint) = &args.checkpoint {
-        return run_checkpoint(args, checkpoint);
-    }
     let compat = match args.compat {
         CompatArg::Coco => Compat::Coco,
         CompatArg::Nltk => Compat::Nltk,
         CompatArg::Sacrebleu => Compat::Sacrebleu,
     };
+    if let Some(checkpoint) = &args.checkpoint {
+        // BLEU-1..4 with the library's arithmetic and smoothing (--max-order does not apply).
+        let bleu = Bleu::from_names(compat, args.smoothing.as_deref())?;
+        return run_checkpoint(args, checkpoint, bleu);
+    }
     let bleu = Bleu::from_names(compat, args.smoothing.as_deref())?.with_max_order(args.max_order);
     let set = read_inputs(args)?;
     if set.unscored_annotations > 0 && !args.json {
@@ -180,14 +183,15 @@ pub fn decoding(beam: Option<usize>, length_penalty: f32) -> Decoding {
     }
 }
 
-fn run_checkpoint(args: &BleuArgs, checkpoint: &Path) -> Result<()> {
+fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> {
     let data = args.data.as_ref().context("--checkpoint needs --data")?;
     let dataset = PreparedDataset::open(data)?;
     let device = caption_model::parse_device(&args.device)?;
     let captioner = Captioner::from_run_or_checkpoint(checkpoint, &device)?;
     let bars = Bars::new(args.json);
-    let captions =
+    let mut captions =
         evaluate::caption_split(&captioner, &dataset, args.split, decoding(args.beam, args.length_penalty), &bars)?;
+    captions.bleu = bleu;
     let scores = captions.scores()?;
     let out = args.out.clone().unwrap_or_else(|| checkpoint.join(format!("eval-{}", args.split)));
     let decoding = args.beam.map_or("greedy".to_string(), |k| format!("beam {k}"));

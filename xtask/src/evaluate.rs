@@ -24,12 +24,14 @@ pub struct SplitCaptions {
     pub references: Vec<Vec<String>>,
     /// Reference words (spaCy rules, lowercased) per image.
     pub reference_words: Vec<Vec<Vec<String>>>,
+    /// Whose BLEU arithmetic scores them (pycocoevalcap unless `--compat` says otherwise).
+    pub bleu: Bleu,
 }
 
 /// Corpus scores.
 #[derive(Debug, Clone, Copy)]
 pub struct Scores {
-    /// BLEU-1..4 (pycocoevalcap).
+    /// BLEU-1..4 (pycocoevalcap's, or the `--compat` library's).
     pub bleu: [f64; 4],
     /// CIDEr-D.
     pub cider: f64,
@@ -61,6 +63,7 @@ pub fn caption_split(
         references: rows.iter().map(|&r| all_references[r].iter().map(|s| s.to_string()).collect()).collect(),
         reference_words: reference_words(dataset, &rows),
         rows,
+        bleu: Bleu::coco(),
     })
 }
 
@@ -73,7 +76,7 @@ impl SplitCaptions {
     /// BLEU-1..4, CIDEr-D and ROUGE-L of the split.
     pub fn scores(&self) -> Result<Scores> {
         let corpus = self.corpus()?;
-        let bleu = Bleu::coco().corpus(&corpus)?.bleu;
+        let bleu = self.bleu.corpus(&corpus)?.bleu;
         Ok(Scores {
             bleu: [bleu[0], bleu[1], bleu[2], bleu[3]],
             cider: CiderD::default().score(&corpus)?.score,
@@ -81,9 +84,9 @@ impl SplitCaptions {
         })
     }
 
-    /// Per-image BLEU-1..4 (pycocoevalcap's per-sentence scores).
+    /// Per-image BLEU-1..4 (the scoring library's per-sentence scores).
     pub fn sentence_bleu(&self) -> Result<Vec<Vec<f64>>> {
-        Ok(Bleu::coco().sentences(&self.corpus()?)?)
+        Ok(self.bleu.sentences(&self.corpus()?)?)
     }
 
     /// Writes `results.json` (COCO results format), `captions.jsonl` (per image: id, caption,
@@ -107,7 +110,8 @@ impl SplitCaptions {
         }
         let mut metrics = json!({
             "images": self.ids.len(), "bleu_1": scores.bleu[0], "bleu_2": scores.bleu[1], "bleu_3": scores.bleu[2],
-            "bleu_4": scores.bleu[3], "cider": scores.cider, "rouge_l": scores.rouge_l, "compat": "coco",
+            "bleu_4": scores.bleu[3], "cider": scores.cider, "rouge_l": scores.rouge_l,
+            "compat": self.bleu.compat().name(), "smoothing": self.bleu.smoothing_name(),
         });
         if let (Some(m), Some(e)) = (metrics.as_object_mut(), extra.as_object()) {
             m.extend(e.clone());
