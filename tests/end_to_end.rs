@@ -217,3 +217,31 @@ fn a_run_killed_again_and_again_ends_identical_to_an_uninterrupted_one() {
         assert!(bits(tensor) == bits(&b[name]), "{name} differs after the kills");
     }
 }
+
+#[test]
+fn demo_at_tiny_sizes_writes_everything_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("demo.html");
+    let out = ok(xtask(&["demo", "--images", "40", "--epochs", "1", "--image-size", "75", "--embed-size", "16"])
+        .args(["--hidden-size", "16", "--device", "cpu", "--json", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--run")
+        .arg(dir.path().join("run"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap());
+    let summary: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    for key in ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "baseline_bleu_4", "attribute_accuracy"] {
+        let value = summary[key].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+    }
+    assert!(!summary["baseline_caption"].as_str().unwrap().is_empty());
+    for key in ["report", "results", "captions", "metrics", "checkpoint", "run", "dataset"] {
+        let path = PathBuf::from(summary[key].as_str().unwrap());
+        assert!(path.exists(), "{key}: {} missing", path.display());
+    }
+    assert_eq!(PathBuf::from(summary["report"].as_str().unwrap()), report);
+    let test_images = summary["test_images"].as_u64().unwrap() as usize;
+    browser::check_report(&report, test_images.min(200), 2, 9);
+}

@@ -69,6 +69,9 @@ pub struct DemoArgs {
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Where to write the HTML report (default: RUN/report.html).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
     /// End the output with one JSON object holding the scores and paths.
     #[arg(long)]
     json: bool,
@@ -149,7 +152,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let eval_dir = args.run.join("eval-test");
     let extra = json!({"baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption, "attribute_accuracy": attribute_accuracy});
     let paths = captions.write(&eval_dir, &scores, extra)?;
-    let report_path = args.run.join("report.html");
+    let report_path = args.report.clone().unwrap_or_else(|| args.run.join("report.html"));
     report::write(
         &report_path,
         &report::Page {
