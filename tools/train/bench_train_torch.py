@@ -9,7 +9,7 @@
 - finetune (--finetune): the same with every Inception v3 parameter trained (lr x 0.1).
 
 Prints JSON lines. Usage:
-  tools/.venv/bin/python tools/train/bench_train_torch.py [--device cpu|cuda] [--threads N] [--seed-steps N] [--finetune]
+  tools/.venv/bin/python tools/train/bench_train_torch.py [--device cpu|cuda] [--threads N] [--seed-steps N] [--image-batch N] [--finetune]
 """
 
 import argparse
@@ -33,6 +33,7 @@ def main():
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--seed-steps", type=int, default=3)
     parser.add_argument("--finetune", action="store_true")
+    parser.add_argument("--image-batch", type=int, default=BATCH, help="images per seed/finetune step (default 32)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -57,9 +58,9 @@ def main():
         sync()
         return (time.perf_counter() - start) / steps
 
-    def report(bench, seconds, rate):
+    def report(bench, seconds, rate, batch=BATCH):
         print(json.dumps({"bench": bench, "device": device.type, "ms": round(seconds * 1e3, 2),
-                          rate: round(BATCH / seconds, 1), "torch": torch.__version__,
+                          rate: round(batch / seconds, 1), "torch": torch.__version__,
                           "threads": torch.get_num_threads()}), flush=True)
 
     head = list(encoder.inception.fc.parameters()) + list(decoder.parameters())
@@ -79,25 +80,28 @@ def main():
     report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", timed(20, lambda: step_from(pooled)),
            "samples_per_second")
 
-    images = torch.randn(BATCH, 3, 299, 299, device=device)
+    images = torch.randn(args.image_batch, 3, 299, 299, device=device)
+    image_captions = captions[:, : args.image_batch]
 
     def seed_step():
-        outputs = model(images, captions[:-1])
-        loss = criterion(outputs.reshape(-1, VOCABULARY), captions.reshape(-1))
+        outputs = model(images, image_captions[:-1])
+        loss = criterion(outputs.reshape(-1, VOCABULARY), image_captions.reshape(-1))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    report("seed train step (Inception v3 train mode 299 px + fc + decoder) b32", timed(args.seed_steps, seed_step),
-           "images_per_second")
+    if args.seed_steps == 0:
+        return
+    report(f"seed train step (Inception v3 train mode 299 px + fc + decoder) b{args.image_batch}",
+           timed(args.seed_steps, seed_step), "images_per_second", args.image_batch)
 
     if args.finetune:
         body = [p for n, p in encoder.inception.named_parameters() if "fc." not in n]
         for parameter in body:
             parameter.requires_grad = True
         optimizer = torch.optim.Adam([{"params": head}, {"params": body, "lr": 3e-5}], lr=3e-4)
-        report("finetune train step (all of Inception v3 trains) b32", timed(args.seed_steps, seed_step),
-               "images_per_second")
+        report(f"finetune train step (all of Inception v3 trains) b{args.image_batch}",
+               timed(args.seed_steps, seed_step), "images_per_second", args.image_batch)
 
 
 if __name__ == "__main__":

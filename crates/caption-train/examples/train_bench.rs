@@ -11,7 +11,7 @@
 //! It runs [`caption_train::optimizer_step`], the function the trainer runs. Prints JSON lines.
 //! In the dev profile (what `cargo xtask train` runs):
 //!
-//! `cargo run -p caption-train --example train_bench -- [--device cpu|cuda] [--seed-steps N (0: frozen only)] [--finetune]`
+//! `cargo run -p caption-train --example train_bench -- [--device cpu|cuda] [--seed-steps N (0: frozen only)] [--image-batch N] [--finetune]`
 
 use std::time::Instant;
 
@@ -50,17 +50,21 @@ fn main() -> Result<(), TrainError> {
     let frozen = time(20, &mut || {
         optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
     })?;
-    report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", &device, frozen, "samples_per_second");
+    report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", &device, frozen, "samples_per_second", BATCH);
 
     if seed_steps == 0 {
         return Ok(()); // `--seed-steps 0`: the frozen step only
     }
-    let images = Tensor::randn(0f32, 1f32, (BATCH, 3, 299, 299), &device)?;
+    // Seed and finetune steps: `--image-batch N` images (1 to 32, default 32) with as many captions.
+    let image_batch: usize = value("--image-batch").and_then(|s| s.parse().ok()).unwrap_or(BATCH).clamp(1, BATCH);
+    let images = Tensor::randn(0f32, 1f32, (image_batch, 3, 299, 299), &device)?;
+    let captions = captions.narrow(1, 0, image_batch.min(BATCH))?;
     let seed = time(seed_steps, &mut || {
         let pooled = model.model.encoder.inception().forward_t(&images, true)?.pooled.detach();
         optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
     })?;
-    report("seed train step (Inception v3 train mode 299 px + fc + decoder) b32", &device, seed, "images_per_second");
+    let name = format!("seed train step (Inception v3 train mode 299 px + fc + decoder) b{image_batch}");
+    report(&name, &device, seed, "images_per_second", image_batch);
 
     if args.iter().any(|a| a == "--finetune") {
         let mut everything =
@@ -69,17 +73,18 @@ fn main() -> Result<(), TrainError> {
             let pooled = model.model.encoder.inception().forward_t(&images, true)?.pooled;
             optimizer_step(&model, &pooled, &captions, &mut dropout, &mut everything, 3e-4, None).map(|_| ())
         })?;
-        report("finetune train step (all of Inception v3 trains) b32", &device, finetune, "images_per_second");
+        let name = format!("finetune train step (all of Inception v3 trains) b{image_batch}");
+        report(&name, &device, finetune, "images_per_second", image_batch);
     }
     Ok(())
 }
 
-fn report(bench: &str, device: &Device, seconds: f64, rate: &str) {
+fn report(bench: &str, device: &Device, seconds: f64, rate: &str, batch: usize) {
     let device = if device.is_cuda() { "cuda" } else { "cpu" };
     println!(
         "{{\"bench\": \"{bench}\", \"device\": \"{device}\", \"ms\": {:.2}, \"{rate}\": {:.1}, \"profile\": \"{}\"}}",
         seconds * 1e3,
-        BATCH as f64 / seconds,
+        batch as f64 / seconds,
         if cfg!(debug_assertions) { "dev" } else { "release" }
     );
 }

@@ -126,27 +126,21 @@ impl TrainModel {
 
     /// The variables that train: `fc` and the decoder.
     pub fn trained_vars(&self) -> Vec<(String, Var)> {
-        let data = self.varmap.data().lock().expect("no panics while holding the varmap lock");
-        let mut vars: Vec<(String, Var)> = data
-            .iter()
-            .filter(|(name, _)| {
-                (name.starts_with(FC_PREFIX) || name.starts_with(DECODER_PREFIX)) && !is_running_statistic(name)
-            })
-            .map(|(name, var)| (name.clone(), var.clone()))
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars
+        self.learnable_vars(|name| name.starts_with(FC_PREFIX) || name.starts_with(DECODER_PREFIX))
     }
 
     /// Inception v3's trainable variables (finetune mode): every weight and BatchNorm affine
     /// parameter below the replaced `fc`.
     pub fn encoder_vars(&self) -> Vec<(String, Var)> {
+        self.learnable_vars(|name| name.starts_with(INCEPTION_PREFIX) && !name.starts_with(FC_PREFIX))
+    }
+
+    /// Variables whose name `selected` accepts, without BatchNorm running statistics, by name.
+    fn learnable_vars(&self, selected: impl Fn(&str) -> bool) -> Vec<(String, Var)> {
         let data = self.varmap.data().lock().expect("no panics while holding the varmap lock");
         let mut vars: Vec<(String, Var)> = data
             .iter()
-            .filter(|(name, _)| {
-                name.starts_with(INCEPTION_PREFIX) && !name.starts_with(FC_PREFIX) && !is_running_statistic(name)
-            })
+            .filter(|(name, _)| selected(name) && !is_running_statistic(name))
             .map(|(name, var)| (name.clone(), var.clone()))
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
