@@ -66,8 +66,12 @@ fn chromium() -> PathBuf {
 
 fn headless(page: &Path, extra: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
-    let output = Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1"])
+    // coreutils' timeout: a browser that hangs fails the test instead of stalling CI.
+    let output = Command::new("timeout")
+        .arg("120")
+        .arg(chromium())
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"])
+        .arg("--force-device-scale-factor=1")
         .args(["--window-size=1280,1600", "--virtual-time-budget=10000", "--no-first-run"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
