@@ -16,6 +16,9 @@ pub const LOSS_PLOT: &str = "loss.png";
 pub const BLEU_PLOT: &str = "bleu.png";
 
 const SIZE: (u32, u32) = (800, 480);
+/// Most points drawn of the per-step loss: a long run's steps are averaged in consecutive groups
+/// (a 100-epoch Flickr8k run logs ~126,000), which keeps redrawing cheap and the line readable.
+const MAX_STEP_POINTS: usize = 2000;
 const FONT: &str = "sans-serif";
 
 /// The curves of a run, read from its `metrics.jsonl`. A step or epoch logged twice (a run killed
@@ -71,8 +74,9 @@ pub fn write_plots(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
     let curves = Curves::read(&run_dir.join(crate::trainer::METRICS_FILE))?;
     let mut written = Vec::new();
     if !curves.step_loss.is_empty() || !curves.train_loss.is_empty() {
+        let step_loss = group_means(&curves.step_loss, MAX_STEP_POINTS);
         let loss = [
-            Series { name: "step loss", points: &curves.step_loss, colour: RGBColor(160, 190, 230), width: 1 },
+            Series { name: "step loss", points: &step_loss, colour: RGBColor(160, 190, 230), width: 1 },
             Series { name: "train loss (epoch)", points: &curves.train_loss, colour: RGBColor(31, 119, 180), width: 3 },
             Series {
                 name: "validation loss",
@@ -96,6 +100,18 @@ pub fn write_plots(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
         written.push(path);
     }
     Ok(written)
+}
+
+/// `points` averaged in consecutive groups so that at most `most` remain (x and y alike).
+fn group_means(points: &[(f64, f64)], most: usize) -> Vec<(f64, f64)> {
+    let group = points.len().div_ceil(most.max(1)).max(1);
+    points
+        .chunks(group)
+        .map(|chunk| {
+            let n = chunk.len() as f64;
+            (chunk.iter().map(|p| p.0).sum::<f64>() / n, chunk.iter().map(|p| p.1).sum::<f64>() / n)
+        })
+        .collect()
 }
 
 /// One line of a chart.
@@ -223,6 +239,15 @@ mod tests {
         assert!(loss.pixels().filter(|p| p.0.iter().all(|&c| c < 100)).count() > 500);
         let bleu = image::open(&written[1]).unwrap().into_rgb8();
         assert!(has(&bleu, [44, 160, 44]) > 50, "BLEU-4 line missing");
+    }
+
+    #[test]
+    fn long_runs_draw_group_means_of_the_step_loss() {
+        let points: Vec<(f64, f64)> = (1..=10_001).map(|s| (s as f64, if s % 2 == 0 { 1.0 } else { 3.0 })).collect();
+        let means = group_means(&points, MAX_STEP_POINTS);
+        assert!(means.len() <= MAX_STEP_POINTS && means.len() > MAX_STEP_POINTS / 2, "{}", means.len());
+        assert_eq!(means[0], (3.5, 2.0)); // steps 1..=6 (groups of 6): losses 3, 1, 3, 1, 3, 1
+        assert_eq!(group_means(&points[..10], MAX_STEP_POINTS), points[..10].to_vec());
     }
 
     #[test]
