@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use candle_core::Tensor;
 use caption_data::{ImageTransform, Progress};
 use caption_model::{
-    INCEPTION_V3_FILE, INCEPTION_V3_REPO, extract_features, model_file, parse_device, read_original_checkpoint,
+    FeatureExtractor, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file, parse_device, read_original_checkpoint,
     save_safetensors,
 };
 use clap::Args;
@@ -55,8 +55,9 @@ pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
 ///
 /// Input, one of: --images (files or folders; a folder gives its .jpg, .jpeg, .png, .bmp, .gif,
 /// .webp files in sorted order), preprocessed as the original's eval transform does it:
-/// Resize((S, S)) with Pillow's bilinear filter → ToTensor → Normalize(0.5, 0.5); every image is
-/// checked first, and if any cannot be read nothing is written and each is named. Or
+/// Resize((S, S)) with Pillow's bilinear filter → ToTensor → Normalize(0.5, 0.5), decoded a chunk
+/// at a time; a chunk with unreadable images stops the run, naming each of them, and nothing is
+/// written. Or
 /// --input-tensor: an NCHW f32 tensor under key `images`, already resized and normalised (for
 /// pipelines that preprocess elsewhere and for cross-framework checks).
 #[derive(Args, Debug)]
@@ -104,11 +105,9 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
         "hub" => model_file(INCEPTION_V3_REPO, INCEPTION_V3_FILE)?,
         path => PathBuf::from(path),
     };
-    let weights = load(&weights_path)?;
-    let run = |images: &Tensor| {
-        extract_features(weights.clone(), images, args.transform_input, args.batch.max(1), &device)
-            .with_context(|| format!("running Inception v3 with {}", weights_path.display()))
-    };
+    let context = || format!("running Inception v3 with {}", weights_path.display());
+    let extractor = FeatureExtractor::new(load(&weights_path)?, args.transform_input, &device).with_context(context)?;
+    let run = |images: &Tensor| extractor.extract(images, args.batch).with_context(context);
     let (count, pooled, logits) = match &args.input_tensor {
         Some(path) => {
             let input = load(path)?;

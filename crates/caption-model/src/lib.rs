@@ -22,7 +22,7 @@ pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
 pub use decoder::{DecoderConfig, DecoderRNN};
 pub use device::parse_device;
 pub use dropout::{Dropout, DropoutState};
-pub use features::{WeightsLayout, extract_features, weights_layout};
+pub use features::{FeatureExtractor, WeightsLayout, weights_layout};
 pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
 pub use lstm::{Lstm, LstmState};
