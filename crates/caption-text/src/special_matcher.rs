@@ -20,12 +20,20 @@ pub(crate) struct SpecialMatcher {
     patterns: Vec<Vec<String>>,
     /// Patterns of a single token (they can change only a lone token).
     single_token_patterns: usize,
+    /// Whether some pattern starts with a token of this first byte and length (capped): most
+    /// tokens are ruled out here without hashing, as the matcher sees every token of a text.
+    may_start: Vec<bool>,
+}
+
+/// Index into [`SpecialMatcher::may_start`].
+fn start_key(token: &str) -> usize {
+    usize::from(token.as_bytes().first().copied().unwrap_or(0)) * 32 + token.len().min(31)
 }
 
 impl SpecialMatcher {
     /// Builds the patterns with `tokenizer` (whose own matcher is not used for this).
     pub fn new(tokenizer: &Tokenizer, rules: &Rules) -> Self {
-        let mut matcher = SpecialMatcher::default();
+        let mut matcher = SpecialMatcher { may_start: vec![false; 256 * 32], ..SpecialMatcher::default() };
         for string in rules.special_cases.keys() {
             let worth_matching = !rules.faster_heuristics
                 || tokenizer.find_prefix(string) != 0
@@ -41,7 +49,13 @@ impl SpecialMatcher {
                 continue;
             }
             let pattern: Vec<String> = tokens.iter().map(|t| t.text.to_string()).collect();
+            // A one-token match is taken after every longer one, so it never keeps another from
+            // merging; one that would become itself (`'`, `—`) changes nothing and is left out.
+            if pattern.len() == 1 && rules.special_cases[string].len() == 1 {
+                continue;
+            }
             matcher.single_token_patterns += usize::from(pattern.len() == 1);
+            matcher.may_start[start_key(&pattern[0])] = true;
             matcher.by_first.entry(pattern[0].clone()).or_default().push(matcher.patterns.len());
             matcher.patterns.push(pattern);
         }
@@ -55,6 +69,9 @@ impl SpecialMatcher {
         }
         let mut matches: Vec<(usize, usize)> = Vec::new();
         for (start, token) in tokens.iter().enumerate().skip(from) {
+            if !self.may_start[start_key(token.text)] {
+                continue;
+            }
             let Some(candidates) = self.by_first.get(token.text) else { continue };
             for &p in candidates {
                 let pattern = &self.patterns[p];

@@ -81,11 +81,9 @@ pub struct Tokenizer {
     whitespace: Vec<(u32, u32)>,
     /// Special case → byte lengths of its pieces.
     specials: HashMap<String, Vec<u32>>,
+    /// Runs over the whole text, as spaCy's does: a match across whitespace never merges, but it
+    /// still keeps an overlapping match from merging (`) :)x` stays `)`, `:`, `)`, `x`).
     matcher: SpecialMatcher,
-    /// Whether the special-case matcher can run on each chunk alone (and be cached with it): true
-    /// when no special case mixes whitespace with other characters, since then a merge never
-    /// crosses whitespace (a match across a space spells a string with a space, which is no rule).
-    matcher_per_chunk: bool,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -149,13 +147,8 @@ impl Tokenizer {
                 .map(|(string, pieces)| (string.clone(), pieces.iter().map(|p| p.len() as u32).collect()))
                 .collect(),
             matcher: SpecialMatcher::default(),
-            matcher_per_chunk: false,
         };
         tokenizer.matcher = SpecialMatcher::new(&tokenizer, rules);
-        tokenizer.matcher_per_chunk = rules.special_cases.keys().all(|string| {
-            let spaces = string.chars().filter(|&c| tokenizer.is_space(c)).count();
-            spaces == 0 || spaces == string.chars().count()
-        });
         Ok(tokenizer)
     }
 
@@ -168,9 +161,7 @@ impl Tokenizer {
     pub fn tokenize<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
         let mut tokens = Vec::with_capacity(text.len() / 4 + 1);
         self.tokenize_affixes(text, true, &mut tokens);
-        if !self.matcher_per_chunk {
-            self.matcher.apply(text, &mut tokens, 0, self);
-        }
+        self.matcher.apply(text, &mut tokens, 0, self);
         tokens
     }
 
@@ -230,8 +221,7 @@ impl Tokenizer {
         }
     }
 
-    /// One chunk: a cached result, a special case, or affix splitting (and, where valid, the
-    /// special-case matcher).
+    /// One chunk: a cached result, a special case, or affix splitting.
     fn chunk<'a>(&self, text: &'a str, span: Range<usize>, with_special_cases: bool, tokens: &mut Vec<Token<'a>>) {
         if !with_special_cases {
             self.split_chunk(text, span, false, tokens);
@@ -255,9 +245,6 @@ impl Tokenizer {
         let first = tokens.len();
         if !self.push_special(text, span.clone(), tokens) {
             self.split_chunk(text, span.clone(), true, tokens);
-            if self.matcher_per_chunk {
-                self.matcher.apply(text, tokens, first, self);
-            }
         }
         let pieces: ChunkTokens =
             tokens[first..].iter().map(|t| ((t.offset - span.start) as u32, t.text.len() as u32)).collect();
