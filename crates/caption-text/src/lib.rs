@@ -11,7 +11,7 @@
 //!
 //! # Where this differs from spaCy
 //!
-//! No token differs on the fixtures (all 40,455 Flickr8k captions and 7,237 hard cases, generated
+//! No token differs on the fixtures (all 40,455 Flickr8k captions and 9,330 hard cases, generated
 //! by `tools/text/generate_fixtures.py`). By design:
 //! - offsets are byte offsets into the UTF-8 input; spaCy's `idx` counts code points;
 //! - [`Token::lower`] is Rust's `to_lowercase`, which follows the same Unicode rules as Python's
