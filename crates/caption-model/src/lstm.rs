@@ -15,8 +15,10 @@ struct LstmLayer {
     w_ih_t: Tensor,
     /// `weight_hh_l{k}`ᵀ: hidden × 4·hidden.
     w_hh_t: Tensor,
-    /// `bias_ih_l{k} + bias_hh_l{k}`.
-    bias: Tensor,
+    /// `bias_ih_l{k}`.
+    b_ih: Tensor,
+    /// `bias_hh_l{k}`.
+    b_hh: Tensor,
 }
 
 /// The hidden and cell states, each layers × batch × hidden.
@@ -45,7 +47,7 @@ impl Lstm {
                 let w_hh = vb.get((4 * hidden_size, hidden_size), &format!("weight_hh_l{k}"))?;
                 let b_ih = vb.get(4 * hidden_size, &format!("bias_ih_l{k}"))?;
                 let b_hh = vb.get(4 * hidden_size, &format!("bias_hh_l{k}"))?;
-                Ok(LstmLayer { w_ih_t: w_ih.t()?, w_hh_t: w_hh.t()?, bias: (b_ih + b_hh)? })
+                Ok(LstmLayer { w_ih_t: w_ih.t()?, w_hh_t: w_hh.t()?, b_ih, b_hh })
             })
             .collect::<Result<_>>()?;
         Ok(Self { layers, hidden_size })
@@ -68,10 +70,13 @@ impl Lstm {
                 Some(s) => (s.h.get(k)?, s.c.get(k)?),
                 None => (zeros.clone(), zeros.clone()),
             };
+            // Summed here, not when the layer is built: the weights are variables a trainer
+            // updates in place, so a sum taken once would go stale.
+            let bias = (&layer.b_ih + &layer.b_hh)?;
             let projected = input
                 .reshape((steps * batch, input.dim(2)?))?
                 .matmul(&layer.w_ih_t)?
-                .broadcast_add(&layer.bias)?
+                .broadcast_add(&bias)?
                 .reshape((steps, batch, 4 * self.hidden_size))?;
             let mut outputs = Vec::with_capacity(steps);
             for t in 0..steps {
