@@ -43,13 +43,23 @@ impl DecoderRNN {
     /// Returns logits, (time + 1) × batch × vocab. `dropout` is applied to the embeddings when
     /// given (the original's `Dropout(0.5)`, training only).
     pub fn forward(&self, features: &Tensor, captions: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
+        self.logits(&self.hiddens(features, captions, dropout)?)
+    }
+
+    /// The teacher-forced forward up to the LSTM: its outputs, (time + 1) × batch × hidden. A
+    /// trainer projects only the rows whose target is not PAD with [`logits`](Self::logits).
+    pub fn hiddens(&self, features: &Tensor, captions: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
         let mut embeddings = self.embed.forward(captions)?;
         if let Some(dropout) = dropout {
             embeddings = dropout.apply(&embeddings)?;
         }
         let inputs = Tensor::cat(&[features.unsqueeze(0)?, embeddings], 0)?;
-        let (hiddens, _) = self.lstm.forward(&inputs, None)?;
-        self.linear.forward(&hiddens)
+        Ok(self.lstm.forward(&inputs, None)?.0)
+    }
+
+    /// The output layer: LSTM outputs (… × hidden) to logits (… × vocab).
+    pub fn logits(&self, hiddens: &Tensor) -> Result<Tensor> {
+        self.linear.forward(hiddens)
     }
 
     /// One decoding step: `input` (batch × embed: image features or embedded words) through the

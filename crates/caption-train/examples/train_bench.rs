@@ -22,6 +22,13 @@ use caption_train::{Adam, AdamConfig, TrainConfig, TrainError, TrainModel, optim
 const BATCH: usize = 32;
 const TOKENS: usize = 21;
 const VOCABULARY: usize = 2994;
+/// `<SOS>` … `<EOS>` lengths of 32 Flickr8k captions (`random.Random(0).sample` of all 40,455,
+/// spaCy tokens + 2), the same list as `bench_train_torch.py`: padded to 20, 30 % of the targets
+/// are PAD.
+const FLICKR8K_LENGTHS: [usize; 32] = [
+    12, 13, 17, 8, 14, 10, 16, 15, 9, 20, 12, 18, 9, 13, 15, 16, 10, 16, 12, 19, 16, 18, 9, 14, 12, 15, 19, 11, 18, 13,
+    18, 14,
+];
 
 fn main() -> Result<(), TrainError> {
     let args: Vec<String> = std::env::args().collect();
@@ -34,7 +41,7 @@ fn main() -> Result<(), TrainError> {
     let mut optimizer = Adam::new(model.trained_vars(), AdamConfig::default())?;
     let mut dropout = Dropout::new(0.5, 0);
     let ids: Vec<u32> = (0..TOKENS * BATCH).map(|i| 4 + (i * 7919 % (VOCABULARY - 4)) as u32).collect();
-    let captions = Tensor::from_vec(ids, (TOKENS, BATCH), &device)?;
+    let captions = Tensor::from_vec(ids.clone(), (TOKENS, BATCH), &device)?;
     let pooled = Tensor::randn(0f32, 1f32, (BATCH, 2048), &device)?;
 
     let time = |steps: usize, step: &mut dyn FnMut() -> Result<(), TrainError>| -> Result<f64, TrainError> {
@@ -51,6 +58,16 @@ fn main() -> Result<(), TrainError> {
         optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
     })?;
     report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", &device, frozen, "samples_per_second", BATCH);
+    let longest = FLICKR8K_LENGTHS.iter().copied().max().unwrap_or(1);
+    let padded: Vec<u32> = (0..longest * BATCH)
+        .map(|i| if i / BATCH < FLICKR8K_LENGTHS[i % BATCH] { ids[i] } else { caption_text::Vocabulary::PAD })
+        .collect();
+    let padded = Tensor::from_vec(padded, (longest, BATCH), &device)?;
+    let frozen_padded = time(20, &mut || {
+        optimizer_step(&model, &pooled, &padded, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
+    })?;
+    let name = "frozen train step, Flickr8k caption lengths (padded to 20, 30% PAD)";
+    report(name, &device, frozen_padded, "samples_per_second", BATCH);
 
     if seed_steps == 0 {
         return Ok(()); // `--seed-steps 0`: the frozen step only

@@ -1,10 +1,14 @@
 //! [`Adam`]: Adam and AdamW with PyTorch's arithmetic and a state (moments and step) that is saved
 //! with checkpoints, so a resumed run continues exactly.
+//!
+//! On the CPU each parameter is updated in place in three passes (first moment, second moment,
+//! parameter) with no allocation; elsewhere with candle's tensor operations.
 
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp3, Layout, Result, Tensor, Var};
+use rayon::prelude::*;
 
 use crate::config::OptimizerKind;
 
@@ -67,8 +71,9 @@ impl Adam {
             .into_iter()
             .flat_map(|(vars, lr_factor)| vars.into_iter().map(move |(name, var)| (name, var, lr_factor)))
             .map(|(name, var, lr_factor)| {
-                let zeros = var.as_tensor().zeros_like()?;
-                Ok(Slot { name, lr_factor, exp_avg: zeros.clone(), exp_avg_sq: zeros, var })
+                // Two allocations: the CPU update writes each moment in place.
+                let (exp_avg, exp_avg_sq) = (var.as_tensor().zeros_like()?, var.as_tensor().zeros_like()?);
+                Ok(Slot { name, lr_factor, exp_avg, exp_avg_sq, var })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { config, slots, step: 0 })
@@ -107,6 +112,24 @@ impl Adam {
             let Some(grad) = grads.get(slot.var.as_tensor()) else { continue };
             let lr = lr * slot.lr_factor;
             let theta = slot.var.as_tensor();
+            if theta.device().is_cpu() && theta.dtype() == DType::F32 {
+                let l2 = if kind == OptimizerKind::Adam { weight_decay } else { 0.0 };
+                let grad = grad.contiguous()?;
+                for (moment, beta, square) in [(&slot.exp_avg, beta1, false), (&slot.exp_avg_sq, beta2, true)] {
+                    let update =
+                        MomentUpdate { beta: beta as f32, grad_scale: grad_scale as f32, l2: l2 as f32, square };
+                    moment.inplace_op3(&grad, theta, &update)?;
+                }
+                let decay = if kind == OptimizerKind::AdamW { 1.0 - lr * weight_decay } else { 1.0 };
+                let update = ParameterUpdate {
+                    decay: decay as f32,
+                    step_size: (lr / bias1) as f32,
+                    bias2_sqrt: bias2_sqrt as f32,
+                    eps: eps as f32,
+                };
+                theta.inplace_op3(&slot.exp_avg, &slot.exp_avg_sq, &update)?;
+                continue;
+            }
             let mut grad = if grad_scale == 1.0 { grad.clone() } else { (grad * grad_scale)? };
             if weight_decay != 0.0 && kind == OptimizerKind::Adam {
                 grad = (grad + (theta * weight_decay)?)?;
@@ -125,14 +148,18 @@ impl Adam {
         Ok(())
     }
 
-    /// The state as named tensors: `exp_avg.NAME`, `exp_avg_sq.NAME`.
-    pub fn state_tensors(&self) -> HashMap<String, Tensor> {
+    /// The state as named tensors, `exp_avg.NAME` and `exp_avg_sq.NAME`: copies, since the CPU
+    /// update changes the moments in place.
+    ///
+    /// # Errors
+    /// A candle error (memory for the copies).
+    pub fn state_tensors(&self) -> Result<HashMap<String, Tensor>> {
         let mut tensors = HashMap::new();
         for slot in &self.slots {
-            tensors.insert(format!("exp_avg.{}", slot.name), slot.exp_avg.clone());
-            tensors.insert(format!("exp_avg_sq.{}", slot.name), slot.exp_avg_sq.clone());
+            tensors.insert(format!("exp_avg.{}", slot.name), slot.exp_avg.copy()?);
+            tensors.insert(format!("exp_avg_sq.{}", slot.name), slot.exp_avg_sq.copy()?);
         }
-        tensors
+        Ok(tensors)
     }
 
     /// Restores moments and step saved by [`state_tensors`](Self::state_tensors).
@@ -151,10 +178,104 @@ impl Adam {
                         target.dims()
                     ));
                 }
-                *target = tensor.to_device(target.device()).map_err(|e| e.to_string())?;
+                // A copy of its own: the CPU update writes the moments in place.
+                *target = tensor.to_device(target.device()).and_then(|t| t.copy()).map_err(|e| e.to_string())?;
             }
         }
         self.step = step;
+        Ok(())
+    }
+}
+
+/// Elements per parallel task of the in-place updates.
+const CHUNK: usize = 1 << 14;
+
+/// The contiguous f32 elements of a storage.
+fn elements<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let Some((lo, hi)) = layout.contiguous_offsets() else { candle_core::bail!("Adam needs contiguous tensors") };
+    Ok(&storage.as_slice::<f32>()?[lo..hi])
+}
+
+/// The contiguous f32 elements of a storage, to write.
+fn elements_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> Result<&'a mut [f32]> {
+    let Some((lo, hi)) = layout.contiguous_offsets() else { candle_core::bail!("Adam needs contiguous tensors") };
+    match storage {
+        CpuStorage::F32(values) => Ok(&mut values[lo..hi]),
+        _ => candle_core::bail!("Adam's in-place update needs f32 tensors"),
+    }
+}
+
+/// A moment, in place, from the gradient `g' = g·grad_scale + l2·θ`: the first as PyTorch's
+/// `exp_avg.lerp_(g', 1 − β₁)`, the second (`square`) as `exp_avg_sq.mul_(β₂).addcmul_(g', g', 1 − β₂)`.
+struct MomentUpdate {
+    beta: f32,
+    grad_scale: f32,
+    l2: f32,
+    square: bool,
+}
+
+impl InplaceOp3 for MomentUpdate {
+    fn name(&self) -> &'static str {
+        "adam-moment"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        let (grad, theta) = (elements(s2, l2)?, elements(s3, l3)?);
+        let moment = elements_mut(s1, l1)?;
+        let Self { beta, grad_scale, l2: decay, square } = *self;
+        let weight = 1.0 - beta;
+        moment.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(theta.par_chunks(CHUNK)).for_each(
+            |((m, g), t)| {
+                for ((m, &g), &t) in m.iter_mut().zip(g).zip(t) {
+                    let g = if decay == 0.0 { g * grad_scale } else { g * grad_scale + decay * t };
+                    *m = if square { *m * beta + weight * g * g } else { *m + weight * (g - *m) };
+                }
+            },
+        );
+        Ok(())
+    }
+}
+
+/// The parameter, in place: `θ ← θ·decay − step_size · m / (√v / √(1 − β₂ᵗ) + ε)`.
+struct ParameterUpdate {
+    decay: f32,
+    step_size: f32,
+    bias2_sqrt: f32,
+    eps: f32,
+}
+
+impl InplaceOp3 for ParameterUpdate {
+    fn name(&self) -> &'static str {
+        "adam-parameter"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        let (first, second) = (elements(s2, l2)?, elements(s3, l3)?);
+        let theta = elements_mut(s1, l1)?;
+        let Self { decay, step_size, bias2_sqrt, eps } = *self;
+        theta.par_chunks_mut(CHUNK).zip(first.par_chunks(CHUNK)).zip(second.par_chunks(CHUNK)).for_each(
+            |((t, m), v)| {
+                for ((t, &m), &v) in t.iter_mut().zip(m).zip(v) {
+                    *t = *t * decay - step_size * (m / (v.sqrt() / bias2_sqrt + eps));
+                }
+            },
+        );
         Ok(())
     }
 }

@@ -26,10 +26,24 @@ pub fn optimizer_step(
     lr: f64,
     clip_grad_norm: Option<f64>,
 ) -> Result<f64, TrainError> {
+    let decoder = &model.model.decoder;
     let features = model.model.encoder.features_from_pooled(pooled, Some(dropout))?;
     let inputs = captions.i(..captions.dim(0)? - 1)?;
-    let logits = model.model.decoder.forward(&features, &inputs, Some(dropout))?;
-    let (loss, _) = masked_cross_entropy(&logits, captions, Vocabulary::PAD)?;
+    let hiddens = decoder.hiddens(&features, &inputs, Some(dropout))?;
+    let (steps, batch, hidden) = hiddens.dims3()?;
+    let hiddens = hiddens.reshape((steps * batch, hidden))?;
+    // Only positions whose target is not PAD reach the output layer: PAD targets add nothing to
+    // the loss or its gradient, and they are a third or more of a padded batch of real captions.
+    let targets: Vec<u32> = captions.flatten_all()?.to_vec1()?;
+    let counted: Vec<u32> = (0..targets.len() as u32).filter(|&i| targets[i as usize] != Vocabulary::PAD).collect();
+    let (hiddens, targets) = if counted.len() == targets.len() {
+        (hiddens, captions.flatten_all()?)
+    } else {
+        let kept: Vec<u32> = counted.iter().map(|&i| targets[i as usize]).collect();
+        let counted = Tensor::new(counted, hiddens.device())?;
+        (hiddens.index_select(&counted, 0)?, Tensor::new(kept, hiddens.device())?)
+    };
+    let (loss, _) = masked_cross_entropy(&decoder.logits(&hiddens)?, &targets, Vocabulary::PAD)?;
     let grads = loss.backward()?;
     let scale = match clip_grad_norm {
         Some(max) => {

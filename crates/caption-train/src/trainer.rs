@@ -190,7 +190,7 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     };
     let save = |state: &TrainerState, optimizer: &Adam| -> Result<PathBuf, TrainError> {
         let dir = checkpoint::checkpoint_dir(&run_dir, state.step);
-        checkpoint::write_checkpoint(&dir, state, &model.state_dict()?, &optimizer.state_tensors(), vocabulary)?;
+        checkpoint::write_checkpoint(&dir, state, &model.state_dict()?, &optimizer.state_tensors()?, vocabulary)?;
         checkpoint::prune(&run_dir, config.keep_last);
         Ok(dir)
     };
