@@ -23,17 +23,33 @@ pub(crate) struct SpecialMatcher {
     /// Whether some pattern starts with a token of this first byte and length (capped): most
     /// tokens are ruled out here without hashing, as the matcher sees every token of a text.
     may_start: Vec<bool>,
+    /// Whether some pattern of two or more tokens starts with tokens of these two first bytes.
+    may_pair: Vec<bool>,
+}
+
+/// A token's first byte.
+fn first_byte(token: &str) -> usize {
+    usize::from(token.as_bytes().first().copied().unwrap_or(0))
 }
 
 /// Index into [`SpecialMatcher::may_start`].
 fn start_key(token: &str) -> usize {
-    usize::from(token.as_bytes().first().copied().unwrap_or(0)) * 32 + token.len().min(31)
+    first_byte(token) * 32 + token.len().min(31)
+}
+
+/// Index into [`SpecialMatcher::may_pair`].
+fn pair_key(first: &str, second: &str) -> usize {
+    first_byte(first) * 256 + first_byte(second)
 }
 
 impl SpecialMatcher {
     /// Builds the patterns with `tokenizer` (whose own matcher is not used for this).
     pub fn new(tokenizer: &Tokenizer, rules: &Rules) -> Self {
-        let mut matcher = SpecialMatcher { may_start: vec![false; 256 * 32], ..SpecialMatcher::default() };
+        let mut matcher = SpecialMatcher {
+            may_start: vec![false; 256 * 32],
+            may_pair: vec![false; 256 * 256],
+            ..SpecialMatcher::default()
+        };
         for string in rules.special_cases.keys() {
             let worth_matching = !rules.faster_heuristics
                 || tokenizer.find_prefix(string) != 0
@@ -56,6 +72,9 @@ impl SpecialMatcher {
             }
             matcher.single_token_patterns += usize::from(pattern.len() == 1);
             matcher.may_start[start_key(&pattern[0])] = true;
+            if let [first, second, ..] = pattern.as_slice() {
+                matcher.may_pair[pair_key(first, second)] = true;
+            }
             matcher.by_first.entry(pattern[0].clone()).or_default().push(matcher.patterns.len());
             matcher.patterns.push(pattern);
         }
@@ -71,6 +90,13 @@ impl SpecialMatcher {
         for (start, token) in tokens.iter().enumerate().skip(from) {
             if !self.may_start[start_key(token.text)] {
                 continue;
+            }
+            if self.single_token_patterns == 0 {
+                // Every pattern has a second token, so the next token must fit one too.
+                let Some(next) = tokens.get(start + 1) else { break };
+                if !self.may_pair[pair_key(token.text, next.text)] {
+                    continue;
+                }
             }
             let Some(candidates) = self.by_first.get(token.text) else { continue };
             for &p in candidates {
