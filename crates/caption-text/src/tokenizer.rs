@@ -102,8 +102,13 @@ const PARALLEL_GRAIN: usize = 512;
 /// Largest number of chunks a thread's cache holds before it starts afresh.
 const CACHE_LIMIT: usize = 200_000;
 
-/// Token spans of a chunk relative to its start: (offset, length).
-type ChunkTokens = Vec<(u32, u32)>;
+/// A cached chunk's tokens.
+enum ChunkTokens {
+    /// One token, the whole chunk (most words): nothing more to read on a hit.
+    Whole,
+    /// Token spans relative to the chunk's start: (offset, length).
+    Pieces(Box<[(u32, u32)]>),
+}
 
 thread_local! {
     static CHUNK_CACHE: RefCell<(usize, HashMap<Box<str>, ChunkTokens>)> = RefCell::new((usize::MAX, HashMap::default()));
@@ -232,11 +237,13 @@ impl Tokenizer {
         let hit = CHUNK_CACHE.with(|cache| {
             let cache = cache.borrow();
             let (owner, map) = &*cache;
-            let pieces = map.get(chunk).filter(|_| *owner == self.id)?;
-            tokens.extend(pieces.iter().map(|&(offset, len)| {
-                let start = span.start + offset as usize;
-                Token { text: &text[start..start + len as usize], offset: start, whitespace: false }
-            }));
+            match map.get(chunk).filter(|_| *owner == self.id)? {
+                ChunkTokens::Whole => tokens.push(Token { text: chunk, offset: span.start, whitespace: false }),
+                ChunkTokens::Pieces(pieces) => tokens.extend(pieces.iter().map(|&(offset, len)| {
+                    let start = span.start + offset as usize;
+                    Token { text: &text[start..start + len as usize], offset: start, whitespace: false }
+                })),
+            }
             Some(())
         });
         if hit.is_some() {
@@ -246,8 +253,12 @@ impl Tokenizer {
         if !self.push_special(text, span.clone(), tokens) {
             self.split_chunk(text, span.clone(), true, tokens);
         }
-        let pieces: ChunkTokens =
-            tokens[first..].iter().map(|t| ((t.offset - span.start) as u32, t.text.len() as u32)).collect();
+        let pieces = match &tokens[first..] {
+            [token] if token.text.len() == chunk.len() => ChunkTokens::Whole,
+            pieces => ChunkTokens::Pieces(
+                pieces.iter().map(|t| ((t.offset - span.start) as u32, t.text.len() as u32)).collect(),
+            ),
+        };
         CHUNK_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             if cache.0 != self.id || cache.1.len() >= CACHE_LIMIT {
