@@ -10,6 +10,8 @@ use caption_model::parse_device;
 mod decoder;
 
 fn main() -> candle_core::Result<()> {
+    // SAFETY: no other thread exists yet. As `cargo xtask` does.
+    unsafe { caption_model::pin_cpu_thread_count() };
     let args: Vec<String> = std::env::args().collect();
     let spec = args.iter().position(|a| a == "--device").and_then(|i| args.get(i + 1)).map_or("cpu", String::as_str);
     decoder::run(&parse_device(spec)?)

@@ -24,6 +24,8 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn main() -> candle_core::Result<()> {
+    // SAFETY: no other thread exists yet. As `cargo xtask` does.
+    unsafe { caption_model::pin_cpu_thread_count() };
     let args: Vec<String> = std::env::args().collect();
     let device = match args.iter().position(|a| a == "--device").and_then(|i| args.get(i + 1)).map(String::as_str) {
         Some("cuda") => Device::new_cuda(0)?,

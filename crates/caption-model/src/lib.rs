@@ -20,7 +20,7 @@ pub use beam::{BeamConfig, Hypothesis};
 pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors};
 pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
 pub use decoder::{DecoderConfig, DecoderRNN};
-pub use device::parse_device;
+pub use device::{parse_device, pin_cpu_thread_count};
 pub use dropout::{Dropout, DropoutState};
 pub use features::{FeatureExtractor, WeightsLayout, weights_layout};
 pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};

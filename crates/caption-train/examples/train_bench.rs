@@ -31,6 +31,8 @@ const FLICKR8K_LENGTHS: [usize; 32] = [
 ];
 
 fn main() -> Result<(), TrainError> {
+    // SAFETY: no other thread exists yet. As `cargo xtask` does.
+    unsafe { caption_model::pin_cpu_thread_count() };
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     caption_train::flush_denormals_to_zero(); // as the trainer does
