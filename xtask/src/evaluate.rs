@@ -124,19 +124,11 @@ impl SplitCaptions {
         let mut paths = Vec::new();
         for (name, text) in files {
             let path = dir.join(name);
-            write_atomically(&path, text.as_bytes())?;
+            caption_train::write_atomically(&path, text.as_bytes())?;
             paths.push(path);
         }
         Ok(paths)
     }
-}
-
-/// Writes a file through a temporary file and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&temporary, bytes)
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Prints the metric table.

@@ -9,7 +9,7 @@ use anyhow::Result;
 use base64::Engine;
 use caption_data::PreparedDataset;
 
-use crate::evaluate::{Scores, SplitCaptions, write_atomically};
+use crate::evaluate::{Scores, SplitCaptions};
 
 /// Most images shown (the page stays light; every caption is in captions.jsonl).
 const MAX_IMAGES: usize = 200;
@@ -91,7 +91,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}.grid{{display:fl
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    write_atomically(path, html.as_bytes())
+    Ok(caption_train::write_atomically(path, html.as_bytes())?)
 }
 
 fn thumbnail(path: &Path) -> Option<String> {

@@ -190,19 +190,28 @@ impl Adam {
 /// Elements per parallel task of the in-place updates.
 const CHUNK: usize = 1 << 14;
 
-/// The contiguous f32 elements of a storage.
-fn elements<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let Some((lo, hi)) = layout.contiguous_offsets() else { candle_core::bail!("Adam needs contiguous tensors") };
-    Ok(&storage.as_slice::<f32>()?[lo..hi])
-}
-
-/// The contiguous f32 elements of a storage, to write.
-fn elements_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> Result<&'a mut [f32]> {
-    let Some((lo, hi)) = layout.contiguous_offsets() else { candle_core::bail!("Adam needs contiguous tensors") };
-    match storage {
-        CpuStorage::F32(values) => Ok(&mut values[lo..hi]),
-        _ => candle_core::bail!("Adam's in-place update needs f32 tensors"),
+/// Runs `update(destination, a, b)` over every element of a contiguous f32 destination and two
+/// sources of its size, in parallel chunks.
+fn update_in_place(
+    destination: (&mut CpuStorage, &Layout),
+    a: (&CpuStorage, &Layout),
+    b: (&CpuStorage, &Layout),
+    update: impl Fn(&mut f32, f32, f32) + Sync,
+) -> Result<()> {
+    fn range(layout: &Layout) -> Result<std::ops::Range<usize>> {
+        let Some((lo, hi)) = layout.contiguous_offsets() else { candle_core::bail!("Adam needs contiguous tensors") };
+        Ok(lo..hi)
     }
+    let a = &a.0.as_slice::<f32>()?[range(a.1)?];
+    let b = &b.0.as_slice::<f32>()?[range(b.1)?];
+    let range = range(destination.1)?;
+    let CpuStorage::F32(values) = destination.0 else { candle_core::bail!("Adam's in-place update needs f32 tensors") };
+    values[range].par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((d, a), b)| {
+        for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
+            update(d, a, b);
+        }
+    });
+    Ok(())
 }
 
 /// A moment, in place, from the gradient `g' = g·grad_scale + l2·θ`: the first as PyTorch's
@@ -219,6 +228,7 @@ impl InplaceOp3 for MomentUpdate {
         "adam-moment"
     }
 
+    /// `s1`: the moment; `s2`: the gradient; `s3`: the parameter.
     fn cpu_fwd(
         &self,
         s1: &mut CpuStorage,
@@ -228,19 +238,12 @@ impl InplaceOp3 for MomentUpdate {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<()> {
-        let (grad, theta) = (elements(s2, l2)?, elements(s3, l3)?);
-        let moment = elements_mut(s1, l1)?;
         let Self { beta, grad_scale, l2: decay, square } = *self;
         let weight = 1.0 - beta;
-        moment.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(theta.par_chunks(CHUNK)).for_each(
-            |((m, g), t)| {
-                for ((m, &g), &t) in m.iter_mut().zip(g).zip(t) {
-                    let g = if decay == 0.0 { g * grad_scale } else { g * grad_scale + decay * t };
-                    *m = if square { *m * beta + weight * g * g } else { *m + weight * (g - *m) };
-                }
-            },
-        );
-        Ok(())
+        update_in_place((s1, l1), (s2, l2), (s3, l3), |m, g, theta| {
+            let g = if decay == 0.0 { g * grad_scale } else { g * grad_scale + decay * theta };
+            *m = if square { *m * beta + weight * g * g } else { *m + weight * (g - *m) };
+        })
     }
 }
 
@@ -257,6 +260,7 @@ impl InplaceOp3 for ParameterUpdate {
         "adam-parameter"
     }
 
+    /// `s1`: the parameter; `s2`, `s3`: the first and second moments.
     fn cpu_fwd(
         &self,
         s1: &mut CpuStorage,
@@ -266,16 +270,9 @@ impl InplaceOp3 for ParameterUpdate {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<()> {
-        let (first, second) = (elements(s2, l2)?, elements(s3, l3)?);
-        let theta = elements_mut(s1, l1)?;
         let Self { decay, step_size, bias2_sqrt, eps } = *self;
-        theta.par_chunks_mut(CHUNK).zip(first.par_chunks(CHUNK)).zip(second.par_chunks(CHUNK)).for_each(
-            |((t, m), v)| {
-                for ((t, &m), &v) in t.iter_mut().zip(m).zip(v) {
-                    *t = *t * decay - step_size * (m / (v.sqrt() / bias2_sqrt + eps));
-                }
-            },
-        );
-        Ok(())
+        update_in_place((s1, l1), (s2, l2), (s3, l3), |theta, m, v| {
+            *theta = *theta * decay - step_size * (m / (v.sqrt() / bias2_sqrt + eps));
+        })
     }
 }

@@ -54,5 +54,5 @@ pub use inference::{Captioner, Decoding, Generated};
 pub use loss::masked_cross_entropy;
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
 pub use step::optimizer_step;
-pub use trainer::{CONFIG_FILE, METRICS_FILE, RunSummary, TrainOptions, train};
+pub use trainer::{CONFIG_FILE, METRICS_FILE, RunSummary, TrainOptions, train, write_atomically};
 pub use validation::{Evaluator, Validation};
