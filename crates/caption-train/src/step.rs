@@ -34,12 +34,13 @@ pub fn optimizer_step(
     let hiddens = hiddens.reshape((steps * batch, hidden))?;
     // Only positions whose target is not PAD reach the output layer: PAD targets add nothing to
     // the loss or its gradient, and they are a third or more of a padded batch of real captions.
-    let targets: Vec<u32> = captions.flatten_all()?.to_vec1()?;
-    let counted: Vec<u32> = (0..targets.len() as u32).filter(|&i| targets[i as usize] != Vocabulary::PAD).collect();
-    let (hiddens, targets) = if counted.len() == targets.len() {
-        (hiddens, captions.flatten_all()?)
+    let all_targets = captions.flatten_all()?;
+    let ids: Vec<u32> = all_targets.to_vec1()?;
+    let counted: Vec<u32> = (0..ids.len() as u32).filter(|&i| ids[i as usize] != Vocabulary::PAD).collect();
+    let (hiddens, targets) = if counted.len() == ids.len() {
+        (hiddens, all_targets)
     } else {
-        let kept: Vec<u32> = counted.iter().map(|&i| targets[i as usize]).collect();
+        let kept: Vec<u32> = counted.iter().map(|&i| ids[i as usize]).collect();
         let counted = Tensor::new(counted, hiddens.device())?;
         (hiddens.index_select(&counted, 0)?, Tensor::new(kept, hiddens.device())?)
     };
