@@ -1,7 +1,7 @@
 //! [`DecoderRNN`]: the original's caption decoder (embedding, LSTM, linear), its teacher-forced
 //! forward, and greedy decoding exactly as the original's `caption_image`.
 
-use candle_core::{D, Module, Result, Tensor};
+use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::Dropout;
@@ -69,6 +69,26 @@ impl DecoderRNN {
         Ok((self.linear.forward(&hiddens.squeeze(0)?)?, state))
     }
 
+    /// The embedding table, vocab × embed.
+    pub(crate) fn embed_weights(&self) -> &Tensor {
+        self.embed.embeddings()
+    }
+
+    /// The output layer's weight, vocab × hidden.
+    pub(crate) fn linear_weight(&self) -> &Tensor {
+        self.linear.weight()
+    }
+
+    /// The output layer's bias.
+    pub(crate) fn linear_bias(&self) -> Option<&Tensor> {
+        self.linear.bias()
+    }
+
+    /// The LSTM.
+    pub(crate) fn lstm(&self) -> &Lstm {
+        &self.lstm
+    }
+
     /// Embeddings of word ids (batch) → batch × embed.
     pub fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
         self.embed.forward(ids)
@@ -78,7 +98,20 @@ impl DecoderRNN {
     /// starting from the features, feed back the argmax word, at most `max_length` steps; a row is
     /// finished at `eos`. Returns each row's ids up to and including `eos` (as the original's list
     /// does), with the summed log-probability of the chosen words.
+    ///
+    /// On the CPU (float32) this runs a loop of matrix-vector products over the weights in place
+    /// (`cpu_greedy`), several times faster than tensor operations for a few images; elsewhere,
+    /// and as the reference it is tested against, [`greedy_with_tensors`](Self::greedy_with_tensors).
     pub fn greedy(&self, features: &Tensor, max_length: usize, eos: u32) -> Result<Vec<(Vec<u32>, f32)>> {
+        match crate::cpu_greedy::greedy(self, features, max_length, eos)? {
+            Some(results) => Ok(results),
+            None => self.greedy_with_tensors(features, max_length, eos),
+        }
+    }
+
+    /// [`greedy`](Self::greedy) with candle tensor operations on any device: one LSTM step, the
+    /// output layer, argmax and log-softmax per step for the whole batch.
+    pub fn greedy_with_tensors(&self, features: &Tensor, max_length: usize, eos: u32) -> Result<Vec<(Vec<u32>, f32)>> {
         let batch = features.dim(0)?;
         let mut results: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0); batch];
         let mut finished = vec![false; batch];
@@ -90,7 +123,8 @@ impl DecoderRNN {
             let logits = self.linear.forward(&hiddens.squeeze(0)?)?;
             let predicted = logits.argmax(D::Minus1)?;
             let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let chosen = log_probs.gather(&predicted.unsqueeze(1)?, 1)?.squeeze(1)?.to_vec1::<f32>()?;
+            let chosen =
+                log_probs.gather(&predicted.unsqueeze(1)?, 1)?.squeeze(1)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
             for (row, (&id, score)) in predicted.to_vec1::<u32>()?.iter().zip(chosen).enumerate() {
                 if !finished[row] {
                     results[row].0.push(id);

@@ -6,6 +6,8 @@ mod batch_norm;
 pub mod beam;
 pub mod checkpoint;
 pub mod cnn_to_rnn;
+mod cpu_greedy;
+mod cpu_kernels;
 pub mod decoder;
 mod device;
 mod dropout;
@@ -14,6 +16,7 @@ pub mod hub;
 pub mod inception;
 pub mod init;
 pub mod lstm;
+mod spin_barrier;
 
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};

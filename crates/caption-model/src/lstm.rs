@@ -58,6 +58,13 @@ impl Lstm {
         self.layers.len()
     }
 
+    /// Layer `k`'s `weight_ih`, `weight_hh` (PyTorch's layout, 4·hidden × input), `bias_ih`,
+    /// `bias_hh`.
+    pub(crate) fn layer_weights(&self, k: usize) -> Result<[Tensor; 4]> {
+        let layer = &self.layers[k];
+        Ok([layer.w_ih_t.t()?, layer.w_hh_t.t()?, layer.b_ih.clone(), layer.b_hh.clone()])
+    }
+
     /// Runs the sequence `x` (time × batch × input) from `state` (zeros when `None`); returns the
     /// last layer's outputs (time × batch × hidden) and the final state.
     pub fn forward(&self, x: &Tensor, state: Option<&LstmState>) -> Result<(Tensor, LstmState)> {

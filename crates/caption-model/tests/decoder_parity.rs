@@ -58,3 +58,82 @@ fn greedy_decoding_equals_caption_image() {
     }
     assert!(expected.iter().any(|ids| ids.len() < 50) && expected.iter().any(|ids| ids.len() == 50));
 }
+
+/// Decoder weights from a fixed pseudo-random sequence (scaled so that the logits are far apart:
+/// greedy choices then do not hinge on rounding).
+fn pseudo_random_weights(config: DecoderConfig) -> std::collections::HashMap<String, Tensor> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut tensor = |shape: &[usize], scale: f32| {
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+            })
+            .collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    };
+    let (e, h, v) = (config.embed_size, config.hidden_size, config.vocab_size);
+    let mut tensors = std::collections::HashMap::new();
+    tensors.insert("embed.weight".to_string(), tensor(&[v, e], 2.0));
+    for k in 0..config.num_layers {
+        let input = if k == 0 { e } else { h };
+        tensors.insert(format!("lstm.weight_ih_l{k}"), tensor(&[4 * h, input], 3.0 / (input as f32).sqrt()));
+        tensors.insert(format!("lstm.weight_hh_l{k}"), tensor(&[4 * h, h], 3.0 / (h as f32).sqrt()));
+        tensors.insert(format!("lstm.bias_ih_l{k}"), tensor(&[4 * h], 1.0));
+        tensors.insert(format!("lstm.bias_hh_l{k}"), tensor(&[4 * h], 1.0));
+    }
+    tensors.insert("linear.weight".to_string(), tensor(&[v, h], 40.0 / (h as f32).sqrt()));
+    tensors.insert("linear.bias".to_string(), tensor(&[v], 1.0));
+    tensors
+}
+
+fn decoder_in(dtype: DType, weights: &std::collections::HashMap<String, Tensor>, config: DecoderConfig) -> DecoderRNN {
+    let weights = weights.iter().map(|(name, w)| (name.clone(), w.to_dtype(dtype).unwrap())).collect();
+    DecoderRNN::new(VarBuilder::from_tensors(weights, dtype, &Device::Cpu), config).unwrap()
+}
+
+#[test]
+fn cpu_greedy_equals_greedy_with_tensor_operations() {
+    // Sizes that are not multiples of the kernels' vector width, one and two layers.
+    for (embed_size, hidden_size, vocab_size, num_layers) in [(37, 45, 301, 1), (64, 256, 2994, 1), (24, 40, 500, 2)] {
+        let config = DecoderConfig { embed_size, hidden_size, vocab_size, num_layers };
+        let weights = pseudo_random_weights(config);
+        let decoder = decoder_in(DType::F32, &weights, config);
+        let features = Tensor::arange(0f32, (6 * embed_size) as f32, &Device::Cpu)
+            .unwrap()
+            .reshape((6, embed_size))
+            .unwrap()
+            .sin()
+            .unwrap();
+        // An end token that one row reaches after two words or more and another row never does, so rows
+        // leave the batch at different steps.
+        let free = decoder.greedy_with_tensors(&features, 50, u32::MAX).unwrap();
+        let first_at = |ids: &[u32], word: u32| ids.iter().position(|&id| id == word);
+        let eos = free
+            .iter()
+            .flat_map(|(ids, _)| ids.iter().copied())
+            .find(|&word| {
+                free.iter().any(|(ids, _)| first_at(ids, word).is_some_and(|at| at >= 2))
+                    && free.iter().any(|(ids, _)| first_at(ids, word).is_none())
+            })
+            .expect("the rows' captions differ");
+        let tensor_ops = decoder.greedy_with_tensors(&features, 50, eos).unwrap();
+        let got = decoder.greedy(&features, 50, eos).unwrap();
+        // The same loop in float64 is the reference both float32 paths approximate.
+        let exact = decoder_in(DType::F64, &weights, config)
+            .greedy_with_tensors(&features.to_dtype(DType::F64).unwrap(), 50, eos)
+            .unwrap();
+        assert!(exact.iter().any(|(ids, _)| ids.len() < 50) && exact.iter().any(|(ids, _)| ids.len() > 3));
+        for (row, (want_ids, want_score)) in exact.iter().enumerate() {
+            assert_eq!(&got[row].0, want_ids, "{config:?} row {row}");
+            assert_eq!(&tensor_ops[row].0, want_ids, "{config:?} row {row} (tensor operations)");
+            let error = |score: f32| (score - want_score).abs() / want_score.abs().max(1.0);
+            assert!(error(got[row].1) <= 2e-6, "{} vs {want_score}", got[row].1);
+            assert!(error(tensor_ops[row].1) <= 2e-6, "{} vs {want_score} (tensor operations)", tensor_ops[row].1);
+        }
+        let alone = decoder.greedy(&features.narrow(0, 4, 1).unwrap(), 50, eos).unwrap();
+        assert_eq!(alone[0], got[4], "one row alone equals the same row in a batch, to the bit");
+    }
+}

@@ -42,16 +42,21 @@ pub fn run(device: &Device) -> candle_core::Result<()> {
     );
 
     let one = Tensor::randn(0f32, 1f32, (1, 256), &device)?;
-    decoder.greedy(&one, 50, u32::MAX)?;
-    let iterations = 20;
-    let start = Instant::now();
-    for _ in 0..iterations {
-        decoder.greedy(&one, 50, u32::MAX)?;
+    // `greedy` (on the CPU its own loop of matrix-vector products), then the same loop in tensor
+    // operations (what `greedy` runs on other devices).
+    let greedy = |cpu_loop: bool| {
+        if cpu_loop { decoder.greedy(&one, 50, u32::MAX) } else { decoder.greedy_with_tensors(&one, 50, u32::MAX) }
+    };
+    let paths = [("greedy 50 steps, 1 image", true), ("greedy 50 steps, 1 image, tensor operations", false)];
+    for (name, cpu_loop) in paths {
+        greedy(cpu_loop)?;
+        let iterations = 20;
+        let start = Instant::now();
+        for _ in 0..iterations {
+            greedy(cpu_loop)?;
+        }
+        let per_caption = start.elapsed().as_secs_f64() / iterations as f64;
+        println!("{{\"bench\": \"{name}\", \"device\": \"{device:?}\", \"ms\": {:.2}}}", per_caption * 1e3);
     }
-    let per_caption = start.elapsed().as_secs_f64() / iterations as f64;
-    println!(
-        "{{\"bench\": \"greedy 50 steps, 1 image\", \"device\": \"{device:?}\", \"ms\": {:.2}}}",
-        per_caption * 1e3
-    );
     Ok(())
 }

@@ -1,0 +1,333 @@
+//! Greedy decoding on the CPU without tensor operations: the same loop as
+//! [`DecoderRNN::greedy_with_tensors`], reading the decoder's weights in place and running each step
+//! as a few matrix-vector products ([`cpu_kernels`](crate::cpu_kernels)).
+//!
+//! A step for one image is ~1.3 million multiply-adds over ~5 MB of weights, split into a dozen
+//! tensor operations; through candle each operation allocates, dispatches and packs its operands,
+//! which costs more than the arithmetic. Here a few threads (one per core) each own a fixed share of
+//! the LSTM's hidden units and of the vocabulary for the whole decoding, so each core reads the
+//! same weight rows every step, and they meet at a [`SpinBarrier`] after every layer and after the
+//! output layer (a few microseconds per step). Finished rows leave the batch.
+//!
+//! Results equal the tensor path up to float rounding (sums run in another order) and do not depend
+//! on the number of threads: the log-probability's sum runs over fixed blocks of the vocabulary.
+
+use std::ops::Range;
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use candle_core::{DType, Layout, Result, Storage, Tensor};
+
+use crate::DecoderRNN;
+use crate::cpu_kernels::{Term, affine, exp_in_place, sigmoid_in_place, tanh_in_place};
+use crate::spin_barrier::{PoisonOnPanic, SpinBarrier};
+
+/// Words per block of the log-probability's sum.
+const SCORE_BLOCK: usize = 256;
+
+/// Each row's word ids and summed log-probability.
+type Captions = Vec<(Vec<u32>, f32)>;
+
+/// Greedy decoding of `features` (batch × embed) as [`DecoderRNN::greedy`]; `None` when the
+/// decoder or the features are not float32 tensors in CPU memory (the caller then uses tensor
+/// operations).
+pub(crate) fn greedy(decoder: &DecoderRNN, features: &Tensor, max_length: usize, eos: u32) -> Result<Option<Captions>> {
+    let (batch, embed_size) = features.dims2()?;
+    let mut tensors = vec![decoder.embed_weights().clone(), decoder.linear_weight().clone()];
+    tensors.extend(decoder.linear_bias().cloned());
+    for k in 0..decoder.lstm().num_layers() {
+        tensors.extend(decoder.lstm().layer_weights(k)?);
+    }
+    if features.dtype() != DType::F32 || tensors.iter().any(|t| t.dtype() != DType::F32 || !t.device().is_cpu()) {
+        return Ok(None);
+    }
+    let features = features.to_device(&candle_core::Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+    // Read locks on the weights' storage for the whole decoding (a trainer's in-place update waits).
+    let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
+    let Some(slices) = guards.iter().map(|(storage, layout)| host_slice(storage, layout)).collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let (embed, linear_weight) = (slices[0], slices[1]);
+    let (linear_bias, lstm) = match decoder.linear_bias() {
+        Some(_) => (Some(slices[2]), &slices[3..]),
+        None => (None, &slices[2..]),
+    };
+    let layers: Vec<Layer> =
+        lstm.chunks_exact(4).map(|w| Layer { w_ih: w[0], w_hh: w[1], b_ih: w[2], b_hh: w[3] }).collect();
+    let hidden_size = layers[0].b_ih.len() / 4;
+    let vocab_size = linear_weight.len() / hidden_size;
+    let weights = Weights { embed, embed_size, layers, hidden_size, linear_weight, linear_bias, vocab_size };
+    Ok(Some(decode(&weights, &features, batch, max_length, eos)))
+}
+
+/// The slice a contiguous float32 CPU tensor covers.
+fn host_slice<'a>(storage: &'a Storage, layout: &Layout) -> Option<&'a [f32]> {
+    let Storage::Cpu(cpu) = storage else { return None };
+    let (start, end) = layout.contiguous_offsets()?;
+    cpu.as_slice::<f32>().ok()?.get(start..end)
+}
+
+/// One LSTM layer's weights, PyTorch's layout.
+struct Layer<'a> {
+    w_ih: &'a [f32],
+    w_hh: &'a [f32],
+    b_ih: &'a [f32],
+    b_hh: &'a [f32],
+}
+
+/// The decoder's weights as slices.
+struct Weights<'a> {
+    embed: &'a [f32],
+    embed_size: usize,
+    layers: Vec<Layer<'a>>,
+    hidden_size: usize,
+    linear_weight: &'a [f32],
+    linear_bias: Option<&'a [f32]>,
+    vocab_size: usize,
+}
+
+/// The best word of one block of the vocabulary, for one row.
+#[derive(Debug, Clone, Copy)]
+struct BlockBest {
+    /// The largest logit.
+    max: f32,
+    /// Its word (the first of equal maxima).
+    word: u32,
+    /// Σ exp(logit − max) over the block.
+    sum: f32,
+}
+
+/// What the threads exchange; each part is written by its owner between two barriers and read by
+/// all after the second.
+struct Shared {
+    barrier: SpinBarrier,
+    /// `hidden[step % 2][layer][thread]`: the thread's hidden units of that layer's output, rows ×
+    /// units. Two copies, so that a step writes one while the previous step's is still read.
+    hidden: [Vec<Vec<RwLock<Vec<f32>>>>; 2],
+    /// Per thread: for each row, the [`BlockBest`] of each of the thread's vocabulary blocks.
+    best: Vec<Mutex<Vec<BlockBest>>>,
+}
+
+/// Decodes with one thread per core (the calling thread and scoped helpers), or on the calling
+/// thread alone inside a rayon task (whose pool already has the cores busy).
+fn decode(w: &Weights, features: &[f32], batch: usize, max_length: usize, eos: u32) -> Captions {
+    let threads = if rayon::current_thread_index().is_some() {
+        1
+    } else {
+        rayon::current_num_threads().min(w.hidden_size / 32).max(1)
+    };
+    let parts = || (0..threads).map(|_| RwLock::new(Vec::new())).collect();
+    let shared = Shared {
+        barrier: SpinBarrier::new(threads),
+        hidden: [(0..w.layers.len()).map(|_| parts()).collect(), (0..w.layers.len()).map(|_| parts()).collect()],
+        best: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
+    };
+    let run = |thread| Worker::new(w, &shared, thread, threads).decode(features, batch, max_length, eos);
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|thread| scope.spawn(move || run(thread))).collect();
+        let results = run(0);
+        for helper in helpers {
+            // A helper that panicked has poisoned the barrier, so `run(0)` panicked too.
+            let _ = helper.join();
+        }
+        results
+    })
+}
+
+/// `total` items split into `parts` contiguous ranges; the `part`-th.
+fn share(total: usize, parts: usize, part: usize) -> Range<usize> {
+    total * part / parts..total * (part + 1) / parts
+}
+
+/// One thread's view: its hidden units and vocabulary blocks, and its scratch buffers.
+struct Worker<'a> {
+    w: &'a Weights<'a>,
+    shared: &'a Shared,
+    thread: usize,
+    threads: usize,
+    /// The hidden units this thread computes (of every layer).
+    units: Range<usize>,
+    /// The vocabulary blocks this thread scores.
+    blocks: Range<usize>,
+}
+
+impl<'a> Worker<'a> {
+    fn new(w: &'a Weights, shared: &'a Shared, thread: usize, threads: usize) -> Self {
+        let units = share(w.hidden_size, threads, thread);
+        let blocks = share(w.vocab_size.div_ceil(SCORE_BLOCK), threads, thread);
+        Self { w, shared, thread, threads, units, blocks }
+    }
+
+    /// The decoding loop; every thread runs it in step and computes the same results.
+    fn decode(&self, features: &[f32], batch: usize, max_length: usize, eos: u32) -> Captions {
+        let _guard = PoisonOnPanic(&self.shared.barrier);
+        let (w, hidden, n) = (self.w, self.w.hidden_size, self.units.len());
+        let mut results: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0); batch];
+        // Rows still decoding, and which rows of the previous step they were.
+        let mut active: Vec<usize> = (0..batch).collect();
+        let mut kept: Vec<usize> = (0..batch).collect();
+        let mut input = features.to_vec();
+        // This thread's units of every layer's cell state, rows × units.
+        let mut cells = vec![vec![0.0f32; batch * n]; w.layers.len()];
+        let (mut previous, mut below, mut gates, mut cell_tanh) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for step in 0..max_length {
+            let rows = active.len();
+            if rows == 0 {
+                break;
+            }
+            let (now, before) = (&self.shared.hidden[step % 2], &self.shared.hidden[1 - step % 2]);
+            for (k, layer) in w.layers.iter().enumerate() {
+                // This layer's output at the previous step (zeros at the first), rows that go on.
+                if step == 0 {
+                    previous.clear();
+                    previous.resize(rows * hidden, 0.0);
+                } else {
+                    self.gather(&before[k], &kept, &mut previous);
+                }
+                let (x, width) = if k == 0 {
+                    (&input[..], w.embed_size)
+                } else {
+                    self.gather(&now[k - 1], &(0..rows).collect::<Vec<_>>(), &mut below);
+                    (&below[..], hidden)
+                };
+                let terms = [
+                    Term { weights: layer.w_ih, inputs: x, width },
+                    Term { weights: layer.w_hh, inputs: &previous, width: hidden },
+                ];
+                // Gates input, forget, cell, output; each block units × rows.
+                let block = n * rows;
+                gates.resize(4 * block, 0.0);
+                let mut order: Vec<_> = gates.chunks_mut(block).enumerate().collect();
+                if step % 2 == 1 {
+                    // Every other step backwards: the weights read last are read first again,
+                    // while they are still in this core's cache.
+                    order.reverse();
+                }
+                for (gate, out) in order {
+                    let range = gate * hidden + self.units.start..gate * hidden + self.units.end;
+                    affine(&terms, &[layer.b_ih, layer.b_hh], range, rows, out);
+                }
+                sigmoid_in_place(&mut gates[..2 * block]);
+                tanh_in_place(&mut gates[2 * block..3 * block]);
+                sigmoid_in_place(&mut gates[3 * block..]);
+                let cell = &mut cells[k];
+                cell_tanh.resize(block, 0.0);
+                for r in 0..rows {
+                    for i in 0..n {
+                        let g = |gate: usize| gates[gate * block + i * rows + r];
+                        let c = &mut cell[r * n + i];
+                        *c = g(1) * *c + g(0) * g(2);
+                        cell_tanh[r * n + i] = *c;
+                    }
+                }
+                tanh_in_place(&mut cell_tanh);
+                let mut mine = now[k][self.thread].write().unwrap_or_else(PoisonError::into_inner);
+                mine.clear();
+                mine.extend((0..block).map(|at| gates[3 * block + (at % n) * rows + at / n] * cell_tanh[at]));
+                drop(mine);
+                self.shared.barrier.wait();
+            }
+            self.gather(&now[w.layers.len() - 1], &(0..rows).collect::<Vec<_>>(), &mut below);
+            let best = self.score_blocks(&below, rows, step % 2 == 1);
+            *self.shared.best[self.thread].lock().unwrap_or_else(PoisonError::into_inner) = best;
+            self.shared.barrier.wait();
+
+            // Every thread combines the blocks the same way, in vocabulary order.
+            let blocks = self.all_blocks(rows);
+            let per_row = blocks.len() / rows;
+            kept.clear();
+            for (r, row_blocks) in blocks.chunks(per_row).enumerate() {
+                let mut best = row_blocks[0];
+                for block in &row_blocks[1..] {
+                    if block.max > best.max {
+                        best = *block;
+                    }
+                }
+                let sum: f32 = row_blocks.iter().map(|b| b.sum * (b.max - best.max).exp()).sum();
+                let result = &mut results[active[r]];
+                result.0.push(best.word);
+                result.1 -= sum.ln();
+                if best.word != eos {
+                    kept.push(r);
+                }
+            }
+            for cell in &mut cells {
+                *cell = kept.iter().flat_map(|&r| cell[r * n..][..n].iter().copied()).collect();
+            }
+            input.clear();
+            for &r in &kept {
+                let word = *results[active[r]].0.last().expect("a word was just pushed") as usize;
+                input.extend_from_slice(&w.embed[word * w.embed_size..][..w.embed_size]);
+            }
+            active = kept.iter().map(|&r| active[r]).collect();
+        }
+        results
+    }
+
+    /// Assembles a layer's output (rows × hidden) from every thread's part, taking row `rows[r]`
+    /// of the parts as row `r`.
+    fn gather(&self, parts: &[RwLock<Vec<f32>>], rows: &[usize], out: &mut Vec<f32>) {
+        let hidden = self.w.hidden_size;
+        out.resize(rows.len() * hidden, 0.0);
+        for (thread, part) in parts.iter().enumerate() {
+            let units = share(hidden, self.threads, thread);
+            let part = part.read().unwrap_or_else(PoisonError::into_inner);
+            for (r, &from) in rows.iter().enumerate() {
+                out[r * hidden + units.start..r * hidden + units.end]
+                    .copy_from_slice(&part[from * units.len()..][..units.len()]);
+            }
+        }
+    }
+
+    /// The output layer on this thread's vocabulary blocks: each row's [`BlockBest`] per block.
+    /// `backwards` computes the blocks' logits last to first (see the LSTM's gates).
+    fn score_blocks(&self, hiddens: &[f32], rows: usize, backwards: bool) -> Vec<BlockBest> {
+        let w = self.w;
+        let words = self.blocks.start * SCORE_BLOCK..(self.blocks.end * SCORE_BLOCK).min(w.vocab_size);
+        let mut logits = vec![0.0f32; words.len() * rows];
+        let terms = [Term { weights: w.linear_weight, inputs: hiddens, width: w.hidden_size }];
+        let biases: Vec<&[f32]> = w.linear_bias.into_iter().collect();
+        let mut order: Vec<_> = logits.chunks_mut(SCORE_BLOCK * rows).enumerate().collect();
+        if backwards {
+            order.reverse();
+        }
+        for (at, out) in order {
+            let first = words.start + at * SCORE_BLOCK;
+            affine(&terms, &biases, first..first + out.len() / rows, rows, out);
+        }
+        let mut best = Vec::with_capacity(rows * self.blocks.len());
+        let mut values = Vec::with_capacity(SCORE_BLOCK);
+        for r in 0..rows {
+            for block in self.blocks.clone() {
+                let first = block * SCORE_BLOCK;
+                let block_words = first..(first + SCORE_BLOCK).min(w.vocab_size);
+                values.clear();
+                values.extend(block_words.clone().map(|word| logits[(word - words.start) * rows + r]));
+                let (mut word, mut max) = (first, f32::NEG_INFINITY);
+                for (at, &value) in values.iter().enumerate() {
+                    if value > max {
+                        (word, max) = (first + at, value);
+                    }
+                }
+                values.iter_mut().for_each(|value| *value -= max);
+                exp_in_place(&mut values);
+                best.push(BlockBest { max, word: word as u32, sum: values.iter().sum() });
+            }
+        }
+        best
+    }
+
+    /// Every thread's [`BlockBest`]s, per row in vocabulary order.
+    fn all_blocks(&self, rows: usize) -> Vec<BlockBest> {
+        let parts: Vec<Vec<BlockBest>> =
+            self.shared.best.iter().map(|b| b.lock().unwrap_or_else(PoisonError::into_inner).clone()).collect();
+        let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+        for r in 0..rows {
+            for part in &parts {
+                let per_row = part.len() / rows;
+                all.extend_from_slice(&part[r * per_row..][..per_row]);
+            }
+        }
+        all
+    }
+}
