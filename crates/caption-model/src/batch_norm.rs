@@ -46,6 +46,15 @@ impl BatchNorm2d {
         self.running_var.as_tensor()
     }
 
+    /// Eval mode as a per-channel affine map `x·scale + shift`: `scale = γ/√(var+ε)`,
+    /// `shift = b − mean·scale`, in `dtype`.
+    pub(crate) fn eval_scale_shift(&self, dtype: DType) -> Result<(Tensor, Tensor)> {
+        let std = (self.running_var.as_tensor() + self.eps)?.sqrt()?;
+        let scale = self.weight.div(&std)?;
+        let shift = (&self.bias - self.running_mean.as_tensor().mul(&scale)?)?;
+        Ok((scale.to_dtype(dtype)?, shift.to_dtype(dtype)?))
+    }
+
     /// `x·scale + shift` with per-channel `scale` and `shift`.
     fn affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
         let shape = (1, scale.dim(0)?, 1, 1);
@@ -57,10 +66,8 @@ impl ModuleT for BatchNorm2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let dtype = x.dtype();
         if !train {
-            let std = (self.running_var.as_tensor() + self.eps)?.sqrt()?;
-            let scale = self.weight.div(&std)?;
-            let shift = (&self.bias - self.running_mean.as_tensor().mul(&scale)?)?;
-            return Self::affine(x, &scale.to_dtype(dtype)?, &shift.to_dtype(dtype)?);
+            let (scale, shift) = self.eval_scale_shift(dtype)?;
+            return Self::affine(x, &scale, &shift);
         }
         let (n, c, h, w) = x.dims4()?;
         let count = (n * h * w) as f64;

@@ -15,10 +15,10 @@
 use std::ops::Range;
 use std::sync::{Mutex, PoisonError, RwLock};
 
-use candle_core::{DType, Layout, Result, Storage, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 use crate::DecoderRNN;
-use crate::cpu_kernels::{Term, affine, exp_in_place, sigmoid_in_place, tanh_in_place};
+use crate::cpu_kernels::{Term, affine, exp_in_place, host_slice, sigmoid_in_place, tanh_in_place};
 use crate::spin_barrier::{PoisonOnPanic, SpinBarrier};
 
 /// Words per block of the log-probability's sum.
@@ -58,13 +58,6 @@ pub(crate) fn greedy(decoder: &DecoderRNN, features: &Tensor, max_length: usize,
     let vocab_size = linear_weight.len() / hidden_size;
     let weights = Weights { embed, embed_size, layers, hidden_size, linear_weight, linear_bias, vocab_size };
     Ok(Some(decode(&weights, &features, batch, max_length, eos)))
-}
-
-/// The slice a contiguous float32 CPU tensor covers.
-fn host_slice<'a>(storage: &'a Storage, layout: &Layout) -> Option<&'a [f32]> {
-    let Storage::Cpu(cpu) = storage else { return None };
-    let (start, end) = layout.contiguous_offsets()?;
-    cpu.as_slice::<f32>().ok()?.get(start..end)
 }
 
 /// One LSTM layer's weights, PyTorch's layout.

@@ -8,6 +8,15 @@
 
 use std::ops::Range;
 
+use candle_core::{Layout, Storage};
+
+/// The slice a contiguous float32 CPU tensor covers.
+pub(crate) fn host_slice<'a>(storage: &'a Storage, layout: &Layout) -> Option<&'a [f32]> {
+    let Storage::Cpu(cpu) = storage else { return None };
+    let (start, end) = layout.contiguous_offsets()?;
+    cpu.as_slice::<f32>().ok()?.get(start..end)
+}
+
 /// One product term: `weights` (rows × `width`, row-major: PyTorch's `[out, in]`) times the
 /// `inputs` rows (batch × `width`).
 #[derive(Clone, Copy)]

@@ -9,6 +9,9 @@
 //!
 //! `forward_t(x, train)`: in train mode BatchNorm normalises with batch statistics and updates its
 //! running statistics (momentum 0.1), as `model.train()` does in PyTorch; dropout is the caller's.
+//! Eval mode is for inference: on the CPU in float32 each `BasicConv2d` is one fused pass
+//! (`cpu_conv`) through which no gradient flows; train mode and other devices run candle's
+//! differentiable operations.
 //! In train mode the 3×3 pools are built from slices, sums and maxima so that the whole network
 //! has a backward pass (fine-tuning); in eval mode they are candle's faster pooling kernels.
 
@@ -61,6 +64,17 @@ impl BasicConv2d {
 
 impl ModuleT for BasicConv2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train {
+            // Float32 on the CPU: one fused, inference-only pass (no gradient flows back).
+            let (scale, shift) = self.bn.eval_scale_shift(x.dtype())?;
+            let config = self.conv.config();
+            let padding = if self.padding == (0, 0) { (config.padding, config.padding) } else { self.padding };
+            if let Some(y) =
+                crate::cpu_conv::conv_bn_relu(x, self.conv.weight(), config.stride, padding, &scale, &shift)?
+            {
+                return Ok(y);
+            }
+        }
         let x = if self.padding == (0, 0) {
             x.clone()
         } else {

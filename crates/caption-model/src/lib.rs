@@ -6,6 +6,7 @@ mod batch_norm;
 pub mod beam;
 pub mod checkpoint;
 pub mod cnn_to_rnn;
+mod cpu_conv;
 mod cpu_greedy;
 mod cpu_kernels;
 pub mod decoder;
