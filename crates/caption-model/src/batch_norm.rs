@@ -9,6 +9,7 @@
 
 use candle_core::{D, DType, ModuleT, Result, Tensor, Var};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 
 /// Batch normalisation over the channels of an N×C×H×W tensor.
 #[derive(Debug, Clone)]
@@ -70,23 +71,65 @@ impl ModuleT for BatchNorm2d {
             return Self::affine(x, &scale, &shift);
         }
         let (n, c, h, w) = x.dims4()?;
-        let count = (n * h * w) as f64;
         // Per-channel statistics, accumulated in f64 as PyTorch does.
         let flat = x.to_dtype(DType::F64)?.transpose(0, 1)?.reshape((c, n * h * w))?;
         let mean = flat.mean_keepdim(D::Minus1)?;
         let var = flat.broadcast_sub(&mean)?.sqr()?.mean_keepdim(D::Minus1)?.flatten_all()?;
-        let mean = mean.flatten_all()?;
-        let unbiased = if count > 1.0 { (&var * (count / (count - 1.0)))? } else { var.clone() };
+        let (scale, shift) = self.train_scale_shift(&mean.flatten_all()?, &var, n * h * w, dtype)?;
+        Self::affine(x, &scale, &shift)
+    }
+}
+
+impl BatchNorm2d {
+    /// Train mode followed by ReLU for a float32 CPU tensor without a backward pass: the same
+    /// statistics and running-statistics update as [`forward_t`](ModuleT::forward_t) with
+    /// `train`, gathered and applied by plain loops over each channel (in parallel) instead of
+    /// a dozen tensor operations over float64 copies.
+    pub(crate) fn batch_statistics_relu_cpu(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let plane = h * w;
+        let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+        let channel = |values: &[f32], k: usize| -> Vec<f32> {
+            (0..n).flat_map(|image| values[(image * c + k) * plane..][..plane].iter().copied()).collect()
+        };
+        let statistics: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|k| {
+                let data = channel(&values, k);
+                let count = data.len() as f64;
+                let mean = data.iter().map(|&v| v as f64).sum::<f64>() / count;
+                let var = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
+                (mean, var)
+            })
+            .collect();
+        let device = x.device();
+        let mean = Tensor::from_vec(statistics.iter().map(|s| s.0).collect::<Vec<_>>(), c, device)?;
+        let var = Tensor::from_vec(statistics.iter().map(|s| s.1).collect::<Vec<_>>(), c, device)?;
+        let (scale, shift) = self.train_scale_shift(&mean, &var, n * plane, DType::F32)?;
+        let (scale, shift) = (scale.to_vec1::<f32>()?, shift.to_vec1::<f32>()?);
+        values.par_chunks_mut(plane).enumerate().for_each(|(at, values)| {
+            let (a, b) = (scale[at % c], shift[at % c]);
+            values.iter_mut().for_each(|v| *v = (*v * a + b).max(0.0));
+        });
+        Tensor::from_vec(values, (n, c, h, w), device)
+    }
+
+    /// From batch statistics (float64 `mean` and biased `var` over `count` values per channel):
+    /// moves the running statistics by `momentum` (towards the unbiased variance) and returns the
+    /// normalisation as `x·scale + shift` in `dtype`.
+    fn train_scale_shift(&self, mean: &Tensor, var: &Tensor, count: usize, dtype: DType) -> Result<(Tensor, Tensor)> {
+        let count = count as f64;
+        let unbiased = if count > 1.0 { (var * (count / (count - 1.0)))? } else { var.clone() };
         let blend = |running: &Var, batch: &Tensor| -> Result<()> {
             let running64 = running.as_tensor().to_dtype(DType::F64)?;
             let updated = ((running64 * (1.0 - self.momentum))? + (batch.detach() * self.momentum)?)?;
             running.set(&updated.to_dtype(running.dtype())?)
         };
-        blend(&self.running_mean, &mean)?;
+        blend(&self.running_mean, mean)?;
         blend(&self.running_var, &unbiased)?;
         let invstd = (var + self.eps)?.sqrt()?.recip()?.to_dtype(dtype)?;
         let scale = invstd.mul(&self.weight)?;
         let shift = (&self.bias - mean.to_dtype(dtype)?.mul(&scale)?)?;
-        Self::affine(x, &scale, &shift)
+        Ok((scale, shift))
     }
 }

@@ -1,4 +1,5 @@
-//! Inference-only convolution + eval-mode BatchNorm + ReLU on the CPU, for float32 NCHW tensors.
+//! Inference-only convolution on the CPU for float32 NCHW tensors, optionally followed by
+//! eval-mode BatchNorm + ReLU in the same pass.
 //!
 //! candle's CPU convolution converts its input to NHWC and builds im2col tiles element by element,
 //! then copies the product back to NCHW the same way; in Inception v3 those copies took more time
@@ -8,7 +9,8 @@
 //! applies BatchNorm's `x·scale + shift` and ReLU while the band is still in cache. A 1×1
 //! convolution with stride 1 multiplies the input in place.
 //!
-//! No gradient flows through it: [`BasicConv2d`](crate::BasicConv2d) uses it in eval mode only.
+//! No gradient flows through it: [`BasicConv2d`](crate::BasicConv2d) uses it only where no
+//! backward pass is wanted.
 
 use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
@@ -32,18 +34,29 @@ impl Output {
     }
 }
 
-/// `relu(conv(x, weight) · scale + shift)` (per output channel `scale` and `shift`) with zero
-/// padding `padding` (rows, columns) and `stride`; `None` unless every tensor is float32 in CPU
-/// memory.
-pub(crate) fn conv_bn_relu(
+/// What is applied to each output channel after the convolution, while it is in cache.
+#[derive(Clone, Copy)]
+pub(crate) enum Epilogue<'a> {
+    /// `relu(y · scale[c] + shift[c])`: eval-mode BatchNorm and ReLU.
+    ScaleShiftRelu(&'a Tensor, &'a Tensor),
+    /// Nothing.
+    None,
+}
+
+/// `conv(x, weight)` with zero padding `padding` (rows, columns) and `stride`, then `epilogue`;
+/// `None` unless every tensor is float32 in CPU memory.
+pub(crate) fn conv2d(
     x: &Tensor,
     weight: &Tensor,
     stride: usize,
     padding: (usize, usize),
-    scale: &Tensor,
-    shift: &Tensor,
+    epilogue: Epilogue,
 ) -> Result<Option<Tensor>> {
-    if [x, weight, scale, shift].iter().any(|t| t.dtype() != DType::F32 || !t.device().is_cpu()) {
+    let mut tensors = vec![x, weight];
+    if let Epilogue::ScaleShiftRelu(scale, shift) = epilogue {
+        tensors.extend([scale, shift]);
+    }
+    if tensors.iter().any(|t| t.dtype() != DType::F32 || !t.device().is_cpu()) {
         return Ok(None);
     }
     let (batch, channels, height, width) = x.dims4()?;
@@ -74,7 +87,10 @@ pub(crate) fn conv_bn_relu(
     else {
         return Ok(None);
     };
-    let (scale, shift) = (scale.to_vec1::<f32>()?, shift.to_vec1::<f32>()?);
+    let affine = match epilogue {
+        Epilogue::ScaleShiftRelu(scale, shift) => Some((scale.to_vec1::<f32>()?, shift.to_vec1::<f32>()?)),
+        Epilogue::None => None,
+    };
     let out_plane = geometry.out_h * geometry.out_w;
     let mut output = vec![0.0f32; batch * out_channels * out_plane];
 
@@ -126,10 +142,12 @@ pub(crate) fn conv_bn_relu(
                 false,
                 parallelism,
             );
-            for channel in 0..out_channels {
-                let values = std::slice::from_raw_parts_mut(out.at(first + channel * out_plane), pixels);
-                let (a, b) = (scale[channel], shift[channel]);
-                values.iter_mut().for_each(|v| *v = (*v * a + b).max(0.0));
+            if let Some((scale, shift)) = &affine {
+                for channel in 0..out_channels {
+                    let values = std::slice::from_raw_parts_mut(out.at(first + channel * out_plane), pixels);
+                    let (a, b) = (scale[channel], shift[channel]);
+                    values.iter_mut().for_each(|v| *v = (*v * a + b).max(0.0));
+                }
             }
         }
     });
@@ -255,7 +273,7 @@ mod tests {
                 Tensor::from_vec((0..cout).map(|c| 0.5 + c as f32 * 0.1).collect(), cout, &Device::Cpu).unwrap();
             let shift =
                 Tensor::from_vec((0..cout).map(|c| c as f32 * 0.3 - 1.0).collect(), cout, &Device::Cpu).unwrap();
-            let got = conv_bn_relu(&x, &w, stride, padding, &scale, &shift).unwrap().unwrap();
+            let got = conv2d(&x, &w, stride, padding, Epilogue::ScaleShiftRelu(&scale, &shift)).unwrap().unwrap();
             let want = reference(&x, &w, stride, padding, &scale, &shift);
             assert_eq!(got.dims(), want.dims(), "{cin}→{cout} {kernel:?} s{stride} p{padding:?}");
             let difference = (&got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();

@@ -10,8 +10,9 @@
 //! `forward_t(x, train)`: in train mode BatchNorm normalises with batch statistics and updates its
 //! running statistics (momentum 0.1), as `model.train()` does in PyTorch; dropout is the caller's.
 //! Eval mode is for inference: on the CPU in float32 each `BasicConv2d` is one fused pass
-//! (`cpu_conv`) through which no gradient flows; train mode and other devices run candle's
-//! differentiable operations.
+//! (`cpu_conv`) through which no gradient flows; so is
+//! [`forward_batch_statistics`](Inception3::forward_batch_statistics), train mode without a
+//! backward pass. Train mode and other devices run candle's differentiable operations.
 //! In train mode the 3×3 pools are built from slices, sums and maxima so that the whole network
 //! has a backward pass (fine-tuning); in eval mode they are candle's faster pooling kernels.
 
@@ -19,6 +20,7 @@ use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
 use crate::BatchNorm2d;
+use crate::cpu_conv::{self, Epilogue};
 
 /// Conv (no bias) + BatchNorm (eps 1e-3) + ReLU: torchvision's `BasicConv2d`.
 #[derive(Debug, Clone)]
@@ -64,33 +66,58 @@ impl BasicConv2d {
 
 impl ModuleT for BasicConv2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if !train {
-            // Float32 on the CPU: one fused, inference-only pass (no gradient flows back).
-            let (scale, shift) = self.bn.eval_scale_shift(x.dtype())?;
-            let config = self.conv.config();
-            let padding = if self.padding == (0, 0) { (config.padding, config.padding) } else { self.padding };
-            if let Some(y) =
-                crate::cpu_conv::conv_bn_relu(x, self.conv.weight(), config.stride, padding, &scale, &shift)?
-            {
-                return Ok(y);
+        self.forward_mode(x, if train { Mode::Train } else { Mode::Eval })
+    }
+}
+
+impl BasicConv2d {
+    fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        // Float32 on the CPU without a backward pass: one fused pass (`cpu_conv`).
+        let config = self.conv.config();
+        let padding = if self.padding == (0, 0) { (config.padding, config.padding) } else { self.padding };
+        let weight = self.conv.weight();
+        match mode {
+            Mode::Eval => {
+                let (scale, shift) = self.bn.eval_scale_shift(x.dtype())?;
+                let epilogue = Epilogue::ScaleShiftRelu(&scale, &shift);
+                if let Some(y) = cpu_conv::conv2d(x, weight, config.stride, padding, epilogue)? {
+                    return Ok(y);
+                }
             }
+            Mode::BatchStatistics => {
+                if let Some(y) = cpu_conv::conv2d(x, weight, config.stride, padding, Epilogue::None)? {
+                    return self.bn.batch_statistics_relu_cpu(&y);
+                }
+            }
+            Mode::Train => {}
         }
         let x = if self.padding == (0, 0) {
             x.clone()
         } else {
             x.pad_with_zeros(2, self.padding.0, self.padding.0)?.pad_with_zeros(3, self.padding.1, self.padding.1)?
         };
-        self.bn.forward_t(&self.conv.forward(&x)?, train)?.relu()
+        self.bn.forward_t(&self.conv.forward(&x)?, mode != Mode::Eval)?.relu()
     }
+}
+
+/// How a forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Running statistics; inference.
+    Eval,
+    /// Batch statistics, with a backward pass.
+    Train,
+    /// Batch statistics, without a backward pass.
+    BatchStatistics,
 }
 
 /// `F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)` with `count_include_pad=True`.
 ///
 /// In train mode it is built from shifted slices and sums, which have a backward pass (candle's
 /// pools have one only when kernel = stride), so gradients reach the convolutions below.
-fn avg_pool_3x3_same(x: &Tensor, train: bool) -> Result<Tensor> {
+fn avg_pool_3x3_same(x: &Tensor, mode: Mode) -> Result<Tensor> {
     let padded = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
-    if !train {
+    if mode != Mode::Train {
         return padded.avg_pool2d_with_stride(3, 1);
     }
     let (h, w) = (x.dim(2)?, x.dim(3)?);
@@ -111,8 +138,8 @@ fn avg_pool_3x3_same(x: &Tensor, train: bool) -> Result<Tensor> {
 ///
 /// In train mode it is the elementwise maximum of the nine strided windows, which has a backward
 /// pass (the gradient goes to the maximum, as PyTorch's does when the maximum is unique).
-fn max_pool_3x3_s2(x: &Tensor, train: bool) -> Result<Tensor> {
-    if !train {
+fn max_pool_3x3_s2(x: &Tensor, mode: Mode) -> Result<Tensor> {
+    if mode != Mode::Train {
         return x.max_pool2d_with_stride(3, 2);
     }
     let (n, c, h, w) = x.dims4()?;
@@ -168,12 +195,12 @@ impl InceptionA {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let b1 = self.branch1x1.forward_t(x, train)?;
-        let b5 = self.branch5x5_2.forward_t(&self.branch5x5_1.forward_t(x, train)?, train)?;
-        let b3 = self.branch3x3dbl_1.forward_t(x, train)?;
-        let b3 = self.branch3x3dbl_3.forward_t(&self.branch3x3dbl_2.forward_t(&b3, train)?, train)?;
-        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x, train)?, train)?;
+    fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let b1 = self.branch1x1.forward_mode(x, mode)?;
+        let b5 = self.branch5x5_2.forward_mode(&self.branch5x5_1.forward_mode(x, mode)?, mode)?;
+        let b3 = self.branch3x3dbl_1.forward_mode(x, mode)?;
+        let b3 = self.branch3x3dbl_3.forward_mode(&self.branch3x3dbl_2.forward_mode(&b3, mode)?, mode)?;
+        let bp = self.branch_pool.forward_mode(&avg_pool_3x3_same(x, mode)?, mode)?;
         Tensor::cat(&[b1, b5, b3, bp], 1)
     }
 }
@@ -197,11 +224,11 @@ impl InceptionB {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let b3 = self.branch3x3.forward_t(x, train)?;
-        let bd = self.branch3x3dbl_1.forward_t(x, train)?;
-        let bd = self.branch3x3dbl_3.forward_t(&self.branch3x3dbl_2.forward_t(&bd, train)?, train)?;
-        Tensor::cat(&[b3, bd, max_pool_3x3_s2(x, train)?], 1)
+    fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let b3 = self.branch3x3.forward_mode(x, mode)?;
+        let bd = self.branch3x3dbl_1.forward_mode(x, mode)?;
+        let bd = self.branch3x3dbl_3.forward_mode(&self.branch3x3dbl_2.forward_mode(&bd, mode)?, mode)?;
+        Tensor::cat(&[b3, bd, max_pool_3x3_s2(x, mode)?], 1)
     }
 }
 
@@ -236,12 +263,12 @@ impl InceptionC {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let chain = |convs: &[BasicConv2d]| convs.iter().try_fold(x.clone(), |h, c| c.forward_t(&h, train));
-        let b1 = self.branch1x1.forward_t(x, train)?;
+    fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let chain = |convs: &[BasicConv2d]| convs.iter().try_fold(x.clone(), |h, c| c.forward_mode(&h, mode));
+        let b1 = self.branch1x1.forward_mode(x, mode)?;
         let b7 = chain(&self.branch7x7)?;
         let bd = chain(&self.branch7x7dbl)?;
-        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x, train)?, train)?;
+        let bp = self.branch_pool.forward_mode(&avg_pool_3x3_same(x, mode)?, mode)?;
         Tensor::cat(&[b1, b7, bd, bp], 1)
     }
 }
@@ -269,9 +296,9 @@ impl InceptionD {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let chain = |convs: &[BasicConv2d]| convs.iter().try_fold(x.clone(), |h, c| c.forward_t(&h, train));
-        Tensor::cat(&[chain(&self.branch3x3)?, chain(&self.branch7x7x3)?, max_pool_3x3_s2(x, train)?], 1)
+    fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let chain = |convs: &[BasicConv2d]| convs.iter().try_fold(x.clone(), |h, c| c.forward_mode(&h, mode));
+        Tensor::cat(&[chain(&self.branch3x3)?, chain(&self.branch7x7x3)?, max_pool_3x3_s2(x, mode)?], 1)
     }
 }
 
@@ -305,16 +332,17 @@ impl InceptionE {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let b1 = self.branch1x1.forward_t(x, train)?;
-        let b3 = self.branch3x3_1.forward_t(x, train)?;
-        let b3 = Tensor::cat(&[self.branch3x3_2a.forward_t(&b3, train)?, self.branch3x3_2b.forward_t(&b3, train)?], 1)?;
-        let bd = self.branch3x3dbl_2.forward_t(&self.branch3x3dbl_1.forward_t(x, train)?, train)?;
+    fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let b1 = self.branch1x1.forward_mode(x, mode)?;
+        let b3 = self.branch3x3_1.forward_mode(x, mode)?;
+        let b3 =
+            Tensor::cat(&[self.branch3x3_2a.forward_mode(&b3, mode)?, self.branch3x3_2b.forward_mode(&b3, mode)?], 1)?;
+        let bd = self.branch3x3dbl_2.forward_mode(&self.branch3x3dbl_1.forward_mode(x, mode)?, mode)?;
         let bd = Tensor::cat(
-            &[self.branch3x3dbl_3a.forward_t(&bd, train)?, self.branch3x3dbl_3b.forward_t(&bd, train)?],
+            &[self.branch3x3dbl_3a.forward_mode(&bd, mode)?, self.branch3x3dbl_3b.forward_mode(&bd, mode)?],
             1,
         )?;
-        let bp = self.branch_pool.forward_t(&avg_pool_3x3_same(x, train)?, train)?;
+        let bp = self.branch_pool.forward_mode(&avg_pool_3x3_same(x, mode)?, mode)?;
         Tensor::cat(&[b1, b3, bd, bp], 1)
     }
 }
@@ -336,9 +364,9 @@ impl InceptionAux {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let x = x.avg_pool2d_with_stride(5, 3)?;
-        let x = self.conv1.forward_t(&self.conv0.forward_t(&x, train)?, train)?;
+        let x = self.conv1.forward_mode(&self.conv0.forward_mode(&x, mode)?, mode)?;
         self.fc.forward(&x.mean((2, 3))?)
     }
 }
@@ -443,30 +471,43 @@ impl Inception3 {
     }
 
     /// Runs the network on `x` (N×3×299×299). In train mode BatchNorm uses batch statistics and
-    /// updates its running statistics.
+    /// updates its running statistics, and the result has a backward pass (fine-tuning). Eval
+    /// mode is for inference (see the module docs).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<InceptionOutput> {
+        self.forward_mode(x, if train { Mode::Train } else { Mode::Eval })
+    }
+
+    /// Train mode without a backward pass: BatchNorm normalises with batch statistics and updates
+    /// its running statistics exactly as [`forward_t`](Self::forward_t) with `train`, but no
+    /// gradient flows back into the network (the original's setup, where only `fc` trains, and
+    /// BatchNorm recalibration). On the CPU in float32 each `BasicConv2d` is then one fused pass.
+    pub fn forward_batch_statistics(&self, x: &Tensor) -> Result<InceptionOutput> {
+        self.forward_mode(x, Mode::BatchStatistics)
+    }
+
+    fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<InceptionOutput> {
         let mut x = self.transform(x)?;
         for (i, conv) in self.stem.iter().enumerate() {
             if i == 3 {
-                x = max_pool_3x3_s2(&x, train)?; // maxpool1, before Conv2d_3b_1x1
+                x = max_pool_3x3_s2(&x, mode)?; // maxpool1, before Conv2d_3b_1x1
             }
-            x = conv.forward_t(&x, train)?;
+            x = conv.forward_mode(&x, mode)?;
         }
-        x = max_pool_3x3_s2(&x, train)?; // maxpool2
+        x = max_pool_3x3_s2(&x, mode)?; // maxpool2
         for block in &self.mixed_5 {
-            x = block.forward_t(&x, train)?;
+            x = block.forward_mode(&x, mode)?;
         }
-        x = self.mixed_6a.forward_t(&x, train)?;
+        x = self.mixed_6a.forward_mode(&x, mode)?;
         for block in &self.mixed_6 {
-            x = block.forward_t(&x, train)?;
+            x = block.forward_mode(&x, mode)?;
         }
-        let aux_logits = match (&self.aux, train) {
-            (Some(aux), true) => Some(aux.forward_t(&x, train)?),
+        let aux_logits = match (&self.aux, mode) {
+            (Some(aux), Mode::Train | Mode::BatchStatistics) => Some(aux.forward_mode(&x, mode)?),
             _ => None,
         };
-        x = self.mixed_7a.forward_t(&x, train)?;
+        x = self.mixed_7a.forward_mode(&x, mode)?;
         for block in &self.mixed_7 {
-            x = block.forward_t(&x, train)?;
+            x = block.forward_mode(&x, mode)?;
         }
         let pooled = x.mean((2, 3))?;
         let logits = self.fc.as_ref().map(|fc| fc.forward(&pooled)).transpose()?;
@@ -478,7 +519,7 @@ impl Inception3 {
 mod tests {
     use candle_core::{Device, Tensor, Var};
 
-    use super::{avg_pool_3x3_same, max_pool_3x3_s2};
+    use super::{Mode, avg_pool_3x3_same, max_pool_3x3_s2};
 
     /// Distinct values within every 3×3 window (so each window's maximum is unique).
     fn input(shape: (usize, usize, usize, usize)) -> Tensor {
@@ -492,9 +533,9 @@ mod tests {
     }
 
     /// The gradient of `sum(pool(x) · weights)` with respect to `x`.
-    fn gradient(pool: fn(&Tensor, bool) -> candle_core::Result<Tensor>, x: &Tensor) -> (Tensor, Tensor) {
+    fn gradient(pool: fn(&Tensor, Mode) -> candle_core::Result<Tensor>, x: &Tensor) -> (Tensor, Tensor) {
         let x = Var::from_tensor(x).unwrap();
-        let y = pool(x.as_tensor(), true).unwrap();
+        let y = pool(x.as_tensor(), Mode::Train).unwrap();
         let weights = input(y.dims4().unwrap()).affine(0.01, 0.5).unwrap();
         let grads = (&y * &weights).unwrap().sum_all().unwrap().backward().unwrap();
         (grads.get(x.as_tensor()).unwrap().clone(), weights)
@@ -504,8 +545,11 @@ mod tests {
     fn train_mode_pools_equal_candle_pools() {
         for shape in [(2, 3, 9, 9), (1, 2, 8, 10), (1, 1, 3, 4)] {
             let x = input(shape);
-            assert_eq!(values(&max_pool_3x3_s2(&x, true).unwrap()), values(&max_pool_3x3_s2(&x, false).unwrap()));
-            let (a, b) = (avg_pool_3x3_same(&x, true).unwrap(), avg_pool_3x3_same(&x, false).unwrap());
+            assert_eq!(
+                values(&max_pool_3x3_s2(&x, Mode::Train).unwrap()),
+                values(&max_pool_3x3_s2(&x, Mode::Eval).unwrap())
+            );
+            let (a, b) = (avg_pool_3x3_same(&x, Mode::Train).unwrap(), avg_pool_3x3_same(&x, Mode::Eval).unwrap());
             assert_eq!(a.dims(), b.dims());
             for (a, b) in values(&a).iter().zip(values(&b)) {
                 assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
@@ -517,7 +561,7 @@ mod tests {
     fn average_pool_gradient_is_the_pool_of_the_output_gradient() {
         // A stride-1 zero-padded 3×3 average is its own adjoint.
         let (grad, weights) = gradient(avg_pool_3x3_same, &input((1, 2, 7, 9)));
-        let expected = avg_pool_3x3_same(&weights, false).unwrap();
+        let expected = avg_pool_3x3_same(&weights, Mode::Eval).unwrap();
         for (a, b) in values(&grad).iter().zip(values(&expected)) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }

@@ -79,7 +79,7 @@ fn main() -> Result<(), TrainError> {
     let images = Tensor::randn(0f32, 1f32, (image_batch, 3, 299, 299), &device)?;
     let captions = captions.narrow(1, 0, image_batch.min(BATCH))?;
     let seed = time(seed_steps, &mut || {
-        let pooled = model.model.encoder.inception().forward_t(&images, true)?.pooled.detach();
+        let pooled = model.model.encoder.inception().forward_batch_statistics(&images)?.pooled.detach();
         optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
     })?;
     let name = format!("seed train step (Inception v3 train mode 299 px + fc + decoder) b{image_batch}");

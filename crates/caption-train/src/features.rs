@@ -46,7 +46,7 @@ pub fn recalibrate_batch_norm(
             var.set(&var.as_tensor().zeros_like()?)?;
         }
         let images = images_tensor(dataset, chunk, transform, 0, &model.device)?;
-        model.model.encoder.inception().forward_t(&images, true)?;
+        model.model.encoder.inception().forward_batch_statistics(&images)?;
         for (sum, (_, var)) in sums.iter_mut().zip(&vars) {
             *sum = (&*sum + (var.as_tensor() * 10.0)?)?;
         }

@@ -346,8 +346,12 @@ impl StepContext<'_> {
                 // trains, so no gradient flows into the network; finetune: it all trains.
                 let seed = self.config.seed ^ step;
                 let images = features::images_tensor(self.dataset, &batch.images, &self.train_transform, seed, device)?;
-                let pooled = self.model.model.encoder.inception().forward_t(&images, true)?.pooled;
-                if self.config.mode == Mode::Finetune { pooled } else { pooled.detach() }
+                let inception = self.model.model.encoder.inception();
+                if self.config.mode == Mode::Finetune {
+                    inception.forward_t(&images, true)?.pooled
+                } else {
+                    inception.forward_batch_statistics(&images)?.pooled.detach()
+                }
             }
         };
         let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), device)?;
