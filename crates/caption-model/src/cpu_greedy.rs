@@ -13,6 +13,7 @@
 //! on the number of threads: the log-probability's sum runs over fixed blocks of the vocabulary.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use candle_core::{DType, Result, Tensor};
@@ -102,9 +103,11 @@ struct Shared {
 }
 
 /// Decodes with one thread per core (the calling thread and scoped helpers), or on the calling
-/// thread alone inside a rayon task (whose pool already has the cores busy).
+/// thread alone inside a rayon task (whose pool already has the cores busy) and for a while after
+/// a call whose threads kept waiting for each other.
 fn decode(w: &Weights, features: &[f32], batch: usize, max_length: usize, eos: u32) -> Captions {
-    let threads = if rayon::current_thread_index().is_some() {
+    let alone = ALONE_FOR.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |calls| calls.checked_sub(1)).is_ok();
+    let threads = if alone || rayon::current_thread_index().is_some() {
         1
     } else {
         rayon::current_num_threads().min(w.hidden_size / 32).max(1)
@@ -116,7 +119,7 @@ fn decode(w: &Weights, features: &[f32], batch: usize, max_length: usize, eos: u
         best: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
     };
     let run = |thread| Worker::new(w, &shared, thread, threads).decode(features, batch, max_length, eos);
-    std::thread::scope(|scope| {
+    let results = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads).map(|thread| scope.spawn(move || run(thread))).collect();
         let results = run(0);
         for helper in helpers {
@@ -124,8 +127,20 @@ fn decode(w: &Weights, features: &[f32], batch: usize, max_length: usize, eos: u
             let _ = helper.join();
         }
         results
-    })
+    });
+    // Threads that kept waiting for each other mean other work has the cores: the next calls
+    // decode on one thread (results are the same either way), then try again.
+    if threads > 1 && shared.barrier.slow_waits() * 10 > max_length {
+        ALONE_FOR.store(ALONE_CALLS, Ordering::Relaxed);
+    }
+    results
 }
+
+/// Calls that decode on the calling thread alone after one whose threads kept waiting.
+const ALONE_CALLS: usize = 16;
+
+/// How many of the next calls decode on one thread.
+static ALONE_FOR: AtomicUsize = AtomicUsize::new(0);
 
 /// `total` items split into `parts` contiguous ranges; the `part`-th.
 fn share(total: usize, parts: usize, part: usize) -> Range<usize> {

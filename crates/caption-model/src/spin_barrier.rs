@@ -2,9 +2,17 @@
 //!
 //! `std::sync::Barrier` puts waiting threads to sleep, and waking one costs more than a decoding
 //! step's share of work. This one spins, yielding the core after a while (in case threads
-//! outnumber cores), and fails instead of hanging when a thread has panicked.
+//! outnumber cores), counts the waits that took long (a sign that another process has the cores),
+//! and fails instead of hanging when a thread has panicked.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Spins before a waiting thread starts yielding its core (about 50 µs).
+const SPINS: u32 = 1000;
+
+/// A wait longer than this counts as slow.
+const SLOW: Duration = Duration::from_micros(200);
 
 /// A reusable barrier for `threads` threads.
 pub(crate) struct SpinBarrier {
@@ -12,6 +20,7 @@ pub(crate) struct SpinBarrier {
     arrived: AtomicUsize,
     generation: AtomicUsize,
     poisoned: AtomicBool,
+    slow_waits: AtomicUsize,
 }
 
 impl SpinBarrier {
@@ -22,6 +31,7 @@ impl SpinBarrier {
             arrived: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
             poisoned: AtomicBool::new(false),
+            slow_waits: AtomicUsize::new(0),
         }
     }
 
@@ -38,15 +48,25 @@ impl SpinBarrier {
             return;
         }
         let mut spins = 0u32;
+        let mut yielding_since = None;
         while self.generation.load(Ordering::Acquire) == generation {
             assert!(!self.poisoned.load(Ordering::Relaxed), "a decoding thread panicked");
             spins += 1;
-            if spins < 20_000 {
+            if spins < SPINS {
                 std::hint::spin_loop();
             } else {
+                yielding_since.get_or_insert_with(Instant::now);
                 std::thread::yield_now();
             }
         }
+        if yielding_since.is_some_and(|since| since.elapsed() > SLOW) {
+            self.slow_waits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many waits so far took longer than 200 µs.
+    pub(crate) fn slow_waits(&self) -> usize {
+        self.slow_waits.load(Ordering::Relaxed)
     }
 
     /// Marks the barrier broken: threads waiting now or later panic instead of waiting forever.

@@ -133,6 +133,9 @@ fn cpu_greedy_equals_greedy_with_tensor_operations() {
             assert!(error(got[row].1) <= 2e-6, "{} vs {want_score}", got[row].1);
             assert!(error(tensor_ops[row].1) <= 2e-6, "{} vs {want_score} (tensor operations)", tensor_ops[row].1);
         }
+        // Inside a rayon task the CPU loop runs on one thread: the same results, to the bit.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert_eq!(pool.install(|| decoder.greedy(&features, 50, eos).unwrap()), got, "one thread");
         let alone = decoder.greedy(&features.narrow(0, 4, 1).unwrap(), 50, eos).unwrap();
         assert_eq!(alone[0], got[4], "one row alone equals the same row in a batch, to the bit");
     }
