@@ -184,6 +184,7 @@ impl<'a> Worker<'a> {
                 break;
             }
             let (now, before) = (&self.shared.hidden[step % 2], &self.shared.hidden[1 - step % 2]);
+            let all_rows: Vec<usize> = (0..rows).collect();
             for (k, layer) in w.layers.iter().enumerate() {
                 // This layer's output at the previous step (zeros at the first), rows that go on.
                 if step == 0 {
@@ -195,7 +196,7 @@ impl<'a> Worker<'a> {
                 let (x, width) = if k == 0 {
                     (&input[..], w.embed_size)
                 } else {
-                    self.gather(&now[k - 1], &(0..rows).collect::<Vec<_>>(), &mut below);
+                    self.gather(&now[k - 1], &all_rows, &mut below);
                     (&below[..], hidden)
                 };
                 let terms = [
@@ -235,7 +236,7 @@ impl<'a> Worker<'a> {
                 drop(mine);
                 self.shared.barrier.wait();
             }
-            self.gather(&now[w.layers.len() - 1], &(0..rows).collect::<Vec<_>>(), &mut below);
+            self.gather(&now[w.layers.len() - 1], &all_rows, &mut below);
             let best = self.score_blocks(&below, rows, step % 2 == 1);
             *self.shared.best[self.thread].lock().unwrap_or_else(PoisonError::into_inner) = best;
             self.shared.barrier.wait();

@@ -91,8 +91,14 @@ fn rows_avx2(terms: &[Term], biases: &[&[f32]], first: usize, batch: usize, out:
 /// The methods may use vector instructions: call them only where the CPU has the features the
 /// implementation names.
 trait Dot {
-    unsafe fn dot(w: &[f32], x: &[f32]) -> f32;
     unsafe fn dot4(w: [&[f32]; 4], x: &[f32]) -> [f32; 4];
+
+    /// One row: lane 0 of [`dot4`](Self::dot4) (rare: at most three rows per call of [`rows`]).
+    #[inline(always)]
+    unsafe fn dot(w: &[f32], x: &[f32]) -> f32 {
+        // SAFETY: the caller's guarantee.
+        unsafe { Self::dot4([w, w, w, w], x)[0] }
+    }
 }
 
 /// Output rows `first..` into `out` (rows × batch), four weight rows at a time (each input load
@@ -174,12 +180,6 @@ mod x86 {
 
     impl Dot for Avx512 {
         #[inline(always)]
-        unsafe fn dot(w: &[f32], x: &[f32]) -> f32 {
-            // SAFETY: the caller's guarantee.
-            unsafe { Self::dot4([w, w, w, w], x)[0] }
-        }
-
-        #[inline(always)]
         unsafe fn dot4(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
             let n = x.len();
             assert!(w.iter().all(|w| w.len() == n));
@@ -205,12 +205,6 @@ mod x86 {
     pub(super) struct Avx2;
 
     impl Dot for Avx2 {
-        #[inline(always)]
-        unsafe fn dot(w: &[f32], x: &[f32]) -> f32 {
-            // SAFETY: the caller's guarantee.
-            unsafe { Self::dot4([w, w, w, w], x)[0] }
-        }
-
         #[inline(always)]
         unsafe fn dot4(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
             let n = x.len();
