@@ -11,6 +11,8 @@ use candle_core::{D, DType, ModuleT, Result, Tensor, Var};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use crate::cpu_conv::Nchw;
+
 /// Batch normalisation over the channels of an N×C×H×W tensor.
 #[derive(Debug, Clone)]
 pub struct BatchNorm2d {
@@ -81,28 +83,25 @@ impl ModuleT for BatchNorm2d {
 }
 
 impl BatchNorm2d {
-    /// Train mode followed by ReLU for a float32 CPU tensor without a backward pass: the same
-    /// statistics and running-statistics update as [`forward_t`](ModuleT::forward_t) with
-    /// `train`, gathered and applied by plain loops over each channel (in parallel) instead of
-    /// a dozen tensor operations over float64 copies.
-    pub(crate) fn batch_statistics_relu_cpu(&self, x: &Tensor) -> Result<Tensor> {
-        let (n, c, h, w) = x.dims4()?;
+    /// Train mode followed by ReLU for float32 `values` (NCHW, `dims`) in CPU memory, without a
+    /// backward pass: the same statistics and running-statistics update as
+    /// [`forward_t`](ModuleT::forward_t) with `train`, gathered and applied in place by plain
+    /// loops over each channel (in parallel) instead of a dozen tensor operations over float64
+    /// copies.
+    pub(crate) fn batch_statistics_relu_cpu(&self, mut values: Vec<f32>, (n, c, h, w): Nchw) -> Result<Tensor> {
         let plane = h * w;
-        let mut values = x.flatten_all()?.to_vec1::<f32>()?;
-        let channel = |values: &[f32], k: usize| -> Vec<f32> {
-            (0..n).flat_map(|image| values[(image * c + k) * plane..][..plane].iter().copied()).collect()
-        };
+        let count = (n * plane) as f64;
         let statistics: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
             .map(|k| {
-                let data = channel(&values, k);
-                let count = data.len() as f64;
-                let mean = data.iter().map(|&v| v as f64).sum::<f64>() / count;
-                let var = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
+                // Channel `k`'s values, image after image, read in place.
+                let data = || (0..n).flat_map(|image| &values[(image * c + k) * plane..][..plane]);
+                let mean = data().map(|&v| v as f64).sum::<f64>() / count;
+                let var = data().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
                 (mean, var)
             })
             .collect();
-        let device = x.device();
+        let device = &candle_core::Device::Cpu;
         let mean = Tensor::from_vec(statistics.iter().map(|s| s.0).collect::<Vec<_>>(), c, device)?;
         let var = Tensor::from_vec(statistics.iter().map(|s| s.1).collect::<Vec<_>>(), c, device)?;
         let (scale, shift) = self.train_scale_shift(&mean, &var, n * plane, DType::F32)?;

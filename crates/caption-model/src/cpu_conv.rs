@@ -12,7 +12,7 @@
 //! No gradient flows through it: [`BasicConv2d`](crate::BasicConv2d) uses it only where no
 //! backward pass is wanted.
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
 use crate::cpu_kernels::host_slice;
@@ -34,6 +34,9 @@ impl Output {
     }
 }
 
+/// Dimensions of an NCHW tensor: images, channels, height, width.
+pub(crate) type Nchw = (usize, usize, usize, usize);
+
 /// What is applied to each output channel after the convolution, while it is in cache.
 #[derive(Clone, Copy)]
 pub(crate) enum Epilogue<'a> {
@@ -43,15 +46,16 @@ pub(crate) enum Epilogue<'a> {
     None,
 }
 
-/// `conv(x, weight)` with zero padding `padding` (rows, columns) and `stride`, then `epilogue`;
-/// `None` unless every tensor is float32 in CPU memory.
+/// `conv(x, weight)` with zero padding `padding` (rows, columns) and `stride`, then `epilogue`:
+/// the output's values (NCHW) and dimensions, left as a vector so that a caller can keep working
+/// on them in place; `None` unless every tensor is float32 in CPU memory.
 pub(crate) fn conv2d(
     x: &Tensor,
     weight: &Tensor,
     stride: usize,
     padding: (usize, usize),
     epilogue: Epilogue,
-) -> Result<Option<Tensor>> {
+) -> Result<Option<(Vec<f32>, Nchw)>> {
     let mut tensors = vec![x, weight];
     if let Epilogue::ScaleShiftRelu(scale, shift) = epilogue {
         tensors.extend([scale, shift]);
@@ -151,7 +155,7 @@ pub(crate) fn conv2d(
             }
         }
     });
-    Ok(Some(Tensor::from_vec(output, (batch, out_channels, geometry.out_h, geometry.out_w), &Device::Cpu)?))
+    Ok(Some((output, (batch, out_channels, geometry.out_h, geometry.out_w))))
 }
 
 /// A convolution's shapes.
@@ -210,6 +214,8 @@ impl Geometry {
 
 #[cfg(test)]
 mod tests {
+    use candle_core::Device;
+
     use super::*;
 
     /// candle's convolution, BatchNorm's affine map and ReLU, composed.
@@ -273,7 +279,9 @@ mod tests {
                 Tensor::from_vec((0..cout).map(|c| 0.5 + c as f32 * 0.1).collect(), cout, &Device::Cpu).unwrap();
             let shift =
                 Tensor::from_vec((0..cout).map(|c| c as f32 * 0.3 - 1.0).collect(), cout, &Device::Cpu).unwrap();
-            let got = conv2d(&x, &w, stride, padding, Epilogue::ScaleShiftRelu(&scale, &shift)).unwrap().unwrap();
+            let (values, dims) =
+                conv2d(&x, &w, stride, padding, Epilogue::ScaleShiftRelu(&scale, &shift)).unwrap().unwrap();
+            let got = Tensor::from_vec(values, dims, &Device::Cpu).unwrap();
             let want = reference(&x, &w, stride, padding, &scale, &shift);
             assert_eq!(got.dims(), want.dims(), "{cin}→{cout} {kernel:?} s{stride} p{padding:?}");
             let difference = (&got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();

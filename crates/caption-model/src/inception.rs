@@ -80,13 +80,13 @@ impl BasicConv2d {
             Mode::Eval => {
                 let (scale, shift) = self.bn.eval_scale_shift(x.dtype())?;
                 let epilogue = Epilogue::ScaleShiftRelu(&scale, &shift);
-                if let Some(y) = cpu_conv::conv2d(x, weight, config.stride, padding, epilogue)? {
-                    return Ok(y);
+                if let Some((values, dims)) = cpu_conv::conv2d(x, weight, config.stride, padding, epilogue)? {
+                    return Tensor::from_vec(values, dims, x.device());
                 }
             }
             Mode::BatchStatistics => {
-                if let Some(y) = cpu_conv::conv2d(x, weight, config.stride, padding, Epilogue::None)? {
-                    return self.bn.batch_statistics_relu_cpu(&y);
+                if let Some((values, dims)) = cpu_conv::conv2d(x, weight, config.stride, padding, Epilogue::None)? {
+                    return self.bn.batch_statistics_relu_cpu(values, dims);
                 }
             }
             Mode::Train => {}
