@@ -56,6 +56,10 @@ pub(crate) fn greedy(decoder: &DecoderRNN, features: &Tensor, max_length: usize,
     let layers: Vec<Layer> =
         lstm.chunks_exact(4).map(|w| Layer { w_ih: w[0], w_hh: w[1], b_ih: w[2], b_hh: w[3] }).collect();
     let hidden_size = layers[0].b_ih.len() / 4;
+    let input_size = layers[0].w_ih.len() / (4 * hidden_size);
+    if embed_size != input_size {
+        candle_core::bail!("greedy decoding: the features have {embed_size} columns, the decoder takes {input_size}");
+    }
     let vocab_size = linear_weight.len() / hidden_size;
     let weights = Weights { embed, embed_size, layers, hidden_size, linear_weight, linear_bias, vocab_size };
     Ok(Some(decode(&weights, &features, batch, max_length, eos)))

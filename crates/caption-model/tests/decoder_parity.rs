@@ -137,6 +137,10 @@ fn cpu_greedy_equals_greedy_with_tensor_operations() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         assert_eq!(pool.install(|| decoder.greedy(&features, 50, eos).unwrap()), got, "one thread");
         let alone = decoder.greedy(&features.narrow(0, 4, 1).unwrap(), 50, eos).unwrap();
+        // Features of the wrong width are an error, as on the tensor path, not a panic.
+        let narrow = features.narrow(1, 0, embed_size - 1).unwrap();
+        assert!(decoder.greedy(&narrow, 50, eos).unwrap_err().to_string().contains("columns"));
+        assert!(decoder.greedy_with_tensors(&narrow, 50, eos).is_err());
         assert_eq!(alone[0], got[4], "one row alone equals the same row in a batch, to the bit");
     }
 }
