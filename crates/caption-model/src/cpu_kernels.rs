@@ -267,6 +267,64 @@ enum Map {
     Tanh,
 }
 
+/// One row of the softmax cross-entropy's forward and backward pass: adds `bias` to the logits in
+/// `row`, then turns the row into `scale · (softmax(row) − onehot(target))` and returns the row's
+/// loss `logsumexp(row) − row[target]`. The sum and the maximum run over 16 lanes (a sum in one
+/// register would wait on each addition's latency).
+pub(crate) fn softmax_cross_entropy_row(row: &mut [f32], bias: &[f32], target: usize, scale: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the features were detected just above.
+        return unsafe { softmax_cross_entropy_row_avx512(row, bias, target, scale) };
+    }
+    softmax_cross_entropy::<Separate>(row, bias, target, scale)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn softmax_cross_entropy_row_avx512(row: &mut [f32], bias: &[f32], target: usize, scale: f32) -> f32 {
+    softmax_cross_entropy::<Fused>(row, bias, target, scale)
+}
+
+/// Lanes of the row reductions.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn softmax_cross_entropy<M: MulAdd>(row: &mut [f32], bias: &[f32], target: usize, scale: f32) -> f32 {
+    assert_eq!(row.len(), bias.len());
+    let mut maxima = [f32::NEG_INFINITY; LANES];
+    for (chunk, b) in row.chunks_exact_mut(LANES).zip(bias.chunks_exact(LANES)) {
+        for ((x, b), m) in chunk.iter_mut().zip(b).zip(&mut maxima) {
+            *x += b;
+            *m = if *x > *m { *x } else { *m };
+        }
+    }
+    let body = row.len() / LANES * LANES;
+    let mut max = maxima.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for (x, b) in row[body..].iter_mut().zip(&bias[body..]) {
+        *x += b;
+        max = max.max(*x);
+    }
+    let target_logit = row[target] - max;
+    let mut sums = [0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        for (x, s) in chunk.iter_mut().zip(&mut sums) {
+            *x = exp::<M>(*x - max);
+            *s += *x;
+        }
+    }
+    let mut sum: f32 = sums.iter().sum();
+    for x in chunks.into_remainder() {
+        *x = exp::<M>(*x - max);
+        sum += *x;
+    }
+    let factor = scale / sum;
+    row.iter_mut().for_each(|x| *x *= factor);
+    row[target] -= scale;
+    sum.ln() - target_logit
+}
+
 /// The widest variant of [`map`] this CPU runs, for `f`.
 fn map_kernel(f: Map) -> impl Fn(&mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -321,7 +379,9 @@ fn exp<M: MulAdd>(x: f32) -> f32 {
     p = M::mul_add(p, r, 1.666_666_5e-1);
     p = M::mul_add(p, r, 0.5);
     let e_r = M::mul_add(p, r * r, r) + 1.0;
-    let two_n = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    // n ∈ [−126, 127] after the clamp: the biased exponent fits. Wrapping arithmetic (no overflow
+    // check in debug builds) keeps the loop vectorised.
+    let two_n = f32::from_bits(((n as i32).wrapping_add(127) as u32).wrapping_shl(23));
     e_r * two_n
 }
 
@@ -345,6 +405,26 @@ mod tests {
             let want = (*x as f64).exp() as f32;
             assert!(ulps(*fast, want) <= 2, "exp({x}) = {fast}, want {want}");
             assert!(ulps(*slow, want) <= 2, "portable exp({x}) = {slow}, want {want}");
+        }
+    }
+
+    #[test]
+    fn softmax_cross_entropy_rows_equal_float64() {
+        for len in [1, 15, 16, 37, 2994] {
+            let logits: Vec<f32> = (0..len).map(|i| ((i * 7919 % 1000) as f32 / 100.0 - 5.0) * 1.7).collect();
+            let bias: Vec<f32> = (0..len).map(|i| (i as f32 * 0.3).sin()).collect();
+            let target = len / 3;
+            let mut row = logits.clone();
+            let loss = softmax_cross_entropy_row(&mut row, &bias, target, 0.25);
+            let z: Vec<f64> = logits.iter().zip(&bias).map(|(&x, &b)| f64::from(x) + f64::from(b)).collect();
+            let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = z.iter().map(|x| (x - max).exp()).sum();
+            let expected_loss = max + sum.ln() - z[target];
+            assert!((f64::from(loss) - expected_loss).abs() < 1e-5 * expected_loss.max(1.0), "{len}: {loss}");
+            for (i, (&g, x)) in row.iter().zip(&z).enumerate() {
+                let expected = 0.25 * ((x - max).exp() / sum - if i == target { 1.0 } else { 0.0 });
+                assert!((f64::from(g) - expected).abs() < 1e-7, "{len}, {i}: {g} vs {expected}");
+            }
         }
     }
 

@@ -50,16 +50,22 @@ impl Dropout {
 
     /// Applies dropout to `x` (a new mask for every call).
     pub fn apply(&mut self, x: &Tensor) -> Result<Tensor> {
+        let Some(mask) = self.mask(x.elem_count()) else { return Ok(x.clone()) };
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x.mul(&mask)
+    }
+
+    /// Draws the next mask of `len` elements, each 0 or `1 / (1 − p)`: the factors
+    /// [`apply`](Self::apply) multiplies by, from the same stream. `None` when `p` is 0 (nothing
+    /// is drawn then, as `apply` draws nothing).
+    pub fn mask(&mut self, len: usize) -> Option<Vec<f32>> {
         if self.p <= 0.0 {
-            return Ok(x.clone());
+            return None;
         }
         let keep = 1.0 - f64::from(self.p);
         let threshold = (keep * 4_294_967_296.0) as u64;
         let scale = (1.0 / keep) as f32;
-        let mask: Vec<f32> =
-            (0..x.elem_count()).map(|_| if u64::from(self.rng.next_u32()) < threshold { scale } else { 0.0 }).collect();
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        x.mul(&mask)
+        Some((0..len).map(|_| if u64::from(self.rng.next_u32()) < threshold { scale } else { 0.0 }).collect())
     }
 }
 

@@ -6,7 +6,9 @@
 //!   embed = hidden = 256: Flickr8k's seed-compatible vocabulary and the original's sizes);
 //! - seed: Inception v3 in train mode on 32 images of 299×299, then the same step (only `fc` and
 //!   the decoder train, as in the original);
-//! - finetune (`--finetune`): the seed step with Inception v3 training too.
+//! - finetune (`--finetune`): the seed step with Inception v3 training too;
+//! - decoder: the decoder alone from 256-d features, as `tools/model/bench_decoder_torch.py` times
+//!   the original's `DecoderRNN` (20 caption tokens + 1 target row, no dropout, no PAD, Adam).
 //!
 //! It runs [`caption_train::optimizer_step`], the function the trainer runs. Prints JSON lines.
 //! In the dev profile (what `cargo xtask train` runs):
@@ -15,9 +17,9 @@
 
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use caption_model::{Dropout, parse_device};
-use caption_train::{Adam, AdamConfig, TrainConfig, TrainError, TrainModel, optimizer_step};
+use caption_train::{Adam, AdamConfig, Gradients, TrainConfig, TrainError, TrainModel, optimizer_step};
 
 const BATCH: usize = 32;
 const TOKENS: usize = 21;
@@ -70,6 +72,26 @@ fn main() -> Result<(), TrainError> {
     })?;
     let name = "frozen train step, Flickr8k caption lengths (padded to 20, 30% PAD)";
     report(name, &device, frozen_padded, "samples_per_second", BATCH);
+
+    // The decoder alone, as bench_decoder_torch.py: its own Adam over the decoder's parameters.
+    let decoder_vars: Vec<_> =
+        model.trained_vars().into_iter().filter(|(name, _)| name.starts_with(caption_train::DECODER_PREFIX)).collect();
+    let mut decoder_optimizer = Adam::new(decoder_vars, AdamConfig::default())?;
+    let features = Tensor::randn(0f32, 1f32, (BATCH, 256), &device)?;
+    let targets = Tensor::cat(&[captions.narrow(0, 0, 20)?, Tensor::zeros((1, BATCH), DType::U32, &device)?], 0)?;
+    let no_dropout = &mut Dropout::new(0.0, 0);
+    let decoder = time(20, &mut || {
+        let Some(pass) = model.model.decoder.loss_gradients(&features, &targets, no_dropout, u32::MAX)? else {
+            return Err(TrainError::Weights("the decoder step is timed on the CPU only".into()));
+        };
+        let named = pass.gradients.into_iter().map(|(name, g)| (format!("{}{name}", caption_train::DECODER_PREFIX), g));
+        decoder_optimizer.step(&Gradients::Named(named.collect()), 3e-4, 1.0)?;
+        Ok(())
+    });
+    match decoder {
+        Ok(seconds) => report("decoder train step b32 t20 v2994 e256", &device, seconds, "samples_per_second", BATCH),
+        Err(error) => eprintln!("decoder step not timed: {error}"),
+    }
 
     if seed_steps == 0 {
         return Ok(()); // `--seed-steps 0`: the frozen step only

@@ -33,6 +33,26 @@ impl Default for AdamConfig {
     }
 }
 
+/// The gradients of one step: candle's autograd store (keyed by variable), or gradients by
+/// parameter name (the hand-written CPU pass, [`caption_model::HeadGradients`]).
+#[derive(Debug)]
+pub enum Gradients {
+    /// From `loss.backward()`.
+    Autograd(GradStore),
+    /// By the parameter's name in the original's state_dict.
+    Named(HashMap<String, Tensor>),
+}
+
+impl Gradients {
+    /// The gradient of the variable `var` named `name`, if it has one.
+    fn get(&self, name: &str, var: &Var) -> Option<&Tensor> {
+        match self {
+            Self::Autograd(store) => store.get(var.as_tensor()),
+            Self::Named(by_name) => by_name.get(name),
+        }
+    }
+}
+
 /// One trained parameter and its moments.
 #[derive(Debug)]
 struct Slot {
@@ -88,10 +108,10 @@ impl Adam {
     ///
     /// # Errors
     /// A candle error.
-    pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
+    pub fn grad_norm(&self, grads: &Gradients) -> Result<f64> {
         let mut total = 0.0;
         for slot in &self.slots {
-            if let Some(g) = grads.get(slot.var.as_tensor()) {
+            if let Some(g) = grads.get(&slot.name, &slot.var) {
                 total += g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
             }
         }
@@ -103,13 +123,21 @@ impl Adam {
     ///
     /// # Errors
     /// A candle error.
-    pub fn step(&mut self, grads: &GradStore, lr: f64, grad_scale: f64) -> Result<()> {
+    pub fn step(&mut self, grads: &Gradients, lr: f64, grad_scale: f64) -> Result<()> {
         self.step += 1;
         let AdamConfig { kind, beta1, beta2, eps, weight_decay } = self.config;
         let bias1 = 1.0 - beta1.powi(self.step as i32);
         let bias2_sqrt = (1.0 - beta2.powi(self.step as i32)).sqrt();
         for slot in &mut self.slots {
-            let Some(grad) = grads.get(slot.var.as_tensor()) else { continue };
+            let Some(grad) = grads.get(&slot.name, &slot.var) else { continue };
+            if grad.dims() != slot.var.dims() {
+                candle_core::bail!(
+                    "gradient of {} has shape {:?}, the parameter {:?}",
+                    slot.name,
+                    grad.dims(),
+                    slot.var.dims()
+                );
+            }
             let lr = lr * slot.lr_factor;
             let theta = slot.var.as_tensor();
             if theta.device().is_cpu() && theta.dtype() == DType::F32 {

@@ -46,7 +46,7 @@ mod step;
 mod trainer;
 pub mod validation;
 
-pub use adam::{Adam, AdamConfig};
+pub use adam::{Adam, AdamConfig, Gradients};
 pub use config::{EncoderWeights, Mode, OptimizerKind, Schedule, TrainConfig};
 pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;

@@ -1,13 +1,19 @@
 //! [`optimizer_step`]: one teacher-forced training step from the encoder's pooled features —
 //! `fc`, ReLU and dropout, the decoder, the PAD-masked cross-entropy, backward, optional
 //! gradient clipping and an Adam update. Every mode's step ends here; benchmarks time it.
+//!
+//! When no gradient flows into the encoder (frozen and seed modes) and the model is on the CPU,
+//! the forward and backward pass is caption-model's hand-written one
+//! ([`CNNtoRNN::head_gradients`](caption_model::CNNtoRNN::head_gradients)); otherwise candle's
+//! autograd runs it. Both draw the same dropout masks and compute the same gradients (up to float
+//! rounding).
 
 use candle_core::{DType, IndexOp, Tensor};
 use caption_model::Dropout;
 use caption_text::Vocabulary;
 
 use crate::TrainError;
-use crate::adam::Adam;
+use crate::adam::{Adam, Gradients};
 use crate::loss::masked_cross_entropy;
 use crate::model::TrainModel;
 
@@ -26,6 +32,13 @@ pub fn optimizer_step(
     lr: f64,
     clip_grad_norm: Option<f64>,
 ) -> Result<f64, TrainError> {
+    if !pooled.track_op()
+        && let Some(head) = model.model.head_gradients(pooled, captions, dropout, Vocabulary::PAD)?
+    {
+        let gradients = Gradients::Named(head.gradients.into_iter().collect());
+        update(optimizer, &gradients, lr, clip_grad_norm)?;
+        return Ok(f64::from(head.loss));
+    }
     let decoder = &model.model.decoder;
     let features = model.model.encoder.features_from_pooled(pooled, Some(dropout))?;
     let inputs = captions.i(..captions.dim(0)? - 1)?;
@@ -45,14 +58,20 @@ pub fn optimizer_step(
         (hiddens.index_select(&counted, 0)?, Tensor::new(kept, hiddens.device())?)
     };
     let (loss, _) = masked_cross_entropy(&decoder.logits(&hiddens)?, &targets, Vocabulary::PAD)?;
-    let grads = loss.backward()?;
+    update(optimizer, &Gradients::Autograd(loss.backward()?), lr, clip_grad_norm)?;
+    Ok(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?))
+}
+
+/// The Adam update, the gradients first scaled down to a global norm of `clip_grad_norm` when
+/// they exceed it.
+fn update(optimizer: &mut Adam, gradients: &Gradients, lr: f64, clip_grad_norm: Option<f64>) -> Result<(), TrainError> {
     let scale = match clip_grad_norm {
         Some(max) => {
-            let norm = optimizer.grad_norm(&grads)?;
+            let norm = optimizer.grad_norm(gradients)?;
             if norm > max { max / (norm + 1e-6) } else { 1.0 }
         }
         None => 1.0,
     };
-    optimizer.step(&grads, lr, scale)?;
-    Ok(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?))
+    optimizer.step(gradients, lr, scale)?;
+    Ok(())
 }

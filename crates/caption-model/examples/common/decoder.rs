@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use caption_model::{DecoderConfig, DecoderRNN};
+use caption_model::{DecoderConfig, DecoderRNN, Dropout};
 
 /// Times a training step and greedy decoding on `device`, printing JSON lines.
 pub fn run(device: &Device) -> candle_core::Result<()> {
@@ -18,28 +18,48 @@ pub fn run(device: &Device) -> candle_core::Result<()> {
     let features = Tensor::randn(0f32, 1f32, (batch, 256), &device)?;
     let captions = Tensor::rand(0f32, 2994f32, (length, batch), &device)?.to_dtype(DType::U32)?;
     let targets = Tensor::cat(&[captions.clone(), Tensor::zeros((1, batch), DType::U32, &device)?], 0)?;
-    let step = |optimizer: &mut candle_nn::AdamW| -> candle_core::Result<()> {
+    // Candle's autograd: the decoder's forward, cross-entropy, backward, AdamW (no decay: Adam).
+    let autograd_step = |optimizer: &mut candle_nn::AdamW| -> candle_core::Result<()> {
         let logits = decoder.forward(&features, &captions, None)?;
         let loss =
             candle_nn::loss::cross_entropy(&logits.reshape(((length + 1) * batch, 2994))?, &targets.flatten_all()?)?;
         optimizer.backward_step(&loss)
     };
-    for _ in 0..3 {
-        step(&mut optimizer)?;
+    // The hand-written CPU pass alone (`DecoderRNN::loss_gradients`, what training runs on the
+    // CPU; caption-train's `train_bench` times it with its in-place Adam, candle's AdamW taking
+    // longer than the pass). `targets` are the captions with a last row appended, so its first
+    // `length` rows are the inputs, as above; no target is PAD (u32::MAX is no id).
+    let hand_written_pass = || -> candle_core::Result<bool> {
+        Ok(decoder.loss_gradients(&features, &targets, &mut Dropout::new(0.0, 0), u32::MAX)?.is_some())
+    };
+    let paths: [(&str, bool); 2] = [
+        ("decoder forward + backward b32 t20 v2994 e256, hand-written CPU pass, no optimizer", true),
+        ("decoder train step b32 t20 v2994 e256, autograd + candle AdamW", false),
+    ];
+    for (name, hand_written) in paths {
+        let step = |optimizer: &mut candle_nn::AdamW| -> candle_core::Result<bool> {
+            if hand_written { hand_written_pass() } else { autograd_step(optimizer).map(|()| true) }
+        };
+        if !step(&mut optimizer)? {
+            continue; // no hand-written pass on this device
+        }
+        for _ in 0..2 {
+            step(&mut optimizer)?;
+        }
+        device.synchronize()?;
+        let iterations = 20;
+        let start = Instant::now();
+        for _ in 0..iterations {
+            step(&mut optimizer)?;
+        }
+        device.synchronize()?;
+        let per_step = start.elapsed().as_secs_f64() / iterations as f64;
+        println!(
+            "{{\"bench\": \"{name}\", \"device\": \"{device:?}\", \"ms\": {:.2}, \"samples_per_second\": {:.0}}}",
+            per_step * 1e3,
+            batch as f64 / per_step
+        );
     }
-    device.synchronize()?;
-    let iterations = 20;
-    let start = Instant::now();
-    for _ in 0..iterations {
-        step(&mut optimizer)?;
-    }
-    device.synchronize()?;
-    let per_step = start.elapsed().as_secs_f64() / iterations as f64;
-    println!(
-        "{{\"bench\": \"decoder train step b32 t20 v2994 e256\", \"device\": \"{device:?}\", \"ms\": {:.2}, \"samples_per_second\": {:.0}}}",
-        per_step * 1e3,
-        batch as f64 / per_step
-    );
 
     let one = Tensor::randn(0f32, 1f32, (1, 256), &device)?;
     // `greedy` (on the CPU its own loop of matrix-vector products), then the same loop in tensor

@@ -1,0 +1,188 @@
+//! One LSTM layer's forward pass over a whole teacher-forced sequence, keeping what its backward
+//! pass needs, and that backward pass: PyTorch's `nn.LSTM` formulas on plain float32 vectors.
+//!
+//! Sequences are time-major: row `t · batch + b` is step `t` of sequence `b`. Gates are in
+//! PyTorch's order `i, f, g, o`: `i, f, o` sigmoids and `g` a tanh of `x·W_ihᵀ + b_ih + h·W_hhᵀ +
+//! b_hh`; `c' = f·c + i·g`, `h' = o·tanh(c')`, from zero states.
+
+use crate::cpu_gemm::{View, matmul, transposed};
+use crate::cpu_kernels::{sigmoid_in_place, tanh_in_place};
+
+/// One layer's weights, PyTorch's layout (`w_ih` is 4·hidden × input, `w_hh` 4·hidden × hidden).
+pub(crate) struct LayerWeights<'a> {
+    pub w_ih: &'a [f32],
+    pub w_hh: &'a [f32],
+    pub b_ih: &'a [f32],
+    pub b_hh: &'a [f32],
+}
+
+/// A sequence's shape: `steps` time steps of `batch` rows, `hidden` units.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SequenceShape {
+    pub steps: usize,
+    pub batch: usize,
+    pub hidden: usize,
+}
+
+impl SequenceShape {
+    fn rows(self) -> usize {
+        self.steps * self.batch
+    }
+}
+
+/// What a layer's forward pass keeps for its backward pass.
+pub(crate) struct LayerCache {
+    /// The layer's input, rows × input.
+    pub input: Vec<f32>,
+    /// The gate activations `i, f, g, o`, rows × 4·hidden.
+    gates: Vec<f32>,
+    /// The cell states, rows × hidden.
+    cells: Vec<f32>,
+    /// `tanh` of the cell states.
+    cells_tanh: Vec<f32>,
+    /// The hidden states (the layer's output), rows × hidden.
+    pub hidden: Vec<f32>,
+}
+
+/// The layer over `input` (rows × input).
+pub(crate) fn forward(layer: &LayerWeights, input: Vec<f32>, shape: SequenceShape) -> LayerCache {
+    let SequenceShape { batch, hidden, .. } = shape;
+    let rows = shape.rows();
+    let width = 4 * hidden;
+    let input_size = layer.w_ih.len() / width;
+    // Input projections of every step at once, on top of both biases.
+    let bias: Vec<f32> = layer.b_ih.iter().zip(layer.b_hh).map(|(a, b)| a + b).collect();
+    let mut gates = vec![0.0; rows * width];
+    gates.chunks_exact_mut(width).for_each(|row| row.copy_from_slice(&bias));
+    let w_ih_t = transposed(layer.w_ih, width, input_size);
+    matmul(&mut gates, true, View::rows(&input, rows, input_size), View::rows(&w_ih_t, input_size, width));
+    let w_hh_t = transposed(layer.w_hh, width, hidden);
+
+    let mut cells = vec![0.0; rows * hidden];
+    let mut cells_tanh = vec![0.0; rows * hidden];
+    let mut outputs = vec![0.0; rows * hidden];
+    for t in 0..shape.steps {
+        let now = t * batch..(t + 1) * batch;
+        let step_gates = &mut gates[now.start * width..now.end * width];
+        if t > 0 {
+            let previous = View::rows(&outputs, rows, hidden).row_range(now.start - batch..now.start);
+            matmul(step_gates, true, previous, View::rows(&w_hh_t, hidden, width));
+        }
+        // Cells of the previous step (zeros at t = 0) and of this one.
+        let (done, rest) = cells.split_at_mut(now.start * hidden);
+        let previous_cells = if t > 0 { &done[(now.start - batch) * hidden..] } else { &[][..] };
+        let step_cells = &mut rest[..batch * hidden];
+        let step_tanh = &mut cells_tanh[now.start * hidden..now.end * hidden];
+        let step_outputs = &mut outputs[now.start * hidden..now.end * hidden];
+        for b in 0..batch {
+            let g = &mut step_gates[b * width..][..width];
+            sigmoid_in_place(&mut g[..2 * hidden]);
+            tanh_in_place(&mut g[2 * hidden..3 * hidden]);
+            sigmoid_in_place(&mut g[3 * hidden..]);
+            let (i, rest) = g.split_at(hidden);
+            let (f, rest) = rest.split_at(hidden);
+            let (candidate, o) = rest.split_at(hidden);
+            let c = &mut step_cells[b * hidden..][..hidden];
+            if t > 0 {
+                let previous = &previous_cells[b * hidden..][..hidden];
+                for j in 0..hidden {
+                    c[j] = f[j] * previous[j] + i[j] * candidate[j];
+                }
+            } else {
+                for j in 0..hidden {
+                    c[j] = i[j] * candidate[j];
+                }
+            }
+            let tanh_c = &mut step_tanh[b * hidden..][..hidden];
+            tanh_c.copy_from_slice(c);
+            tanh_in_place(tanh_c);
+            let h = &mut step_outputs[b * hidden..][..hidden];
+            for j in 0..hidden {
+                h[j] = o[j] * tanh_c[j];
+            }
+        }
+    }
+    LayerCache { input, gates, cells, cells_tanh, hidden: outputs }
+}
+
+/// The layer's gradients: its weights' and its input's.
+pub(crate) struct LayerGradients {
+    /// For `weight_ih`, 4·hidden × input.
+    pub w_ih: Vec<f32>,
+    /// For `weight_hh`, 4·hidden × hidden.
+    pub w_hh: Vec<f32>,
+    /// For `bias_ih` and for `bias_hh` (the same: both are added to the gates).
+    pub bias: Vec<f32>,
+    /// For the layer's input, rows × input.
+    pub input: Vec<f32>,
+}
+
+/// The backward pass from `d_output` (the loss's gradient for the layer's hidden states, rows ×
+/// hidden).
+pub(crate) fn backward(
+    layer: &LayerWeights,
+    cache: &LayerCache,
+    d_output: &[f32],
+    shape: SequenceShape,
+) -> LayerGradients {
+    let SequenceShape { batch, hidden, .. } = shape;
+    let rows = shape.rows();
+    let width = 4 * hidden;
+    let input_size = layer.w_ih.len() / width;
+    // Gradients for the gates' pre-activations, every step.
+    let mut d_gates = vec![0.0; rows * width];
+    // The gradients reaching step t from step t + 1, for h and for c.
+    let mut d_hidden_next = vec![0.0; batch * hidden];
+    let mut d_cell_next = vec![0.0; batch * hidden];
+    for t in (0..shape.steps).rev() {
+        let first = t * batch;
+        for b in 0..batch {
+            let r = first + b;
+            let g = &cache.gates[r * width..][..width];
+            let (i, f, candidate, o) =
+                (&g[..hidden], &g[hidden..2 * hidden], &g[2 * hidden..3 * hidden], &g[3 * hidden..]);
+            let tanh_c = &cache.cells_tanh[r * hidden..][..hidden];
+            let d_out = &d_output[r * hidden..][..hidden];
+            let d_next = &d_hidden_next[b * hidden..][..hidden];
+            let d_cell = &mut d_cell_next[b * hidden..][..hidden];
+            let (d_i, rest) = d_gates[r * width..][..width].split_at_mut(hidden);
+            let (d_f, rest) = rest.split_at_mut(hidden);
+            let (d_candidate, d_o) = rest.split_at_mut(hidden);
+            for j in 0..hidden {
+                let d_h = d_out[j] + d_next[j];
+                let d_c = d_cell[j] + d_h * o[j] * (1.0 - tanh_c[j] * tanh_c[j]);
+                d_i[j] = d_c * candidate[j] * i[j] * (1.0 - i[j]);
+                d_candidate[j] = d_c * i[j] * (1.0 - candidate[j] * candidate[j]);
+                d_o[j] = d_h * tanh_c[j] * o[j] * (1.0 - o[j]);
+                d_cell[j] = d_c * f[j];
+                d_f[j] = d_c; // times c_{t−1} · f(1 − f) below
+            }
+            if t > 0 {
+                let previous = &cache.cells[(r - batch) * hidden..][..hidden];
+                for j in 0..hidden {
+                    d_f[j] *= previous[j] * f[j] * (1.0 - f[j]);
+                }
+            } else {
+                d_f.fill(0.0);
+            }
+        }
+        if t > 0 {
+            let step_gates = View::rows(&d_gates, rows, width).row_range(first..first + batch);
+            matmul(&mut d_hidden_next, false, step_gates, View::rows(layer.w_hh, width, hidden));
+        }
+    }
+    let all_gates = View::rows(&d_gates, rows, width);
+    let mut w_ih = vec![0.0; width * input_size];
+    matmul(&mut w_ih, false, all_gates.t(), View::rows(&cache.input, rows, input_size));
+    // h_{t−1} meets the gates of step t ≥ 1.
+    let mut w_hh = vec![0.0; width * hidden];
+    let previous_hidden = View::rows(&cache.hidden, rows, hidden).row_range(0..rows - batch);
+    matmul(&mut w_hh, false, all_gates.row_range(batch..rows).t(), previous_hidden);
+    let mut bias = vec![0.0; width];
+    for row in d_gates.chunks_exact(width) {
+        bias.iter_mut().zip(row).for_each(|(s, x)| *s += x);
+    }
+    let mut input = vec![0.0; rows * input_size];
+    matmul(&mut input, false, all_gates, View::rows(layer.w_ih, width, input_size));
+    LayerGradients { w_ih, w_hh, bias, input }
+}

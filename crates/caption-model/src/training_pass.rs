@@ -1,0 +1,414 @@
+//! The training step's forward and backward pass on the CPU, written out by hand instead of through
+//! candle's autograd: [`DecoderRNN::loss_gradients`] (the decoder and the PAD-masked
+//! cross-entropy) and [`CNNtoRNN::head_gradients`] (the encoder's `fc`, ReLU and dropouts before it).
+//!
+//! Through autograd a teacher-forced LSTM is a few dozen small tensor operations per time step,
+//! forward and backward, each allocating and dispatching; here each layer is one matrix product
+//! for the input projections of all steps, one small product per step for the recurrence (each
+//! way), loops over plain vectors, and three products for the weight gradients
+//! ([`cpu_lstm_training`](crate::cpu_lstm_training)), all on the `gemm` crate. Rows whose target is
+//! PAD skip the output layer: they add nothing to the loss or its gradient. The dropout masks are
+//! drawn from the same [`Dropout`] stream, in the same order and shapes, as
+//! [`EncoderCNN::features_from_pooled`](crate::EncoderCNN::features_from_pooled) and
+//! [`DecoderRNN::hiddens`] draw them, so both paths train alike.
+//!
+//! The loss is PyTorch's `CrossEntropyLoss(ignore_index=PAD)`: the mean over non-PAD targets of
+//! `logsumexp(logits) − logits[target]`.
+
+use candle_core::{DType, Device, Result, Tensor};
+use rayon::prelude::*;
+
+use crate::cpu_gemm::{View, matmul};
+use crate::cpu_kernels::{host_slice, softmax_cross_entropy_row};
+use crate::cpu_lstm_training::{self as lstm, LayerCache, LayerWeights, SequenceShape};
+use crate::{CNNtoRNN, DecoderRNN, Dropout};
+
+/// The loss of a teacher-forced batch and its gradients, from [`DecoderRNN::loss_gradients`].
+#[derive(Debug, Clone)]
+pub struct DecoderGradients {
+    /// The mean cross-entropy over targets that are not PAD.
+    pub loss: f32,
+    /// How many targets counted.
+    pub counted: usize,
+    /// The gradient of `loss` for each of the decoder's parameters, by its name in the original's
+    /// `DecoderRNN` (`embed.weight`, `lstm.weight_ih_l0`, …, `linear.bias`), shaped like it.
+    pub gradients: Vec<(String, Tensor)>,
+    /// The gradient of `loss` for the image features (batch × embed).
+    pub features: Tensor,
+}
+
+/// The loss of a teacher-forced batch and its gradients, from [`CNNtoRNN::head_gradients`].
+#[derive(Debug, Clone)]
+pub struct HeadGradients {
+    /// The mean cross-entropy over targets that are not PAD.
+    pub loss: f32,
+    /// How many targets counted.
+    pub counted: usize,
+    /// The gradient of `loss` for each parameter of `fc` and the decoder, by the parameter's name in
+    /// the original's state_dict (`encoderCNN.inception.fc.weight`, `decoderRNN.embed.weight`,
+    /// `decoderRNN.lstm.weight_ih_l0`, …, `decoderRNN.linear.bias`), shaped like the parameter.
+    pub gradients: Vec<(String, Tensor)>,
+}
+
+impl DecoderRNN {
+    /// The teacher-forced loss and its gradients: `features` (batch × embed) as time step 0, the
+    /// embedded (and dropped-out) `captions[:-1]` after it, and every output scored against
+    /// `captions` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded) with PAD targets left
+    /// out: the original's training loss on [`forward`](Self::forward). `dropout` draws the
+    /// embeddings' mask (p = 0 turns it off).
+    ///
+    /// `None` when the decoder or `features` is not float32 in CPU memory: the caller then uses
+    /// candle's autograd (no mask has been drawn).
+    ///
+    /// # Errors
+    /// Shapes that do not fit the decoder, or a token id outside the vocabulary.
+    pub fn loss_gradients(
+        &self,
+        features: &Tensor,
+        captions: &Tensor,
+        dropout: &mut Dropout,
+        pad: u32,
+    ) -> Result<Option<DecoderGradients>> {
+        let tensors = self.weight_tensors()?;
+        if !on_cpu_f32(&tensors, features) {
+            return Ok(None);
+        }
+        let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
+        let Some(slices) =
+            guards.iter().map(|(storage, layout)| host_slice(storage, layout)).collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
+        let weights = self.slices(&slices)?;
+        let (batch, width) = features.dims2()?;
+        if width != weights.embed_size {
+            candle_core::bail!("the features have {width} columns, the decoder takes {}", weights.embed_size);
+        }
+        let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
+        let features: Vec<f32> = features.flatten_all()?.to_vec1()?;
+        let mask = dropout.mask((steps - 1) * batch * weights.embed_size);
+        let pass = decoder_pass(&weights, &features, &ids, steps, mask.as_deref(), pad);
+        let d_features = Tensor::from_vec(pass.d_features, (batch, weights.embed_size), &Device::Cpu)?;
+        let gradients = self.named(pass.gradients)?;
+        Ok(Some(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features }))
+    }
+
+    /// The decoder's parameters as tensors, in [`names`](Self::names) order.
+    fn weight_tensors(&self) -> Result<Vec<Tensor>> {
+        let mut tensors = vec![self.embed_weights().clone(), self.linear_weight().clone()];
+        match self.linear_bias() {
+            Some(bias) => tensors.push(bias.clone()),
+            None => candle_core::bail!("the original's output layer has a bias"),
+        }
+        for k in 0..self.lstm().num_layers() {
+            tensors.extend(self.lstm().layer_weights(k)?);
+        }
+        Ok(tensors)
+    }
+
+    /// The parameters' names in the original's `DecoderRNN`, with their shapes.
+    fn names(&self) -> Result<Vec<(String, Vec<usize>)>> {
+        let mut names = vec![
+            ("embed.weight".to_string(), self.embed_weights().dims().to_vec()),
+            ("linear.weight".to_string(), self.linear_weight().dims().to_vec()),
+            ("linear.bias".to_string(), vec![self.linear_weight().dim(0)?]),
+        ];
+        for k in 0..self.lstm().num_layers() {
+            let weights = self.lstm().layer_weights(k)?;
+            for (name, tensor) in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"].iter().zip(&weights) {
+                names.push((format!("lstm.{name}_l{k}"), tensor.dims().to_vec()));
+            }
+        }
+        Ok(names)
+    }
+
+    /// Gradients in [`names`](Self::names) order as named tensors.
+    fn named(&self, gradients: Vec<Vec<f32>>) -> Result<Vec<(String, Tensor)>> {
+        self.names()?
+            .into_iter()
+            .zip(gradients)
+            .map(|((name, shape), values)| Ok((name, Tensor::from_vec(values, shape, &Device::Cpu)?)))
+            .collect()
+    }
+
+    /// The weights as slices of `tensors` ([`weight_tensors`](Self::weight_tensors) order).
+    fn slices<'a>(&self, slices: &[&'a [f32]]) -> Result<DecoderWeights<'a>> {
+        let (vocab_size, hidden_size) = self.linear_weight().dims2()?;
+        let (_, embed_size) = self.embed_weights().dims2()?;
+        let layers = slices[3..]
+            .chunks_exact(4)
+            .map(|w| LayerWeights { w_ih: w[0], w_hh: w[1], b_ih: w[2], b_hh: w[3] })
+            .collect();
+        Ok(DecoderWeights {
+            embed: slices[0],
+            linear_weight: slices[1],
+            linear_bias: slices[2],
+            layers,
+            embed_size,
+            hidden_size,
+            vocab_size,
+        })
+    }
+}
+
+impl CNNtoRNN {
+    /// The training step's loss and gradients for the head, from 2048-d `pooled` features (batch
+    /// × 2048; no gradient flows back into them: frozen and original-setup training) and
+    /// `captions` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded): the original's
+    /// `dropout(relu(fc(dropout(pooled))))` as time step 0, then as
+    /// [`DecoderRNN::loss_gradients`]. `dropout` draws the three masks in the order the forward
+    /// pass does (p = 0 turns them off).
+    ///
+    /// `None` when the model or `pooled` is not float32 in CPU memory: the caller then uses
+    /// candle's autograd (no mask has been drawn).
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model, or a token id outside the vocabulary.
+    pub fn head_gradients(
+        &self,
+        pooled: &Tensor,
+        captions: &Tensor,
+        dropout: &mut Dropout,
+        pad: u32,
+    ) -> Result<Option<HeadGradients>> {
+        let Some(fc) = self.encoder.inception().fc() else { candle_core::bail!("the encoder has no fc") };
+        let Some(fc_bias) = fc.bias() else { candle_core::bail!("the original's fc has a bias") };
+        let mut tensors = vec![fc.weight().clone(), fc_bias.clone()];
+        tensors.extend(self.decoder.weight_tensors()?);
+        if !on_cpu_f32(&tensors, pooled) {
+            return Ok(None);
+        }
+        let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
+        let Some(slices) =
+            guards.iter().map(|(storage, layout)| host_slice(storage, layout)).collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
+        let (fc_weight, fc_bias) = (slices[0], slices[1]);
+        let weights = self.decoder.slices(&slices[2..])?;
+        let (embed_size, pooled_size) = fc.weight().dims2()?;
+        if embed_size != weights.embed_size {
+            candle_core::bail!("fc gives {embed_size} features, the decoder takes {}", weights.embed_size);
+        }
+        let (batch, width) = pooled.dims2()?;
+        if width != pooled_size {
+            candle_core::bail!("the pooled features have {width} columns, fc takes {pooled_size}");
+        }
+        let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
+        let mut pooled: Vec<f32> = pooled.flatten_all()?.to_vec1()?;
+        let pooled_mask = dropout.mask(batch * pooled_size);
+        let features_mask = dropout.mask(batch * embed_size);
+        let embeddings_mask = dropout.mask((steps - 1) * batch * embed_size);
+
+        // dropout(relu(fc(dropout(pooled)))).
+        apply_mask(&mut pooled, pooled_mask.as_deref());
+        let mut fc_out = vec![0.0; batch * embed_size];
+        matmul(
+            &mut fc_out,
+            false,
+            View::rows(&pooled, batch, pooled_size),
+            View::rows(fc_weight, embed_size, pooled_size).t(),
+        );
+        for row in fc_out.chunks_exact_mut(embed_size) {
+            row.iter_mut().zip(fc_bias).for_each(|(x, b)| *x += b);
+        }
+        let mut features: Vec<f32> = fc_out.iter().map(|&z| z.max(0.0)).collect();
+        apply_mask(&mut features, features_mask.as_deref());
+
+        let pass = decoder_pass(&weights, &features, &ids, steps, embeddings_mask.as_deref(), pad);
+
+        // Back through the dropout and the ReLU (whose gradient at 0 is 0, as PyTorch's), then fc.
+        let mut d_fc_out = pass.d_features;
+        apply_mask(&mut d_fc_out, features_mask.as_deref());
+        d_fc_out.iter_mut().zip(&fc_out).filter(|(_, z)| **z <= 0.0).for_each(|(d, _)| *d = 0.0);
+        let mut d_fc_weight = vec![0.0; embed_size * pooled_size];
+        matmul(
+            &mut d_fc_weight,
+            false,
+            View::rows(&d_fc_out, batch, embed_size).t(),
+            View::rows(&pooled, batch, pooled_size),
+        );
+        let d_fc_bias = column_sums(&d_fc_out, embed_size);
+
+        let cpu = &Device::Cpu;
+        let mut gradients = vec![
+            (
+                "encoderCNN.inception.fc.weight".to_string(),
+                Tensor::from_vec(d_fc_weight, (embed_size, pooled_size), cpu)?,
+            ),
+            ("encoderCNN.inception.fc.bias".to_string(), Tensor::from_vec(d_fc_bias, embed_size, cpu)?),
+        ];
+        let decoder = self.decoder.named(pass.gradients)?;
+        gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("decoderRNN.{name}"), gradient)));
+        Ok(Some(HeadGradients { loss: pass.loss, counted: pass.counted, gradients }))
+    }
+}
+
+/// Whether `input` and every tensor of `weights` are float32 in CPU memory.
+fn on_cpu_f32(weights: &[Tensor], input: &Tensor) -> bool {
+    std::iter::once(input).chain(weights).all(|t| t.dtype() == DType::F32 && t.device().is_cpu())
+}
+
+/// The captions' ids (time-major) and their length, checked against the batch and the vocabulary.
+fn caption_ids(captions: &Tensor, batch: usize, vocab_size: usize) -> Result<(Vec<u32>, usize)> {
+    let (steps, caption_batch) = captions.dims2()?;
+    if steps == 0 {
+        candle_core::bail!("empty captions: a training step needs at least one token per caption");
+    }
+    if caption_batch != batch {
+        candle_core::bail!("{batch} feature rows for {caption_batch} captions");
+    }
+    let ids: Vec<u32> = captions.flatten_all()?.to_dtype(DType::U32)?.to_vec1()?;
+    if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab_size) {
+        candle_core::bail!("token id {bad} outside a vocabulary of {vocab_size}");
+    }
+    Ok((ids, steps))
+}
+
+/// The decoder's weights as slices.
+struct DecoderWeights<'a> {
+    embed: &'a [f32],
+    linear_weight: &'a [f32],
+    linear_bias: &'a [f32],
+    layers: Vec<LayerWeights<'a>>,
+    embed_size: usize,
+    hidden_size: usize,
+    vocab_size: usize,
+}
+
+/// What [`decoder_pass`] computes.
+struct DecoderPass {
+    loss: f32,
+    counted: usize,
+    /// In [`DecoderRNN::names`] order.
+    gradients: Vec<Vec<f32>>,
+    /// For the features, batch × embed.
+    d_features: Vec<f32>,
+}
+
+/// Multiplies `values` by `mask` elementwise when there is one.
+fn apply_mask(values: &mut [f32], mask: Option<&[f32]>) {
+    if let Some(mask) = mask {
+        values.iter_mut().zip(mask).for_each(|(v, m)| *v *= m);
+    }
+}
+
+/// The sums of the columns of `matrix` (rows × `width`).
+fn column_sums(matrix: &[f32], width: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; width];
+    for row in matrix.chunks_exact(width) {
+        sums.iter_mut().zip(row).for_each(|(s, x)| *s += x);
+    }
+    sums
+}
+
+/// The decoder's forward and backward pass from `features` (batch × embed); `ids` are the
+/// captions (steps × batch, time-major).
+fn decoder_pass(
+    w: &DecoderWeights,
+    features: &[f32],
+    ids: &[u32],
+    steps: usize,
+    embeddings_mask: Option<&[f32]>,
+    pad: u32,
+) -> DecoderPass {
+    let (embed_size, hidden_size, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
+    let batch = features.len() / embed_size;
+    let rows = steps * batch;
+    let shape = SequenceShape { steps, batch, hidden: hidden_size };
+
+    // The features, then the embedded caption tokens (all but the last), dropped out.
+    let mut input = vec![0.0; rows * embed_size];
+    input[..batch * embed_size].copy_from_slice(features);
+    for (row, &id) in input[batch * embed_size..].chunks_exact_mut(embed_size).zip(ids) {
+        row.copy_from_slice(&w.embed[id as usize * embed_size..][..embed_size]);
+    }
+    apply_mask(&mut input[batch * embed_size..], embeddings_mask);
+
+    let mut caches: Vec<LayerCache> = Vec::with_capacity(w.layers.len());
+    for layer in &w.layers {
+        let layer_input = match caches.last() {
+            Some(below) => below.hidden.clone(),
+            None => std::mem::take(&mut input),
+        };
+        caches.push(lstm::forward(layer, layer_input, shape));
+    }
+    let top = &caches.last().expect("the LSTM has at least one layer").hidden;
+
+    // The output layer and the loss, for the rows whose target is not PAD.
+    let kept: Vec<usize> = (0..rows).filter(|&r| ids[r] != pad).collect();
+    let counted = kept.len();
+    let selected: Vec<f32> = if counted == rows {
+        top.clone()
+    } else {
+        kept.iter().flat_map(|&r| &top[r * hidden_size..][..hidden_size]).copied().collect()
+    };
+    let mut logits = vec![0.0; counted * vocab_size];
+    let linear = View::rows(w.linear_weight, vocab_size, hidden_size);
+    matmul(&mut logits, false, View::rows(&selected, counted, hidden_size), linear.t());
+    let loss = softmax_cross_entropy_in_place(&mut logits, &kept, ids, w.linear_bias);
+    let d_logits = logits;
+
+    let mut d_linear_weight = vec![0.0; vocab_size * hidden_size];
+    matmul(
+        &mut d_linear_weight,
+        false,
+        View::rows(&d_logits, counted, vocab_size).t(),
+        View::rows(&selected, counted, hidden_size),
+    );
+    let d_linear_bias = column_sums(&d_logits, vocab_size);
+    let mut d_selected = vec![0.0; counted * hidden_size];
+    matmul(&mut d_selected, false, View::rows(&d_logits, counted, vocab_size), linear);
+    drop(d_logits);
+    let mut d_output = if counted == rows {
+        d_selected
+    } else {
+        let mut d_output = vec![0.0; rows * hidden_size];
+        for (&r, d) in kept.iter().zip(d_selected.chunks_exact(hidden_size)) {
+            d_output[r * hidden_size..][..hidden_size].copy_from_slice(d);
+        }
+        d_output
+    };
+
+    // The LSTM, top layer first; each layer's input gradient is the output gradient of the one below.
+    let mut layer_gradients = Vec::with_capacity(w.layers.len());
+    for (layer, cache) in w.layers.iter().zip(&caches).rev() {
+        let gradients = lstm::backward(layer, cache, &d_output, shape);
+        d_output = gradients.input;
+        layer_gradients.push([gradients.w_ih, gradients.w_hh, gradients.bias]);
+    }
+    layer_gradients.reverse();
+    let mut d_input = d_output;
+
+    // The embeddings (the PAD row too: the original's Embedding has no padding_idx).
+    let mut d_embed = vec![0.0; vocab_size * embed_size];
+    let d_embedded = &mut d_input[batch * embed_size..];
+    apply_mask(d_embedded, embeddings_mask);
+    for (&id, d) in ids.iter().zip(d_embedded.chunks_exact(embed_size)) {
+        let row = &mut d_embed[id as usize * embed_size..][..embed_size];
+        row.iter_mut().zip(d).for_each(|(g, x)| *g += x);
+    }
+    d_input.truncate(batch * embed_size);
+
+    let mut gradients = vec![d_embed, d_linear_weight, d_linear_bias];
+    for [d_w_ih, d_w_hh, d_bias] in layer_gradients {
+        gradients.extend([d_w_ih, d_w_hh, d_bias.clone(), d_bias]);
+    }
+    let loss = (loss / counted.max(1) as f64) as f32;
+    DecoderPass { loss, counted, gradients, d_features: d_input }
+}
+
+/// Adds `bias` to each row of `logits` (one row per kept position `kept[k]`, whose target is
+/// `ids[kept[k]]`), then turns each row into the gradient of the mean loss over the rows,
+/// `(softmax − onehot(target)) / rows`. Returns the summed loss `Σ logsumexp − logit[target]`.
+fn softmax_cross_entropy_in_place(logits: &mut [f32], kept: &[usize], ids: &[u32], bias: &[f32]) -> f64 {
+    let vocab_size = bias.len();
+    let scale = 1.0 / kept.len().max(1) as f32;
+    let losses: Vec<f64> = logits
+        .par_chunks_mut(vocab_size)
+        .zip(kept.par_iter())
+        .map(|(row, &r)| f64::from(softmax_cross_entropy_row(row, bias, ids[r] as usize, scale)))
+        .collect();
+    // Summed in row order: the same on every run.
+    losses.iter().sum()
+}
