@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, InplaceOp3, Layout, Result, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Result, Tensor, Var};
 use rayon::prelude::*;
 
 use crate::config::OptimizerKind;
@@ -141,21 +141,18 @@ impl Adam {
             let lr = lr * slot.lr_factor;
             let theta = slot.var.as_tensor();
             if theta.device().is_cpu() && theta.dtype() == DType::F32 {
-                let l2 = if kind == OptimizerKind::Adam { weight_decay } else { 0.0 };
-                let grad = grad.contiguous()?;
-                for (moment, beta, square) in [(&slot.exp_avg, beta1, false), (&slot.exp_avg_sq, beta2, true)] {
-                    let update =
-                        MomentUpdate { beta: beta as f32, grad_scale: grad_scale as f32, l2: l2 as f32, square };
-                    moment.inplace_op3(&grad, theta, &update)?;
-                }
                 let decay = if kind == OptimizerKind::AdamW { 1.0 - lr * weight_decay } else { 1.0 };
-                let update = ParameterUpdate {
+                let update = FusedUpdate {
+                    beta1: beta1 as f32,
+                    beta2: beta2 as f32,
+                    grad_scale: grad_scale as f32,
+                    l2: if kind == OptimizerKind::Adam { weight_decay as f32 } else { 0.0 },
                     decay: decay as f32,
                     step_size: (lr / bias1) as f32,
                     bias2_sqrt: bias2_sqrt as f32,
                     eps: eps as f32,
                 };
-                theta.inplace_op3(&slot.exp_avg, &slot.exp_avg_sq, &update)?;
+                update.apply(theta, &slot.exp_avg, &slot.exp_avg_sq, &grad.contiguous()?)?;
                 continue;
             }
             let mut grad = if grad_scale == 1.0 { grad.clone() } else { (grad * grad_scale)? };
@@ -215,92 +212,89 @@ impl Adam {
     }
 }
 
-/// Elements per parallel task of the in-place updates.
+/// Elements per parallel task of the in-place update.
 const CHUNK: usize = 1 << 14;
 
-/// Runs `update(destination, a, b)` over every element of a contiguous f32 destination and two
-/// sources of its size, in parallel chunks.
-fn update_in_place(
-    destination: (&mut CpuStorage, &Layout),
-    a: (&CpuStorage, &Layout),
-    b: (&CpuStorage, &Layout),
-    update: impl Fn(&mut f32, f32, f32) + Sync,
-) -> Result<()> {
-    fn range(layout: &Layout) -> Result<std::ops::Range<usize>> {
-        let Some((lo, hi)) = layout.contiguous_offsets() else { candle_core::bail!("Adam needs contiguous tensors") };
-        Ok(lo..hi)
-    }
-    let a = &a.0.as_slice::<f32>()?[range(a.1)?];
-    let b = &b.0.as_slice::<f32>()?[range(b.1)?];
-    let range = range(destination.1)?;
-    let CpuStorage::F32(values) = destination.0 else { candle_core::bail!("Adam's in-place update needs f32 tensors") };
-    values[range].par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((d, a), b)| {
-        for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
-            update(d, a, b);
-        }
-    });
-    Ok(())
-}
-
-/// A moment, in place, from the gradient `g' = g·grad_scale + l2·θ`: the first as PyTorch's
-/// `exp_avg.lerp_(g', 1 − β₁)`, the second (`square`) as `exp_avg_sq.mul_(β₂).addcmul_(g', g', 1 − β₂)`.
-struct MomentUpdate {
-    beta: f32,
+/// The whole CPU update of one parameter in one pass over θ, both moments and the gradient
+/// (three passes read and wrote 40 % more memory, and the update is bound by memory traffic).
+/// With `g' = g·grad_scale + l2·θ`: the first moment as PyTorch's `exp_avg.lerp_(g', 1 − β₁)`,
+/// the second as `exp_avg_sq.mul_(β₂).addcmul_(g', g', 1 − β₂)`, then
+/// `θ ← θ·decay − step_size · m / (√v / √(1 − β₂ᵗ) + ε)`.
+struct FusedUpdate {
+    beta1: f32,
+    beta2: f32,
     grad_scale: f32,
     l2: f32,
-    square: bool,
-}
-
-impl InplaceOp3 for MomentUpdate {
-    fn name(&self) -> &'static str {
-        "adam-moment"
-    }
-
-    /// `s1`: the moment; `s2`: the gradient; `s3`: the parameter.
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        let Self { beta, grad_scale, l2: decay, square } = *self;
-        let weight = 1.0 - beta;
-        update_in_place((s1, l1), (s2, l2), (s3, l3), |m, g, theta| {
-            let g = if decay == 0.0 { g * grad_scale } else { g * grad_scale + decay * theta };
-            *m = if square { *m * beta + weight * g * g } else { *m + weight * (g - *m) };
-        })
-    }
-}
-
-/// The parameter, in place: `θ ← θ·decay − step_size · m / (√v / √(1 − β₂ᵗ) + ε)`.
-struct ParameterUpdate {
     decay: f32,
     step_size: f32,
     bias2_sqrt: f32,
     eps: f32,
 }
 
-impl InplaceOp3 for ParameterUpdate {
-    fn name(&self) -> &'static str {
-        "adam-parameter"
+impl FusedUpdate {
+    /// Updates `theta`, `exp_avg` and `exp_avg_sq` (contiguous f32 CPU tensors of one size) in
+    /// place from `grad`.
+    fn apply(&self, theta: &Tensor, exp_avg: &Tensor, exp_avg_sq: &Tensor, grad: &Tensor) -> Result<()> {
+        let (grad_storage, grad_layout) = grad.storage_and_layout();
+        let candle_core::Storage::Cpu(grad_storage) = &*grad_storage else {
+            candle_core::bail!("Adam's CPU update needs the gradient in CPU memory")
+        };
+        let g = &grad_storage.as_slice::<f32>()?[contiguous_range(grad_layout)?];
+        with_slice_mut(theta, |theta| {
+            with_slice_mut(exp_avg, |m| {
+                with_slice_mut(exp_avg_sq, |v| {
+                    if [m.len(), v.len(), g.len()].iter().any(|&len| len != theta.len()) {
+                        candle_core::bail!("Adam: parameter, moments and gradient differ in size");
+                    }
+                    self.update(theta, m, v, g);
+                    Ok(())
+                })
+            })
+        })
     }
 
-    /// `s1`: the parameter; `s2`, `s3`: the first and second moments.
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        let Self { decay, step_size, bias2_sqrt, eps } = *self;
-        update_in_place((s1, l1), (s2, l2), (s3, l3), |theta, m, v| {
-            *theta = *theta * decay - step_size * (m / (v.sqrt() / bias2_sqrt + eps));
-        })
+    fn update(&self, theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        let Self { beta1, beta2, grad_scale, l2, decay, step_size, bias2_sqrt, eps } = *self;
+        let (weight1, weight2) = (1.0 - beta1, 1.0 - beta2);
+        let chunks = theta.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
+        chunks.zip(g.par_chunks(CHUNK)).for_each(|(((theta, m), v), g)| {
+            for (((theta, m), v), &g) in theta.iter_mut().zip(m).zip(v).zip(g) {
+                let g = if l2 == 0.0 { g * grad_scale } else { g * grad_scale + l2 * *theta };
+                *m += weight1 * (g - *m);
+                *v = *v * beta2 + weight2 * g * g;
+                *theta = *theta * decay - step_size * (*m / (v.sqrt() / bias2_sqrt + eps));
+            }
+        });
+    }
+}
+
+/// The range of a contiguous layout's elements in its storage.
+fn contiguous_range(layout: &Layout) -> Result<std::ops::Range<usize>> {
+    let Some((lo, hi)) = layout.contiguous_offsets() else { candle_core::bail!("Adam needs contiguous tensors") };
+    Ok(lo..hi)
+}
+
+/// Runs `f` on the elements of a contiguous f32 CPU tensor, mutably (candle's in-place operation
+/// hands out one storage at a time; nesting these gives the update all three).
+fn with_slice_mut(tensor: &Tensor, mut f: impl FnMut(&mut [f32]) -> Result<()>) -> Result<()> {
+    tensor.inplace_op1(&WithSliceMut(std::cell::RefCell::new(&mut f)))
+}
+
+/// What [`with_slice_mut`] runs.
+type SliceFn<'f> = dyn FnMut(&mut [f32]) -> Result<()> + 'f;
+
+/// The in-place operation behind [`with_slice_mut`].
+struct WithSliceMut<'a, 'f>(std::cell::RefCell<&'a mut SliceFn<'f>>);
+
+impl InplaceOp1 for WithSliceMut<'_, '_> {
+    fn name(&self) -> &'static str {
+        "adam-update"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let range = contiguous_range(layout)?;
+        let CpuStorage::F32(values) = storage else { candle_core::bail!("Adam's CPU update needs f32 tensors") };
+        let mut f = self.0.try_borrow_mut().map_err(|_| candle_core::Error::Msg("Adam: nested update".into()))?;
+        (*f)(&mut values[range])
     }
 }
