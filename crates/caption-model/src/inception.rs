@@ -14,13 +14,15 @@
 //! [`forward_batch_statistics`](Inception3::forward_batch_statistics), train mode without a
 //! backward pass. Train mode and other devices run candle's differentiable operations.
 //! In train mode the 3×3 pools are built from slices, sums and maxima so that the whole network
-//! has a backward pass (fine-tuning); in eval mode they are candle's faster pooling kernels.
+//! has a backward pass (fine-tuning); otherwise they are one pass per channel plane on the CPU
+//! (`cpu_pool`) and candle's pooling kernels elsewhere.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
 use crate::BatchNorm2d;
 use crate::cpu_conv::{self, Epilogue};
+use crate::cpu_pool::{self, Pool};
 
 /// Conv (no bias) + BatchNorm (eps 1e-3) + ReLU: torchvision's `BasicConv2d`.
 #[derive(Debug, Clone)]
@@ -116,6 +118,11 @@ enum Mode {
 /// In train mode it is built from shifted slices and sums, which have a backward pass (candle's
 /// pools have one only when kernel = stride), so gradients reach the convolutions below.
 fn avg_pool_3x3_same(x: &Tensor, mode: Mode) -> Result<Tensor> {
+    if mode != Mode::Train
+        && let Some(pooled) = cpu_pool::pool(x, Pool::Average3x3Same)?
+    {
+        return Ok(pooled);
+    }
     let padded = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
     if mode != Mode::Train {
         return padded.avg_pool2d_with_stride(3, 1);
@@ -140,6 +147,9 @@ fn avg_pool_3x3_same(x: &Tensor, mode: Mode) -> Result<Tensor> {
 /// pass (the gradient goes to the maximum, as PyTorch's does when the maximum is unique).
 fn max_pool_3x3_s2(x: &Tensor, mode: Mode) -> Result<Tensor> {
     if mode != Mode::Train {
+        if let Some(pooled) = cpu_pool::pool(x, Pool::Max3x3Stride2)? {
+            return Ok(pooled);
+        }
         return x.max_pool2d_with_stride(3, 2);
     }
     let (n, c, h, w) = x.dims4()?;

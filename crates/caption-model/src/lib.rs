@@ -11,6 +11,7 @@ mod cpu_gemm;
 mod cpu_greedy;
 mod cpu_kernels;
 mod cpu_lstm_training;
+mod cpu_pool;
 pub mod decoder;
 mod device;
 mod dropout;
