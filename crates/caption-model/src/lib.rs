@@ -1,6 +1,36 @@
-//! The captioning model in Candle: Inception v3 equal to torchvision's, and the original's LSTM
-//! decoder with greedy decoding, assembled as the original's CNNtoRNN with its parameter names (more
-//! to come: beam search, checkpoint import, feature extraction).
+//! The captioning model in Candle: Inception v3 equal to torchvision's and the original's LSTM
+//! decoder, assembled as the original's `CNNtoRNN` with its parameter names, so weights move
+//! between PyTorch and Rust unchanged.
+//!
+//! - [`Inception3`]: every block of torchvision's `Inception3`, eval and train mode, weights from
+//!   torchvision/timm safetensors, a local file or the Hub ([`model_file`]);
+//! - [`DecoderRNN`] and [`CNNtoRNN`]: teacher-forced forward, greedy decoding as the original's
+//!   `caption_image`, beam search ([`BeamConfig`]);
+//! - [`DecoderRNN::loss_gradients`] and [`CNNtoRNN::head_gradients`]: the training step's forward
+//!   and backward pass on the CPU without autograd (what caption-train runs);
+//! - [`read_original_checkpoint`]: the original's `my_checkpoint.pth.tar`; [`FeatureExtractor`]:
+//!   pooled 2048-d features and logits for images.
+//!
+//! On the CPU in float32 the eval-mode convolutions, the pools, greedy decoding and the training
+//! pass run their own loops over the weights in place; elsewhere (CUDA) candle's operations.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use candle_core::{DType, Device, Tensor};
+//! use candle_nn::VarBuilder;
+//! use caption_model::{CNNtoRNN, DecoderConfig};
+//!
+//! // A checkpoint exported by `cargo xtask import-checkpoint` or written by caption-train.
+//! let device = Device::Cpu;
+//! let vb = unsafe { VarBuilder::from_mmaped_safetensors(&["model.safetensors"], DType::F32, &device)? };
+//! let config = DecoderConfig { embed_size: 256, hidden_size: 256, vocab_size: 2994, num_layers: 1 };
+//! let model = CNNtoRNN::new(vb, config, true)?;
+//! let images = Tensor::zeros((1, 3, 299, 299), DType::F32, &device)?; // normalised to [-1, 1]
+//! let captions = model.caption_images(&images, 50, 2)?; // `<EOS>` is id 2 in the original's vocabulary
+//! println!("{:?}", captions[0].0);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
 
 mod batch_norm;
 pub mod beam;
