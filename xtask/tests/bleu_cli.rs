@@ -13,12 +13,25 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-fn scratch_file(name: &str, contents: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("caption-xtask-bleu-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// A file in a temporary folder that is removed when this is dropped.
+struct Scratch {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn scratch_file(name: &str, contents: &str) -> Scratch {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, contents).unwrap();
-    path
+    Scratch { _dir: dir, path }
 }
 
 fn stderr(output: &Output) -> String {

@@ -6,7 +6,8 @@ use std::process::Command;
 #[test]
 fn imports_an_original_checkpoint_and_refuses_other_files() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/caption-model/tests/fixtures");
-    let out = std::env::temp_dir().join(format!("caption-xtask-import-{}.safetensors", std::process::id()));
+    let temp = tempfile::tempdir().unwrap();
+    let out = temp.path().join("imported.safetensors");
     let run = |input: &Path| {
         Command::new(env!("CARGO_BIN_EXE_xtask"))
             .arg("import-checkpoint")
@@ -33,8 +34,8 @@ mod formula;
 #[test]
 fn features_from_hub_weights_equal_torchvisions_pooled_features_and_logits() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/caption-model/tests/fixtures");
-    let dir = std::env::temp_dir().join(format!("caption-xtask-features-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
     // The weights sit in a Hugging Face cache layout, so `--weights hub` finds them offline.
     let snapshot = dir.join("hf/hub/models--timm--inception_v3.tv_in1k/snapshots/0000");
     std::fs::create_dir_all(&snapshot).unwrap();
@@ -67,7 +68,6 @@ fn features_from_hub_weights_equal_torchvisions_pooled_features_and_logits() {
         let relative = formula::relative_difference(&ours[key], &expected[reference]);
         assert!(relative <= 1e-4, "{key}: {relative:e} relative");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

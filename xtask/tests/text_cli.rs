@@ -24,7 +24,8 @@ fn tokenize_prints_one_json_array_per_line() {
 
 #[test]
 fn tokenize_refuses_non_utf8_naming_the_line() {
-    let path = std::env::temp_dir().join(format!("caption-tokenize-{}.txt", std::process::id()));
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("captions.txt");
     std::fs::write(&path, b"fine\n\xff\xfe\n").unwrap();
     let output = xtask().arg("tokenize").arg(&path).output().unwrap();
     assert!(!output.status.success());
@@ -34,7 +35,8 @@ fn tokenize_refuses_non_utf8_naming_the_line() {
 #[test]
 fn vocab_rebuilds_the_originals_ids_from_captions_txt() {
     let captions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/flickr8k/captions.txt");
-    let out = std::env::temp_dir().join(format!("caption-vocab-{}.json", std::process::id()));
+    let temp = tempfile::tempdir().unwrap();
+    let out = temp.path().join("tokenizer.json");
     let output = xtask().arg("vocab").arg(&captions).args(["--ordering", "seed", "--out"]).arg(&out).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let printed = String::from_utf8(output.stdout).unwrap();

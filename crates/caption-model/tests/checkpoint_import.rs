@@ -27,7 +27,8 @@ fn state_dict_comes_over_by_name_and_value_and_round_trips() {
         assert_eq!(same, 1, "{name} differs");
     }
 
-    let out = std::env::temp_dir().join(format!("caption-import-{}.safetensors", std::process::id()));
+    let temp = tempfile::tempdir().unwrap();
+    let out = temp.path().join("imported.safetensors");
     save_safetensors(&imported, &out).unwrap();
     let back = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
     assert_eq!(back.len(), imported.len());

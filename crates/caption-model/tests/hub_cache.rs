@@ -5,7 +5,8 @@ use caption_model::{INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 
 #[test]
 fn cached_files_are_found_without_network_and_misses_say_where_they_looked() {
-    let home = std::env::temp_dir().join(format!("caption-hf-home-{}", std::process::id()));
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().to_path_buf();
     let repo = home.join("hub/models--timm--inception_v3.tv_in1k");
     let revision = "0123456789abcdef0123456789abcdef01234567";
     std::fs::create_dir_all(repo.join("refs")).unwrap();
@@ -25,5 +26,4 @@ fn cached_files_are_found_without_network_and_misses_say_where_they_looked() {
     let error = model_file(INCEPTION_V3_REPO, "pytorch_model.bin").unwrap_err().to_string();
     assert!(error.contains("cannot get pytorch_model.bin of timm/inception_v3.tv_in1k"), "{error}");
     assert!(error.contains(&home.join("hub").display().to_string()), "{error}");
-    let _ = std::fs::remove_dir_all(&home);
 }

@@ -27,14 +27,14 @@ fn the_tokenizers_library_loads_it_with_the_same_ids() {
 #[test]
 fn save_and_load_round_trip() {
     let vocabulary = vocabulary();
-    let dir = std::env::temp_dir().join(format!("caption-text-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
     let path = dir.join("tokenizer.json");
     vocabulary.save(&path).unwrap();
     let loaded = Vocabulary::load(&path).unwrap();
     assert_eq!(loaded, vocabulary);
     assert_eq!(loaded.tokenizer_rules(), Some("spacy-3.8.18-en"));
-    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp")));
+    assert!(std::fs::read_dir(dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp")));
 }
 
 #[test]
