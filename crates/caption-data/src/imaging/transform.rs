@@ -72,18 +72,25 @@ impl ImageTransform {
         };
         let raw = source.as_raw();
         let width = source.width() as usize;
-        out.reserve(self.output_len());
-        for c in 0..3 {
+        let side = side as usize;
+        // Each channel's 256 possible values, `v / 255 · 1/std − mean/std` (the same arithmetic per
+        // value as computing it per pixel); one pass over the pixels fills the three planes.
+        let tables: [[f32; 256]; 3] = std::array::from_fn(|c| {
             let (scale, shift) = (1.0 / (255.0 * self.std[c]), self.mean[c] / self.std[c]);
-            for y in 0..side as usize {
-                let row = (top as usize + y) * width + left as usize;
-                out.extend(
-                    raw[row * 3..(row + side as usize) * 3]
-                        .iter()
-                        .skip(c)
-                        .step_by(3)
-                        .map(|&v| f32::from(v) * scale - shift),
-                );
+            std::array::from_fn(|v| f32::from(v as u8) * scale - shift)
+        });
+        let start = out.len();
+        out.resize(start + 3 * side * side, 0.0);
+        let (red, rest) = out[start..].split_at_mut(side * side);
+        let (green, blue) = rest.split_at_mut(side * side);
+        let planes = red.chunks_exact_mut(side).zip(green.chunks_exact_mut(side)).zip(blue.chunks_exact_mut(side));
+        for (y, ((red, green), blue)) in planes.enumerate() {
+            let first = (top as usize + y) * width + left as usize;
+            let pixels = raw[first * 3..(first + side) * 3].chunks_exact(3);
+            for (((pixel, r), g), b) in pixels.zip(red).zip(green.iter_mut()).zip(blue.iter_mut()) {
+                *r = tables[0][usize::from(pixel[0])];
+                *g = tables[1][usize::from(pixel[1])];
+                *b = tables[2][usize::from(pixel[2])];
             }
         }
     }
