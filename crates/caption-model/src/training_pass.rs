@@ -69,28 +69,23 @@ impl DecoderRNN {
         dropout: &mut Dropout,
         pad: u32,
     ) -> Result<Option<DecoderGradients>> {
-        let tensors = self.weight_tensors()?;
-        if !on_cpu_f32(&tensors, features) {
+        if !on_cpu_f32(features) {
             return Ok(None);
         }
-        let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
-        let Some(slices) =
-            guards.iter().map(|(storage, layout)| host_slice(storage, layout)).collect::<Option<Vec<_>>>()
-        else {
-            return Ok(None);
-        };
-        let weights = self.slices(&slices)?;
-        let (batch, width) = features.dims2()?;
-        if width != weights.embed_size {
-            candle_core::bail!("the features have {width} columns, the decoder takes {}", weights.embed_size);
-        }
-        let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
-        let features: Vec<f32> = features.flatten_all()?.to_vec1()?;
-        let mask = dropout.mask((steps - 1) * batch * weights.embed_size);
-        let pass = decoder_pass(&weights, &features, &ids, steps, mask.as_deref(), pad);
-        let d_features = Tensor::from_vec(pass.d_features, (batch, weights.embed_size), &Device::Cpu)?;
-        let gradients = self.named(pass.gradients)?;
-        Ok(Some(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features }))
+        with_host_slices(&self.weight_tensors()?, |slices| {
+            let weights = self.slices(slices)?;
+            let (batch, width) = features.dims2()?;
+            if width != weights.embed_size {
+                candle_core::bail!("the features have {width} columns, the decoder takes {}", weights.embed_size);
+            }
+            let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
+            let features: Vec<f32> = features.flatten_all()?.to_vec1()?;
+            let mask = dropout.mask((steps - 1) * batch * weights.embed_size);
+            let pass = decoder_pass(&weights, &features, &ids, steps, mask.as_deref(), pad);
+            let d_features = Tensor::from_vec(pass.d_features, (batch, weights.embed_size), &Device::Cpu)?;
+            let gradients = self.named(pass.gradients)?;
+            Ok(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features })
+        })
     }
 
     /// The decoder's parameters as tensors, in [`names`](Self::names) order.
@@ -175,18 +170,27 @@ impl CNNtoRNN {
         let Some(fc_bias) = fc.bias() else { candle_core::bail!("the original's fc has a bias") };
         let mut tensors = vec![fc.weight().clone(), fc_bias.clone()];
         tensors.extend(self.decoder.weight_tensors()?);
-        if !on_cpu_f32(&tensors, pooled) {
+        if !on_cpu_f32(pooled) {
             return Ok(None);
         }
-        let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
-        let Some(slices) =
-            guards.iter().map(|(storage, layout)| host_slice(storage, layout)).collect::<Option<Vec<_>>>()
-        else {
-            return Ok(None);
-        };
+        let fc_shape = fc.weight().dims2()?;
+        with_host_slices(&tensors, |slices| self.head_pass(slices, fc_shape, pooled, captions, dropout, pad))
+    }
+
+    /// [`head_gradients`](Self::head_gradients) on the weights' data: `fc.weight` (`fc_shape`:
+    /// embed × pooled), `fc.bias`, then the decoder's in [`DecoderRNN::weight_tensors`] order.
+    fn head_pass(
+        &self,
+        slices: &[&[f32]],
+        fc_shape: (usize, usize),
+        pooled: &Tensor,
+        captions: &Tensor,
+        dropout: &mut Dropout,
+        pad: u32,
+    ) -> Result<HeadGradients> {
         let (fc_weight, fc_bias) = (slices[0], slices[1]);
         let weights = self.decoder.slices(&slices[2..])?;
-        let (embed_size, pooled_size) = fc.weight().dims2()?;
+        let (embed_size, pooled_size) = fc_shape;
         if embed_size != weights.embed_size {
             candle_core::bail!("fc gives {embed_size} features, the decoder takes {}", weights.embed_size);
         }
@@ -221,14 +225,7 @@ impl CNNtoRNN {
         let mut d_fc_out = pass.d_features;
         apply_mask(&mut d_fc_out, features_mask.as_deref());
         d_fc_out.iter_mut().zip(&fc_out).filter(|(_, z)| **z <= 0.0).for_each(|(d, _)| *d = 0.0);
-        let mut d_fc_weight = vec![0.0; embed_size * pooled_size];
-        matmul(
-            &mut d_fc_weight,
-            false,
-            View::rows(&d_fc_out, batch, embed_size).t(),
-            View::rows(&pooled, batch, pooled_size),
-        );
-        let d_fc_bias = column_sums(&d_fc_out, embed_size);
+        let (d_fc_weight, d_fc_bias) = linear_gradients(&d_fc_out, &pooled, batch, (embed_size, pooled_size));
 
         let cpu = &Device::Cpu;
         let mut gradients = vec![
@@ -240,13 +237,24 @@ impl CNNtoRNN {
         ];
         let decoder = self.decoder.named(pass.gradients)?;
         gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("decoderRNN.{name}"), gradient)));
-        Ok(Some(HeadGradients { loss: pass.loss, counted: pass.counted, gradients }))
+        Ok(HeadGradients { loss: pass.loss, counted: pass.counted, gradients })
     }
 }
 
-/// Whether `input` and every tensor of `weights` are float32 in CPU memory.
-fn on_cpu_f32(weights: &[Tensor], input: &Tensor) -> bool {
-    std::iter::once(input).chain(weights).all(|t| t.dtype() == DType::F32 && t.device().is_cpu())
+/// Whether `input` is float32 in CPU memory.
+fn on_cpu_f32(input: &Tensor) -> bool {
+    input.dtype() == DType::F32 && input.device().is_cpu()
+}
+
+/// Runs `f` on the data of `tensors`, read in place under their storage's read locks; `None`
+/// when one of them is not a contiguous float32 tensor in CPU memory.
+fn with_host_slices<R>(tensors: &[Tensor], f: impl FnOnce(&[&[f32]]) -> Result<R>) -> Result<Option<R>> {
+    let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
+    let Some(slices) = guards.iter().map(|(storage, layout)| host_slice(storage, layout)).collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    f(&slices).map(Some)
 }
 
 /// The captions' ids (time-major) and their length, checked against the batch and the vocabulary.
@@ -291,6 +299,19 @@ fn apply_mask(values: &mut [f32], mask: Option<&[f32]>) {
     if let Some(mask) = mask {
         values.iter_mut().zip(mask).for_each(|(v, m)| *v *= m);
     }
+}
+
+/// A linear layer's weight gradient (`outputs` × `inputs`) and bias gradient (`outputs`) from the
+/// gradient of its outputs (`rows` × `outputs`) and its inputs (`rows` × `inputs`).
+fn linear_gradients(
+    d_output: &[f32],
+    input: &[f32],
+    rows: usize,
+    (outputs, inputs): (usize, usize),
+) -> (Vec<f32>, Vec<f32>) {
+    let mut d_weight = vec![0.0; outputs * inputs];
+    matmul(&mut d_weight, false, View::rows(d_output, rows, outputs).t(), View::rows(input, rows, inputs));
+    (d_weight, column_sums(d_output, outputs))
 }
 
 /// The sums of the columns of `matrix` (rows × `width`).
@@ -349,14 +370,7 @@ fn decoder_pass(
     let loss = softmax_cross_entropy_in_place(&mut logits, &kept, ids, w.linear_bias);
     let d_logits = logits;
 
-    let mut d_linear_weight = vec![0.0; vocab_size * hidden_size];
-    matmul(
-        &mut d_linear_weight,
-        false,
-        View::rows(&d_logits, counted, vocab_size).t(),
-        View::rows(&selected, counted, hidden_size),
-    );
-    let d_linear_bias = column_sums(&d_logits, vocab_size);
+    let (d_linear_weight, d_linear_bias) = linear_gradients(&d_logits, &selected, counted, (vocab_size, hidden_size));
     let mut d_selected = vec![0.0; counted * hidden_size];
     matmul(&mut d_selected, false, View::rows(&d_logits, counted, vocab_size), linear);
     drop(d_logits);

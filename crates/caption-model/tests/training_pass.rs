@@ -37,6 +37,18 @@ fn batch(batch: usize, steps: usize, vocab: usize) -> (Tensor, Tensor) {
     )
 }
 
+/// `CrossEntropyLoss(ignore_index=PAD)` of float64 `logits` ((steps × batch) × vocab after a
+/// reshape) against `captions`, composed of candle's operations.
+fn masked_mean_cross_entropy(logits: &Tensor, captions: &Tensor) -> Tensor {
+    let logits = logits.reshape(((), logits.dim(D::Minus1).unwrap())).unwrap();
+    let targets = captions.flatten_all().unwrap();
+    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+    let picked = log_probs.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().squeeze(1).unwrap();
+    let mask = targets.ne(PAD).unwrap().to_dtype(DType::F64).unwrap();
+    let count = mask.sum_all().unwrap().to_scalar::<f64>().unwrap();
+    ((picked * mask).unwrap().sum_all().unwrap().neg().unwrap() / count).unwrap()
+}
+
 /// The loss and gradients through candle's autograd in float64: the composition the trainer ran
 /// before (`features_from_pooled`, the decoder's forward, the masked mean cross-entropy).
 fn autograd_reference(
@@ -69,13 +81,7 @@ fn autograd_reference(
     let steps = captions.dim(0).unwrap();
     let inputs = captions.narrow(0, 0, steps - 1).unwrap();
     let logits = decoder.forward(&features, &inputs, Some(dropout)).unwrap();
-    let logits = logits.reshape(((), config.vocab_size)).unwrap();
-    let targets = captions.flatten_all().unwrap();
-    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
-    let picked = log_probs.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().squeeze(1).unwrap();
-    let mask = targets.ne(PAD).unwrap().to_dtype(DType::F64).unwrap();
-    let count = mask.sum_all().unwrap().to_scalar::<f64>().unwrap();
-    let loss = ((picked * mask).unwrap().sum_all().unwrap().neg().unwrap() / count).unwrap();
+    let loss = masked_mean_cross_entropy(&logits, captions);
     let grads = loss.backward().unwrap();
     let gradients = vars
         .iter()
@@ -153,13 +159,7 @@ fn decoder_gradients_and_the_features_gradient_equal_autograd() {
     let input = Var::from_tensor(&features.to_dtype(DType::F64).unwrap()).unwrap();
     let inputs = captions.narrow(0, 0, 6).unwrap();
     let logits = decoder.forward(input.as_tensor(), &inputs, Some(&mut Dropout::new(0.3, 4))).unwrap();
-    let logits = logits.reshape(((), config.vocab_size)).unwrap();
-    let targets = captions.flatten_all().unwrap();
-    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
-    let picked = log_probs.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().squeeze(1).unwrap();
-    let mask = targets.ne(PAD).unwrap().to_dtype(DType::F64).unwrap();
-    let count = mask.sum_all().unwrap().to_scalar::<f64>().unwrap();
-    let loss = ((picked * mask).unwrap().sum_all().unwrap().neg().unwrap() / count).unwrap();
+    let loss = masked_mean_cross_entropy(&logits, &captions);
     let grads = loss.backward().unwrap();
     assert!((f64::from(pass.loss) - loss.to_scalar::<f64>().unwrap()).abs() < 1e-5);
 
@@ -172,6 +172,22 @@ fn decoder_gradients_and_the_features_gradient_equal_autograd() {
         let scale = expected.iter().fold(0f64, |m, x| m.max(x.abs()));
         let worst = values.iter().zip(&expected).fold(0f64, |m, (&a, &b)| m.max((f64::from(a) - b).abs()));
         assert!(scale > 0.0 && worst <= 2e-5 * scale, "{name}: {worst:e} against {scale:e}");
+    }
+}
+
+/// A batch whose every target is PAD (captions cut to one step of PAD) counts nothing: loss 0 and
+/// every gradient 0, as the autograd path's mean over at least one token gives.
+#[test]
+fn a_batch_of_pad_only_gives_zero_loss_and_gradients() {
+    let config = DecoderConfig { embed_size: 8, hidden_size: 12, vocab_size: 10, num_layers: 1 };
+    let (_, model) = model(config, 2);
+    let (pooled, _) = batch(3, 2, 10);
+    let captions = Tensor::zeros((2, 3), DType::U32, &Device::Cpu).unwrap();
+    let pass = model.head_gradients(&pooled, &captions, &mut Dropout::new(0.5, 1), PAD).unwrap().unwrap();
+    assert_eq!((pass.loss, pass.counted), (0.0, 0));
+    for (name, gradient) in &pass.gradients {
+        let values = gradient.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(!values.is_empty() && values.iter().all(|&g| g == 0.0), "{name}");
     }
 }
 
