@@ -1,6 +1,8 @@
-//! Decoder speed next to `tools/model/bench_decoder_torch.py`: one teacher-forced training step
-//! (forward, cross-entropy, backward, Adam) at batch 32, caption length 20, vocabulary 2,994,
-//! embed = hidden = 256; and greedy decoding of 50 steps for one image. Prints JSON lines.
+//! Decoder speed next to `tools/model/bench_decoder_torch.py`, at batch 32, caption length 20,
+//! vocabulary 2,994, embed = hidden = 256: the hand-written CPU forward and backward pass alone
+//! (`DecoderRNN::loss_gradients`; with caption-train's Adam it is `train_bench`'s "decoder" row),
+//! one training step through candle's autograd and AdamW, and greedy decoding of 50 steps for one
+//! image (the CPU loop and tensor operations). Prints JSON lines.
 //!
 //! `cargo run --release -p caption-model --example decoder_bench -- [--device cpu|cuda]`
 
