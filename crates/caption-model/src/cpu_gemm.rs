@@ -62,6 +62,15 @@ pub(crate) fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// The sums of the columns of `matrix` (rows × `width`, row-major), in row order.
+pub(crate) fn column_sums(matrix: &[f32], width: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; width];
+    for row in matrix.chunks_exact(width) {
+        sums.iter_mut().zip(row).for_each(|(s, x)| *s += x);
+    }
+    sums
+}
+
 /// Multiply-adds below which a product runs on the calling thread (splitting it costs more).
 const PARALLEL_WORK: usize = 1 << 22;
 

@@ -5,7 +5,7 @@
 //! PyTorch's order `i, f, g, o`: `i, f, o` sigmoids and `g` a tanh of `x·W_ihᵀ + b_ih + h·W_hhᵀ +
 //! b_hh`; `c' = f·c + i·g`, `h' = o·tanh(c')`, from zero states.
 
-use crate::cpu_gemm::{View, matmul, transposed};
+use crate::cpu_gemm::{View, column_sums, matmul, transposed};
 use crate::cpu_kernels::{sigmoid_in_place, tanh_in_place};
 
 /// One layer's weights, PyTorch's layout (`w_ih` is 4·hidden × input, `w_hh` 4·hidden × hidden).
@@ -178,10 +178,7 @@ pub(crate) fn backward(
     let mut w_hh = vec![0.0; width * hidden];
     let previous_hidden = View::rows(&cache.hidden, rows, hidden).row_range(0..rows - batch);
     matmul(&mut w_hh, false, all_gates.row_range(batch..rows).t(), previous_hidden);
-    let mut bias = vec![0.0; width];
-    for row in d_gates.chunks_exact(width) {
-        bias.iter_mut().zip(row).for_each(|(s, x)| *s += x);
-    }
+    let bias = column_sums(&d_gates, width);
     let mut input = vec![0.0; rows * input_size];
     matmul(&mut input, false, all_gates, View::rows(layer.w_ih, width, input_size));
     LayerGradients { w_ih, w_hh, bias, input }

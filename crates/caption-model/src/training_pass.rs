@@ -15,10 +15,12 @@
 //! The loss is PyTorch's `CrossEntropyLoss(ignore_index=PAD)`: the mean over non-PAD targets of
 //! `logsumexp(logits) − logits[target]`.
 
+use std::borrow::Cow;
+
 use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu_gemm::{View, matmul};
+use crate::cpu_gemm::{View, column_sums, matmul};
 use crate::cpu_kernels::{host_slice, softmax_cross_entropy_row};
 use crate::cpu_lstm_training::{self as lstm, LayerCache, LayerWeights, SequenceShape};
 use crate::{CNNtoRNN, DecoderRNN, Dropout};
@@ -314,15 +316,6 @@ fn linear_gradients(
     (d_weight, column_sums(d_output, outputs))
 }
 
-/// The sums of the columns of `matrix` (rows × `width`).
-fn column_sums(matrix: &[f32], width: usize) -> Vec<f32> {
-    let mut sums = vec![0.0; width];
-    for row in matrix.chunks_exact(width) {
-        sums.iter_mut().zip(row).for_each(|(s, x)| *s += x);
-    }
-    sums
-}
-
 /// The decoder's forward and backward pass from `features` (batch × embed); `ids` are the
 /// captions (steps × batch, time-major).
 fn decoder_pass(
@@ -359,10 +352,10 @@ fn decoder_pass(
     // The output layer and the loss, for the rows whose target is not PAD.
     let kept: Vec<usize> = (0..rows).filter(|&r| ids[r] != pad).collect();
     let counted = kept.len();
-    let selected: Vec<f32> = if counted == rows {
-        top.clone()
+    let selected: Cow<[f32]> = if counted == rows {
+        Cow::Borrowed(top)
     } else {
-        kept.iter().flat_map(|&r| &top[r * hidden_size..][..hidden_size]).copied().collect()
+        Cow::Owned(kept.iter().flat_map(|&r| &top[r * hidden_size..][..hidden_size]).copied().collect())
     };
     let mut logits = vec![0.0; counted * vocab_size];
     let linear = View::rows(w.linear_weight, vocab_size, hidden_size);
