@@ -42,6 +42,18 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    # candle computes float32 products in float32: on CUDA torch is timed the same way first
+    # (TF32 off), then with its defaults (TF32 convolutions in cuDNN).
+    modes = [("strict-f32", False)] + ([("torch-default-tf32", True)] if device.type == "cuda" else [])
+    for mode, tf32 in modes:
+        if device.type == "cuda":
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+        bench_all(args, device, mode)
+
+
+def bench_all(args, device, mode):
+    """Times every step of one precision `mode`."""
     torch.manual_seed(0)
     model = CNNtoRNN(256, 256, VOCABULARY, 1).to(device).train()
     encoder, decoder = model.encoderCNN, model.decoderRNN
@@ -64,7 +76,7 @@ def main():
 
     def report(bench, seconds, rate, batch=BATCH):
         print(json.dumps({"bench": bench, "device": device.type, "ms": round(seconds * 1e3, 2),
-                          rate: round(batch / seconds, 1), "torch": torch.__version__,
+                          rate: round(batch / seconds, 1), "mode": mode, "torch": torch.__version__,
                           "threads": torch.get_num_threads()}), flush=True)
 
     head = list(encoder.inception.fc.parameters()) + list(decoder.parameters())

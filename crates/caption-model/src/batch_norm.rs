@@ -7,7 +7,7 @@
 //! statistics in f64. Eval mode is PyTorch's fused `x·α + β` with `α = γ/√(var+ε)`,
 //! `β = b − mean·α`.
 
-use candle_core::{D, DType, ModuleT, Result, Tensor, Var};
+use candle_core::{DType, ModuleT, Result, Tensor, Var};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
@@ -72,13 +72,27 @@ impl ModuleT for BatchNorm2d {
             let (scale, shift) = self.eval_scale_shift(dtype)?;
             return Self::affine(x, &scale, &shift);
         }
-        let (n, c, h, w) = x.dims4()?;
-        // Per-channel statistics, accumulated in f64 as PyTorch does.
-        let flat = x.to_dtype(DType::F64)?.transpose(0, 1)?.reshape((c, n * h * w))?;
-        let mean = flat.mean_keepdim(D::Minus1)?;
-        let var = flat.broadcast_sub(&mean)?.sqr()?.mean_keepdim(D::Minus1)?.flatten_all()?;
-        let (scale, shift) = self.train_scale_shift(&mean.flatten_all()?, &var, n * h * w, dtype)?;
-        Self::affine(x, &scale, &shift)
+        let (n, _, h, w) = x.dims4()?;
+        // The statistics' values, accumulated in f64 as PyTorch does, outside the graph: the f64
+        // copies are freed at once instead of being held for the backward pass (they were most
+        // of the memory a fine-tuning step took).
+        let x64 = x.detach().to_dtype(DType::F64)?;
+        let mean64 = x64.mean_keepdim((0, 2, 3))?;
+        let var64 = x64.broadcast_sub(&mean64)?.sqr()?.mean_keepdim((0, 2, 3))?;
+        drop(x64);
+        let (mean64, var64) = (mean64.flatten_all()?, var64.flatten_all()?);
+        self.update_running_statistics(&mean64, &var64, n * h * w)?;
+        // The same statistics in `x`'s dtype, through which the gradient flows (PyTorch's
+        // batch-norm backward), their values replaced by the f64 ones.
+        let with_value = |graph: Tensor, value: &Tensor| -> Result<Tensor> {
+            let shape = graph.shape().clone();
+            graph.broadcast_add(&(value.to_dtype(dtype)?.reshape(shape)? - graph.detach())?)
+        };
+        let mean = with_value(x.mean_keepdim((0, 2, 3))?, &mean64)?;
+        let centered = x.broadcast_sub(&mean)?;
+        let var = with_value(centered.sqr()?.mean_keepdim((0, 2, 3))?, &var64)?;
+        let scale = (var + self.eps)?.sqrt()?.recip()?.broadcast_mul(&self.weight.reshape(mean.shape())?)?;
+        centered.broadcast_mul(&scale)?.broadcast_add(&self.bias.reshape(mean.shape())?)
     }
 }
 
@@ -113,10 +127,9 @@ impl BatchNorm2d {
         Tensor::from_vec(values, (n, c, h, w), device)
     }
 
-    /// From batch statistics (float64 `mean` and biased `var` over `count` values per channel):
-    /// moves the running statistics by `momentum` (towards the unbiased variance) and returns the
-    /// normalisation as `x·scale + shift` in `dtype`.
-    fn train_scale_shift(&self, mean: &Tensor, var: &Tensor, count: usize, dtype: DType) -> Result<(Tensor, Tensor)> {
+    /// Moves the running statistics by `momentum` towards batch statistics (float64 `mean` and
+    /// biased `var` over `count` values per channel; towards the unbiased variance).
+    fn update_running_statistics(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
         let count = count as f64;
         let unbiased = if count > 1.0 { (var * (count / (count - 1.0)))? } else { var.clone() };
         let blend = |running: &Var, batch: &Tensor| -> Result<()> {
@@ -125,7 +138,14 @@ impl BatchNorm2d {
             running.set(&updated.to_dtype(running.dtype())?)
         };
         blend(&self.running_mean, mean)?;
-        blend(&self.running_var, &unbiased)?;
+        blend(&self.running_var, &unbiased)
+    }
+
+    /// From batch statistics (float64 `mean` and biased `var` over `count` values per channel):
+    /// moves the running statistics (see [`update_running_statistics`](Self::update_running_statistics))
+    /// and returns the normalisation as `x·scale + shift` in `dtype`.
+    fn train_scale_shift(&self, mean: &Tensor, var: &Tensor, count: usize, dtype: DType) -> Result<(Tensor, Tensor)> {
+        self.update_running_statistics(mean, var, count)?;
         let invstd = (var + self.eps)?.sqrt()?.recip()?.to_dtype(dtype)?;
         let scale = invstd.mul(&self.weight)?;
         let shift = (&self.bias - mean.to_dtype(dtype)?.mul(&scale)?)?;

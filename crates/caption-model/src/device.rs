@@ -12,7 +12,10 @@ use candle_core::Device;
 pub fn parse_device(spec: &str) -> candle_core::Result<Device> {
     let cuda = |ordinal: usize| {
         if !candle_core::utils::cuda_is_available() {
-            candle_core::bail!("--device {spec}: this build has no CUDA support (rebuild with --features cuda)");
+            candle_core::bail!(
+                "--device {spec}: this build has no CUDA support (build with `--features cuda`; for the \
+                 commands, `cargo xtask-cuda` instead of `cargo xtask`)"
+            );
         }
         Device::new_cuda(ordinal).map_err(|e| candle_core::Error::Msg(format!("--device {spec}: {e}")))
     };
