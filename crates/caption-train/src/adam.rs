@@ -323,8 +323,8 @@ mod tests {
         let image = Tensor::ones((1, 1, 6, 6), DType::F64, &device).unwrap();
         for _ in 0..2 {
             let hidden = image.conv2d(first.as_tensor(), 1, 1, 1, 1).unwrap();
-            let loss = candle_nn::Activation::Relu.forward(&hidden).unwrap();
-            let loss = loss.conv2d(second.as_tensor(), 1, 1, 1, 1).unwrap().sum_all().unwrap();
+            let activated = candle_nn::Activation::Relu.forward(&hidden).unwrap();
+            let loss = activated.conv2d(second.as_tensor(), 1, 1, 1, 1).unwrap().sum_all().unwrap();
             let grads = loss.backward().unwrap();
             assert!(grads.get(second.as_tensor()).unwrap().track_op(), "the premise: candle's kernel gradient");
             adam.step(&Gradients::Autograd(grads), 1e-3, 0.5).unwrap();
