@@ -1,9 +1,15 @@
 //! One LSTM layer's forward pass over a whole teacher-forced sequence, keeping what its backward
 //! pass needs, and that backward pass: PyTorch's `nn.LSTM` formulas on plain float32 vectors.
 //!
-//! Sequences are time-major: row `t · batch + b` is step `t` of sequence `b`. Gates are in
-//! PyTorch's order `i, f, g, o`: `i, f, o` sigmoids and `g` a tanh of `x·W_ihᵀ + b_ih + h·W_hhᵀ +
-//! b_hh`; `c' = f·c + i·g`, `h' = o·tanh(c')`, from zero states.
+//! Sequences are packed, as PyTorch's `PackedSequence`: longest first, step `t` holds the first
+//! `active[t]` sequences (those not yet over), one step after another ([`SequenceShape`]). A
+//! sequence's steps after its last counted target change neither the loss nor any gradient (their
+//! gradients are exact zeros), so they are not computed. Gates are in PyTorch's order `i, f, g,
+//! o`: `i, f, o` sigmoids and `g` a tanh of `x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh`; `c' = f·c + i·g`,
+//! `h' = o·tanh(c')`, from zero states.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use crate::cpu_gemm::{View, column_sums, matmul, transposed};
 use crate::cpu_kernels::{sigmoid_in_place, tanh_in_place};
@@ -16,17 +22,67 @@ pub(crate) struct LayerWeights<'a> {
     pub b_hh: &'a [f32],
 }
 
-/// A sequence's shape: `steps` time steps of `batch` rows, `hidden` units.
-#[derive(Debug, Clone, Copy)]
+/// A batch of sequences packed step by step: sequence `order[k]` of the batch is packed as the
+/// `k`-th, and step `t` holds the first `active[t]` of them (`active` never grows).
+#[derive(Debug, Clone)]
 pub(crate) struct SequenceShape {
-    pub steps: usize,
-    pub batch: usize,
+    /// The batch's sequences, longest first (ties in batch order).
+    pub order: Vec<usize>,
+    /// Where each of the batch's sequences is packed: `position[order[k]] = k`.
+    position: Vec<usize>,
+    /// The first packed row of each step, and the number of rows after the last step.
+    starts: Vec<usize>,
+    /// The hidden size.
     pub hidden: usize,
 }
 
 impl SequenceShape {
-    fn rows(self) -> usize {
-        self.steps * self.batch
+    /// Sequences of `lengths` steps (one per batch row; a length may be 0), `hidden` units.
+    pub(crate) fn packed(lengths: &[usize], hidden: usize) -> Self {
+        let mut order: Vec<usize> = (0..lengths.len()).collect();
+        order.sort_by_key(|&b| std::cmp::Reverse(lengths[b]));
+        let mut position = vec![0; lengths.len()];
+        for (k, &b) in order.iter().enumerate() {
+            position[b] = k;
+        }
+        let steps = lengths.iter().copied().max().unwrap_or(0);
+        let mut starts = vec![0];
+        for t in 0..steps {
+            let active = lengths.iter().filter(|&&length| length > t).count();
+            starts.push(starts[t] + active);
+        }
+        Self { order, position, starts, hidden }
+    }
+
+    /// How many steps the longest sequence has.
+    pub(crate) fn steps(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// The packed rows of step `t`.
+    pub(crate) fn step(&self, t: usize) -> Range<usize> {
+        self.starts[t]..self.starts[t + 1]
+    }
+
+    /// All packed rows.
+    pub(crate) fn rows(&self) -> usize {
+        self.starts[self.steps()]
+    }
+
+    /// The packed row of step `t` of the batch's sequence `b`, when that sequence reaches it.
+    pub(crate) fn row(&self, t: usize, b: usize) -> Option<usize> {
+        let step = self.step_or_empty(t);
+        let row = step.start + self.position[b];
+        (row < step.end).then_some(row)
+    }
+
+    fn step_or_empty(&self, t: usize) -> Range<usize> {
+        if t < self.steps() { self.step(t) } else { 0..0 }
+    }
+
+    /// Whether every sequence runs every step (nothing is packed away).
+    fn is_full(&self) -> bool {
+        self.rows() == self.steps() * self.order.len()
     }
 }
 
@@ -45,8 +101,8 @@ pub(crate) struct LayerCache {
 }
 
 /// The layer over `input` (rows × input).
-pub(crate) fn forward(layer: &LayerWeights, input: Vec<f32>, shape: SequenceShape) -> LayerCache {
-    let SequenceShape { batch, hidden, .. } = shape;
+pub(crate) fn forward(layer: &LayerWeights, input: Vec<f32>, shape: &SequenceShape) -> LayerCache {
+    let hidden = shape.hidden;
     let rows = shape.rows();
     let width = 4 * hidden;
     let input_size = layer.w_ih.len() / width;
@@ -61,16 +117,19 @@ pub(crate) fn forward(layer: &LayerWeights, input: Vec<f32>, shape: SequenceShap
     let mut cells = vec![0.0; rows * hidden];
     let mut cells_tanh = vec![0.0; rows * hidden];
     let mut outputs = vec![0.0; rows * hidden];
-    for t in 0..shape.steps {
-        let now = t * batch..(t + 1) * batch;
+    for t in 0..shape.steps() {
+        let now = shape.step(t);
+        let batch = now.len();
+        // The same sequences' rows of the step before (they lead it: `active` never grows).
+        let before = if t > 0 { shape.step(t - 1).start } else { 0 };
         let step_gates = &mut gates[now.start * width..now.end * width];
         if t > 0 {
-            let previous = View::rows(&outputs, rows, hidden).row_range(now.start - batch..now.start);
+            let previous = View::rows(&outputs, rows, hidden).row_range(before..before + batch);
             matmul(step_gates, true, previous, View::rows(&w_hh_t, hidden, width));
         }
         // Cells of the previous step (zeros at t = 0) and of this one.
         let (done, rest) = cells.split_at_mut(now.start * hidden);
-        let previous_cells = if t > 0 { &done[(now.start - batch) * hidden..] } else { &[][..] };
+        let previous_cells = if t > 0 { &done[before * hidden..] } else { &[][..] };
         let step_cells = &mut rest[..batch * hidden];
         let step_tanh = &mut cells_tanh[now.start * hidden..now.end * hidden];
         let step_outputs = &mut outputs[now.start * hidden..now.end * hidden];
@@ -123,21 +182,23 @@ pub(crate) fn backward(
     layer: &LayerWeights,
     cache: &LayerCache,
     d_output: &[f32],
-    shape: SequenceShape,
+    shape: &SequenceShape,
 ) -> LayerGradients {
-    let SequenceShape { batch, hidden, .. } = shape;
+    let (batch, hidden) = (shape.order.len(), shape.hidden);
     let rows = shape.rows();
     let width = 4 * hidden;
     let input_size = layer.w_ih.len() / width;
     // Gradients for the gates' pre-activations, every step.
     let mut d_gates = vec![0.0; rows * width];
-    // The gradients reaching step t from step t + 1, for h and for c.
+    // The gradients reaching step t from step t + 1, for h and for c (zeros for the sequences
+    // whose last step is t).
     let mut d_hidden_next = vec![0.0; batch * hidden];
     let mut d_cell_next = vec![0.0; batch * hidden];
-    for t in (0..shape.steps).rev() {
-        let first = t * batch;
-        for b in 0..batch {
-            let r = first + b;
+    for t in (0..shape.steps()).rev() {
+        let now = shape.step(t);
+        let before = if t > 0 { shape.step(t - 1).start } else { 0 };
+        for b in 0..now.len() {
+            let r = now.start + b;
             let g = &cache.gates[r * width..][..width];
             let (i, f, candidate, o) =
                 (&g[..hidden], &g[hidden..2 * hidden], &g[2 * hidden..3 * hidden], &g[3 * hidden..]);
@@ -158,7 +219,7 @@ pub(crate) fn backward(
                 d_f[j] = d_c; // times c_{t−1} · f(1 − f) below
             }
             if t > 0 {
-                let previous = &cache.cells[(r - batch) * hidden..][..hidden];
+                let previous = &cache.cells[(before + b) * hidden..][..hidden];
                 for j in 0..hidden {
                     d_f[j] *= previous[j] * f[j] * (1.0 - f[j]);
                 }
@@ -167,19 +228,40 @@ pub(crate) fn backward(
             }
         }
         if t > 0 {
-            let step_gates = View::rows(&d_gates, rows, width).row_range(first..first + batch);
-            matmul(&mut d_hidden_next, false, step_gates, View::rows(layer.w_hh, width, hidden));
+            let step_gates = View::rows(&d_gates, rows, width).row_range(now.clone());
+            let d_hidden = &mut d_hidden_next[..now.len() * hidden];
+            matmul(d_hidden, false, step_gates, View::rows(layer.w_hh, width, hidden));
         }
     }
     let all_gates = View::rows(&d_gates, rows, width);
     let mut w_ih = vec![0.0; width * input_size];
     matmul(&mut w_ih, false, all_gates.t(), View::rows(&cache.input, rows, input_size));
     // h_{t−1} meets the gates of step t ≥ 1.
+    let later = if shape.steps() > 1 { shape.step(1).start..rows } else { rows..rows };
+    let previous_hidden = previous_hidden(&cache.hidden, shape);
     let mut w_hh = vec![0.0; width * hidden];
-    let previous_hidden = View::rows(&cache.hidden, rows, hidden).row_range(0..rows - batch);
-    matmul(&mut w_hh, false, all_gates.row_range(batch..rows).t(), previous_hidden);
+    matmul(&mut w_hh, false, all_gates.row_range(later.clone()).t(), View::rows(&previous_hidden, later.len(), hidden));
     let bias = column_sums(&d_gates, width);
     let mut input = vec![0.0; rows * input_size];
     matmul(&mut input, false, all_gates, View::rows(layer.w_ih, width, input_size));
     LayerGradients { w_ih, w_hh, bias, input }
+}
+
+/// The hidden states `h_{t−1}` that meet the rows of steps `t ≥ 1`, row for row: the rows before
+/// the last step's as they are when nothing is packed away, gathered otherwise.
+fn previous_hidden<'a>(hidden_states: &'a [f32], shape: &SequenceShape) -> Cow<'a, [f32]> {
+    let hidden = shape.hidden;
+    let steps = shape.steps();
+    if steps < 2 {
+        return Cow::Borrowed(&[]);
+    }
+    if shape.is_full() {
+        return Cow::Borrowed(&hidden_states[..shape.step(steps - 1).start * hidden]);
+    }
+    let mut gathered = Vec::with_capacity((shape.rows() - shape.step(1).start) * hidden);
+    for t in 1..steps {
+        let before = shape.step(t - 1).start;
+        gathered.extend_from_slice(&hidden_states[before * hidden..(before + shape.step(t).len()) * hidden]);
+    }
+    Cow::Owned(gathered)
 }

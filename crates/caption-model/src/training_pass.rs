@@ -7,7 +7,8 @@
 //! for the input projections of all steps, one small product per step for the recurrence (each
 //! way), loops over plain vectors, and three products for the weight gradients
 //! ([`cpu_lstm_training`](crate::cpu_lstm_training)), all on the `gemm` crate. Rows whose target is
-//! PAD skip the output layer: they add nothing to the loss or its gradient. The dropout masks are
+//! PAD skip the output layer, and a caption's steps after its last counted target skip the LSTM
+//! too: they add nothing to the loss or its gradient. The dropout masks are
 //! drawn from the same [`Dropout`] stream, in the same order and shapes, as
 //! [`EncoderCNN::features_from_pooled`](crate::EncoderCNN::features_from_pooled) and
 //! [`DecoderRNN::hiddens`] draw them, so both paths train alike.
@@ -329,15 +330,28 @@ fn decoder_pass(
     let (embed_size, hidden_size, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
     let batch = features.len() / embed_size;
     let rows = steps * batch;
-    let shape = SequenceShape { steps, batch, hidden: hidden_size };
+    // Each caption's steps up to its last counted target; the LSTM runs those only (packed).
+    let lengths: Vec<usize> =
+        (0..batch).map(|b| (0..steps).rev().find(|&t| ids[t * batch + b] != pad).map_or(0, |t| t + 1)).collect();
+    let shape = SequenceShape::packed(&lengths, hidden_size);
+    let packed_rows = shape.rows();
 
     // The features, then the embedded caption tokens (all but the last), dropped out.
-    let mut input = vec![0.0; rows * embed_size];
-    input[..batch * embed_size].copy_from_slice(features);
-    for (row, &id) in input[batch * embed_size..].chunks_exact_mut(embed_size).zip(ids) {
-        row.copy_from_slice(&w.embed[id as usize * embed_size..][..embed_size]);
+    let mut input = vec![0.0; packed_rows * embed_size];
+    for t in 0..shape.steps() {
+        for (row, &b) in shape.step(t).zip(&shape.order) {
+            let destination = &mut input[row * embed_size..][..embed_size];
+            if t == 0 {
+                destination.copy_from_slice(&features[b * embed_size..][..embed_size]);
+                continue;
+            }
+            let at = (t - 1) * batch + b;
+            destination.copy_from_slice(&w.embed[ids[at] as usize * embed_size..][..embed_size]);
+            if let Some(mask) = embeddings_mask {
+                apply_mask(destination, Some(&mask[at * embed_size..][..embed_size]));
+            }
+        }
     }
-    apply_mask(&mut input[batch * embed_size..], embeddings_mask);
 
     let mut caches: Vec<LayerCache> = Vec::with_capacity(w.layers.len());
     for layer in &w.layers {
@@ -345,17 +359,20 @@ fn decoder_pass(
             Some(below) => below.hidden.clone(),
             None => std::mem::take(&mut input),
         };
-        caches.push(lstm::forward(layer, layer_input, shape));
+        caches.push(lstm::forward(layer, layer_input, &shape));
     }
     let top = &caches.last().expect("the LSTM has at least one layer").hidden;
 
-    // The output layer and the loss, for the rows whose target is not PAD.
+    // The output layer and the loss, for the rows whose target is not PAD (in batch row order:
+    // `kept[k]` is the target's row in `ids`, `packed[k]` the LSTM's row for it).
     let kept: Vec<usize> = (0..rows).filter(|&r| ids[r] != pad).collect();
+    let packed: Vec<usize> =
+        kept.iter().map(|&r| shape.row(r / batch, r % batch).expect("a counted target's step is packed")).collect();
     let counted = kept.len();
-    let selected: Cow<[f32]> = if counted == rows {
+    let selected: Cow<[f32]> = if counted == packed_rows && packed.iter().enumerate().all(|(k, &p)| k == p) {
         Cow::Borrowed(top)
     } else {
-        Cow::Owned(kept.iter().flat_map(|&r| &top[r * hidden_size..][..hidden_size]).copied().collect())
+        Cow::Owned(packed.iter().flat_map(|&p| &top[p * hidden_size..][..hidden_size]).copied().collect())
     };
     let mut logits = vec![0.0; counted * vocab_size];
     let linear = View::rows(w.linear_weight, vocab_size, hidden_size);
@@ -367,12 +384,12 @@ fn decoder_pass(
     let mut d_selected = vec![0.0; counted * hidden_size];
     matmul(&mut d_selected, false, View::rows(&d_logits, counted, vocab_size), linear);
     drop(d_logits);
-    let mut d_output = if counted == rows {
+    let mut d_output = if matches!(selected, Cow::Borrowed(_)) {
         d_selected
     } else {
-        let mut d_output = vec![0.0; rows * hidden_size];
-        for (&r, d) in kept.iter().zip(d_selected.chunks_exact(hidden_size)) {
-            d_output[r * hidden_size..][..hidden_size].copy_from_slice(d);
+        let mut d_output = vec![0.0; packed_rows * hidden_size];
+        for (&p, d) in packed.iter().zip(d_selected.chunks_exact(hidden_size)) {
+            d_output[p * hidden_size..][..hidden_size].copy_from_slice(d);
         }
         d_output
     };
@@ -380,29 +397,43 @@ fn decoder_pass(
     // The LSTM, top layer first; each layer's input gradient is the output gradient of the one below.
     let mut layer_gradients = Vec::with_capacity(w.layers.len());
     for (layer, cache) in w.layers.iter().zip(&caches).rev() {
-        let gradients = lstm::backward(layer, cache, &d_output, shape);
+        let gradients = lstm::backward(layer, cache, &d_output, &shape);
         d_output = gradients.input;
         layer_gradients.push([gradients.w_ih, gradients.w_hh, gradients.bias]);
     }
     layer_gradients.reverse();
-    let mut d_input = d_output;
+    let d_input = d_output;
 
-    // The embeddings (the PAD row too: the original's Embedding has no padding_idx).
+    // The features' gradient (zero for a caption with no counted target), and the embeddings'
+    // (the PAD row too: the original's Embedding has no padding_idx), in batch row order.
+    let mut d_features = vec![0.0; batch * embed_size];
     let mut d_embed = vec![0.0; vocab_size * embed_size];
-    let d_embedded = &mut d_input[batch * embed_size..];
-    apply_mask(d_embedded, embeddings_mask);
-    for (&id, d) in ids.iter().zip(d_embedded.chunks_exact(embed_size)) {
-        let row = &mut d_embed[id as usize * embed_size..][..embed_size];
-        row.iter_mut().zip(d).for_each(|(g, x)| *g += x);
+    for t in 0..steps {
+        for b in 0..batch {
+            let Some(p) = shape.row(t, b) else { continue };
+            let d = &d_input[p * embed_size..][..embed_size];
+            if t == 0 {
+                d_features[b * embed_size..][..embed_size].copy_from_slice(d);
+                continue;
+            }
+            let at = (t - 1) * batch + b;
+            let row = &mut d_embed[ids[at] as usize * embed_size..][..embed_size];
+            match embeddings_mask {
+                Some(mask) => {
+                    let mask = &mask[at * embed_size..][..embed_size];
+                    row.iter_mut().zip(d).zip(mask).for_each(|((g, x), m)| *g += x * m);
+                }
+                None => row.iter_mut().zip(d).for_each(|(g, x)| *g += x),
+            }
+        }
     }
-    d_input.truncate(batch * embed_size);
 
     let mut gradients = vec![d_embed, d_linear_weight, d_linear_bias];
     for [d_w_ih, d_w_hh, d_bias] in layer_gradients {
         gradients.extend([d_w_ih, d_w_hh, d_bias.clone(), d_bias]);
     }
     let loss = (loss / counted.max(1) as f64) as f32;
-    DecoderPass { loss, counted, gradients, d_features: d_input }
+    DecoderPass { loss, counted, gradients, d_features }
 }
 
 /// Adds `bias` to each row of `logits` (one row per kept position `kept[k]`, whose target is
