@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -29,6 +30,20 @@ BATCH, TOKENS, VOCABULARY, PAD = 32, 21, 2994, 0
 # tokens + 2), the same list as train_bench.rs: padded to 20, 30 % of the targets are PAD.
 FLICKR8K_LENGTHS = [12, 13, 17, 8, 14, 10, 16, 15, 9, 20, 12, 18, 9, 13, 15, 16,
                     10, 16, 12, 19, 16, 18, 9, 14, 12, 15, 19, 11, 18, 13, 18, 14]
+
+
+# 40 batches as a Flickr8k epoch meets them (tools/train/generate_epoch_lengths.py), the same
+# file train_bench.rs reads.
+EPOCH_LENGTHS = json.loads((Path(__file__).resolve().parent / "flickr8k_epoch_lengths.json").read_text())
+
+
+def epoch_batch(lengths, device):
+    """A batch of captions of `lengths`, padded to the longest: token `(t, b)` is
+    `4 + (t · 32 + b) · 7919 mod (vocabulary − 4)`, as in train_bench.rs."""
+    longest = max(lengths)
+    ids = [[4 + ((t * BATCH + b) * 7919 % (VOCABULARY - 4)) if t < length else PAD
+            for b, length in enumerate(lengths)] for t in range(longest)]
+    return torch.tensor(ids, device=device)
 
 
 def main():
@@ -100,6 +115,9 @@ def bench_all(args, device, mode):
         padded[length:, b] = PAD
     report("frozen train step, Flickr8k caption lengths (padded to 20, 30% PAD)",
            timed(20, lambda: step_from(pooled, padded)), "samples_per_second")
+    epoch = [epoch_batch(lengths, device) for lengths in EPOCH_LENGTHS["batches"]]
+    report(f"frozen train step, {len(epoch)} Flickr8k epoch batches ({EPOCH_LENGTHS['pad_share']:.0%} PAD)",
+           timed(1, lambda: [step_from(pooled, batch) for batch in epoch]) / len(epoch), "samples_per_second")
 
     images = torch.randn(args.image_batch, 3, 299, 299, device=device)
     image_captions = captions[:, : args.image_batch]

@@ -32,6 +32,36 @@ const FLICKR8K_LENGTHS: [usize; 32] = [
     18, 14,
 ];
 
+/// 40 batches as a Flickr8k epoch meets them (`tools/train/generate_epoch_lengths.py`), the same
+/// file `bench_train_torch.py` reads.
+const EPOCH_LENGTHS: &str = include_str!("../../../tools/train/flickr8k_epoch_lengths.json");
+
+/// The epoch batches as caption tensors padded to their longest (token `(t, b)` is `4 + (t · 32 +
+/// b) · 7919 mod (vocabulary − 4)`, as in `bench_train_torch.py`), and their PAD share.
+fn epoch_batches(device: &Device) -> Result<(Vec<Tensor>, f64), TrainError> {
+    let file: serde_json::Value =
+        serde_json::from_str(EPOCH_LENGTHS).map_err(|e| TrainError::Config(format!("epoch lengths: {e}")))?;
+    let batches: Vec<Vec<usize>> = serde_json::from_value(file["batches"].clone())
+        .map_err(|e| TrainError::Config(format!("epoch lengths: {e}")))?;
+    let tensors = batches
+        .iter()
+        .map(|lengths| {
+            let longest = lengths.iter().copied().max().unwrap_or(1);
+            let ids: Vec<u32> = (0..longest * BATCH)
+                .map(|i| {
+                    if i / BATCH < lengths[i % BATCH] {
+                        4 + (i * 7919 % (VOCABULARY - 4)) as u32
+                    } else {
+                        caption_text::Vocabulary::PAD
+                    }
+                })
+                .collect();
+            Tensor::from_vec(ids, (longest, BATCH), device)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((tensors, file["pad_share"].as_f64().unwrap_or(f64::NAN)))
+}
+
 fn main() -> Result<(), TrainError> {
     // SAFETY: no other thread exists yet. As `cargo xtask` does.
     unsafe { caption_model::pin_cpu_thread_count() };
@@ -72,6 +102,15 @@ fn main() -> Result<(), TrainError> {
     })?;
     let name = "frozen train step, Flickr8k caption lengths (padded to 20, 30% PAD)";
     report(name, &device, frozen_padded, "samples_per_second", BATCH);
+    let (epoch, pad_share) = epoch_batches(&device)?;
+    let frozen_epoch = time(1, &mut || {
+        for batch in &epoch {
+            optimizer_step(&model, &pooled, batch, &mut dropout, &mut optimizer, 3e-4, None)?;
+        }
+        Ok(())
+    })? / epoch.len() as f64;
+    let name = format!("frozen train step, {} Flickr8k epoch batches ({:.0}% PAD)", epoch.len(), pad_share * 100.0);
+    report(&name, &device, frozen_epoch, "samples_per_second", BATCH);
 
     // The decoder alone, as bench_decoder_torch.py: its own Adam over the decoder's parameters.
     let decoder_vars: Vec<_> =
