@@ -1,34 +1,12 @@
 //! The Hub path offline: a cache folder in hf-hub's layout holding parquet files in
 //! `jxie/flickr8k`'s schema (image `{bytes, path}`, caption_0..caption_4), read and prepared.
 
-use std::path::Path;
-
 use caption_data::sources::hub::{HubRecipe, read_recipe, split_from_path};
 use caption_data::{ImageSource, NoProgress, PrepareOptions, Split, prepare};
-use polars::prelude::*;
 
-fn png(shade: u8) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    image::RgbImage::from_pixel(24, 20, image::Rgb([shade, 100, 200]))
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .unwrap();
-    bytes
-}
-
-fn write_split(path: &Path, names: &[&str], shade: u8) {
-    let pngs: Vec<Vec<u8>> = (0..names.len()).map(|i| png(shade + i as u8)).collect();
-    let bytes = Series::new("bytes".into(), pngs.iter().map(Vec::as_slice).collect::<Vec<&[u8]>>());
-    let paths = Series::new("path".into(), names.to_vec());
-    let image = StructChunked::from_series("image".into(), names.len(), [bytes, paths].iter()).unwrap().into_series();
-    let mut columns: Vec<Column> = vec![image.into()];
-    for k in 0..5 {
-        let captions: Vec<String> = names.iter().map(|n| format!("A photo of {n} number {k} .")).collect();
-        columns.push(Series::new(format!("caption_{k}").into(), captions).into());
-    }
-    let mut frame = DataFrame::new_infer_height(columns).unwrap();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    ParquetWriter::new(std::fs::File::create(path).unwrap()).finish(&mut frame).unwrap();
-}
+#[path = "support/jxie_flickr8k.rs"]
+mod jxie_flickr8k;
+use jxie_flickr8k::{png, write_split};
 
 #[test]
 fn a_hub_cache_in_jxie_flickr8k_layout_is_read_and_prepared_offline() {

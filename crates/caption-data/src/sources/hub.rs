@@ -99,7 +99,7 @@ pub fn parquet_files(repo: &str, cache: &Cache) -> Result<Vec<(String, PathBuf)>
         .map_err(|e| hub_error(e.to_string()))?;
     let dataset = api.repo(Repo::new(repo.to_string(), RepoType::Dataset));
     let info = dataset.info().map_err(|e| {
-        hub_error(format!("{e} (not in the cache {} and the Hub is unreachable)", cache.path().display()))
+        hub_error(format!("{e} (the cache {} holds no copy, so the Hub was asked)", cache.path().display()))
     })?;
     let mut names: Vec<String> =
         info.siblings.into_iter().map(|s| s.rfilename).filter(|n| n.ends_with(".parquet")).collect();
