@@ -1,8 +1,9 @@
 //! The Hub path over HTTP: a fake Hub on a loopback port (`tests/support/fake_hub.rs`) hosts
-//! `jxie/flickr8k`'s three parquet files. From an empty cache hf-hub's real client lists the
-//! repository and downloads them into the cache (blob, snapshot, `refs/main`); they are read and
-//! split; a second read comes from the cache without a request; a dataset the Hub lacks is an
-//! error that names it. Nothing leaves the machine.
+//! `jxie/flickr8k`'s three parquet files. With no Hub reachable, an empty cache is an error naming
+//! the dataset; with the fake Hub, hf-hub's real client lists the repository and downloads the
+//! files into the cache (blob, snapshot, `refs/main`); they are read and split; a second read comes
+//! from the cache without a request; a dataset the Hub lacks is an error that names it. Nothing
+//! leaves the machine.
 
 use caption_data::DataError;
 use caption_data::Split;
@@ -32,12 +33,18 @@ fn an_empty_cache_is_filled_over_http_then_read_offline() {
             (name.to_string(), std::fs::read(&path).unwrap())
         })
         .collect();
-    let hub = FakeHub::start(vec![HostedRepo { kind: "datasets", id: "jxie/flickr8k".into(), files: files.clone() }]);
-    // SAFETY: this test binary runs this one test; nothing else reads the environment meanwhile.
-    unsafe { std::env::set_var("HF_ENDPOINT", &hub.endpoint) };
-
     let cache_dir = dir.path().join("hub");
     let cache = hf_hub::Cache::new(cache_dir.clone());
+
+    // No Hub at all (a closed port stands in for no network): an error naming the dataset.
+    // SAFETY: this test binary runs this one test; nothing else reads the environment meanwhile.
+    unsafe { std::env::set_var("HF_ENDPOINT", "http://127.0.0.1:9") };
+    let error = read_recipe(&HubRecipe::flickr8k(), &cache).unwrap_err().to_string();
+    assert!(error.contains("jxie/flickr8k") && error.contains("holds no copy"), "{error}");
+
+    let hub = FakeHub::start(vec![HostedRepo { kind: "datasets", id: "jxie/flickr8k".into(), files: files.clone() }]);
+    // SAFETY: as above.
+    unsafe { std::env::set_var("HF_ENDPOINT", &hub.endpoint) };
     let (records, images) = read_recipe(&HubRecipe::flickr8k(), &cache).unwrap();
     assert_eq!(records.len(), 30, "five captions for each of six images");
     assert_eq!(images.len(), 6);
