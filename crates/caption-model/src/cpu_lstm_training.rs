@@ -1,8 +1,8 @@
 //! One LSTM layer's forward pass over a whole teacher-forced sequence, keeping what its backward
 //! pass needs, and that backward pass: PyTorch's `nn.LSTM` formulas on plain float32 vectors.
 //!
-//! Sequences are packed, as PyTorch's `PackedSequence`: longest first, step `t` holds the first
-//! `active[t]` sequences (those not yet over), one step after another ([`SequenceShape`]). A
+//! Sequences are packed, as PyTorch's `PackedSequence`: longest first, step `t` holds the
+//! sequences not yet over, one step after another ([`SequenceShape`]). A
 //! sequence's steps after its last counted target change neither the loss nor any gradient (their
 //! gradients are exact zeros), so they are not computed. Gates are in PyTorch's order `i, f, g,
 //! o`: `i, f, o` sigmoids and `g` a tanh of `x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh`; `c' = f·c + i·g`,
@@ -23,7 +23,8 @@ pub(crate) struct LayerWeights<'a> {
 }
 
 /// A batch of sequences packed step by step: sequence `order[k]` of the batch is packed as the
-/// `k`-th, and step `t` holds the first `active[t]` of them (`active` never grows).
+/// `k`-th, and step `t` holds the first [`step(t).len()`](Self::step) of them, those longer than
+/// `t` (so a step never holds more rows than the one before).
 #[derive(Debug, Clone)]
 pub(crate) struct SequenceShape {
     /// The batch's sequences, longest first (ties in batch order).
@@ -76,6 +77,7 @@ impl SequenceShape {
         (row < step.end).then_some(row)
     }
 
+    /// The packed rows of step `t`, none past the last step.
     fn step_or_empty(&self, t: usize) -> Range<usize> {
         if t < self.steps() { self.step(t) } else { 0..0 }
     }
@@ -120,7 +122,7 @@ pub(crate) fn forward(layer: &LayerWeights, input: Vec<f32>, shape: &SequenceSha
     for t in 0..shape.steps() {
         let now = shape.step(t);
         let batch = now.len();
-        // The same sequences' rows of the step before (they lead it: `active` never grows).
+        // The same sequences' rows in the step before (they lead it: steps never grow).
         let before = if t > 0 { shape.step(t - 1).start } else { 0 };
         let step_gates = &mut gates[now.start * width..now.end * width];
         if t > 0 {
