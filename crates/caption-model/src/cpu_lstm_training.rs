@@ -267,3 +267,37 @@ fn previous_hidden<'a>(hidden_states: &'a [f32], shape: &SequenceShape) -> Cow<'
     }
     Cow::Owned(gathered)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_puts_the_longest_first_and_drops_finished_sequences() {
+        // Lengths by batch row; row 1 has no step at all.
+        let shape = SequenceShape::packed(&[3, 0, 5, 3], 8);
+        assert_eq!(shape.order, vec![2, 0, 3, 1], "longest first, ties in batch order");
+        assert_eq!(shape.steps(), 5);
+        let steps: Vec<Range<usize>> = (0..5).map(|t| shape.step(t)).collect();
+        assert_eq!(steps, vec![0..3, 3..6, 6..9, 9..10, 10..11]);
+        assert_eq!(shape.rows(), 11);
+        assert_eq!(shape.row(0, 2), Some(0));
+        assert_eq!(shape.row(2, 3), Some(8));
+        assert_eq!(shape.row(3, 2), Some(9));
+        assert_eq!(shape.row(3, 0), None, "row 0 ends after step 2");
+        assert_eq!(shape.row(0, 1), None, "row 1 never runs");
+        assert_eq!(shape.row(7, 2), None, "past the last step");
+        assert!(!shape.is_full());
+        assert!(SequenceShape::packed(&[4, 4], 8).is_full());
+        assert_eq!(SequenceShape::packed(&[0, 0], 8).rows(), 0);
+    }
+
+    #[test]
+    fn previous_hidden_states_meet_the_next_steps_rows() {
+        // Rows 0..3 are step 0 (three sequences), 3..5 step 1 (two), 5 step 2 (one); hidden 1.
+        let shape = SequenceShape::packed(&[2, 3, 1], 1);
+        let hidden: Vec<f32> = (0..shape.rows()).map(|r| r as f32).collect();
+        // Step 1's rows meet step 0's first two rows, step 2's row meets step 1's first row.
+        assert_eq!(previous_hidden(&hidden, &shape).into_owned(), vec![0.0, 1.0, 3.0]);
+    }
+}
