@@ -39,7 +39,8 @@ EPOCH_LENGTHS = json.loads((Path(__file__).resolve().parent / "flickr8k_epoch_le
 
 def epoch_batch(lengths, device):
     """A batch of captions of `lengths`, padded to the longest: token `(t, b)` is
-    `4 + (t · 32 + b) · 7919 mod (vocabulary − 4)`, as in train_bench.rs."""
+    `4 + (t · 32 + b) · 7919 mod (vocabulary − 4)` (the full-length benchmark's tokens), as in
+    train_bench.rs."""
     longest = max(lengths)
     ids = [[4 + ((t * BATCH + b) * 7919 % (VOCABULARY - 4)) if t < length else PAD
             for b, length in enumerate(lengths)] for t in range(longest)]
@@ -110,9 +111,7 @@ def bench_all(args, device, mode):
     pooled = torch.randn(BATCH, 2048, device=device)
     report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", timed(20, lambda: step_from(pooled)),
            "samples_per_second")
-    padded = captions[: max(FLICKR8K_LENGTHS)].clone()
-    for b, length in enumerate(FLICKR8K_LENGTHS):
-        padded[length:, b] = PAD
+    padded = epoch_batch(FLICKR8K_LENGTHS, device)
     report("frozen train step, Flickr8k caption lengths (padded to 20, 30% PAD)",
            timed(20, lambda: step_from(pooled, padded)), "samples_per_second")
     epoch = [epoch_batch(lengths, device) for lengths in EPOCH_LENGTHS["batches"]]

@@ -347,9 +347,7 @@ fn decoder_pass(
             }
             let at = (t - 1) * batch + b;
             destination.copy_from_slice(&w.embed[ids[at] as usize * embed_size..][..embed_size]);
-            if let Some(mask) = embeddings_mask {
-                apply_mask(destination, Some(&mask[at * embed_size..][..embed_size]));
-            }
+            apply_mask(destination, embeddings_mask.map(|mask| &mask[at * embed_size..][..embed_size]));
         }
     }
 
@@ -402,7 +400,7 @@ fn decoder_pass(
         layer_gradients.push([gradients.w_ih, gradients.w_hh, gradients.bias]);
     }
     layer_gradients.reverse();
-    let d_input = d_output;
+    let d_input = &d_output; // the gradient of the first layer's input
 
     // The features' gradient (zero for a caption with no counted target), and the embeddings'
     // (the PAD row too: the original's Embedding has no padding_idx), in batch row order.

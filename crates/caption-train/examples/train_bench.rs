@@ -36,29 +36,30 @@ const FLICKR8K_LENGTHS: [usize; 32] = [
 /// file `bench_train_torch.py` reads.
 const EPOCH_LENGTHS: &str = include_str!("../../../tools/train/flickr8k_epoch_lengths.json");
 
-/// The epoch batches as caption tensors padded to their longest (token `(t, b)` is `4 + (t · 32 +
-/// b) · 7919 mod (vocabulary − 4)`, as in `bench_train_torch.py`), and their PAD share.
+/// Captions of `lengths` (one per batch row) padded to the longest: token `(t, b)` is `4 + (t · 32
+/// + b) · 7919 mod (vocabulary − 4)` (the full-length benchmark's tokens), as in
+/// `bench_train_torch.py`.
+fn padded_captions(lengths: &[usize], device: &Device) -> candle_core::Result<Tensor> {
+    let longest = lengths.iter().copied().max().unwrap_or(1);
+    let ids: Vec<u32> = (0..longest * BATCH)
+        .map(|i| {
+            if i / BATCH < lengths[i % BATCH] {
+                4 + (i * 7919 % (VOCABULARY - 4)) as u32
+            } else {
+                caption_text::Vocabulary::PAD
+            }
+        })
+        .collect();
+    Tensor::from_vec(ids, (longest, BATCH), device)
+}
+
+/// The epoch batches as padded caption tensors ([`padded_captions`]), and their PAD share.
 fn epoch_batches(device: &Device) -> Result<(Vec<Tensor>, f64), TrainError> {
     let file: serde_json::Value =
         serde_json::from_str(EPOCH_LENGTHS).map_err(|e| TrainError::Config(format!("epoch lengths: {e}")))?;
     let batches: Vec<Vec<usize>> = serde_json::from_value(file["batches"].clone())
         .map_err(|e| TrainError::Config(format!("epoch lengths: {e}")))?;
-    let tensors = batches
-        .iter()
-        .map(|lengths| {
-            let longest = lengths.iter().copied().max().unwrap_or(1);
-            let ids: Vec<u32> = (0..longest * BATCH)
-                .map(|i| {
-                    if i / BATCH < lengths[i % BATCH] {
-                        4 + (i * 7919 % (VOCABULARY - 4)) as u32
-                    } else {
-                        caption_text::Vocabulary::PAD
-                    }
-                })
-                .collect();
-            Tensor::from_vec(ids, (longest, BATCH), device)
-        })
-        .collect::<Result<_, _>>()?;
+    let tensors = batches.iter().map(|lengths| padded_captions(lengths, device)).collect::<Result<_, _>>()?;
     Ok((tensors, file["pad_share"].as_f64().unwrap_or(f64::NAN)))
 }
 
@@ -74,8 +75,7 @@ fn main() -> Result<(), TrainError> {
     let model = TrainModel::new(&config, VOCABULARY, &device)?;
     let mut optimizer = Adam::new(model.trained_vars(), AdamConfig::default())?;
     let mut dropout = Dropout::new(0.5, 0);
-    let ids: Vec<u32> = (0..TOKENS * BATCH).map(|i| 4 + (i * 7919 % (VOCABULARY - 4)) as u32).collect();
-    let captions = Tensor::from_vec(ids.clone(), (TOKENS, BATCH), &device)?;
+    let captions = padded_captions(&[TOKENS; BATCH], &device)?;
     let pooled = Tensor::randn(0f32, 1f32, (BATCH, 2048), &device)?;
 
     let time = |steps: usize, step: &mut dyn FnMut() -> Result<(), TrainError>| -> Result<f64, TrainError> {
@@ -92,11 +92,7 @@ fn main() -> Result<(), TrainError> {
         optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
     })?;
     report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", &device, frozen, "samples_per_second", BATCH);
-    let longest = FLICKR8K_LENGTHS.iter().copied().max().unwrap_or(1);
-    let padded: Vec<u32> = (0..longest * BATCH)
-        .map(|i| if i / BATCH < FLICKR8K_LENGTHS[i % BATCH] { ids[i] } else { caption_text::Vocabulary::PAD })
-        .collect();
-    let padded = Tensor::from_vec(padded, (longest, BATCH), &device)?;
+    let padded = padded_captions(&FLICKR8K_LENGTHS, &device)?;
     let frozen_padded = time(20, &mut || {
         optimizer_step(&model, &pooled, &padded, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
     })?;
