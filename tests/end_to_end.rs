@@ -3,65 +3,15 @@
 //! ends bit-identical to an uninterrupted one. The report is opened in headless Chromium.
 
 mod browser;
+#[path = "support/cli.rs"]
+mod cli;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use candle_core::{Device, Tensor};
-
-fn xtask(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.args(args);
-    command
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn prepare(dir: &Path, images: usize) -> PathBuf {
-    let data = dir.join("shapes");
-    let out =
-        ok(xtask(&["prepare-data", "--dataset", "shapes", "--images", &images.to_string(), "--size", "80", "--out"])
-            .arg(&data)
-            .args(["--threshold", "2", "-q"])
-            .output()
-            .unwrap());
-    assert!(out.contains("vocabulary"), "{out}");
-    data
-}
-
-const TRAIN: &[&str] = &[
-    "--encoder",
-    "random",
-    "--image-size",
-    "75",
-    "--batch-size",
-    "16",
-    "--embed-size",
-    "24",
-    "--hidden-size",
-    "32",
-    "--lr",
-    "0.003",
-    "--device",
-    "cpu",
-    "-q",
-];
-
-fn train(data: &Path, run: &Path, extra: &[&str]) -> Command {
-    let mut command = xtask(&["train", "--data"]);
-    command.arg(data).arg("--run").arg(run).args(TRAIN).args(extra);
-    command
-}
+use cli::{ok, prepare, train, xtask};
 
 fn newest_weights(run: &Path) -> HashMap<String, Tensor> {
     let mut steps: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))

@@ -185,6 +185,12 @@ pub fn decoding(beam: Option<usize>, length_penalty: f32) -> Decoding {
 
 fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> {
     let data = args.data.as_ref().context("--checkpoint needs --data")?;
+    let out = args.out.clone().unwrap_or_else(|| checkpoint.join(format!("eval-{}", args.split)));
+    // Checked before minutes of captioning: what is written never replaces what is read.
+    for output in std::iter::once(&out).chain(&args.report) {
+        caption_data::refuse_output_over_inputs(output, &[checkpoint, data])?;
+    }
+    evaluate::claim_eval_folder(&out)?;
     let dataset = PreparedDataset::open(data)?;
     let device = caption_model::parse_device(&args.device)?;
     let captioner = Captioner::from_run_or_checkpoint(checkpoint, &device)?;
@@ -193,7 +199,6 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
         evaluate::caption_split(&captioner, &dataset, args.split, decoding(args.beam, args.length_penalty), &bars)?;
     captions.bleu = bleu;
     let scores = captions.scores()?;
-    let out = args.out.clone().unwrap_or_else(|| checkpoint.join(format!("eval-{}", args.split)));
     let decoding = args.beam.map_or("greedy".to_string(), |k| format!("beam {k}"));
     let paths = captions.write(&out, &scores, json!({"split": args.split.name(), "decoding": decoding}))?;
     if let Some(report_path) = &args.report {

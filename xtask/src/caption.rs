@@ -76,6 +76,9 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         (None, None) => bail!("give --checkpoint RUN, or --original FILE with --captions"),
     };
     let files = collect_images(&args.images)?;
+    if files.is_empty() {
+        bail!("no images in {}", list_paths(&args.images));
+    }
     let mut failures = 0;
     let decoding = decoding(args.beam, args.length_penalty);
     for chunk in files.chunks(captioner.batch_size.max(1)) {
@@ -109,6 +112,11 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         bail!("{failures} of {} images could not be read", files.len());
     }
     Ok(())
+}
+
+/// The paths, comma-separated, for messages.
+pub fn list_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// The image files among `inputs`: files as given, folders expanded to their images, sorted.

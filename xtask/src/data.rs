@@ -139,9 +139,7 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
     let (records, images) = match (args.dataset, &args.captions) {
         (Some(BuiltIn::Shapes), _) => {
             let config = ShapesConfig { images: args.images, size: args.size, seed: args.seed };
-            if config.images == 0 || config.size < 75 {
-                bail!("shapes needs at least one image of at least 75 px (Inception v3's smallest input)");
-            }
+            config.validate().map_err(anyhow::Error::msg)?;
             let generated = shapes::generate(config);
             let (records, pngs) = shapes::records_and_images(&generated);
             options.name = args.name.clone().unwrap_or_else(|| "shapes".into());
@@ -172,7 +170,10 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
         }
         (None, Some(captions)) => {
             let images_dir = args.images_dir.clone().context("--captions needs --images-dir")?;
-            let bytes = std::fs::read(captions).with_context(|| format!("cannot read {}", captions.display()))?;
+            if !images_dir.is_dir() {
+                bail!("--images-dir {}: no such folder", images_dir.display());
+            }
+            let bytes = caption_data::sources::read_source_file(captions)?;
             let format = match args.format {
                 FormatArg::Auto => Format::detect(&bytes),
                 FormatArg::Kaggle => Format::Kaggle,
@@ -185,6 +186,7 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
             options.name = args.name.clone().unwrap_or_else(|| default_name(&images_dir));
             options.source = std::path::absolute(captions).unwrap_or(captions.clone()).display().to_string();
             options.format = format_name(format).into();
+            options.input_files = vec![captions.clone()];
             (records, ImageSource::Folder(images_dir))
         }
         (None, None) => {

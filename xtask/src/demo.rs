@@ -63,10 +63,12 @@ pub struct DemoArgs {
     /// Seed of the data, the weights and the training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Where the prepared dataset goes.
+    /// Where the prepared dataset goes (replaced if it is a prepared dataset; any other folder
+    /// that is not empty is refused).
     #[arg(long, default_value = "datasets/shapes")]
     data: PathBuf,
-    /// The run folder (replaced if it exists).
+    /// The run folder (started over if it is a run: what a run wrote there is deleted, other
+    /// files stay; a folder that is not a run is refused).
     #[arg(long, default_value = "runs/demo")]
     run: PathBuf,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -108,9 +110,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     })?;
 
     println!("== 2/4 training (frozen encoder, {} weights)", if args.pretrained { "ImageNet" } else { "random" });
-    if args.run.exists() {
-        std::fs::remove_dir_all(&args.run).with_context(|| format!("cannot replace {}", args.run.display()))?;
-    }
+    // Start the run over: only what a run wrote goes (a folder that is not a run is refused).
+    caption_train::run_folder::RunFolder::lock(&args.run)?.clear()?;
     let image_size = if args.pretrained { args.image_size.max(299) } else { args.image_size };
     let summary = train_run(&TrainArgs {
         data: args.data.clone(),

@@ -92,6 +92,7 @@ impl SplitCaptions {
     /// Writes `results.json` (COCO results format), `captions.jsonl` (per image: id, caption,
     /// references, BLEU-1..4) and `metrics.json` into `dir`; returns their paths.
     pub fn write(&self, dir: &Path, scores: &Scores, extra: serde_json::Value) -> Result<Vec<PathBuf>> {
+        claim_eval_folder(dir)?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let results: Vec<_> = self
             .ids
@@ -129,6 +130,15 @@ impl SplitCaptions {
         }
         Ok(paths)
     }
+}
+
+/// Checks that `dir` may receive an evaluation's files: absent, empty, or holding only what an
+/// evaluation writes (results.json, captions.jsonl, metrics.json).
+pub fn claim_eval_folder(dir: &Path) -> Result<()> {
+    let own = |relative: &Path, is_dir: bool| {
+        !is_dir && relative.to_str().is_some_and(|name| caption_train::run_folder::EVAL_FILES.contains(&name))
+    };
+    Ok(caption_data::claim_output_folder(dir, "folder of evaluation results", &own)?)
 }
 
 /// Prints the metric table.

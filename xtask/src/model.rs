@@ -36,6 +36,7 @@ pub struct ImportArgs {
 
 /// Runs `cargo xtask import-checkpoint`.
 pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
+    caption_data::refuse_output_over_inputs(&args.out, &[&args.checkpoint])?;
     let tensors = read_original_checkpoint(&args.checkpoint)?;
     let parameters: usize = tensors.values().map(|t| t.elem_count()).sum();
     save_safetensors(&tensors, &args.out)?;
@@ -94,8 +95,24 @@ pub struct FeaturesArgs {
     quiet: bool,
 }
 
+/// Inception v3's smallest input side.
+const MIN_SIDE: u32 = 75;
+
 /// Runs `cargo xtask features`.
 pub fn features(args: &FeaturesArgs) -> Result<()> {
+    if !(MIN_SIDE..=caption_data::RESIZE_SIDES.end().to_owned()).contains(&args.size) {
+        bail!(
+            "--size {}: images are resized to {MIN_SIDE} (Inception v3's smallest input) to {} pixels",
+            args.size,
+            caption_data::RESIZE_SIDES.end()
+        );
+    }
+    let mut inputs: Vec<&std::path::Path> = args.images.iter().map(PathBuf::as_path).collect();
+    inputs.extend(args.input_tensor.as_deref());
+    if args.weights != "hub" {
+        inputs.push(std::path::Path::new(&args.weights));
+    }
+    caption_data::refuse_output_over_inputs(&args.out, &inputs)?;
     let device = parse_device(&args.device)?;
     let load = |path: &PathBuf| {
         candle_core::safetensors::load(path, &candle_core::Device::Cpu)
@@ -117,13 +134,22 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
             if dims.len() != 4 || dims[1] != 3 {
                 bail!("{}: \"images\" must be N×3×H×W, got {dims:?}", path.display());
             }
+            if dims[2].min(dims[3]) < MIN_SIDE as usize {
+                bail!(
+                    "{}: \"images\" are {}×{} pixels; Inception v3 needs at least {MIN_SIDE}×{MIN_SIDE}",
+                    path.display(),
+                    dims[2],
+                    dims[3]
+                );
+            }
+            check_preprocessed(images).with_context(|| format!("{}: \"images\"", path.display()))?;
             let (pooled, logits) = run(images)?;
             (dims[0], pooled, logits)
         }
         None => {
             let files = crate::caption::collect_images(&args.images)?;
             if files.is_empty() {
-                bail!("no images found in {:?}", args.images);
+                bail!("no images in {}", crate::caption::list_paths(&args.images));
             }
             let transform = ImageTransform::eval(args.size);
             let bars = Bars::new(args.quiet);
@@ -154,6 +180,27 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
     let mut keys: Vec<&String> = out.keys().collect();
     keys.sort();
     println!("{count} images on {device:?}: wrote {keys:?} to {}", args.out.display());
+    Ok(())
+}
+
+/// Refuses a tensor that cannot be preprocessed pixels: integers (raw 0–255 values would give
+/// features hundreds of times off), non-finite values.
+fn check_preprocessed(images: &Tensor) -> Result<()> {
+    use candle_core::DType;
+    if !matches!(images.dtype(), DType::F32 | DType::F64 | DType::F16 | DType::BF16) {
+        bail!(
+            "is {:?}; expected floating-point pixels already resized and normalised as the eval transform does \
+             (ToTensor then Normalize(0.5, 0.5): values in [-1, 1]), or give the image files with --images",
+            images.dtype()
+        );
+    }
+    let values = images.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    if let Some(position) = values.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "holds a non-finite value ({}) at flat index {position}; expected finite pixels in [-1, 1]",
+            values[position]
+        );
+    }
     Ok(())
 }
 

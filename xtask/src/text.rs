@@ -102,6 +102,7 @@ pub fn tokenize(args: &TokenizeArgs) -> Result<()> {
 
 /// Runs `cargo xtask vocab`.
 pub fn vocab(args: &VocabArgs) -> Result<()> {
+    caption_data::refuse_output_over_inputs(&args.out, &[&args.captions])?;
     let records = read_captions_file(&args.captions)?;
     let captions: Vec<&str> = records.iter().map(|r| r.caption.as_str()).collect();
     let tokenizer = Tokenizer::english();

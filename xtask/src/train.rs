@@ -37,9 +37,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
     /// Settings file (TOML).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     pub config: Option<PathBuf>,
-    /// Continue the run from its newest valid checkpoint.
+    /// Continue the run from its newest valid checkpoint, with its own settings (RUN/config.toml);
+    /// --epochs, --lr, --cnn-lr, --weight-decay, --clip-grad-norm, --early-stopping, --keep-last,
+    /// --checkpoint-every and --no-validation-bleu may change them, the other settings may not.
+    /// Starts the run when it holds no checkpoint yet.
     #[arg(long)]
     pub resume: bool,
     /// `auto` (CUDA when built with it and present), `cpu`, `cuda` or `cuda:N`.
@@ -130,10 +133,14 @@ pub enum OptimizerArg {
 
 /// The config the arguments describe: the file (or defaults) with the flags applied.
 pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let run_config = args.run.join(caption_train::CONFIG_FILE);
     let mut config = match &args.config {
         Some(path) => TrainConfig::from_toml_file(path)?,
+        // A resumed run starts from its own settings, so that only the flags given differ.
+        None if args.resume && run_config.is_file() => TrainConfig::from_toml_file(&run_config)?,
         None => TrainConfig::default(),
     };
+    let from_file = args.config.is_some() || (args.resume && run_config.is_file());
     if let Some(mode) = args.mode {
         config.mode = match mode {
             ModeArg::Frozen => Mode::Frozen,
@@ -148,7 +155,7 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
             path => EncoderWeights::File(PathBuf::from(path)),
         };
     }
-    if config.encoder == EncoderWeights::Random && args.config.is_none() {
+    if config.encoder == EncoderWeights::Random && !from_file {
         // Random weights were never trained with torchvision's input transform.
         config.transform_input = false;
     }
@@ -218,9 +225,33 @@ pub fn run(args: &TrainArgs) -> Result<RunSummary> {
         progress: &bars,
         stop: &stop,
         log: &|line| println!("{line}"),
+    })
+    .map_err(|error| match error {
+        caption_train::TrainError::ResumeConflict(conflicts) => {
+            let named: Vec<String> = conflicts.iter().map(|c| format!("{} {c}", flag_of(&c.key))).collect();
+            anyhow::anyhow!(
+                "--resume continues {} with its own settings, and these options differ from them: {}. Drop them, \
+                 or start a new run in another folder",
+                args.run.display(),
+                named.join("; ")
+            )
+        }
+        other => other.into(),
     })?;
     print_summary(&summary);
     Ok(summary)
+}
+
+/// The command-line option that sets a config key.
+fn flag_of(key: &str) -> String {
+    match key {
+        "learning_rate" => "--lr".into(),
+        "cnn_learning_rate" => "--cnn-lr".into(),
+        "schedule" => "--cosine".into(),
+        "validation_bleu" => "--no-validation-bleu".into(),
+        "transform_input" => "--encoder".into(),
+        other => format!("--{}", other.replace('_', "-")),
+    }
 }
 
 fn print_summary(summary: &RunSummary) {

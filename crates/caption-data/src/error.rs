@@ -14,6 +14,14 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    /// An input file is missing, not a regular file, or too large.
+    #[error("{path}: {problem}")]
+    Input {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        problem: crate::InputFileError,
+    },
     /// A line or record is malformed.
     #[error("{path}:{line}: {problem}")]
     Malformed {
@@ -35,6 +43,25 @@ pub enum DataError {
     NotPrepared {
         /// The folder.
         path: String,
+    },
+    /// A prepared dataset was written with another layout version than this program's
+    /// ([`crate::LAYOUT_VERSION`]).
+    #[error(
+        "{path} was prepared with layout version {found}, this program reads version {expected}{}",
+        if found < expected {
+            " (older datasets store <SOS>/<EOS> in the token ids, which trained every caption with them twice): \
+             prepare it again with `cargo xtask prepare-data`"
+        } else {
+            ": it was written by a newer caption; update this one"
+        }
+    )]
+    OtherLayout {
+        /// The folder.
+        path: String,
+        /// The manifest's layout version.
+        found: u32,
+        /// The version this program reads.
+        expected: u32,
     },
     /// A prepared dataset's files do not match its manifest.
     #[error("prepared dataset {path} is damaged: {problem}")]
@@ -71,6 +98,15 @@ pub enum DataError {
         repo: String,
         /// What went wrong.
         message: String,
+    },
+    /// An output folder that may not be written: it holds what the command does not own, or it
+    /// is one of the command's inputs.
+    #[error("{path} {problem}")]
+    Output {
+        /// The folder.
+        path: String,
+        /// Why it is refused.
+        problem: String,
     },
     /// Settings that cannot work together.
     #[error("{0}")]

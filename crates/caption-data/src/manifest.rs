@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the prepared layout this crate writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Version of the prepared layout this crate writes and reads. Version 1 stored each caption's
+/// token ids with `<SOS>` and `<EOS>` around them, which the loader wrapped again (every caption
+/// trained as `<SOS> <SOS> words <EOS> <EOS>`); version 2 stores the words' ids only. Datasets of
+/// another version are refused ([`crate::DataError::OtherLayout`]), never trained on.
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Images and captions in one split.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

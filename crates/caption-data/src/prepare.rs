@@ -2,15 +2,17 @@
 //! dataset on disk.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use caption_text::{Ordering, Tokenizer, Vocabulary};
 use image::ImageFormat;
 use rayon::prelude::*;
 
 use crate::manifest::{LAYOUT_VERSION, Manifest, SkippedImage, SplitCounts, VocabularyInfo};
-use crate::prepared::{PreparedCaption, PreparedDataset, PreparedImage, StagingDir, write_file};
+use crate::prepared::{PreparedCaption, PreparedDataset, PreparedImage};
+use crate::staging::{StagingDir, write_file};
 use crate::{CaptionRecord, DataError, ImageProblem, ImageTransform, Progress, Split, SplitRatios, assign_splits};
+use crate::{claim_output_folder, refuse_output_over_inputs};
 
 /// Where the pictures of a caption source are.
 #[derive(Debug, Clone)]
@@ -22,6 +24,10 @@ pub enum ImageSource {
     /// the prepared dataset's `images/` folder.
     Bytes(HashMap<String, Vec<u8>>),
 }
+
+/// Sides accepted for the resized copies (`PrepareOptions::resize`): an Inception input is 75 to
+/// 299 pixels; 2048 leaves room without letting a typo allocate gigabytes per image.
+pub const RESIZE_SIDES: std::ops::RangeInclusive<u32> = 8..=2048;
 
 /// How to prepare.
 #[derive(Debug, Clone)]
@@ -47,6 +53,9 @@ pub struct PrepareOptions {
     pub resize: Option<u32>,
     /// Extra files to store in the dataset (name → bytes), hashed in the manifest.
     pub extra_files: Vec<(String, Vec<u8>)>,
+    /// The files the records were read from: the output may never be, or hold, one of them (an
+    /// image folder is such an input already).
+    pub input_files: Vec<PathBuf>,
 }
 
 impl Default for PrepareOptions {
@@ -62,6 +71,7 @@ impl Default for PrepareOptions {
             split_seed: 0,
             resize: None,
             extra_files: Vec::new(),
+            input_files: Vec::new(),
         }
     }
 }
@@ -100,6 +110,17 @@ pub fn prepare(
     if options.threshold == 0 {
         return Err(DataError::Invalid("the vocabulary threshold must be at least 1".into()));
     }
+    if let Some(side) = options.resize.filter(|side| !RESIZE_SIDES.contains(side)) {
+        return Err(DataError::Invalid(format!(
+            "--resize {side}: the side of the resized copies must be within {}..={} pixels",
+            RESIZE_SIDES.start(),
+            RESIZE_SIDES.end()
+        )));
+    }
+    if let ImageSource::Folder(folder) = images {
+        refuse_names_outside(&records, folder)?;
+    }
+    claim_dataset_folder(out, images, &options.input_files)?;
     let any_split = records.iter().any(|r| r.split.is_some());
     let splits_from = if any_split {
         "official".to_string()
@@ -191,7 +212,8 @@ pub fn prepare(
             image,
             caption_index: record_index[r],
             text: records[r].caption.clone(),
-            token_ids: vocabulary.numericalize(&words[r]),
+            // The words' ids only: the loader wraps each caption in `<SOS>` … `<EOS>` for training.
+            token_ids: vocabulary.encode(&words[r]),
         });
     }
     if captions.is_empty() {
@@ -199,6 +221,16 @@ pub fn prepare(
             "no usable image with a caption ({} images skipped; first reason: {})",
             skipped.len(),
             skipped.first().map_or("none", |s| s.reason.as_str())
+        )));
+    }
+    if !prepared_images.iter().any(|image| image.split == Split::Train) {
+        let count = |split| prepared_images.iter().filter(|image| image.split == split).count();
+        return Err(DataError::Invalid(format!(
+            "no usable image is in the training split ({} validation, {} test; splits {splits_from}): training and \
+             the vocabulary need training images{}",
+            count(Split::Validation),
+            count(Split::Test),
+            if any_split { "" } else { "; give --split-ratios a larger training share or use more images" }
         )));
     }
 
@@ -238,6 +270,61 @@ pub fn prepare(
     Ok(dataset)
 }
 
+/// Checks that `out` may be written: absent, empty or a prepared dataset holding nothing but its
+/// own files, and neither an input nor a folder holding one.
+fn claim_dataset_folder(out: &Path, images: &ImageSource, input_files: &[PathBuf]) -> Result<(), DataError> {
+    let mut inputs: Vec<&Path> = input_files.iter().map(PathBuf::as_path).collect();
+    if let ImageSource::Folder(folder) = images {
+        inputs.push(folder);
+    }
+    refuse_output_over_inputs(out, &inputs)?;
+    let own = match PreparedDataset::own_files(out) {
+        Ok(own) => own,
+        Err(DataError::NotPrepared { .. }) => Default::default(),
+        Err(e) => {
+            return Err(DataError::Output {
+                path: out.display().to_string(),
+                problem: format!(
+                    "looks like a prepared dataset, but which files are its own cannot be told ({e}); nothing was \
+                     written or deleted: remove it yourself, or choose another folder"
+                ),
+            });
+        }
+    };
+    // The layout is flat: top-level files and the images/ and resized-N/ folders of copies.
+    claim_output_folder(out, "prepared dataset", &|relative, is_dir| {
+        own.contains(relative) || (is_dir && own.iter().any(|file| file.starts_with(relative)))
+    })
+}
+
+/// Refuses image names that would read outside `folder` (absolute, or through `..`), listing them
+/// with their lines.
+fn refuse_names_outside(records: &[CaptionRecord], folder: &Path) -> Result<(), DataError> {
+    let inside = |name: &str| {
+        let components = Path::new(name).components();
+        !name.is_empty()
+            && components.clone().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+            && components.clone().any(|c| matches!(c, Component::Normal(_)))
+    };
+    let mut outside: Vec<String> = Vec::new();
+    for record in records.iter().filter(|r| !inside(&r.image)) {
+        if !outside.iter().any(|o| o.starts_with(&format!("{:?} ", record.image))) {
+            outside.push(format!("{:?} (line {})", record.image, record.line));
+        }
+    }
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let shown = outside.len().min(20);
+    Err(DataError::Invalid(format!(
+        "{} image names lead outside the images folder {} (absolute, or through \"..\"); nothing was read:\n  {}{}",
+        outside.len(),
+        folder.display(),
+        outside[..shown].join("\n  "),
+        if outside.len() > shown { format!("\n  … and {} more", outside.len() - shown) } else { String::new() }
+    )))
+}
+
 fn group_by_image(records: &[CaptionRecord]) -> Vec<ImageGroup> {
     let mut groups: Vec<ImageGroup> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -253,7 +340,9 @@ fn group_by_image(records: &[CaptionRecord]) -> Vec<ImageGroup> {
 
 /// A file name safe to create inside the dataset folder for an image identifier.
 fn file_name_for(id: &str) -> String {
-    id.chars().map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c }).collect()
+    let name: String = id.chars().map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c }).collect();
+    // "", "." and ".." name no file of their own.
+    if name.trim_matches('.').is_empty() { format!("_{name}_") } else { name }
 }
 
 fn check_one(

@@ -12,13 +12,13 @@
 //! ```
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use caption_text::Vocabulary;
 use polars::prelude::*;
 
 use crate::manifest::{LAYOUT_VERSION, Manifest, hex};
+use crate::staging::write_file;
 use crate::{DataError, Split};
 
 /// One caption row of a prepared dataset.
@@ -110,10 +110,11 @@ impl PreparedDataset {
         let manifest: Manifest =
             serde_json::from_str(&manifest_text).map_err(|e| corrupt(root, format!("manifest.json: {e}")))?;
         if manifest.layout_version != LAYOUT_VERSION {
-            return Err(corrupt(
-                root,
-                format!("layout version {} (this program reads {LAYOUT_VERSION})", manifest.layout_version),
-            ));
+            return Err(DataError::OtherLayout {
+                path: root.display().to_string(),
+                found: manifest.layout_version,
+                expected: LAYOUT_VERSION,
+            });
         }
         for (file, expected) in &manifest.files {
             let bytes = fs::read(root.join(file)).map_err(|e| corrupt(root, format!("{file}: {e}")))?;
@@ -123,8 +124,33 @@ impl PreparedDataset {
         }
         let vocabulary = Vocabulary::load(&root.join(TOKENIZER)).map_err(|e| corrupt(root, format!("{e}")))?;
         let images = read_images(root)?;
-        let captions = read_captions(root, &images)?;
+        let captions = read_captions(root, &images, vocabulary.len())?;
         Ok(Self { root: root.to_path_buf(), manifest, images, captions, vocabulary })
+    }
+
+    /// The files a prepared dataset folder consists of, relative to `root`: manifest.json, every
+    /// file the manifest hashes, and the image copies and resized copies images.parquet lists.
+    /// What [`crate::prepare`] may replace; anything else in the folder is the user's.
+    ///
+    /// # Errors
+    /// [`DataError::NotPrepared`] without a manifest, or an error reading the manifest or
+    /// images.parquet.
+    pub fn own_files(root: &Path) -> Result<std::collections::HashSet<PathBuf>, DataError> {
+        let manifest_path = root.join(MANIFEST);
+        if !manifest_path.is_file() {
+            return Err(DataError::NotPrepared { path: root.display().to_string() });
+        }
+        let manifest: Manifest = serde_json::from_str(&read_to_string(&manifest_path)?)
+            .map_err(|e| corrupt(root, format!("manifest.json: {e}")))?;
+        let mut own: std::collections::HashSet<PathBuf> = manifest.files.keys().map(PathBuf::from).collect();
+        own.insert(PathBuf::from(MANIFEST));
+        for image in read_images(root)? {
+            own.extend(image.resized);
+            if image.path.is_relative() {
+                own.insert(image.path);
+            }
+        }
+        Ok(own)
     }
 
     /// Writes the tables, tokenizer and manifest into `staging` (a folder being filled by
@@ -146,85 +172,6 @@ impl PreparedDataset {
         }
         let manifest = serde_json::to_string_pretty(&self.manifest).expect("the manifest always serialises");
         write_file(&staging.join(MANIFEST), manifest.as_bytes())
-    }
-}
-
-/// A folder being written next to its final place and renamed into it when complete: a crash
-/// leaves only a hidden `.NAME.partial-*` folder that nothing reads.
-#[derive(Debug)]
-pub struct StagingDir {
-    target: PathBuf,
-    staging: PathBuf,
-    done: bool,
-}
-
-impl StagingDir {
-    /// Starts a staging folder for `target` (which may exist; it is replaced on commit).
-    ///
-    /// # Errors
-    /// [`DataError::Io`] when the parent folder cannot be created or written.
-    pub fn new(target: &Path) -> Result<Self, DataError> {
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(|e| io(parent.to_path_buf(), e))?;
-        let name = target.file_name().map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
-        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(|e| io(staging.clone(), e))?;
-        }
-        fs::create_dir_all(&staging).map_err(|e| io(staging.clone(), e))?;
-        Ok(Self { target: target.to_path_buf(), staging, done: false })
-    }
-
-    /// The folder to write into.
-    pub fn path(&self) -> &Path {
-        &self.staging
-    }
-
-    /// Moves the finished folder into place, replacing what was there.
-    ///
-    /// # Errors
-    /// [`DataError::Io`] when a rename fails (the old folder is then left in place).
-    pub fn commit(mut self) -> Result<PathBuf, DataError> {
-        sync_dir(&self.staging);
-        let old = self.staging.with_file_name(format!(
-            ".{}.old-{}",
-            self.target.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        let had_old = self.target.exists();
-        if had_old {
-            fs::rename(&self.target, &old).map_err(|e| io(self.target.clone(), e))?;
-        }
-        fs::rename(&self.staging, &self.target).map_err(|e| io(self.target.clone(), e))?;
-        if let Some(parent) = self.target.parent() {
-            sync_dir(parent);
-        }
-        if had_old {
-            let _ = fs::remove_dir_all(&old);
-        }
-        self.done = true;
-        Ok(self.target.clone())
-    }
-}
-
-impl Drop for StagingDir {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_dir_all(&self.staging);
-        }
-    }
-}
-
-/// Writes `bytes` to `path` and flushes them to disk.
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let mut file = File::create(path).map_err(|e| io(path.to_path_buf(), e))?;
-    file.write_all(bytes).map_err(|e| io(path.to_path_buf(), e))?;
-    file.sync_all().map_err(|e| io(path.to_path_buf(), e))
-}
-
-fn sync_dir(path: &Path) {
-    if let Ok(dir) = File::open(path) {
-        let _ = dir.sync_all();
     }
 }
 
@@ -343,7 +290,9 @@ fn read_images(root: &Path) -> Result<Vec<PreparedImage>, DataError> {
     Ok(images)
 }
 
-fn read_captions(root: &Path, images: &[PreparedImage]) -> Result<Vec<PreparedCaption>, DataError> {
+/// The caption rows; every token id must be a word's (or `<UNK>`): `<PAD>`, `<SOS>`, `<EOS>` and
+/// ids beyond the vocabulary are refused, naming the row.
+fn read_captions(root: &Path, images: &[PreparedImage], vocab_size: usize) -> Result<Vec<PreparedCaption>, DataError> {
     let file = root.join(CAPTIONS);
     let frame = read_parquet(&file)?;
     let row_of: std::collections::HashMap<&str, usize> =
@@ -361,11 +310,23 @@ fn read_captions(root: &Path, images: &[PreparedImage]) -> Result<Vec<PreparedCa
         let image = image.ok_or_else(|| bad(row, "no image".into()))?;
         let ids = ids.get_as_series(row).ok_or_else(|| bad(row, "no token ids".into()))?;
         let ids = typed(&file, "token_ids", ids.u32())?;
+        let token_ids: Vec<u32> = ids
+            .iter()
+            .map(|id| match id {
+                Some(id) if id >= Vocabulary::UNK && (id as usize) < vocab_size => Ok(id),
+                Some(id) if id < Vocabulary::UNK => Err(bad(
+                    row,
+                    format!("token id {id} is {}: captions hold words only", Vocabulary::SPECIALS[id as usize]),
+                )),
+                Some(id) => Err(bad(row, format!("token id {id} is beyond the vocabulary ({vocab_size} ids)"))),
+                None => Err(bad(row, "a missing token id".into())),
+            })
+            .collect::<Result<_, _>>()?;
         captions.push(PreparedCaption {
             image: *row_of.get(image).ok_or_else(|| bad(row, format!("image {image:?} is not in images.parquet")))?,
             caption_index: index.ok_or_else(|| bad(row, "no caption index".into()))?,
             text: text.ok_or_else(|| bad(row, "no caption".into()))?.to_string(),
-            token_ids: ids.iter().map(|id| id.unwrap_or(Vocabulary::UNK)).collect(),
+            token_ids,
         });
     }
     Ok(captions)

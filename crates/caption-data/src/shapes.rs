@@ -183,6 +183,37 @@ impl Default for ShapesConfig {
     }
 }
 
+impl ShapesConfig {
+    /// Image counts accepted (every image is rendered in memory before preparation).
+    pub const IMAGES: std::ops::RangeInclusive<usize> = 1..=200_000;
+    /// Sides accepted: Inception v3's smallest input up to what the drawing scales to sensibly.
+    pub const SIZES: std::ops::RangeInclusive<u32> = 75..=1024;
+
+    /// Checks the counts before anything is allocated.
+    ///
+    /// # Errors
+    /// What is out of range, as text.
+    pub fn validate(&self) -> Result<(), String> {
+        if !Self::IMAGES.contains(&self.images) {
+            return Err(format!(
+                "shapes: {} images asked; between {} and {} are generated",
+                self.images,
+                Self::IMAGES.start(),
+                Self::IMAGES.end()
+            ));
+        }
+        if !Self::SIZES.contains(&self.size) {
+            return Err(format!(
+                "shapes: images of {} px asked; sides from {} (Inception v3's smallest input) to {} px are generated",
+                self.size,
+                Self::SIZES.start(),
+                Self::SIZES.end()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Generates the dataset's descriptions (render each with [`ShapesImage::render`]). Image `i`
 /// depends only on the seed and `i`, so a larger dataset extends a smaller one.
 pub fn generate(config: ShapesConfig) -> Vec<ShapesImage> {

@@ -42,6 +42,11 @@ impl FromStr for SplitRatios {
         if parts.iter().any(|p| !p.is_finite() || *p < 0.0) || total <= 0.0 {
             return Err(format!("split ratios must be non-negative and not all zero, got {s:?}"));
         }
+        if train <= 0.0 {
+            return Err(format!(
+                "the training share must be above zero (training and the vocabulary need training images), got {s:?}"
+            ));
+        }
         Ok(Self { train: train / total, validation: validation / total, test: test / total })
     }
 }
@@ -95,6 +100,7 @@ mod tests {
         assert!("80/20".parse::<SplitRatios>().is_err());
         assert!("80/-1/21".parse::<SplitRatios>().is_err());
         assert!("0/0/0".parse::<SplitRatios>().is_err());
+        assert!("0/50/50".parse::<SplitRatios>().unwrap_err().contains("training share"));
     }
 
     #[test]

@@ -16,6 +16,10 @@ fn shared(path: &str) -> PathBuf {
 }
 
 fn prepare_shapes(out: &Path, images: usize) -> PreparedDataset {
+    try_prepare_shapes(out, images).unwrap()
+}
+
+fn try_prepare_shapes(out: &Path, images: usize) -> Result<PreparedDataset, DataError> {
     let generated = shapes::generate(ShapesConfig { images, size: 64, seed: 9 });
     let (records, pngs) = shapes::records_and_images(&generated);
     let options = PrepareOptions {
@@ -25,7 +29,7 @@ fn prepare_shapes(out: &Path, images: usize) -> PreparedDataset {
         resize: Some(32),
         ..PrepareOptions::default()
     };
-    prepare(records, &ImageSource::Bytes(pngs), &options, out, &NoProgress).unwrap()
+    prepare(records, &ImageSource::Bytes(pngs), &options, out, &NoProgress)
 }
 
 #[test]
@@ -79,11 +83,15 @@ fn damaged_or_unfinished_datasets_are_refused() {
     let error = PreparedDataset::open(&out).unwrap_err();
     assert!(matches!(error, DataError::Corrupt { .. }), "{error}");
     assert!(error.to_string().contains("tokenizer.json"), "{error}");
-    std::fs::remove_file(out.join("manifest.json")).unwrap();
-    assert!(matches!(PreparedDataset::open(&out), Err(DataError::NotPrepared { .. })));
-    // Preparing again replaces the damaged folder.
+    // Preparing again replaces a damaged dataset: its manifest still says which files are its own.
     prepare_shapes(&out, 20);
     PreparedDataset::open(&out).unwrap();
+    // Without a manifest the folder is nobody's: it is not opened, and not replaced either.
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
+    assert!(matches!(PreparedDataset::open(&out), Err(DataError::NotPrepared { .. })));
+    let error = try_prepare_shapes(&out, 20).unwrap_err();
+    assert!(matches!(error, DataError::Output { .. }) && error.to_string().contains("captions.parquet"), "{error}");
+    assert!(out.join("captions.parquet").is_file());
 }
 
 #[test]
@@ -183,6 +191,63 @@ fn broken_images_are_skipped_with_reasons_or_fatal_when_strict() {
     assert_eq!(leftovers, 0);
 }
 
+/// The PyTorch original's batches (tools/data/generate_batch_fixture.py runs its get_loader.py):
+/// each caption trains as `<SOS>` + its words' ids + `<EOS>` (once each), then `<PAD>`.
+#[test]
+fn training_batches_equal_the_originals() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("original_batches.json")).unwrap()).unwrap();
+    let records = read_captions_file(&fixtures.join("captions_200.txt")).unwrap();
+    let pictures: HashMap<String, Vec<u8>> = records
+        .iter()
+        .map(|r| {
+            let mut png = Vec::new();
+            image::RgbImage::from_pixel(16, 16, image::Rgb([9, 9, 9]))
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .unwrap();
+            (r.image.clone(), png)
+        })
+        .collect();
+    let options = PrepareOptions {
+        seed_compatible: true,
+        threshold: fixture["threshold"].as_u64().unwrap() as usize,
+        ..PrepareOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dataset =
+        prepare(records, &ImageSource::Bytes(pictures), &options, &dir.path().join("d"), &NoProgress).unwrap();
+    let itos: Vec<String> = serde_json::from_value(fixture["itos"].clone()).unwrap();
+    assert_eq!(dataset.vocabulary.words(), itos.as_slice());
+    // Reopened from disk, in file order, cut as the original's DataLoader cuts them.
+    let dataset = PreparedDataset::open(&dir.path().join("d")).unwrap();
+    let rows: Vec<usize> = (0..dataset.captions.len()).collect();
+    let batch_size = fixture["batch_size"].as_u64().unwrap() as usize;
+    let batches = loader::caption_batches(&dataset, &rows, batch_size);
+    let expected = fixture["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), expected.len());
+    for (batch, expected) in batches.iter().zip(expected) {
+        let expected: Vec<Vec<u32>> = serde_json::from_value(expected.clone()).unwrap();
+        assert_eq!(batch.length, expected.len());
+        assert_eq!(batch.tokens, expected.concat(), "batch of rows {:?}", batch.captions);
+    }
+}
+
+#[test]
+fn datasets_of_the_old_layout_are_refused_with_a_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shapes");
+    prepare_shapes(&out, 12);
+    let manifest = out.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let current = format!("\"layout_version\": {}", caption_data::LAYOUT_VERSION);
+    assert!(text.contains(&current), "{text}");
+    std::fs::write(&manifest, text.replace(&current, "\"layout_version\": 1")).unwrap();
+    let error = PreparedDataset::open(&out).unwrap_err();
+    assert!(matches!(error, DataError::OtherLayout { found: 1, .. }), "{error}");
+    assert!(error.to_string().contains("prepare it again with `cargo xtask prepare-data`"), "{error}");
+}
+
 #[test]
 fn batches_are_padded_time_major_and_shuffles_are_seeded() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,6 +264,7 @@ fn batches_are_padded_time_major_and_shuffles_are_seeded() {
         for (b, &row) in batch.captions.iter().enumerate() {
             let ids = &dataset.captions[row].token_ids;
             let column: Vec<u32> = (0..batch.length).map(|t| batch.tokens[t * n + b]).collect();
+            assert!(ids.iter().all(|&id| id >= Vocabulary::UNK), "stored ids are words only: {ids:?}");
             assert_eq!(column[0], Vocabulary::SOS);
             assert_eq!(&column[1..=ids.len()], ids.as_slice());
             assert_eq!(column[ids.len() + 1], Vocabulary::EOS);

@@ -177,12 +177,14 @@ impl Vocabulary {
         self.tokenizer_rules.as_deref()
     }
 
-    /// Ids of `words`, unknown words as `<UNK>`.
+    /// Ids of `words`, unknown words as `<UNK>` (the original's `Vocabulary.numericalize`).
     pub fn encode<W: AsRef<str>>(&self, words: &[W]) -> Vec<u32> {
         words.iter().map(|w| self.id(w.as_ref()).unwrap_or(Self::UNK)).collect()
     }
 
-    /// `[<SOS>] + encode(words) + [<EOS>]`: the original's training sample.
+    /// `[<SOS>] + encode(words) + [<EOS>]`: the sequence the original's dataset returns for a
+    /// caption (`FlickrDataset.__getitem__`; its own `numericalize` is [`Vocabulary::encode`]).
+    /// Prepared datasets store `encode`'s ids and their loader adds the two specials, once.
     pub fn numericalize<W: AsRef<str>>(&self, words: &[W]) -> Vec<u32> {
         let mut ids = Vec::with_capacity(words.len() + 2);
         ids.push(Self::SOS);

@@ -95,7 +95,7 @@ pub fn write_checkpoint(
 ) -> Result<(), TrainError> {
     let staging = StagingDir::new(dir)?;
     let path = staging.path();
-    candle_core::safetensors::save(model, path.join(MODEL_FILE))?;
+    save_model(&path.join(MODEL_FILE), model, vocabulary)?;
     candle_core::safetensors::save(optimizer, path.join(OPTIMIZER_FILE))?;
     write_synced(&path.join(TOKENIZER_FILE), vocabulary.to_tokenizer_json().as_bytes())?;
     let trainer = serde_json::to_string_pretty(state).expect("the trainer state always serialises");
@@ -125,6 +125,64 @@ pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// The key of model.safetensors' metadata that holds the vocabulary it was trained with: a JSON
+/// array of the words by id (specials included). PyTorch's `safe_open(...).metadata()` reads it.
+pub const VOCABULARY_METADATA_KEY: &str = "caption.vocabulary";
+
+/// Writes the model's tensors with the vocabulary bound in the file's metadata (and
+/// `"format": "pt"`, which Hugging Face loaders look for).
+fn save_model(path: &Path, model: &HashMap<String, Tensor>, vocabulary: &Vocabulary) -> Result<(), TrainError> {
+    let words = serde_json::to_string(vocabulary.words()).expect("words serialise");
+    let metadata =
+        HashMap::from([(VOCABULARY_METADATA_KEY.to_string(), words), ("format".to_string(), "pt".to_string())]);
+    let mut tensors: Vec<(&String, &Tensor)> = model.iter().collect();
+    tensors.sort_by_key(|(name, _)| *name);
+    safetensors::serialize_to_file(tensors, Some(metadata), path)
+        .map_err(|e| TrainError::Checkpoint { path: path.display().to_string(), problem: e.to_string() })
+}
+
+/// Model tensors by name.
+type Tensors = HashMap<String, Tensor>;
+
+/// Reads model.safetensors: its tensors and the vocabulary bound in its metadata (none in files
+/// written before vocabularies were bound, or by other programs).
+fn load_model(path: &Path) -> Result<(Tensors, Option<Vec<String>>), String> {
+    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
+    let bound = match metadata.metadata().as_ref().and_then(|m| m.get(VOCABULARY_METADATA_KEY)) {
+        Some(words) => Some(
+            serde_json::from_str::<Vec<String>>(words)
+                .map_err(|e| format!("its metadata {VOCABULARY_METADATA_KEY:?} is not a list of words: {e}"))?,
+        ),
+        None => None,
+    };
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
+    Ok((tensors, bound))
+}
+
+/// Refuses a tokenizer.json whose words or ids differ from those the model was trained with,
+/// naming the first id that differs.
+fn check_bound_vocabulary(bound: &[String], vocabulary: &Vocabulary) -> Result<(), String> {
+    let words = vocabulary.words();
+    if let Some(id) = (0..bound.len().min(words.len())).find(|&id| bound[id] != words[id]) {
+        return Err(format!(
+            "{TOKENIZER_FILE} is not the vocabulary the model was trained with: id {id} is {:?} there but {:?} in \
+             {MODEL_FILE} (a tokenizer.json from another dataset, or edited); put back the one written with the model",
+            words[id], bound[id]
+        ));
+    }
+    if bound.len() != words.len() {
+        return Err(format!(
+            "{TOKENIZER_FILE} has {} ids but the model was trained with {} (the first {} agree); put back the \
+             tokenizer.json written with the model",
+            words.len(),
+            bound.len(),
+            bound.len().min(words.len())
+        ));
+    }
+    Ok(())
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     use std::io::Write;
     let mut file = fs::File::create(path).map_err(io(path))?;
@@ -139,11 +197,13 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     let problem = |problem: String| TrainError::Checkpoint { path: dir.display().to_string(), problem };
     let trainer = fs::read_to_string(dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
     let state: TrainerState = serde_json::from_str(&trainer).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
-    let model = candle_core::safetensors::load(dir.join(MODEL_FILE), &Device::Cpu)
-        .map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
+    let (model, bound) = load_model(&dir.join(MODEL_FILE)).map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
     let optimizer = candle_core::safetensors::load(dir.join(OPTIMIZER_FILE), &Device::Cpu)
         .map_err(|e| problem(format!("{OPTIMIZER_FILE}: {e}")))?;
     let vocabulary = Vocabulary::load(&dir.join(TOKENIZER_FILE)).map_err(|e| problem(e.to_string()))?;
+    if let Some(bound) = &bound {
+        check_bound_vocabulary(bound, &vocabulary).map_err(problem)?;
+    }
     if vocabulary.len() != state.vocab_size {
         return Err(problem(format!(
             "{TOKENIZER_FILE} has {} ids but the trainer state says {}",
@@ -174,21 +234,85 @@ pub fn checkpoint_dir(run: &Path, step: u64) -> PathBuf {
     run.join("checkpoints").join(format!("step-{step:09}"))
 }
 
-/// The newest checkpoint that reads back completely; the ones skipped, with reasons.
-pub fn newest_valid(run: &Path) -> (Option<Checkpoint>, Vec<String>) {
-    let mut skipped = Vec::new();
-    for dir in list_checkpoints(run) {
-        match read_checkpoint(&dir) {
-            Ok(checkpoint) => return (Some(checkpoint), skipped),
-            Err(e) => skipped.push(e.to_string()),
-        }
-    }
-    (None, skipped)
+/// Where a resumed run continues from.
+#[derive(Default)]
+pub struct ResumePoint {
+    /// The newest checkpoint that reads back completely (a `step-N` folder, or `best/` when it is
+    /// the newest state that does).
+    pub checkpoint: Option<Checkpoint>,
+    /// Checkpoint folders newer than it (or `best/`) that do not read back, with the reason.
+    pub damaged: Vec<(PathBuf, String)>,
+    /// The best score recorded by `best/`, when it reads back.
+    pub best: Option<Best>,
 }
 
-/// Deletes all but the newest `keep` checkpoints.
-pub fn prune(run: &Path, keep: usize) {
-    for dir in list_checkpoints(run).into_iter().skip(keep.max(1)) {
+/// The newest state of a run that reads back completely, among its `step-N` checkpoints and
+/// `best/`, and the damaged ones newer than it.
+pub fn resume_point(run: &Path) -> ResumePoint {
+    let best_dir = run.join("best");
+    let best = best_dir.is_dir().then(|| read_checkpoint(&best_dir));
+    let best_step = match &best {
+        Some(Ok(b)) => Some(b.state.step),
+        _ => None,
+    };
+    let mut damaged = Vec::new();
+    let mut chosen = None;
+    for dir in list_checkpoints(run) {
+        let step = step_of(&dir).unwrap_or(0);
+        if best_step.is_some_and(|b| b > step) {
+            break;
+        }
+        match read_checkpoint(&dir) {
+            Ok(checkpoint) => {
+                chosen = Some(checkpoint);
+                break;
+            }
+            Err(e) => damaged.push((dir, e.to_string())),
+        }
+    }
+    let mut best_score = None;
+    match best {
+        Some(Ok(b)) => {
+            best_score = b.state.best;
+            if chosen.is_none() {
+                chosen = Some(b);
+            }
+        }
+        Some(Err(e)) => damaged.push((best_dir, e.to_string())),
+        None => {}
+    }
+    ResumePoint { checkpoint: chosen, damaged, best: best_score }
+}
+
+fn step_of(dir: &Path) -> Option<u64> {
+    dir.file_name()?.to_str()?.strip_prefix("step-")?.parse().ok()
+}
+
+/// Moves a damaged checkpoint folder into `RUN/damaged/` (never deleting it) so that nothing
+/// reads or prunes it; returns where it went.
+///
+/// # Errors
+/// [`TrainError::Io`].
+pub fn move_aside(run: &Path, dir: &Path) -> Result<PathBuf, TrainError> {
+    let aside = run.join("damaged");
+    fs::create_dir_all(&aside).map_err(io(&aside))?;
+    let name = dir.file_name().map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
+    let mut target = aside.join(&name);
+    let mut k = 2;
+    while target.exists() {
+        target = aside.join(format!("{name}-{k}"));
+        k += 1;
+    }
+    fs::rename(dir, &target).map_err(io(dir))?;
+    Ok(target)
+}
+
+/// Deletes older checkpoints so that `keep` remain counting `newest` (the one just written),
+/// which is never deleted, nor is anything newer than it.
+pub fn prune(run: &Path, keep: usize, newest: &Path) {
+    let Some(newest_step) = step_of(newest) else { return };
+    let older = list_checkpoints(run).into_iter().filter(|dir| step_of(dir).is_some_and(|s| s < newest_step));
+    for dir in older.skip(keep.max(1) - 1) {
         let _ = fs::remove_dir_all(dir);
     }
 }

@@ -181,6 +181,20 @@ impl TrainConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be at least 1"));
         }
+        // Upper bounds, checked before anything is allocated: beyond them a typo asks for
+        // terabytes (a hidden size of 10^6 is 4·10^12 LSTM weights).
+        let bounded = [
+            ("embed_size", self.embed_size, 16_384),
+            ("hidden_size", self.hidden_size, 16_384),
+            ("num_layers", self.num_layers, 64),
+            ("max_length", self.max_length, 10_000),
+            ("batch_size", self.batch_size, 1 << 20),
+            ("image_size", self.image_size as usize, 2048),
+            ("train_resize", self.train_resize as usize, 2048),
+        ];
+        if let Some((name, value, limit)) = bounded.iter().find(|(_, value, limit)| value > limit) {
+            return Err(format!("{name} {value} is larger than the {limit} accepted"));
+        }
         for (name, rate) in [("learning_rate", Some(self.learning_rate)), ("cnn_learning_rate", self.cnn_learning_rate)]
         {
             if let Some(rate) = rate.filter(|r| !(*r > 0.0 && r.is_finite())) {
@@ -204,8 +218,108 @@ impl TrainConfig {
         self.cnn_learning_rate.unwrap_or(self.learning_rate / 10.0)
     }
 
+    /// Settings a resumed run may change: how long it goes on, its learning rates, what it
+    /// checkpoints and validates. The others (sizes, mode, batch size, seed, weights, images,
+    /// schedule, optimizer) fix what the run is and stay as saved.
+    pub const CHANGEABLE_ON_RESUME: [&'static str; 10] = [
+        "epochs",
+        "learning_rate",
+        "cnn_learning_rate",
+        "weight_decay",
+        "clip_grad_norm",
+        "early_stopping",
+        "keep_last",
+        "checkpoint_every",
+        "validation_bleu",
+        "max_length",
+    ];
+
+    /// The config a resumed run continues with: `self` (the run's, as saved) with the changeable
+    /// settings of `requested` ([`TrainConfig::CHANGEABLE_ON_RESUME`]), and the changes made.
+    /// `calibration_images` only matters when a run starts and is ignored.
+    ///
+    /// # Errors
+    /// Every other setting that differs, as [`TrainError::ResumeConflict`].
+    pub fn resumed_with(&self, requested: &TrainConfig) -> Result<(TrainConfig, Vec<SettingChange>), TrainError> {
+        let as_map = |config: &TrainConfig| match serde_json::to_value(config) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => unreachable!("a config serialises to an object"),
+        };
+        let (saved, asked) = (as_map(self), as_map(requested));
+        let mut merged = saved.clone();
+        let (mut changes, mut conflicts) = (Vec::new(), Vec::new());
+        for (key, value) in &asked {
+            let before = saved.get(key).cloned().unwrap_or(serde_json::Value::Null);
+            if *value == before || key == "calibration_images" {
+                continue;
+            }
+            let change = SettingChange { key: key.clone(), saved: show(&before), requested: show(value) };
+            if Self::CHANGEABLE_ON_RESUME.contains(&key.as_str()) {
+                merged.insert(key.clone(), value.clone());
+                changes.push(change);
+            } else {
+                conflicts.push(change);
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(TrainError::ResumeConflict(conflicts));
+        }
+        let merged: TrainConfig =
+            serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| TrainError::Config(e.to_string()))?;
+        merged.validate().map_err(TrainError::Config)?;
+        Ok((merged, changes))
+    }
+
     /// Whether two configs describe the same network (what a checkpoint must match).
     pub fn same_architecture(&self, other: &Self) -> bool {
         (self.embed_size, self.hidden_size, self.num_layers) == (other.embed_size, other.hidden_size, other.num_layers)
+    }
+}
+
+/// One setting that differs between a run's saved config and the one asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingChange {
+    /// The config key (as in config.toml).
+    pub key: String,
+    /// The run's value.
+    pub saved: String,
+    /// The value asked for.
+    pub requested: String,
+}
+
+impl std::fmt::Display for SettingChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (the run's {}, asked {})", self.key, self.saved, self.requested)
+    }
+}
+
+/// A config value for people: strings without quotes, `none` for a missing value.
+fn show(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "none".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_takes_the_changeable_settings_and_refuses_the_others_by_name() {
+        let saved = TrainConfig { epochs: 5, batch_size: 32, ..TrainConfig::default() };
+        let (merged, changes) =
+            saved.resumed_with(&TrainConfig { epochs: 9, learning_rate: 1e-3, ..saved.clone() }).unwrap();
+        assert_eq!((merged.epochs, merged.learning_rate, merged.batch_size), (9, 1e-3, 32));
+        let keys: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["epochs", "learning_rate"]);
+        let error =
+            saved.resumed_with(&TrainConfig { batch_size: 4, hidden_size: 8, epochs: 9, ..saved.clone() }).unwrap_err();
+        let TrainError::ResumeConflict(conflicts) = &error else { panic!("{error}") };
+        let keys: Vec<&str> = conflicts.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["batch_size", "hidden_size"]);
+        assert!(error.to_string().contains("batch_size (the run's 32, asked 4)"), "{error}");
+        assert_eq!(saved.resumed_with(&saved).unwrap(), (saved.clone(), Vec::new()));
     }
 }

@@ -20,6 +20,17 @@ pub enum TrainError {
         /// What is wrong.
         problem: String,
     },
+    /// Another live process is training in the run folder.
+    #[error("{path} is in use by another training process{}; wait for it to finish, or stop it", if holder.is_empty() { String::new() } else { format!(" (process {holder})") })]
+    RunInUse {
+        /// The run folder.
+        path: String,
+        /// The holder's process id, as it wrote it in the lock file.
+        holder: String,
+    },
+    /// Resuming keeps the run's settings; these asked for others.
+    #[error("resuming keeps the run's settings, and these differ from it: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    ResumeConflict(Vec<crate::SettingChange>),
     /// A file could not be written or read.
     #[error("cannot write or read {path}")]
     Io {

@@ -42,12 +42,13 @@ mod inference;
 mod loss;
 mod model;
 pub mod plots;
+pub mod run_folder;
 mod step;
 mod trainer;
 pub mod validation;
 
 pub use adam::{Adam, AdamConfig, Gradients};
-pub use config::{EncoderWeights, Mode, OptimizerKind, Schedule, TrainConfig};
+pub use config::{EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig};
 pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;
 pub use inference::{Captioner, Decoding, Generated};

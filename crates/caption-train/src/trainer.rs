@@ -19,6 +19,7 @@ use crate::config::{EncoderWeights, Mode, Schedule, TrainConfig};
 use crate::error::io;
 use crate::features;
 use crate::model::TrainModel;
+use crate::run_folder::RunFolder;
 use crate::step::optimizer_step;
 use crate::validation::{self, Validation};
 
@@ -78,24 +79,47 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     let TrainOptions { config, dataset, run_dir, resume, device, progress, stop, log } = options;
     config.validate().map_err(TrainError::Config)?;
     crate::flush_denormals_to_zero();
-    fs::create_dir_all(&run_dir).map_err(io(&run_dir))?;
+    let _run_folder = RunFolder::lock(&run_dir)?;
     let vocabulary = &dataset.vocabulary;
     let dataset_hash = dataset.manifest.content_hash();
 
-    let (resumed, skipped) = if resume { checkpoint::newest_valid(&run_dir) } else { (None, Vec::new()) };
-    for message in &skipped {
-        log(&format!("skipping {message}"));
-    }
-    if !resume && !checkpoint::list_checkpoints(&run_dir).is_empty() {
+    let has_state = !checkpoint::list_checkpoints(&run_dir).is_empty() || run_dir.join("best").is_dir();
+    if !resume && has_state {
         return Err(TrainError::Config(format!(
             "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
             run_dir.display()
         )));
     }
+    let point = if resume { checkpoint::resume_point(&run_dir) } else { checkpoint::ResumePoint::default() };
+    if resume && point.checkpoint.is_none() && !point.damaged.is_empty() {
+        let reasons: Vec<String> = point.damaged.iter().map(|(_, why)| why.clone()).collect();
+        return Err(TrainError::Checkpoint {
+            path: run_dir.display().to_string(),
+            problem: format!(
+                "nothing to resume from: no checkpoint reads back ({}); nothing was changed. Start a new run in \
+                 another folder, or move the damaged checkpoints away to start this one over",
+                reasons.join("; ")
+            ),
+        });
+    }
+    if resume && point.checkpoint.is_none() {
+        log(&format!("{} holds no checkpoint yet: starting the run", run_dir.display()));
+    }
+    let resumed = point.checkpoint;
+    if resumed.is_some() {
+        for (dir, why) in &point.damaged {
+            let aside = checkpoint::move_aside(&run_dir, dir)?;
+            log(&format!("moved the damaged checkpoint {} to {} ({why})", dir.display(), aside.display()));
+        }
+    }
     let config = match &resumed {
         Some(c) => {
             checkpoint::check_compatible(c, &config, vocabulary, &dataset_hash)?;
-            TrainConfig { epochs: config.epochs, early_stopping: config.early_stopping, ..c.state.config.clone() }
+            let (merged, changes) = c.state.config.resumed_with(&config)?;
+            for change in &changes {
+                log(&format!("resuming with {} {} (was {})", change.key, change.requested, change.saved));
+            }
+            merged
         }
         None => config,
     };
@@ -104,7 +128,13 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
         Some(c) => {
             model.load_state_dict(&c.model, &c.path.display().to_string())?;
             log(&format!("resuming from {} (epoch {}, step {})", c.path.display(), c.state.epoch, c.state.step));
-            c.state.clone()
+            let mut state = c.state.clone();
+            // best/ may hold a better score than this checkpoint knew (it fell back past newer
+            // ones): only a model better than best/'s may replace it.
+            if let Some(best) = point.best.filter(|b| state.best.is_none_or(|s| b.score > s.score)) {
+                state.best = Some(best);
+            }
+            state
         }
         None => {
             model.load_encoder_weights(&config.encoder)?;
@@ -173,6 +203,9 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     let batches_per_epoch = train_rows.len().div_ceil(config.batch_size);
     let total_steps = (batches_per_epoch * config.epochs) as u64;
     let metrics_path = run_dir.join(METRICS_FILE);
+    // Each step once: rows past the state training continues from are dropped (a run killed or
+    // resumed from an older checkpoint wrote them), as is a torn last line.
+    keep_metrics_up_to(&metrics_path, state.step)?;
     let mut metrics = OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(io(&metrics_path))?;
     let train_transform = ImageTransform::train(config.train_resize, config.image_size);
     let context = StepContext { model: &model, dataset, config: &config, pooled: pooled.as_ref(), train_transform };
@@ -191,7 +224,7 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     let save = |state: &TrainerState, optimizer: &Adam| -> Result<PathBuf, TrainError> {
         let dir = checkpoint::checkpoint_dir(&run_dir, state.step);
         checkpoint::write_checkpoint(&dir, state, &model.state_dict()?, &optimizer.state_tensors()?, vocabulary)?;
-        checkpoint::prune(&run_dir, config.keep_last);
+        checkpoint::prune(&run_dir, config.keep_last, &dir);
         Ok(dir)
     };
 
@@ -293,6 +326,29 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
         }
     }
     Ok(summary)
+}
+
+/// Rewrites metrics.jsonl (atomically) without the rows of steps after `step` and without
+/// lines that do not parse; nothing happens when there is nothing to drop.
+fn keep_metrics_up_to(path: &Path, step: u64) -> Result<(), TrainError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let keep = |line: &&str| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .is_ok_and(|row| row.get("step").and_then(serde_json::Value::as_u64).is_some_and(|s| s <= step))
+    };
+    let kept: Vec<&str> = text.lines().filter(keep).collect();
+    if kept.len() == text.lines().count() && (text.is_empty() || text.ends_with('\n')) {
+        return Ok(());
+    }
+    let mut rewritten = kept.join("\n");
+    if !rewritten.is_empty() {
+        rewritten.push('\n');
+    }
+    write_atomically(path, rewritten.as_bytes())
 }
 
 /// The learning rate at `step`.

@@ -123,11 +123,14 @@ fn same_seed_same_weights_and_resume_is_exact() {
     let model = damaged.join(checkpoint::MODEL_FILE);
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() / 3]).unwrap();
-    let (found, skipped) = checkpoint::newest_valid(&pieces);
+    let point = checkpoint::resume_point(&pieces);
     let second_newest = checkpoint::list_checkpoints(&pieces)[1].clone();
-    assert_eq!(found.unwrap().path, second_newest);
-    assert!(skipped[0].contains("model.safetensors"), "{skipped:?}");
+    assert_eq!(point.checkpoint.unwrap().path, second_newest);
+    assert_eq!(point.damaged[0].0, damaged);
+    assert!(point.damaged[0].1.contains("model.safetensors"), "{:?}", point.damaged);
     let last = run(&data, &pieces, config(3), true, None);
+    // The damaged checkpoint was moved aside, not deleted.
+    assert!(pieces.join("damaged").join(damaged.file_name().unwrap()).join(checkpoint::MODEL_FILE).is_file());
     assert!(!last.interrupted);
     assert_eq!(last.steps, summary.steps);
     assert_identical(&weights(&newest(&whole)), &weights(&newest(&pieces)));

@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use image::{DynamicImage, ImageReader, RgbImage};
+
+use crate::input_file::{InputFileError, MAX_IMAGE_FILE_BYTES, read_input_file};
 use thiserror::Error;
 
 /// Why an image cannot be used. Every variant is a reason recorded in the manifest.
@@ -14,6 +16,20 @@ pub enum ImageProblem {
     /// The file exists but cannot be read.
     #[error("unreadable file: {0}")]
     Unreadable(String),
+    /// The path names something other than a regular file (a folder, a device, a FIFO).
+    #[error("not a regular file ({0})")]
+    NotAFile(&'static str),
+    /// The file is larger than any image accepted ([`crate::MAX_IMAGE_FILE_BYTES`]).
+    #[error("{bytes} bytes, more than the {limit} accepted for an image")]
+    TooLarge {
+        /// The file's size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The image's name leads outside the images folder (absolute, or with `..`).
+    #[error("the name leads outside the images folder")]
+    OutsideFolder,
     /// The file is empty.
     #[error("zero-byte file")]
     ZeroBytes,
@@ -58,14 +74,18 @@ pub fn check_image_bytes(bytes: &[u8]) -> Result<RgbImage, ImageProblem> {
     Ok(decoded.into_rgb8())
 }
 
-/// Reads and checks an image file ([`check_image_bytes`]).
+/// Reads and checks an image file ([`check_image_bytes`]): a regular file (a device or FIFO is
+/// refused without being opened) of at most [`crate::MAX_IMAGE_FILE_BYTES`].
 ///
 /// # Errors
-/// [`ImageProblem::Missing`] when there is no such file, otherwise as [`check_image_bytes`].
+/// [`ImageProblem::Missing`] when there is no such file, [`ImageProblem::NotAFile`],
+/// [`ImageProblem::TooLarge`], otherwise as [`check_image_bytes`].
 pub fn check_image_file(path: &Path) -> Result<RgbImage, ImageProblem> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ImageProblem::Missing,
-        _ => ImageProblem::Unreadable(e.to_string()),
+    let bytes = read_input_file(path, MAX_IMAGE_FILE_BYTES).map_err(|e| match e {
+        InputFileError::Missing => ImageProblem::Missing,
+        InputFileError::NotAFile(kind) => ImageProblem::NotAFile(kind),
+        InputFileError::TooLarge { bytes, limit } => ImageProblem::TooLarge { bytes, limit },
+        InputFileError::Io(message) => ImageProblem::Unreadable(message),
     })?;
     check_image_bytes(&bytes)
 }
@@ -100,5 +120,8 @@ mod tests {
         let tiny = encode(DynamicImage::ImageRgb8(RgbImage::new(4, 40)), ImageFormat::Png);
         assert_eq!(check_image_bytes(&tiny), Err(ImageProblem::Dimensions { width: 4, height: 40 }));
         assert_eq!(check_image_file(Path::new("/nonexistent/x.jpg")), Err(ImageProblem::Missing));
+        assert_eq!(check_image_file(Path::new("/")), Err(ImageProblem::NotAFile("a folder")));
+        #[cfg(unix)]
+        assert_eq!(check_image_file(Path::new("/dev/zero")), Err(ImageProblem::NotAFile("a device")));
     }
 }

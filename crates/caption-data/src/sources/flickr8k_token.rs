@@ -61,12 +61,23 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<CaptionRecord>, DataError> 
 /// record the split that lists its image. Images in no split file keep no split (Flickr8k has 92).
 ///
 /// # Errors
-/// As [`parse`], plus [`DataError::Io`] for unreadable files and [`DataError::Malformed`] for an
-/// image listed in two split files.
+/// As [`parse`], plus [`DataError::Input`] for unreadable files and [`DataError::Malformed`] for
+/// an image listed in two split files.
 pub fn read(path: &Path) -> Result<Vec<CaptionRecord>, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.display().to_string(), source })?;
-    let mut records = parse(&bytes, &path.display().to_string())?;
-    let folder = path.parent().unwrap_or(Path::new("."));
+    let bytes = super::read_source_file(path)?;
+    with_official_splits(parse(&bytes, &path.display().to_string())?, path)
+}
+
+/// Gives each record the split of the official split file beside `token_file` that lists its
+/// image (none when no file lists it).
+///
+/// # Errors
+/// As [`read_split_files`].
+pub fn with_official_splits(
+    mut records: Vec<CaptionRecord>,
+    token_file: &Path,
+) -> Result<Vec<CaptionRecord>, DataError> {
+    let folder = token_file.parent().unwrap_or(Path::new("."));
     let splits = read_split_files(folder)?;
     for record in &mut records {
         record.split = splits.get(&record.image).copied();
@@ -82,11 +93,16 @@ pub fn read_split_files(folder: &Path) -> Result<HashMap<String, Split>, DataErr
     let mut splits: HashMap<String, (Split, String, u64)> = HashMap::new();
     for (name, split) in SPLIT_FILES {
         let path = folder.join(name);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(DataError::Io { path: path.display().to_string(), source }),
+        let bytes = match super::read_source_file(&path) {
+            Ok(bytes) => bytes,
+            Err(DataError::Input { problem: crate::InputFileError::Missing, .. }) => continue,
+            Err(e) => return Err(e),
         };
+        let text = String::from_utf8(bytes).map_err(|e| DataError::Malformed {
+            path: path.display().to_string(),
+            line: 1,
+            problem: format!("not UTF-8: {e}"),
+        })?;
         for (index, line) in text.lines().enumerate() {
             let image = line.trim();
             if image.is_empty() {

@@ -37,6 +37,15 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<CaptionRecord>, DataError> 
             }
         }
         let line = row.position().map_or(line, |p| p.line());
+        if row.iter().any(|field| field.contains(&b'\n')) {
+            // A quote with no partner on its line swallows the lines after it (to the next quote,
+            // or to the end): Kaggle captions are one line each.
+            let last = reader.position().line().saturating_sub(1).max(line + 1);
+            return Err(malformed(
+                line,
+                format!("a double quote opened on this line is not closed on it (the field runs on to line {last})"),
+            ));
+        }
         if row.len() != 2 {
             return Err(malformed(line, format!("expected 2 fields (image,caption), found {}", row.len())));
         }
@@ -81,5 +90,11 @@ mod tests {
         assert!(error(b"image,caption\n1.jpg,\xff\xfe\n").contains("c.txt:2: the caption is not UTF-8"));
         assert!(error(b"image,caption\n1.jpg,  \n").contains("c.txt:2: empty caption"));
         assert!(error(b"image,caption\n").contains("no captions"));
+        // An unclosed quote is reported at its line, with or without a quote further down.
+        let unclosed = b"image,caption\n1.jpg,ok\n1.jpg,\"A dog runs .\n2.jpg,A cat .\n2.jpg,A cat sits .\n";
+        let message = error(unclosed);
+        assert!(message.contains("c.txt:3: a double quote opened on this line is not closed"), "{message}");
+        let later = b"image,caption\n1.jpg,\"A dog .\n2.jpg,A cat .\n2.jpg,\"A, cat\"\n";
+        assert!(error(later).contains("c.txt:2: a double quote"), "{}", error(later));
     }
 }

@@ -55,8 +55,18 @@ fn non_empty(records: Vec<CaptionRecord>, path: &str) -> Result<Vec<CaptionRecor
 /// # Errors
 /// [`DataError`] naming the file and line of the first problem.
 pub fn read_captions_file(path: &Path) -> Result<Vec<CaptionRecord>, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.display().to_string(), source })?;
+    let bytes = read_source_file(path)?;
     read_captions(path, &bytes, Format::detect(&bytes))
+}
+
+/// The bytes of a captions or split file: a regular file of at most
+/// [`crate::MAX_CAPTIONS_FILE_BYTES`].
+///
+/// # Errors
+/// [`DataError::Input`] naming the file.
+pub fn read_source_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    crate::read_input_file(path, crate::MAX_CAPTIONS_FILE_BYTES)
+        .map_err(|problem| DataError::Input { path: path.display().to_string(), problem })
 }
 
 /// Reads a captions file of a given layout; `bytes` are its content.
@@ -74,7 +84,7 @@ pub fn read_captions(path: &Path, bytes: &[u8], format: Format) -> Result<Vec<Ca
     };
     match format {
         Format::Kaggle => kaggle::parse(bytes, &name),
-        Format::Flickr8kToken => flickr8k_token::read(path),
+        Format::Flickr8kToken => flickr8k_token::with_official_splits(flickr8k_token::parse(bytes, &name)?, path),
         Format::Karpathy => karpathy::parse(text()?, &name),
         Format::Coco => coco::parse(text()?, &name),
         Format::Plain => plain::parse(bytes, &name),

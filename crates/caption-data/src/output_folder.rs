@@ -1,0 +1,211 @@
+//! Which folders a command may write into: absent, empty, or of the command's own kind (holding
+//! nothing the command would not have written itself), and never one that is, or holds, one of
+//! the command's inputs. Anything else is refused before a byte is written, naming what is there.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use crate::DataError;
+
+/// How many foreign entries a refusal names.
+const SHOWN: usize = 10;
+
+/// Entries under `folder` (paths relative to it) that `is_own` does not claim. `is_own` sees
+/// each entry's relative path and whether it is a folder (symbolic links are not followed); a
+/// folder it claims is searched in turn, one it does not is reported whole.
+///
+/// # Errors
+/// [`DataError::Io`] when a folder cannot be listed.
+pub fn foreign_entries(folder: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<Vec<PathBuf>, DataError> {
+    let mut foreign = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        let here = folder.join(&relative);
+        let entries =
+            fs::read_dir(&here).map_err(|source| DataError::Io { path: here.display().to_string(), source })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| DataError::Io { path: here.display().to_string(), source })?;
+            let path = relative.join(entry.file_name());
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_own(&path, is_dir) {
+                foreign.push(path);
+            } else if is_dir {
+                pending.push(path);
+            }
+        }
+    }
+    foreign.sort();
+    Ok(foreign)
+}
+
+/// Deletes the entries under `folder` that `is_own` claims (a claimed folder is emptied of its
+/// own entries and removed only when nothing else is left in it); everything else stays.
+///
+/// # Errors
+/// [`DataError::Io`] naming what could not be listed or removed.
+pub fn remove_own_entries(folder: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), DataError> {
+    fn walk(root: &Path, relative: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), DataError> {
+        let here = root.join(relative);
+        let failed = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| DataError::Io { path, source }
+        };
+        for entry in fs::read_dir(&here).map_err(failed(&here))? {
+            let entry = entry.map_err(failed(&here))?;
+            let path = relative.join(entry.file_name());
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_own(&path, is_dir) {
+                continue;
+            }
+            let full = root.join(&path);
+            if is_dir {
+                walk(root, &path, is_own)?;
+                if fs::read_dir(&full).map_err(failed(&full))?.next().is_none() {
+                    fs::remove_dir(&full).map_err(failed(&full))?;
+                }
+            } else {
+                fs::remove_file(&full).map_err(failed(&full))?;
+            }
+        }
+        Ok(())
+    }
+    walk(folder, Path::new(""), is_own)
+}
+
+/// Checks that a command writing a `kind` (e.g. "prepared dataset") may replace `folder`: it does
+/// not exist, is empty, or holds only entries `is_own` claims ([`foreign_entries`]).
+///
+/// # Errors
+/// [`DataError::Output`] naming the folder and up to ten entries that are not the command's, or
+/// saying that it is a file or a symbolic link.
+pub fn claim_output_folder(folder: &Path, kind: &str, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), DataError> {
+    let refuse = |problem: String| Err(DataError::Output { path: folder.display().to_string(), problem });
+    let metadata = match fs::symlink_metadata(folder) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(DataError::Io { path: folder.display().to_string(), source }),
+    };
+    if metadata.file_type().is_symlink() {
+        return refuse(format!("is a symbolic link; give the folder it points to, {}", describe_link(folder)));
+    }
+    if !metadata.is_dir() {
+        return refuse("exists and is not a folder; nothing was written".into());
+    }
+    let foreign = foreign_entries(folder, is_own)?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<String> = foreign.iter().take(SHOWN).map(|p| p.display().to_string()).collect();
+    if foreign.len() > SHOWN {
+        names.push(format!("and {} more", foreign.len() - SHOWN));
+    }
+    refuse(format!(
+        "is not empty and not a {kind} (it holds {}); nothing was written or deleted: choose another folder, \
+         or move those out",
+        names.join(", ")
+    ))
+}
+
+fn describe_link(path: &Path) -> String {
+    fs::read_link(path).map_or_else(|_| "unknown".into(), |target| target.display().to_string())
+}
+
+/// Refuses an output folder that is one of `inputs` or holds one (replacing it would delete the
+/// data being read). Paths are compared after resolving symbolic links.
+///
+/// # Errors
+/// [`DataError::Output`] naming the input.
+pub fn refuse_output_over_inputs(output: &Path, inputs: &[&Path]) -> Result<(), DataError> {
+    let out = resolved(output);
+    for input in inputs {
+        if resolved(input).starts_with(&out) {
+            return Err(DataError::Output {
+                path: output.display().to_string(),
+                problem: format!(
+                    "is, or holds, the input {}; an output never replaces what it reads: choose another path",
+                    input.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute, with its longest existing prefix resolved through symbolic links and
+/// the rest normalised (`.` dropped, `..` taken back).
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.clone();
+    let mut rest = Vec::new();
+    let base = loop {
+        if let Ok(real) = fs::canonicalize(&existing) {
+            break real;
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => break existing,
+        }
+    };
+    let mut out = base;
+    for name in rest.iter().rev() {
+        match Path::new(name).components().next() {
+            Some(Component::ParentDir) => {
+                out.pop();
+            }
+            Some(Component::CurDir) | None => {}
+            _ => out.push(name),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_absent_empty_or_own_folders_are_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = |p: &Path, _: bool| p.starts_with("mine");
+        assert!(claim_output_folder(&dir.path().join("absent"), "thing", &own).is_ok());
+        let folder = dir.path().join("out");
+        fs::create_dir_all(folder.join("mine/deeper")).unwrap();
+        fs::write(folder.join("mine/deeper/a"), b"a").unwrap();
+        assert!(claim_output_folder(&folder, "thing", &own).is_ok());
+        fs::write(folder.join("thesis.tex"), b"chapter 1").unwrap();
+        let error = claim_output_folder(&folder, "thing", &own).unwrap_err().to_string();
+        assert!(error.contains("not a thing") && error.contains("thesis.tex"), "{error}");
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        assert!(claim_output_folder(&file, "thing", &own).unwrap_err().to_string().contains("not a folder"));
+        // Removing the own entries leaves the rest in place.
+        fs::write(folder.join("mine/notes.txt"), b"kept").unwrap();
+        let own_but_notes = |p: &Path, d: bool| own(p, d) && p != Path::new("mine/notes.txt");
+        remove_own_entries(&folder, &own_but_notes).unwrap();
+        assert!(!folder.join("mine/deeper").exists());
+        assert_eq!(fs::read_to_string(folder.join("mine/notes.txt")).unwrap(), "kept");
+        assert_eq!(fs::read_to_string(folder.join("thesis.tex")).unwrap(), "chapter 1");
+    }
+
+    #[test]
+    fn an_output_that_is_or_holds_an_input_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("data/images");
+        fs::create_dir_all(&images).unwrap();
+        for output in [images.clone(), dir.path().join("data"), dir.path().to_path_buf(), images.join("..")] {
+            assert!(refuse_output_over_inputs(&output, &[&images]).is_err(), "{}", output.display());
+        }
+        assert!(refuse_output_over_inputs(&dir.path().join("data/out"), &[&images]).is_ok());
+        assert!(refuse_output_over_inputs(&dir.path().join("data/images2"), &[&images]).is_ok());
+        assert!(refuse_output_over_inputs(&images.join("new/deeper"), &[&images]).is_ok());
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(dir.path().join("data"), &link).unwrap();
+            assert!(refuse_output_over_inputs(&link, &[&images]).is_err());
+        }
+    }
+}

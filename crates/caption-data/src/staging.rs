@@ -1,0 +1,216 @@
+//! Writing folders atomically, and clearing what killed writers left behind.
+//!
+//! A folder is written as a hidden sibling `.NAME.partial-PID` and renamed into place when
+//! complete; the folder it replaces is first renamed to `.NAME.old-PID`, then removed. Single
+//! files are written as `NAME.tmp-PID` (or `STEM.tmp-PID`) and renamed. A process killed
+//! mid-write leaves one of these behind; the next writer of the same name removes it when the
+//! process whose id it carries is gone, and nothing else.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::DataError;
+
+/// A folder being written next to its final place and renamed into it when complete: a crash
+/// leaves only a hidden `.NAME.partial-PID` folder that nothing reads and the next writer of
+/// `NAME` removes.
+#[derive(Debug)]
+pub struct StagingDir {
+    target: PathBuf,
+    staging: PathBuf,
+    done: bool,
+}
+
+impl StagingDir {
+    /// Starts a staging folder for `target` (which may exist; it is replaced on commit: check
+    /// first that it may be, see [`crate::claim_output_folder`]). Leftovers of earlier writers of
+    /// `target` that were killed are removed ([`remove_stale_leftovers`]).
+    ///
+    /// # Errors
+    /// [`DataError::Io`] when the parent folder cannot be created or written.
+    pub fn new(target: &Path) -> Result<Self, DataError> {
+        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        let name = target.file_name().map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
+        remove_stale_leftovers(parent, |base| base == name);
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(|e| io(&staging, e))?;
+        }
+        fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
+        Ok(Self { target: target.to_path_buf(), staging, done: false })
+    }
+
+    /// The folder to write into.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Moves the finished folder into place, replacing what was there.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] when a rename fails (the old folder is then left in place).
+    pub fn commit(mut self) -> Result<PathBuf, DataError> {
+        sync_dir(&self.staging);
+        let old = self.staging.with_file_name(format!(
+            ".{}.old-{}",
+            self.target.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        let had_old = self.target.exists();
+        if had_old {
+            fs::rename(&self.target, &old).map_err(|e| io(&self.target, e))?;
+        }
+        fs::rename(&self.staging, &self.target).map_err(|e| io(&self.target, e))?;
+        if let Some(parent) = self.target.parent() {
+            sync_dir(parent);
+        }
+        if had_old {
+            let _ = fs::remove_dir_all(&old);
+        }
+        self.done = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// What a name in a folder is, when it is a writer's leftover: the base name it was written for
+/// and the writer's process id.
+fn leftover(name: &str, is_dir: bool) -> Option<(&str, u32)> {
+    let number = |digits: &str| {
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+    };
+    if is_dir {
+        let hidden = name.strip_prefix('.')?;
+        let (base, pid) = hidden.rsplit_once(".partial-").or_else(|| hidden.rsplit_once(".old-"))?;
+        Some((base, number(pid)?))
+    } else {
+        let (base, pid) = name.rsplit_once(".tmp-")?;
+        Some((base, number(pid)?))
+    }
+}
+
+/// Removes the leftovers in `folder` (`.BASE.partial-PID` and `.BASE.old-PID` folders,
+/// `BASE.tmp-PID` files) whose process is gone and whose base name `belongs` to the caller (a
+/// file's base may be its stem: `config.tmp-PID` for `config.toml`). Returns what it removed.
+/// Leftovers of live processes, and anything else, are never touched.
+pub fn remove_stale_leftovers(folder: &Path, belongs: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(folder) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(file_type) = entry.file_type() else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((base, pid)) = leftover(&name, file_type.is_dir()) else { continue };
+        if !belongs(base) || process_is_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let gone = if file_type.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        if gone.is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// Whether a process with this id exists (on other systems than Unix: always assumed alive, so
+/// nothing is removed).
+pub fn process_is_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+        let result = unsafe { libc::kill(pid, 0) };
+        result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
+/// Writes `bytes` to `path` and flushes them to disk.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let mut file = File::create(path).map_err(|e| io(path, e))?;
+    file.write_all(bytes).map_err(|e| io(path, e))?;
+    file.sync_all().map_err(|e| io(path, e))
+}
+
+fn sync_dir(path: &Path) {
+    if let Ok(dir) = File::open(path) {
+        let _ = dir.sync_all();
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> DataError {
+    DataError::Io { path: path.display().to_string(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process id that is not running: a child that has exited and been reaped.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn leftovers_of_dead_writers_go_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let (dead, alive) = (dead_pid(), std::process::id());
+        let make_dir = |name: &str| {
+            fs::create_dir(dir.path().join(name)).unwrap();
+            fs::write(dir.path().join(name).join("x"), b"x").unwrap();
+        };
+        make_dir(&format!(".shapes.partial-{dead}"));
+        make_dir(&format!(".shapes.old-{dead}"));
+        make_dir(&format!(".shapes.partial-{alive}"));
+        make_dir(&format!(".other.partial-{dead}"));
+        make_dir(&format!("shapes.partial-{dead}"));
+        make_dir(".shapes.partial-12x");
+        fs::write(dir.path().join(format!("shapes.tmp-{dead}")), b"t").unwrap();
+        fs::write(dir.path().join(format!(".shapes.partial-{dead}.txt")), b"user").unwrap();
+        let removed = remove_stale_leftovers(dir.path(), |base| base == "shapes");
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        let mut left: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let mut expected = vec![
+            format!(".shapes.partial-{alive}"),
+            format!(".other.partial-{dead}"),
+            format!("shapes.partial-{dead}"),
+            ".shapes.partial-12x".to_string(),
+            format!(".shapes.partial-{dead}.txt"),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
+    }
+
+    #[test]
+    fn a_commit_replaces_the_target_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        for round in 0..2 {
+            let staging = StagingDir::new(&target).unwrap();
+            fs::write(staging.path().join("f"), format!("{round}")).unwrap();
+            staging.commit().unwrap();
+            assert_eq!(fs::read_to_string(target.join("f")).unwrap(), round.to_string());
+        }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

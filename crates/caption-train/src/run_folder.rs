@@ -1,0 +1,205 @@
+//! The run folder: what a run writes there, and the lock that keeps one process at a time in it.
+//!
+//! ```text
+//! RUN/
+//!   .lock                       held by the training process while it lives (its id inside)
+//!   config.toml  tokenizer.json  metrics.jsonl  loss.png  bleu.png
+//!   features-KEY.safetensors    frozen mode's encoder features
+//!   checkpoints/step-N/         model.safetensors, optimizer.safetensors, trainer.json, tokenizer.json
+//!   best/                       the same four files: the best validation score's checkpoint
+//!   damaged/NAME/               checkpoints that did not read back, moved aside on resume
+//!   eval-SPLIT/                 results.json, captions.jsonl, metrics.json (`cargo xtask bleu`)
+//!   report.html                 the demo's report
+//! ```
+//!
+//! Training refuses a folder that is neither empty nor a run (a run: its `config.toml` reads as a
+//! [`TrainConfig`]), and a run another live process holds. The lock is an advisory file lock
+//! (`flock`), released by the system when its process ends however it ends, so a killed run's
+//! lock is simply taken over.
+
+use std::fs::{self, File, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use caption_data::{claim_output_folder, remove_stale_leftovers};
+
+use crate::checkpoint::{MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE};
+use crate::error::io;
+use crate::{CONFIG_FILE, METRICS_FILE, TrainConfig, TrainError};
+
+/// The lock file.
+pub const LOCK_FILE: &str = ".lock";
+/// Files a run writes at its top level (besides `features-*.safetensors`).
+const RUN_FILES: [&str; 7] = [
+    LOCK_FILE,
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    METRICS_FILE,
+    crate::plots::LOSS_PLOT,
+    crate::plots::BLEU_PLOT,
+    "report.html",
+];
+/// Files of a checkpoint folder.
+const CHECKPOINT_FILES: [&str; 4] = [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE];
+/// Files of an `eval-SPLIT` folder.
+pub const EVAL_FILES: [&str; 3] = ["results.json", "captions.jsonl", "metrics.json"];
+
+/// A run folder held by this process: nobody else trains in it until this is dropped.
+#[derive(Debug)]
+pub struct RunFolder {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl RunFolder {
+    /// Takes `path` for training: creates it when absent, refuses it when it holds anything and is
+    /// not a run, locks it (refused while another live process holds it), and removes what
+    /// killed writers left in it.
+    ///
+    /// # Errors
+    /// [`TrainError::RunInUse`] when another process holds it; [`TrainError::Data`] with
+    /// [`caption_data::DataError::Output`] when it is not a run; [`TrainError::Io`].
+    pub fn lock(path: &Path) -> Result<Self, TrainError> {
+        if !is_run(path) {
+            claim_output_folder(path, "training run", &|relative, is_dir| is_run_entry(relative, is_dir))?;
+        }
+        fs::create_dir_all(path).map_err(io(path))?;
+        let lock_path = path.join(LOCK_FILE);
+        let mut lock = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                return Err(TrainError::RunInUse {
+                    path: path.display().to_string(),
+                    holder: holder.trim().to_string(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+        let id = std::process::id().to_string();
+        lock.set_len(0)
+            .and_then(|()| lock.rewind())
+            .and_then(|()| lock.write_all(id.as_bytes()))
+            .map_err(io(&lock_path))?;
+        remove_stale_leftovers(path, |_| true);
+        remove_stale_leftovers(&path.join("checkpoints"), |_| true);
+        Ok(Self { path: path.to_path_buf(), _lock: lock })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Deletes everything the run wrote (checkpoints, best, metrics, plots, caches, evaluations),
+    /// to start it over; files it did not write stay where they are. The lock stays held.
+    ///
+    /// # Errors
+    /// [`TrainError::Data`] when something cannot be removed.
+    pub fn clear(&self) -> Result<(), TrainError> {
+        let own = |relative: &Path, is_dir: bool| relative != Path::new(LOCK_FILE) && is_run_entry(relative, is_dir);
+        Ok(caption_data::remove_own_entries(&self.path, &own)?)
+    }
+}
+
+/// Whether `path` holds a run: its `config.toml` reads as a [`TrainConfig`].
+pub fn is_run(path: &Path) -> bool {
+    fs::read_to_string(path.join(CONFIG_FILE)).is_ok_and(|text| TrainConfig::from_toml(&text).is_ok())
+}
+
+/// Whether an entry of a run folder (relative path, and whether it is a folder) is one a run
+/// writes (the layout above, plus writers' leftovers: `NAME.tmp-PID` files, `.NAME.partial-PID`
+/// and `.NAME.old-PID` folders).
+pub fn is_run_entry(relative: &Path, is_dir: bool) -> bool {
+    let Some(names) = relative.iter().map(|c| c.to_str()).collect::<Option<Vec<&str>>>() else { return false };
+    match names.as_slice() {
+        [name] if is_dir => {
+            matches!(*name, "checkpoints" | "best" | "damaged") || is_eval(name) || is_leftover(name, true)
+        }
+        [name] => {
+            RUN_FILES.contains(name)
+                || (name.starts_with("features-") && name.ends_with(".safetensors"))
+                || is_leftover(name, false)
+        }
+        ["checkpoints", step] => is_dir && (step.starts_with("step-") || is_leftover(step, true)),
+        ["damaged", _] => is_dir,
+        ["checkpoints" | "damaged", _, rest @ ..] | ["best", rest @ ..] => is_checkpoint_entry(rest, is_dir),
+        [staging, rest @ ..] if is_leftover(staging, true) => is_checkpoint_entry(rest, is_dir),
+        [eval, file] if is_eval(eval) => !is_dir && (EVAL_FILES.contains(file) || is_leftover(file, false)),
+        _ => false,
+    }
+}
+
+/// An entry inside a checkpoint folder.
+fn is_checkpoint_entry(rest: &[&str], is_dir: bool) -> bool {
+    match rest {
+        [name] if is_dir => is_eval(name),
+        [name] => CHECKPOINT_FILES.contains(name) || is_leftover(name, false),
+        [eval, file] => is_eval(eval) && !is_dir && (EVAL_FILES.contains(file) || is_leftover(file, false)),
+        _ => false,
+    }
+}
+
+fn is_eval(name: &str) -> bool {
+    name.strip_prefix("eval-").is_some_and(|split| !split.is_empty())
+}
+
+/// A writer's leftover name: `.NAME.partial-PID` / `.NAME.old-PID` folders, `NAME.tmp-PID` files.
+fn is_leftover(name: &str, is_dir: bool) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if is_dir {
+        name.strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".partial-").or_else(|| n.rsplit_once(".old-")))
+            .is_some_and(|(_, pid)| digits(pid))
+    } else {
+        name.rsplit_once(".tmp-").is_some_and(|(_, pid)| digits(pid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_is_recognised_and_nothing_else() {
+        let own = |p: &str, dir: bool| is_run_entry(Path::new(p), dir);
+        for (path, dir) in [
+            ("config.toml", false),
+            (".lock", false),
+            ("features-ab12.safetensors", false),
+            ("checkpoints", true),
+            ("checkpoints/step-000000012", true),
+            ("checkpoints/step-000000012/model.safetensors", false),
+            ("checkpoints/.step-000000012.partial-77", true),
+            ("checkpoints/.step-000000012.partial-77/trainer.json", false),
+            ("best/tokenizer.json", false),
+            ("best/eval-test/results.json", false),
+            ("eval-validation/captions.jsonl", false),
+            ("config.tmp-123", false),
+            (".best.old-9/model.safetensors", false),
+            ("damaged/step-000000012/trainer.json", false),
+        ] {
+            assert!(own(path, dir), "{path} is a run's");
+        }
+        for (path, dir) in [
+            ("thesis.tex", false),
+            ("config.toml", true),
+            ("checkpoints/notes.txt", false),
+            ("checkpoints/step-000000012/notes.txt", false),
+            ("best/deeper/model.safetensors", false),
+            ("eval-test/photo.jpg", false),
+            ("eval-", true),
+            ("data", true),
+        ] {
+            assert!(!own(path, dir), "{path} is not a run's");
+        }
+    }
+}

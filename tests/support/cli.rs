@@ -1,0 +1,81 @@
+//! Running the `cargo xtask` binary in tests: commands, their outcome, a tiny prepared dataset and
+//! tiny training settings.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The xtask binary with `args`.
+pub fn xtask(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.args(args);
+    command
+}
+
+/// Standard output of a command that must succeed (otherwise both streams are shown).
+pub fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Standard error of a command that must fail with status 1, printing one error and no
+/// backtrace.
+pub fn fails(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout:\n{}\nstderr:\n{stderr}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        stderr.contains("error: ") && !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
+        "{stderr}"
+    );
+    stderr
+}
+
+/// A generated shapes dataset of `images` images of 80 px at `dir/shapes`.
+pub fn prepare(dir: &Path, images: usize) -> PathBuf {
+    let data = dir.join("shapes");
+    let out =
+        ok(xtask(&["prepare-data", "--dataset", "shapes", "--images", &images.to_string(), "--size", "80", "--out"])
+            .arg(&data)
+            .args(["--threshold", "2", "-q"])
+            .output()
+            .unwrap());
+    assert!(out.contains("vocabulary"), "{out}");
+    data
+}
+
+/// Training settings small enough for tests.
+pub const TRAIN: &[&str] = &[
+    "--encoder",
+    "random",
+    "--image-size",
+    "75",
+    "--batch-size",
+    "16",
+    "--embed-size",
+    "24",
+    "--hidden-size",
+    "32",
+    "--lr",
+    "0.003",
+    "--device",
+    "cpu",
+    "-q",
+];
+
+/// `train --data data --run run` with [`TRAIN`] and `extra`.
+pub fn train(data: &Path, run: &Path, extra: &[&str]) -> Command {
+    let mut command = xtask(&["train", "--data"]);
+    command.arg(data).arg("--run").arg(run).args(TRAIN).args(extra);
+    command
+}
