@@ -135,8 +135,13 @@ impl SplitCaptions {
 /// Checks that `dir` may receive an evaluation's files: absent, empty, or holding only what an
 /// evaluation writes (results.json, captions.jsonl, metrics.json).
 pub fn claim_eval_folder(dir: &Path) -> Result<()> {
+    // Files of these names are an evaluation's only when its metrics.json says so.
+    let metrics = std::fs::read_to_string(dir.join("metrics.json")).ok();
+    let ours = metrics
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|m| m.get("compat").is_some() && m.get("bleu_4").is_some());
     let own = |relative: &Path, is_dir: bool| {
-        !is_dir && relative.to_str().is_some_and(|name| caption_train::run_folder::EVAL_FILES.contains(&name))
+        ours && !is_dir && relative.to_str().is_some_and(|name| caption_train::run_folder::EVAL_FILES.contains(&name))
     };
     Ok(caption_data::claim_output_folder(dir, "folder of evaluation results", &own)?)
 }

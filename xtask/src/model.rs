@@ -122,29 +122,15 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
         "hub" => model_file(INCEPTION_V3_REPO, INCEPTION_V3_FILE)?,
         path => PathBuf::from(path),
     };
+    // A preprocessed input is checked before the weights are read: a wrong tensor fails at once.
+    let input = args.input_tensor.as_ref().map(|path| read_preprocessed(&load(path)?, path)).transpose()?;
     let context = || format!("running Inception v3 with {}", weights_path.display());
     let extractor = FeatureExtractor::new(load(&weights_path)?, args.transform_input, &device).with_context(context)?;
     let run = |images: &Tensor| extractor.extract(images, args.batch).with_context(context);
-    let (count, pooled, logits) = match &args.input_tensor {
-        Some(path) => {
-            let input = load(path)?;
-            let images =
-                input.get("images").with_context(|| format!("{}: no tensor named \"images\"", path.display()))?;
-            let dims = images.dims();
-            if dims.len() != 4 || dims[1] != 3 {
-                bail!("{}: \"images\" must be N×3×H×W, got {dims:?}", path.display());
-            }
-            if dims[2].min(dims[3]) < MIN_SIDE as usize {
-                bail!(
-                    "{}: \"images\" are {}×{} pixels; Inception v3 needs at least {MIN_SIDE}×{MIN_SIDE}",
-                    path.display(),
-                    dims[2],
-                    dims[3]
-                );
-            }
-            check_preprocessed(images).with_context(|| format!("{}: \"images\"", path.display()))?;
+    let (count, pooled, logits) = match &input {
+        Some(images) => {
             let (pooled, logits) = run(images)?;
-            (dims[0], pooled, logits)
+            (images.dim(0)?, pooled, logits)
         }
         None => {
             let files = crate::caption::collect_images(&args.images)?;
@@ -181,6 +167,26 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
     keys.sort();
     println!("{count} images on {device:?}: wrote {keys:?} to {}", args.out.display());
     Ok(())
+}
+
+/// The `images` tensor of a preprocessed input file, checked: N×3×H×W, at least Inception's
+/// smallest side, finite floating-point pixels.
+fn read_preprocessed(input: &HashMap<String, Tensor>, path: &std::path::Path) -> Result<Tensor> {
+    let images = input.get("images").with_context(|| format!("{}: no tensor named \"images\"", path.display()))?;
+    let dims = images.dims();
+    if dims.len() != 4 || dims[1] != 3 {
+        bail!("{}: \"images\" must be N×3×H×W, got {dims:?}", path.display());
+    }
+    if dims[2].min(dims[3]) < MIN_SIDE as usize {
+        bail!(
+            "{}: \"images\" are {}×{} pixels; Inception v3 needs at least {MIN_SIDE}×{MIN_SIDE}",
+            path.display(),
+            dims[2],
+            dims[3]
+        );
+    }
+    check_preprocessed(images).with_context(|| format!("{}: \"images\"", path.display()))?;
+    Ok(images.clone())
 }
 
 /// Refuses a tensor that cannot be preprocessed pixels: integers (raw 0–255 values would give

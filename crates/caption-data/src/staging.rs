@@ -47,11 +47,22 @@ impl StagingDir {
         &self.staging
     }
 
-    /// Moves the finished folder into place, replacing what was there.
+    /// Moves the finished folder into place, replacing what was there (all of it: check first
+    /// that it may be, or use [`StagingDir::commit_keeping`]).
     ///
     /// # Errors
     /// [`DataError::Io`] when a rename fails (the old folder is then left in place).
-    pub fn commit(mut self) -> Result<PathBuf, DataError> {
+    pub fn commit(self) -> Result<PathBuf, DataError> {
+        self.commit_keeping(&|_, _| true)
+    }
+
+    /// Moves the finished folder into place. Of the folder it replaces, the entries `is_own`
+    /// claims are deleted and the others (a user's files) are moved into the new folder at the
+    /// same place, so nothing the writer does not own is lost.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] when a rename fails (the old folder is then left in place).
+    pub fn commit_keeping(mut self, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<PathBuf, DataError> {
         sync_dir(&self.staging);
         let old = self.staging.with_file_name(format!(
             ".{}.old-{}",
@@ -67,7 +78,9 @@ impl StagingDir {
             sync_dir(parent);
         }
         if had_old {
-            let _ = fs::remove_dir_all(&old);
+            keep_foreign(&old, &self.target, is_own)?;
+            let _ = crate::remove_own_entries(&old, &|_, _| true);
+            let _ = fs::remove_dir(&old);
         }
         self.done = true;
         Ok(self.target.clone())
@@ -80,6 +93,18 @@ impl Drop for StagingDir {
             let _ = fs::remove_dir_all(&self.staging);
         }
     }
+}
+
+/// Moves the entries of `old` that `is_own` does not claim to the same places under `new`.
+fn keep_foreign(old: &Path, new: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), DataError> {
+    for relative in crate::foreign_entries(old, is_own)? {
+        let target = new.join(&relative);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        fs::rename(old.join(&relative), &target).map_err(|e| io(&target, e))?;
+    }
+    Ok(())
 }
 
 /// What a name in a folder is, when it is a writer's leftover: the base name it was written for
@@ -199,6 +224,21 @@ mod tests {
         ];
         expected.sort();
         assert_eq!(left, expected);
+    }
+
+    #[test]
+    fn a_commit_keeping_moves_a_users_files_into_the_new_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        fs::create_dir_all(target.join("sub")).unwrap();
+        fs::write(target.join("f"), b"old").unwrap();
+        fs::write(target.join("sub/notes.txt"), b"mine").unwrap();
+        let staging = StagingDir::new(&target).unwrap();
+        fs::write(staging.path().join("f"), b"new").unwrap();
+        staging.commit_keeping(&|p, _| p == Path::new("f")).unwrap();
+        assert_eq!(fs::read_to_string(target.join("f")).unwrap(), "new");
+        assert_eq!(fs::read_to_string(target.join("sub/notes.txt")).unwrap(), "mine");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::error::io;
+use crate::run_folder::is_checkpoint_entry_path;
 
 /// Model file of a checkpoint.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -104,7 +105,7 @@ pub fn write_checkpoint(
         let file = path.join(file);
         fs::File::open(&file).and_then(|f| f.sync_all()).map_err(io(&file))?;
     }
-    staging.commit()?;
+    staging.commit_keeping(&is_checkpoint_entry_path)?;
     Ok(())
 }
 
@@ -121,7 +122,7 @@ pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<(), TrainError> {
             fs::File::open(&target).and_then(|f| f.sync_all()).map_err(io(&target))?;
         }
     }
-    staging.commit()?;
+    staging.commit_keeping(&is_checkpoint_entry_path)?;
     Ok(())
 }
 
@@ -214,6 +215,12 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     Ok(Checkpoint { path: dir.to_path_buf(), state, model, optimizer, vocabulary })
 }
 
+/// Whether `dir` holds a checkpoint, complete or not: one of its files (a folder holding only
+/// what somebody else put there is not one).
+pub fn is_checkpoint_folder(dir: &Path) -> bool {
+    [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE].iter().any(|file| dir.join(file).is_file())
+}
+
 /// The checkpoint folders of a run, newest (highest step) first.
 pub fn list_checkpoints(run: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(run.join("checkpoints")) else { return Vec::new() };
@@ -222,7 +229,7 @@ pub fn list_checkpoints(run: &Path) -> Vec<PathBuf> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let step = name.strip_prefix("step-")?.parse().ok()?;
-            Some((step, e.path()))
+            is_checkpoint_folder(&e.path()).then(|| (step, e.path()))
         })
         .collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
@@ -250,7 +257,7 @@ pub struct ResumePoint {
 /// `best/`, and the damaged ones newer than it.
 pub fn resume_point(run: &Path) -> ResumePoint {
     let best_dir = run.join("best");
-    let best = best_dir.is_dir().then(|| read_checkpoint(&best_dir));
+    let best = is_checkpoint_folder(&best_dir).then(|| read_checkpoint(&best_dir));
     let best_step = match &best {
         Some(Ok(b)) => Some(b.state.step),
         _ => None,
@@ -313,7 +320,9 @@ pub fn prune(run: &Path, keep: usize, newest: &Path) {
     let Some(newest_step) = step_of(newest) else { return };
     let older = list_checkpoints(run).into_iter().filter(|dir| step_of(dir).is_some_and(|s| s < newest_step));
     for dir in older.skip(keep.max(1) - 1) {
-        let _ = fs::remove_dir_all(dir);
+        // Only what training wrote: a file someone put in the folder stays (with the folder).
+        let _ = caption_data::remove_own_entries(&dir, &is_checkpoint_entry_path);
+        let _ = fs::remove_dir(&dir);
     }
 }
 

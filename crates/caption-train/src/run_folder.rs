@@ -61,7 +61,15 @@ impl RunFolder {
     /// [`caption_data::DataError::Output`] when it is not a run; [`TrainError::Io`].
     pub fn lock(path: &Path) -> Result<Self, TrainError> {
         if !is_run(path) {
-            claim_output_folder(path, "training run", &|relative, is_dir| is_run_entry(relative, is_dir))?;
+            // Before its config.toml a run holds at most its lock (a process id) and writers'
+            // leftovers: a file of a run's name in another folder is somebody else's.
+            let lock_path = path.join(LOCK_FILE);
+            let lock_is_ours = fs::read_to_string(&lock_path).is_ok_and(|id| id.bytes().all(|b| b.is_ascii_digit()));
+            claim_output_folder(path, "training run", &|relative, is_dir| {
+                let name = relative.to_str().unwrap_or_default();
+                (relative == Path::new(LOCK_FILE) && lock_is_ours)
+                    || (relative.iter().nth(1).is_none() && is_leftover(name, is_dir))
+            })?;
         }
         fs::create_dir_all(path).map_err(io(path))?;
         let lock_path = path.join(LOCK_FILE);
@@ -91,6 +99,12 @@ impl RunFolder {
             .map_err(io(&lock_path))?;
         remove_stale_leftovers(path, |_| true);
         remove_stale_leftovers(&path.join("checkpoints"), |_| true);
+        // The lock is held: a safetensors writer's temporary file here is a killed writer's.
+        for entry in fs::read_dir(path).into_iter().flatten().flatten() {
+            if is_safetensors_temporary(&entry.file_name().to_string_lossy()) && entry.path().is_file() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
         Ok(Self { path: path.to_path_buf(), _lock: lock })
     }
 
@@ -100,12 +114,14 @@ impl RunFolder {
     }
 
     /// Deletes everything the run wrote (checkpoints, best, metrics, plots, caches, evaluations),
-    /// to start it over; files it did not write stay where they are. The lock stays held.
+    /// to start it over; files it did not write stay where they are. The lock stays held, and
+    /// config.toml stays (the folder remains a run; training writes it anew).
     ///
     /// # Errors
     /// [`TrainError::Data`] when something cannot be removed.
     pub fn clear(&self) -> Result<(), TrainError> {
-        let own = |relative: &Path, is_dir: bool| relative != Path::new(LOCK_FILE) && is_run_entry(relative, is_dir);
+        let kept = [Path::new(LOCK_FILE), Path::new(CONFIG_FILE)];
+        let own = |relative: &Path, is_dir: bool| !kept.contains(&relative) && is_run_entry(relative, is_dir);
         Ok(caption_data::remove_own_entries(&self.path, &own)?)
     }
 }
@@ -128,14 +144,26 @@ pub fn is_run_entry(relative: &Path, is_dir: bool) -> bool {
             RUN_FILES.contains(name)
                 || (name.starts_with("features-") && name.ends_with(".safetensors"))
                 || is_leftover(name, false)
+                || is_safetensors_temporary(name)
         }
         ["checkpoints", step] => is_dir && (step.starts_with("step-") || is_leftover(step, true)),
         ["damaged", _] => is_dir,
+        // Whatever a writer's staging folder holds is the writer's.
+        [staging, ..] | ["checkpoints", staging, ..] if is_leftover(staging, true) => true,
         ["checkpoints" | "damaged", _, rest @ ..] | ["best", rest @ ..] => is_checkpoint_entry(rest, is_dir),
-        [staging, rest @ ..] if is_leftover(staging, true) => is_checkpoint_entry(rest, is_dir),
         [eval, file] if is_eval(eval) => !is_dir && (EVAL_FILES.contains(file) || is_leftover(file, false)),
         _ => false,
     }
+}
+
+/// Whether an entry of a checkpoint folder (path relative to it) is one training or evaluation
+/// writes there.
+pub fn is_checkpoint_entry_path(relative: &Path, is_dir: bool) -> bool {
+    relative
+        .iter()
+        .map(|c| c.to_str())
+        .collect::<Option<Vec<&str>>>()
+        .is_some_and(|names| is_checkpoint_entry(&names, is_dir))
 }
 
 /// An entry inside a checkpoint folder.
@@ -146,6 +174,12 @@ fn is_checkpoint_entry(rest: &[&str], is_dir: bool) -> bool {
         [eval, file] => is_eval(eval) && !is_dir && (EVAL_FILES.contains(file) || is_leftover(file, false)),
         _ => false,
     }
+}
+
+/// The temporary file the safetensors writer creates beside its target (`.tmp` and six letters
+/// or digits, from the tempfile crate); a killed writer leaves it.
+fn is_safetensors_temporary(name: &str) -> bool {
+    name.strip_prefix(".tmp").is_some_and(|rest| rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn is_eval(name: &str) -> bool {
@@ -186,6 +220,8 @@ mod tests {
             ("config.tmp-123", false),
             (".best.old-9/model.safetensors", false),
             ("damaged/step-000000012/trainer.json", false),
+            (".tmpU2nO9e", false),
+            ("checkpoints/.step-000000020.partial-6066/.tmpU2nO9e", false),
         ] {
             assert!(own(path, dir), "{path} is a run's");
         }
@@ -197,6 +233,7 @@ mod tests {
             ("best/deeper/model.safetensors", false),
             ("eval-test/photo.jpg", false),
             ("eval-", true),
+            (".tmpU2nO9", false),
             ("data", true),
         ] {
             assert!(!own(path, dir), "{path} is not a run's");

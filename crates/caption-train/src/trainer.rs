@@ -83,7 +83,8 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     let vocabulary = &dataset.vocabulary;
     let dataset_hash = dataset.manifest.content_hash();
 
-    let has_state = !checkpoint::list_checkpoints(&run_dir).is_empty() || run_dir.join("best").is_dir();
+    let has_state =
+        !checkpoint::list_checkpoints(&run_dir).is_empty() || checkpoint::is_checkpoint_folder(&run_dir.join("best"));
     if !resume && has_state {
         return Err(TrainError::Config(format!(
             "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
@@ -218,7 +219,7 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
         interrupted: false,
         stopped_early: false,
         checkpoint: checkpoint::list_checkpoints(&run_dir).first().cloned(),
-        best_checkpoint: run_dir.join("best").is_dir().then(|| run_dir.join("best")),
+        best_checkpoint: checkpoint::is_checkpoint_folder(&run_dir.join("best")).then(|| run_dir.join("best")),
         metrics: metrics_path.clone(),
     };
     let save = |state: &TrainerState, optimizer: &Adam| -> Result<PathBuf, TrainError> {
