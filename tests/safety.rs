@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cli::{fails, ok, prepare, train, xtask};
+use cli::{demo_tiny, fails, ok, prepare, prepare_shapes, train, xtask};
 
 /// Every file under `root` with its bytes.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -58,16 +58,14 @@ fn kaggle_source(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
     (captions, images)
 }
 
+fn prepare_from_command(captions: &Path, images: &Path, out: &Path, extra: &[&str]) -> std::process::Command {
+    let mut command = xtask(&["prepare-data", "-q", "--threshold", "1", "--captions"]);
+    command.arg(captions).arg("--images-dir").arg(images).arg("--out").arg(out).args(extra);
+    command
+}
+
 fn prepare_from(captions: &Path, images: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    xtask(&["prepare-data", "-q", "--threshold", "1", "--captions"])
-        .arg(captions)
-        .arg("--images-dir")
-        .arg(images)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
+    prepare_from_command(captions, images, out, extra).output().unwrap()
 }
 
 #[test]
@@ -89,29 +87,13 @@ fn output_folders_that_are_not_the_commands_own_or_are_inputs_are_refused_and_un
         assert!(message.contains("never replaces what it reads"), "{}: {message}", out.display());
     }
     // `--out .` run from the folder holding the images.
-    let message = fails(
-        xtask(&["prepare-data", "-q", "--threshold", "1", "--captions"])
-            .arg(&captions)
-            .arg("--images-dir")
-            .arg(&images)
-            .args(["--out", "."])
-            .current_dir(root)
-            .output()
-            .unwrap(),
-    );
+    let message =
+        fails(prepare_from_command(&captions, &images, Path::new("."), &[]).current_dir(root).output().unwrap());
     assert!(message.contains("never replaces what it reads"), "{message}");
     assert_same(&before, &snapshot(root), "a refused command changed files");
 
     // The demo refuses the same folders for its dataset and its run.
-    let demo = |data: &Path, run: &Path| {
-        xtask(&["demo", "--images", "20", "--epochs", "1", "--image-size", "75", "--embed-size", "8"])
-            .args(["--hidden-size", "8", "--device", "cpu", "--data"])
-            .arg(data)
-            .arg("--run")
-            .arg(run)
-            .output()
-            .unwrap()
-    };
+    let demo = |data: &Path, run: &Path| demo_tiny(data, run).output().unwrap();
     assert!(fails(demo(&root.join("thesis"), &root.join("run"))).contains("chapter1.tex"));
     assert!(fails(demo(&root.join("data"), &root.join("thesis"))).contains("chapter1.tex"));
     assert_eq!(std::fs::read_to_string(root.join("thesis/chapter1.tex")).unwrap(), "\\chapter{One}");
@@ -444,22 +426,7 @@ fn prepare_and_train_killed_at_random_moments_touch_nothing_but_their_own_files(
     assert_eq!(names(root), [".shapes.partial-1", "notes.txt", "shapes"], "leftovers of killed runs remain");
     caption_data::PreparedDataset::open(&root.join("shapes")).unwrap();
     let data = root.join("small");
-    ok(xtask(&[
-        "prepare-data",
-        "--dataset",
-        "shapes",
-        "--images",
-        "24",
-        "--size",
-        "80",
-        "-q",
-        "--threshold",
-        "2",
-        "--out",
-    ])
-    .arg(&data)
-    .output()
-    .unwrap());
+    ok(prepare_shapes(&data, 24).output().unwrap());
 
     // train, killed at random moments, with a user's files inside the run.
     let run = root.join("run");
@@ -535,22 +502,7 @@ fn prepare_train_and_demo_never_delete_a_file_they_did_not_write() {
         let (data, run) = (root.join("data"), root.join("run"));
         let populated = case % 2 == 1;
         if populated {
-            ok(xtask(&[
-                "prepare-data",
-                "--dataset",
-                "shapes",
-                "--images",
-                "20",
-                "--size",
-                "80",
-                "-q",
-                "--threshold",
-                "2",
-                "--out",
-            ])
-            .arg(&data)
-            .output()
-            .unwrap());
+            ok(prepare_shapes(&data, 20).output().unwrap());
             ok(train(&data, &run, &["--epochs", "1", "--checkpoint-every", "2"]).output().unwrap());
         }
         let mut placed = BTreeMap::new();
@@ -570,44 +522,9 @@ fn prepare_train_and_demo_never_delete_a_file_they_did_not_write() {
             }
         }
         let commands = [
-            xtask(&[
-                "prepare-data",
-                "--dataset",
-                "shapes",
-                "--images",
-                "20",
-                "--size",
-                "80",
-                "-q",
-                "--threshold",
-                "2",
-                "--out",
-            ])
-            .arg(&data)
-            .output()
-            .unwrap(),
+            prepare_shapes(&data, 20).output().unwrap(),
             train(&data, &run, &["--epochs", "2", "--resume"]).output().unwrap(),
-            xtask(&[
-                "demo",
-                "--images",
-                "20",
-                "--epochs",
-                "1",
-                "--image-size",
-                "75",
-                "--embed-size",
-                "8",
-                "--hidden-size",
-                "8",
-                "--device",
-                "cpu",
-                "--data",
-            ])
-            .arg(&data)
-            .arg("--run")
-            .arg(&run)
-            .output()
-            .unwrap(),
+            demo_tiny(&data, &run).output().unwrap(),
         ];
         for (k, output) in commands.into_iter().enumerate() {
             if output.status.success() {

@@ -41,17 +41,27 @@ pub fn fails(output: Output) -> String {
     stderr
 }
 
+/// `prepare-data` of a generated shapes dataset of `images` images of 80 px into `out`.
+pub fn prepare_shapes(out: &Path, images: usize) -> Command {
+    let mut command =
+        xtask(&["prepare-data", "--dataset", "shapes", "--images", &images.to_string(), "--size", "80", "--out"]);
+    command.arg(out).args(["--threshold", "2", "-q"]);
+    command
+}
+
 /// A generated shapes dataset of `images` images of 80 px at `dir/shapes`.
 pub fn prepare(dir: &Path, images: usize) -> PathBuf {
     let data = dir.join("shapes");
-    let out =
-        ok(xtask(&["prepare-data", "--dataset", "shapes", "--images", &images.to_string(), "--size", "80", "--out"])
-            .arg(&data)
-            .args(["--threshold", "2", "-q"])
-            .output()
-            .unwrap());
+    let out = ok(prepare_shapes(&data, images).output().unwrap());
     assert!(out.contains("vocabulary"), "{out}");
     data
+}
+
+/// The demo at tiny sizes, with its dataset and run folders.
+pub fn demo_tiny(data: &Path, run: &Path) -> Command {
+    let mut command = xtask(&["demo", "--images", "20", "--epochs", "1", "--image-size", "75", "--embed-size", "8"]);
+    command.args(["--hidden-size", "8", "--device", "cpu", "--data"]).arg(data).arg("--run").arg(run);
+    command
 }
 
 /// Training settings small enough for tests.
