@@ -309,6 +309,11 @@ fn checkpoints_refuse_a_tokenizer_they_were_not_trained_with_and_commands_refuse
     let first = red.as_u64().unwrap().min(blue.as_u64().unwrap());
     assert!(message.contains(&format!("not the vocabulary the model was trained with: id {first}")), "{message}");
 
+    // Without its tokenizer.json, the checkpoint says so.
+    std::fs::remove_file(&tokenizer).unwrap();
+    let message = fails(xtask(&["caption", "--device", "cpu", "--checkpoint"]).arg(&run).arg(&image).output().unwrap());
+    assert!(message.contains("tokenizer.json is missing"), "{message}");
+
     // The dataset's own tokenizer.json into best/: the model works again.
     std::fs::copy(data.join("tokenizer.json"), &tokenizer).unwrap();
     ok(xtask(&["caption", "--device", "cpu", "--checkpoint"]).arg(&run).arg(&image).output().unwrap());
@@ -347,6 +352,12 @@ fn checkpoints_refuse_a_tokenizer_they_were_not_trained_with_and_commands_refuse
     values[7] = f32::NAN;
     let nan = candle_core::Tensor::from_vec(values, (1, 3, 80, 80), &device).unwrap();
     assert!(fails(features(nan)).contains("non-finite value (NaN) at flat index 7"));
+    let small = candle_core::Tensor::zeros((1, 3, 50, 50), candle_core::DType::F32, &device).unwrap();
+    assert!(fails(features(small)).contains("are 50×50 pixels; Inception v3 needs at least 75×75"));
+    // No backtrace in an error, even when asked for one (fails() checks).
+    let mut cuda = xtask(&["caption", "--device", "cuda", "--checkpoint"]);
+    let message = fails(cuda.arg(&run).arg(&image).env("RUST_BACKTRACE", "1").output().unwrap());
+    assert!(message.lines().count() == 1, "{message}");
     assert!(!root.join("f.safetensors").exists());
 
     // An output that is the input: refused, the input unchanged.

@@ -6,7 +6,8 @@ The original saves `torch.save({"state_dict": model.state_dict(), "optimizer": o
 the original's DecoderRNN (vocabulary 30, embed 8, hidden 12, 1 layer) under its real names
 (`decoderRNN.*`) plus one encoder tensor, after two Adam steps. Writes
 crates/caption-model/tests/fixtures/original_checkpoint.pth.tar and, for comparison, the same
-state_dict as original_checkpoint_state.safetensors.
+state_dict as original_checkpoint_state.safetensors, and the same checkpoint in PyTorch's legacy
+(pre-1.6, non-zip) format as original_checkpoint_legacy.pth.tar, which the importer names as such.
 
 Usage: tools/.venv/bin/python tools/model/generate_checkpoint_fixture.py
 """
@@ -44,6 +45,7 @@ def main():
         optimizer.step()
     checkpoint = {"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(), "step": 2}
     torch.save(checkpoint, OUT / "original_checkpoint.pth.tar")
+    torch.save(checkpoint, OUT / "original_checkpoint_legacy.pth.tar", _use_new_zipfile_serialization=False)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(OUT / "original_checkpoint_state.safetensors"))
     print(sorted(model.state_dict()))
 

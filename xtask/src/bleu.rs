@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 )]
 pub struct BleuArgs {
     /// JSON Lines file: {"id": ..., "hypothesis": "text", "references": ["text", ...]} per line.
-    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["results", "annotations"], required_unless_present_any = ["results", "checkpoint"])]
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["results", "annotations"])]
     input: Option<PathBuf>,
 
     /// A trained run (its best checkpoint) or a checkpoint folder: caption the --split of --data
@@ -238,7 +238,11 @@ fn read_inputs(args: &BleuArgs) -> Result<EvalSet> {
         return Ok(formats::read_jsonl(BufReader::new(file), &input.display().to_string())?);
     }
     let (Some(results), Some(annotations)) = (&args.results, &args.annotations) else {
-        bail!("give --input FILE.jsonl, or --results with --annotations");
+        bail!(
+            "say what to score, one of: --input FILE.jsonl (hypotheses with their references); --results \
+             FILE.json --annotations FILE.json (pycocoevalcap's pair); --checkpoint RUN --data DIR (caption a \
+             prepared dataset's split with a trained model and score it). See `cargo xtask bleu --help`"
+        );
     };
     let read = |path: &Path| fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
     Ok(formats::read_coco(

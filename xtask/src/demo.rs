@@ -140,7 +140,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         no_validation_bleu: false,
         quiet: false,
     })?;
-    anyhow::ensure!(!summary.interrupted, "training was interrupted");
+    if summary.interrupted {
+        return Err(crate::Interrupted.into());
+    }
 
     println!("== 3/4 captioning and scoring the test split");
     let device = caption_model::parse_device(&args.device)?;

@@ -56,12 +56,20 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // SAFETY: no other thread exists yet.
-    unsafe { caption_model::pin_cpu_thread_count() };
+    unsafe {
+        caption_model::pin_cpu_thread_count();
+        // Errors are messages for people: no backtraces captured into them (candle's and
+        // anyhow's follow RUST_BACKTRACE otherwise). Panics still show one with RUST_BACKTRACE.
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::PrepareData(args) => data::prepare_data(&args).map(drop),
-        Command::Train(args) => train::run(&args).map(drop),
+        Command::Train(args) => train::run(&args).and_then(|summary| match summary.interrupted {
+            true => Err(Interrupted.into()),
+            false => Ok(()),
+        }),
         Command::Caption(args) => caption::run(&args),
         Command::Bleu(args) => bleu::run(&args),
         Command::Tokenize(args) => text::tokenize(&args),
@@ -71,10 +79,39 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Stopped by Ctrl-C after saving: the status a shell gives a command ended by SIGINT.
+        Err(error) if error.is::<Interrupted>() => ExitCode::from(130),
         Err(error) => {
-            // `{:#}` prints the whole cause chain on one line, without a backtrace.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", message(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A run stopped by Ctrl-C, its checkpoint saved (exit status 130).
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted: a checkpoint was saved; continue with --resume")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The cause chain on one line, each cause once: a cause whose text its parent already holds
+/// (as `{0}` and `#[source]` both do in some libraries' errors) is not repeated.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
 }

@@ -135,3 +135,22 @@ fn spacy_tokenization_lowercases_and_splits_punctuation() {
     assert_eq!(run("spacy")["bleu_4"], 1.0);
     assert!(run("none")["bleu_4"].as_f64().unwrap() < 0.5);
 }
+
+#[test]
+fn without_inputs_the_three_ways_are_named_and_a_byte_order_mark_is_accepted() {
+    let output = xtask(&["bleu"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    for way in ["--input FILE.jsonl", "--results FILE.json --annotations FILE.json", "--checkpoint RUN --data DIR"] {
+        assert!(message.contains(way), "{message}");
+    }
+    let line = "{\"id\": 1, \"hypothesis\": \"a dog runs\", \"references\": [\"a dog runs\"]}\n";
+    let plain = scratch_file("plain.jsonl", line);
+    let marked = scratch_file("bom.jsonl", &format!("\u{feff}{line}"));
+    let score = |path: &Path| {
+        let output = xtask(&["bleu", "--json", "--input", path.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        output.stdout
+    };
+    assert_eq!(score(&marked), score(&plain));
+}

@@ -26,6 +26,19 @@ fn imports_an_original_checkpoint_and_refuses_other_files() {
     let output = run(&fixtures.join("decoder_greedy.json"));
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a PyTorch checkpoint"));
+
+    // A missing file is named as missing; a legacy (pre-1.6) torch.save file as legacy.
+    let output = run(&temp.path().join("missing.pth.tar"));
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("missing.pth.tar: No such file or directory") && !message.contains("not a PyTorch"),
+        "{message}"
+    );
+    let output = run(&fixtures.join("original_checkpoint_legacy.pth.tar"));
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("a legacy PyTorch file (written before PyTorch 1.6, not a zip archive)"), "{message}");
 }
 
 #[path = "../../crates/caption-model/tests/common/formula.rs"]

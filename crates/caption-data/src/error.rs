@@ -5,8 +5,8 @@ use thiserror::Error;
 /// Why a caption source could not be read.
 #[derive(Debug, Error)]
 pub enum DataError {
-    /// The file could not be opened or read.
-    #[error("cannot read {path}")]
+    /// A file or folder could not be read or written (the cause says which and why).
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,
@@ -85,7 +85,6 @@ pub enum DataError {
         /// The image's identifier.
         image: String,
         /// Why it is unusable.
-        #[source]
         problem: crate::ImageProblem,
     },
     /// Tokenization or vocabulary building failed.

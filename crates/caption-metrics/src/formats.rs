@@ -109,7 +109,11 @@ pub fn read_jsonl(reader: impl BufRead, file: &str) -> Result<EvalSet, FormatErr
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (index, line) in reader.lines().enumerate() {
         let line_number = index + 1;
-        let line = line.map_err(|source| FormatError::Io { file: file.to_string(), source })?;
+        let mut line = line.map_err(|source| FormatError::Io { file: file.to_string(), source })?;
+        if index == 0 && line.starts_with('\u{feff}') {
+            // A UTF-8 byte-order mark, as editors on Windows write one.
+            line.drain(..'\u{feff}'.len_utf8());
+        }
         if line.trim().is_empty() {
             continue;
         }

@@ -196,6 +196,10 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 /// [`TrainError::Checkpoint`].
 pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     let problem = |problem: String| TrainError::Checkpoint { path: dir.display().to_string(), problem };
+    let files = [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE];
+    if let Some(missing) = files.iter().find(|file| !dir.join(file).is_file()) {
+        return Err(problem(format!("{missing} is missing (a checkpoint folder holds {})", files.join(", "))));
+    }
     let trainer = fs::read_to_string(dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
     let state: TrainerState = serde_json::from_str(&trainer).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
     let (model, bound) = load_model(&dir.join(MODEL_FILE)).map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;

@@ -32,7 +32,7 @@ pub enum TrainError {
     #[error("resuming keeps the run's settings, and these differ from it: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     ResumeConflict(Vec<crate::SettingChange>),
     /// A file could not be written or read.
-    #[error("cannot write or read {path}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,

@@ -1,13 +1,24 @@
-//! Kaggle's Flickr8k `captions.txt`: CSV with the header `image,caption`, a caption containing a
-//! comma wrapped in double quotes, five rows per image.
+//! Kaggle's Flickr8k `captions.txt`: CSV with the header `image,caption` (any case; files without
+//! the header are read too), a caption containing a comma wrapped in double quotes, five rows per
+//! image.
 
 use crate::{CaptionRecord, DataError};
 
-/// Whether `line` is the Kaggle header (`image,caption`, optionally with a CR or a byte-order mark).
+/// Whether `line` is the Kaggle header (`image,caption` in any case, optionally with spaces, a CR
+/// or a byte-order mark).
 pub fn is_header(line: &[u8]) -> bool {
     let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    line == b"image,caption"
+    let fields: Vec<Vec<u8>> = line.split(|&b| b == b',').map(|f| f.trim_ascii().to_ascii_lowercase()).collect();
+    fields == [b"image".to_vec(), b"caption".to_vec()]
+}
+
+/// Whether `line` looks like a Kaggle row without a header: an image file name, a comma, text.
+pub fn is_headerless_row(line: &[u8]) -> bool {
+    let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
+    let Some(comma) = line.iter().position(|&b| b == b',') else { return false };
+    let name = line[..comma].to_ascii_lowercase();
+    let image = [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"].iter().any(|e| name.ends_with(e.as_bytes()));
+    image && !name.contains(&b' ') && line[comma + 1..].iter().any(|b| !b.is_ascii_whitespace())
 }
 
 /// Parses the file's bytes; `path` names it in errors.
@@ -19,11 +30,12 @@ pub fn is_header(line: &[u8]) -> bool {
 pub fn parse(bytes: &[u8], path: &str) -> Result<Vec<CaptionRecord>, DataError> {
     let malformed = |line: u64, problem: String| DataError::Malformed { path: path.to_string(), line, problem };
     let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    if !is_header(first_line) {
-        return Err(malformed(1, "expected the header \"image,caption\"".into()));
+    let has_header = is_header(first_line);
+    if !has_header && !is_headerless_row(first_line) {
+        return Err(malformed(1, "expected the header \"image,caption\" or a first row \"NAME.jpg,caption\"".into()));
     }
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new().has_headers(has_header).flexible(true).from_reader(bytes);
     let mut records = Vec::new();
     let mut row = csv::ByteRecord::new();
     loop {
@@ -82,6 +94,18 @@ mod tests {
     fn problems_name_the_line() {
         let error = |text: &[u8]| parse(text, "c.txt").unwrap_err().to_string();
         assert!(error(b"img,cap\n").contains("c.txt:1: expected the header"));
+        // The header in other cases, or none at all.
+        for text in [&b"Image,Caption\r\n1.jpg,A dog .\n"[..], b"1.jpg,A dog .\n", b" IMAGE , caption\n1.jpg,A dog .\n"]
+        {
+            let records = parse(text, "c.txt").unwrap();
+            assert_eq!(
+                (records.len(), records[0].caption.as_str()),
+                (1, "A dog ."),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        assert_eq!(parse(b"1.jpg,A dog .\n", "c.txt").unwrap()[0].line, 1);
         assert!(
             error(b"image,caption\n1.jpg,ok\n2.jpg\n").contains("c.txt:3: expected 2 fields"),
             "{}",

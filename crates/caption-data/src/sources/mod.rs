@@ -31,7 +31,7 @@ impl Format {
     pub fn detect(bytes: &[u8]) -> Format {
         let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
         let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).map_or(&[][..], |i| &bytes[i..]);
-        if kaggle::is_header(first_line) {
+        if kaggle::is_header(first_line) || kaggle::is_headerless_row(first_line) {
             Format::Kaggle
         } else if flickr8k_token::looks_like(first_line) {
             Format::Flickr8kToken
