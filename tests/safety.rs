@@ -559,3 +559,29 @@ fn prepare_train_and_demo_never_delete_a_file_they_did_not_write() {
     // Not vacuous: every command ran to the end in some cases (and was refused in others).
     assert!(succeeded.iter().all(|&n| (1..12).contains(&n)), "{succeeded:?}");
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_with_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepare(dir.path(), 24);
+    let run = dir.path().join("run");
+    let mut child = train(&data, &run, &["--epochs", "500"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the first epoch is written, training is under way.
+    let started = Instant::now();
+    while !std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default().contains("train_loss") {
+        assert!(started.elapsed() < Duration::from_secs(120), "training never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: sending SIGINT to our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(130), "{out}");
+    assert!(out.contains("checkpoint saved, continue with --resume") && out.contains("interrupted:"), "{out}");
+    ok(train(&data, &run, &["--epochs", "2", "--resume"]).output().unwrap());
+}
