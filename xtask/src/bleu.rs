@@ -24,9 +24,10 @@ use serde_json::{Map, Value, json};
 /// captioning papers report), `nltk` (3.10 corpus_bleu) or `sacrebleu` (2.6, tokenize='none').
 /// CIDEr-D and ROUGE-L are pycocoevalcap's.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Examples:\n  cargo xtask bleu --input captions.jsonl\n  cargo xtask bleu --results results.json --annotations captions_val2017.json --metrics bleu,cider,rouge\n  cargo xtask bleu --input captions.jsonl --compat nltk --smoothing method1 --json"
-)]
+#[command(after_help = "Examples (after `cargo xtask demo`):
+  cargo xtask bleu --checkpoint runs/demo --data datasets/shapes --split test --beam 3
+  cargo xtask bleu --results results.json --annotations captions_val2017.json --metrics bleu,cider
+  cargo xtask bleu --input hypotheses.jsonl --compat nltk --smoothing method1 --json")]
 pub struct BleuArgs {
     /// JSON Lines file: {"id": ..., "hypothesis": "text", "references": ["text", ...]} per line.
     #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["results", "annotations"])]

@@ -21,10 +21,10 @@ use crate::bleu::decoding;
 /// on (--captions: its vocabulary is rebuilt with the original's ids). Unreadable images are
 /// reported and skipped; the exit status is non-zero if any was.
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:
+#[command(after_help = "Examples (after `cargo xtask demo`):
   cargo xtask caption --checkpoint runs/demo datasets/shapes/images/shapes_00001.png
-  cargo xtask caption --checkpoint runs/flickr8k --beam 3 photos/
-  cargo xtask caption --original my_checkpoint.pth.tar --captions captions.txt dog.jpg")]
+  cargo xtask caption --checkpoint runs/demo --beam 3 --json datasets/shapes/images
+  cargo xtask caption --original my_checkpoint.pth.tar --captions captions.txt photos/")]
 pub struct CaptionArgs {
     /// Images or folders of images.
     #[arg(required = true)]

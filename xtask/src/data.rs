@@ -30,8 +30,9 @@ use crate::progress::Bars;
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   cargo xtask prepare-data --dataset shapes --images 1500
-  cargo xtask prepare-data --captions ../shared/data/flickr8k/captions.txt --images-dir ../shared/data/flickr8k/images --name flickr8k
-  cargo xtask prepare-data --captions Flickr8k.token.txt --images-dir Flicker8k_Dataset --seed-compatible")]
+  cargo xtask prepare-data --dataset flickr8k
+  cargo xtask prepare-data --captions flickr8k/captions.txt --images-dir flickr8k/Images
+  cargo xtask prepare-data --captions Flickr8k.token.txt --images-dir Flicker8k_Dataset")]
 pub struct PrepareArgs {
     /// A built-in dataset: `shapes` (generated offline), `flickr8k` or `flickr30k` (Hub).
     #[arg(long, value_enum, conflicts_with_all = ["captions", "hub_dataset"])]

@@ -62,9 +62,10 @@ pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
 /// --input-tensor: an NCHW f32 tensor under key `images`, already resized and normalised (for
 /// pipelines that preprocess elsewhere and for cross-framework checks).
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:
-  cargo xtask features --weights hub --images photos/ --out features.safetensors --transform-input
-  cargo xtask features --weights inception_v3.safetensors --input-tensor x.safetensors --out features.safetensors")]
+#[command(after_help = "Examples (after `cargo xtask demo`):
+  cargo xtask features --weights hub --images datasets/shapes/images --out runs/f.safetensors
+  cargo xtask features --weights model.safetensors --images photos --out features.safetensors
+  cargo xtask features --weights hub --input-tensor x.safetensors --out f.safetensors")]
 pub struct FeaturesArgs {
     /// Inception v3 weights: a safetensors file, or `hub`.
     #[arg(long, value_name = "FILE|hub")]

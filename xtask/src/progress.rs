@@ -4,7 +4,8 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use caption_data::progress::{per_second, thousands};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 /// One bar per stage, replaced when the next stage starts.
 pub struct Bars {
@@ -23,11 +24,14 @@ impl caption_data::Progress for Bars {
     fn start(&self, stage: &str, total: u64) {
         let bar = if self.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
         bar.set_style(
-            ProgressStyle::with_template("{msg:>22} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            ProgressStyle::with_template("{prefix:>22} [{bar:30}] {pos}/{len} {rate} ETA {eta} {msg}")
                 .expect("the template is valid")
+                .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}/s", per_second(state.per_sec()));
+                })
                 .progress_chars("=> "),
         );
-        bar.set_message(stage.to_string());
+        bar.set_prefix(stage.to_string());
         *self.bar.lock().expect("no panics while holding the lock") = Some((bar, Instant::now()));
     }
 
@@ -37,11 +41,19 @@ impl caption_data::Progress for Bars {
         }
     }
 
+    fn note(&self, text: &str) {
+        if let Some((bar, _)) = self.bar.lock().expect("no panics while holding the lock").as_ref() {
+            bar.set_message(text.to_string());
+        }
+    }
+
     fn finish(&self) {
         if let Some((bar, started)) = self.bar.lock().expect("no panics while holding the lock").take() {
             bar.finish_and_clear();
             if !self.quiet {
-                eprintln!("{:>22}: {} in {:.1} s", bar.message(), bar.position(), started.elapsed().as_secs_f64());
+                let seconds = started.elapsed().as_secs_f64();
+                let rate = per_second(bar.position() as f64 / seconds.max(1e-9));
+                eprintln!("{:>22}: {} in {seconds:.1} s ({rate}/s)", bar.prefix(), thousands(bar.position()));
             }
         }
     }

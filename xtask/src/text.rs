@@ -30,9 +30,9 @@ pub struct TokenizeArgs {
 /// are exactly those of the PyTorch original (a word gets the next id when its count first reaches
 /// the threshold, scanning captions in file order), so its checkpoints can be used with the result.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Example:\n  cargo xtask vocab ../shared/data/flickr8k/captions.txt --ordering seed --out tokenizer.json"
-)]
+#[command(after_help = "Examples:
+  cargo xtask vocab crates/caption-data/tests/fixtures/captions_200.txt --out runs/tokenizer.json
+  cargo xtask vocab captions.txt --ordering frequency --threshold 3 --out tokenizer.json")]
 pub struct VocabArgs {
     /// Captions file: Kaggle captions.txt, Flickr8k.token.txt, Karpathy or COCO captions JSON, or
     /// one caption per line (the layout is recognised from the content).

@@ -26,9 +26,9 @@ use crate::progress::Bars;
 /// skipping a damaged one.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
-  cargo xtask train --data datasets/shapes --run runs/shapes --encoder random --image-size 107 --epochs 15
+  cargo xtask train --data datasets/shapes --run runs/shapes --encoder random --epochs 15
   cargo xtask train --data datasets/flickr8k --run runs/flickr8k --device cuda
-  cargo xtask train --data datasets/flickr8k --run runs/flickr8k --resume")]
+  cargo xtask train --data datasets/flickr8k --run runs/flickr8k --resume --epochs 30")]
 pub struct TrainArgs {
     /// The prepared dataset (from `cargo xtask prepare-data`).
     #[arg(long, value_name = "DIR")]
@@ -48,59 +48,59 @@ pub struct TrainArgs {
     /// `auto` (CUDA when built with it and present), `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// What trains.
+    /// What trains [default: frozen].
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
     /// Inception v3 weights: `hub` (ImageNet, timm/inception_v3.tv_in1k), `random` (offline), or a
-    /// safetensors file with torchvision names.
+    /// safetensors file with torchvision names [default: hub].
     #[arg(long, value_name = "hub|random|FILE")]
     pub encoder: Option<String>,
-    /// Epochs.
+    /// Epochs [default: 100].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Captions per batch.
+    /// Captions per batch [default: 32].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Learning rate.
+    /// Learning rate [default: 0.0003].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Finetune mode: Inception v3's learning rate (default: a tenth of --lr).
+    /// Finetune mode: Inception v3's learning rate [default: a tenth of --lr].
     #[arg(long)]
     pub cnn_lr: Option<f64>,
-    /// Optimizer.
+    /// Optimizer [default: adam].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerArg>,
-    /// Weight decay.
+    /// Weight decay [default: 0].
     #[arg(long)]
     pub weight_decay: Option<f64>,
-    /// Clip the global gradient norm.
+    /// Clip the global gradient norm to this value [default: no clipping].
     #[arg(long)]
     pub clip_grad_norm: Option<f64>,
     /// Use a cosine learning-rate schedule.
     #[arg(long)]
     pub cosine: bool,
-    /// Embedding size.
+    /// Embedding size [default: 256].
     #[arg(long)]
     pub embed_size: Option<usize>,
-    /// LSTM hidden size.
+    /// LSTM hidden size [default: 256].
     #[arg(long)]
     pub hidden_size: Option<usize>,
-    /// LSTM layers.
+    /// LSTM layers [default: 1].
     #[arg(long)]
     pub num_layers: Option<usize>,
-    /// Side of the encoder's input (the original: 299; at least 75).
+    /// Side of the encoder's input, 75 to 2048 (the original's) [default: 299].
     #[arg(long)]
     pub image_size: Option<u32>,
-    /// Seed of weights, shuffles and dropout.
+    /// Seed of weights, shuffles and dropout [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Stop after N epochs without a better validation score.
+    /// Stop after N epochs without a better validation score [default: never].
     #[arg(long, value_name = "N")]
     pub early_stopping: Option<usize>,
-    /// Also checkpoint every N steps.
+    /// Also checkpoint every N steps [default: at each epoch's end only].
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<usize>,
-    /// Keep the newest N checkpoints (the best is always kept).
+    /// Keep the newest N checkpoints (the best is always kept) [default: 2].
     #[arg(long, value_name = "N")]
     pub keep_last: Option<usize>,
     /// Skip BLEU on the validation split (loss only).

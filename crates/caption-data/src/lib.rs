@@ -28,7 +28,7 @@ mod manifest;
 mod output_folder;
 mod prepare;
 mod prepared;
-mod progress;
+pub mod progress;
 mod record;
 pub mod shapes;
 pub mod sources;

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use crate::{CaptionRecord, Split};
 
 /// Fractions of images for train, validation and test (default 80/10/10).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct SplitRatios {
     /// Share of training images.
     pub train: f64,
@@ -18,11 +18,41 @@ pub struct SplitRatios {
     pub validation: f64,
     /// Share of test images.
     pub test: f64,
+    /// The three numbers as given (shown as given: `80/10/10`, `3/1/1`).
+    given: [f64; 3],
+}
+
+impl SplitRatios {
+    /// Shares proportional to `train`, `validation` and `test` (numbers as given).
+    ///
+    /// # Errors
+    /// When a number is negative or not finite, all are zero, or the training share is zero.
+    pub fn new(train: f64, validation: f64, test: f64) -> Result<Self, String> {
+        let given = [train, validation, test];
+        let total = train + validation + test;
+        if given.iter().any(|p| !p.is_finite() || *p < 0.0) || total <= 0.0 {
+            return Err(format!("split ratios must be non-negative and not all zero, got {train}/{validation}/{test}"));
+        }
+        if train <= 0.0 {
+            return Err(format!(
+                "the training share must be above zero (training and the vocabulary need training images), got \
+                 {train}/{validation}/{test}"
+            ));
+        }
+        Ok(Self { train: train / total, validation: validation / total, test: test / total, given })
+    }
+}
+
+/// Equal when the shares are (`80/10/10` equals `8,1,1`).
+impl PartialEq for SplitRatios {
+    fn eq(&self, other: &Self) -> bool {
+        (self.train, self.validation, self.test) == (other.train, other.validation, other.test)
+    }
 }
 
 impl Default for SplitRatios {
     fn default() -> Self {
-        Self { train: 0.8, validation: 0.1, test: 0.1 }
+        Self { train: 0.8, validation: 0.1, test: 0.1, given: [80.0, 10.0, 10.0] }
     }
 }
 
@@ -38,22 +68,14 @@ impl FromStr for SplitRatios {
         let [train, validation, test] = parts[..] else {
             return Err(format!("expected three ratios like 80/10/10, got {s:?}"));
         };
-        let total = train + validation + test;
-        if parts.iter().any(|p| !p.is_finite() || *p < 0.0) || total <= 0.0 {
-            return Err(format!("split ratios must be non-negative and not all zero, got {s:?}"));
-        }
-        if train <= 0.0 {
-            return Err(format!(
-                "the training share must be above zero (training and the vocabulary need training images), got {s:?}"
-            ));
-        }
-        Ok(Self { train: train / total, validation: validation / total, test: test / total })
+        Self::new(train, validation, test)
     }
 }
 
 impl fmt::Display for SplitRatios {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.train * 100.0, self.validation * 100.0, self.test * 100.0)
+        let [train, validation, test] = self.given;
+        write!(f, "{train}/{validation}/{test}")
     }
 }
 
@@ -101,6 +123,10 @@ mod tests {
         assert!("80/-1/21".parse::<SplitRatios>().is_err());
         assert!("0/0/0".parse::<SplitRatios>().is_err());
         assert!("0/50/50".parse::<SplitRatios>().unwrap_err().contains("training share"));
+        // Shown as given, not as the normalised shares' floating-point sums.
+        assert_eq!("3/1/2".parse::<SplitRatios>().unwrap().to_string(), "3/1/2");
+        assert_eq!("70,20,10".parse::<SplitRatios>().unwrap().to_string(), "70/20/10");
+        assert_eq!(SplitRatios::default().to_string(), "80/10/10");
     }
 
     #[test]

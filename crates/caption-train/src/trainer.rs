@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
+use caption_data::progress::{duration, per_second};
 use caption_data::{ImageTransform, PreparedDataset, Progress, Split, loader};
 use caption_model::Dropout;
 use serde_json::json;
@@ -229,6 +230,13 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
         Ok(dir)
     };
 
+    // The estimate of the time left covers the whole run: every step so far in this process
+    // (validation included) and the steps still to go.
+    let (run_started, first_step) = (Instant::now(), state.step);
+    let time_left = |step: u64| {
+        let done = step.saturating_sub(first_step).max(1) as f64;
+        run_started.elapsed().as_secs_f64() / done * total_steps.saturating_sub(step) as f64
+    };
     while state.epoch < config.epochs {
         let epoch = state.epoch;
         let order = loader::epoch_order(&train_rows, Some((config.seed, epoch as u64)));
@@ -249,6 +257,11 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
             let rate = samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
             let line = json!({"step": state.step, "epoch": epoch + 1, "loss": loss, "lr": lr, "samples_per_s": rate});
             writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
+            progress.note(&format!(
+                "loss {:.4}, run {} left",
+                loss_sum / loss_count.max(1) as f64,
+                duration(time_left(state.step))
+            ));
             progress.advance(1);
             let due = config.checkpoint_every.is_some_and(|n| state.step % n as u64 == 0);
             if due || stop.load(Ordering::SeqCst) {
@@ -311,7 +324,10 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
                 text += " (best)";
             }
         }
-        text += &format!(", {:.0} samples/s", samples as f64 / train_seconds.max(1e-9));
+        text += &format!(", {} samples/s", per_second(samples as f64 / train_seconds.max(1e-9)));
+        if state.epoch < config.epochs {
+            text += &format!(", about {} left", duration(time_left(state.step)));
+        }
         writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
         metrics.flush().map_err(io(&metrics_path))?;
         crate::plots::write_plots(&run_dir)?;

@@ -1,0 +1,61 @@
+//! `--help` as users read it: the defaults it states are the ones that apply, and every example
+//! fits on one line.
+
+use std::process::Command;
+
+fn help(command: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask")).args([command, "--help"]).output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The help text of one option: from its line to the next option's.
+fn option_help<'a>(text: &'a str, flag: &str) -> &'a str {
+    let start = text.find(&format!("      {flag} ")).unwrap_or_else(|| panic!("{flag} is not in the help"));
+    let rest = &text[start + flag.len() + 6..];
+    let end = rest.find("\n      --").unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[test]
+fn train_states_the_defaults_a_run_gets() {
+    let text = help("train");
+    let defaults = caption_train::TrainConfig::default();
+    let stated = [
+        ("--epochs", defaults.epochs.to_string()),
+        ("--batch-size", defaults.batch_size.to_string()),
+        ("--lr", defaults.learning_rate.to_string()),
+        ("--weight-decay", defaults.weight_decay.to_string()),
+        ("--embed-size", defaults.embed_size.to_string()),
+        ("--hidden-size", defaults.hidden_size.to_string()),
+        ("--num-layers", defaults.num_layers.to_string()),
+        ("--image-size", defaults.image_size.to_string()),
+        ("--seed", defaults.seed.to_string()),
+        ("--keep-last", defaults.keep_last.to_string()),
+        ("--mode", "frozen".to_string()),
+        ("--optimizer", "adam".to_string()),
+        ("--encoder", "hub".to_string()),
+        ("--device", "auto".to_string()),
+    ];
+    for (flag, value) in stated {
+        let words: String = option_help(&text, flag).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains(&format!("[default: {value}]")), "{flag}: {words}");
+    }
+    assert!(defaults.clip_grad_norm.is_none() && option_help(&text, "--clip-grad-norm").contains("no clipping"));
+    assert!(defaults.early_stopping.is_none() && option_help(&text, "--early-stopping").contains("never"));
+}
+
+#[test]
+fn every_example_fits_on_one_line() {
+    for command in
+        ["demo", "prepare-data", "train", "caption", "bleu", "tokenize", "vocab", "import-checkpoint", "features"]
+    {
+        let text = help(command);
+        let examples = text.split_once("\nExample").unwrap_or_else(|| panic!("{command} has no examples")).1;
+        for line in examples.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+            let line = line.trim();
+            assert!(line.starts_with("cargo xtask ") || line.starts_with("echo "), "{command}: {line:?}");
+            assert!(line.len() <= 100, "{command}: {} characters: {line}", line.len());
+        }
+    }
+}
