@@ -251,12 +251,17 @@ fn resume_falls_back_to_best_keeps_the_runs_settings_and_never_loses_the_best_mo
     assert!(message.contains("--batch-size batch_size (the run's 16, asked 4)"), "{message}");
     assert!(!message.contains("--lr"), "{message}");
 
+    // config.toml lost: the checkpoints still say it is a run, and it resumes.
+    std::fs::remove_file(run.join("config.toml")).unwrap();
+    let out = ok(train(&data, &run, &["--epochs", "6", "--keep-last", "1", "--resume"]).output().unwrap());
+    assert!(out.contains("resuming from") && out.contains("epoch 6/6"), "{out}");
+
     // Nothing valid left: refused, nothing changed.
     for checkpoint in [newest_checkpoint(&run), run.join("best")] {
         truncate(&checkpoint.join("trainer.json"));
     }
     let mut before = snapshot(&run);
-    let message = fails(train(&data, &run, &["--epochs", "6", "--resume"]).output().unwrap());
+    let message = fails(train(&data, &run, &["--epochs", "7", "--resume"]).output().unwrap());
     assert!(message.contains("nothing to resume from"), "{message}");
     // Only the lock file names the last process that held the run.
     let mut after = snapshot(&run);

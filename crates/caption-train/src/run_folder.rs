@@ -126,9 +126,15 @@ impl RunFolder {
     }
 }
 
-/// Whether `path` holds a run: its `config.toml` reads as a [`TrainConfig`].
+/// Whether `path` holds a run: its `config.toml` reads as a [`TrainConfig`], or (config.toml lost)
+/// one of its checkpoints' trainer.json reads as a trainer state.
 pub fn is_run(path: &Path) -> bool {
+    let reads = |dir: PathBuf| {
+        fs::read_to_string(dir.join(TRAINER_FILE))
+            .is_ok_and(|text| serde_json::from_str::<crate::checkpoint::TrainerState>(&text).is_ok())
+    };
     fs::read_to_string(path.join(CONFIG_FILE)).is_ok_and(|text| TrainConfig::from_toml(&text).is_ok())
+        || crate::checkpoint::list_checkpoints(path).into_iter().chain([path.join("best")]).any(reads)
 }
 
 /// Whether an entry of a run folder (relative path, and whether it is a folder) is one a run
