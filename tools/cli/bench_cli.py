@@ -17,7 +17,7 @@ Rows:
 - caption: 100 shapes images with the demo's checkpoint (runs/demo/best: run `cargo xtask demo`
   first) against the original's `caption_image` loop in PyTorch, model loaded in both.
 
-Usage: tools/.venv/bin/python tools/cli/bench_cli.py [--repeat 5] [--shared ../shared]
+Usage: tools/.venv/bin/python tools/cli/bench_cli.py [--repeat 5] [--shared ../shared] [--binary PATH]
 """
 
 import argparse
@@ -58,10 +58,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--binary", help="time this xtask binary instead (e.g. another build), without `cargo xtask`")
     args = parser.parse_args()
     flickr = Path(args.shared) / "data" / "flickr8k"
-    binary = ROOT / "target" / "debug" / "xtask"
-    subprocess.run(["cargo", "build", "--quiet", "-p", "xtask"], cwd=ROOT, check=True)
+    if args.binary:
+        binary = Path(args.binary).resolve()
+    else:
+        binary = ROOT / "target" / "debug" / "xtask"
+        subprocess.run(["cargo", "build", "--quiet", "-p", "xtask"], cwd=ROOT, check=True)
     work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
 
     by_image = {}
@@ -108,14 +112,14 @@ def main():
         ("caption, 100 images", ours("caption", "--device", "cpu", "--checkpoint", demo, *pictures),
          [PYTHON, HERE / "caption_original.py", demo, *pictures], None, None),
     ]
-    print(f"{args.repeat} runs each after a warm-up, medians; ours: {binary.relative_to(ROOT)} and `cargo xtask`")
+    print(f"{args.repeat} runs each after a warm-up, medians; ours: {binary}" + ("" if args.binary else " and `cargo xtask`"))
     print()
     print("| command | ours (binary) | ours (`cargo xtask`) | Python | Python / ours (binary) | Python / ours (`cargo xtask`) |")
     print("|---|---|---|---|---|---|")
     outputs = {}
     for name, (direct, via_cargo), python, before_ours, before_python in cases:
         t_ours, out_ours = timed(direct, args.repeat, before=before_ours)
-        t_cargo, _ = timed(via_cargo, args.repeat, before=before_ours)
+        t_cargo = float("nan") if args.binary else timed(via_cargo, args.repeat, before=before_ours)[0]
         t_py, out_py = timed([str(c) for c in python], args.repeat, before=before_python)
         outputs[name] = (out_ours, out_py)
         print(f"| {name} | {t_ours:.3f} s | {t_cargo:.3f} s | {t_py:.3f} s | **{t_py / t_ours:.1f}×** | {t_py / t_cargo:.1f}× |")
