@@ -167,6 +167,17 @@ fn inputs_that_would_mislead_are_named_errors() {
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(listing(), before, "a refused preparation left files");
 
+    // Each cause once, naming the file: a missing image with --strict, a full standard output.
+    let strict = root.join("strict.txt");
+    std::fs::write(&strict, "image,caption\na.png,A blue one .\nmissing.png,A lost one .\n").unwrap();
+    let message = fails(prepare_from(&strict, &images, &root.join("out"), &["--strict"]));
+    let named = format!("image {}: missing file", images.join("missing.png").display());
+    assert!(message.contains(&named) && message.matches("missing file").count() == 1, "{message}");
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let message = fails(xtask(&["tokenize"]).arg(&captions).stdout(full).output().unwrap());
+    assert!(message.contains("standard output: No space left on device"), "{message}");
+    assert_eq!(message.matches("No space left").count(), 1, "{message}");
+
     // A missing images folder is named as such; a captions file that is a folder, a device or a
     // FIFO is refused without being read.
     let message = fails(prepare_from(&captions, &root.join("nowhere"), &root.join("out"), &[]));

@@ -92,11 +92,11 @@ pub fn tokenize(args: &TokenizeArgs) -> Result<()> {
         for tokens in tokenizer.tokenize_batch(batch) {
             let texts: Vec<String> =
                 tokens.iter().map(|t| if args.lower { t.lower() } else { t.text.to_string() }).collect();
-            serde_json::to_writer(&mut out, &texts)?;
-            out.write_all(b"\n")?;
+            serde_json::to_writer(&mut out, &texts).context("standard output")?;
+            out.write_all(b"\n").context("standard output")?;
         }
     }
-    out.flush()?;
+    out.flush().context("standard output")?;
     Ok(())
 }
 

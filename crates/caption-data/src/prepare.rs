@@ -150,7 +150,12 @@ pub fn prepare(
         let reason = match (&result, group.split) {
             (Err(problem), _) => {
                 if options.strict {
-                    return Err(DataError::Image { image: group.id.clone(), problem: problem.clone() });
+                    // Named by its path when it is a file of the images folder.
+                    let image = match images {
+                        ImageSource::Folder(folder) => folder.join(&group.id).display().to_string(),
+                        ImageSource::Bytes(_) => group.id.clone(),
+                    };
+                    return Err(DataError::Image { image, problem: problem.clone() });
                 }
                 problem.to_string()
             }
