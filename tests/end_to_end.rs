@@ -34,6 +34,9 @@ fn prepare_train_score_caption_and_resume() {
     let run = dir.path().join("run");
     let out = ok(train(&data, &run, &["--epochs", "2"]).output().unwrap());
     assert!(out.contains("epoch 2/2") && out.contains("BLEU-4"), "{out}");
+    // The first epoch's line estimates the rest of the run; rates read as people write them.
+    let first = out.lines().find(|l| l.starts_with("epoch 1/2:")).unwrap();
+    assert!(first.contains(" left") && first.contains(" samples/s"), "{first}");
     assert!(run.join("best/model.safetensors").is_file() && run.join("config.toml").is_file());
     assert!(run.join("loss.png").is_file() && run.join("bleu.png").is_file());
 
