@@ -9,37 +9,12 @@ Usage: tools/.venv/bin/python tools/cli/vocab_original.py captions.txt OUT.json
 
 import json
 import sys
+from pathlib import Path
 
 import pandas as pd
-import spacy
 
-spacy_eng = spacy.blank("en")
-
-
-class Vocabulary:
-    # The original's (get_loader.py), as tools/data/generate_batch_fixture.py runs it.
-    def __init__(self, freq_threshold):
-        self.itos = {0: "<PAD>", 1: "<SOS>", 2: "<EOS>", 3: "<UNK>"}
-        self.stoi = {"<PAD>": 0, "<SOS>": 1, "<EOS>": 2, "<UNK>": 3}
-        self.freq_threshold = freq_threshold
-
-    @staticmethod
-    def tokenizer_eng(text):
-        return [tok.text.lower() for tok in spacy_eng.tokenizer(text)]
-
-    def build_vocabulary(self, sentence_list):
-        frequencies = {}
-        idx = 4
-        for sentence in sentence_list:
-            for word in self.tokenizer_eng(sentence):
-                if word not in frequencies:
-                    frequencies[word] = 1
-                else:
-                    frequencies[word] += 1
-                if frequencies[word] == self.freq_threshold:
-                    self.stoi[word] = idx
-                    self.itos[idx] = word
-                    idx += 1
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from original_loader import Vocabulary  # noqa: E402
 
 
 def main():

@@ -9,8 +9,8 @@ captions.txt, without shuffling, and writes into crates/caption-data/tests/fixtu
 - original_batches.json: the vocabulary (`itos`), the threshold, the batch size and every padded
   batch, time-major (`batch[t][b]`), as the training loop receives them.
 
-The only change to the original: `spacy.blank("en")` stands in for `en_core_web_sm` (the same
-tokenizer rules; no model download).
+The original's Vocabulary and MyCollate come from original_loader.py beside this file (verbatim,
+with `spacy.blank("en")` for `en_core_web_sm`: the same tokenizer rules, no model download).
 
 Usage: tools/.venv/bin/python tools/data/generate_batch_fixture.py [--shared ../shared]
 (needs tools/requirements.txt and torch from tools/requirements-torch.txt)
@@ -21,9 +21,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import spacy
 import torch
-from torch.nn.utils.rnn import pad_sequence
+from original_loader import MyCollate, Vocabulary
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates" / "caption-data" / "tests" / "fixtures"
@@ -31,49 +30,8 @@ CAPTIONS = 200
 THRESHOLD = 3
 BATCH_SIZE = 32
 
-spacy_eng = spacy.blank("en")
 
-
-# --- the original's code (get_loader.py), verbatim but for the image loading ---
-class Vocabulary:
-    def __init__(self, freq_threshold):
-        self.itos = {0: "<PAD>", 1: "<SOS>", 2: "<EOS>", 3: "<UNK>"}
-        self.stoi = {"<PAD>": 0, "<SOS>": 1, "<EOS>": 2, "<UNK>": 3}
-        self.freq_threshold = freq_threshold
-
-    def __len__(self):
-        return len(self.itos)
-
-    @staticmethod
-    def tokenizer_eng(text):
-        return [tok.text.lower() for tok in spacy_eng.tokenizer(text)]
-
-    def build_vocabulary(self, sentence_list):
-        frequencies = {}
-        idx = 4
-
-        for sentence in sentence_list:
-            for word in self.tokenizer_eng(sentence):
-                if word not in frequencies:
-                    frequencies[word] = 1
-
-                else:
-                    frequencies[word] += 1
-
-                if frequencies[word] == self.freq_threshold:
-                    self.stoi[word] = idx
-                    self.itos[idx] = word
-                    idx += 1
-
-    def numericalize(self, text):
-        tokenized_text = self.tokenizer_eng(text)
-
-        return [
-            self.stoi[token] if token in self.stoi else self.stoi["<UNK>"]
-            for token in tokenized_text
-        ]
-
-
+# --- the original's FlickrDataset (get_loader.py), verbatim but for the image loading ---
 class FlickrDataset:
     def __init__(self, captions_file, freq_threshold=5):
         self.df = pd.read_csv(captions_file)
@@ -93,14 +51,6 @@ class FlickrDataset:
         return torch.tensor(numericalized_caption)
 
 
-class MyCollate:
-    def __init__(self, pad_idx):
-        self.pad_idx = pad_idx
-
-    def __call__(self, batch):
-        targets = [item for item in batch]
-        targets = pad_sequence(targets, batch_first=False, padding_value=self.pad_idx)
-        return targets
 # --- end of the original's code ---
 
 
