@@ -6,8 +6,12 @@
 //! - [`train`]: seeded shuffles and dropout masks, the PAD-masked loss, [`Adam`], validation loss
 //!   and BLEU-1..4 after each epoch, the best checkpoint kept, early stopping, metrics.jsonl and
 //!   its PNG [`plots`] (loss.png, bleu.png);
-//! - [`checkpoint`]: folders with model.safetensors (the original's names), optimizer state,
-//!   trainer state and tokenizer.json, written atomically; resume skips a damaged one.
+//! - [`checkpoint`]: folders with model.safetensors (the original's names, the vocabulary bound
+//!   in its metadata), optimizer state, trainer state and tokenizer.json, written atomically;
+//!   resume continues from the newest state that reads back (`best/` included) and moves damaged
+//!   ones aside;
+//! - [`run_folder`]: the run folder's layout and its lock: one training process at a time, and
+//!   never a folder that is not a run.
 //!
 //! # Example
 //!
