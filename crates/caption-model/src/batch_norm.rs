@@ -9,9 +9,6 @@
 
 use candle_core::{DType, ModuleT, Result, Tensor, Var};
 use candle_nn::VarBuilder;
-use rayon::prelude::*;
-
-use crate::cpu_conv::Nchw;
 
 /// Batch normalisation over the channels of an N×C×H×W tensor.
 #[derive(Debug, Clone)]
@@ -97,36 +94,6 @@ impl ModuleT for BatchNorm2d {
 }
 
 impl BatchNorm2d {
-    /// Train mode followed by ReLU for float32 `values` (NCHW, `dims`) in CPU memory, without a
-    /// backward pass: the same statistics and running-statistics update as
-    /// [`forward_t`](ModuleT::forward_t) with `train`, gathered and applied in place by plain
-    /// loops over each channel (in parallel) instead of a dozen tensor operations over float64
-    /// copies.
-    pub(crate) fn batch_statistics_relu_cpu(&self, mut values: Vec<f32>, (n, c, h, w): Nchw) -> Result<Tensor> {
-        let plane = h * w;
-        let count = (n * plane) as f64;
-        let statistics: Vec<(f64, f64)> = (0..c)
-            .into_par_iter()
-            .map(|k| {
-                // Channel `k`'s values, image after image, read in place.
-                let data = || (0..n).flat_map(|image| &values[(image * c + k) * plane..][..plane]);
-                let mean = data().map(|&v| v as f64).sum::<f64>() / count;
-                let var = data().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
-                (mean, var)
-            })
-            .collect();
-        let device = &candle_core::Device::Cpu;
-        let mean = Tensor::from_vec(statistics.iter().map(|s| s.0).collect::<Vec<_>>(), c, device)?;
-        let var = Tensor::from_vec(statistics.iter().map(|s| s.1).collect::<Vec<_>>(), c, device)?;
-        let (scale, shift) = self.train_scale_shift(&mean, &var, n * plane, DType::F32)?;
-        let (scale, shift) = (scale.to_vec1::<f32>()?, shift.to_vec1::<f32>()?);
-        values.par_chunks_mut(plane).enumerate().for_each(|(at, values)| {
-            let (a, b) = (scale[at % c], shift[at % c]);
-            values.iter_mut().for_each(|v| *v = (*v * a + b).max(0.0));
-        });
-        Tensor::from_vec(values, (n, c, h, w), device)
-    }
-
     /// Moves the running statistics by `momentum` towards batch statistics (float64 `mean` and
     /// biased `var` over `count` values per channel; towards the unbiased variance).
     fn update_running_statistics(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
@@ -144,7 +111,13 @@ impl BatchNorm2d {
     /// From batch statistics (float64 `mean` and biased `var` over `count` values per channel):
     /// moves the running statistics (see [`update_running_statistics`](Self::update_running_statistics))
     /// and returns the normalisation as `x·scale + shift` in `dtype`.
-    fn train_scale_shift(&self, mean: &Tensor, var: &Tensor, count: usize, dtype: DType) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn train_scale_shift(
+        &self,
+        mean: &Tensor,
+        var: &Tensor,
+        count: usize,
+        dtype: DType,
+    ) -> Result<(Tensor, Tensor)> {
         self.update_running_statistics(mean, var, count)?;
         let invstd = (var + self.eps)?.sqrt()?.recip()?.to_dtype(dtype)?;
         let scale = invstd.mul(&self.weight)?;

@@ -5,6 +5,7 @@ use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::Dropout;
+use crate::backend::{Gradient, Path, choose};
 use crate::lstm::{Lstm, LstmState};
 
 /// Sizes of the decoder.
@@ -99,13 +100,14 @@ impl DecoderRNN {
     /// finished at `eos`. Returns each row's ids up to and including `eos` (as the original's list
     /// does), with the summed log-probability of the chosen words.
     ///
-    /// On the CPU (float32) this runs a loop of matrix-vector products over the weights in place
-    /// (`cpu_greedy`), several times faster than tensor operations for a few images; elsewhere,
-    /// and as the reference it is tested against, [`greedy_with_tensors`](Self::greedy_with_tensors).
+    /// On the CPU backend (float32, [`choose`](crate::backend::choose())) this runs a loop of
+    /// matrix-vector products over the weights in place (`backend::cpu::greedy`), about twice as
+    /// fast as tensor operations for one image; elsewhere, and as the reference it is tested
+    /// against, [`greedy_with_tensors`](Self::greedy_with_tensors).
     pub fn greedy(&self, features: &Tensor, max_length: usize, eos: u32) -> Result<Vec<(Vec<u32>, f32)>> {
-        match crate::cpu_greedy::greedy(self, features, max_length, eos)? {
-            Some(results) => Ok(results),
-            None => self.greedy_with_tensors(features, max_length, eos),
+        match choose(&[features, self.embed_weights()], Gradient::NotTracked) {
+            Path::Cpu => crate::backend::cpu::greedy::greedy(self, features, max_length, eos),
+            Path::Reference => self.greedy_with_tensors(features, max_length, eos),
         }
     }
 

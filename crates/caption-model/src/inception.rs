@@ -9,20 +9,21 @@
 //!
 //! `forward_t(x, train)`: in train mode BatchNorm normalises with batch statistics and updates its
 //! running statistics (momentum 0.1), as `model.train()` does in PyTorch; dropout is the caller's.
-//! Eval mode is for inference: on the CPU in float32 each `BasicConv2d` is one fused pass
-//! (`cpu_conv`) through which no gradient flows; so is
+//! Eval mode is for inference: on the CPU backend (float32, [`choose`](crate::backend::choose()))
+//! each `BasicConv2d` is one fused pass (`backend::cpu::conv`) through which no gradient flows; so is
 //! [`forward_batch_statistics`](Inception3::forward_batch_statistics), train mode without a
 //! backward pass. Train mode and other devices run candle's differentiable operations.
 //! In train mode the 3×3 pools are built from slices, sums and maxima so that the whole network
 //! has a backward pass (fine-tuning); otherwise they are one pass per channel plane on the CPU
-//! (`cpu_pool`) and candle's pooling kernels elsewhere.
+//! (`backend::cpu::pool`) and candle's pooling kernels elsewhere.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
 use crate::BatchNorm2d;
-use crate::cpu_conv::{self, Epilogue};
-use crate::cpu_pool::{self, Pool};
+use crate::backend::cpu::conv::{self, Epilogue};
+use crate::backend::cpu::pool::{self, Pool};
+use crate::backend::{Gradient, Path, choose};
 
 /// Conv (no bias) + BatchNorm (eps 1e-3) + ReLU: torchvision's `BasicConv2d`.
 #[derive(Debug, Clone)]
@@ -74,24 +75,19 @@ impl ModuleT for BasicConv2d {
 
 impl BasicConv2d {
     fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        // Float32 on the CPU without a backward pass: one fused pass (`cpu_conv`).
         let config = self.conv.config();
         let padding = if self.padding == (0, 0) { (config.padding, config.padding) } else { self.padding };
         let weight = self.conv.weight();
-        match mode {
-            Mode::Eval => {
+        // The CPU backend: one fused pass, through which no gradient flows.
+        if choose(&[x, weight], mode.gradient()) == Path::Cpu {
+            if mode == Mode::Eval {
                 let (scale, shift) = self.bn.eval_scale_shift(x.dtype())?;
                 let epilogue = Epilogue::ScaleShiftRelu(&scale, &shift);
-                if let Some((values, dims)) = cpu_conv::conv2d(x, weight, config.stride, padding, epilogue)? {
-                    return Tensor::from_vec(values, dims, x.device());
-                }
+                let (values, dims) = conv::conv2d(x, weight, config.stride, padding, epilogue)?;
+                return Tensor::from_vec(values, dims, x.device());
             }
-            Mode::BatchStatistics => {
-                if let Some((values, dims)) = cpu_conv::conv2d(x, weight, config.stride, padding, Epilogue::None)? {
-                    return self.bn.batch_statistics_relu_cpu(values, dims);
-                }
-            }
-            Mode::Train => {}
+            let (values, dims) = conv::conv2d(x, weight, config.stride, padding, Epilogue::None)?;
+            return self.bn.batch_statistics_relu_cpu(values, dims);
         }
         let x = if self.padding == (0, 0) {
             x.clone()
@@ -113,15 +109,20 @@ enum Mode {
     BatchStatistics,
 }
 
+impl Mode {
+    /// Whether a gradient flows back through the forward pass.
+    fn gradient(self) -> Gradient {
+        if self == Self::Train { Gradient::Tracked } else { Gradient::NotTracked }
+    }
+}
+
 /// `F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)` with `count_include_pad=True`.
 ///
 /// In train mode it is built from shifted slices and sums, which have a backward pass (candle's
 /// pools have one only when kernel = stride), so gradients reach the convolutions below.
 fn avg_pool_3x3_same(x: &Tensor, mode: Mode) -> Result<Tensor> {
-    if mode != Mode::Train
-        && let Some(pooled) = cpu_pool::pool(x, Pool::Average3x3Same)?
-    {
-        return Ok(pooled);
+    if choose(&[x], mode.gradient()) == Path::Cpu {
+        return pool::pool(x, Pool::Average3x3Same);
     }
     let padded = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
     if mode != Mode::Train {
@@ -146,10 +147,10 @@ fn avg_pool_3x3_same(x: &Tensor, mode: Mode) -> Result<Tensor> {
 /// In train mode it is the elementwise maximum of the nine strided windows, which has a backward
 /// pass (the gradient goes to the maximum, as PyTorch's does when the maximum is unique).
 fn max_pool_3x3_s2(x: &Tensor, mode: Mode) -> Result<Tensor> {
+    if choose(&[x], mode.gradient()) == Path::Cpu {
+        return pool::pool(x, Pool::Max3x3Stride2);
+    }
     if mode != Mode::Train {
-        if let Some(pooled) = cpu_pool::pool(x, Pool::Max3x3Stride2)? {
-            return Ok(pooled);
-        }
         return x.max_pool2d_with_stride(3, 2);
     }
     let (n, c, h, w) = x.dims4()?;

@@ -11,8 +11,12 @@
 //! - [`read_original_checkpoint`]: the original's `my_checkpoint.pth.tar`; [`FeatureExtractor`]:
 //!   pooled 2048-d features and logits for images.
 //!
-//! On the CPU in float32 the eval-mode convolutions, the pools, greedy decoding and the training
-//! pass run their own loops over the weights in place; elsewhere (CUDA) candle's operations.
+//! - [`loss`]: the PAD-masked cross-entropy the trainer minimises;
+//! - [`backend`]: which implementation runs. The model files are the reference, on candle's
+//!   differentiable operations; on the CPU in float32 the eval-mode convolutions, the pools,
+//!   greedy decoding, the training pass, the loss and Adam's update run the CPU backend's own loops
+//!   over the weights in place (`backend/cpu/`). `CAPTION_REFERENCE_PATH=1` (or
+//!   [`backend::set_reference_only`]) forces the reference path everywhere.
 //!
 //! # Example
 //!
@@ -32,16 +36,11 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
+pub mod backend;
 mod batch_norm;
 pub mod beam;
 pub mod checkpoint;
 pub mod cnn_to_rnn;
-mod cpu_conv;
-mod cpu_gemm;
-mod cpu_greedy;
-mod cpu_kernels;
-mod cpu_lstm_training;
-mod cpu_pool;
 pub mod decoder;
 mod device;
 mod dropout;
@@ -49,10 +48,10 @@ pub mod features;
 pub mod hub;
 pub mod inception;
 pub mod init;
+pub mod loss;
 pub mod lstm;
-mod spin_barrier;
-mod training_pass;
 
+pub use backend::cpu::training_pass::{DecoderGradients, HeadGradients};
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};
 pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors};
@@ -64,4 +63,3 @@ pub use features::{FeatureExtractor, WeightsLayout, weights_layout};
 pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
 pub use lstm::{Lstm, LstmState};
-pub use training_pass::{DecoderGradients, HeadGradients};

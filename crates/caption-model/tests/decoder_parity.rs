@@ -95,7 +95,7 @@ fn decoder_in(dtype: DType, weights: &std::collections::HashMap<String, Tensor>,
 }
 
 #[test]
-fn cpu_greedy_equals_greedy_with_tensor_operations() {
+fn cpu_greedy_equals_the_reference_path() {
     // Sizes that are not multiples of the kernels' vector width, one and two layers.
     for (embed_size, hidden_size, vocab_size, num_layers) in [(37, 45, 301, 1), (64, 256, 2994, 1), (24, 40, 500, 2)] {
         let config = DecoderConfig { embed_size, hidden_size, vocab_size, num_layers };
@@ -119,7 +119,9 @@ fn cpu_greedy_equals_greedy_with_tensor_operations() {
                     && free.iter().any(|(ids, _)| first_at(ids, word).is_none())
             })
             .expect("the rows' captions differ");
-        let tensor_ops = decoder.greedy_with_tensors(&features, 50, eos).unwrap();
+        // The backend layer's switch forces the reference path: tensor operations.
+        let tensor_ops = caption_model::backend::with_reference_only(|| decoder.greedy(&features, 50, eos)).unwrap();
+        assert_eq!(tensor_ops, decoder.greedy_with_tensors(&features, 50, eos).unwrap(), "forced: the tensor path");
         let got = decoder.greedy(&features, 50, eos).unwrap();
         // The same loop in float64 is the reference both float32 paths approximate.
         let exact = decoder_in(DType::F64, &weights, config)

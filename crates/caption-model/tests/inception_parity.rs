@@ -56,6 +56,11 @@ fn inception_v3_equals_torchvision() {
     assert_close("eval logits", eval.logits.as_ref().unwrap(), &expected["eval/logits"]);
     assert!(eval.aux_logits.is_none(), "AuxLogits runs in train mode only");
 
+    // The reference path (candle's convolutions and pools), forced by the backend layer's switch.
+    let reference = caption_model::backend::with_reference_only(|| network(false).forward_t(&x, false)).unwrap();
+    assert_close("eval pooled, reference path", &reference.pooled, &expected["eval/pooled"]);
+    assert_close("eval logits, reference path", reference.logits.as_ref().unwrap(), &expected["eval/logits"]);
+
     let transformed = network(true).forward_t(&x, false).unwrap();
     assert_close("transform_input pooled", &transformed.pooled, &expected["eval_ti/pooled"]);
     assert_close("transform_input logits", transformed.logits.as_ref().unwrap(), &expected["eval_ti/logits"]);

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Module, VarBuilder, VarMap};
 use caption_model::init::initialize;
 use caption_model::{CNNtoRNN, DecoderConfig, DecoderRNN, Dropout};
@@ -41,16 +41,10 @@ fn batch(batch: usize, steps: usize, vocab: usize) -> (Tensor, Tensor) {
     )
 }
 
-/// `CrossEntropyLoss(ignore_index=PAD)` of float64 `logits` ((steps × batch) × vocab after a
-/// reshape) against `captions`, composed of candle's operations.
+/// `CrossEntropyLoss(ignore_index=PAD)` of float64 `logits` against `captions`: caption-model's
+/// loss, which for float64 is the reference path, composed of candle's operations.
 fn masked_mean_cross_entropy(logits: &Tensor, captions: &Tensor) -> Tensor {
-    let logits = logits.reshape(((), logits.dim(D::Minus1).unwrap())).unwrap();
-    let targets = captions.flatten_all().unwrap();
-    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
-    let picked = log_probs.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().squeeze(1).unwrap();
-    let mask = targets.ne(PAD).unwrap().to_dtype(DType::F64).unwrap();
-    let count = mask.sum_all().unwrap().to_scalar::<f64>().unwrap();
-    ((picked * mask).unwrap().sum_all().unwrap().neg().unwrap() / count).unwrap()
+    caption_model::loss::masked_cross_entropy(logits, captions, PAD).unwrap().0
 }
 
 /// The loss and gradients through candle's autograd in float64: the composition the trainer ran
@@ -101,6 +95,15 @@ fn check(config: DecoderConfig, batch_size: usize, steps: usize, p: f32) {
     let (varmap, model) = model(config, 5);
     let (pooled, captions) = batch(batch_size, steps, config.vocab_size);
     let fused = model.head_gradients(&pooled, &captions, &mut Dropout::new(p, 11), PAD).unwrap().unwrap();
+    // Forced onto the reference path, or asked for a gradient into `pooled`, the pass declines
+    // (the caller runs autograd) and draws no mask.
+    let mut untouched = Dropout::new(p, 11);
+    let forced =
+        caption_model::backend::with_reference_only(|| model.head_gradients(&pooled, &captions, &mut untouched, PAD));
+    assert!(forced.unwrap().is_none());
+    let tracked = Var::from_tensor(&pooled).unwrap();
+    assert!(model.head_gradients(tracked.as_tensor(), &captions, &mut untouched, PAD).unwrap().is_none());
+    assert_eq!(untouched.state(), Dropout::new(p, 11).state(), "no mask drawn");
     let (loss, reference) = autograd_reference(&varmap, config, &pooled, &captions, &mut Dropout::new(p, 11));
 
     let counted = captions.flatten_all().unwrap().to_vec1::<u32>().unwrap().iter().filter(|&&id| id != PAD).count();

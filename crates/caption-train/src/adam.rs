@@ -1,14 +1,16 @@
 //! [`Adam`]: Adam and AdamW with PyTorch's arithmetic and a state (moments and step) that is saved
 //! with checkpoints, so a resumed run continues exactly.
 //!
-//! On the CPU (float32) each parameter is updated in place in one pass over parameter, moments
-//! and gradient, with no allocation; elsewhere with candle's tensor operations.
+//! On caption-model's CPU backend each parameter is updated in place in one pass over parameter,
+//! moments and gradient, with no allocation ([`AdamUpdate`]); on the reference path with candle's
+//! tensor operations.
 
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Result, Tensor, Var};
-use rayon::prelude::*;
+use candle_core::{Result, Tensor, Var};
+use caption_model::backend::cpu::adam::AdamUpdate;
+use caption_model::backend::{Gradient, Path, choose};
 
 use crate::config::OptimizerKind;
 
@@ -140,9 +142,9 @@ impl Adam {
             }
             let lr = lr * slot.lr_factor;
             let theta = slot.var.as_tensor();
-            if theta.device().is_cpu() && theta.dtype() == DType::F32 {
+            if choose(&[theta, grad, &slot.exp_avg], Gradient::NotTracked) == Path::Cpu {
                 let decay = if kind == OptimizerKind::AdamW { 1.0 - lr * weight_decay } else { 1.0 };
-                let update = FusedUpdate {
+                let update = AdamUpdate {
                     beta1: beta1 as f32,
                     beta2: beta2 as f32,
                     grad_scale: grad_scale as f32,
@@ -217,96 +219,9 @@ impl Adam {
     }
 }
 
-/// Elements per parallel task of the in-place update.
-const CHUNK: usize = 1 << 14;
-
-/// The whole CPU update of one parameter in one pass over θ, both moments and the gradient
-/// (three passes read and wrote 40 % more memory, and the update is bound by memory traffic).
-/// With `g' = g·grad_scale + l2·θ`: the first moment as PyTorch's `exp_avg.lerp_(g', 1 − β₁)`,
-/// the second as `exp_avg_sq.mul_(β₂).addcmul_(g', g', 1 − β₂)`, then
-/// `θ ← θ·decay − step_size · m / (√v / √(1 − β₂ᵗ) + ε)`.
-struct FusedUpdate {
-    beta1: f32,
-    beta2: f32,
-    grad_scale: f32,
-    l2: f32,
-    decay: f32,
-    step_size: f32,
-    bias2_sqrt: f32,
-    eps: f32,
-}
-
-impl FusedUpdate {
-    /// Updates `theta`, `exp_avg` and `exp_avg_sq` (contiguous f32 CPU tensors of one size) in
-    /// place from `grad`.
-    fn apply(&self, theta: &Tensor, exp_avg: &Tensor, exp_avg_sq: &Tensor, grad: &Tensor) -> Result<()> {
-        let (grad_storage, grad_layout) = grad.storage_and_layout();
-        let candle_core::Storage::Cpu(grad_storage) = &*grad_storage else {
-            candle_core::bail!("Adam's CPU update needs the gradient in CPU memory")
-        };
-        let g = &grad_storage.as_slice::<f32>()?[contiguous_range(grad_layout)?];
-        with_slice_mut(theta, |theta| {
-            with_slice_mut(exp_avg, |m| {
-                with_slice_mut(exp_avg_sq, |v| {
-                    if [m.len(), v.len(), g.len()].iter().any(|&len| len != theta.len()) {
-                        candle_core::bail!("Adam: parameter, moments and gradient differ in size");
-                    }
-                    self.update(theta, m, v, g);
-                    Ok(())
-                })
-            })
-        })
-    }
-
-    fn update(&self, theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        let Self { beta1, beta2, grad_scale, l2, decay, step_size, bias2_sqrt, eps } = *self;
-        let (weight1, weight2) = (1.0 - beta1, 1.0 - beta2);
-        let chunks = theta.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
-        chunks.zip(g.par_chunks(CHUNK)).for_each(|(((theta, m), v), g)| {
-            for (((theta, m), v), &g) in theta.iter_mut().zip(m).zip(v).zip(g) {
-                let g = if l2 == 0.0 { g * grad_scale } else { g * grad_scale + l2 * *theta };
-                *m += weight1 * (g - *m);
-                *v = *v * beta2 + weight2 * g * g;
-                *theta = *theta * decay - step_size * (*m / (v.sqrt() / bias2_sqrt + eps));
-            }
-        });
-    }
-}
-
-/// The range of a contiguous layout's elements in its storage.
-fn contiguous_range(layout: &Layout) -> Result<std::ops::Range<usize>> {
-    let Some((lo, hi)) = layout.contiguous_offsets() else { candle_core::bail!("Adam needs contiguous tensors") };
-    Ok(lo..hi)
-}
-
-/// Runs `f` on the elements of a contiguous f32 CPU tensor, mutably (candle's in-place operation
-/// hands out one storage at a time; nesting these gives the update all three).
-fn with_slice_mut(tensor: &Tensor, mut f: impl FnMut(&mut [f32]) -> Result<()>) -> Result<()> {
-    tensor.inplace_op1(&WithSliceMut(std::cell::RefCell::new(&mut f)))
-}
-
-/// What [`with_slice_mut`] runs.
-type SliceFn<'f> = dyn FnMut(&mut [f32]) -> Result<()> + 'f;
-
-/// The in-place operation behind [`with_slice_mut`].
-struct WithSliceMut<'a, 'f>(std::cell::RefCell<&'a mut SliceFn<'f>>);
-
-impl InplaceOp1 for WithSliceMut<'_, '_> {
-    fn name(&self) -> &'static str {
-        "adam-update"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
-        let range = contiguous_range(layout)?;
-        let CpuStorage::F32(values) = storage else { candle_core::bail!("Adam's CPU update needs f32 tensors") };
-        let mut f = self.0.try_borrow_mut().map_err(|_| candle_core::Error::Msg("Adam: nested update".into()))?;
-        (*f)(&mut values[range])
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Module};
+    use candle_core::{DType, Device, Module};
 
     use super::*;
 

@@ -43,7 +43,7 @@ mod denormals;
 mod error;
 pub mod features;
 mod inference;
-mod loss;
+
 mod model;
 pub mod plots;
 pub mod run_folder;
@@ -52,11 +52,11 @@ mod trainer;
 pub mod validation;
 
 pub use adam::{Adam, AdamConfig, Gradients};
+pub use caption_model::loss::masked_cross_entropy;
 pub use config::{EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig};
 pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;
 pub use inference::{Captioner, Decoding, Generated};
-pub use loss::masked_cross_entropy;
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
 pub use step::optimizer_step;
 pub use trainer::{CONFIG_FILE, METRICS_FILE, RunSummary, TrainOptions, train, write_atomically};

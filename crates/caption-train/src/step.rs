@@ -2,10 +2,10 @@
 //! `fc`, ReLU and dropout, the decoder, the PAD-masked cross-entropy, backward, optional
 //! gradient clipping and an Adam update. Every mode's step ends here; benchmarks time it.
 //!
-//! When no gradient flows into the encoder (frozen and seed modes) and the model is on the CPU,
-//! the forward and backward pass is caption-model's hand-written one
+//! When no gradient flows into the encoder (frozen and seed modes) and caption-model's backend
+//! layer picks the CPU path, the forward and backward pass is its hand-written one
 //! ([`CNNtoRNN::head_gradients`](caption_model::CNNtoRNN::head_gradients)); otherwise candle's
-//! autograd runs it. Both draw the same dropout masks and compute the same gradients (up to float
+//! autograd runs the reference. Both draw the same dropout masks and compute the same gradients (up to float
 //! rounding).
 
 use candle_core::{DType, IndexOp, Tensor};
@@ -14,8 +14,8 @@ use caption_text::Vocabulary;
 
 use crate::TrainError;
 use crate::adam::{Adam, Gradients};
-use crate::loss::masked_cross_entropy;
 use crate::model::TrainModel;
+use caption_model::loss::{counted_positions, masked_cross_entropy};
 
 /// One optimizer step on a batch: `pooled` (batch × 2048; tracking gradients into Inception v3
 /// in finetune mode) and `captions` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded).
@@ -32,9 +32,7 @@ pub fn optimizer_step(
     lr: f64,
     clip_grad_norm: Option<f64>,
 ) -> Result<f64, TrainError> {
-    if !pooled.track_op()
-        && let Some(head) = model.model.head_gradients(pooled, captions, dropout, Vocabulary::PAD)?
-    {
+    if let Some(head) = model.model.head_gradients(pooled, captions, dropout, Vocabulary::PAD)? {
         let gradients = Gradients::Named(head.gradients.into_iter().collect());
         update(optimizer, &gradients, lr, clip_grad_norm)?;
         return Ok(f64::from(head.loss));
@@ -49,13 +47,14 @@ pub fn optimizer_step(
     // the loss or its gradient, and they are a third or more of a padded batch of real captions.
     let all_targets = captions.flatten_all()?;
     let ids: Vec<u32> = all_targets.to_vec1()?;
-    let counted: Vec<u32> = (0..ids.len() as u32).filter(|&i| ids[i as usize] != Vocabulary::PAD).collect();
+    let counted = counted_positions(&ids, Vocabulary::PAD);
     let (hiddens, targets) = if counted.len() == ids.len() {
         (hiddens, all_targets)
     } else {
-        let kept: Vec<u32> = counted.iter().map(|&i| ids[i as usize]).collect();
-        let counted = Tensor::new(counted, hiddens.device())?;
-        (hiddens.index_select(&counted, 0)?, Tensor::new(kept, hiddens.device())?)
+        let kept: Vec<u32> = counted.iter().map(|&position| ids[position]).collect();
+        let positions: Vec<u32> = counted.iter().map(|&position| position as u32).collect();
+        let positions = Tensor::new(positions, hiddens.device())?;
+        (hiddens.index_select(&positions, 0)?, Tensor::new(kept, hiddens.device())?)
     };
     let (loss, _) = masked_cross_entropy(&decoder.logits(&hiddens)?, &targets, Vocabulary::PAD)?;
     update(optimizer, &Gradients::Autograd(loss.backward()?), lr, clip_grad_norm)?;

@@ -7,9 +7,9 @@ use caption_metrics::{Bleu, Corpus};
 use caption_text::{Tokenizer, Vocabulary};
 use serde::{Deserialize, Serialize};
 
-use crate::loss::masked_cross_entropy;
 use crate::model::TrainModel;
 use crate::{TrainError, features};
+use caption_model::loss::masked_cross_entropy;
 
 /// A validation result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

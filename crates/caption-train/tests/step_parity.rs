@@ -18,8 +18,16 @@ fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
     (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
 }
 
+/// Both paths: caption-model's CPU backend (the hand-written pass and Adam in place) and the
+/// reference (candle's autograd and tensor operations), forced with the backend layer's switch.
 #[test]
 fn three_steps_equal_the_pytorch_original() {
+    three_steps(false);
+    caption_model::backend::with_reference_only(|| three_steps(true));
+}
+
+fn three_steps(reference: bool) {
+    let path = if reference { "reference path" } else { "CPU backend" };
     let tensors = fixture();
     let decoder = DecoderConfig { embed_size: 16, hidden_size: 24, vocab_size: 57, num_layers: 2 };
     let model = TrainModel::uninitialized(decoder, false, &Device::Cpu).unwrap();
@@ -38,7 +46,7 @@ fn three_steps_equal_the_pytorch_original() {
     let losses: Vec<f64> = tensors["losses"].to_vec1().unwrap();
     for (step, expected) in losses.iter().enumerate() {
         let loss = optimizer_step(&model, pooled, &captions, &mut dropout, &mut optimizer, 1e-2, None).unwrap();
-        assert!((loss - expected).abs() < 1e-5 * expected.abs(), "step {step}: loss {loss}, PyTorch {expected}");
+        assert!((loss - expected).abs() < 1e-5 * expected.abs(), "{path} step {step}: loss {loss}, PyTorch {expected}");
     }
     for (name, var) in &trained {
         let initial = &tensors[&format!("initial.{name}")];
@@ -48,6 +56,6 @@ fn three_steps_equal_the_pytorch_original() {
         // normalised update most where a gradient is near zero.
         assert!(max_difference(initial, expected) > 1e-2, "{name} did not move in PyTorch");
         let difference = max_difference(var.as_tensor(), expected);
-        assert!(difference < 3e-5, "{name}: max difference {difference:e} from PyTorch");
+        assert!(difference < 3e-5, "{path} {name}: max difference {difference:e} from PyTorch");
     }
 }

@@ -6,7 +6,7 @@
 //! forward and backward, each allocating and dispatching; here each layer is one matrix product
 //! for the input projections of all steps, one small product per step for the recurrence (each
 //! way), loops over plain vectors, and three products for the weight gradients
-//! ([`cpu_lstm_training`](crate::cpu_lstm_training)), all on the `gemm` crate. Rows whose target is
+//! ([`lstm`](super::lstm)), all on the `gemm` crate. Rows whose target is
 //! PAD skip the output layer, and a caption's steps after its last counted target skip the LSTM
 //! too: they add nothing to the loss or its gradient. The dropout masks are
 //! drawn from the same [`Dropout`] stream, in the same order and shapes, as
@@ -21,9 +21,12 @@ use std::borrow::Cow;
 use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu_gemm::{View, column_sums, matmul};
-use crate::cpu_kernels::{host_slice, softmax_cross_entropy_row};
-use crate::cpu_lstm_training::{self as lstm, LayerCache, LayerWeights, SequenceShape};
+use super::decoder_weights::{DecoderWeights, with_decoder_weights};
+use super::gemm::{View, column_sums, matmul};
+use super::kernels::softmax_cross_entropy_row;
+use super::lstm::{self, LayerCache, SequenceShape};
+use crate::backend::{Gradient, Path, choose};
+use crate::loss::counted_positions;
 use crate::{CNNtoRNN, DecoderRNN, Dropout};
 
 /// The loss of a teacher-forced batch and its gradients, from [`DecoderRNN::loss_gradients`].
@@ -60,8 +63,9 @@ impl DecoderRNN {
     /// out: the original's training loss on [`forward`](Self::forward). `dropout` draws the
     /// embeddings' mask (p = 0 turns it off).
     ///
-    /// `None` when the decoder or `features` is not float32 in CPU memory: the caller then uses
-    /// candle's autograd (no mask has been drawn).
+    /// `None` when the backend layer picks the reference path for `features` and the weights
+    /// ([`choose`](crate::backend::choose()): not float32 in CPU memory, or the reference path
+    /// forced): the caller then uses candle's autograd (no mask has been drawn).
     ///
     /// # Errors
     /// Shapes that do not fit the decoder, or a token id outside the vocabulary.
@@ -72,11 +76,11 @@ impl DecoderRNN {
         dropout: &mut Dropout,
         pad: u32,
     ) -> Result<Option<DecoderGradients>> {
-        if !on_cpu_f32(features) {
+        if choose(&[features, self.embed_weights()], Gradient::NotTracked) != Path::Cpu {
             return Ok(None);
         }
-        with_host_slices(&self.weight_tensors()?, |slices| {
-            let weights = self.slices(slices)?;
+        let names = self.parameter_names()?;
+        with_decoder_weights(self, &[], |_, weights| {
             let (batch, width) = features.dims2()?;
             if width != weights.embed_size {
                 candle_core::bail!("the features have {width} columns, the decoder takes {}", weights.embed_size);
@@ -86,67 +90,25 @@ impl DecoderRNN {
             let mask = dropout.mask((steps - 1) * batch * weights.embed_size);
             let pass = decoder_pass(&weights, &features, &ids, steps, mask.as_deref(), pad);
             let d_features = Tensor::from_vec(pass.d_features, (batch, weights.embed_size), &Device::Cpu)?;
-            let gradients = self.named(pass.gradients)?;
-            Ok(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features })
+            let gradients = named(names, pass.gradients)?;
+            Ok(Some(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features }))
         })
     }
 
-    /// The decoder's parameters as tensors, in [`names`](Self::names) order.
-    fn weight_tensors(&self) -> Result<Vec<Tensor>> {
-        let mut tensors = vec![self.embed_weights().clone(), self.linear_weight().clone()];
-        match self.linear_bias() {
-            Some(bias) => tensors.push(bias.clone()),
-            None => candle_core::bail!("the original's output layer has a bias"),
-        }
-        for k in 0..self.lstm().num_layers() {
-            tensors.extend(self.lstm().layer_weights(k)?);
-        }
-        Ok(tensors)
+    /// The parameters' names in the original's `DecoderRNN`, with their shapes, in
+    /// [`named_parameters`](Self::named_parameters) order.
+    fn parameter_names(&self) -> Result<Vec<(String, Vec<usize>)>> {
+        Ok(self.named_parameters()?.into_iter().map(|(name, tensor)| (name, tensor.dims().to_vec())).collect())
     }
+}
 
-    /// The parameters' names in the original's `DecoderRNN`, with their shapes.
-    fn names(&self) -> Result<Vec<(String, Vec<usize>)>> {
-        let mut names = vec![
-            ("embed.weight".to_string(), self.embed_weights().dims().to_vec()),
-            ("linear.weight".to_string(), self.linear_weight().dims().to_vec()),
-            ("linear.bias".to_string(), vec![self.linear_weight().dim(0)?]),
-        ];
-        for k in 0..self.lstm().num_layers() {
-            let weights = self.lstm().layer_weights(k)?;
-            for (name, tensor) in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"].iter().zip(&weights) {
-                names.push((format!("lstm.{name}_l{k}"), tensor.dims().to_vec()));
-            }
-        }
-        Ok(names)
-    }
-
-    /// Gradients in [`names`](Self::names) order as named tensors.
-    fn named(&self, gradients: Vec<Vec<f32>>) -> Result<Vec<(String, Tensor)>> {
-        self.names()?
-            .into_iter()
-            .zip(gradients)
-            .map(|((name, shape), values)| Ok((name, Tensor::from_vec(values, shape, &Device::Cpu)?)))
-            .collect()
-    }
-
-    /// The weights as slices of `tensors` ([`weight_tensors`](Self::weight_tensors) order).
-    fn slices<'a>(&self, slices: &[&'a [f32]]) -> Result<DecoderWeights<'a>> {
-        let (vocab_size, hidden_size) = self.linear_weight().dims2()?;
-        let (_, embed_size) = self.embed_weights().dims2()?;
-        let layers = slices[3..]
-            .chunks_exact(4)
-            .map(|w| LayerWeights { w_ih: w[0], w_hh: w[1], b_ih: w[2], b_hh: w[3] })
-            .collect();
-        Ok(DecoderWeights {
-            embed: slices[0],
-            linear_weight: slices[1],
-            linear_bias: slices[2],
-            layers,
-            embed_size,
-            hidden_size,
-            vocab_size,
-        })
-    }
+/// Gradients in the order of `names` (with their shapes) as named tensors.
+fn named(names: Vec<(String, Vec<usize>)>, gradients: Vec<Vec<f32>>) -> Result<Vec<(String, Tensor)>> {
+    names
+        .into_iter()
+        .zip(gradients)
+        .map(|((name, shape), values)| Ok((name, Tensor::from_vec(values, shape, &Device::Cpu)?)))
+        .collect()
 }
 
 impl CNNtoRNN {
@@ -157,8 +119,9 @@ impl CNNtoRNN {
     /// [`DecoderRNN::loss_gradients`]. `dropout` draws the three masks in the order the forward
     /// pass does (p = 0 turns them off).
     ///
-    /// `None` when the model or `pooled` is not float32 in CPU memory: the caller then uses
-    /// candle's autograd (no mask has been drawn).
+    /// `None` when the backend layer picks the reference path (see
+    /// [`DecoderRNN::loss_gradients`]; also when `pooled` tracks a gradient, as in fine-tuning):
+    /// the caller then uses candle's autograd (no mask has been drawn).
     ///
     /// # Errors
     /// Shapes that do not fit the model, or a token id outside the vocabulary.
@@ -171,93 +134,92 @@ impl CNNtoRNN {
     ) -> Result<Option<HeadGradients>> {
         let Some(fc) = self.encoder.inception().fc() else { candle_core::bail!("the encoder has no fc") };
         let Some(fc_bias) = fc.bias() else { candle_core::bail!("the original's fc has a bias") };
-        let mut tensors = vec![fc.weight().clone(), fc_bias.clone()];
-        tensors.extend(self.decoder.weight_tensors()?);
-        if !on_cpu_f32(pooled) {
+        // A gradient wanted for `pooled` (fine-tuning) is autograd's to compute.
+        let gradient = if pooled.track_op() { Gradient::Tracked } else { Gradient::NotTracked };
+        if choose(&[pooled, fc.weight()], gradient) != Path::Cpu {
             return Ok(None);
         }
-        let fc_shape = fc.weight().dims2()?;
-        with_host_slices(&tensors, |slices| self.head_pass(slices, fc_shape, pooled, captions, dropout, pad))
-    }
-
-    /// [`head_gradients`](Self::head_gradients) on the weights' data: `fc.weight` (`fc_shape`:
-    /// embed × pooled), `fc.bias`, then the decoder's in [`DecoderRNN::weight_tensors`] order.
-    fn head_pass(
-        &self,
-        slices: &[&[f32]],
-        fc_shape: (usize, usize),
-        pooled: &Tensor,
-        captions: &Tensor,
-        dropout: &mut Dropout,
-        pad: u32,
-    ) -> Result<HeadGradients> {
-        let (fc_weight, fc_bias) = (slices[0], slices[1]);
-        let weights = self.decoder.slices(&slices[2..])?;
-        let (embed_size, pooled_size) = fc_shape;
-        if embed_size != weights.embed_size {
-            candle_core::bail!("fc gives {embed_size} features, the decoder takes {}", weights.embed_size);
-        }
-        let (batch, width) = pooled.dims2()?;
-        if width != pooled_size {
-            candle_core::bail!("the pooled features have {width} columns, fc takes {pooled_size}");
-        }
-        let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
-        let mut pooled: Vec<f32> = pooled.flatten_all()?.to_vec1()?;
-        let pooled_mask = dropout.mask(batch * pooled_size);
-        let features_mask = dropout.mask(batch * embed_size);
-        let embeddings_mask = dropout.mask((steps - 1) * batch * embed_size);
-
-        // dropout(relu(fc(dropout(pooled)))).
-        apply_mask(&mut pooled, pooled_mask.as_deref());
-        let mut fc_out = vec![0.0; batch * embed_size];
-        matmul(
-            &mut fc_out,
-            false,
-            View::rows(&pooled, batch, pooled_size),
-            View::rows(fc_weight, embed_size, pooled_size).t(),
-        );
-        for row in fc_out.chunks_exact_mut(embed_size) {
-            row.iter_mut().zip(fc_bias).for_each(|(x, b)| *x += b);
-        }
-        let mut features: Vec<f32> = fc_out.iter().map(|&z| z.max(0.0)).collect();
-        apply_mask(&mut features, features_mask.as_deref());
-
-        let pass = decoder_pass(&weights, &features, &ids, steps, embeddings_mask.as_deref(), pad);
-
-        // Back through the dropout and the ReLU (whose gradient at 0 is 0, as PyTorch's), then fc.
-        let mut d_fc_out = pass.d_features;
-        apply_mask(&mut d_fc_out, features_mask.as_deref());
-        d_fc_out.iter_mut().zip(&fc_out).filter(|(_, z)| **z <= 0.0).for_each(|(d, _)| *d = 0.0);
-        let (d_fc_weight, d_fc_bias) = linear_gradients(&d_fc_out, &pooled, batch, (embed_size, pooled_size));
-
+        let shape = fc.weight().dims2()?;
+        let pass = with_decoder_weights(&self.decoder, &[fc.weight(), fc_bias], |fc, weights| {
+            let fc = Fc { weight: fc[0], bias: fc[1], shape };
+            head_pass(&fc, &weights, pooled, captions, dropout, pad)
+        })?;
+        let (embed_size, pooled_size) = shape;
         let cpu = &Device::Cpu;
         let mut gradients = vec![
             (
                 "encoderCNN.inception.fc.weight".to_string(),
-                Tensor::from_vec(d_fc_weight, (embed_size, pooled_size), cpu)?,
+                Tensor::from_vec(pass.d_fc_weight, (embed_size, pooled_size), cpu)?,
             ),
-            ("encoderCNN.inception.fc.bias".to_string(), Tensor::from_vec(d_fc_bias, embed_size, cpu)?),
+            ("encoderCNN.inception.fc.bias".to_string(), Tensor::from_vec(pass.d_fc_bias, embed_size, cpu)?),
         ];
-        let decoder = self.decoder.named(pass.gradients)?;
+        let decoder = named(self.decoder.parameter_names()?, pass.decoder.gradients)?;
         gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("decoderRNN.{name}"), gradient)));
-        Ok(HeadGradients { loss: pass.loss, counted: pass.counted, gradients })
+        Ok(Some(HeadGradients { loss: pass.decoder.loss, counted: pass.decoder.counted, gradients }))
     }
 }
 
-/// Whether `input` is float32 in CPU memory.
-fn on_cpu_f32(input: &Tensor) -> bool {
-    input.dtype() == DType::F32 && input.device().is_cpu()
+/// The encoder's `fc` as slices: `weight` is `shape` (embed × pooled).
+struct Fc<'a> {
+    weight: &'a [f32],
+    bias: &'a [f32],
+    shape: (usize, usize),
 }
 
-/// Runs `f` on the data of `tensors`, read in place under their storage's read locks; `None`
-/// when one of them is not a contiguous float32 tensor in CPU memory.
-fn with_host_slices<R>(tensors: &[Tensor], f: impl FnOnce(&[&[f32]]) -> Result<R>) -> Result<Option<R>> {
-    let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
-    let Some(slices) = guards.iter().map(|(storage, layout)| host_slice(storage, layout)).collect::<Option<Vec<_>>>()
-    else {
-        return Ok(None);
-    };
-    f(&slices).map(Some)
+/// What [`head_pass`] computes: the decoder's pass and `fc`'s gradients.
+struct HeadPass {
+    decoder: DecoderPass,
+    d_fc_weight: Vec<f32>,
+    d_fc_bias: Vec<f32>,
+}
+
+/// [`CNNtoRNN::head_gradients`] on the weights' data.
+fn head_pass(
+    fc: &Fc,
+    weights: &DecoderWeights,
+    pooled: &Tensor,
+    captions: &Tensor,
+    dropout: &mut Dropout,
+    pad: u32,
+) -> Result<HeadPass> {
+    let (fc_weight, fc_bias) = (fc.weight, fc.bias);
+    let (embed_size, pooled_size) = fc.shape;
+    if embed_size != weights.embed_size {
+        candle_core::bail!("fc gives {embed_size} features, the decoder takes {}", weights.embed_size);
+    }
+    let (batch, width) = pooled.dims2()?;
+    if width != pooled_size {
+        candle_core::bail!("the pooled features have {width} columns, fc takes {pooled_size}");
+    }
+    let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
+    let mut pooled: Vec<f32> = pooled.flatten_all()?.to_vec1()?;
+    let pooled_mask = dropout.mask(batch * pooled_size);
+    let features_mask = dropout.mask(batch * embed_size);
+    let embeddings_mask = dropout.mask((steps - 1) * batch * embed_size);
+
+    // dropout(relu(fc(dropout(pooled)))).
+    apply_mask(&mut pooled, pooled_mask.as_deref());
+    let mut fc_out = vec![0.0; batch * embed_size];
+    matmul(
+        &mut fc_out,
+        false,
+        View::rows(&pooled, batch, pooled_size),
+        View::rows(fc_weight, embed_size, pooled_size).t(),
+    );
+    for row in fc_out.chunks_exact_mut(embed_size) {
+        row.iter_mut().zip(fc_bias).for_each(|(x, b)| *x += b);
+    }
+    let mut features: Vec<f32> = fc_out.iter().map(|&z| z.max(0.0)).collect();
+    apply_mask(&mut features, features_mask.as_deref());
+
+    let decoder = decoder_pass(weights, &features, &ids, steps, embeddings_mask.as_deref(), pad);
+
+    // Back through the dropout and the ReLU (whose gradient at 0 is 0, as PyTorch's), then fc.
+    let mut d_fc_out = decoder.d_features.clone();
+    apply_mask(&mut d_fc_out, features_mask.as_deref());
+    d_fc_out.iter_mut().zip(&fc_out).filter(|(_, z)| **z <= 0.0).for_each(|(d, _)| *d = 0.0);
+    let (d_fc_weight, d_fc_bias) = linear_gradients(&d_fc_out, &pooled, batch, (embed_size, pooled_size));
+    Ok(HeadPass { decoder, d_fc_weight, d_fc_bias })
 }
 
 /// The captions' ids (time-major) and their length, checked against the batch and the vocabulary.
@@ -276,22 +238,11 @@ fn caption_ids(captions: &Tensor, batch: usize, vocab_size: usize) -> Result<(Ve
     Ok((ids, steps))
 }
 
-/// The decoder's weights as slices.
-struct DecoderWeights<'a> {
-    embed: &'a [f32],
-    linear_weight: &'a [f32],
-    linear_bias: &'a [f32],
-    layers: Vec<LayerWeights<'a>>,
-    embed_size: usize,
-    hidden_size: usize,
-    vocab_size: usize,
-}
-
 /// What [`decoder_pass`] computes.
 struct DecoderPass {
     loss: f32,
     counted: usize,
-    /// In [`DecoderRNN::names`] order.
+    /// In [`DecoderRNN::named_parameters`] order.
     gradients: Vec<Vec<f32>>,
     /// For the features, batch × embed.
     d_features: Vec<f32>,
@@ -329,7 +280,6 @@ fn decoder_pass(
 ) -> DecoderPass {
     let (embed_size, hidden_size, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
     let batch = features.len() / embed_size;
-    let rows = steps * batch;
     // Each caption's steps up to its last counted target; the LSTM runs those only (packed).
     let lengths: Vec<usize> =
         (0..batch).map(|b| (0..steps).rev().find(|&t| ids[t * batch + b] != pad).map_or(0, |t| t + 1)).collect();
@@ -363,7 +313,7 @@ fn decoder_pass(
 
     // The output layer and the loss, for the rows whose target is not PAD (in batch row order:
     // `kept[k]` is the target's row in `ids`, `packed[k]` the LSTM's row for it).
-    let kept: Vec<usize> = (0..rows).filter(|&r| ids[r] != pad).collect();
+    let kept = counted_positions(ids, pad);
     let packed: Vec<usize> =
         kept.iter().map(|&r| shape.row(r / batch, r % batch).expect("a counted target's step is packed")).collect();
     let counted = kept.len();

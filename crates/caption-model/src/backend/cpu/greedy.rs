@@ -1,6 +1,7 @@
 //! Greedy decoding on the CPU without tensor operations: the same loop as
 //! [`DecoderRNN::greedy_with_tensors`], reading the decoder's weights in place and running each step
-//! as a few matrix-vector products ([`cpu_kernels`](crate::cpu_kernels)).
+//! as a few matrix-vector products ([`kernels`](super::kernels)) and the LSTM cell the training
+//! pass uses ([`cell_forward`]).
 //!
 //! A step for one image is ~1.3 million multiply-adds over ~5 MB of weights, split into a dozen
 //! tensor operations; through candle each operation allocates, dispatches and packs its operands,
@@ -16,11 +17,13 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 
+use super::decoder_weights::{DecoderWeights, with_decoder_weights};
+use super::kernels::{Term, affine, exp_in_place};
+use super::lstm::cell_forward;
+use super::spin_barrier::{PoisonOnPanic, SpinBarrier};
 use crate::DecoderRNN;
-use crate::cpu_kernels::{Term, affine, exp_in_place, host_slice, sigmoid_in_place, tanh_in_place};
-use crate::spin_barrier::{PoisonOnPanic, SpinBarrier};
 
 /// Words per block of the log-probability's sum.
 const SCORE_BLOCK: usize = 256;
@@ -28,60 +31,20 @@ const SCORE_BLOCK: usize = 256;
 /// Each row's word ids and summed log-probability.
 type Captions = Vec<(Vec<u32>, f32)>;
 
-/// Greedy decoding of `features` (batch × embed) as [`DecoderRNN::greedy`]; `None` when the
-/// decoder or the features are not float32 tensors in CPU memory (the caller then uses tensor
-/// operations).
-pub(crate) fn greedy(decoder: &DecoderRNN, features: &Tensor, max_length: usize, eos: u32) -> Result<Option<Captions>> {
+/// Greedy decoding of `features` (batch × embed, float32 in CPU memory) as
+/// [`DecoderRNN::greedy`].
+pub(crate) fn greedy(decoder: &DecoderRNN, features: &Tensor, max_length: usize, eos: u32) -> Result<Captions> {
     let (batch, embed_size) = features.dims2()?;
-    let mut tensors = vec![decoder.embed_weights().clone(), decoder.linear_weight().clone()];
-    tensors.extend(decoder.linear_bias().cloned());
-    for k in 0..decoder.lstm().num_layers() {
-        tensors.extend(decoder.lstm().layer_weights(k)?);
-    }
-    if features.dtype() != DType::F32 || tensors.iter().any(|t| t.dtype() != DType::F32 || !t.device().is_cpu()) {
-        return Ok(None);
-    }
-    let features = features.to_device(&candle_core::Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-    // Read locks on the weights' storage for the whole decoding (a trainer's in-place update waits).
-    let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
-    let Some(slices) = guards.iter().map(|(storage, layout)| host_slice(storage, layout)).collect::<Option<Vec<_>>>()
-    else {
-        return Ok(None);
-    };
-    let (embed, linear_weight) = (slices[0], slices[1]);
-    let (linear_bias, lstm) = match decoder.linear_bias() {
-        Some(_) => (Some(slices[2]), &slices[3..]),
-        None => (None, &slices[2..]),
-    };
-    let layers: Vec<Layer> =
-        lstm.chunks_exact(4).map(|w| Layer { w_ih: w[0], w_hh: w[1], b_ih: w[2], b_hh: w[3] }).collect();
-    let hidden_size = layers[0].b_ih.len() / 4;
-    let input_size = layers[0].w_ih.len() / (4 * hidden_size);
-    if embed_size != input_size {
-        candle_core::bail!("greedy decoding: the features have {embed_size} columns, the decoder takes {input_size}");
-    }
-    let vocab_size = linear_weight.len() / hidden_size;
-    let weights = Weights { embed, embed_size, layers, hidden_size, linear_weight, linear_bias, vocab_size };
-    Ok(Some(decode(&weights, &features, batch, max_length, eos)))
-}
-
-/// One LSTM layer's weights, PyTorch's layout.
-struct Layer<'a> {
-    w_ih: &'a [f32],
-    w_hh: &'a [f32],
-    b_ih: &'a [f32],
-    b_hh: &'a [f32],
-}
-
-/// The decoder's weights as slices.
-struct Weights<'a> {
-    embed: &'a [f32],
-    embed_size: usize,
-    layers: Vec<Layer<'a>>,
-    hidden_size: usize,
-    linear_weight: &'a [f32],
-    linear_bias: Option<&'a [f32]>,
-    vocab_size: usize,
+    let features = features.flatten_all()?.to_vec1::<f32>()?;
+    with_decoder_weights(decoder, &[], |_, weights| {
+        if embed_size != weights.embed_size {
+            candle_core::bail!(
+                "greedy decoding: the features have {embed_size} columns, the decoder takes {}",
+                weights.embed_size
+            );
+        }
+        Ok(decode(&weights, &features, batch, max_length, eos))
+    })
 }
 
 /// The best word of one block of the vocabulary, for one row.
@@ -109,7 +72,7 @@ struct Shared {
 /// Decodes with one thread per core (the calling thread and scoped helpers), or on the calling
 /// thread alone inside a rayon task (whose pool already has the cores busy) and for a while after
 /// a call whose threads kept waiting for each other.
-fn decode(w: &Weights, features: &[f32], batch: usize, max_length: usize, eos: u32) -> Captions {
+fn decode(w: &DecoderWeights, features: &[f32], batch: usize, max_length: usize, eos: u32) -> Captions {
     let alone = ALONE_FOR.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |calls| calls.checked_sub(1)).is_ok();
     let threads = if alone || rayon::current_thread_index().is_some() {
         1
@@ -153,7 +116,7 @@ fn share(total: usize, parts: usize, part: usize) -> Range<usize> {
 
 /// One thread's view: its hidden units and vocabulary blocks, and its scratch buffers.
 struct Worker<'a> {
-    w: &'a Weights<'a>,
+    w: &'a DecoderWeights<'a>,
     shared: &'a Shared,
     thread: usize,
     threads: usize,
@@ -164,7 +127,7 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(w: &'a Weights, shared: &'a Shared, thread: usize, threads: usize) -> Self {
+    fn new(w: &'a DecoderWeights, shared: &'a Shared, thread: usize, threads: usize) -> Self {
         let units = share(w.hidden_size, threads, thread);
         let blocks = share(w.vocab_size.div_ceil(SCORE_BLOCK), threads, thread);
         Self { w, shared, thread, threads, units, blocks }
@@ -181,7 +144,8 @@ impl<'a> Worker<'a> {
         let mut input = features.to_vec();
         // This thread's units of every layer's cell state, rows × units.
         let mut cells = vec![vec![0.0f32; batch * n]; w.layers.len()];
-        let (mut previous, mut below, mut gates, mut cell_tanh) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut previous, mut below, mut gates, mut row_gates) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut cell_tanh = vec![0.0f32; n];
         for step in 0..max_length {
             let rows = active.len();
             if rows == 0 {
@@ -220,23 +184,16 @@ impl<'a> Worker<'a> {
                     let range = gate * hidden + self.units.start..gate * hidden + self.units.end;
                     affine(&terms, &[layer.b_ih, layer.b_hh], range, rows, out);
                 }
-                sigmoid_in_place(&mut gates[..2 * block]);
-                tanh_in_place(&mut gates[2 * block..3 * block]);
-                sigmoid_in_place(&mut gates[3 * block..]);
                 let cell = &mut cells[k];
-                cell_tanh.resize(block, 0.0);
-                for r in 0..rows {
-                    for i in 0..n {
-                        let g = |gate: usize| gates[gate * block + i * rows + r];
-                        let c = &mut cell[r * n + i];
-                        *c = g(1) * *c + g(0) * g(2);
-                        cell_tanh[r * n + i] = *c;
-                    }
-                }
-                tanh_in_place(&mut cell_tanh);
                 let mut mine = now[k][self.thread].write().unwrap_or_else(PoisonError::into_inner);
-                mine.clear();
-                mine.extend((0..block).map(|at| gates[3 * block + (at % n) * rows + at / n] * cell_tanh[at]));
+                mine.resize(block, 0.0);
+                for r in 0..rows {
+                    // This row's units of the four gates, one after another.
+                    row_gates.clear();
+                    row_gates.extend((0..4 * n).map(|at| gates[(at / n) * block + (at % n) * rows + r]));
+                    let units = r * n..(r + 1) * n;
+                    cell_forward(&mut row_gates, &mut cell[units.clone()], &mut cell_tanh, &mut mine[units]);
+                }
                 drop(mine);
                 self.shared.barrier.wait();
             }
@@ -299,7 +256,7 @@ impl<'a> Worker<'a> {
         let words = self.blocks.start * SCORE_BLOCK..(self.blocks.end * SCORE_BLOCK).min(w.vocab_size);
         let mut logits = vec![0.0f32; words.len() * rows];
         let terms = [Term { weights: w.linear_weight, inputs: hiddens, width: w.hidden_size }];
-        let biases: Vec<&[f32]> = w.linear_bias.into_iter().collect();
+        let biases = [w.linear_bias];
         let mut order: Vec<_> = logits.chunks_mut(SCORE_BLOCK * rows).enumerate().collect();
         if backwards {
             order.reverse();

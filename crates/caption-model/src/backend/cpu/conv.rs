@@ -12,10 +12,10 @@
 //! No gradient flows through it: [`BasicConv2d`](crate::BasicConv2d) uses it only where no
 //! backward pass is wanted.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu_kernels::host_slice;
+use super::with_host_slices;
 
 /// Floats of im2col rows per task (1 MB: about what a core's cache keeps close).
 const COLUMNS_BUDGET: usize = 256 * 1024;
@@ -48,21 +48,14 @@ pub(crate) enum Epilogue<'a> {
 
 /// `conv(x, weight)` with zero padding `padding` (rows, columns) and `stride`, then `epilogue`:
 /// the output's values (NCHW) and dimensions, left as a vector so that a caller can keep working
-/// on them in place; `None` unless every tensor is float32 in CPU memory.
+/// on them in place. Every tensor is float32 in CPU memory ([`choose`](crate::backend::choose())).
 pub(crate) fn conv2d(
     x: &Tensor,
     weight: &Tensor,
     stride: usize,
     padding: (usize, usize),
     epilogue: Epilogue,
-) -> Result<Option<(Vec<f32>, Nchw)>> {
-    let mut tensors = vec![x, weight];
-    if let Epilogue::ScaleShiftRelu(scale, shift) = epilogue {
-        tensors.extend([scale, shift]);
-    }
-    if tensors.iter().any(|t| t.dtype() != DType::F32 || !t.device().is_cpu()) {
-        return Ok(None);
-    }
+) -> Result<(Vec<f32>, Nchw)> {
     let (batch, channels, height, width) = x.dims4()?;
     let (out_channels, weight_channels, kernel_h, kernel_w) = weight.dims4()?;
     if weight_channels != channels {
@@ -83,14 +76,19 @@ pub(crate) fn conv2d(
         out_w: (padded.1 - kernel_w) / stride + 1,
     };
     // The input and weight are read in place (no copy of the 88 MB of weights per forward).
-    let (x, weight) = (x.contiguous()?, weight.contiguous()?);
-    let (input_storage, input_layout) = x.storage_and_layout();
-    let (weight_storage, weight_layout) = weight.storage_and_layout();
-    let (Some(input), Some(weight)) =
-        (host_slice(&input_storage, input_layout), host_slice(&weight_storage, weight_layout))
-    else {
-        return Ok(None);
-    };
+    with_host_slices(&[x, weight], |slices| convolve(slices[0], slices[1], batch, out_channels, &geometry, epilogue))
+}
+
+/// [`conv2d`] on the input's and the weight's data.
+fn convolve(
+    input: &[f32],
+    weight: &[f32],
+    batch: usize,
+    out_channels: usize,
+    geometry: &Geometry,
+    epilogue: Epilogue,
+) -> Result<(Vec<f32>, Nchw)> {
+    let Geometry { channels, height, width, kernel: (kernel_h, kernel_w), stride, padding, .. } = *geometry;
     let affine = match epilogue {
         Epilogue::ScaleShiftRelu(scale, shift) => Some((scale.to_vec1::<f32>()?, shift.to_vec1::<f32>()?)),
         Epilogue::None => None,
@@ -155,10 +153,11 @@ pub(crate) fn conv2d(
             }
         }
     });
-    Ok(Some((output, (batch, out_channels, geometry.out_h, geometry.out_w))))
+    Ok((output, (batch, out_channels, geometry.out_h, geometry.out_w)))
 }
 
 /// A convolution's shapes.
+#[derive(Clone, Copy)]
 struct Geometry {
     channels: usize,
     height: usize,
@@ -279,8 +278,7 @@ mod tests {
                 Tensor::from_vec((0..cout).map(|c| 0.5 + c as f32 * 0.1).collect(), cout, &Device::Cpu).unwrap();
             let shift =
                 Tensor::from_vec((0..cout).map(|c| c as f32 * 0.3 - 1.0).collect(), cout, &Device::Cpu).unwrap();
-            let (values, dims) =
-                conv2d(&x, &w, stride, padding, Epilogue::ScaleShiftRelu(&scale, &shift)).unwrap().unwrap();
+            let (values, dims) = conv2d(&x, &w, stride, padding, Epilogue::ScaleShiftRelu(&scale, &shift)).unwrap();
             let got = Tensor::from_vec(values, dims, &Device::Cpu).unwrap();
             let want = reference(&x, &w, stride, padding, &scale, &shift);
             assert_eq!(got.dims(), want.dims(), "{cin}→{cout} {kernel:?} s{stride} p{padding:?}");

@@ -11,15 +11,31 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::cpu_gemm::{View, column_sums, matmul, transposed};
-use crate::cpu_kernels::{sigmoid_in_place, tanh_in_place};
+use super::decoder_weights::LayerWeights;
+use super::gemm::{View, column_sums, matmul, transposed};
+use super::kernels::{sigmoid_in_place, tanh_in_place};
 
-/// One layer's weights, PyTorch's layout (`w_ih` is 4·hidden × input, `w_hh` 4·hidden × hidden).
-pub(crate) struct LayerWeights<'a> {
-    pub w_ih: &'a [f32],
-    pub w_hh: &'a [f32],
-    pub b_ih: &'a [f32],
-    pub b_hh: &'a [f32],
+/// PyTorch's LSTM cell for one row, once its gates' pre-activations are summed: `gates` holds
+/// `i, f, g, o` (4 × units, pre-activation) and is activated in place (sigmoid, sigmoid, tanh,
+/// sigmoid); `cell` holds `c_{t−1}` (zeros at the first step) and becomes `c_t = f·c_{t−1} + i·g`;
+/// `cell_tanh` receives `tanh(c_t)` and `hidden` `h_t = o·tanh(c_t)`. Greedy decoding and the
+/// training pass both step through it.
+pub(crate) fn cell_forward(gates: &mut [f32], cell: &mut [f32], cell_tanh: &mut [f32], hidden: &mut [f32]) {
+    let units = cell.len();
+    sigmoid_in_place(&mut gates[..2 * units]);
+    tanh_in_place(&mut gates[2 * units..3 * units]);
+    sigmoid_in_place(&mut gates[3 * units..]);
+    let (i, rest) = gates.split_at(units);
+    let (f, rest) = rest.split_at(units);
+    let (candidate, o) = rest.split_at(units);
+    for j in 0..units {
+        cell[j] = f[j] * cell[j] + i[j] * candidate[j];
+    }
+    cell_tanh.copy_from_slice(cell);
+    tanh_in_place(cell_tanh);
+    for j in 0..units {
+        hidden[j] = o[j] * cell_tanh[j];
+    }
 }
 
 /// A batch of sequences packed step by step: sequence `order[k]` of the batch is packed as the
@@ -136,31 +152,16 @@ pub(crate) fn forward(layer: &LayerWeights, input: Vec<f32>, shape: &SequenceSha
         let step_tanh = &mut cells_tanh[now.start * hidden..now.end * hidden];
         let step_outputs = &mut outputs[now.start * hidden..now.end * hidden];
         for b in 0..batch {
-            let g = &mut step_gates[b * width..][..width];
-            sigmoid_in_place(&mut g[..2 * hidden]);
-            tanh_in_place(&mut g[2 * hidden..3 * hidden]);
-            sigmoid_in_place(&mut g[3 * hidden..]);
-            let (i, rest) = g.split_at(hidden);
-            let (f, rest) = rest.split_at(hidden);
-            let (candidate, o) = rest.split_at(hidden);
             let c = &mut step_cells[b * hidden..][..hidden];
             if t > 0 {
-                let previous = &previous_cells[b * hidden..][..hidden];
-                for j in 0..hidden {
-                    c[j] = f[j] * previous[j] + i[j] * candidate[j];
-                }
-            } else {
-                for j in 0..hidden {
-                    c[j] = i[j] * candidate[j];
-                }
+                c.copy_from_slice(&previous_cells[b * hidden..][..hidden]);
             }
-            let tanh_c = &mut step_tanh[b * hidden..][..hidden];
-            tanh_c.copy_from_slice(c);
-            tanh_in_place(tanh_c);
-            let h = &mut step_outputs[b * hidden..][..hidden];
-            for j in 0..hidden {
-                h[j] = o[j] * tanh_c[j];
-            }
+            cell_forward(
+                &mut step_gates[b * width..][..width],
+                c,
+                &mut step_tanh[b * hidden..][..hidden],
+                &mut step_outputs[b * hidden..][..hidden],
+            );
         }
     }
     LayerCache { input, gates, cells, cells_tanh, hidden: outputs }

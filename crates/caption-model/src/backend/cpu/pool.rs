@@ -5,10 +5,10 @@
 //! Through candle the average pool first padded the tensor (two copies) and both ran candle's
 //! generic pooling loops; in Inception v3's eval forward these took about a tenth of the time.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu_kernels::host_slice;
+use super::with_host_slices;
 
 /// Which pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,15 +19,11 @@ pub(crate) enum Pool {
     Max3x3Stride2,
 }
 
-/// The pool of `x` (N × C × H × W); `None` unless `x` is a contiguous float32 tensor in CPU
-/// memory (the caller then uses candle's operations).
+/// The pool of `x` (N × C × H × W, float32 in CPU memory: [`choose`](crate::backend::choose())).
 ///
 /// # Errors
 /// An input smaller than the max pool's window, or a tensor that is not four-dimensional.
-pub(crate) fn pool(x: &Tensor, pool: Pool) -> Result<Option<Tensor>> {
-    if x.dtype() != DType::F32 || !x.device().is_cpu() {
-        return Ok(None);
-    }
+pub(crate) fn pool(x: &Tensor, pool: Pool) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let (out_h, out_w) = match pool {
         Pool::Average3x3Same => (h, w),
@@ -38,8 +34,17 @@ pub(crate) fn pool(x: &Tensor, pool: Pool) -> Result<Option<Tensor>> {
             ((h - 3) / 2 + 1, (w - 3) / 2 + 1)
         }
     };
-    let (storage, layout) = x.storage_and_layout();
-    let Some(input) = host_slice(&storage, layout) else { return Ok(None) };
+    let output = with_host_slices(&[x], |input| Ok(pooled(input[0], pool, (n, c, h, w), (out_h, out_w))))?;
+    Tensor::from_vec(output, (n, c, out_h, out_w), x.device())
+}
+
+/// The pool of one N × C × H × W input's data to `out_h` × `out_w` planes.
+fn pooled(
+    input: &[f32],
+    pool: Pool,
+    (n, c, h, w): (usize, usize, usize, usize),
+    (out_h, out_w): (usize, usize),
+) -> Vec<f32> {
     let mut output = vec![0f32; n * c * out_h * out_w];
     if !output.is_empty() {
         output.par_chunks_mut(out_h * out_w).zip(input.par_chunks(h * w)).for_each(|(out, plane)| match pool {
@@ -47,8 +52,7 @@ pub(crate) fn pool(x: &Tensor, pool: Pool) -> Result<Option<Tensor>> {
             Pool::Max3x3Stride2 => max_3x3_stride_2(plane, w, out_w, out),
         });
     }
-    drop(storage);
-    Ok(Some(Tensor::from_vec(output, (n, c, out_h, out_w), x.device())?))
+    output
 }
 
 /// One plane's 3×3 average with zero padding: sums of three along each row, then of three rows.
@@ -108,12 +112,12 @@ mod tests {
     fn pools_equal_candles() {
         for (h, w) in [(35, 35), (17, 17), (8, 8), (3, 4), (1, 1), (2, 5)] {
             let x = input(2, 3, h, w);
-            let ours = pool(&x, Pool::Average3x3Same).unwrap().unwrap();
+            let ours = pool(&x, Pool::Average3x3Same).unwrap();
             let padded = x.pad_with_zeros(2, 1, 1).unwrap().pad_with_zeros(3, 1, 1).unwrap();
             let candle = padded.avg_pool2d_with_stride(3, 1).unwrap();
             assert!(largest_difference(&ours, &candle) < 1e-5, "average {h}x{w}");
             if h >= 3 && w >= 3 {
-                let ours = pool(&x, Pool::Max3x3Stride2).unwrap().unwrap();
+                let ours = pool(&x, Pool::Max3x3Stride2).unwrap();
                 assert_eq!(largest_difference(&ours, &x.max_pool2d_with_stride(3, 2).unwrap()), 0.0, "max {h}x{w}");
             }
         }

@@ -1,5 +1,6 @@
-//! Small-batch CPU kernels for decoding: rows of a matrix-vector product (each weight row a dot
-//! product with each input row), and vectorised `exp`, `sigmoid` and `tanh`.
+//! Small-batch CPU kernels: rows of a matrix-vector product (each weight row a dot product with
+//! each input row) for decoding, vectorised `exp`, `sigmoid` and `tanh`, and one row of the
+//! softmax cross-entropy with its gradient.
 //!
 //! Decoding one image multiplies a 1 × 256 row by the decoder's weights 50 times; a general matrix
 //! product spends most of that time packing and dispatching. These kernels read each weight row
@@ -7,15 +8,6 @@
 //! portable fallback. They are single-threaded: the caller splits the rows between threads.
 
 use std::ops::Range;
-
-use candle_core::{Layout, Storage};
-
-/// The slice a contiguous float32 CPU tensor covers.
-pub(crate) fn host_slice<'a>(storage: &'a Storage, layout: &Layout) -> Option<&'a [f32]> {
-    let Storage::Cpu(cpu) = storage else { return None };
-    let (start, end) = layout.contiguous_offsets()?;
-    cpu.as_slice::<f32>().ok()?.get(start..end)
-}
 
 /// One product term: `weights` (rows × `width`, row-major: PyTorch's `[out, in]`) times the
 /// `inputs` rows (batch × `width`).

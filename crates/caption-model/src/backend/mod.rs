@@ -1,0 +1,128 @@
+//! The backend layer: which implementation of an operation runs.
+//!
+//! The model files ([`Inception3`](crate::Inception3), [`BatchNorm2d`](crate::BatchNorm2d),
+//! [`Lstm`](crate::Lstm), [`DecoderRNN`](crate::DecoderRNN), [`CNNtoRNN`](crate::CNNtoRNN), the
+//! [`loss`](crate::loss)) say what the network computes, with PyTorch's names, on candle's
+//! differentiable operations: the **reference path**, which runs on every device and dtype and is
+//! what every fast path is tested against. A **fast path** computes the same thing by hand where
+//! that measures faster than the reference (docs/benchmarks.md); each lives under a backend's
+//! folder ([`cpu`]; a `cuda` folder is where GPU kernels go) and each equation is written once per
+//! backend.
+//!
+//! [`choose`] is the one place that decides which path an operation takes, from its tensors'
+//! device and dtype and whether a gradient must flow back through it (candle's autograd sees only
+//! the reference path). The reference path can be forced everywhere, for tests, for debugging, or
+//! for a user who suspects a kernel: set the environment variable `CAPTION_REFERENCE_PATH=1`
+//! before the process starts, call [`set_reference_only`] (the whole process), or run code inside
+//! [`with_reference_only`] (the calling thread).
+//!
+//! # Adding a backend
+//! Add a folder next to `cpu/` with the operations it speeds up, a [`Path`] variant, and the rule
+//! that picks it in [`choose`]; each call site in the model files then matches on the path.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use candle_core::{DType, Tensor};
+
+pub mod cpu;
+
+/// The environment variable that forces the reference path for the whole process when set to
+/// `1` (or `true`, `yes`, `on`).
+pub const REFERENCE_PATH_VARIABLE: &str = "CAPTION_REFERENCE_PATH";
+
+/// Which implementation an operation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// candle's differentiable operations, on any device and dtype.
+    Reference,
+    /// The CPU backend's hand-written loops ([`cpu`]): float32 tensors in CPU memory, no gradient
+    /// flowing back through the operation.
+    Cpu,
+}
+
+/// Whether a gradient must flow back through an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gradient {
+    /// Inference, or an operation whose gradients the fast path computes itself.
+    NotTracked,
+    /// candle's autograd must see the operation (its backward pass is candle's).
+    Tracked,
+}
+
+/// The path for an operation on `tensors`: [`Path::Cpu`] when every tensor is float32 in CPU
+/// memory, no gradient must flow back through it and the reference path is not forced
+/// ([`reference_only`]); [`Path::Reference`] otherwise.
+pub fn choose(tensors: &[&Tensor], gradient: Gradient) -> Path {
+    let cpu_f32 = tensors.iter().all(|t| t.dtype() == DType::F32 && t.device().is_cpu());
+    if cpu_f32 && gradient == Gradient::NotTracked && !reference_only() { Path::Cpu } else { Path::Reference }
+}
+
+/// The process-wide switch: unset (read [`REFERENCE_PATH_VARIABLE`] on first use), off or on.
+static PROCESS_SWITCH: AtomicU8 = AtomicU8::new(UNSET);
+const UNSET: u8 = 0;
+const OFF: u8 = 1;
+const ON: u8 = 2;
+
+thread_local! {
+    /// Set inside [`with_reference_only`].
+    static THREAD_SWITCH: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the reference path is forced: by [`REFERENCE_PATH_VARIABLE`], by
+/// [`set_reference_only`], or on this thread by [`with_reference_only`].
+pub fn reference_only() -> bool {
+    if THREAD_SWITCH.with(Cell::get) {
+        return true;
+    }
+    match PROCESS_SWITCH.load(Ordering::Relaxed) {
+        ON => true,
+        OFF => false,
+        _ => {
+            let on = std::env::var(REFERENCE_PATH_VARIABLE)
+                .is_ok_and(|value| matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+            // A concurrent `set_reference_only` wins over the variable.
+            let _ =
+                PROCESS_SWITCH.compare_exchange(UNSET, if on { ON } else { OFF }, Ordering::Relaxed, Ordering::Relaxed);
+            PROCESS_SWITCH.load(Ordering::Relaxed) == ON
+        }
+    }
+}
+
+/// Forces the reference path for the whole process (`true`), or lets [`choose`] pick fast paths
+/// again (`false`, whatever [`REFERENCE_PATH_VARIABLE`] says).
+pub fn set_reference_only(on: bool) {
+    PROCESS_SWITCH.store(if on { ON } else { OFF }, Ordering::Relaxed);
+}
+
+/// Runs `f` with the reference path forced on the calling thread (operations `f` starts on other
+/// threads choose for themselves); the previous setting is restored afterwards, also when `f`
+/// panics.
+pub fn with_reference_only<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THREAD_SWITCH.with(|switch| switch.set(self.0));
+        }
+    }
+    let _restore = Restore(THREAD_SWITCH.with(|switch| switch.replace(true)));
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    #[test]
+    fn float32_on_the_cpu_without_a_gradient_takes_the_cpu_path() {
+        let f32 = Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap();
+        let f64 = Tensor::zeros(3, DType::F64, &Device::Cpu).unwrap();
+        assert_eq!(choose(&[&f32], Gradient::NotTracked), Path::Cpu);
+        assert_eq!(choose(&[&f32, &f64], Gradient::NotTracked), Path::Reference, "one float64 tensor");
+        assert_eq!(choose(&[&f32], Gradient::Tracked), Path::Reference, "autograd sees the reference only");
+        assert_eq!(with_reference_only(|| choose(&[&f32], Gradient::NotTracked)), Path::Reference);
+        assert_eq!(choose(&[&f32], Gradient::NotTracked), Path::Cpu, "the thread's switch is restored");
+    }
+}
