@@ -125,7 +125,7 @@ impl SplitCaptions {
         let mut paths = Vec::new();
         for (name, text) in files {
             let path = dir.join(name);
-            caption_train::write_atomically(&path, text.as_bytes())?;
+            caption_io::write_bytes_atomically(&path, text.as_bytes()).with_context(|| path.display().to_string())?;
             paths.push(path);
         }
         Ok(paths)

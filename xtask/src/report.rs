@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use base64::Engine;
 use caption_data::PreparedDataset;
 
@@ -91,7 +91,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}.grid{{display:fl
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    Ok(caption_train::write_atomically(path, html.as_bytes())?)
+    caption_io::write_bytes_atomically(path, html.as_bytes()).with_context(|| path.display().to_string())
 }
 
 fn thumbnail(path: &Path) -> Option<String> {

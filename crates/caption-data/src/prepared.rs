@@ -197,12 +197,17 @@ fn read_to_string(path: &Path) -> Result<String, DataError> {
 }
 
 fn write_parquet(path: &Path, frame: &mut DataFrame) -> Result<(), DataError> {
-    let mut file = File::create(path).map_err(|e| io(path.to_path_buf(), e))?;
-    ParquetWriter::new(&mut file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(frame)
-        .map_err(|e| DataError::Parquet { path: path.display().to_string(), message: e.to_string() })?;
-    file.sync_all().map_err(|e| io(path.to_path_buf(), e))
+    let mut parquet_error = None;
+    let written = caption_io::write_synced(path, |file| {
+        ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None)).finish(frame).map(drop).map_err(|e| {
+            parquet_error = Some(e.to_string());
+            std::io::Error::other("parquet")
+        })
+    });
+    match (written, parquet_error) {
+        (_, Some(message)) => Err(DataError::Parquet { path: path.display().to_string(), message }),
+        (result, None) => result.map_err(|e| io(path.to_path_buf(), e)),
+    }
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {

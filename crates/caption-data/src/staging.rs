@@ -118,8 +118,7 @@ fn leftover(name: &str, is_dir: bool) -> Option<(&str, u32)> {
         let (base, pid) = hidden.rsplit_once(".partial-").or_else(|| hidden.rsplit_once(".old-"))?;
         Some((base, number(pid)?))
     } else {
-        let (base, pid) = name.rsplit_once(".tmp-")?;
-        Some((base, number(pid)?))
+        caption_io::leftover_owner(name)
     }
 }
 
@@ -167,9 +166,7 @@ pub fn process_is_alive(pid: u32) -> bool {
 
 /// Writes `bytes` to `path` and flushes them to disk.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let mut file = File::create(path).map_err(|e| io(path, e))?;
-    file.write_all(bytes).map_err(|e| io(path, e))?;
-    file.sync_all().map_err(|e| io(path, e))
+    caption_io::write_synced(path, |file| file.write_all(bytes)).map_err(|e| io(path, e))
 }
 
 fn sync_dir(path: &Path) {

@@ -101,15 +101,9 @@ pub fn read_original_checkpoint(path: &Path) -> Result<HashMap<String, Tensor>, 
 /// [`CheckpointError::Serialise`] or [`CheckpointError::Write`].
 pub fn save_safetensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), CheckpointError> {
     let name = path.display().to_string();
-    let temporary = path.with_extension(format!("safetensors.tmp-{}", std::process::id()));
-    candle_core::safetensors::save(tensors, &temporary)
-        .map_err(|source| CheckpointError::Serialise { path: name.clone(), source })?;
-    let finish = || -> std::io::Result<()> {
-        std::fs::File::open(&temporary)?.sync_all()?;
-        std::fs::rename(&temporary, path)
-    };
-    finish().map_err(|source| {
-        let _ = std::fs::remove_file(&temporary);
-        CheckpointError::Write { path: name, source }
-    })
+    let mut sorted: Vec<(&String, &Tensor)> = tensors.iter().collect();
+    sorted.sort_by_key(|(name, _)| *name);
+    let bytes = safetensors::serialize(sorted, None)
+        .map_err(|e| CheckpointError::Serialise { path: name.clone(), source: e.into() })?;
+    caption_io::write_bytes_atomically(path, &bytes).map_err(|source| CheckpointError::Write { path: name, source })
 }

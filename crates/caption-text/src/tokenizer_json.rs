@@ -134,19 +134,8 @@ impl Vocabulary {
     /// # Errors
     /// [`TextError::Io`].
     pub fn save(&self, path: &Path) -> Result<(), TextError> {
-        let io = |source| TextError::Io { path: path.display().to_string(), source };
-        let temporary = path.with_extension(format!("json.tmp-{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(self.to_tokenizer_json().as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&temporary);
-            io(e)
-        })
+        caption_io::write_bytes_atomically(path, self.to_tokenizer_json().as_bytes())
+            .map_err(|source| TextError::Io { path: path.display().to_string(), source })
     }
 
     /// Reads a `tokenizer.json` file.

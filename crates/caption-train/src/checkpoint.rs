@@ -138,8 +138,9 @@ fn save_model(path: &Path, model: &HashMap<String, Tensor>, vocabulary: &Vocabul
         HashMap::from([(VOCABULARY_METADATA_KEY.to_string(), words), ("format".to_string(), "pt".to_string())]);
     let mut tensors: Vec<(&String, &Tensor)> = model.iter().collect();
     tensors.sort_by_key(|(name, _)| *name);
-    safetensors::serialize_to_file(tensors, Some(metadata), path)
-        .map_err(|e| TrainError::Checkpoint { path: path.display().to_string(), problem: e.to_string() })
+    let bytes = safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| TrainError::Checkpoint { path: path.display().to_string(), problem: e.to_string() })?;
+    write_synced(path, &bytes)
 }
 
 /// Model tensors by name.
@@ -185,9 +186,7 @@ fn check_bound_vocabulary(bound: &[String], vocabulary: &Vocabulary) -> Result<(
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    use std::io::Write;
-    let mut file = fs::File::create(path).map_err(io(path))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io(path))
+    caption_io::write_synced(path, |file| std::io::Write::write_all(file, bytes)).map_err(io(path))
 }
 
 /// Reads a checkpoint folder (anything incomplete or unreadable is an error naming the file).

@@ -59,5 +59,5 @@ pub use error::TrainError;
 pub use inference::{Captioner, Decoding, Generated};
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
 pub use step::optimizer_step;
-pub use trainer::{CONFIG_FILE, METRICS_FILE, RunSummary, TrainOptions, train, write_atomically};
+pub use trainer::{CONFIG_FILE, METRICS_FILE, RunSummary, TrainOptions, train};
 pub use validation::{Evaluator, Validation};

@@ -182,8 +182,9 @@ fn is_checkpoint_entry(rest: &[&str], is_dir: bool) -> bool {
     }
 }
 
-/// The temporary file the safetensors writer creates beside its target (`.tmp` and six letters
-/// or digits, from the tempfile crate); a killed writer leaves it.
+/// The temporary file the safetensors crate's writer created beside its target (`.tmp` and six
+/// letters or digits, from the tempfile crate), which runs of earlier versions may hold after a
+/// kill; files are now written through caption-io.
 fn is_safetensors_temporary(name: &str) -> bool {
     name.strip_prefix(".tmp").is_some_and(|rest| rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
@@ -200,7 +201,7 @@ fn is_leftover(name: &str, is_dir: bool) -> bool {
             .and_then(|n| n.rsplit_once(".partial-").or_else(|| n.rsplit_once(".old-")))
             .is_some_and(|(_, pid)| digits(pid))
     } else {
-        name.rsplit_once(".tmp-").is_some_and(|(_, pid)| digits(pid))
+        caption_io::leftover_owner(name).is_some()
     }
 }
 

@@ -379,17 +379,9 @@ fn learning_rate(config: &TrainConfig, step: u64, total: u64) -> f64 {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`: a
-/// crash leaves the old file or the new one, never half of one.
-///
-/// # Errors
-/// [`TrainError::Io`] naming `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    fs::write(&temporary, bytes)
-        .and_then(|()| fs::File::open(&temporary)?.sync_all())
-        .and_then(|()| fs::rename(&temporary, path))
-        .map_err(io(path))
+/// [`caption_io::write_bytes_atomically`], its error naming `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    caption_io::write_bytes_atomically(path, bytes).map_err(io(path))
 }
 
 /// What one training step needs.

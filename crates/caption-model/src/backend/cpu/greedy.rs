@@ -190,7 +190,9 @@ impl<'a> Worker<'a> {
                 for r in 0..rows {
                     // This row's units of the four gates, one after another.
                     row_gates.clear();
-                    row_gates.extend((0..4 * n).map(|at| gates[(at / n) * block + (at % n) * rows + r]));
+                    for gate in gates.chunks_exact(block) {
+                        row_gates.extend(gate[r..].iter().step_by(rows).take(n));
+                    }
                     let units = r * n..(r + 1) * n;
                     cell_forward(&mut row_gates, &mut cell[units.clone()], &mut cell_tanh, &mut mine[units]);
                 }
