@@ -65,7 +65,7 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
             let records = read_captions_file(captions)?;
             let texts: Vec<&str> = records.iter().map(|r| r.caption.as_str()).collect();
             let words = Tokenizer::english().lowercase_words_batch(&texts);
-            let vocabulary = Vocabulary::build(&words, args.threshold, Ordering::Seed)?;
+            let vocabulary = Vocabulary::build(&words, args.threshold, Ordering::Original)?;
             let tensors = if original.extension().is_some_and(|e| e == "safetensors") {
                 candle_core::safetensors::load(original, &candle_core::Device::Cpu)?
             } else {

@@ -23,7 +23,7 @@ use crate::progress::Bars;
 /// it) and writes every tensor, under the original's names (`encoderCNN.inception.*`,
 /// `decoderRNN.embed.weight`, `decoderRNN.lstm.weight_ih_l0`, …), to a safetensors file. The
 /// optimizer state and step are not carried over. Pair the result with the vocabulary from
-/// `cargo xtask vocab CAPTIONS --ordering seed` to use the model here.
+/// `cargo xtask vocab CAPTIONS --ordering original` to use the model here.
 #[derive(Args, Debug)]
 #[command(after_help = "Example:\n  cargo xtask import-checkpoint my_checkpoint.pth.tar --out model.safetensors")]
 pub struct ImportArgs {

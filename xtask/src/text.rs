@@ -26,7 +26,7 @@ pub struct TokenizeArgs {
 /// Build a caption vocabulary and save it as a Hugging Face tokenizer.json.
 ///
 /// Captions are tokenized with spaCy's English rules and lowercased, then words seen at least
-/// THRESHOLD times get ids after `<PAD>`=0, `<SOS>`=1, `<EOS>`=2, `<UNK>`=3. With `--ordering seed` the ids
+/// THRESHOLD times get ids after `<PAD>`=0, `<SOS>`=1, `<EOS>`=2, `<UNK>`=3. With `--ordering original` (the default; `seed` is its old name) the ids
 /// are exactly those of the PyTorch original (a word gets the next id when its count first reaches
 /// the threshold, scanning captions in file order), so its checkpoints can be used with the result.
 #[derive(Args, Debug)]
@@ -38,7 +38,7 @@ pub struct VocabArgs {
     /// one caption per line (the layout is recognised from the content).
     captions: PathBuf,
     /// How ids are assigned.
-    #[arg(long, value_enum, default_value_t = OrderingArg::Seed)]
+    #[arg(long, value_enum, default_value_t = OrderingArg::Original)]
     ordering: OrderingArg,
     /// Minimum count for a word to get an id.
     #[arg(long, default_value_t = 5)]
@@ -53,8 +53,10 @@ pub struct VocabArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum OrderingArg {
-    /// The original's ids: order in which words reach the threshold.
-    Seed,
+    /// The original's ids: order in which words reach the threshold (also spelled `seed`, its
+    /// name before).
+    #[value(alias = "seed")]
+    Original,
     /// Most frequent first, ties by word.
     Frequency,
 }
@@ -108,7 +110,7 @@ pub fn vocab(args: &VocabArgs) -> Result<()> {
     let tokenizer = Tokenizer::english();
     let words = tokenizer.lowercase_words_batch(&captions);
     let ordering = match args.ordering {
-        OrderingArg::Seed => Ordering::Seed,
+        OrderingArg::Original => Ordering::Original,
         OrderingArg::Frequency => Ordering::Frequency,
     };
     let vocabulary =

@@ -15,9 +15,10 @@ use crate::progress::Bars;
 /// Train the Inception v3 + LSTM captioner on a prepared dataset.
 ///
 /// Modes: `frozen` (default) computes the encoder's pooled features once, in eval mode, and trains
-/// `fc` and the decoder on them every epoch; `seed` is the original's setup (Inception in train
-/// mode on random 299 crops of 356 resizes every batch, only `fc` and the decoder train);
-/// `finetune` is `seed` with the whole network training, Inception v3 at --cnn-lr.
+/// `fc` and the decoder on them every epoch; `original` (formerly `seed`) is the original's setup
+/// (Inception in train mode on random 299 crops of 356 resizes every batch, only `fc` and the
+/// decoder train); `finetune` is `original` with the whole network training, Inception v3 at
+/// --cnn-lr.
 /// Settings come from --config (TOML; keys as in the run's saved config.toml) with the flags below
 /// overriding them. After each epoch the validation split is scored (loss, BLEU-1..4 of greedy
 /// captions, pycocoevalcap profile), a checkpoint is written atomically to
@@ -116,8 +117,9 @@ pub struct TrainArgs {
 pub enum ModeArg {
     /// Cached encoder features; fc + decoder train.
     Frozen,
-    /// The original's setup.
-    Seed,
+    /// The original's setup (also spelled `seed`, its name before).
+    #[value(alias = "seed")]
+    Original,
     /// The original's setup with Inception v3 training too (at --cnn-lr).
     Finetune,
 }
@@ -144,7 +146,7 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
     if let Some(mode) = args.mode {
         config.mode = match mode {
             ModeArg::Frozen => Mode::Frozen,
-            ModeArg::Seed => Mode::Seed,
+            ModeArg::Original => Mode::Original,
             ModeArg::Finetune => Mode::Finetune,
         };
     }

@@ -5,6 +5,10 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+#[path = "../../tests/support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_data;
+
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().expect("xtask runs")
 }
@@ -40,7 +44,7 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn coco_results_score_as_pycocoevalcap_does() {
-    let annotations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/coco/captions_val2017.json");
+    let annotations = shared_data("coco/captions_val2017.json");
     assert!(annotations.is_file(), "the shared COCO sample is missing: {}", annotations.display());
     let output = xtask(&[
         "bleu",

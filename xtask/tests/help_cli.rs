@@ -59,3 +59,19 @@ fn every_example_fits_on_one_line() {
         }
     }
 }
+
+/// The original's setup is called `original`; `seed`, its name before, still parses (for
+/// `--mode` and `vocab --ordering`), and a wrong value names the valid ones.
+#[test]
+fn the_original_setup_is_named_original_and_seed_still_works() {
+    assert!(option_help(&help("train"), "--mode").contains("original"));
+    assert!(option_help(&help("vocab"), "--ordering").contains("original"));
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    for (command, flag) in [("train", "--mode"), ("vocab", "--ordering")] {
+        let old = Command::new(xtask).args([command, flag, "seed", "--help"]).output().unwrap();
+        assert!(old.status.success(), "{command} {flag} seed: {}", String::from_utf8_lossy(&old.stderr));
+        let wrong = Command::new(xtask).args([command, flag, "bogus", "--help"]).output().unwrap();
+        assert!(!wrong.status.success());
+        assert!(String::from_utf8_lossy(&wrong.stderr).contains("original"));
+    }
+}

@@ -3,6 +3,10 @@
 use std::path::Path;
 use std::process::Command;
 
+#[path = "../../tests/support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_data;
+
 #[test]
 fn imports_an_original_checkpoint_and_refuses_other_files() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/caption-model/tests/fixtures");
@@ -105,7 +109,7 @@ fn features_of_image_files_equal_features_of_torchvisions_preprocessing_in_input
         .into_iter()
         .collect();
     names.reverse(); // not the sorted order a folder would give: rows must follow the arguments
-    let photos = root.join("../../shared/data/flickr8k/images");
+    let photos = shared_data("flickr8k/images");
     let rows: Vec<candle_core::Tensor> =
         names.iter().map(|n| transformed[&format!("{n}/99")].reshape((1, 3, 99, 99)).unwrap()).collect();
     let images = candle_core::Tensor::cat(&rows, 0).unwrap();

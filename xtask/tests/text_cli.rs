@@ -1,10 +1,13 @@
 //! `cargo xtask tokenize` and `cargo xtask vocab` end to end.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use caption_text::{Ordering, Vocabulary};
+
+#[path = "../../tests/support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_data;
 
 fn xtask() -> Command {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -34,16 +37,23 @@ fn tokenize_refuses_non_utf8_naming_the_line() {
 
 #[test]
 fn vocab_rebuilds_the_originals_ids_from_captions_txt() {
-    let captions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/flickr8k/captions.txt");
+    let captions = shared_data("flickr8k/captions.txt");
     let temp = tempfile::tempdir().unwrap();
     let out = temp.path().join("tokenizer.json");
-    let output = xtask().arg("vocab").arg(&captions).args(["--ordering", "seed", "--out"]).arg(&out).output().unwrap();
+    let old_spelling = temp.path().join("old.json");
+    let output =
+        xtask().arg("vocab").arg(&captions).args(["--ordering", "original", "--out"]).arg(&out).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let printed = String::from_utf8(output.stdout).unwrap();
     assert!(printed.contains("vocabulary: 2994 ids"), "{printed}");
+    // `seed`, the ordering's name before, still works and means the same.
+    let output =
+        xtask().arg("vocab").arg(&captions).args(["--ordering", "seed", "--out"]).arg(&old_spelling).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&old_spelling).unwrap());
     let vocabulary = Vocabulary::load(&out).unwrap();
     assert_eq!(vocabulary.len(), 2994);
-    assert_eq!(vocabulary.ordering(), Ordering::Seed);
+    assert_eq!(vocabulary.ordering(), Ordering::Original);
     assert_eq!(vocabulary.threshold(), 5);
     // The original's first ids: "a" reaches 5 first, then "." and "dog".
     assert_eq!(&vocabulary.words()[4..7], ["a", ".", "dog"]);

@@ -40,7 +40,8 @@ pub struct VocabularyInfo {
     pub threshold: usize,
     /// `train` (train-split captions) or `all` (every caption in file order: the original's).
     pub scope: String,
-    /// `seed` (first reaching the threshold) or `frequency`.
+    /// `original` (first reaching the threshold; `seed` in datasets prepared before it was renamed)
+    /// or `frequency`.
     pub ordering: String,
     /// The tokenizer rules that produced the words.
     pub tokenizer: String,

@@ -202,7 +202,7 @@ pub fn prepare(
             .map(|r| &words[r])
             .collect()
     };
-    let vocabulary = Vocabulary::build(&vocabulary_captions, options.threshold, Ordering::Seed)?
+    let vocabulary = Vocabulary::build(&vocabulary_captions, options.threshold, Ordering::Original)?
         .with_tokenizer_rules(tokenizer.rules_version());
 
     let mut captions = Vec::new();
@@ -258,7 +258,7 @@ pub fn prepare(
             size: vocabulary.len(),
             threshold: options.threshold,
             scope: if options.seed_compatible { "all".into() } else { "train".into() },
-            ordering: "seed".into(),
+            ordering: Ordering::Original.to_string(),
             tokenizer: tokenizer.rules_version().to_string(),
         },
         skipped_images: skipped,

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 use caption_data::sources::{Format, read_captions_file};
 use caption_data::{Split, SplitRatios, assign_splits};
 
+#[path = "../../../tests/support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_data;
+
 fn shared(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(path)
+    shared_data(path)
 }
 
 #[test]
@@ -103,4 +107,13 @@ fn vocabulary_sizes_equal_the_originals_rule_computed_with_spacy() {
             assert_eq!(prepared.manifest.splits.get("train").map(|s| s.images), Some(6000));
         }
     }
+}
+
+/// A missing piece of the shared data is named, with where it was looked for and what to do.
+#[test]
+fn missing_shared_data_is_named() {
+    let panic = std::panic::catch_unwind(|| shared_data("flickr8k/no-such-file.txt")).unwrap_err();
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(message.contains("shared/data/flickr8k/no-such-file.txt"), "{message}");
+    assert!(message.contains("which is missing") && message.contains("CAPTION_SHARED_DATA"), "{message}");
 }

@@ -6,6 +6,10 @@ use caption_data::DataError;
 use caption_data::sources::{Format, coco, flickr8k_token, kaggle, karpathy, plain, read_captions};
 use proptest::prelude::*;
 
+#[path = "../../../tests/support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_data;
+
 /// Bytes that look a little like each format, and sometimes are pure noise.
 fn input() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
@@ -73,11 +77,7 @@ proptest! {
 
 /// A real JPEG and a real PNG, for mutation.
 fn real_images() -> Vec<Vec<u8>> {
-    let jpeg = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/flickr8k/images/3637013_c675de7705.jpg"),
-    )
-    .unwrap();
+    let jpeg = std::fs::read(shared_data("flickr8k/images/3637013_c675de7705.jpg")).unwrap();
     let mut png = Vec::new();
     image::RgbImage::from_fn(24, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 13, 77]))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)

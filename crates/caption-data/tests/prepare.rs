@@ -11,8 +11,12 @@ use caption_data::{
 };
 use caption_text::Vocabulary;
 
+#[path = "../../../tests/support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_data;
+
 fn shared(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(path)
+    shared_data(path)
 }
 
 fn prepare_shapes(out: &Path, images: usize) -> PreparedDataset {

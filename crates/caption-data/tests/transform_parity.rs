@@ -6,6 +6,10 @@ use std::path::Path;
 use caption_data::{ImageTransform, check_image_file};
 use rand::SeedableRng;
 
+#[path = "../../../tests/support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_data;
+
 #[test]
 fn eval_transform_matches_torchvision_to_one_pixel_level() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -17,7 +21,7 @@ fn eval_transform_matches_torchvision_to_one_pixel_level() {
         let side: u32 = side.parse().unwrap();
         let expected: Vec<f32> =
             view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        let image = check_image_file(&root.join("../../../shared/data/flickr8k/images").join(name)).unwrap();
+        let image = check_image_file(&shared_data("flickr8k/images").join(name)).unwrap();
         let ours = ImageTransform::eval(side).apply(&image, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0));
         assert_eq!(ours.len(), expected.len(), "{key}");
         // One 8-bit level is 2/255 after Normalize(0.5, 0.5).

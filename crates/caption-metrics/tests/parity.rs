@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use caption_metrics::{Bleu, CiderD, Corpus, MetricsError, NltkSmoothing, Profile, RougeL, SacrebleuSmoothing};
 use serde_json::Value;
 
+#[path = "../../../tests/support/shared_data.rs"]
+mod shared_data;
+
 /// Largest difference allowed between this crate and the reference library.
 const TOLERANCE: f64 = 1e-12;
 
@@ -187,9 +190,7 @@ fn random_corpora_and_edge_cases_match_the_libraries() {
 }
 
 fn shared_data() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    assert!(path.is_dir(), "the shared data folder {} is missing", path.display());
-    path
+    shared_data::shared_data("")
 }
 
 /// Each Flickr8k image's first caption against its other four, lowercased, split on whitespace.

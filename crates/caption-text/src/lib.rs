@@ -6,7 +6,7 @@
 //!   rules ([`Rules::english`]). Tokens carry byte offsets and trailing-space flags, so the input is
 //!   rebuilt exactly; lowercasing is a separate step ([`Token::lower`]).
 //! - [`Vocabulary`]: `<PAD>`, `<SOS>`, `<EOS>`, `<UNK>` then words over a frequency threshold, in
-//!   the original's order (`seed`) or by frequency; numericalize and decode; saved as a Hugging
+//!   the original's order (`original`) or by frequency; numericalize and decode; saved as a Hugging
 //!   Face `tokenizer.json`.
 //!
 //! # Where this differs from spaCy
@@ -31,7 +31,7 @@
 //! let tokenized: Vec<Vec<String>> = captions.iter().map(|c| tokenizer.lowercase_words(c)).collect();
 //! assert_eq!(tokenized[0], ["a", "dog", "'s", "running", "."]);
 //!
-//! let vocabulary = Vocabulary::build(&tokenized, 2, Ordering::Seed)?;
+//! let vocabulary = Vocabulary::build(&tokenized, 2, Ordering::Original)?;
 //! assert_eq!(vocabulary.id("a"), Some(4)); // first word to reach the threshold
 //! let ids = vocabulary.numericalize(&tokenized[2]);
 //! assert_eq!(ids.first(), Some(&Vocabulary::SOS));
@@ -43,11 +43,13 @@
 mod error;
 mod rules;
 mod special_matcher;
+mod token;
 mod tokenizer;
 mod tokenizer_json;
 mod vocabulary;
 
 pub use error::TextError;
 pub use rules::Rules;
-pub use tokenizer::{Token, Tokenizer, reconstruct};
+pub use token::{Token, reconstruct};
+pub use tokenizer::Tokenizer;
 pub use vocabulary::{Ordering, Vocabulary};

@@ -9,8 +9,9 @@
 
 use foldhash::HashMap;
 
-use crate::Rules;
-use crate::tokenizer::{Token, Tokenizer};
+use std::ops::Range;
+
+use crate::token::Token;
 
 /// Token sequences to look for, each the affix-split form of a special case.
 #[derive(Default)]
@@ -43,33 +44,15 @@ fn pair_key(first: &str, second: &str) -> usize {
 }
 
 impl SpecialMatcher {
-    /// Builds the patterns with `tokenizer` (whose own matcher is not used for this).
-    pub fn new(tokenizer: &Tokenizer, rules: &Rules) -> Self {
+    /// Looks for `patterns`: token sequences (the tokenizer's affix-split form of each special
+    /// case worth matching).
+    pub fn new(patterns: Vec<Vec<String>>) -> Self {
         let mut matcher = SpecialMatcher {
             may_start: vec![false; 256 * 32],
             may_pair: vec![false; 256 * 256],
             ..SpecialMatcher::default()
         };
-        for string in rules.special_cases.keys() {
-            let worth_matching = !rules.faster_heuristics
-                || tokenizer.find_prefix(string) != 0
-                || tokenizer.has_infix(string)
-                || tokenizer.find_suffix(string) != 0
-                || string.contains(' ');
-            if !worth_matching {
-                continue;
-            }
-            let mut tokens = Vec::new();
-            tokenizer.tokenize_affixes(string, false, &mut tokens);
-            if tokens.is_empty() {
-                continue;
-            }
-            let pattern: Vec<String> = tokens.iter().map(|t| t.text.to_string()).collect();
-            // A one-token match is taken after every longer one, so it never keeps another from
-            // merging; one that would become itself (`'`, `—`) changes nothing and is left out.
-            if pattern.len() == 1 && rules.special_cases[string].len() == 1 {
-                continue;
-            }
+        for pattern in patterns {
             matcher.single_token_patterns += usize::from(pattern.len() == 1);
             matcher.may_start[start_key(&pattern[0])] = true;
             if let [first, second, ..] = pattern.as_slice() {
@@ -81,8 +64,16 @@ impl SpecialMatcher {
         matcher
     }
 
-    /// Merges special cases that span several tokens, among `tokens[from..]`.
-    pub fn apply<'a>(&self, text: &'a str, tokens: &mut Vec<Token<'a>>, from: usize, tokenizer: &Tokenizer) {
+    /// Merges special cases that span several tokens, among `tokens[from..]`: `merge` pushes the
+    /// special case whose text is `text[span]` onto the tokens and says whether there was one
+    /// (the matched text, spaces included, must be the special case itself).
+    pub fn apply<'a>(
+        &self,
+        text: &'a str,
+        tokens: &mut Vec<Token<'a>>,
+        from: usize,
+        merge: impl Fn(&'a str, Range<usize>, &mut Vec<Token<'a>>) -> bool,
+    ) {
         if tokens.len() - from < 2 && self.single_token_patterns == 0 {
             return;
         }
@@ -137,8 +128,7 @@ impl SpecialMatcher {
                     kept.next();
                     let first = old[start];
                     let last = old[end - 1];
-                    // The matched text, spaces included, must be the special case itself.
-                    if tokenizer.push_special(text, first.offset..last.end(), tokens) {
+                    if merge(text, first.offset..last.end(), tokens) {
                         if let Some(token) = tokens.last_mut() {
                             token.whitespace = last.whitespace;
                         }

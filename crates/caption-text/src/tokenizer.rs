@@ -21,43 +21,8 @@ use foldhash::HashMap;
 use rayon::prelude::*;
 
 use crate::special_matcher::SpecialMatcher;
+use crate::token::Token;
 use crate::{Rules, TextError};
-
-/// One token: a slice of the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Token<'a> {
-    /// The token's text (spaCy's `token.text`).
-    pub text: &'a str,
-    /// Byte offset of the token in the input.
-    pub offset: usize,
-    /// Whether a single space follows the token (spaCy's `token.whitespace_`).
-    pub whitespace: bool,
-}
-
-impl Token<'_> {
-    /// Byte offset just past the token.
-    pub fn end(&self) -> usize {
-        self.offset + self.text.len()
-    }
-
-    /// The token lowercased as Python's `str.lower()` does (what the original's
-    /// `tok.text.lower()` gives).
-    pub fn lower(&self) -> String {
-        self.text.to_lowercase()
-    }
-}
-
-/// Rebuilds the text a token sequence came from: each token followed by a space where it has one.
-pub fn reconstruct(tokens: &[Token<'_>]) -> String {
-    let mut text = String::with_capacity(tokens.iter().map(|t| t.text.len() + 1).sum());
-    for token in tokens {
-        text.push_str(token.text);
-        if token.whitespace {
-            text.push(' ');
-        }
-    }
-    text
-}
 
 /// A spaCy-rule tokenizer. Cheap to share across threads; chunk results are cached per thread.
 ///
@@ -153,8 +118,33 @@ impl Tokenizer {
                 .collect(),
             matcher: SpecialMatcher::default(),
         };
-        tokenizer.matcher = SpecialMatcher::new(&tokenizer, rules);
+        tokenizer.matcher = SpecialMatcher::new(tokenizer.special_case_patterns(rules));
         Ok(tokenizer)
+    }
+
+    /// The token sequences the special-case matcher looks for: each special case that contains
+    /// an affix, an infix or a space, as affix splitting alone would leave it. A one-token
+    /// sequence whose special case is one token too is left out (it would become itself).
+    fn special_case_patterns(&self, rules: &Rules) -> Vec<Vec<String>> {
+        let mut patterns = Vec::new();
+        for (string, pieces) in &rules.special_cases {
+            let worth_matching = !rules.faster_heuristics
+                || self.find_prefix(string) != 0
+                || self.has_infix(string)
+                || self.find_suffix(string) != 0
+                || string.contains(' ');
+            if !worth_matching {
+                continue;
+            }
+            let mut tokens = Vec::new();
+            self.tokenize_affixes(string, false, &mut tokens);
+            let pattern: Vec<String> = tokens.iter().map(|t| t.text.to_string()).collect();
+            if pattern.is_empty() || (pattern.len() == 1 && pieces.len() == 1) {
+                continue;
+            }
+            patterns.push(pattern);
+        }
+        patterns
     }
 
     /// The rules' name, e.g. `spacy-3.8.18-en`.
@@ -166,7 +156,7 @@ impl Tokenizer {
     pub fn tokenize<'a>(&self, text: &'a str) -> Vec<Token<'a>> {
         let mut tokens = Vec::with_capacity(text.len() / 4 + 1);
         self.tokenize_affixes(text, true, &mut tokens);
-        self.matcher.apply(text, &mut tokens, 0, self);
+        self.matcher.apply(text, &mut tokens, 0, |text, span, tokens| self.push_special(text, span, tokens));
         tokens
     }
 

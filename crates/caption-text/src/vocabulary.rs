@@ -14,7 +14,9 @@ use crate::TextError;
 pub enum Ordering {
     /// The original's `build_vocabulary`: scanning the captions in order, a word gets the next id
     /// when its running count first reaches the threshold. Reproduces the original's ids exactly.
-    Seed,
+    /// Written `original`; `seed`, its name before, still reads.
+    #[serde(alias = "seed")]
+    Original,
     /// By count, most frequent first; ties by word (code point order).
     Frequency,
 }
@@ -22,7 +24,7 @@ pub enum Ordering {
 impl fmt::Display for Ordering {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Ordering::Seed => "seed",
+            Ordering::Original => "original",
             Ordering::Frequency => "frequency",
         })
     }
@@ -33,9 +35,9 @@ impl FromStr for Ordering {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "seed" => Ok(Ordering::Seed),
+            "original" | "seed" => Ok(Ordering::Original),
             "frequency" => Ok(Ordering::Frequency),
-            other => Err(TextError::Vocabulary(format!("unknown ordering {other:?}: expected seed or frequency"))),
+            other => Err(TextError::Vocabulary(format!("unknown ordering {other:?}: expected original or frequency"))),
         }
     }
 }

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use caption_text::{Ordering, Token, Tokenizer, Vocabulary, reconstruct};
 use serde_json::Value;
 
+#[path = "../../../tests/support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_data;
+
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
@@ -23,7 +27,7 @@ fn read_json(name: &str) -> Value {
 }
 
 fn captions() -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/flickr8k/captions.txt");
+    let path = shared_data("flickr8k/captions.txt");
     assert!(path.is_file(), "the shared Flickr8k captions are missing: {}", path.display());
     csv::Reader::from_path(path).unwrap().records().map(|r| r.unwrap()[1].to_string()).collect()
 }
@@ -108,7 +112,7 @@ fn the_originals_vocabulary_is_rebuilt_exactly() {
     let as_strings =
         |v: &Value| -> Vec<String> { v.as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect() };
 
-    let seed = Vocabulary::build(&words, 5, Ordering::Seed).unwrap();
+    let seed = Vocabulary::build(&words, 5, Ordering::Original).unwrap();
     assert_eq!(seed.len(), 2994);
     assert_eq!(seed.words(), as_strings(&fixture["seed"]).as_slice());
     for (id, word) in seed.words().iter().enumerate().skip(4) {

@@ -7,7 +7,7 @@ fn vocabulary() -> Vocabulary {
     let tokenizer = Tokenizer::english();
     let captions = ["A dog runs.", "A dog's ball!", "The dog can't run.", "A cat runs."];
     let words: Vec<Vec<String>> = captions.iter().map(|c| tokenizer.lowercase_words(c)).collect();
-    Vocabulary::build(&words, 1, Ordering::Seed).unwrap().with_tokenizer_rules(tokenizer.rules_version())
+    Vocabulary::build(&words, 1, Ordering::Original).unwrap().with_tokenizer_rules(tokenizer.rules_version())
 }
 
 #[test]
@@ -35,6 +35,12 @@ fn save_and_load_round_trip() {
     assert_eq!(loaded, vocabulary);
     assert_eq!(loaded.tokenizer_rules(), Some("spacy-3.8.18-en"));
     assert!(std::fs::read_dir(dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp")));
+
+    // Files written before the original's ordering was renamed say `seed`: they read the same.
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("\"ordering\": \"original\""), "the premise: the file names the ordering");
+    std::fs::write(&path, written.replace("\"ordering\": \"original\"", "\"ordering\": \"seed\"")).unwrap();
+    assert_eq!(Vocabulary::load(&path).unwrap(), vocabulary);
 }
 
 #[test]
@@ -48,5 +54,5 @@ fn malformed_files_are_refused_with_a_reason() {
     let wrong = r#"{"model": {"type": "WordLevel", "vocab": {"<PAD>": 0, "<SOS>": 1, "<UNK>": 2, "<EOS>": 3}}}"#;
     assert!(error(wrong).contains("id 2 must be <EOS>"), "{}", error(wrong));
     assert!(matches!(Vocabulary::load(std::path::Path::new("/nonexistent/tokenizer.json")), Err(TextError::Io { .. })));
-    assert!(Vocabulary::build(&[vec!["a"]], 0, Ordering::Seed).is_err());
+    assert!(Vocabulary::build(&[vec!["a"]], 0, Ordering::Original).is_err());
 }

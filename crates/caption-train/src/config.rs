@@ -16,8 +16,10 @@ pub enum Mode {
     Frozen,
     /// The original's setup: every batch runs Inception v3 in train mode (BatchNorm batch
     /// statistics, running statistics updated) on random crops; only `fc` and the decoder train.
-    Seed,
-    /// As `seed`, but the whole network trains: Inception v3 too, with its own (lower) learning
+    /// Written `original`; `seed`, its name before, still reads.
+    #[serde(alias = "seed")]
+    Original,
+    /// As `original`, but the whole network trains: Inception v3 too, with its own (lower) learning
     /// rate, `cnn_learning_rate`.
     Finetune,
 }
@@ -92,7 +94,7 @@ pub struct TrainConfig {
     pub transform_input: bool,
     /// Side of the image the encoder sees (the original: 299).
     pub image_size: u32,
-    /// Seed mode: side images are resized to before the random crop of `image_size` (the
+    /// Original mode: side images are resized to before the random crop of `image_size` (the
     /// original: 356).
     pub train_resize: u32,
     /// Longest generated caption.
@@ -321,5 +323,14 @@ mod tests {
         assert_eq!(keys, ["batch_size", "hidden_size"]);
         assert!(error.to_string().contains("batch_size (the run's 32, asked 4)"), "{error}");
         assert_eq!(saved.resumed_with(&saved).unwrap(), (saved.clone(), Vec::new()));
+    }
+
+    #[test]
+    fn the_original_setup_reads_under_its_old_name_and_is_written_under_its_new_one() {
+        let old = TrainConfig::default().to_toml().replace("mode = \"frozen\"", "mode = \"seed\"");
+        assert!(old.contains("mode = \"seed\""), "the premise: the saved config names the mode");
+        let config = TrainConfig::from_toml(&old).unwrap();
+        assert_eq!(config.mode, Mode::Original);
+        assert!(config.to_toml().contains("mode = \"original\""));
     }
 }

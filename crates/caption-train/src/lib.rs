@@ -2,7 +2,7 @@
 //! and resume bit for bit.
 //!
 //! - [`TrainConfig`]: every setting (TOML, saved with the run); modes [`Mode::Frozen`] (encoder
-//!   features cached once, the default) and [`Mode::Seed`] (the original's setup);
+//!   features cached once, the default) and [`Mode::Original`] (the original's setup);
 //! - [`train`]: seeded shuffles and dropout masks, the PAD-masked loss, [`Adam`], validation loss
 //!   and BLEU-1..4 after each epoch, the best checkpoint kept, early stopping, metrics.jsonl and
 //!   its PNG [`plots`] (loss.png, bleu.png);

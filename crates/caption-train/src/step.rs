@@ -2,7 +2,7 @@
 //! `fc`, ReLU and dropout, the decoder, the PAD-masked cross-entropy, backward, optional
 //! gradient clipping and an Adam update. Every mode's step ends here; benchmarks time it.
 //!
-//! When no gradient flows into the encoder (frozen and seed modes) and caption-model's backend
+//! When no gradient flows into the encoder (frozen and original modes) and caption-model's backend
 //! layer picks the CPU path, the forward and backward pass is its hand-written one
 //! ([`CNNtoRNN::head_gradients`](caption_model::CNNtoRNN::head_gradients)); otherwise candle's
 //! autograd runs the reference. Both draw the same dropout masks and compute the same gradients (up to float

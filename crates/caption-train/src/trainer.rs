@@ -407,7 +407,7 @@ impl StepContext<'_> {
         let pooled = match self.pooled {
             Some(all) => features::select_rows(all, &batch.images)?,
             None => {
-                // Inception in train mode on random crops. Seed mode (the original): only fc
+                // Inception in train mode on random crops. Original mode: only fc
                 // trains, so no gradient flows into the network; finetune: it all trains.
                 let seed = self.config.seed ^ step;
                 let images = features::images_tensor(self.dataset, &batch.images, &self.train_transform, seed, device)?;

@@ -210,7 +210,7 @@ fn finetune_mode_trains_every_inception_layer_and_seed_mode_none() {
     let tuned =
         |mode| TrainConfig { mode, train_resize: 80, cnn_learning_rate: Some(1e-3), batch_size: 4, ..config(1) };
     // One optimizer step each (the stop request saves a checkpoint).
-    assert!(run(&data, &dir.path().join("seed"), tuned(Mode::Seed), false, Some(1)).interrupted);
+    assert!(run(&data, &dir.path().join("seed"), tuned(Mode::Original), false, Some(1)).interrupted);
     assert!(run(&data, &dir.path().join("finetune"), tuned(Mode::Finetune), false, Some(1)).interrupted);
     let (seed, finetune) = (weights(&newest(&dir.path().join("seed"))), weights(&newest(&dir.path().join("finetune"))));
     let trainable: Vec<&String> = seed
@@ -219,14 +219,14 @@ fn finetune_mode_trains_every_inception_layer_and_seed_mode_none() {
         .filter(|name| name.ends_with("conv.weight") || name.ends_with("bn.weight") || name.ends_with("bn.bias"))
         .collect();
     assert_eq!(trainable.len(), 94 * 3, "every BasicConv2d's conv weight and BatchNorm affine parameters");
-    let init = caption_train::TrainModel::new(&tuned(Mode::Seed), data.vocabulary.len(), &Device::Cpu).unwrap();
+    let init = caption_train::TrainModel::new(&tuned(Mode::Original), data.vocabulary.len(), &Device::Cpu).unwrap();
     let init = init.state_dict().unwrap();
     for name in trainable {
         let (before, frozen, tuned) = (&init[name], &seed[name], &finetune[name]);
         let same = |a: &Tensor, b: &Tensor| {
             (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() == 0.0
         };
-        assert!(same(before, frozen), "{name} changed in seed mode");
+        assert!(same(before, frozen), "{name} changed in original mode");
         assert!(!same(before, tuned), "{name} did not train in finetune mode: no gradient reached it");
     }
 }

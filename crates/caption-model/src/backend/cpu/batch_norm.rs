@@ -1,5 +1,5 @@
 //! Train-mode BatchNorm + ReLU on the CPU without a backward pass: the batch statistics of the
-//! seed mode's frozen-but-train-mode encoder, gathered by loops over each channel in parallel.
+//! original mode's frozen-but-train-mode encoder, gathered by loops over each channel in parallel.
 
 use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;

@@ -2,7 +2,7 @@
 //! measure faster than candle's (docs/benchmarks.md), each tested against the reference path.
 //!
 //! - `conv.rs`: eval-mode convolution with BatchNorm + ReLU fused in (Inception v3's `BasicConv2d`);
-//! - `batch_norm.rs`: train-mode BatchNorm + ReLU without a backward pass (the seed mode's encoder);
+//! - `batch_norm.rs`: train-mode BatchNorm + ReLU without a backward pass (the original mode's encoder);
 //! - `pool.rs`: Inception's two 3×3 pools;
 //! - `greedy.rs`: greedy decoding, a thread per core each owning a share of the weights;
 //! - `training_pass.rs`: the decoder's (and the encoder head's) forward and backward pass;
