@@ -259,7 +259,7 @@ pub struct ResumePoint {
 /// The newest state of a run that reads back completely, among its `step-N` checkpoints and
 /// `best/`, and the damaged ones newer than it.
 pub fn resume_point(run: &Path) -> ResumePoint {
-    let best_dir = run.join("best");
+    let best_dir = run.join(crate::run_folder::BEST_DIR);
     let best = is_checkpoint_folder(&best_dir).then(|| read_checkpoint(&best_dir));
     let best_step = match &best {
         Some(Ok(b)) => Some(b.state.step),

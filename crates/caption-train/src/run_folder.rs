@@ -23,12 +23,20 @@ use std::path::{Path, PathBuf};
 
 use caption_data::{claim_output_folder, remove_stale_leftovers};
 
-use crate::checkpoint::{MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE};
+use std::collections::HashMap;
+
+use candle_core::Tensor;
+use caption_text::Vocabulary;
+
+use crate::checkpoint::{self, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE, TrainerState};
 use crate::error::io;
+use crate::trainer::write_atomically;
 use crate::{CONFIG_FILE, METRICS_FILE, TrainConfig, TrainError};
 
 /// The lock file.
 pub const LOCK_FILE: &str = ".lock";
+/// The folder of the best checkpoint.
+pub const BEST_DIR: &str = "best";
 /// Files a run writes at its top level (besides `features-*.safetensors`).
 const RUN_FILES: [&str; 7] = [
     LOCK_FILE,
@@ -113,6 +121,80 @@ impl RunFolder {
         &self.path
     }
 
+    /// config.toml.
+    pub fn config_file(&self) -> PathBuf {
+        self.path.join(CONFIG_FILE)
+    }
+
+    /// metrics.jsonl.
+    pub fn metrics_file(&self) -> PathBuf {
+        self.path.join(METRICS_FILE)
+    }
+
+    /// The frozen mode's feature cache for the settings and dataset `key` stands for.
+    pub fn feature_cache(&self, key: &str) -> PathBuf {
+        self.path.join(format!("features-{key}.safetensors"))
+    }
+
+    /// `best/`.
+    pub fn best_dir(&self) -> PathBuf {
+        self.path.join(BEST_DIR)
+    }
+
+    /// Whether the run holds a checkpoint (a `step-N` folder or `best/`).
+    pub fn holds_checkpoints(&self) -> bool {
+        self.newest_checkpoint().is_some() || self.best_checkpoint().is_some()
+    }
+
+    /// The newest `checkpoints/step-N` folder.
+    pub fn newest_checkpoint(&self) -> Option<PathBuf> {
+        checkpoint::list_checkpoints(&self.path).into_iter().next()
+    }
+
+    /// `best/`, when it holds a checkpoint.
+    pub fn best_checkpoint(&self) -> Option<PathBuf> {
+        let best = self.best_dir();
+        checkpoint::is_checkpoint_folder(&best).then_some(best)
+    }
+
+    /// Writes the run's settings and vocabulary (config.toml, tokenizer.json), atomically.
+    ///
+    /// # Errors
+    /// [`TrainError::Io`].
+    pub fn write_settings(&self, config: &TrainConfig, vocabulary: &Vocabulary) -> Result<(), TrainError> {
+        write_atomically(&self.config_file(), config.to_toml().as_bytes())?;
+        write_atomically(&self.path.join(TOKENIZER_FILE), vocabulary.to_tokenizer_json().as_bytes())
+    }
+
+    /// Writes `checkpoints/step-N` for `state` (atomically), then keeps the newest `keep_last`
+    /// of them (never the one just written away). Returns its folder.
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] or a candle error.
+    pub fn save_checkpoint(
+        &self,
+        state: &TrainerState,
+        model: &HashMap<String, Tensor>,
+        optimizer: &HashMap<String, Tensor>,
+        vocabulary: &Vocabulary,
+        keep_last: usize,
+    ) -> Result<PathBuf, TrainError> {
+        let dir = checkpoint::checkpoint_dir(&self.path, state.step);
+        checkpoint::write_checkpoint(&dir, state, model, optimizer, vocabulary)?;
+        checkpoint::prune(&self.path, keep_last, &dir);
+        Ok(dir)
+    }
+
+    /// Copies the checkpoint `dir` to `best/` (atomically); returns `best/`.
+    ///
+    /// # Errors
+    /// [`TrainError::Io`].
+    pub fn copy_to_best(&self, dir: &Path) -> Result<PathBuf, TrainError> {
+        let best = self.best_dir();
+        checkpoint::copy_checkpoint(dir, &best)?;
+        Ok(best)
+    }
+
     /// Deletes everything the run wrote (checkpoints, best, metrics, plots, caches, evaluations),
     /// to start it over; files it did not write stay where they are. The lock stays held, and
     /// config.toml stays (the folder remains a run; training writes it anew).
@@ -134,7 +216,7 @@ pub fn is_run(path: &Path) -> bool {
             .is_ok_and(|text| serde_json::from_str::<crate::checkpoint::TrainerState>(&text).is_ok())
     };
     fs::read_to_string(path.join(CONFIG_FILE)).is_ok_and(|text| TrainConfig::from_toml(&text).is_ok())
-        || crate::checkpoint::list_checkpoints(path).into_iter().chain([path.join("best")]).any(reads)
+        || crate::checkpoint::list_checkpoints(path).into_iter().chain([path.join(BEST_DIR)]).any(reads)
 }
 
 /// Whether an entry of a run folder (relative path, and whether it is a folder) is one a run

@@ -1,7 +1,7 @@
 //! The training loop: seeded batches, the masked loss, Adam, validation after each epoch,
 //! checkpoints (every epoch, optionally every N steps, and on a stop request), resume.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::TrainError;
 use crate::adam::{Adam, AdamConfig};
-use crate::checkpoint::{self, Best, TrainerState};
+use crate::checkpoint::{self, Best, Checkpoint, TrainerState};
 use crate::config::{EncoderWeights, Mode, Schedule, TrainConfig};
 use crate::error::io;
 use crate::features;
@@ -72,7 +72,9 @@ pub const CONFIG_FILE: &str = "config.toml";
 /// File of the run's metrics, one JSON object per line.
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
-/// Trains (or resumes) a run.
+/// Trains (or resumes) a run: [`Start`] (the run folder locked, the checkpoint to resume from,
+/// the settings, the model), the frozen mode's feature cache, then epoch after epoch
+/// ([`Run::train_epoch`], [`Run::end_epoch`]) until the last, an early stop, or a stop request.
 ///
 /// # Errors
 /// [`TrainError`]: bad config, unusable dataset or weights, a checkpoint that does not fit, I/O.
@@ -80,237 +82,352 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     let TrainOptions { config, dataset, run_dir, resume, device, progress, stop, log } = options;
     config.validate().map_err(TrainError::Config)?;
     crate::flush_denormals_to_zero();
-    let _run_folder = RunFolder::lock(&run_dir)?;
-    let vocabulary = &dataset.vocabulary;
-    let dataset_hash = dataset.manifest.content_hash();
-
-    let has_state =
-        !checkpoint::list_checkpoints(&run_dir).is_empty() || checkpoint::is_checkpoint_folder(&run_dir.join("best"));
-    if !resume && has_state {
-        return Err(TrainError::Config(format!(
-            "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
-            run_dir.display()
-        )));
-    }
-    let point = if resume { checkpoint::resume_point(&run_dir) } else { checkpoint::ResumePoint::default() };
-    if resume && point.checkpoint.is_none() && !point.damaged.is_empty() {
-        let reasons: Vec<String> = point.damaged.iter().map(|(_, why)| why.clone()).collect();
-        return Err(TrainError::Checkpoint {
-            path: run_dir.display().to_string(),
-            problem: format!(
-                "nothing to resume from: no checkpoint reads back ({}); nothing was changed. Start a new run in \
-                 another folder, or move the damaged checkpoints away to start this one over",
-                reasons.join("; ")
-            ),
-        });
-    }
-    if resume && point.checkpoint.is_none() {
-        log(&format!("{} holds no checkpoint yet: starting the run", run_dir.display()));
-    }
-    let resumed = point.checkpoint;
-    if resumed.is_some() {
-        for (dir, why) in &point.damaged {
-            let aside = checkpoint::move_aside(&run_dir, dir)?;
-            log(&format!("moved the damaged checkpoint {} to {} ({why})", dir.display(), aside.display()));
-        }
-    }
-    let config = match &resumed {
-        Some(c) => {
-            checkpoint::check_compatible(c, &config, vocabulary, &dataset_hash)?;
-            let (merged, changes) = c.state.config.resumed_with(&config)?;
-            for change in &changes {
-                log(&format!("resuming with {} {} (was {})", change.key, change.requested, change.saved));
-            }
-            merged
-        }
-        None => config,
-    };
-    let model = TrainModel::new(&config, vocabulary.len(), &device)?;
-    let mut state = match &resumed {
-        Some(c) => {
-            model.load_state_dict(&c.model, &c.path.display().to_string())?;
-            log(&format!("resuming from {} (epoch {}, step {})", c.path.display(), c.state.epoch, c.state.step));
-            let mut state = c.state.clone();
-            // best/ may hold a better score than this checkpoint knew (it fell back past newer
-            // ones): only a model better than best/'s may replace it.
-            if let Some(best) = point.best.filter(|b| state.best.is_none_or(|s| b.score > s.score)) {
-                state.best = Some(best);
-            }
-            state
-        }
-        None => {
-            model.load_encoder_weights(&config.encoder)?;
-            TrainerState {
-                epoch: 0,
-                batch_in_epoch: 0,
-                step: 0,
-                dropout: Dropout::new(0.5, config.seed ^ 0x0d50_0d50).state(),
-                best: None,
-                epochs_since_best: 0,
-                config: config.clone(),
-                dataset_hash: dataset_hash.clone(),
-                vocab_size: vocabulary.len(),
-                created_by: format!("caption-train {}", env!("CARGO_PKG_VERSION")),
-            }
-        }
-    };
-    state.config = config.clone();
-    write_atomically(&run_dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
-    write_atomically(&run_dir.join("tokenizer.json"), vocabulary.to_tokenizer_json().as_bytes())?;
-
-    let train_images = dataset.images_in(Split::Train);
-    let validation_images = dataset.images_in(Split::Validation);
-    if train_images.is_empty() {
+    let folder = RunFolder::lock(&run_dir)?;
+    let start = Start::new(&folder, config, dataset, resume, &device, log)?;
+    if dataset.images_in(Split::Train).is_empty() {
         return Err(TrainError::Config("the dataset has no training images".into()));
     }
-    let eval_transform = ImageTransform::eval(config.image_size);
-
-    // Frozen mode: the encoder runs once; its pooled features are cached in the run folder.
-    let pooled = if config.mode == Mode::Frozen {
-        if resumed.is_none() && config.encoder == EncoderWeights::Random {
-            let calibration = loader::epoch_order(&train_images, Some((config.seed, u64::MAX)));
-            let calibration = &calibration[..config.calibration_images.clamp(1, calibration.len())];
-            features::recalibrate_batch_norm(&model, dataset, calibration, &eval_transform, progress)?;
+    let pooled = frozen_features(&folder, &start, dataset, progress)?.map(|p| p.to_device(&device)).transpose()?;
+    let mut run = Run::new(folder, start, dataset, pooled, progress, stop, log)?;
+    while run.state.epoch < run.config.epochs {
+        let Some(epoch) = run.train_epoch()? else { return Ok(run.summary) };
+        let validation = run.validate()?;
+        if run.end_epoch(&epoch, validation)? {
+            break;
         }
-        let cache = run_dir.join(format!("features-{}.safetensors", features::cache_key(&config, &dataset_hash)));
-        let all: Vec<usize> = (0..dataset.images.len()).collect();
-        let pooled = match features::load_cache(&cache, all.len()) {
-            Some(pooled) => pooled,
+    }
+    Ok(run.summary)
+}
+
+/// Where a run starts: its settings, the model and the trainer's state, fresh or resumed.
+struct Start {
+    config: TrainConfig,
+    model: TrainModel,
+    state: TrainerState,
+    /// The checkpoint resumed from.
+    resumed: Option<Checkpoint>,
+}
+
+impl Start {
+    /// Picks the checkpoint to resume from (moving damaged ones aside), merges the settings a
+    /// resume may change, builds the model and writes the run's config.toml and tokenizer.json.
+    fn new(
+        folder: &RunFolder,
+        config: TrainConfig,
+        dataset: &PreparedDataset,
+        resume: bool,
+        device: &Device,
+        log: &dyn Fn(&str),
+    ) -> Result<Self, TrainError> {
+        let vocabulary = &dataset.vocabulary;
+        let dataset_hash = dataset.manifest.content_hash();
+        let (resumed, best) = resume_point(folder, resume, log)?;
+        let config = match &resumed {
+            Some(c) => {
+                checkpoint::check_compatible(c, &config, vocabulary, &dataset_hash)?;
+                let (merged, changes) = c.state.config.resumed_with(&config)?;
+                for change in &changes {
+                    log(&format!("resuming with {} {} (was {})", change.key, change.requested, change.saved));
+                }
+                merged
+            }
+            None => config,
+        };
+        let model = TrainModel::new(&config, vocabulary.len(), device)?;
+        let mut state = match &resumed {
+            Some(c) => {
+                model.load_state_dict(&c.model, &c.path.display().to_string())?;
+                log(&format!("resuming from {} (epoch {}, step {})", c.path.display(), c.state.epoch, c.state.step));
+                let mut state = c.state.clone();
+                // best/ may hold a better score than this checkpoint knew (it fell back past
+                // newer ones): only a model better than best/'s may replace it.
+                if let Some(best) = best.filter(|b| state.best.is_none_or(|s| b.score > s.score)) {
+                    state.best = Some(best);
+                }
+                state
+            }
             None => {
-                let pooled = features::pooled_features(&model, dataset, &all, &eval_transform, progress)?;
-                features::save_cache(&cache, &pooled)?;
-                pooled
+                model.load_encoder_weights(&config.encoder)?;
+                TrainerState {
+                    epoch: 0,
+                    batch_in_epoch: 0,
+                    step: 0,
+                    dropout: Dropout::new(0.5, config.seed ^ 0x0d50_0d50).state(),
+                    best: None,
+                    epochs_since_best: 0,
+                    config: config.clone(),
+                    dataset_hash,
+                    vocab_size: vocabulary.len(),
+                    created_by: format!("caption-train {}", env!("CARGO_PKG_VERSION")),
+                }
             }
         };
-        Some(pooled.to_device(&device)?)
-    } else {
-        None
-    };
-
-    let mut groups = vec![(model.trained_vars(), 1.0)];
-    if config.mode == Mode::Finetune {
-        groups.push((model.encoder_vars(), config.cnn_learning_rate() / config.learning_rate));
+        state.config = config.clone();
+        folder.write_settings(&config, vocabulary)?;
+        Ok(Self { config, model, state, resumed })
     }
-    let mut optimizer = Adam::with_groups(
-        groups,
-        AdamConfig { kind: config.optimizer, weight_decay: config.weight_decay, ..AdamConfig::default() },
-    )?;
-    if let Some(c) = &resumed {
-        optimizer
-            .load_state(&c.optimizer, c.state.step)
-            .map_err(|problem| TrainError::Checkpoint { path: c.path.display().to_string(), problem })?;
+
+    /// The optimizer over what trains (Inception v3 too when fine-tuning, at its own rate), with
+    /// the resumed checkpoint's moments.
+    fn optimizer(&self) -> Result<Adam, TrainError> {
+        let config = &self.config;
+        let mut groups = vec![(self.model.trained_vars(), 1.0)];
+        if config.mode == Mode::Finetune {
+            groups.push((self.model.encoder_vars(), config.cnn_learning_rate() / config.learning_rate));
+        }
+        let adam = AdamConfig { kind: config.optimizer, weight_decay: config.weight_decay, ..AdamConfig::default() };
+        let mut optimizer = Adam::with_groups(groups, adam)?;
+        if let Some(c) = &self.resumed {
+            optimizer
+                .load_state(&c.optimizer, c.state.step)
+                .map_err(|problem| TrainError::Checkpoint { path: c.path.display().to_string(), problem })?;
+        }
+        Ok(optimizer)
     }
-    let mut dropout = Dropout::from_state(0.5, state.dropout);
-    let train_rows = dataset.captions_in(Split::Train);
-    let batches_per_epoch = train_rows.len().div_ceil(config.batch_size);
-    let total_steps = (batches_per_epoch * config.epochs) as u64;
-    let metrics_path = run_dir.join(METRICS_FILE);
-    // Each step once: rows past the state training continues from are dropped (a run killed or
-    // resumed from an older checkpoint wrote them), as is a torn last line.
-    keep_metrics_up_to(&metrics_path, state.step)?;
-    let mut metrics = OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(io(&metrics_path))?;
-    let train_transform = ImageTransform::train(config.train_resize, config.image_size);
-    let context = StepContext { model: &model, dataset, config: &config, pooled: pooled.as_ref(), train_transform };
+}
 
-    let mut summary = RunSummary {
-        epochs: state.epoch,
-        steps: state.step,
-        best: state.best,
-        last_validation: None,
-        interrupted: false,
-        stopped_early: false,
-        checkpoint: checkpoint::list_checkpoints(&run_dir).first().cloned(),
-        best_checkpoint: checkpoint::is_checkpoint_folder(&run_dir.join("best")).then(|| run_dir.join("best")),
-        metrics: metrics_path.clone(),
+/// The checkpoint a run continues from (with the best score `best/` records), or none for a new
+/// run. A run that holds checkpoints is only continued with `resume`; damaged checkpoints newer
+/// than the one resumed are moved aside; a run whose every checkpoint is damaged is left as it is.
+fn resume_point(
+    folder: &RunFolder,
+    resume: bool,
+    log: &dyn Fn(&str),
+) -> Result<(Option<Checkpoint>, Option<Best>), TrainError> {
+    let run_dir = folder.path();
+    if !resume {
+        if folder.holds_checkpoints() {
+            return Err(TrainError::Config(format!(
+                "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
+                run_dir.display()
+            )));
+        }
+        return Ok((None, None));
+    }
+    let point = checkpoint::resume_point(run_dir);
+    let Some(resumed) = point.checkpoint else {
+        if !point.damaged.is_empty() {
+            let reasons: Vec<String> = point.damaged.iter().map(|(_, why)| why.clone()).collect();
+            return Err(TrainError::Checkpoint {
+                path: run_dir.display().to_string(),
+                problem: format!(
+                    "nothing to resume from: no checkpoint reads back ({}); nothing was changed. Start a new run in \
+                     another folder, or move the damaged checkpoints away to start this one over",
+                    reasons.join("; ")
+                ),
+            });
+        }
+        log(&format!("{} holds no checkpoint yet: starting the run", run_dir.display()));
+        return Ok((None, None));
     };
-    let save = |state: &TrainerState, optimizer: &Adam| -> Result<PathBuf, TrainError> {
-        let dir = checkpoint::checkpoint_dir(&run_dir, state.step);
-        checkpoint::write_checkpoint(&dir, state, &model.state_dict()?, &optimizer.state_tensors()?, vocabulary)?;
-        checkpoint::prune(&run_dir, config.keep_last, &dir);
-        Ok(dir)
-    };
+    for (dir, why) in &point.damaged {
+        let aside = checkpoint::move_aside(run_dir, dir)?;
+        log(&format!("moved the damaged checkpoint {} to {} ({why})", dir.display(), aside.display()));
+    }
+    Ok((Some(resumed), point.best))
+}
 
-    // The estimate of the time left covers the whole run: every step so far in this process
-    // (validation included) and the steps still to go.
-    let (run_started, first_step) = (Instant::now(), state.step);
-    let time_left = |step: u64| {
-        let done = step.saturating_sub(first_step).max(1) as f64;
-        run_started.elapsed().as_secs_f64() / done * total_steps.saturating_sub(step) as f64
-    };
-    while state.epoch < config.epochs {
-        let epoch = state.epoch;
-        let order = loader::epoch_order(&train_rows, Some((config.seed, epoch as u64)));
-        let batches = loader::caption_batches(dataset, &order, config.batch_size);
-        progress.start(&format!("epoch {}/{}", epoch + 1, config.epochs), batches.len() as u64);
-        progress.advance(state.batch_in_epoch as u64);
-        let (mut loss_sum, mut loss_count) = (0.0, 0usize);
+/// Frozen mode's encoder features for every image (eval mode, computed once and cached in the
+/// run folder; random weights first get BatchNorm statistics from training images); `None` in
+/// the other modes, where the encoder runs on every batch.
+fn frozen_features(
+    folder: &RunFolder,
+    start: &Start,
+    dataset: &PreparedDataset,
+    progress: &dyn Progress,
+) -> Result<Option<Tensor>, TrainError> {
+    let config = &start.config;
+    if config.mode != Mode::Frozen {
+        return Ok(None);
+    }
+    let eval_transform = ImageTransform::eval(config.image_size);
+    if start.resumed.is_none() && config.encoder == EncoderWeights::Random {
+        let train_images = dataset.images_in(Split::Train);
+        let calibration = loader::epoch_order(&train_images, Some((config.seed, u64::MAX)));
+        let calibration = &calibration[..config.calibration_images.clamp(1, calibration.len())];
+        features::recalibrate_batch_norm(&start.model, dataset, calibration, &eval_transform, progress)?;
+    }
+    let cache = folder.feature_cache(&features::cache_key(config, &dataset.manifest.content_hash()));
+    let all: Vec<usize> = (0..dataset.images.len()).collect();
+    if let Some(pooled) = features::load_cache(&cache, all.len()) {
+        return Ok(Some(pooled));
+    }
+    let pooled = features::pooled_features(&start.model, dataset, &all, &eval_transform, progress)?;
+    features::save_cache(&cache, &pooled)?;
+    Ok(Some(pooled))
+}
+
+/// What one epoch's training steps add up to.
+struct EpochTraining {
+    mean_loss: f64,
+    samples: usize,
+    seconds: f64,
+}
+
+/// A run under way: everything the epochs share.
+struct Run<'a> {
+    folder: RunFolder,
+    dataset: &'a PreparedDataset,
+    config: TrainConfig,
+    model: TrainModel,
+    state: TrainerState,
+    optimizer: Adam,
+    dropout: Dropout,
+    pooled: Option<Tensor>,
+    /// metrics.jsonl, open for appending.
+    metrics: File,
+    train_rows: Vec<usize>,
+    validation_images: Vec<usize>,
+    total_steps: u64,
+    /// When this process started training, and at which step: the estimate of the time left
+    /// covers the whole run (validation included) from these.
+    started: (Instant, u64),
+    progress: &'a dyn Progress,
+    stop: &'a AtomicBool,
+    log: &'a dyn Fn(&str),
+    summary: RunSummary,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        folder: RunFolder,
+        start: Start,
+        dataset: &'a PreparedDataset,
+        pooled: Option<Tensor>,
+        progress: &'a dyn Progress,
+        stop: &'a AtomicBool,
+        log: &'a dyn Fn(&str),
+    ) -> Result<Self, TrainError> {
+        let optimizer = start.optimizer()?;
+        let Start { config, model, state, .. } = start;
+        let train_rows = dataset.captions_in(Split::Train);
+        let total_steps = (train_rows.len().div_ceil(config.batch_size) * config.epochs) as u64;
+        let metrics_path = folder.metrics_file();
+        // Each step once: rows past the state training continues from are dropped (a run killed
+        // or resumed from an older checkpoint wrote them), as is a torn last line.
+        keep_metrics_up_to(&metrics_path, state.step)?;
+        let metrics = OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(io(&metrics_path))?;
+        let summary = RunSummary {
+            epochs: state.epoch,
+            steps: state.step,
+            best: state.best,
+            last_validation: None,
+            interrupted: false,
+            stopped_early: false,
+            checkpoint: folder.newest_checkpoint(),
+            best_checkpoint: folder.best_checkpoint(),
+            metrics: metrics_path,
+        };
+        Ok(Self {
+            dropout: Dropout::from_state(0.5, state.dropout),
+            validation_images: dataset.images_in(Split::Validation),
+            started: (Instant::now(), state.step),
+            folder,
+            dataset,
+            config,
+            model,
+            state,
+            optimizer,
+            pooled,
+            metrics,
+            train_rows,
+            total_steps,
+            progress,
+            stop,
+            log,
+            summary,
+        })
+    }
+
+    /// What the steps need.
+    fn steps(&self) -> StepContext<'_> {
+        StepContext::new(&self.model, self.dataset, &self.config, self.pooled.as_ref())
+    }
+
+    /// The estimated time until the run's last step, from the pace of this process so far.
+    fn time_left(&self) -> f64 {
+        let (started, first_step) = self.started;
+        let done = self.state.step.saturating_sub(first_step).max(1) as f64;
+        started.elapsed().as_secs_f64() / done * self.total_steps.saturating_sub(self.state.step) as f64
+    }
+
+    /// The rest of the current epoch's steps, each logged to metrics.jsonl, with a checkpoint
+    /// every `checkpoint_every` steps. `None` when a stop was requested: a checkpoint is saved and
+    /// the summary says so.
+    fn train_epoch(&mut self) -> Result<Option<EpochTraining>, TrainError> {
+        let config = &self.config;
+        let epoch = self.state.epoch;
+        let order = loader::epoch_order(&self.train_rows, Some((config.seed, epoch as u64)));
+        let batches = loader::caption_batches(self.dataset, &order, config.batch_size);
+        self.progress.start(&format!("epoch {}/{}", epoch + 1, config.epochs), batches.len() as u64);
+        self.progress.advance(self.state.batch_in_epoch as u64);
+        let (mut loss_sum, mut samples) = (0.0, 0usize);
         let started = Instant::now();
-        let mut samples = 0usize;
-        for batch in &batches[state.batch_in_epoch.min(batches.len())..] {
-            let lr = learning_rate(&config, state.step, total_steps);
-            let loss = context.step(batch, &mut dropout, &mut optimizer, lr, state.step)?;
-            state.step += 1;
-            state.batch_in_epoch += 1;
+        for batch in &batches[self.state.batch_in_epoch.min(batches.len())..] {
+            let lr = learning_rate(&self.config, self.state.step, self.total_steps);
+            let steps = StepContext::new(&self.model, self.dataset, &self.config, self.pooled.as_ref());
+            let loss = steps.step(batch, &mut self.dropout, &mut self.optimizer, lr, self.state.step)?;
+            self.state.step += 1;
+            self.state.batch_in_epoch += 1;
             samples += batch.len();
             loss_sum += loss * batch.len() as f64;
-            loss_count += batch.len();
             let rate = samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let line = json!({"step": state.step, "epoch": epoch + 1, "loss": loss, "lr": lr, "samples_per_s": rate});
-            writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
-            progress.note(&format!(
-                "loss {:.4}, run {} left",
-                loss_sum / loss_count.max(1) as f64,
-                duration(time_left(state.step))
-            ));
-            progress.advance(1);
-            let due = config.checkpoint_every.is_some_and(|n| state.step % n as u64 == 0);
-            if due || stop.load(Ordering::SeqCst) {
-                state.dropout = dropout.state();
-                summary.checkpoint = Some(save(&state, &optimizer)?);
+            let line =
+                json!({"step": self.state.step, "epoch": epoch + 1, "loss": loss, "lr": lr, "samples_per_s": rate});
+            self.write_metrics(&line)?;
+            let note = format!("loss {:.4}, run {} left", loss_sum / samples.max(1) as f64, duration(self.time_left()));
+            self.progress.note(&note);
+            self.progress.advance(1);
+            let stop = self.stop.load(Ordering::SeqCst);
+            if stop || self.config.checkpoint_every.is_some_and(|n| self.state.step.is_multiple_of(n as u64)) {
+                self.summary.checkpoint = Some(self.save()?);
             }
-            if stop.load(Ordering::SeqCst) {
-                progress.finish();
-                metrics.flush().map_err(io(&metrics_path))?;
-                summary.steps = state.step;
-                summary.interrupted = true;
-                log(&format!("stopped at step {}; checkpoint saved, continue with --resume", state.step));
-                return Ok(summary);
+            if stop {
+                self.progress.finish();
+                self.metrics.flush().map_err(io(&self.summary.metrics))?;
+                self.summary.steps = self.state.step;
+                self.summary.interrupted = true;
+                (self.log)(&format!("stopped at step {}; checkpoint saved, continue with --resume", self.state.step));
+                return Ok(None);
             }
         }
-        progress.finish();
-        let train_seconds = started.elapsed().as_secs_f64();
-        state.epoch += 1;
-        state.batch_in_epoch = 0;
-        state.dropout = dropout.state();
+        self.progress.finish();
+        self.state.epoch += 1;
+        self.state.batch_in_epoch = 0;
+        let mean_loss = loss_sum / samples.max(1) as f64;
+        Ok(Some(EpochTraining { mean_loss, samples, seconds: started.elapsed().as_secs_f64() }))
+    }
 
-        let validation = if validation_images.is_empty() {
-            None
-        } else {
-            Some(validation::validate(&context.evaluator(), dataset, &validation_images, config.validation_bleu)?)
-        };
-        let mut improved = false;
-        if let Some(v) = &validation {
-            let score = v.score();
-            if state.best.is_none_or(|b| score > b.score) {
-                state.best = Some(Best { epoch: state.epoch, score });
-                state.epochs_since_best = 0;
-                improved = true;
-            } else {
-                state.epochs_since_best += 1;
-            }
+    /// The validation split's loss and (when configured) BLEU; `None` without validation images.
+    fn validate(&self) -> Result<Option<Validation>, TrainError> {
+        if self.validation_images.is_empty() {
+            return Ok(None);
         }
-        let dir = save(&state, &optimizer)?;
-        if improved || (validation.is_none() && state.epoch == config.epochs) {
-            checkpoint::copy_checkpoint(&dir, &run_dir.join("best"))?;
-            summary.best_checkpoint = Some(run_dir.join("best"));
+        let steps = self.steps();
+        Ok(Some(validation::validate(
+            &steps.evaluator(),
+            self.dataset,
+            &self.validation_images,
+            self.config.validation_bleu,
+        )?))
+    }
+
+    /// After an epoch: the best score kept, the checkpoint written (and copied to `best/` when
+    /// better), the epoch's line in metrics.jsonl, the plots and the log line. Returns whether
+    /// training stops early.
+    fn end_epoch(&mut self, epoch: &EpochTraining, validation: Option<Validation>) -> Result<bool, TrainError> {
+        let improved = validation.as_ref().is_some_and(|v| self.record_score(v.score()));
+        let dir = self.save()?;
+        if improved || (validation.is_none() && self.state.epoch == self.config.epochs) {
+            self.summary.best_checkpoint = Some(self.folder.copy_to_best(&dir)?);
         }
-        summary.checkpoint = Some(dir);
-        let mean_loss = loss_sum / loss_count.max(1) as f64;
+        self.summary.checkpoint = Some(dir);
+        let rate = epoch.samples as f64 / epoch.seconds.max(1e-9);
         let mut line = json!({
-            "epoch": state.epoch, "step": state.step, "train_loss": mean_loss,
-            "samples_per_s": samples as f64 / train_seconds.max(1e-9), "seconds": train_seconds,
+            "epoch": self.state.epoch, "step": self.state.step, "train_loss": epoch.mean_loss,
+            "samples_per_s": rate, "seconds": epoch.seconds,
         });
-        let mut text = format!("epoch {}/{}: train loss {mean_loss:.4}", state.epoch, config.epochs);
+        let mut text = format!("epoch {}/{}: train loss {:.4}", self.state.epoch, self.config.epochs, epoch.mean_loss);
         if let Some(v) = &validation {
             line["validation_loss"] = json!(v.loss);
             text += &format!(", validation loss {:.4}", v.loss);
@@ -324,25 +441,53 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
                 text += " (best)";
             }
         }
-        text += &format!(", {} samples/s", per_second(samples as f64 / train_seconds.max(1e-9)));
-        if state.epoch < config.epochs {
-            text += &format!(", about {} left", duration(time_left(state.step)));
+        text += &format!(", {} samples/s", per_second(rate));
+        if self.state.epoch < self.config.epochs {
+            text += &format!(", about {} left", duration(self.time_left()));
         }
-        writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
-        metrics.flush().map_err(io(&metrics_path))?;
-        crate::plots::write_plots(&run_dir)?;
-        log(&text);
-        summary.epochs = state.epoch;
-        summary.steps = state.step;
-        summary.best = state.best;
-        summary.last_validation = validation;
-        if config.early_stopping.is_some_and(|patience| state.epochs_since_best >= patience) {
-            summary.stopped_early = true;
-            log(&format!("no better validation score for {} epochs: stopping early", state.epochs_since_best));
-            break;
+        self.write_metrics(&line)?;
+        self.metrics.flush().map_err(io(&self.summary.metrics))?;
+        crate::plots::write_plots(self.folder.path())?;
+        (self.log)(&text);
+        self.summary.epochs = self.state.epoch;
+        self.summary.steps = self.state.step;
+        self.summary.best = self.state.best;
+        self.summary.last_validation = validation;
+        let patience_over = self.config.early_stopping.is_some_and(|patience| self.state.epochs_since_best >= patience);
+        if patience_over {
+            self.summary.stopped_early = true;
+            (self.log)(&format!(
+                "no better validation score for {} epochs: stopping early",
+                self.state.epochs_since_best
+            ));
+        }
+        Ok(patience_over)
+    }
+
+    /// Records an epoch's validation score; whether it is the best so far.
+    fn record_score(&mut self, score: f64) -> bool {
+        if self.state.best.is_none_or(|b| score > b.score) {
+            self.state.best = Some(Best { epoch: self.state.epoch, score });
+            self.state.epochs_since_best = 0;
+            true
+        } else {
+            self.state.epochs_since_best += 1;
+            false
         }
     }
-    Ok(summary)
+
+    /// Writes a checkpoint of the current state and prunes the older ones.
+    fn save(&mut self) -> Result<PathBuf, TrainError> {
+        self.state.dropout = self.dropout.state();
+        let model = self.model.state_dict()?;
+        let optimizer = self.optimizer.state_tensors()?;
+        self.folder.save_checkpoint(&self.state, &model, &optimizer, &self.dataset.vocabulary, self.config.keep_last)
+    }
+
+    /// One line of metrics.jsonl.
+    fn write_metrics(&mut self, line: &serde_json::Value) -> Result<(), TrainError> {
+        writeln!(self.metrics, "{line}").map_err(io(&self.summary.metrics))
+    }
 }
 
 /// Rewrites metrics.jsonl (atomically) without the rows of steps after `step` and without
@@ -393,7 +538,17 @@ struct StepContext<'a> {
     train_transform: ImageTransform,
 }
 
-impl StepContext<'_> {
+impl<'a> StepContext<'a> {
+    fn new(
+        model: &'a TrainModel,
+        dataset: &'a PreparedDataset,
+        config: &'a TrainConfig,
+        pooled: Option<&'a Tensor>,
+    ) -> Self {
+        let train_transform = ImageTransform::train(config.train_resize, config.image_size);
+        Self { model, dataset, config, pooled, train_transform }
+    }
+
     /// One optimizer step on a batch; returns the loss.
     fn step(
         &self,
