@@ -12,8 +12,6 @@ use caption_model::{
     save_safetensors,
 };
 use clap::Args;
-use rand::SeedableRng;
-use rayon::prelude::*;
 
 use crate::progress::Bars;
 
@@ -214,19 +212,16 @@ fn check_preprocessed(images: &Tensor) -> Result<()> {
 /// Decodes, checks and transforms `files` in parallel into one N×3×S×S buffer; names every file
 /// that cannot be read.
 fn preprocess(files: &[PathBuf], transform: &ImageTransform) -> Result<Vec<f32>> {
-    let decoded: Vec<Result<Vec<f32>, String>> = files
-        .par_iter()
-        .map(|path| {
-            let image =
-                caption_data::check_image_file(path).map_err(|problem| format!("{}: {problem}", path.display()))?;
-            // The eval transform does not crop: the generator is never drawn from.
-            Ok(transform.apply(&image, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0)))
-        })
-        .collect();
-    let problems: Vec<&String> = decoded.iter().filter_map(|r| r.as_ref().err()).collect();
-    if !problems.is_empty() {
-        let list: Vec<&str> = problems.iter().map(|p| p.as_str()).collect();
-        bail!("{} of {} images cannot be read; nothing written:\n  {}", problems.len(), files.len(), list.join("\n  "));
-    }
-    Ok(decoded.into_iter().flat_map(|r| r.unwrap_or_default()).collect())
+    let load = |path: &PathBuf| {
+        caption_data::check_image_file(path).map_err(|problem| format!("{}: {problem}", path.display()))
+    };
+    // The eval transform does not crop: the seed is never drawn from.
+    transform.apply_batch(files, 0, load).or_else(|problems| {
+        bail!(
+            "{} of {} images cannot be read; nothing written:\n  {}",
+            problems.len(),
+            files.len(),
+            problems.join("\n  ")
+        )
+    })
 }

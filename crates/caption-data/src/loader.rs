@@ -4,7 +4,6 @@
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
 use caption_text::Vocabulary;
 
@@ -85,23 +84,11 @@ pub fn load_images(
     transform: &ImageTransform,
     seed: u64,
 ) -> Result<Vec<f32>, DataError> {
-    let per_image: Vec<Result<Vec<f32>, DataError>> = image_rows
-        .par_iter()
-        .enumerate()
-        .map(|(position, &row)| {
-            let image = &dataset.images[row];
-            let cached = image.resized.as_ref().filter(|_| dataset.manifest.resized == Some(transform.resize));
-            let path = cached.map_or_else(|| dataset.image_path(image), |p| dataset.root.join(p));
-            let rgb = crate::check_image_file(&path)
-                .map_err(|problem| DataError::Image { image: image.id.clone(), problem })?;
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(position as u64);
-            Ok(transform.apply(&rgb, &mut rng))
-        })
-        .collect();
-    let mut out = Vec::with_capacity(image_rows.len() * transform.output_len());
-    for image in per_image {
-        out.extend(image?);
-    }
-    Ok(out)
+    let load = |&row: &usize| {
+        let image = &dataset.images[row];
+        let cached = image.resized.as_ref().filter(|_| dataset.manifest.resized == Some(transform.resize));
+        let path = cached.map_or_else(|| dataset.image_path(image), |p| dataset.root.join(p));
+        crate::check_image_file(&path).map_err(|problem| DataError::Image { image: image.id.clone(), problem })
+    };
+    transform.apply_batch(image_rows, seed, load).map_err(|errors| errors.into_iter().next().expect("an error"))
 }

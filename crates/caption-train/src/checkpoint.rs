@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::error::io;
-use crate::run_folder::is_checkpoint_entry_path;
+use crate::run_folder::{CHECKPOINTS_DIR, DAMAGED_DIR, is_checkpoint_entry_path};
 
 /// Model file of a checkpoint.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -226,7 +226,7 @@ pub fn is_checkpoint_folder(dir: &Path) -> bool {
 
 /// The checkpoint folders of a run, newest (highest step) first.
 pub fn list_checkpoints(run: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(run.join("checkpoints")) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(run.join(CHECKPOINTS_DIR)) else { return Vec::new() };
     let mut dirs: Vec<(u64, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -241,7 +241,7 @@ pub fn list_checkpoints(run: &Path) -> Vec<PathBuf> {
 
 /// The folder of the checkpoint at `step`.
 pub fn checkpoint_dir(run: &Path, step: u64) -> PathBuf {
-    run.join("checkpoints").join(format!("step-{step:09}"))
+    run.join(CHECKPOINTS_DIR).join(format!("step-{step:09}"))
 }
 
 /// Where a resumed run continues from.
@@ -304,7 +304,7 @@ fn step_of(dir: &Path) -> Option<u64> {
 /// # Errors
 /// [`TrainError::Io`].
 pub fn move_aside(run: &Path, dir: &Path) -> Result<PathBuf, TrainError> {
-    let aside = run.join("damaged");
+    let aside = run.join(DAMAGED_DIR);
     fs::create_dir_all(&aside).map_err(io(&aside))?;
     let name = dir.file_name().map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
     let mut target = aside.join(&name);

@@ -9,11 +9,11 @@ use caption_data::{ImageTransform, PreparedDataset, Progress};
 use caption_model::{BeamConfig, DecoderConfig};
 use caption_text::Vocabulary;
 use image::RgbImage;
-use rand::SeedableRng;
 
 use crate::TrainError;
 use crate::checkpoint::{self, TRAINER_FILE};
 use crate::model::TrainModel;
+use crate::run_folder::BEST_DIR;
 
 /// How captions are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,8 +63,8 @@ impl Captioner {
     pub fn from_run_or_checkpoint(path: &Path, device: &Device) -> Result<Self, TrainError> {
         let dir = if path.join(TRAINER_FILE).is_file() {
             path.to_path_buf()
-        } else if path.join("best").join(TRAINER_FILE).is_file() {
-            path.join("best")
+        } else if path.join(BEST_DIR).join(TRAINER_FILE).is_file() {
+            path.join(BEST_DIR)
         } else {
             checkpoint::list_checkpoints(path).into_iter().next().ok_or_else(|| TrainError::Checkpoint {
                 path: path.display().to_string(),
@@ -113,7 +113,7 @@ impl Captioner {
         let num_layers = (0..).take_while(|l| tensors.contains_key(&format!("decoderRNN.lstm.weight_hh_l{l}"))).count();
         if embed[0] != vocabulary.len() {
             return Err(TrainError::Weights(format!(
-                "{source} was trained with a vocabulary of {} ids, the one given has {} (build it with --ordering seed from the captions file it was trained on)",
+                "{source} was trained with a vocabulary of {} ids, the one given has {} (build it with --ordering original from the captions file it was trained on)",
                 embed[0],
                 vocabulary.len()
             )));
@@ -133,11 +133,10 @@ impl Captioner {
     /// A candle error.
     pub fn encode_images(&self, images: &[RgbImage]) -> Result<Tensor, TrainError> {
         let side = self.transform.output_size() as usize;
-        let mut pixels = Vec::with_capacity(images.len() * self.transform.output_len());
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        for image in images {
-            self.transform.apply_into(image, &mut rng, &mut pixels);
-        }
+        let pixels = self
+            .transform
+            .apply_batch(images, 0, Ok::<_, std::convert::Infallible>)
+            .expect("images at hand always load");
         let batch = Tensor::from_vec(pixels, (images.len(), 3, side, side), &self.model.device)?;
         self.encode_tensor(&batch)
     }

@@ -58,6 +58,7 @@ pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;
 pub use inference::{Captioner, Decoding, Generated};
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
+pub use run_folder::{CONFIG_FILE, METRICS_FILE};
 pub use step::optimizer_step;
-pub use trainer::{CONFIG_FILE, METRICS_FILE, RunSummary, TrainOptions, train};
+pub use trainer::{RunSummary, TrainOptions, train};
 pub use validation::{Evaluator, Validation};

@@ -10,10 +10,10 @@ use plotters::prelude::*;
 
 use crate::error::{TrainError, io};
 
-/// The loss plot's file name in the run folder.
-pub const LOSS_PLOT: &str = "loss.png";
 /// The BLEU plot's file name in the run folder.
-pub const BLEU_PLOT: &str = "bleu.png";
+pub use crate::run_folder::BLEU_PLOT;
+/// The loss plot's file name in the run folder.
+pub use crate::run_folder::LOSS_PLOT;
 
 const SIZE: (u32, u32) = (800, 480);
 /// Most points drawn of the per-step loss: a long run's steps are averaged in consecutive groups
@@ -71,7 +71,7 @@ impl Curves {
 /// Draws [`LOSS_PLOT`] and, when validation BLEU was computed, [`BLEU_PLOT`] into `run_dir` from
 /// its `metrics.jsonl`; returns the files written (each written atomically).
 pub fn write_plots(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
-    let curves = Curves::read(&run_dir.join(crate::trainer::METRICS_FILE))?;
+    let curves = Curves::read(&run_dir.join(crate::run_folder::METRICS_FILE))?;
     let mut written = Vec::new();
     if !curves.step_loss.is_empty() || !curves.train_loss.is_empty() {
         let step_loss = group_means(&curves.step_loss, MAX_STEP_POINTS);
@@ -189,7 +189,7 @@ fn write_png(path: &Path, picture: &image::RgbImage) -> Result<(), TrainError> {
     picture
         .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
         .map_err(|e| TrainError::Plot(format!("{}: {e}", path.display())))?;
-    crate::trainer::write_atomically(path, &bytes)
+    crate::run_folder::write_atomically(path, &bytes)
 }
 
 #[cfg(test)]
@@ -198,7 +198,7 @@ mod tests {
 
     fn metrics(lines: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(crate::trainer::METRICS_FILE), lines.join("\n")).unwrap();
+        std::fs::write(dir.path().join(crate::run_folder::METRICS_FILE), lines.join("\n")).unwrap();
         dir
     }
 
@@ -211,7 +211,7 @@ mod tests {
             r#"{"epoch":1,"step":2,"train_loss":2.7,"validation_loss":2.9,"bleu_1":0.5,"bleu_2":0.3,"bleu_3":0.2,"bleu_4":0.1}"#,
             r#"{"step":3,"epoch":2,"lo"#,
         ]);
-        let curves = Curves::read(&dir.path().join(crate::trainer::METRICS_FILE)).unwrap();
+        let curves = Curves::read(&dir.path().join(crate::run_folder::METRICS_FILE)).unwrap();
         assert_eq!(curves.step_loss, vec![(1.0, 3.0), (2.0, 2.4)]);
         assert_eq!(curves.train_loss, vec![(2.0, 2.7)]);
         assert_eq!(curves.validation_loss, vec![(2.0, 2.9)]);

@@ -30,23 +30,27 @@ use caption_text::Vocabulary;
 
 use crate::checkpoint::{self, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE, TrainerState};
 use crate::error::io;
-use crate::trainer::write_atomically;
-use crate::{CONFIG_FILE, METRICS_FILE, TrainConfig, TrainError};
+use crate::{TrainConfig, TrainError};
 
 /// The lock file.
 pub const LOCK_FILE: &str = ".lock";
+/// The run's configuration.
+pub const CONFIG_FILE: &str = "config.toml";
+/// The run's metrics, one JSON object per line.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The loss plot.
+pub const LOSS_PLOT: &str = "loss.png";
+/// The validation BLEU plot.
+pub const BLEU_PLOT: &str = "bleu.png";
+/// The folder of the `step-N` checkpoints.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The folder damaged checkpoints are moved to.
+pub const DAMAGED_DIR: &str = "damaged";
 /// The folder of the best checkpoint.
 pub const BEST_DIR: &str = "best";
 /// Files a run writes at its top level (besides `features-*.safetensors`).
-const RUN_FILES: [&str; 7] = [
-    LOCK_FILE,
-    CONFIG_FILE,
-    TOKENIZER_FILE,
-    METRICS_FILE,
-    crate::plots::LOSS_PLOT,
-    crate::plots::BLEU_PLOT,
-    "report.html",
-];
+const RUN_FILES: [&str; 7] =
+    [LOCK_FILE, CONFIG_FILE, TOKENIZER_FILE, METRICS_FILE, LOSS_PLOT, BLEU_PLOT, "report.html"];
 /// Files of a checkpoint folder.
 const CHECKPOINT_FILES: [&str; 4] = [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE];
 /// Files of an `eval-SPLIT` folder.
@@ -106,7 +110,7 @@ impl RunFolder {
             .and_then(|()| lock.write_all(id.as_bytes()))
             .map_err(io(&lock_path))?;
         remove_stale_leftovers(path, |_| true);
-        remove_stale_leftovers(&path.join("checkpoints"), |_| true);
+        remove_stale_leftovers(&path.join(CHECKPOINTS_DIR), |_| true);
         // The lock is held: a safetensors writer's temporary file here is a killed writer's.
         for entry in fs::read_dir(path).into_iter().flatten().flatten() {
             if is_safetensors_temporary(&entry.file_name().to_string_lossy()) && entry.path().is_file() {
@@ -206,6 +210,11 @@ impl RunFolder {
         let own = |relative: &Path, is_dir: bool| !kept.contains(&relative) && is_run_entry(relative, is_dir);
         Ok(caption_data::remove_own_entries(&self.path, &own)?)
     }
+}
+
+/// [`caption_io::write_bytes_atomically`], its error naming `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    caption_io::write_bytes_atomically(path, bytes).map_err(io(path))
 }
 
 /// Whether `path` holds a run: its `config.toml` reads as a [`TrainConfig`], or (config.toml lost)

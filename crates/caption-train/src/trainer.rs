@@ -20,7 +20,7 @@ use crate::config::{EncoderWeights, Mode, Schedule, TrainConfig};
 use crate::error::io;
 use crate::features;
 use crate::model::TrainModel;
-use crate::run_folder::RunFolder;
+use crate::run_folder::{RunFolder, write_atomically};
 use crate::step::optimizer_step;
 use crate::validation::{self, Validation};
 
@@ -66,11 +66,6 @@ pub struct RunSummary {
     /// metrics.jsonl.
     pub metrics: PathBuf,
 }
-
-/// File of the run's configuration.
-pub const CONFIG_FILE: &str = "config.toml";
-/// File of the run's metrics, one JSON object per line.
-pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// Trains (or resumes) a run: [`Start`] (the run folder locked, the checkpoint to resume from,
 /// the settings, the model), the frozen mode's feature cache, then epoch after epoch
@@ -522,11 +517,6 @@ fn learning_rate(config: &TrainConfig, step: u64, total: u64) -> f64 {
             config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
         }
     }
-}
-
-/// [`caption_io::write_bytes_atomically`], its error naming `path`.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    caption_io::write_bytes_atomically(path, bytes).map_err(io(path))
 }
 
 /// What one training step needs.

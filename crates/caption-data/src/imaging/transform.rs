@@ -3,8 +3,12 @@
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use std::borrow::Borrow;
+
 use image::RgbImage;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 /// Mean and standard deviation 0.5 for every channel: `Normalize(0.5, 0.5)`, inputs in [-1, 1].
 pub const MEAN_STD_HALF: ([f32; 3], [f32; 3]) = ([0.5; 3], [0.5; 3]);
@@ -100,6 +104,45 @@ impl ImageTransform {
         let mut out = Vec::with_capacity(self.output_len());
         self.apply_into(image, rng, &mut out);
         out
+    }
+
+    /// A batch: each item loaded (`load`: decoded from a file, or an image at hand) and
+    /// transformed, in parallel, into one `N × 3 × S × S` buffer in the items' order: what a
+    /// model's `N × 3 × S × S` input tensor is made of. Random crops come from a generator seeded
+    /// by `seed` and the item's position, so a batch is the same whatever the thread count.
+    ///
+    /// # Errors
+    /// Every item's error, in order, when one or more fails to load.
+    pub fn apply_batch<'a, T, R, E>(
+        &self,
+        items: &'a [T],
+        seed: u64,
+        load: impl Fn(&'a T) -> Result<R, E> + Sync,
+    ) -> Result<Vec<f32>, Vec<E>>
+    where
+        T: Sync,
+        R: Borrow<RgbImage>,
+        E: Send,
+    {
+        let per_item: Vec<Result<Vec<f32>, E>> = items
+            .par_iter()
+            .enumerate()
+            .map(|(position, item)| {
+                let image = load(item)?;
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(position as u64);
+                Ok(self.apply(image.borrow(), &mut rng))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(items.len() * self.output_len());
+        let mut errors = Vec::new();
+        for item in per_item {
+            match item {
+                Ok(pixels) => out.extend(pixels),
+                Err(error) => errors.push(error),
+            }
+        }
+        if errors.is_empty() { Ok(out) } else { Err(errors) }
     }
 }
 
