@@ -7,6 +7,17 @@ use candle_nn::VarBuilder;
 
 use crate::{DecoderConfig, DecoderRNN, Dropout, Inception3, InceptionConfig};
 
+/// The encoder's module name in the original's `CNNtoRNN`.
+pub const ENCODER: &str = "encoderCNN";
+/// The decoder's module name in the original's `CNNtoRNN`.
+pub const DECODER: &str = "decoderRNN";
+/// The prefix of Inception v3's parameters in the original's state dict.
+pub const INCEPTION_PREFIX: &str = "encoderCNN.inception.";
+/// The prefix of the encoder's `fc` (the image embedding) in the original's state dict.
+pub const FC_PREFIX: &str = "encoderCNN.inception.fc.";
+/// The prefix of the decoder's parameters in the original's state dict.
+pub const DECODER_PREFIX: &str = "decoderRNN.";
+
 /// The original's encoder: Inception v3 whose `fc` is `Linear(2048, embed)`, then ReLU and
 /// dropout 0.5 (Inception's own dropout 0.5 before `fc` applies too, in train mode).
 #[derive(Debug, Clone)]
@@ -61,8 +72,8 @@ impl CNNtoRNN {
     /// Loads `encoderCNN.*` and `decoderRNN.*` from `vb`.
     pub fn new(vb: VarBuilder, config: DecoderConfig, transform_input: bool) -> Result<Self> {
         Ok(Self {
-            encoder: EncoderCNN::new(vb.pp("encoderCNN"), config.embed_size, transform_input)?,
-            decoder: DecoderRNN::new(vb.pp("decoderRNN"), config)?,
+            encoder: EncoderCNN::new(vb.pp(ENCODER), config.embed_size, transform_input)?,
+            decoder: DecoderRNN::new(vb.pp(DECODER), config)?,
         })
     }
 

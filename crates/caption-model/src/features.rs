@@ -22,7 +22,7 @@ pub struct WeightsLayout {
 /// # Errors
 /// When no `Conv2d_1a_3x3.conv.weight` is found under either prefix.
 pub fn weights_layout(tensors: &HashMap<String, Tensor>) -> Result<WeightsLayout> {
-    let prefix = ["", "encoderCNN.inception."]
+    let prefix = ["", crate::cnn_to_rnn::INCEPTION_PREFIX]
         .into_iter()
         .find(|p| tensors.contains_key(&format!("{p}Conv2d_1a_3x3.conv.weight")))
         .ok_or_else(|| {

@@ -55,7 +55,7 @@ pub use backend::cpu::training_pass::{DecoderGradients, HeadGradients};
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};
 pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors};
-pub use cnn_to_rnn::{CNNtoRNN, EncoderCNN};
+pub use cnn_to_rnn::{CNNtoRNN, DECODER_PREFIX, EncoderCNN, FC_PREFIX, INCEPTION_PREFIX};
 pub use decoder::{DecoderConfig, DecoderRNN};
 pub use device::{parse_device, pin_cpu_thread_count};
 pub use dropout::{Dropout, DropoutState};

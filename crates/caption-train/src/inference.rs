@@ -6,7 +6,7 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use caption_data::{ImageTransform, PreparedDataset, Progress};
-use caption_model::{BeamConfig, DecoderConfig};
+use caption_model::{BeamConfig, DECODER_PREFIX, DecoderConfig};
 use caption_text::Vocabulary;
 use image::RgbImage;
 
@@ -108,9 +108,10 @@ impl Captioner {
                 TrainError::Weights(format!("{source}: no tensor {name} (not the original's CNNtoRNN?)"))
             })
         };
-        let embed = dims("decoderRNN.embed.weight")?;
-        let hidden = dims("decoderRNN.lstm.weight_hh_l0")?;
-        let num_layers = (0..).take_while(|l| tensors.contains_key(&format!("decoderRNN.lstm.weight_hh_l{l}"))).count();
+        let embed = dims(&format!("{DECODER_PREFIX}embed.weight"))?;
+        let hidden = dims(&format!("{DECODER_PREFIX}lstm.weight_hh_l0"))?;
+        let num_layers =
+            (0..).take_while(|l| tensors.contains_key(&format!("{DECODER_PREFIX}lstm.weight_hh_l{l}"))).count();
         if embed[0] != vocabulary.len() {
             return Err(TrainError::Weights(format!(
                 "{source} was trained with a vocabulary of {} ids, the one given has {} (build it with --ordering original from the captions file it was trained on)",

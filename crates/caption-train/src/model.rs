@@ -12,12 +12,7 @@ use caption_model::{CNNtoRNN, DecoderConfig};
 use crate::TrainError;
 use crate::config::{EncoderWeights, TrainConfig};
 
-/// Prefix of the Inception v3 parameters in the original's state_dict.
-pub const INCEPTION_PREFIX: &str = "encoderCNN.inception.";
-/// Prefix of the encoder's replaced `fc`.
-pub const FC_PREFIX: &str = "encoderCNN.inception.fc.";
-/// Prefix of the decoder.
-pub const DECODER_PREFIX: &str = "decoderRNN.";
+pub use caption_model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX};
 
 /// The model and the variables behind it.
 pub struct TrainModel {

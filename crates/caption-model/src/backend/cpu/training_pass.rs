@@ -26,6 +26,7 @@ use super::gemm::{View, column_sums, matmul};
 use super::kernels::softmax_cross_entropy_row;
 use super::lstm::{self, LayerCache, SequenceShape};
 use crate::backend::{Gradient, Path, choose};
+use crate::cnn_to_rnn::{DECODER_PREFIX, FC_PREFIX};
 use crate::loss::counted_positions;
 use crate::{CNNtoRNN, DecoderRNN, Dropout};
 
@@ -147,14 +148,11 @@ impl CNNtoRNN {
         let (embed_size, pooled_size) = shape;
         let cpu = &Device::Cpu;
         let mut gradients = vec![
-            (
-                "encoderCNN.inception.fc.weight".to_string(),
-                Tensor::from_vec(pass.d_fc_weight, (embed_size, pooled_size), cpu)?,
-            ),
-            ("encoderCNN.inception.fc.bias".to_string(), Tensor::from_vec(pass.d_fc_bias, embed_size, cpu)?),
+            (format!("{FC_PREFIX}weight"), Tensor::from_vec(pass.d_fc_weight, (embed_size, pooled_size), cpu)?),
+            (format!("{FC_PREFIX}bias"), Tensor::from_vec(pass.d_fc_bias, embed_size, cpu)?),
         ];
         let decoder = named(self.decoder.parameter_names()?, pass.decoder.gradients)?;
-        gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("decoderRNN.{name}"), gradient)));
+        gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("{DECODER_PREFIX}{name}"), gradient)));
         Ok(Some(HeadGradients { loss: pass.decoder.loss, counted: pass.decoder.counted, gradients }))
     }
 }
