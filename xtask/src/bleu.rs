@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use caption_data::{PreparedDataset, Split};
+use caption_infer::evaluation::{caption_split, claim_eval_folder};
+use caption_infer::{Captioner, Decoding};
 use caption_metrics::formats::{self, EvalSet};
 use caption_metrics::{Bleu, BleuScore, CiderD, CiderScore, Compat, Corpus, RougeL, RougeScore};
 use caption_text::Tokenizer;
-use caption_train::{Captioner, Decoding};
 
 use crate::progress::Bars;
 use crate::{evaluate, report};
@@ -191,13 +192,13 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
     for output in std::iter::once(&out).chain(&args.report) {
         caption_data::refuse_output_over_inputs(output, &[checkpoint, data])?;
     }
-    evaluate::claim_eval_folder(&out)?;
+    claim_eval_folder(&out)?;
     let dataset = PreparedDataset::open(data)?;
     let device = caption_model::parse_device(&args.device)?;
     let captioner = Captioner::from_run_or_checkpoint(checkpoint, &device)?;
     let bars = Bars::new(args.json);
     let mut captions =
-        evaluate::caption_split(&captioner, &dataset, args.split, decoding(args.beam, args.length_penalty), &bars)?;
+        caption_split(&captioner, &dataset, args.split, decoding(args.beam, args.length_penalty), &bars)?;
     captions.bleu = bleu;
     let scores = captions.scores()?;
     let decoding = args.beam.map_or("greedy".to_string(), |k| format!("beam {k}"));

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use caption_data::sources::read_captions_file;
+use caption_infer::Captioner;
 use caption_model::read_original_checkpoint;
 use caption_text::{Ordering, Tokenizer, Vocabulary};
-use caption_train::Captioner;
 use clap::Args;
 use serde_json::json;
 

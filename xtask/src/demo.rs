@@ -7,13 +7,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use caption_data::shapes;
 use caption_data::{PreparedDataset, Split};
+use caption_infer::evaluation::{SplitCaptions, caption_split};
+use caption_infer::{Captioner, Decoding};
 use caption_metrics::{Bleu, Corpus};
-use caption_train::Captioner;
 use clap::Args;
 use serde_json::json;
 
 use crate::data::{BuiltIn, FormatArg, PrepareArgs, prepare_data};
-use crate::evaluate::{self, SplitCaptions};
+use crate::evaluate;
 use crate::progress::Bars;
 use crate::report;
 use crate::train::{TrainArgs, run as train_run};
@@ -148,7 +149,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let device = caption_model::parse_device(&args.device)?;
     let captioner = Captioner::from_run_or_checkpoint(&args.run, &device)?;
     let bars = Bars::new(false);
-    let captions = evaluate::caption_split(&captioner, &dataset, Split::Test, caption_train::Decoding::Greedy, &bars)?;
+    let captions = caption_split(&captioner, &dataset, Split::Test, Decoding::Greedy, &bars)?;
     let scores = captions.scores()?;
     let (baseline_caption, baseline_bleu_4) = best_constant_caption(&dataset, &captions)?;
     let hits = attribute_hits(&dataset, &captions)?;

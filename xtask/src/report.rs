@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use caption_data::PreparedDataset;
 
-use crate::evaluate::{Scores, SplitCaptions};
+use caption_infer::evaluation::{Scores, SplitCaptions};
 
 /// Most images shown (the page stays light; every caption is in captions.jsonl).
 const MAX_IMAGES: usize = 200;

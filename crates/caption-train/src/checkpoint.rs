@@ -23,16 +23,15 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::error::io;
+use caption_infer::checkpoint_files::{check_bound_vocabulary, read_model_file};
+
 use crate::run_folder::{CHECKPOINTS_DIR, DAMAGED_DIR, is_checkpoint_entry_path};
 
-/// Model file of a checkpoint.
-pub const MODEL_FILE: &str = "model.safetensors";
+pub use caption_infer::checkpoint_files::{
+    MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE, VOCABULARY_METADATA_KEY, is_checkpoint_folder, list_checkpoints,
+};
 /// Optimizer file of a checkpoint.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-/// Trainer state file of a checkpoint (written last).
-pub const TRAINER_FILE: &str = "trainer.json";
-/// Vocabulary file of a checkpoint.
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// The best validation score so far.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -126,10 +125,6 @@ pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The key of model.safetensors' metadata that holds the vocabulary it was trained with: a JSON
-/// array of the words by id (specials included). PyTorch's `safe_open(...).metadata()` reads it.
-pub const VOCABULARY_METADATA_KEY: &str = "caption.vocabulary";
-
 /// Writes the model's tensors with the vocabulary bound in the file's metadata (and
 /// `"format": "pt"`, which Hugging Face loaders look for).
 fn save_model(path: &Path, model: &HashMap<String, Tensor>, vocabulary: &Vocabulary) -> Result<(), TrainError> {
@@ -141,48 +136,6 @@ fn save_model(path: &Path, model: &HashMap<String, Tensor>, vocabulary: &Vocabul
     let bytes = safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| TrainError::Checkpoint { path: path.display().to_string(), problem: e.to_string() })?;
     write_synced(path, &bytes)
-}
-
-/// Model tensors by name.
-type Tensors = HashMap<String, Tensor>;
-
-/// Reads model.safetensors: its tensors and the vocabulary bound in its metadata (none in files
-/// written before vocabularies were bound, or by other programs).
-fn load_model(path: &Path) -> Result<(Tensors, Option<Vec<String>>), String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
-    let bound = match metadata.metadata().as_ref().and_then(|m| m.get(VOCABULARY_METADATA_KEY)) {
-        Some(words) => Some(
-            serde_json::from_str::<Vec<String>>(words)
-                .map_err(|e| format!("its metadata {VOCABULARY_METADATA_KEY:?} is not a list of words: {e}"))?,
-        ),
-        None => None,
-    };
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
-    Ok((tensors, bound))
-}
-
-/// Refuses a tokenizer.json whose words or ids differ from those the model was trained with,
-/// naming the first id that differs.
-fn check_bound_vocabulary(bound: &[String], vocabulary: &Vocabulary) -> Result<(), String> {
-    let words = vocabulary.words();
-    if let Some(id) = (0..bound.len().min(words.len())).find(|&id| bound[id] != words[id]) {
-        return Err(format!(
-            "{TOKENIZER_FILE} is not the vocabulary the model was trained with: id {id} is {:?} there but {:?} in \
-             {MODEL_FILE} (a tokenizer.json from another dataset, or edited); put back the one written with the model",
-            words[id], bound[id]
-        ));
-    }
-    if bound.len() != words.len() {
-        return Err(format!(
-            "{TOKENIZER_FILE} has {} ids but the model was trained with {} (the first {} agree); put back the \
-             tokenizer.json written with the model",
-            words.len(),
-            bound.len(),
-            bound.len().min(words.len())
-        ));
-    }
-    Ok(())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
@@ -201,7 +154,7 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     }
     let trainer = fs::read_to_string(dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
     let state: TrainerState = serde_json::from_str(&trainer).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
-    let (model, bound) = load_model(&dir.join(MODEL_FILE)).map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
+    let (model, bound) = read_model_file(&dir.join(MODEL_FILE)).map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
     let optimizer = candle_core::safetensors::load(dir.join(OPTIMIZER_FILE), &Device::Cpu)
         .map_err(|e| problem(format!("{OPTIMIZER_FILE}: {e}")))?;
     let vocabulary = Vocabulary::load(&dir.join(TOKENIZER_FILE)).map_err(|e| problem(e.to_string()))?;
@@ -216,27 +169,6 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
         )));
     }
     Ok(Checkpoint { path: dir.to_path_buf(), state, model, optimizer, vocabulary })
-}
-
-/// Whether `dir` holds a checkpoint, complete or not: one of its files (a folder holding only
-/// what somebody else put there is not one).
-pub fn is_checkpoint_folder(dir: &Path) -> bool {
-    [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE].iter().any(|file| dir.join(file).is_file())
-}
-
-/// The checkpoint folders of a run, newest (highest step) first.
-pub fn list_checkpoints(run: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(run.join(CHECKPOINTS_DIR)) else { return Vec::new() };
-    let mut dirs: Vec<(u64, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let step = name.strip_prefix("step-")?.parse().ok()?;
-            is_checkpoint_folder(&e.path()).then(|| (step, e.path()))
-        })
-        .collect();
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
-    dirs.into_iter().map(|(_, p)| p).collect()
 }
 
 /// The folder of the checkpoint at `step`.

@@ -31,6 +31,9 @@ pub enum TrainError {
     /// Resuming keeps the run's settings; these asked for others.
     #[error("resuming keeps the run's settings, and these differ from it: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     ResumeConflict(Vec<crate::SettingChange>),
+    /// A model could not be loaded or run for captioning.
+    #[error(transparent)]
+    Infer(#[from] caption_infer::InferError),
     /// A file could not be written or read.
     #[error("{path}")]
     Io {

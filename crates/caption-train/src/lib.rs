@@ -42,7 +42,6 @@ mod config;
 mod denormals;
 mod error;
 pub mod features;
-mod inference;
 
 mod model;
 pub mod plots;
@@ -56,7 +55,6 @@ pub use caption_model::loss::masked_cross_entropy;
 pub use config::{EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig};
 pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;
-pub use inference::{Captioner, Decoding, Generated};
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
 pub use run_folder::{CONFIG_FILE, METRICS_FILE};
 pub use step::optimizer_step;

@@ -42,19 +42,16 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const LOSS_PLOT: &str = "loss.png";
 /// The validation BLEU plot.
 pub const BLEU_PLOT: &str = "bleu.png";
-/// The folder of the `step-N` checkpoints.
-pub const CHECKPOINTS_DIR: &str = "checkpoints";
 /// The folder damaged checkpoints are moved to.
 pub const DAMAGED_DIR: &str = "damaged";
-/// The folder of the best checkpoint.
-pub const BEST_DIR: &str = "best";
+pub use caption_infer::checkpoint_files::{BEST_DIR, CHECKPOINTS_DIR};
 /// Files a run writes at its top level (besides `features-*.safetensors`).
 const RUN_FILES: [&str; 7] =
     [LOCK_FILE, CONFIG_FILE, TOKENIZER_FILE, METRICS_FILE, LOSS_PLOT, BLEU_PLOT, "report.html"];
 /// Files of a checkpoint folder.
 const CHECKPOINT_FILES: [&str; 4] = [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE];
 /// Files of an `eval-SPLIT` folder.
-pub const EVAL_FILES: [&str; 3] = ["results.json", "captions.jsonl", "metrics.json"];
+pub use caption_infer::evaluation::EVAL_FILES;
 
 /// A run folder held by this process: nobody else trains in it until this is dropped.
 #[derive(Debug)]

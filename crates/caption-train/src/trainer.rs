@@ -67,9 +67,9 @@ pub struct RunSummary {
     pub metrics: PathBuf,
 }
 
-/// Trains (or resumes) a run: [`Start`] (the run folder locked, the checkpoint to resume from,
-/// the settings, the model), the frozen mode's feature cache, then epoch after epoch
-/// ([`Run::train_epoch`], [`Run::end_epoch`]) until the last, an early stop, or a stop request.
+/// Trains (or resumes) a run: the run folder locked, the checkpoint to resume from, the settings
+/// and the model (`Start`), the frozen mode's feature cache, then epoch after epoch
+/// (`Run::train_epoch`, `Run::end_epoch`) until the last, an early stop, or a stop request.
 ///
 /// # Errors
 /// [`TrainError`]: bad config, unusable dataset or weights, a checkpoint that does not fit, I/O.

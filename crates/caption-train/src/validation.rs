@@ -3,8 +3,11 @@
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use caption_data::{ImageTransform, PreparedDataset, loader};
+use caption_infer::Decoding;
+use caption_infer::captioner::decode;
+pub use caption_infer::evaluation::reference_words;
 use caption_metrics::{Bleu, Corpus};
-use caption_text::{Tokenizer, Vocabulary};
+use caption_text::Vocabulary;
 use serde::{Deserialize, Serialize};
 
 use crate::model::TrainModel;
@@ -76,27 +79,20 @@ impl Evaluator<'_> {
         Ok(total / count.max(1) as f64)
     }
 
-    /// Greedy captions (ids, specials removed) of dataset images.
+    /// Greedy captions (words, specials removed) of dataset images, as caption-infer decodes them.
     ///
     /// # Errors
     /// A data or candle error.
-    pub fn greedy(&self, image_rows: &[usize]) -> Result<Vec<Vec<u32>>, TrainError> {
+    pub fn greedy(&self, image_rows: &[usize]) -> Result<Vec<Vec<String>>, TrainError> {
         let mut captions = Vec::with_capacity(image_rows.len());
         for chunk in image_rows.chunks(self.batch_size.max(1)) {
             let features = self.features(chunk)?;
-            for (ids, _) in self.model.model.decoder.greedy(&features, self.max_length, Vocabulary::EOS)? {
-                captions.push(ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect());
-            }
+            let decoder = &self.model.model.decoder;
+            let generated = decode(decoder, &self.dataset.vocabulary, &features, Decoding::Greedy, self.max_length)?;
+            captions.extend(generated.into_iter().map(|caption| caption.words));
         }
         Ok(captions)
     }
-}
-
-/// Lowercased spaCy-rule tokens of every reference caption of each image.
-pub fn reference_words(dataset: &PreparedDataset, image_rows: &[usize]) -> Vec<Vec<Vec<String>>> {
-    let tokenizer = Tokenizer::english();
-    let references = dataset.references();
-    image_rows.iter().map(|&row| references[row].iter().map(|c| tokenizer.lowercase_words(c)).collect()).collect()
 }
 
 /// BLEU-1..4 (pycocoevalcap) of hypotheses (words) against references (words).
@@ -124,9 +120,7 @@ pub fn validate(
         (0..dataset.captions.len()).filter(|&r| wanted.contains(&dataset.captions[r].image)).collect();
     let loss = evaluator.loss(&caption_rows)?;
     let bleu = if with_bleu {
-        let hypotheses: Vec<Vec<String>> =
-            evaluator.greedy(image_rows)?.iter().map(|ids| dataset.vocabulary.decode(ids)).collect();
-        Some(bleu(&hypotheses, &reference_words(dataset, image_rows))?)
+        Some(bleu(&evaluator.greedy(image_rows)?, &reference_words(dataset, image_rows))?)
     } else {
         None
     };

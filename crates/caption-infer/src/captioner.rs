@@ -1,0 +1,264 @@
+//! [`Captioner`]: a trained model ready to caption, loaded from a run, a checkpoint folder, or the
+//! PyTorch original's imported weights with its vocabulary.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use caption_data::{ImageTransform, PreparedDataset, Progress, loader};
+use caption_model::{BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, DecoderRNN};
+use caption_text::Vocabulary;
+use image::RgbImage;
+
+use crate::InferError;
+use crate::checkpoint_files::{
+    MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE, check_bound_vocabulary, find_checkpoint, read_model_file,
+    read_model_settings,
+};
+
+/// How captions are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decoding {
+    /// The most likely word at each step (the original's `caption_image`).
+    Greedy,
+    /// Beam search with this many hypotheses and length normalisation exponent.
+    Beam {
+        /// Hypotheses kept per image.
+        size: usize,
+        /// Length normalisation exponent (0: none).
+        length_penalty: f32,
+    },
+}
+
+/// A generated caption.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// Word ids, specials removed.
+    pub ids: Vec<u32>,
+    /// The words.
+    pub words: Vec<String>,
+    /// Summed log-probability of the chosen words.
+    pub log_prob: f32,
+}
+
+/// A model and its vocabulary, in eval mode.
+pub struct Captioner {
+    /// The model.
+    pub model: CNNtoRNN,
+    /// Where it runs.
+    pub device: Device,
+    /// The vocabulary.
+    pub vocabulary: Vocabulary,
+    /// The eval transform (resize to the training image size, normalise).
+    pub transform: ImageTransform,
+    /// Longest caption.
+    pub max_length: usize,
+    /// Images per forward.
+    pub batch_size: usize,
+}
+
+impl Captioner {
+    /// Loads from a run folder (its `best/` checkpoint, else the newest valid one) or from a
+    /// checkpoint folder ([`find_checkpoint`]).
+    ///
+    /// # Errors
+    /// [`InferError::Checkpoint`] when nothing loadable is there, or the model, its vocabulary and
+    /// its settings disagree.
+    pub fn from_run_or_checkpoint(path: &Path, device: &Device) -> Result<Self, InferError> {
+        let dir = find_checkpoint(path).ok_or_else(|| InferError::Checkpoint {
+            path: path.display().to_string(),
+            problem: "no checkpoint here (expected a run folder or a checkpoint folder with trainer.json)".into(),
+        })?;
+        Self::from_checkpoint(&dir, device)
+    }
+
+    /// Loads a checkpoint folder: model.safetensors, the tokenizer.json bound to it and the
+    /// model's settings from trainer.json.
+    ///
+    /// # Errors
+    /// [`InferError::Checkpoint`] naming the file that is missing, unreadable or inconsistent.
+    pub fn from_checkpoint(dir: &Path, device: &Device) -> Result<Self, InferError> {
+        let problem = |problem: String| InferError::Checkpoint { path: dir.display().to_string(), problem };
+        for file in [MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE] {
+            if !dir.join(file).is_file() {
+                return Err(problem(format!("{file} is missing")));
+            }
+        }
+        let settings =
+            read_model_settings(&dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
+        let (tensors, bound) =
+            read_model_file(&dir.join(MODEL_FILE)).map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
+        let vocabulary = Vocabulary::load(&dir.join(TOKENIZER_FILE)).map_err(|e| problem(e.to_string()))?;
+        if let Some(bound) = &bound {
+            check_bound_vocabulary(bound, &vocabulary).map_err(problem)?;
+        }
+        if vocabulary.len() != settings.vocab_size {
+            return Err(problem(format!(
+                "{TOKENIZER_FILE} has {} ids but {TRAINER_FILE} says {}",
+                vocabulary.len(),
+                settings.vocab_size
+            )));
+        }
+        let config = &settings.config;
+        let decoder = DecoderConfig {
+            embed_size: config.embed_size,
+            hidden_size: config.hidden_size,
+            vocab_size: vocabulary.len(),
+            num_layers: config.num_layers,
+        };
+        let source = dir.join(MODEL_FILE).display().to_string();
+        let model = load_model(tensors, decoder, config.transform_input, device, &source)?;
+        Ok(Self {
+            model,
+            device: device.clone(),
+            vocabulary,
+            transform: ImageTransform::eval(config.image_size),
+            max_length: config.max_length,
+            batch_size: config.batch_size,
+        })
+    }
+
+    /// Loads the PyTorch original's weights (a state dict with its names, e.g. from
+    /// `cargo xtask import-checkpoint` or read from `my_checkpoint.pth.tar`) with the vocabulary
+    /// it was trained with (seed ordering over its captions.txt). Sizes come from the tensors;
+    /// the original's inference setup applies (299 × 299, `transform_input`, 50 words).
+    ///
+    /// # Errors
+    /// [`InferError::Weights`] when a tensor is missing or the vocabulary does not fit.
+    pub fn from_original(
+        tensors: &HashMap<String, Tensor>,
+        vocabulary: Vocabulary,
+        source: &str,
+        device: &Device,
+    ) -> Result<Self, InferError> {
+        let dims = |name: &str| -> Result<Vec<usize>, InferError> {
+            tensors.get(name).map(|t| t.dims().to_vec()).ok_or_else(|| {
+                InferError::Weights(format!("{source}: no tensor {name} (not the original's CNNtoRNN?)"))
+            })
+        };
+        let embed = dims(&format!("{DECODER_PREFIX}embed.weight"))?;
+        let hidden = dims(&format!("{DECODER_PREFIX}lstm.weight_hh_l0"))?;
+        let num_layers =
+            (0..).take_while(|l| tensors.contains_key(&format!("{DECODER_PREFIX}lstm.weight_hh_l{l}"))).count();
+        if embed[0] != vocabulary.len() {
+            return Err(InferError::Weights(format!(
+                "{source} was trained with a vocabulary of {} ids, the one given has {} (build it with --ordering original from the captions file it was trained on)",
+                embed[0],
+                vocabulary.len()
+            )));
+        }
+        let decoder = DecoderConfig { embed_size: embed[1], hidden_size: hidden[1], vocab_size: embed[0], num_layers };
+        let model = load_model(tensors.clone(), decoder, true, device, source)?;
+        let (transform, max_length, batch_size) = (ImageTransform::eval(299), 50, 32);
+        Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size })
+    }
+
+    /// Encoder outputs (eval mode) of decoded pictures.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn encode_images(&self, images: &[RgbImage]) -> Result<Tensor, InferError> {
+        let side = self.transform.output_size() as usize;
+        let pixels = self
+            .transform
+            .apply_batch(images, 0, Ok::<_, std::convert::Infallible>)
+            .expect("images at hand always load");
+        let batch = Tensor::from_vec(pixels, (images.len(), 3, side, side), &self.device)?;
+        self.encode_tensor(&batch)
+    }
+
+    fn encode_tensor(&self, images: &Tensor) -> Result<Tensor, InferError> {
+        let encoder = &self.model.encoder;
+        let pooled = encoder.inception().forward_t(images, false)?.pooled.detach();
+        Ok(encoder.features_from_pooled(&pooled, None)?.detach())
+    }
+
+    /// Captions for encoder outputs.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn decode(&self, features: &Tensor, decoding: Decoding) -> Result<Vec<Generated>, InferError> {
+        decode(&self.model.decoder, &self.vocabulary, features, decoding, self.max_length)
+    }
+
+    /// Captions for pictures, in batches.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn caption_images(&self, images: &[RgbImage], decoding: Decoding) -> Result<Vec<Generated>, InferError> {
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.batch_size.max(1)) {
+            out.extend(self.decode(&self.encode_images(chunk)?, decoding)?);
+        }
+        Ok(out)
+    }
+
+    /// Captions for dataset images (by image row), in batches, with progress.
+    ///
+    /// # Errors
+    /// A data or candle error.
+    pub fn caption_dataset(
+        &self,
+        dataset: &PreparedDataset,
+        image_rows: &[usize],
+        decoding: Decoding,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Generated>, InferError> {
+        let mut out = Vec::with_capacity(image_rows.len());
+        progress.start("captioning", image_rows.len() as u64);
+        for chunk in image_rows.chunks(self.batch_size.max(1)) {
+            let side = self.transform.output_size() as usize;
+            let pixels = loader::load_images(dataset, chunk, &self.transform, 0)?;
+            let images = Tensor::from_vec(pixels, (chunk.len(), 3, side, side), &self.device)?;
+            out.extend(self.decode(&self.encode_tensor(&images)?, decoding)?);
+            progress.advance(chunk.len() as u64);
+        }
+        progress.finish();
+        Ok(out)
+    }
+}
+
+/// The original's `CNNtoRNN` from `tensors` (its state dict names; other tensors, such as
+/// BatchNorm's `num_batches_tracked`, are ignored), in float32 on `device`.
+fn load_model(
+    tensors: HashMap<String, Tensor>,
+    decoder: DecoderConfig,
+    transform_input: bool,
+    device: &Device,
+    source: &str,
+) -> Result<CNNtoRNN, InferError> {
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+    CNNtoRNN::new(vb, decoder, transform_input).map_err(|e| InferError::Weights(format!("{source}: {e}")))
+}
+
+/// Captions (at most `max_length` words) for encoder outputs (`features`: images × embed) by
+/// `decoding`, with `<SOS>`, `<EOS>` and `<PAD>` removed and the words looked up: what a
+/// [`Captioner`] and a trainer's validation both run.
+///
+/// # Errors
+/// A candle error.
+pub fn decode(
+    decoder: &DecoderRNN,
+    vocabulary: &Vocabulary,
+    features: &Tensor,
+    decoding: Decoding,
+    max_length: usize,
+) -> Result<Vec<Generated>, InferError> {
+    let raw: Vec<(Vec<u32>, f32)> = match decoding {
+        Decoding::Greedy => decoder.greedy(features, max_length, Vocabulary::EOS)?,
+        Decoding::Beam { size, length_penalty } => decoder
+            .beam_search(features, BeamConfig { beam_size: size, max_length, length_penalty, eos: Vocabulary::EOS })?
+            .into_iter()
+            .map(|h| (h.ids, h.log_prob))
+            .collect(),
+    };
+    Ok(raw
+        .into_iter()
+        .map(|(ids, log_prob)| {
+            let ids: Vec<u32> = ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect();
+            let words = vocabulary.decode(&ids);
+            Generated { ids, words, log_prob }
+        })
+        .collect())
+}

@@ -1,0 +1,182 @@
+//! Captioning a split of a prepared dataset and scoring it: the captions with their references,
+//! BLEU-1..4 (pycocoevalcap's arithmetic unless another profile is chosen), CIDEr-D and ROUGE-L,
+//! and the evaluation files (`results.json` in the COCO results format, `captions.jsonl` with
+//! per-image BLEU, `metrics.json`).
+
+use std::path::{Path, PathBuf};
+
+use caption_data::{PreparedDataset, Progress, Split};
+use caption_metrics::{Bleu, CiderD, Corpus, RougeL};
+use caption_text::Tokenizer;
+use serde_json::json;
+
+use crate::{Captioner, Decoding, InferError};
+
+/// The files an evaluation writes into its folder.
+pub const EVAL_FILES: [&str; 3] = ["results.json", "captions.jsonl", "metrics.json"];
+
+/// Lowercased spaCy-rule tokens of every reference caption of each image (by image row).
+pub fn reference_words(dataset: &PreparedDataset, image_rows: &[usize]) -> Vec<Vec<Vec<String>>> {
+    let tokenizer = Tokenizer::english();
+    let references = dataset.references();
+    image_rows.iter().map(|&row| references[row].iter().map(|c| tokenizer.lowercase_words(c)).collect()).collect()
+}
+
+/// Generated captions of one split, with their references.
+pub struct SplitCaptions {
+    /// Image rows in the dataset.
+    pub rows: Vec<usize>,
+    /// Image identifiers.
+    pub ids: Vec<String>,
+    /// Generated words per image.
+    pub hypotheses: Vec<Vec<String>>,
+    /// Reference captions (raw text) per image.
+    pub references: Vec<Vec<String>>,
+    /// Reference words (spaCy rules, lowercased) per image.
+    pub reference_words: Vec<Vec<Vec<String>>>,
+    /// Whose BLEU arithmetic scores them (pycocoevalcap unless `--compat` says otherwise).
+    pub bleu: Bleu,
+}
+
+/// Corpus scores.
+#[derive(Debug, Clone, Copy)]
+pub struct Scores {
+    /// BLEU-1..4 (pycocoevalcap's, or the `--compat` library's).
+    pub bleu: [f64; 4],
+    /// CIDEr-D.
+    pub cider: f64,
+    /// ROUGE-L.
+    pub rouge_l: f64,
+}
+
+/// Captions every image of `split`.
+///
+/// # Errors
+/// [`InferError::Evaluation`] when the split is empty or the model's vocabulary is not the
+/// dataset's; a data or candle error while captioning.
+pub fn caption_split(
+    captioner: &Captioner,
+    dataset: &PreparedDataset,
+    split: Split,
+    decoding: Decoding,
+    progress: &dyn Progress,
+) -> Result<SplitCaptions, InferError> {
+    let rows = dataset.images_in(split);
+    if rows.is_empty() {
+        return Err(InferError::Evaluation(format!("the dataset has no {split} images")));
+    }
+    if captioner.vocabulary.words() != dataset.vocabulary.words() {
+        return Err(InferError::Evaluation(format!(
+            "the checkpoint's vocabulary ({} ids) is not the dataset's ({} ids): it was trained on another dataset",
+            captioner.vocabulary.len(),
+            dataset.vocabulary.len()
+        )));
+    }
+    let generated = captioner.caption_dataset(dataset, &rows, decoding, progress)?;
+    let all_references = dataset.references();
+    Ok(SplitCaptions {
+        ids: rows.iter().map(|&r| dataset.images[r].id.clone()).collect(),
+        hypotheses: generated.into_iter().map(|g| g.words).collect(),
+        references: rows.iter().map(|&r| all_references[r].iter().map(|s| s.to_string()).collect()).collect(),
+        reference_words: reference_words(dataset, &rows),
+        rows,
+        bleu: Bleu::coco(),
+    })
+}
+
+impl SplitCaptions {
+    /// The metric corpus.
+    ///
+    /// # Errors
+    /// [`InferError::Metrics`].
+    pub fn corpus(&self) -> Result<Corpus, InferError> {
+        Ok(Corpus::new(&self.hypotheses, &self.reference_words)?)
+    }
+
+    /// BLEU-1..4, CIDEr-D and ROUGE-L of the split.
+    ///
+    /// # Errors
+    /// [`InferError::Metrics`].
+    pub fn scores(&self) -> Result<Scores, InferError> {
+        let corpus = self.corpus()?;
+        let bleu = self.bleu.corpus(&corpus)?.bleu;
+        Ok(Scores {
+            bleu: [bleu[0], bleu[1], bleu[2], bleu[3]],
+            cider: CiderD::default().score(&corpus)?.score,
+            rouge_l: RougeL::default().score(&corpus).score,
+        })
+    }
+
+    /// Per-image BLEU-1..4 (the scoring library's per-sentence scores).
+    ///
+    /// # Errors
+    /// [`InferError::Metrics`].
+    pub fn sentence_bleu(&self) -> Result<Vec<Vec<f64>>, InferError> {
+        Ok(self.bleu.sentences(&self.corpus()?)?)
+    }
+
+    /// Writes `results.json` (COCO results format), `captions.jsonl` (per image: id, caption,
+    /// references, BLEU-1..4) and `metrics.json` into `dir`, each atomically, with the keys of
+    /// `extra` added to metrics.json; returns their paths.
+    ///
+    /// # Errors
+    /// [`InferError::Data`] when `dir` holds files an evaluation did not write
+    /// ([`claim_eval_folder`]); [`InferError::Io`] naming a file that cannot be written.
+    pub fn write(&self, dir: &Path, scores: &Scores, extra: serde_json::Value) -> Result<Vec<PathBuf>, InferError> {
+        claim_eval_folder(dir)?;
+        std::fs::create_dir_all(dir).map_err(|source| InferError::Io { path: dir.display().to_string(), source })?;
+        let results: Vec<_> = self
+            .ids
+            .iter()
+            .zip(&self.hypotheses)
+            .map(|(id, words)| json!({"image_id": id, "caption": words.join(" ")}))
+            .collect();
+        let sentences = self.sentence_bleu()?;
+        let mut lines = String::new();
+        for (i, id) in self.ids.iter().enumerate() {
+            let line = json!({
+                "image": id, "caption": self.hypotheses[i].join(" "), "references": self.references[i],
+                "bleu": sentences[i],
+            });
+            lines.push_str(&format!("{line}\n"));
+        }
+        let mut metrics = json!({
+            "images": self.ids.len(), "bleu_1": scores.bleu[0], "bleu_2": scores.bleu[1], "bleu_3": scores.bleu[2],
+            "bleu_4": scores.bleu[3], "cider": scores.cider, "rouge_l": scores.rouge_l,
+            "compat": self.bleu.compat().name(), "smoothing": self.bleu.smoothing_name(),
+        });
+        if let (Some(m), Some(e)) = (metrics.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        let files = [
+            ("results.json", serde_json::to_string_pretty(&results).expect("JSON values serialise")),
+            ("captions.jsonl", lines),
+            ("metrics.json", serde_json::to_string_pretty(&metrics).expect("JSON values serialise")),
+        ];
+        let mut paths = Vec::new();
+        for (name, text) in files {
+            let path = dir.join(name);
+            caption_io::write_bytes_atomically(&path, text.as_bytes())
+                .map_err(|source| InferError::Io { path: path.display().to_string(), source })?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+/// Checks that `dir` may receive an evaluation's files: absent, empty, or holding only what an
+/// evaluation writes ([`EVAL_FILES`], when its metrics.json says it is an evaluation's).
+///
+/// # Errors
+/// [`InferError::Data`] with [`caption_data::DataError::Output`] naming what else is there.
+pub fn claim_eval_folder(dir: &Path) -> Result<(), InferError> {
+    // Files of these names are an evaluation's only when its metrics.json says so.
+    let metrics = std::fs::read_to_string(dir.join("metrics.json")).ok();
+    let ours = metrics
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|m| m.get("compat").is_some() && m.get("bleu_4").is_some());
+    let own = |relative: &Path, is_dir: bool| {
+        ours && !is_dir && relative.to_str().is_some_and(|name| EVAL_FILES.contains(&name))
+    };
+    Ok(caption_data::claim_output_folder(dir, "folder of evaluation results", &own)?)
+}

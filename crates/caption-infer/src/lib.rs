@@ -1,0 +1,35 @@
+//! Captioning images with a trained CNN-to-RNN model, without the trainer: the model and its
+//! vocabulary loaded from a run folder, a checkpoint folder or the PyTorch original's weights,
+//! images captioned by greedy decoding (the original's `caption_image`) or beam search.
+//!
+//! - [`Captioner`], loaded with [`Captioner::from_run_or_checkpoint`] or
+//!   [`Captioner::from_original`]; [`Captioner::caption_images`] for decoded pictures,
+//!   [`Captioner::caption_dataset`] for a prepared dataset's images;
+//! - [`checkpoint_files`]: what a checkpoint folder holds for captioning (model.safetensors with
+//!   its vocabulary bound in the metadata, tokenizer.json, the model's settings in trainer.json),
+//!   and how a run folder is searched for one. caption-train writes these folders;
+//! - [`evaluation`]: a split captioned and scored (BLEU-1..4, CIDEr-D, ROUGE-L), its evaluation
+//!   files written; caption-train's validation and `cargo xtask bleu` / `demo` use it.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use caption_infer::{Captioner, Decoding};
+//!
+//! let device = candle_core::Device::Cpu;
+//! // A run folder written by `cargo xtask train` (its best/ checkpoint) or a checkpoint folder.
+//! let captioner = Captioner::from_run_or_checkpoint("runs/demo".as_ref(), &device)?;
+//! let image = caption_data::check_image_file("photo.jpg".as_ref()).map_err(std::io::Error::other)?;
+//! for caption in captioner.caption_images(&[image], Decoding::Beam { size: 3, length_penalty: 0.0 })? {
+//!     println!("{} ({:.2})", caption.words.join(" "), caption.log_prob);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod captioner;
+pub mod checkpoint_files;
+mod error;
+pub mod evaluation;
+
+pub use captioner::{Captioner, Decoding, Generated};
+pub use error::InferError;
