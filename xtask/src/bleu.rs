@@ -12,8 +12,9 @@ use caption_metrics::formats::{self, EvalSet};
 use caption_metrics::{Bleu, BleuScore, CiderD, CiderScore, Compat, Corpus, RougeL, RougeScore};
 use caption_text::Tokenizer;
 
+use crate::evaluate;
 use crate::progress::Bars;
-use crate::{evaluate, report};
+use caption_infer::report;
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
 
@@ -212,7 +213,7 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
                 captions: &captions,
                 scores: &scores,
                 extra_rows: Vec::new(),
-                run: Some(checkpoint.to_path_buf()),
+                plots: caption_train::plots::plot_files(checkpoint),
                 attribute_hits: None,
             },
         )?;

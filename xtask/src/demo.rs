@@ -16,8 +16,8 @@ use serde_json::json;
 use crate::data::{BuiltIn, FormatArg, PrepareArgs, prepare_data};
 use crate::evaluate;
 use crate::progress::Bars;
-use crate::report;
 use crate::train::{TrainArgs, run as train_run};
+use caption_infer::report;
 
 /// Run the whole pipeline offline on a synthetic dataset, in minutes on a CPU.
 ///
@@ -172,7 +172,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                 ("its BLEU-4 (baseline)".into(), format!("{baseline_bleu_4:.4}")),
                 ("attribute accuracy".into(), format!("{:.1} %", 100.0 * attribute_accuracy)),
             ],
-            run: Some(args.run.clone()),
+            plots: caption_train::plots::plot_files(&args.run),
             attribute_hits: Some(hits),
         },
     )?;

@@ -8,7 +8,6 @@ mod demo;
 mod evaluate;
 mod model;
 mod progress;
-mod report;
 mod text;
 mod train;
 

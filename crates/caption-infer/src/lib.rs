@@ -9,7 +9,8 @@
 //!   its vocabulary bound in the metadata, tokenizer.json, the model's settings in trainer.json),
 //!   and how a run folder is searched for one. caption-train writes these folders;
 //! - [`evaluation`]: a split captioned and scored (BLEU-1..4, CIDEr-D, ROUGE-L), its evaluation
-//!   files written; caption-train's validation and `cargo xtask bleu` / `demo` use it.
+//!   files written; caption-train's validation and `cargo xtask bleu` / `demo` use it;
+//! - [`report`]: the evaluation as one self-contained HTML page.
 //!
 //! # Example
 //!
@@ -30,6 +31,7 @@ pub mod captioner;
 pub mod checkpoint_files;
 mod error;
 pub mod evaluation;
+pub mod report;
 
 pub use captioner::{Captioner, Decoding, Generated};
 pub use error::InferError;

@@ -68,6 +68,11 @@ impl Curves {
     }
 }
 
+/// The plots of the run in `run_dir` ([`LOSS_PLOT`], [`BLEU_PLOT`]), drawn or not.
+pub fn plot_files(run_dir: &Path) -> Vec<PathBuf> {
+    [LOSS_PLOT, BLEU_PLOT].iter().map(|name| run_dir.join(name)).collect()
+}
+
 /// Draws [`LOSS_PLOT`] and, when validation BLEU was computed, [`BLEU_PLOT`] into `run_dir` from
 /// its `metrics.jsonl`; returns the files written (each written atomically).
 pub fn write_plots(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {

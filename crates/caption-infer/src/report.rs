@@ -1,15 +1,15 @@
-//! The HTML report: one self-contained page (thumbnails and the run's PNG plots embedded as data
-//! URLs) with generated and reference captions, per-image BLEU, the metric table and the training
-//! curves.
+//! The HTML report of an evaluation: one self-contained page (thumbnails and the training run's
+//! PNG plots embedded as data URLs) with generated and reference captions, per-image BLEU, the
+//! metric table and the training curves.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use base64::Engine;
 use caption_data::PreparedDataset;
 
-use caption_infer::evaluation::{Scores, SplitCaptions};
+use crate::InferError;
+use crate::evaluation::{Scores, SplitCaptions};
 
 /// Most images shown (the page stays light; every caption is in captions.jsonl).
 const MAX_IMAGES: usize = 200;
@@ -26,14 +26,17 @@ pub struct Page<'a> {
     pub scores: &'a Scores,
     /// More rows for the metric table (name, value).
     pub extra_rows: Vec<(String, String)>,
-    /// The run folder, whose loss and BLEU plots the page shows.
-    pub run: Option<PathBuf>,
+    /// PNG plots to show (a training run's curves); those that do not exist are left out.
+    pub plots: Vec<PathBuf>,
     /// Per image: whether the caption names the right colours and shapes (shapes dataset).
     pub attribute_hits: Option<Vec<bool>>,
 }
 
-/// Writes the page.
-pub fn write(path: &Path, page: &Page<'_>) -> Result<()> {
+/// Writes the page, atomically.
+///
+/// # Errors
+/// [`InferError::Metrics`] (per-image BLEU) or [`InferError::Io`] naming the page.
+pub fn write(path: &Path, page: &Page<'_>) -> Result<(), InferError> {
     let mut html = String::new();
     let title = escape(&page.title);
     let _ = write!(
@@ -56,9 +59,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}.grid{{display:fl
         let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", escape(&name), escape(&value));
     }
     html.push_str("</table>\n");
-    if let Some(run) = &page.run {
-        html.push_str(&curves(run));
-    }
+    html.push_str(&curves(&page.plots));
     let sentences = page.captions.sentence_bleu()?;
     let shown = page.captions.ids.len().min(MAX_IMAGES);
     let _ = writeln!(
@@ -88,10 +89,11 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}.grid{{display:fl
         let _ = writeln!(html, "<div class=\"ref\">{}</div></div>", escape(&image.id));
     }
     html.push_str("</div>\n</body></html>\n");
+    let io = |source| InferError::Io { path: path.display().to_string(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent).map_err(io)?;
     }
-    caption_io::write_bytes_atomically(path, html.as_bytes()).with_context(|| path.display().to_string())
+    caption_io::write_bytes_atomically(path, html.as_bytes()).map_err(io)
 }
 
 fn thumbnail(path: &Path) -> Option<String> {
@@ -102,12 +104,13 @@ fn thumbnail(path: &Path) -> Option<String> {
     Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// The run's PNG plots (drawn by the trainer), embedded as data URLs.
-fn curves(run: &Path) -> String {
-    let plots: Vec<String> = [caption_train::plots::LOSS_PLOT, caption_train::plots::BLEU_PLOT]
+/// The PNG plots that exist, embedded as data URLs.
+fn curves(paths: &[PathBuf]) -> String {
+    let plots: Vec<String> = paths
         .iter()
-        .filter_map(|name| std::fs::read(run.join(name)).ok().map(|bytes| (name, bytes)))
-        .map(|(name, bytes)| {
+        .filter_map(|path| std::fs::read(path).ok().map(|bytes| (path, bytes)))
+        .map(|(path, bytes)| {
+            let name = escape(&path.file_name().unwrap_or_default().to_string_lossy());
             let data = base64::engine::general_purpose::STANDARD.encode(bytes);
             format!("<img class=\"plot\" alt=\"{name}\" src=\"data:image/png;base64,{data}\">")
         })
