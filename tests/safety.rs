@@ -101,7 +101,7 @@ fn output_folders_that_are_not_the_commands_own_or_are_inputs_are_refused_and_un
     // A dataset is replaced by the next preparation; once a user's file is in it, it is not.
     let out = root.join("dataset");
     ok(prepare_from(&captions, &images, &out, &[]));
-    ok(prepare_from(&captions, &images, &out, &["--seed-compatible"]));
+    ok(prepare_from(&captions, &images, &out, &["--original-compatible"]));
     write(&out.join("notes.txt"), "mine");
     assert!(fails(prepare_from(&captions, &images, &out, &[])).contains("notes.txt"));
     assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");

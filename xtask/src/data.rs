@@ -22,7 +22,7 @@ use crate::progress::Bars;
 /// COCO captions JSON, recognised from the content or named with `--format`.
 ///
 /// Splits are the source's official ones where it has them, otherwise hashed from the image name
-/// (`--split-ratios`). The vocabulary is built on the training split (`--seed-compatible`: on all
+/// (`--split-ratios`). The vocabulary is built on the training split (`--original-compatible`: on all
 /// captions in file order, as the PyTorch original does, which reproduces its ids). Unusable
 /// images (missing, empty, corrupt, truncated) are skipped and listed in manifest.json with the
 /// reason; `--strict` makes them fatal. The output folder (default datasets/NAME) is written
@@ -71,8 +71,9 @@ pub struct PrepareArgs {
     #[arg(long, default_value_t = 5)]
     pub threshold: usize,
     /// Build the vocabulary over every caption in file order, as the original does (its ids).
-    #[arg(long)]
-    pub seed_compatible: bool,
+    /// `--seed-compatible`, its name before, still works.
+    #[arg(long, alias = "seed-compatible")]
+    pub original_compatible: bool,
     /// Stop at the first unusable image instead of skipping it.
     #[arg(long)]
     pub strict: bool,
@@ -126,11 +127,9 @@ pub enum FormatArg {
 
 /// Runs `cargo xtask prepare-data`; returns the prepared dataset.
 pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
-    let started = Instant::now();
-    let bars = Bars::new(args.quiet);
     let mut options = PrepareOptions {
         threshold: args.threshold,
-        seed_compatible: args.seed_compatible,
+        original_compatible: args.original_compatible,
         strict: args.strict,
         split_ratios: args.split_ratios,
         split_seed: args.seed,
@@ -139,16 +138,8 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
     };
     let (records, images) = match (args.dataset, &args.captions) {
         (Some(BuiltIn::Shapes), _) => {
-            let config = ShapesConfig { images: args.images, size: args.size, seed: args.seed };
-            config.validate().map_err(anyhow::Error::msg)?;
-            let generated = shapes::generate(config);
-            let (records, pngs) = shapes::records_and_images(&generated);
             options.name = args.name.clone().unwrap_or_else(|| "shapes".into());
-            options.source =
-                format!("shapes generator: {} images of {} px, seed {}", config.images, config.size, config.seed);
-            options.format = "shapes".into();
-            options.extra_files = vec![(shapes::GROUND_TRUTH_FILE.into(), serde_json::to_vec(&generated)?)];
-            (records, ImageSource::Bytes(pngs))
+            shapes::source(ShapesConfig { images: args.images, size: args.size, seed: args.seed }, &mut options)?
         }
         (Some(built_in @ (BuiltIn::Flickr8k | BuiltIn::Flickr30k)), _) => {
             let recipe = if built_in == BuiltIn::Flickr8k { HubRecipe::flickr8k() } else { HubRecipe::flickr30k() };
@@ -197,7 +188,20 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
         }
     };
     let out = args.out.clone().unwrap_or_else(|| Path::new("datasets").join(&options.name));
-    let dataset = prepare(records, &images, &options, &out, &bars)?;
+    prepare_and_report(records, &images, &options, &out, args.quiet)
+}
+
+/// Prepares the dataset with progress bars (unless `quiet`) and prints what was prepared: what
+/// `prepare-data` and the demo run once their source is read.
+pub fn prepare_and_report(
+    records: Vec<caption_data::CaptionRecord>,
+    images: &ImageSource,
+    options: &PrepareOptions,
+    out: &Path,
+    quiet: bool,
+) -> Result<PreparedDataset> {
+    let started = Instant::now();
+    let dataset = prepare(records, images, options, out, &Bars::new(quiet))?;
     print_summary(&dataset, started.elapsed().as_secs_f64());
     Ok(dataset)
 }

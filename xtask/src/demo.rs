@@ -5,18 +5,19 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use caption_data::shapes;
-use caption_data::{PreparedDataset, Split};
+use caption_data::shapes::{self, ShapesConfig};
+use caption_data::{PrepareOptions, PreparedDataset, Split};
 use caption_infer::evaluation::{SplitCaptions, caption_split};
 use caption_infer::{Captioner, Decoding};
 use caption_metrics::{Bleu, Corpus};
+use caption_train::{EncoderWeights, Schedule, TrainConfig};
 use clap::Args;
 use serde_json::json;
 
-use crate::data::{BuiltIn, FormatArg, PrepareArgs, prepare_data};
+use crate::data::prepare_and_report;
 use crate::evaluate;
 use crate::progress::Bars;
-use crate::train::{TrainArgs, run as train_run};
+use crate::train::train_and_report;
 use caption_infer::report;
 
 /// Run the whole pipeline offline on a synthetic dataset, in minutes on a CPU.
@@ -87,60 +88,34 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
     println!("== 1/4 preparing the shapes dataset ({} images)", args.images);
-    let dataset = prepare_data(&PrepareArgs {
-        dataset: Some(BuiltIn::Shapes),
-        hub_dataset: None,
-        image_column: "image".into(),
-        caption_columns: Vec::new(),
-        split_column: None,
-        file_name_column: None,
-        captions: None,
-        images_dir: None,
-        format: FormatArg::Auto,
-        name: Some("shapes".into()),
-        out: Some(args.data.clone()),
-        threshold: 5,
-        seed_compatible: false,
+    let mut options = PrepareOptions {
+        name: "shapes".into(),
         strict: true,
         split_ratios: "80/10/10".parse().map_err(anyhow::Error::msg)?,
-        seed: args.seed,
-        resize: None,
-        images: args.images,
-        size: 128,
-        quiet: false,
-    })?;
+        split_seed: args.seed,
+        ..PrepareOptions::default()
+    };
+    let shapes = ShapesConfig { images: args.images, size: 128, seed: args.seed };
+    let (records, images) = shapes::source(shapes, &mut options)?;
+    let dataset = prepare_and_report(records, &images, &options, &args.data, false)?;
 
     println!("== 2/4 training (frozen encoder, {} weights)", if args.pretrained { "ImageNet" } else { "random" });
     // Start the run over: only what a run wrote goes (a folder that is not a run is refused).
     caption_train::run_folder::RunFolder::lock(&args.run)?.clear()?;
-    let image_size = if args.pretrained { args.image_size.max(299) } else { args.image_size };
-    let summary = train_run(&TrainArgs {
-        data: args.data.clone(),
-        run: args.run.clone(),
-        config: None,
-        resume: false,
-        device: args.device.clone(),
-        mode: None,
-        encoder: Some(if args.pretrained { "hub".into() } else { "random".into() }),
-        epochs: Some(args.epochs),
-        batch_size: None,
-        lr: Some(args.lr),
-        cnn_lr: None,
-        optimizer: None,
-        weight_decay: None,
-        clip_grad_norm: None,
-        cosine: !args.constant_lr,
-        embed_size: Some(args.embed_size),
-        hidden_size: Some(args.hidden_size),
-        num_layers: None,
-        image_size: Some(image_size),
-        seed: Some(args.seed),
-        early_stopping: None,
-        checkpoint_every: None,
-        keep_last: None,
-        no_validation_bleu: false,
-        quiet: false,
-    })?;
+    let config = TrainConfig {
+        encoder: if args.pretrained { EncoderWeights::Hub } else { EncoderWeights::Random },
+        // Random weights were never trained with torchvision's input transform.
+        transform_input: args.pretrained,
+        epochs: args.epochs,
+        learning_rate: args.lr,
+        schedule: if args.constant_lr { Schedule::Constant } else { Schedule::Cosine },
+        embed_size: args.embed_size,
+        hidden_size: args.hidden_size,
+        image_size: if args.pretrained { args.image_size.max(299) } else { args.image_size },
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let summary = train_and_report(config, &dataset, &args.run, false, &args.device, false)?;
     if summary.interrupted {
         return Err(crate::Interrupted.into());
     }

@@ -1,6 +1,6 @@
 //! `cargo xtask train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -208,7 +208,21 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
 pub fn run(args: &TrainArgs) -> Result<RunSummary> {
     let config = resolve_config(args)?;
     let dataset = PreparedDataset::open(&args.data)?;
-    let device = parse_device(&args.device)?;
+    train_and_report(config, &dataset, &args.run, args.resume, &args.device, args.quiet)
+}
+
+/// Trains `config` on `dataset` in `run` with progress bars (unless `quiet`), saving a checkpoint
+/// and stopping on Ctrl-C, and prints how the run ended: what `train` and the demo run once their
+/// settings are known.
+pub fn train_and_report(
+    config: TrainConfig,
+    dataset: &PreparedDataset,
+    run: &Path,
+    resume: bool,
+    device: &str,
+    quiet: bool,
+) -> Result<RunSummary> {
+    let device = parse_device(device)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // A second Ctrl-C while the checkpoint is being written is ignored; the write is atomic anyway.
@@ -217,12 +231,12 @@ pub fn run(args: &TrainArgs) -> Result<RunSummary> {
             eprintln!("\nstopping after this step: saving a checkpoint");
         }
     });
-    let bars = Bars::new(args.quiet);
+    let bars = Bars::new(quiet);
     let summary = train(TrainOptions {
         config,
-        dataset: &dataset,
-        run_dir: args.run.clone(),
-        resume: args.resume,
+        dataset,
+        run_dir: run.to_path_buf(),
+        resume,
         device,
         progress: &bars,
         stop: &stop,
@@ -234,7 +248,7 @@ pub fn run(args: &TrainArgs) -> Result<RunSummary> {
             anyhow::anyhow!(
                 "--resume continues {} with its own settings, and these options differ from them: {}. Drop them, \
                  or start a new run in another folder",
-                args.run.display(),
+                run.display(),
                 named.join("; ")
             )
         }

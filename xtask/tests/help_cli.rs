@@ -61,12 +61,16 @@ fn every_example_fits_on_one_line() {
 }
 
 /// The original's setup is called `original`; `seed`, its name before, still parses (for
-/// `--mode` and `vocab --ordering`), and a wrong value names the valid ones.
+/// `--mode`, `vocab --ordering` and `prepare-data --seed-compatible`), and a wrong value names
+/// the valid ones.
 #[test]
 fn the_original_setup_is_named_original_and_seed_still_works() {
     assert!(option_help(&help("train"), "--mode").contains("original"));
     assert!(option_help(&help("vocab"), "--ordering").contains("original"));
     let xtask = env!("CARGO_BIN_EXE_xtask");
+    let old_flag = Command::new(xtask).args(["prepare-data", "--seed-compatible", "--help"]).output().unwrap();
+    assert!(old_flag.status.success(), "--seed-compatible: {}", String::from_utf8_lossy(&old_flag.stderr));
+    assert!(help("prepare-data").contains("--original-compatible"));
     for (command, flag) in [("train", "--mode"), ("vocab", "--ordering")] {
         let old = Command::new(xtask).args([command, flag, "seed", "--help"]).output().unwrap();
         assert!(old.status.success(), "{command} {flag} seed: {}", String::from_utf8_lossy(&old.stderr));

@@ -42,7 +42,7 @@ pub struct PrepareOptions {
     pub threshold: usize,
     /// Build the vocabulary over every caption in file order, as the original does, instead of
     /// over the training split only.
-    pub seed_compatible: bool,
+    pub original_compatible: bool,
     /// Fail on the first unusable image instead of skipping it.
     pub strict: bool,
     /// Ratios for sources without official splits.
@@ -65,7 +65,7 @@ impl Default for PrepareOptions {
             source: String::new(),
             format: String::new(),
             threshold: 5,
-            seed_compatible: false,
+            original_compatible: false,
             strict: false,
             split_ratios: SplitRatios::default(),
             split_seed: 0,
@@ -194,7 +194,7 @@ pub fn prepare(
             record_index[r] = k as u32;
         }
     }
-    let vocabulary_captions: Vec<&Vec<String>> = if options.seed_compatible {
+    let vocabulary_captions: Vec<&Vec<String>> = if options.original_compatible {
         words.iter().collect()
     } else {
         (0..records.len())
@@ -257,7 +257,7 @@ pub fn prepare(
         vocabulary: VocabularyInfo {
             size: vocabulary.len(),
             threshold: options.threshold,
-            scope: if options.seed_compatible { "all".into() } else { "train".into() },
+            scope: if options.original_compatible { "all".into() } else { "train".into() },
             ordering: Ordering::Original.to_string(),
             tokenizer: tokenizer.rules_version().to_string(),
         },

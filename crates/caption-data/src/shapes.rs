@@ -280,6 +280,26 @@ fn describe(shapes: &[Shape], left: bool, rng: &mut ChaCha8Rng) -> Vec<String> {
 /// truth the demo's attribute accuracy is checked against).
 pub const GROUND_TRUTH_FILE: &str = "shapes.json";
 
+/// The shapes dataset as a source for [`crate::prepare`]: its caption records and rendered
+/// images, with `options` describing it (its source line, format `shapes`, and the ground truth
+/// as an extra file, [`GROUND_TRUTH_FILE`]); the name is left as `options` has it.
+///
+/// # Errors
+/// [`DataError::Invalid`] when `config` is out of range ([`ShapesConfig::validate`]).
+pub fn source(
+    config: ShapesConfig,
+    options: &mut crate::PrepareOptions,
+) -> Result<(Vec<CaptionRecord>, crate::ImageSource), DataError> {
+    config.validate().map_err(DataError::Invalid)?;
+    let generated = generate(config);
+    let (records, pngs) = records_and_images(&generated);
+    options.source = format!("shapes generator: {} images of {} px, seed {}", config.images, config.size, config.seed);
+    options.format = "shapes".into();
+    let truth = serde_json::to_vec(&generated).expect("the ground truth serialises");
+    options.extra_files = vec![(GROUND_TRUTH_FILE.into(), truth)];
+    Ok((records, crate::ImageSource::Bytes(pngs)))
+}
+
 /// The caption records (no splits: the split is hashed from the name) and PNG bytes of every
 /// image, rendered in parallel, ready for [`crate::prepare`].
 pub fn records_and_images(images: &[ShapesImage]) -> (Vec<CaptionRecord>, HashMap<String, Vec<u8>>) {

@@ -88,12 +88,12 @@ fn vocabulary_sizes_equal_the_originals_rule_computed_with_spacy() {
     let mut pixel = Vec::new();
     image::RgbImage::new(8, 8).write_to(&mut std::io::Cursor::new(&mut pixel), image::ImageFormat::Png).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for (file, seed_compatible, key) in
+    for (file, original_compatible, key) in
         [("Flickr8k.token.txt", false, "train_only"), ("captions.txt", true, "seed_compatible")]
     {
         let records = read_captions_file(&shared(&format!("flickr8k/{file}"))).unwrap();
         let images: HashMap<String, Vec<u8>> = records.iter().map(|r| (r.image.clone(), pixel.clone())).collect();
-        let options = caption_data::PrepareOptions { seed_compatible, ..caption_data::PrepareOptions::default() };
+        let options = caption_data::PrepareOptions { original_compatible, ..caption_data::PrepareOptions::default() };
         let prepared = caption_data::prepare(
             records,
             &caption_data::ImageSource::Bytes(images),
@@ -103,7 +103,7 @@ fn vocabulary_sizes_equal_the_originals_rule_computed_with_spacy() {
         )
         .unwrap();
         assert_eq!(prepared.vocabulary.len() as u64, expected[key]["size"].as_u64().unwrap(), "{key}");
-        if !seed_compatible {
+        if !original_compatible {
             assert_eq!(prepared.manifest.splits.get("train").map(|s| s.images), Some(6000));
         }
     }

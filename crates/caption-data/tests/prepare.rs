@@ -126,10 +126,10 @@ fn flickr8k_official_splits_and_missing_images_are_reported() {
 }
 
 #[test]
-fn seed_compatible_vocabulary_covers_all_captions_in_file_order() {
+fn original_compatible_vocabulary_covers_all_captions_in_file_order() {
     let records = read_captions_file(&shared("flickr8k/captions.txt")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let options = PrepareOptions { seed_compatible: true, ..PrepareOptions::default() };
+    let options = PrepareOptions { original_compatible: true, ..PrepareOptions::default() };
     let dataset =
         prepare(records, &ImageSource::Folder(shared("flickr8k/images")), &options, &dir.path().join("d"), &NoProgress)
             .unwrap();
@@ -214,7 +214,7 @@ fn training_batches_equal_the_originals() {
         })
         .collect();
     let options = PrepareOptions {
-        seed_compatible: true,
+        original_compatible: true,
         threshold: fixture["threshold"].as_u64().unwrap() as usize,
         ..PrepareOptions::default()
     };

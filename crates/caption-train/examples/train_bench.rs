@@ -3,7 +3,7 @@
 //!
 //! - frozen: from cached 2048-d pooled features, `fc` + ReLU + dropout, the decoder, the
 //!   PAD-masked cross-entropy, backward, Adam (batch 32, 21 tokens, vocabulary 2,994,
-//!   embed = hidden = 256: Flickr8k's seed-compatible vocabulary and the original's sizes);
+//!   embed = hidden = 256: Flickr8k's original-compatible vocabulary and the original's sizes);
 //! - seed: Inception v3 in train mode on 32 images of 299×299, then the same step (only `fc` and
 //!   the decoder train, as in the original);
 //! - finetune (`--finetune`): the seed step with Inception v3 training too;
