@@ -477,7 +477,7 @@ fn prepare_and_train_killed_at_random_moments_touch_nothing_but_their_own_files(
         for (path, bytes) in &user {
             assert_eq!(now.get(path), Some(bytes), "train killed: {} lost or changed", path.display());
         }
-        let foreign = caption_data::foreign_entries(&run, &caption_train::run_folder::is_run_entry).unwrap();
+        let foreign = caption_io::foreign_entries(&run, &caption_train::run_folder::is_run_entry).unwrap();
         assert_eq!(foreign, [PathBuf::from("checkpoints/README"), PathBuf::from("notes.txt")]);
     }
     assert!(hits >= 3, "only {hits} of 6 kills hit a running training");

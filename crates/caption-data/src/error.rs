@@ -111,3 +111,9 @@ pub enum DataError {
     #[error("{0}")]
     Invalid(String),
 }
+
+impl From<caption_io::PathError> for DataError {
+    fn from(error: caption_io::PathError) -> Self {
+        DataError::Io { path: error.path.display().to_string(), source: error.source }
+    }
+}

@@ -33,16 +33,14 @@ mod record;
 pub mod shapes;
 pub mod sources;
 mod split;
-mod staging;
 
 pub use error::DataError;
 pub use imaging::{ImageProblem, ImageTransform, MEAN_STD_HALF, check_image_bytes, check_image_file};
 pub use input_file::{InputFileError, MAX_CAPTIONS_FILE_BYTES, MAX_IMAGE_FILE_BYTES, read_input_file};
 pub use manifest::{LAYOUT_VERSION, Manifest, SkippedImage, SplitCounts, VocabularyInfo};
-pub use output_folder::{claim_output_folder, foreign_entries, refuse_output_over_inputs, remove_own_entries};
+pub use output_folder::{claim_output_folder, refuse_output_over_inputs};
 pub use prepare::{ImageSource, PrepareOptions, RESIZE_SIDES, prepare};
 pub use prepared::{PreparedCaption, PreparedDataset, PreparedImage};
 pub use progress::{NoProgress, Progress};
 pub use record::{CaptionRecord, Split};
 pub use split::{SplitRatios, assign_splits};
-pub use staging::{StagingDir, process_is_alive, remove_stale_leftovers};

@@ -5,72 +5,12 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
+use caption_io::foreign_entries;
+
 use crate::DataError;
 
 /// How many foreign entries a refusal names.
 const SHOWN: usize = 10;
-
-/// Entries under `folder` (paths relative to it) that `is_own` does not claim. `is_own` sees
-/// each entry's relative path and whether it is a folder (symbolic links are not followed); a
-/// folder it claims is searched in turn, one it does not is reported whole.
-///
-/// # Errors
-/// [`DataError::Io`] when a folder cannot be listed.
-pub fn foreign_entries(folder: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<Vec<PathBuf>, DataError> {
-    let mut foreign = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(relative) = pending.pop() {
-        let here = folder.join(&relative);
-        let entries =
-            fs::read_dir(&here).map_err(|source| DataError::Io { path: here.display().to_string(), source })?;
-        for entry in entries {
-            let entry = entry.map_err(|source| DataError::Io { path: here.display().to_string(), source })?;
-            let path = relative.join(entry.file_name());
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if !is_own(&path, is_dir) {
-                foreign.push(path);
-            } else if is_dir {
-                pending.push(path);
-            }
-        }
-    }
-    foreign.sort();
-    Ok(foreign)
-}
-
-/// Deletes the entries under `folder` that `is_own` claims (a claimed folder is emptied of its
-/// own entries and removed only when nothing else is left in it); everything else stays.
-///
-/// # Errors
-/// [`DataError::Io`] naming what could not be listed or removed.
-pub fn remove_own_entries(folder: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), DataError> {
-    fn walk(root: &Path, relative: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), DataError> {
-        let here = root.join(relative);
-        let failed = |path: &Path| {
-            let path = path.display().to_string();
-            move |source| DataError::Io { path, source }
-        };
-        for entry in fs::read_dir(&here).map_err(failed(&here))? {
-            let entry = entry.map_err(failed(&here))?;
-            let path = relative.join(entry.file_name());
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if !is_own(&path, is_dir) {
-                continue;
-            }
-            let full = root.join(&path);
-            if is_dir {
-                walk(root, &path, is_own)?;
-                if fs::read_dir(&full).map_err(failed(&full))?.next().is_none() {
-                    fs::remove_dir(&full).map_err(failed(&full))?;
-                }
-            } else {
-                fs::remove_file(&full).map_err(failed(&full))?;
-            }
-        }
-        Ok(())
-    }
-    walk(folder, Path::new(""), is_own)
-}
 
 /// Checks that a command writing a `kind` (e.g. "prepared dataset") may replace `folder`: it does
 /// not exist, is empty, or holds only entries `is_own` claims ([`foreign_entries`]).
@@ -164,6 +104,8 @@ fn resolved(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use caption_io::remove_own_entries;
+
     use super::*;
 
     #[test]

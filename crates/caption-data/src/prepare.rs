@@ -10,7 +10,9 @@ use rayon::prelude::*;
 
 use crate::manifest::{LAYOUT_VERSION, Manifest, SkippedImage, SplitCounts, VocabularyInfo};
 use crate::prepared::{PreparedCaption, PreparedDataset, PreparedImage};
-use crate::staging::{StagingDir, write_file};
+use caption_io::StagingDir;
+
+use crate::prepared::write_file;
 use crate::{CaptionRecord, DataError, ImageProblem, ImageTransform, Progress, Split, SplitRatios, assign_splits};
 use crate::{claim_output_folder, refuse_output_over_inputs};
 

@@ -18,7 +18,6 @@ use caption_text::Vocabulary;
 use polars::prelude::*;
 
 use crate::manifest::{LAYOUT_VERSION, Manifest, hex};
-use crate::staging::write_file;
 use crate::{DataError, Split};
 
 /// One caption row of a prepared dataset.
@@ -186,6 +185,11 @@ fn io(path: PathBuf, source: std::io::Error) -> DataError {
 
 fn corrupt(root: &Path, problem: String) -> DataError {
     DataError::Corrupt { path: root.display().to_string(), problem }
+}
+
+/// Writes `bytes` to `path` (inside a staged folder) and flushes them to disk.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    caption_io::write_synced(path, |file| std::io::Write::write_all(file, bytes)).map_err(|e| io(path.to_path_buf(), e))
 }
 
 fn parquet_error(root: &Path, file: &str, e: PolarsError) -> DataError {

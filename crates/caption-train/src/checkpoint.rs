@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use caption_data::StagingDir;
+use caption_io::StagingDir;
 use caption_model::DropoutState;
 use caption_text::Vocabulary;
 use serde::{Deserialize, Serialize};
@@ -256,7 +256,7 @@ pub fn prune(run: &Path, keep: usize, newest: &Path) {
     let older = list_checkpoints(run).into_iter().filter(|dir| step_of(dir).is_some_and(|s| s < newest_step));
     for dir in older.skip(keep.max(1) - 1) {
         // Only what training wrote: a file someone put in the folder stays (with the folder).
-        let _ = caption_data::remove_own_entries(&dir, &is_checkpoint_entry_path);
+        let _ = caption_io::remove_own_entries(&dir, &is_checkpoint_entry_path);
         let _ = fs::remove_dir(&dir);
     }
 }

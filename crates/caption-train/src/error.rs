@@ -61,3 +61,9 @@ pub enum TrainError {
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.display().to_string(), source }
 }
+
+impl From<caption_io::PathError> for TrainError {
+    fn from(error: caption_io::PathError) -> Self {
+        TrainError::Io { path: error.path.display().to_string(), source: error.source }
+    }
+}

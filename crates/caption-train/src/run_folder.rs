@@ -21,7 +21,8 @@ use std::fs::{self, File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use caption_data::{claim_output_folder, remove_stale_leftovers};
+use caption_data::claim_output_folder;
+use caption_io::remove_stale_leftovers;
 
 use std::collections::HashMap;
 
@@ -205,7 +206,7 @@ impl RunFolder {
     pub fn clear(&self) -> Result<(), TrainError> {
         let kept = [Path::new(LOCK_FILE), Path::new(CONFIG_FILE)];
         let own = |relative: &Path, is_dir: bool| !kept.contains(&relative) && is_run_entry(relative, is_dir);
-        Ok(caption_data::remove_own_entries(&self.path, &own)?)
+        Ok(caption_io::remove_own_entries(&self.path, &own)?)
     }
 }
 

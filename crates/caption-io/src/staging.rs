@@ -6,11 +6,11 @@
 //! mid-write leaves one of these behind; the next writer of the same name removes it when the
 //! process whose id it carries is gone, and nothing else.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::DataError;
+use crate::file::sync_dir;
+use crate::{PathError, foreign_entries, remove_own_entries};
 
 /// A folder being written next to its final place and renamed into it when complete: a crash
 /// leaves only a hidden `.NAME.partial-PID` folder that nothing reads and the next writer of
@@ -24,12 +24,12 @@ pub struct StagingDir {
 
 impl StagingDir {
     /// Starts a staging folder for `target` (which may exist; it is replaced on commit: check
-    /// first that it may be, see [`crate::claim_output_folder`]). Leftovers of earlier writers of
-    /// `target` that were killed are removed ([`remove_stale_leftovers`]).
+    /// first that it may be). Leftovers of earlier writers of `target` that were killed are
+    /// removed ([`remove_stale_leftovers`]).
     ///
     /// # Errors
-    /// [`DataError::Io`] when the parent folder cannot be created or written.
-    pub fn new(target: &Path) -> Result<Self, DataError> {
+    /// [`PathError`] when the parent folder cannot be created or written.
+    pub fn new(target: &Path) -> Result<Self, PathError> {
         let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         let name = target.file_name().map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
@@ -51,8 +51,8 @@ impl StagingDir {
     /// that it may be, or use [`StagingDir::commit_keeping`]).
     ///
     /// # Errors
-    /// [`DataError::Io`] when a rename fails (the old folder is then left in place).
-    pub fn commit(self) -> Result<PathBuf, DataError> {
+    /// [`PathError`] when a rename fails (the old folder is then left in place).
+    pub fn commit(self) -> Result<PathBuf, PathError> {
         self.commit_keeping(&|_, _| true)
     }
 
@@ -61,8 +61,8 @@ impl StagingDir {
     /// same place, so nothing the writer does not own is lost.
     ///
     /// # Errors
-    /// [`DataError::Io`] when a rename fails (the old folder is then left in place).
-    pub fn commit_keeping(mut self, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<PathBuf, DataError> {
+    /// [`PathError`] when a rename fails (the old folder is then left in place).
+    pub fn commit_keeping(mut self, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<PathBuf, PathError> {
         sync_dir(&self.staging);
         let old = self.staging.with_file_name(format!(
             ".{}.old-{}",
@@ -79,7 +79,7 @@ impl StagingDir {
         }
         if had_old {
             keep_foreign(&old, &self.target, is_own)?;
-            let _ = crate::remove_own_entries(&old, &|_, _| true);
+            let _ = remove_own_entries(&old, &|_, _| true);
             let _ = fs::remove_dir(&old);
         }
         self.done = true;
@@ -96,8 +96,8 @@ impl Drop for StagingDir {
 }
 
 /// Moves the entries of `old` that `is_own` does not claim to the same places under `new`.
-fn keep_foreign(old: &Path, new: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), DataError> {
-    for relative in crate::foreign_entries(old, is_own)? {
+fn keep_foreign(old: &Path, new: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), PathError> {
+    for relative in foreign_entries(old, is_own)? {
         let target = new.join(&relative);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
@@ -118,7 +118,7 @@ fn leftover(name: &str, is_dir: bool) -> Option<(&str, u32)> {
         let (base, pid) = hidden.rsplit_once(".partial-").or_else(|| hidden.rsplit_once(".old-"))?;
         Some((base, number(pid)?))
     } else {
-        caption_io::leftover_owner(name)
+        leftover_owner(name)
     }
 }
 
@@ -164,19 +164,15 @@ pub fn process_is_alive(pid: u32) -> bool {
     }
 }
 
-/// Writes `bytes` to `path` and flushes them to disk.
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    caption_io::write_synced(path, |file| file.write_all(bytes)).map_err(|e| io(path, e))
+fn io(path: &Path, source: std::io::Error) -> PathError {
+    PathError { path: path.to_path_buf(), source }
 }
 
-fn sync_dir(path: &Path) {
-    if let Ok(dir) = File::open(path) {
-        let _ = dir.sync_all();
-    }
-}
-
-fn io(path: &Path, source: std::io::Error) -> DataError {
-    DataError::Io { path: path.display().to_string(), source }
+/// For a file name left by [`write_atomically`](crate::write_atomically) (`NAME.tmp-PID`): the
+/// name it was to become and the process that wrote it; `None` for any other name.
+pub fn leftover_owner(file_name: &str) -> Option<(&str, u32)> {
+    let (name, pid) = file_name.rsplit_once(".tmp-")?;
+    Some((name, pid.parse().ok()?)).filter(|(name, _)| !name.is_empty())
 }
 
 #[cfg(test)]
@@ -189,6 +185,16 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         pid
+    }
+
+    #[test]
+    fn leftovers_name_their_file_and_process() {
+        let temporary = crate::temporary_path(Path::new("runs/demo/config.toml"));
+        let name = temporary.file_name().unwrap().to_str().unwrap();
+        assert_eq!(leftover_owner(name), Some(("config.toml", std::process::id())));
+        assert_eq!(leftover_owner("config.toml"), None);
+        assert_eq!(leftover_owner("notes.tmp-abc"), None);
+        assert_eq!(leftover_owner(".tmp-12"), None);
     }
 
     #[test]
