@@ -13,8 +13,7 @@ use image::RgbImage;
 
 use crate::InferError;
 use crate::checkpoint_files::{
-    MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE, check_bound_vocabulary, find_checkpoint, read_model_file,
-    read_model_settings,
+    MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE, find_checkpoint, read_model_and_vocabulary, read_model_settings,
 };
 
 /// How captions are chosen.
@@ -87,19 +86,7 @@ impl Captioner {
         }
         let settings =
             read_model_settings(&dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
-        let (tensors, bound) =
-            read_model_file(&dir.join(MODEL_FILE)).map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
-        let vocabulary = Vocabulary::load(&dir.join(TOKENIZER_FILE)).map_err(|e| problem(e.to_string()))?;
-        if let Some(bound) = &bound {
-            check_bound_vocabulary(bound, &vocabulary).map_err(problem)?;
-        }
-        if vocabulary.len() != settings.vocab_size {
-            return Err(problem(format!(
-                "{TOKENIZER_FILE} has {} ids but {TRAINER_FILE} says {}",
-                vocabulary.len(),
-                settings.vocab_size
-            )));
-        }
+        let (tensors, vocabulary) = read_model_and_vocabulary(dir, settings.vocab_size).map_err(problem)?;
         let config = &settings.config;
         let decoder = DecoderConfig {
             embed_size: config.embed_size,

@@ -77,6 +77,24 @@ pub fn check_bound_vocabulary(bound: &[String], vocabulary: &Vocabulary) -> Resu
     Ok(())
 }
 
+/// A checkpoint folder's model tensors and the vocabulary they were trained with: model.safetensors
+/// and tokenizer.json, refused when tokenizer.json is not the vocabulary bound in the model's
+/// metadata ([`check_bound_vocabulary`]) or has another size than `vocab_size` (trainer.json's).
+///
+/// # Errors
+/// A message naming the file that is unreadable or does not fit.
+pub fn read_model_and_vocabulary(dir: &Path, vocab_size: usize) -> Result<(Tensors, Vocabulary), String> {
+    let (tensors, bound) = read_model_file(&dir.join(MODEL_FILE)).map_err(|e| format!("{MODEL_FILE}: {e}"))?;
+    let vocabulary = Vocabulary::load(&dir.join(TOKENIZER_FILE)).map_err(|e| e.to_string())?;
+    if let Some(bound) = &bound {
+        check_bound_vocabulary(bound, &vocabulary)?;
+    }
+    if vocabulary.len() != vocab_size {
+        return Err(format!("{TOKENIZER_FILE} has {} ids but {TRAINER_FILE} says {vocab_size}", vocabulary.len()));
+    }
+    Ok((tensors, vocabulary))
+}
+
 /// The settings in a checkpoint's trainer.json that captioning needs (its `config`, in
 /// caption-train's `TrainConfig` names, and the vocabulary size).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

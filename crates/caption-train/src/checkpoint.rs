@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::error::io;
-use caption_infer::checkpoint_files::{check_bound_vocabulary, read_model_file};
+use caption_infer::checkpoint_files::read_model_and_vocabulary;
 
 use crate::run_folder::{CHECKPOINTS_DIR, DAMAGED_DIR, is_checkpoint_entry_path};
 
@@ -154,20 +154,9 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     }
     let trainer = fs::read_to_string(dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
     let state: TrainerState = serde_json::from_str(&trainer).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
-    let (model, bound) = read_model_file(&dir.join(MODEL_FILE)).map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
+    let (model, vocabulary) = read_model_and_vocabulary(dir, state.vocab_size).map_err(problem)?;
     let optimizer = candle_core::safetensors::load(dir.join(OPTIMIZER_FILE), &Device::Cpu)
         .map_err(|e| problem(format!("{OPTIMIZER_FILE}: {e}")))?;
-    let vocabulary = Vocabulary::load(&dir.join(TOKENIZER_FILE)).map_err(|e| problem(e.to_string()))?;
-    if let Some(bound) = &bound {
-        check_bound_vocabulary(bound, &vocabulary).map_err(problem)?;
-    }
-    if vocabulary.len() != state.vocab_size {
-        return Err(problem(format!(
-            "{TOKENIZER_FILE} has {} ids but the trainer state says {}",
-            vocabulary.len(),
-            state.vocab_size
-        )));
-    }
     Ok(Checkpoint { path: dir.to_path_buf(), state, model, optimizer, vocabulary })
 }
 
