@@ -31,14 +31,14 @@ impl StagingDir {
     /// [`PathError`] when the parent folder cannot be created or written.
     pub fn new(target: &Path) -> Result<Self, PathError> {
         let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        fs::create_dir_all(parent).map_err(PathError::on(parent))?;
         let name = target.file_name().map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
         remove_stale_leftovers(parent, |base| base == name);
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(|e| io(&staging, e))?;
+            fs::remove_dir_all(&staging).map_err(PathError::on(&staging))?;
         }
-        fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
+        fs::create_dir_all(&staging).map_err(PathError::on(&staging))?;
         Ok(Self { target: target.to_path_buf(), staging, done: false })
     }
 
@@ -71,9 +71,9 @@ impl StagingDir {
         ));
         let had_old = self.target.exists();
         if had_old {
-            fs::rename(&self.target, &old).map_err(|e| io(&self.target, e))?;
+            fs::rename(&self.target, &old).map_err(PathError::on(&self.target))?;
         }
-        fs::rename(&self.staging, &self.target).map_err(|e| io(&self.target, e))?;
+        fs::rename(&self.staging, &self.target).map_err(PathError::on(&self.target))?;
         if let Some(parent) = self.target.parent() {
             sync_dir(parent);
         }
@@ -100,16 +100,18 @@ fn keep_foreign(old: &Path, new: &Path, is_own: &dyn Fn(&Path, bool) -> bool) ->
     for relative in foreign_entries(old, is_own)? {
         let target = new.join(&relative);
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+            fs::create_dir_all(parent).map_err(PathError::on(parent))?;
         }
-        fs::rename(old.join(&relative), &target).map_err(|e| io(&target, e))?;
+        fs::rename(old.join(&relative), &target).map_err(PathError::on(&target))?;
     }
     Ok(())
 }
 
-/// What a name in a folder is, when it is a writer's leftover: the base name it was written for
-/// and the writer's process id.
-fn leftover(name: &str, is_dir: bool) -> Option<(&str, u32)> {
+/// What a name in a folder is, when a killed writer may have left it: the name the writer was
+/// writing and its process id. Folders `.NAME.partial-PID` and `.NAME.old-PID` are
+/// [`StagingDir`]'s, files `NAME.tmp-PID` [`write_atomically`](crate::write_atomically)'s; any
+/// other name is `None`.
+pub fn leftover_owner(name: &str, is_dir: bool) -> Option<(&str, u32)> {
     let number = |digits: &str| {
         (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
     };
@@ -118,7 +120,8 @@ fn leftover(name: &str, is_dir: bool) -> Option<(&str, u32)> {
         let (base, pid) = hidden.rsplit_once(".partial-").or_else(|| hidden.rsplit_once(".old-"))?;
         Some((base, number(pid)?))
     } else {
-        leftover_owner(name)
+        let (base, pid) = name.rsplit_once(".tmp-")?;
+        Some((base, number(pid)?)).filter(|(base, _)| !base.is_empty())
     }
 }
 
@@ -132,7 +135,7 @@ pub fn remove_stale_leftovers(folder: &Path, belongs: impl Fn(&str) -> bool) -> 
     for entry in entries.flatten() {
         let Ok(file_type) = entry.file_type() else { continue };
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((base, pid)) = leftover(&name, file_type.is_dir()) else { continue };
+        let Some((base, pid)) = leftover_owner(&name, file_type.is_dir()) else { continue };
         if !belongs(base) || process_is_alive(pid) {
             continue;
         }
@@ -164,17 +167,6 @@ pub fn process_is_alive(pid: u32) -> bool {
     }
 }
 
-fn io(path: &Path, source: std::io::Error) -> PathError {
-    PathError { path: path.to_path_buf(), source }
-}
-
-/// For a file name left by [`write_atomically`](crate::write_atomically) (`NAME.tmp-PID`): the
-/// name it was to become and the process that wrote it; `None` for any other name.
-pub fn leftover_owner(file_name: &str) -> Option<(&str, u32)> {
-    let (name, pid) = file_name.rsplit_once(".tmp-")?;
-    Some((name, pid.parse().ok()?)).filter(|(name, _)| !name.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,10 +183,14 @@ mod tests {
     fn leftovers_name_their_file_and_process() {
         let temporary = crate::temporary_path(Path::new("runs/demo/config.toml"));
         let name = temporary.file_name().unwrap().to_str().unwrap();
-        assert_eq!(leftover_owner(name), Some(("config.toml", std::process::id())));
-        assert_eq!(leftover_owner("config.toml"), None);
-        assert_eq!(leftover_owner("notes.tmp-abc"), None);
-        assert_eq!(leftover_owner(".tmp-12"), None);
+        assert_eq!(leftover_owner(name, false), Some(("config.toml", std::process::id())));
+        assert_eq!(leftover_owner("config.toml", false), None);
+        assert_eq!(leftover_owner("notes.tmp-abc", false), None);
+        assert_eq!(leftover_owner(".tmp-12", false), None);
+        assert_eq!(leftover_owner(".shapes.partial-12", true), Some(("shapes", 12)));
+        assert_eq!(leftover_owner(".shapes.old-12", true), Some(("shapes", 12)));
+        assert_eq!(leftover_owner("shapes.partial-12", true), None, "not hidden");
+        assert_eq!(leftover_owner(".shapes.partial-12", false), None, "a file of a folder's name");
     }
 
     #[test]

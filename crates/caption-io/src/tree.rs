@@ -42,12 +42,8 @@ pub fn foreign_entries(folder: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> R
 pub fn remove_own_entries(folder: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), PathError> {
     fn walk(root: &Path, relative: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -> Result<(), PathError> {
         let here = root.join(relative);
-        let failed = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| PathError { path, source }
-        };
-        for entry in fs::read_dir(&here).map_err(failed(&here))? {
-            let entry = entry.map_err(failed(&here))?;
+        for entry in fs::read_dir(&here).map_err(PathError::on(&here))? {
+            let entry = entry.map_err(PathError::on(&here))?;
             let path = relative.join(entry.file_name());
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             if !is_own(&path, is_dir) {
@@ -56,11 +52,11 @@ pub fn remove_own_entries(folder: &Path, is_own: &dyn Fn(&Path, bool) -> bool) -
             let full = root.join(&path);
             if is_dir {
                 walk(root, &path, is_own)?;
-                if fs::read_dir(&full).map_err(failed(&full))?.next().is_none() {
-                    fs::remove_dir(&full).map_err(failed(&full))?;
+                if fs::read_dir(&full).map_err(PathError::on(&full))?.next().is_none() {
+                    fs::remove_dir(&full).map_err(PathError::on(&full))?;
                 }
             } else {
-                fs::remove_file(&full).map_err(failed(&full))?;
+                fs::remove_file(&full).map_err(PathError::on(&full))?;
             }
         }
         Ok(())

@@ -284,14 +284,7 @@ fn is_eval(name: &str) -> bool {
 
 /// A writer's leftover name: `.NAME.partial-PID` / `.NAME.old-PID` folders, `NAME.tmp-PID` files.
 fn is_leftover(name: &str, is_dir: bool) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if is_dir {
-        name.strip_prefix('.')
-            .and_then(|n| n.rsplit_once(".partial-").or_else(|| n.rsplit_once(".old-")))
-            .is_some_and(|(_, pid)| digits(pid))
-    } else {
-        caption_io::leftover_owner(name).is_some()
-    }
+    caption_io::leftover_owner(name, is_dir).is_some()
 }
 
 #[cfg(test)]
