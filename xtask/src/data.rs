@@ -127,6 +127,7 @@ pub enum FormatArg {
 
 /// Runs `cargo xtask prepare-data`; returns the prepared dataset.
 pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
+    let started = Instant::now();
     let mut options = PrepareOptions {
         threshold: args.threshold,
         original_compatible: args.original_compatible,
@@ -188,19 +189,20 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
         }
     };
     let out = args.out.clone().unwrap_or_else(|| Path::new("datasets").join(&options.name));
-    prepare_and_report(records, &images, &options, &out, args.quiet)
+    prepare_and_report(records, &images, &options, &out, args.quiet, started)
 }
 
-/// Prepares the dataset with progress bars (unless `quiet`) and prints what was prepared: what
-/// `prepare-data` and the demo run once their source is read.
+/// Prepares the dataset with progress bars (unless `quiet`) and prints what was prepared and how
+/// long it took since `started` (reading the source included): what `prepare-data` and the demo
+/// run once their source is read.
 pub fn prepare_and_report(
     records: Vec<caption_data::CaptionRecord>,
     images: &ImageSource,
     options: &PrepareOptions,
     out: &Path,
     quiet: bool,
+    started: Instant,
 ) -> Result<PreparedDataset> {
-    let started = Instant::now();
     let dataset = prepare(records, images, options, out, &Bars::new(quiet))?;
     print_summary(&dataset, started.elapsed().as_secs_f64());
     Ok(dataset)

@@ -88,6 +88,7 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
     println!("== 1/4 preparing the shapes dataset ({} images)", args.images);
+    let preparing = Instant::now();
     let mut options = PrepareOptions {
         name: "shapes".into(),
         strict: true,
@@ -97,7 +98,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     };
     let shapes = ShapesConfig { images: args.images, size: 128, seed: args.seed };
     let (records, images) = shapes::source(shapes, &mut options)?;
-    let dataset = prepare_and_report(records, &images, &options, &args.data, false)?;
+    let dataset = prepare_and_report(records, &images, &options, &args.data, false, preparing)?;
 
     println!("== 2/4 training (frozen encoder, {} weights)", if args.pretrained { "ImageNet" } else { "random" });
     // Start the run over: only what a run wrote goes (a folder that is not a run is refused).

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use caption_data::{ImageTransform, PreparedDataset, Progress, loader};
+use caption_data::{ImageTransform, PreparedDataset, Progress};
 use caption_model::{BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, DecoderRNN};
 use caption_text::Vocabulary;
 use image::RgbImage;
@@ -15,6 +15,7 @@ use crate::InferError;
 use crate::checkpoint_files::{
     MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE, find_checkpoint, read_model_and_vocabulary, read_model_settings,
 };
+use crate::images::{dataset_images, pictures};
 
 /// How captions are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,7 +109,7 @@ impl Captioner {
 
     /// Loads the PyTorch original's weights (a state dict with its names, e.g. from
     /// `cargo xtask import-checkpoint` or read from `my_checkpoint.pth.tar`) with the vocabulary
-    /// it was trained with (seed ordering over its captions.txt). Sizes come from the tensors;
+    /// it was trained with (the original ordering over its captions.txt). Sizes come from the tensors;
     /// the original's inference setup applies (299 × 299, `transform_input`, 50 words).
     ///
     /// # Errors
@@ -146,19 +147,12 @@ impl Captioner {
     /// # Errors
     /// A candle error.
     pub fn encode_images(&self, images: &[RgbImage]) -> Result<Tensor, InferError> {
-        let side = self.transform.output_size() as usize;
-        let pixels = self
-            .transform
-            .apply_batch(images, 0, Ok::<_, std::convert::Infallible>)
-            .expect("images at hand always load");
-        let batch = Tensor::from_vec(pixels, (images.len(), 3, side, side), &self.device)?;
-        self.encode_tensor(&batch)
+        self.encode_tensor(&pictures(images, &self.transform, &self.device)?)
     }
 
+    /// The encoder in eval mode on an images tensor.
     fn encode_tensor(&self, images: &Tensor) -> Result<Tensor, InferError> {
-        let encoder = &self.model.encoder;
-        let pooled = encoder.inception().forward_t(images, false)?.pooled.detach();
-        Ok(encoder.features_from_pooled(&pooled, None)?.detach())
+        Ok(self.model.encoder.forward_t(images, None)?.detach())
     }
 
     /// Captions for encoder outputs.
@@ -195,9 +189,7 @@ impl Captioner {
         let mut out = Vec::with_capacity(image_rows.len());
         progress.start("captioning", image_rows.len() as u64);
         for chunk in image_rows.chunks(self.batch_size.max(1)) {
-            let side = self.transform.output_size() as usize;
-            let pixels = loader::load_images(dataset, chunk, &self.transform, 0)?;
-            let images = Tensor::from_vec(pixels, (chunk.len(), 3, side, side), &self.device)?;
+            let images = dataset_images(dataset, chunk, &self.transform, 0, &self.device)?;
             out.extend(self.decode(&self.encode_tensor(&images)?, decoding)?);
             progress.advance(chunk.len() as u64);
         }

@@ -31,6 +31,7 @@ pub mod captioner;
 pub mod checkpoint_files;
 mod error;
 pub mod evaluation;
+pub mod images;
 pub mod report;
 
 pub use captioner::{Captioner, Decoding, Generated};

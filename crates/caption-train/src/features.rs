@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use caption_data::{ImageTransform, PreparedDataset, Progress, loader};
+use caption_data::{ImageTransform, PreparedDataset, Progress};
 use caption_model::init::is_running_statistic;
+
+use caption_infer::images::dataset_images;
 
 use crate::TrainError;
 use crate::model::{INCEPTION_PREFIX, TrainModel};
@@ -45,7 +47,7 @@ pub fn recalibrate_batch_norm(
         for (_, var) in &vars {
             var.set(&var.as_tensor().zeros_like()?)?;
         }
-        let images = images_tensor(dataset, chunk, transform, 0, &model.device)?;
+        let images = dataset_images(dataset, chunk, transform, 0, &model.device)?;
         model.model.encoder.inception().forward_batch_statistics(&images)?;
         for (sum, (_, var)) in sums.iter_mut().zip(&vars) {
             *sum = (&*sum + (var.as_tensor() * 10.0)?)?;
@@ -73,7 +75,7 @@ pub fn pooled_features(
     progress.start("encoding images", image_rows.len() as u64);
     let mut rows = Vec::new();
     for chunk in image_rows.chunks(ENCODER_BATCH) {
-        let images = images_tensor(dataset, chunk, transform, 0, &model.device)?;
+        let images = dataset_images(dataset, chunk, transform, 0, &model.device)?;
         // Detached: the variables would otherwise keep every batch's graph alive.
         let pooled = model.model.encoder.inception().forward_t(&images, false)?.pooled.detach();
         rows.push(pooled.to_device(&Device::Cpu)?);
@@ -81,20 +83,6 @@ pub fn pooled_features(
     }
     progress.finish();
     Ok(Tensor::cat(&rows, 0)?)
-}
-
-/// Decoded and transformed dataset images (by row) as one `N × 3 × S × S` tensor on `device`;
-/// `seed` chooses random crops.
-pub(crate) fn images_tensor(
-    dataset: &PreparedDataset,
-    rows: &[usize],
-    transform: &ImageTransform,
-    seed: u64,
-    device: &Device,
-) -> Result<Tensor, TrainError> {
-    let side = transform.output_size() as usize;
-    let pixels = loader::load_images(dataset, rows, transform, seed)?;
-    Ok(Tensor::from_vec(pixels, (rows.len(), 3, side, side), device)?)
 }
 
 /// Rows `rows` of a feature table (`all`: one row per dataset image).

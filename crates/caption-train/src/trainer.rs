@@ -23,6 +23,7 @@ use crate::model::TrainModel;
 use crate::run_folder::{RunFolder, write_atomically};
 use crate::step::optimizer_step;
 use crate::validation::{self, Validation};
+use caption_infer::images::dataset_images;
 
 /// What a run is asked to do.
 pub struct TrainOptions<'a> {
@@ -242,7 +243,8 @@ fn frozen_features(
         let calibration = &calibration[..config.calibration_images.clamp(1, calibration.len())];
         features::recalibrate_batch_norm(&start.model, dataset, calibration, &eval_transform, progress)?;
     }
-    let cache = folder.feature_cache(&features::cache_key(config, &dataset.manifest.content_hash()));
+    // The state's dataset hash: the dataset's own (a resumed checkpoint's was checked against it).
+    let cache = folder.feature_cache(&features::cache_key(config, &start.state.dataset_hash));
     let all: Vec<usize> = (0..dataset.images.len()).collect();
     if let Some(pooled) = features::load_cache(&cache, all.len()) {
         return Ok(Some(pooled));
@@ -555,7 +557,7 @@ impl<'a> StepContext<'a> {
                 // Inception in train mode on random crops. Original mode: only fc
                 // trains, so no gradient flows into the network; finetune: it all trains.
                 let seed = self.config.seed ^ step;
-                let images = features::images_tensor(self.dataset, &batch.images, &self.train_transform, seed, device)?;
+                let images = dataset_images(self.dataset, &batch.images, &self.train_transform, seed, device)?;
                 let inception = self.model.model.encoder.inception();
                 if self.config.mode == Mode::Finetune {
                     inception.forward_t(&images, true)?.pooled

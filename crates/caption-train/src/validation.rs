@@ -6,6 +6,7 @@ use caption_data::{ImageTransform, PreparedDataset, loader};
 use caption_infer::Decoding;
 use caption_infer::captioner::decode;
 pub use caption_infer::evaluation::reference_words;
+use caption_infer::images::dataset_images;
 use caption_metrics::{Bleu, Corpus};
 use caption_text::Vocabulary;
 use serde::{Deserialize, Serialize};
@@ -52,14 +53,15 @@ impl Evaluator<'_> {
     /// # Errors
     /// A data or candle error.
     pub fn features(&self, image_rows: &[usize]) -> Result<Tensor, TrainError> {
-        let pooled = match self.pooled {
-            Some(all) => features::select_rows(all, image_rows)?,
+        let encoder = &self.model.model.encoder;
+        let features = match self.pooled {
+            Some(all) => encoder.features_from_pooled(&features::select_rows(all, image_rows)?, None)?,
             None => {
-                let images = features::images_tensor(self.dataset, image_rows, &self.transform, 0, &self.model.device)?;
-                self.model.model.encoder.inception().forward_t(&images, false)?.pooled.detach()
+                let images = dataset_images(self.dataset, image_rows, &self.transform, 0, &self.model.device)?;
+                encoder.forward_t(&images, None)?
             }
         };
-        Ok(self.model.model.encoder.features_from_pooled(&pooled, None)?.detach())
+        Ok(features.detach())
     }
 
     /// Mean teacher-forced loss per non-PAD token over caption rows.
