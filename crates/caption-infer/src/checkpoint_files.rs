@@ -19,8 +19,12 @@ use serde::Deserialize;
 pub const MODEL_FILE: &str = "model.safetensors";
 /// Vocabulary file of a checkpoint.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// Optimizer state file of a checkpoint (resuming reads it; captioning does not).
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// Trainer state file of a checkpoint (written last).
 pub const TRAINER_FILE: &str = "trainer.json";
+/// Every file of a checkpoint folder.
+pub const CHECKPOINT_FILES: [&str; 4] = [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE];
 /// A run's folder of `step-N` checkpoints.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 /// A run's folder of the best checkpoint.
@@ -136,7 +140,7 @@ pub fn read_model_settings(path: &Path) -> Result<ModelSettings, String> {
 /// Whether `dir` holds a checkpoint, complete or not: one of its files (a folder holding only
 /// what somebody else put there is not one).
 pub fn is_checkpoint_folder(dir: &Path) -> bool {
-    [MODEL_FILE, TRAINER_FILE, TOKENIZER_FILE, "optimizer.safetensors"].iter().any(|file| dir.join(file).is_file())
+    CHECKPOINT_FILES.iter().any(|file| dir.join(file).is_file())
 }
 
 /// The `checkpoints/step-N` folders of a run, newest (highest step) first.

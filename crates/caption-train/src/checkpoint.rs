@@ -28,10 +28,9 @@ use caption_infer::checkpoint_files::read_model_and_vocabulary;
 use crate::run_folder::{CHECKPOINTS_DIR, DAMAGED_DIR, is_checkpoint_entry_path};
 
 pub use caption_infer::checkpoint_files::{
-    MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE, VOCABULARY_METADATA_KEY, is_checkpoint_folder, list_checkpoints,
+    CHECKPOINT_FILES, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE, VOCABULARY_METADATA_KEY,
+    is_checkpoint_folder, list_checkpoints,
 };
-/// Optimizer file of a checkpoint.
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
 /// The best validation score so far.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -148,7 +147,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 /// [`TrainError::Checkpoint`].
 pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     let problem = |problem: String| TrainError::Checkpoint { path: dir.display().to_string(), problem };
-    let files = [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE];
+    let files = CHECKPOINT_FILES;
     if let Some(missing) = files.iter().find(|file| !dir.join(file).is_file()) {
         return Err(problem(format!("{missing} is missing (a checkpoint folder holds {})", files.join(", "))));
     }

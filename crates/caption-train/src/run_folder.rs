@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use candle_core::Tensor;
 use caption_text::Vocabulary;
 
-use crate::checkpoint::{self, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE, TrainerState};
+use crate::checkpoint::{self, CHECKPOINT_FILES, TOKENIZER_FILE, TRAINER_FILE, TrainerState};
 use crate::error::io;
 use crate::{TrainConfig, TrainError};
 
@@ -49,8 +49,6 @@ pub use caption_infer::checkpoint_files::{BEST_DIR, CHECKPOINTS_DIR};
 /// Files a run writes at its top level (besides `features-*.safetensors`).
 const RUN_FILES: [&str; 7] =
     [LOCK_FILE, CONFIG_FILE, TOKENIZER_FILE, METRICS_FILE, LOSS_PLOT, BLEU_PLOT, "report.html"];
-/// Files of a checkpoint folder.
-const CHECKPOINT_FILES: [&str; 4] = [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE];
 /// Files of an `eval-SPLIT` folder.
 pub use caption_infer::evaluation::EVAL_FILES;
 
