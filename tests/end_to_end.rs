@@ -119,13 +119,45 @@ fn prepare_train_score_caption_and_resume() {
     let out = ok(xtask(&["caption", "--checkpoint"])
         .arg(&run)
         .arg(&images)
-        .args(["--device", "cpu", "--beam", "2"])
+        .args(["--device", "cpu", "--beam", "2", "--tokens"])
         .output()
         .unwrap());
     assert_eq!(out.lines().count(), 40);
     for line in out.lines() {
         let (_, caption) = line.split_once('\t').unwrap();
         assert!(caption.split(' ').filter(|w| !w.is_empty()).all(|w| vocabulary.id(w).is_some()), "{caption:?}");
+    }
+
+    // The 3 best captions, paths from standard input: best first, the first is --beam 3's, each
+    // printed as a person writes its tokens.
+    let listed: Vec<_> = (0..5).map(|i| images.join(format!("shapes_{i:05}.png"))).collect();
+    let paths = listed.iter().map(|p| format!("{}\n", p.display())).collect::<String>();
+    let mut n_best = xtask(&["caption", "--device", "cpu", "--json", "--beam", "3", "--num-captions", "3", "-"]);
+    let child =
+        n_best.arg("--checkpoint").arg(&run).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), paths.as_bytes()).unwrap();
+    let n_best = ok(child.wait_with_output().unwrap());
+    let beam = ok(xtask(&["caption", "--device", "cpu", "--json", "--beam", "3", "--checkpoint"])
+        .arg(&run)
+        .args(&listed)
+        .output()
+        .unwrap());
+    assert_eq!(n_best.lines().count(), 5);
+    for (ranked, single) in n_best.lines().zip(beam.lines()) {
+        let (ranked, single): (serde_json::Value, serde_json::Value) =
+            (serde_json::from_str(ranked).unwrap(), serde_json::from_str(single).unwrap());
+        assert_eq!(ranked["image"], single["image"]);
+        let captions = ranked["captions"].as_array().unwrap();
+        assert_eq!(captions.len(), 3, "{ranked}");
+        assert_eq!(captions[0]["tokens"], single["tokens"], "{ranked} vs {single}");
+        let log_probs: Vec<f64> = captions.iter().map(|c| c["log_prob"].as_f64().unwrap()).collect();
+        let finished = captions.iter().all(|c| c["finished"] == true);
+        assert!(!finished || log_probs.windows(2).all(|w| w[0] >= w[1]), "{log_probs:?}");
+        for caption in captions {
+            let tokens: Vec<String> = serde_json::from_value(caption["tokens"].clone()).unwrap();
+            assert_eq!(caption["caption"], caption_text::detokenize(&tokens).as_str());
+        }
     }
 
     // Resuming with more epochs continues where the run stopped.

@@ -1,12 +1,13 @@
 //! `cargo xtask caption`.
 
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use caption_data::sources::read_captions_file;
-use caption_infer::Captioner;
+use caption_infer::{Captioner, Generated};
 use caption_model::read_original_checkpoint;
-use caption_text::{Ordering, Tokenizer, Vocabulary};
+use caption_text::{Ordering, Tokenizer, Vocabulary, detokenize};
 use clap::Args;
 use serde_json::json;
 
@@ -14,19 +15,27 @@ use crate::bleu::decoding;
 
 /// Caption images with a trained model.
 ///
-/// IMAGE may be files or folders (every .jpg, .jpeg, .png, .bmp, .gif, .webp inside, sorted).
+/// IMAGE may be files or folders (every .jpg, .jpeg, .png, .bmp, .gif, .webp inside, sorted), or
+/// `-` to read image paths from standard input, one per line.
 /// The model is a run of `cargo xtask train` (its best checkpoint), a checkpoint folder, or the
 /// PyTorch original's checkpoint (`my_checkpoint.pth.tar`, or safetensors from
 /// `cargo xtask import-checkpoint`) given with --original and the captions file it was trained
 /// on (--captions: its vocabulary is rebuilt with the original's ids). Unreadable images are
 /// reported and skipped; the exit status is non-zero if any was.
+///
+/// Captions are printed as a person writes them ("a dog's ball.", no space before punctuation);
+/// --tokens prints the model's tokens instead. Output: `path<TAB>caption` per image, or with
+/// --num-captions N, N lines per image, `path<TAB>rank<TAB>log-probability<TAB>caption`, best first;
+/// --json prints one JSON object per image (with the tokens and log-probabilities).
 #[derive(Args, Debug)]
 #[command(after_help = "Examples (after `cargo xtask demo`):
   cargo xtask caption --checkpoint runs/demo datasets/shapes/images/shapes_00001.png
   cargo xtask caption --checkpoint runs/demo --beam 3 --json datasets/shapes/images
+  cargo xtask caption --checkpoint runs/demo --beam 5 --num-captions 3 datasets/shapes/images
+  find photos -name '*.jpg' | cargo xtask caption --checkpoint runs/demo -
   cargo xtask caption --original my_checkpoint.pth.tar --captions captions.txt photos/")]
 pub struct CaptionArgs {
-    /// Images or folders of images.
+    /// Images or folders of images; `-` reads paths from standard input, one per line.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// A run folder or checkpoint folder.
@@ -44,13 +53,29 @@ pub struct CaptionArgs {
     /// Beam search with K hypotheses instead of greedy decoding.
     #[arg(long, value_name = "K")]
     beam: Option<usize>,
-    /// Beam search length normalisation exponent.
-    #[arg(long, default_value_t = 0.0)]
+    /// Beam search length normalisation exponent: hypotheses are ranked by
+    /// log-probability / length^α (0: by log-probability).
+    #[arg(long, default_value_t = 0.0, value_name = "α")]
     length_penalty: f32,
+    /// The N best captions of each image with their log-probabilities, by beam search (beam
+    /// width --beam K, at least N; N when --beam is not given). Finished captions come first;
+    /// captions cut at --max-length follow only when fewer than N finished.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    num_captions: Option<u16>,
+    /// Longest caption, in tokens (the end token included); default: the model's (50 for
+    /// the original).
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u16).range(1..))]
+    max_length: Option<u16>,
+    /// Print the model's tokens separated by spaces ("a dog 's ball .") instead of the caption
+    /// as a person writes it.
+    #[arg(long)]
+    tokens: bool,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// One JSON object per image instead of `path<TAB>caption`.
+    /// One JSON object per image instead of text: `image`, `caption`, `tokens`, `log_prob`,
+    /// `finished` (false when cut at --max-length); with --num-captions, `captions`: a list of
+    /// such objects, best first.
     #[arg(long)]
     json: bool,
 }
@@ -58,7 +83,7 @@ pub struct CaptionArgs {
 /// Runs `cargo xtask caption`.
 pub fn run(args: &CaptionArgs) -> Result<()> {
     let device = caption_model::parse_device(&args.device)?;
-    let captioner = match (&args.checkpoint, &args.original) {
+    let mut captioner = match (&args.checkpoint, &args.original) {
         (Some(run), _) => Captioner::from_run_or_checkpoint(run, &device)?,
         (None, Some(original)) => {
             let captions = args.captions.as_ref().context("--original needs --captions")?;
@@ -75,12 +100,31 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         }
         (None, None) => bail!("give --checkpoint RUN, or --original FILE with --captions"),
     };
-    let files = collect_images(&args.images)?;
+    if let Some(max_length) = args.max_length {
+        captioner.max_length = max_length.into();
+    }
+    let beam = match (args.num_captions, args.beam) {
+        (Some(n), Some(k)) if usize::from(n) > k => {
+            bail!(
+                "--num-captions {n} asks for more captions than the beam keeps (--beam {k}): widen the beam to at least {n}"
+            )
+        }
+        (Some(n), beam) => Some((beam.unwrap_or(n.into()), usize::from(n))),
+        (None, _) => None,
+    };
+    let files = collect_images(&read_stdin_paths(&args.images)?)?;
     if files.is_empty() {
         bail!("no images in {}", list_paths(&args.images));
     }
     let mut failures = 0;
     let decoding = decoding(args.beam, args.length_penalty);
+    let text_of = |generated: &Generated| {
+        if args.tokens { generated.words.join(" ") } else { detokenize(&generated.words) }
+    };
+    let as_json = |generated: &Generated| {
+        json!({"caption": text_of(generated), "tokens": generated.words, "log_prob": generated.log_prob,
+               "finished": generated.finished})
+    };
     for chunk in files.chunks(captioner.batch_size.max(1)) {
         let mut images = Vec::new();
         let mut paths = Vec::new();
@@ -99,19 +143,56 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         if images.is_empty() {
             continue;
         }
-        for (path, generated) in paths.iter().zip(captioner.caption_images(&images, decoding)?) {
-            let text = generated.words.join(" ");
-            if args.json {
-                println!("{}", json!({"image": path, "caption": text, "log_prob": generated.log_prob}));
-            } else {
-                println!("{}\t{text}", path.display());
+        let ranked: Vec<Vec<Generated>> = match beam {
+            Some((size, n)) => captioner.caption_images_n_best(&images, size, args.length_penalty, n)?,
+            None => captioner.caption_images(&images, decoding)?.into_iter().map(|g| vec![g]).collect(),
+        };
+        let mut out = std::io::stdout().lock();
+        for (path, captions) in paths.iter().zip(ranked) {
+            match (args.json, beam.is_some()) {
+                (true, true) => {
+                    let captions: Vec<_> = captions.iter().map(as_json).collect();
+                    writeln!(out, "{}", json!({"image": path, "captions": captions}))?;
+                }
+                (true, false) => {
+                    let mut object = as_json(&captions[0]);
+                    object["image"] = json!(path);
+                    writeln!(out, "{object}")?;
+                }
+                (false, true) => {
+                    for (rank, generated) in captions.iter().enumerate() {
+                        let (path, log_prob) = (path.display(), generated.log_prob);
+                        writeln!(out, "{path}\t{}\t{log_prob:.4}\t{}", rank + 1, text_of(generated))?;
+                    }
+                }
+                (false, false) => writeln!(out, "{}\t{}", path.display(), text_of(&captions[0]))?,
             }
         }
+        out.flush()?;
     }
     if failures > 0 {
         bail!("{failures} of {} images could not be read", files.len());
     }
     Ok(())
+}
+
+/// `inputs` with each `-` replaced by the paths read from standard input (one per line; blank
+/// lines ignored).
+fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("cannot read image paths from standard input")?;
+                if !line.trim().is_empty() {
+                    paths.push(PathBuf::from(line.trim_end_matches(['\r', '\n'])));
+                }
+            }
+        } else {
+            paths.push(input.clone());
+        }
+    }
+    Ok(paths)
 }
 
 /// The paths, comma-separated, for messages.

@@ -38,8 +38,10 @@ pub struct Generated {
     pub ids: Vec<u32>,
     /// The words.
     pub words: Vec<String>,
-    /// Summed log-probability of the chosen words.
+    /// Summed log-probability of the chosen words (`<EOS>` included when it was chosen).
     pub log_prob: f32,
+    /// Whether the caption ended with `<EOS>` (not cut at the longest caption).
+    pub finished: bool,
 }
 
 /// A model and its vocabulary, in eval mode.
@@ -163,6 +165,35 @@ impl Captioner {
         decode(&self.model.decoder, &self.vocabulary, features, decoding, self.max_length)
     }
 
+    /// The `n` best captions of each picture by beam search with `beam_size` hypotheses, best
+    /// first ([`DecoderRNN::beam_search_n_best`]: finished captions by score, then unfinished
+    /// ones), in batches.
+    ///
+    /// # Errors
+    /// [`InferError::Evaluation`] when `n` is 0 or above `beam_size`; a candle error.
+    pub fn caption_images_n_best(
+        &self,
+        images: &[RgbImage],
+        beam_size: usize,
+        length_penalty: f32,
+        n: usize,
+    ) -> Result<Vec<Vec<Generated>>, InferError> {
+        if n == 0 || n > beam_size {
+            return Err(InferError::Evaluation(format!(
+                "{n} captions per image asked from a beam of {beam_size}: the beam keeps at most {beam_size} (ask 1 to {beam_size}, or widen the beam)"
+            )));
+        }
+        let config = BeamConfig { beam_size, max_length: self.max_length, length_penalty, eos: Vocabulary::EOS };
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.batch_size.max(1)) {
+            let features = self.encode_images(chunk)?;
+            for ranked in self.model.decoder.beam_search_n_best(&features, config, n)? {
+                out.push(ranked.into_iter().map(|h| generated(&self.vocabulary, h.ids, h.log_prob)).collect());
+            }
+        }
+        Ok(out)
+    }
+
     /// Captions for pictures, in batches.
     ///
     /// # Errors
@@ -232,12 +263,13 @@ pub fn decode(
             .map(|h| (h.ids, h.log_prob))
             .collect(),
     };
-    Ok(raw
-        .into_iter()
-        .map(|(ids, log_prob)| {
-            let ids: Vec<u32> = ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect();
-            let words = vocabulary.decode(&ids);
-            Generated { ids, words, log_prob }
-        })
-        .collect())
+    Ok(raw.into_iter().map(|(ids, log_prob)| generated(vocabulary, ids, log_prob)).collect())
+}
+
+/// A decoder's output ids (ending with `<EOS>` when finished) as a [`Generated`] caption.
+fn generated(vocabulary: &Vocabulary, ids: Vec<u32>, log_prob: f32) -> Generated {
+    let finished = ids.last() == Some(&Vocabulary::EOS);
+    let ids: Vec<u32> = ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect();
+    let words = vocabulary.decode(&ids);
+    Generated { ids, words, log_prob, finished }
 }

@@ -6,6 +6,8 @@
 //! it has `beam_size` finished hypotheses or no live one, or at `max_length`; the result is the best
 //! finished hypothesis or, when none finished, the best unfinished one. Scores are summed
 //! log-probabilities, compared after dividing by `length^length_penalty` (0 = no normalisation).
+//! [`DecoderRNN::beam_search_n_best`] returns the ranking itself: the finished hypotheses best
+//! first, then (when fewer than asked finished within `max_length`) the unfinished ones, best first.
 
 use candle_core::{D, Result, Tensor};
 
@@ -55,6 +57,19 @@ struct Live {
 impl DecoderRNN {
     /// Beam search for each row of `features` (batch × embed); one best hypothesis per row.
     pub fn beam_search(&self, features: &Tensor, config: BeamConfig) -> Result<Vec<Hypothesis>> {
+        let start = Hypothesis { ids: Vec::new(), log_prob: 0.0, finished: false };
+        Ok(self
+            .beam_search_n_best(features, config, 1)?
+            .into_iter()
+            .map(|ranked| ranked.into_iter().next().unwrap_or(start.clone()))
+            .collect())
+    }
+
+    /// Beam search for each row of `features` (batch × embed): up to `n` hypotheses per row,
+    /// ranked by [`Hypothesis::score`]: finished ones first, then unfinished ones when fewer than
+    /// `n` finished. The first is [`beam_search`](Self::beam_search)'s. Fewer than `n` come back
+    /// only when the search kept fewer (`n` above the beam size, or a tiny vocabulary).
+    pub fn beam_search_n_best(&self, features: &Tensor, config: BeamConfig, n: usize) -> Result<Vec<Vec<Hypothesis>>> {
         let images = features.dim(0)?;
         let beam = config.beam_size.max(1);
         let start = Hypothesis { ids: Vec::new(), log_prob: 0.0, finished: false };
@@ -106,16 +121,21 @@ impl DecoderRNN {
                 Some(LstmState { h: next_state.h.index_select(&index, 1)?, c: next_state.c.index_select(&index, 1)? });
             input = self.embed_ids(&Tensor::new(words.as_slice(), features.device())?)?;
         }
-        let best = |pool: Vec<Hypothesis>| {
-            pool.into_iter().max_by(|a, b| a.score(config.length_penalty).total_cmp(&b.score(config.length_penalty)))
+        let ranked = |mut pool: Vec<Hypothesis>| {
+            // Stable: equal scores keep the order they were found in.
+            pool.sort_by(|a, b| b.score(config.length_penalty).total_cmp(&a.score(config.length_penalty)));
+            pool
         };
         Ok(live
             .into_iter()
             .zip(finished)
             .map(|(live, finished)| {
-                let pool =
-                    if finished.is_empty() { live.into_iter().map(|l| l.hypothesis).collect() } else { finished };
-                best(pool).unwrap_or(start.clone())
+                let mut pool = ranked(finished);
+                if pool.len() < n {
+                    pool.extend(ranked(live.into_iter().map(|l| l.hypothesis).collect()));
+                }
+                pool.truncate(n);
+                pool
             })
             .collect())
     }

@@ -91,3 +91,64 @@ fn without_an_end_the_best_unfinished_hypothesis_is_returned() {
         assert!(!hypothesis.finished && hypothesis.log_prob.is_finite());
     }
 }
+
+#[test]
+fn n_best_is_the_exhaustive_ranking_of_finished_captions() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let decoder =
+        DecoderRNN::new(vb, DecoderConfig { embed_size: 4, hidden_size: 6, vocab_size: 5, num_layers: 1 }).unwrap();
+    let features = Tensor::new(&[[0.5f32, -1.0, 2.0, 0.1], [-0.3, 0.2, -1.5, 1.0]], &Device::Cpu).unwrap();
+    for penalty in [0.0f32, 0.7] {
+        let config = BeamConfig { beam_size: 125, max_length: 3, length_penalty: penalty, eos: 2 };
+        let ranked = decoder.beam_search_n_best(&features, config, 6).unwrap();
+        for (row, found) in ranked.iter().enumerate() {
+            let features = features.narrow(0, row, 1).unwrap();
+            let mut all: Vec<(f32, Vec<u32>)> = vec![vec![2]]
+                .into_iter()
+                .chain([0, 1, 3, 4].into_iter().map(|a| vec![a, 2]))
+                .chain([0, 1, 3, 4].into_iter().flat_map(|a| [0, 1, 3, 4].into_iter().map(move |b| vec![a, b, 2])))
+                .map(|ids| {
+                    let log_prob = sequence_log_prob(&decoder, &features, &ids);
+                    (log_prob / (ids.len() as f32).powf(penalty), ids)
+                })
+                .collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0));
+            assert_eq!(found.len(), 6);
+            // The i-th found has the i-th best score (this untrained decoder ties many orders of
+            // the same words), and is the sequence it says it is.
+            for (hypothesis, (score, _)) in found.iter().zip(&all) {
+                assert!(hypothesis.finished && (hypothesis.score(penalty) - score).abs() < 1e-4, "row {row}");
+                let (own, _) = all.iter().find(|(_, ids)| ids == &hypothesis.ids).unwrap();
+                assert!((own - score).abs() < 1e-4, "row {row}, penalty {penalty}: {:?}", hypothesis.ids);
+            }
+            let mut distinct: Vec<&Vec<u32>> = found.iter().map(|h| &h.ids).collect();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), found.len());
+        }
+    }
+}
+
+#[test]
+fn n_best_starts_with_the_beam_search_caption_and_never_rises() {
+    let (decoder, features) = fixture_decoder();
+    for (beam_size, penalty) in [(3, 0.0f32), (5, 0.0), (5, 1.0)] {
+        let config = BeamConfig { beam_size, max_length: 50, length_penalty: penalty, eos: 2 };
+        let best = decoder.beam_search(&features, config).unwrap();
+        let ranked = decoder.beam_search_n_best(&features, config, beam_size).unwrap();
+        for (row, (found, best)) in ranked.iter().zip(&best).enumerate() {
+            assert_eq!(found.len(), beam_size, "row {row}");
+            assert_eq!(&found[0], best, "row {row}");
+            let features = features.narrow(0, row, 1).unwrap();
+            for pair in found.windows(2).filter(|pair| pair[1].finished) {
+                assert!(pair[0].finished, "an unfinished caption ranked above a finished one");
+                assert!(pair[0].score(penalty) >= pair[1].score(penalty), "row {row}: {pair:?}");
+            }
+            for hypothesis in found {
+                let log_prob = sequence_log_prob(&decoder, &features, &hypothesis.ids);
+                assert!((hypothesis.log_prob - log_prob).abs() < 1e-3, "{} vs {log_prob}", hypothesis.log_prob);
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! - [`Vocabulary`]: `<PAD>`, `<SOS>`, `<EOS>`, `<UNK>` then words over a frequency threshold, in
 //!   the original's order (`original`) or by frequency; numericalize and decode; saved as a Hugging
 //!   Face `tokenizer.json`.
+//! - [`detokenize`]: a model's words written as a person writes them (`"a dog's ball."`).
 //!
 //! # Where this differs from spaCy
 //!
@@ -40,6 +41,7 @@
 //! # Ok::<(), caption_text::TextError>(())
 //! ```
 
+mod detokenize;
 mod error;
 mod rules;
 mod special_matcher;
@@ -48,6 +50,7 @@ mod tokenizer;
 mod tokenizer_json;
 mod vocabulary;
 
+pub use detokenize::detokenize;
 pub use error::TextError;
 pub use rules::Rules;
 pub use token::{Token, reconstruct};
