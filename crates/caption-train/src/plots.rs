@@ -1,6 +1,9 @@
 //! PNG plots of a run's curves, drawn with plotters from `metrics.jsonl`: [`LOSS_PLOT`] (the loss
 //! of every training step, and the train and validation loss of every epoch) and [`BLEU_PLOT`]
-//! (validation BLEU-1..4 per epoch). The trainer redraws them after every epoch.
+//! (validation BLEU-1..4 per epoch). Both axes are labelled, counted axes (steps, epochs) have
+//! integer ticks, the legend sits beside the chart, and the best epoch (the trainer's criterion:
+//! highest BLEU-4, else lowest validation loss) is marked by a dashed line. The trainer redraws
+//! them after every epoch.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,10 @@ pub use crate::run_folder::BLEU_PLOT;
 pub use crate::run_folder::LOSS_PLOT;
 
 const SIZE: (u32, u32) = (800, 480);
+/// Width of the legend's column, right of the chart.
+const LEGEND_WIDTH: u32 = 180;
+/// The best epoch's marker.
+const BEST_COLOUR: RGBColor = RGBColor(214, 39, 40);
 /// Most points drawn of the per-step loss: a long run's steps are averaged in consecutive groups
 /// (a 100-epoch Flickr8k run logs ~126,000), which keeps redrawing cheap and the line readable.
 const MAX_STEP_POINTS: usize = 2000;
@@ -33,6 +40,9 @@ pub struct Curves {
     pub validation_loss: Vec<(f64, f64)>,
     /// (epoch, BLEU-n) for n = 1..4.
     pub bleu: [Vec<(f64, f64)>; 4],
+    /// The best epoch and the step it ended at: the highest validation BLEU-4 (the first of
+    /// equals), else the lowest validation loss; none without validation.
+    pub best: Option<(u64, f64)>,
 }
 
 impl Curves {
@@ -64,6 +74,17 @@ impl Curves {
                 }
             }
         }
+        // The trainer's score: BLEU-4, else the negated validation loss; strictly better wins.
+        let score = |value: &serde_json::Value| value["bleu_4"].as_f64().or(value["validation_loss"].as_f64().map(|l| -l));
+        let mut best: Option<(f64, u64, f64)> = None;
+        for (epoch, value) in &epochs {
+            if let Some(score) = score(value).filter(|s| s.is_finite())
+                && best.is_none_or(|(b, _, _)| score > b)
+            {
+                best = Some((score, *epoch, value["step"].as_f64().unwrap_or_default()));
+            }
+        }
+        curves.best = best.map(|(_, epoch, step)| (epoch, step));
         Ok(curves)
     }
 }
@@ -91,7 +112,8 @@ pub fn write_plots(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
             },
         ];
         let path = run_dir.join(LOSS_PLOT);
-        write_png(&path, &draw("loss", "step", &loss)?)?;
+        let best = curves.best.map(|(epoch, step)| (step, epoch));
+        write_png(&path, &draw("loss", Axes { x: "step", y: "cross-entropy loss" }, &loss, best)?)?;
         written.push(path);
     }
     if curves.bleu.iter().any(|series| !series.is_empty()) {
@@ -101,7 +123,9 @@ pub fn write_plots(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
             .map(|n| Series { name: names[n], points: &curves.bleu[n], colour: colours[n], width: 2 + (n == 3) as u32 })
             .collect();
         let path = run_dir.join(BLEU_PLOT);
-        write_png(&path, &draw("validation BLEU (greedy)", "epoch", &series)?)?;
+        let best = curves.best.map(|(epoch, _)| (epoch as f64, epoch));
+        let axes = Axes { x: "epoch", y: "BLEU (greedy decoding)" };
+        write_png(&path, &draw("validation BLEU", axes, &series, best)?)?;
         written.push(path);
     }
     Ok(written)
@@ -127,8 +151,20 @@ struct Series<'a> {
     width: u32,
 }
 
-/// Renders a line chart into an RGB buffer.
-fn draw(title: &str, x_label: &str, series: &[Series<'_>]) -> Result<image::RgbImage, TrainError> {
+/// The axes' descriptions; the x axis counts (steps or epochs).
+struct Axes<'a> {
+    x: &'a str,
+    y: &'a str,
+}
+
+/// Renders a line chart into an RGB buffer: the chart on the left, the legend in a column on the
+/// right, the best epoch (its x and number) as a dashed vertical line.
+fn draw(
+    title: &str,
+    axes: Axes<'_>,
+    series: &[Series<'_>],
+    best: Option<(f64, u64)>,
+) -> Result<image::RgbImage, TrainError> {
     static FONTS: Once = Once::new();
     FONTS.call_once(|| {
         // DejaVu Sans is a valid font: registering it cannot fail.
@@ -150,40 +186,49 @@ fn draw(title: &str, x_label: &str, series: &[Series<'_>]) -> Result<image::RgbI
         let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
         let plot = |e: DrawingAreaErrorKind<_>| TrainError::Plot(format!("{title}: {e}"));
         root.fill(&WHITE).map_err(plot)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (chart_area, legend_area) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&chart_area)
             .caption(title, (FONT, 22))
             .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+            .x_label_area_size(46)
+            .y_label_area_size(66)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(plot)?;
+        // Ticks of a counted axis only where they are whole numbers, written without a fraction.
+        let whole = |x: &f64| if x.fract() == 0.0 { format!("{x:.0}") } else { String::new() };
         chart
             .configure_mesh()
-            .x_desc(x_label)
+            .x_desc(axes.x)
+            .y_desc(axes.y)
+            .x_label_formatter(&whole)
+            .y_label_formatter(&|y| format!("{y:.2}"))
             .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(plot)?;
+        let mut legend: Vec<(String, RGBColor)> = Vec::new();
         for s in series.iter().filter(|s| !s.points.is_empty()) {
             let style = ShapeStyle::from(s.colour).stroke_width(s.width);
-            let colour = s.colour;
-            chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), style))
-                .map_err(plot)?
-                .label(s.name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3)));
+            chart.draw_series(LineSeries::new(s.points.iter().copied(), style)).map_err(plot)?;
             if s.width > 1 && s.points.len() < 200 {
-                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(plot)?;
+                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, s.colour.filled()))).map_err(plot)?;
             }
+            legend.push((s.name.to_string(), s.colour));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(plot)?;
+        if let Some((x, epoch)) = best.filter(|(x, _)| (x0..=x1).contains(x)) {
+            let line = DashedLineSeries::new([(x, y0), (x, y1)], 6, 4, BEST_COLOUR.stroke_width(2));
+            chart.draw_series(line).map_err(plot)?;
+            legend.push((format!("best: epoch {epoch}"), BEST_COLOUR));
+        }
+        // The legend, beside the data: a swatch and a name per line.
+        for (row, (name, colour)) in legend.iter().enumerate() {
+            let y = 60 + 26 * row as i32;
+            legend_area
+                .draw(&PathElement::new([(6, y), (30, y)], colour.stroke_width(3)))
+                .map_err(plot)?;
+            legend_area.draw(&Text::new(name.as_str(), (38, y - 8), (FONT, 14))).map_err(plot)?;
+        }
         root.present().map_err(plot)?;
     }
     image::RgbImage::from_raw(SIZE.0, SIZE.1, buffer).ok_or_else(|| TrainError::Plot("buffer size".into()))
@@ -221,6 +266,25 @@ mod tests {
         assert_eq!(curves.train_loss, vec![(2.0, 2.7)]);
         assert_eq!(curves.validation_loss, vec![(2.0, 2.9)]);
         assert_eq!(curves.bleu[3], vec![(1.0, 0.1)]);
+        assert_eq!(curves.best, Some((1, 2.0)));
+    }
+
+    #[test]
+    fn the_best_epoch_is_the_trainers_first_highest_bleu_4_else_lowest_validation_loss() {
+        let dir = metrics(&[
+            r#"{"epoch":1,"step":5,"train_loss":2.0,"validation_loss":2.5,"bleu_4":0.1}"#,
+            r#"{"epoch":2,"step":10,"train_loss":1.5,"validation_loss":2.0,"bleu_4":0.3}"#,
+            r#"{"epoch":3,"step":15,"train_loss":1.0,"validation_loss":1.9,"bleu_4":0.3}"#,
+        ]);
+        assert_eq!(Curves::read(&dir.path().join(crate::run_folder::METRICS_FILE)).unwrap().best, Some((2, 10.0)));
+        let dir = metrics(&[
+            r#"{"epoch":1,"step":5,"train_loss":2.0,"validation_loss":2.5}"#,
+            r#"{"epoch":2,"step":10,"train_loss":1.5,"validation_loss":1.7}"#,
+            r#"{"epoch":3,"step":15,"train_loss":1.0,"validation_loss":1.9}"#,
+        ]);
+        assert_eq!(Curves::read(&dir.path().join(crate::run_folder::METRICS_FILE)).unwrap().best, Some((2, 10.0)));
+        let dir = metrics(&[r#"{"epoch":1,"step":5,"train_loss":2.0}"#]);
+        assert_eq!(Curves::read(&dir.path().join(crate::run_folder::METRICS_FILE)).unwrap().best, None);
     }
 
     #[test]
@@ -244,6 +308,31 @@ mod tests {
         assert!(loss.pixels().filter(|p| p.0.iter().all(|&c| c < 100)).count() > 500);
         let bleu = image::open(&written[1]).unwrap().into_rgb8();
         assert!(has(&bleu, [44, 160, 44]) > 50, "BLEU-4 line missing");
+        // The legend is beside the chart, not over its data: each line's colour appears in the
+        // legend's column as a swatch, and the chart's side has the lines.
+        let chart_width = SIZE.0 - LEGEND_WIDTH;
+        let in_columns = |picture: &image::RgbImage, rgb: [u8; 3], columns: std::ops::Range<u32>| {
+            picture.enumerate_pixels().filter(|(x, _, p)| columns.contains(x) && p.0 == rgb).count()
+        };
+        for colour in [[255, 127, 14], [31, 119, 180]] {
+            assert!(in_columns(&loss, colour, chart_width..SIZE.0) > 20, "no legend swatch {colour:?}");
+            assert!(in_columns(&loss, colour, 0..chart_width) > 50, "no line {colour:?}");
+        }
+        // The best epoch (2: BLEU-4 0.3) is marked at its x, on both plots.
+        let best = [BEST_COLOUR.0, BEST_COLOUR.1, BEST_COLOUR.2];
+        for picture in [&loss, &bleu] {
+            assert!(in_columns(picture, best, 0..chart_width) > 100, "best epoch not marked");
+            assert!(in_columns(picture, best, chart_width..SIZE.0) > 20, "best epoch not in the legend");
+            // The marker is vertical: its pixels in the chart share one or two columns.
+            let mut columns: Vec<u32> =
+                picture.enumerate_pixels().filter(|(x, _, p)| *x < chart_width && p.0 == best).map(|(x, _, _)| x).collect();
+            columns.dedup();
+            columns.sort();
+            columns.dedup();
+            assert!(columns.len() <= 3, "{columns:?}");
+            // At the right end: epoch 2 and step 4 are the largest x.
+            assert!(columns[0] > chart_width * 3 / 4, "{columns:?}");
+        }
     }
 
     #[test]
