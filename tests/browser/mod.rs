@@ -1,44 +1,79 @@
 //! Opens an HTML report in headless Chromium (Debian's `chromium`, installed by `tools/test.sh`
-//! where missing; `CHROMIUM=/path` names another) and checks that its images and metric table
-//! (and the training plots) render: from the DOM after load (every `<img>` decoded with a non-zero size, the table laid out
-//! with all its rows) and from a screenshot (the pixels where the first thumbnails sit are the
-//! thumbnails' colours, not a blank page or a broken-image icon).
+//! where missing; `CHROMIUM=/path` names another) and checks what renders: from the DOM after
+//! load (every `<img>` decoded with a non-zero size, the tables laid out, the cards of the first
+//! page) and from a screenshot (the pixels where the first thumbnails sit are the thumbnails'
+//! colours, not a blank page or a broken-image icon). A script can act on the page first (sort,
+//! filter, turn pages) and report what it saw; the screenshot is then taken in that state.
+
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Cards the report shows per page (caption_infer::report::PAGE_SIZE).
+pub const PAGE_SIZE: usize = caption_infer::report::PAGE_SIZE;
+
 /// What the probe script reports from inside the page.
 #[derive(Debug, serde::Deserialize)]
-struct Probe {
-    images: usize,
-    decoded: usize,
-    thumbnail_count: usize,
-    plots: usize,
-    metric_rows: usize,
-    table: Rect,
-    thumbnails: Vec<Rect>,
+pub struct Probe {
+    /// `<img>` elements.
+    pub images: usize,
+    /// Those decoded and laid out.
+    pub decoded: usize,
+    /// Thumbnails of the cards shown.
+    pub thumbnail_count: usize,
+    /// Training plots.
+    pub plots: usize,
+    /// Rows of the metric table.
+    pub metric_rows: usize,
+    /// Rows of the header ("made with").
+    pub made_rows: usize,
+    /// The metric table's box.
+    pub table: Rect,
+    /// The first thumbnails' boxes.
+    pub thumbnails: Vec<Rect>,
+    /// The image ids of the cards shown, in order.
+    pub cards: Vec<String>,
+    /// The pager's line ("1–100 of 1000 shown …").
+    pub count: String,
+    /// What the acting script returned.
+    pub observed: serde_json::Value,
 }
 
+/// A box on the page, in CSS pixels.
 #[derive(Debug, serde::Deserialize)]
-struct Rect {
+pub struct Rect {
     x: f64,
     y: f64,
     width: f64,
     height: f64,
 }
 
+/// Runs `ACT` (a function body that may act on the page and returns what it observed), waits
+/// for the images to decode (or fail to), then measures the page.
 const PROBE: &str = r##"<script>
-window.addEventListener("load", () => {
+window.addEventListener("load", async () => {
+  const $ = (id) => document.getElementById(id);
+  const cards = () => [...document.querySelectorAll("#captions .card")].map((c) => c.dataset.id);
+  const set = (id, value) => { $(id).value = value; $(id).dispatchEvent(new Event("input")); };
+  const observed = (() => { ACT })();
   const box = (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; };
   const images = [...document.images];
+  // Images the acting script put on the page decode after it returns.
+  // (Timers, not decode(): headless Chromium's virtual time runs timers before it dumps the DOM.)
+  for (let k = 0; k < 200 && images.some((i) => !i.complete); k++) await new Promise((r) => setTimeout(r, 25));
   const probe = {
     images: images.length,
     decoded: images.filter((i) => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0).length,
     thumbnail_count: document.querySelectorAll("#captions img").length,
     plots: document.querySelectorAll("#curves img").length,
     metric_rows: document.querySelectorAll("#metrics tr").length,
-    table: box(document.getElementById("metrics")),
+    made_rows: document.querySelectorAll("#made tr").length,
+    table: box($("metrics")),
     thumbnails: [...document.querySelectorAll("#captions img")].slice(0, 4).map(box),
+    cards: cards(),
+    count: $("count") ? $("count").textContent : "",
+    observed: observed === undefined ? null : observed,
   };
   const out = document.createElement("pre");
   out.id = "probe";
@@ -82,29 +117,49 @@ fn headless(page: &Path, extra: &[&str]) -> std::process::Output {
     output
 }
 
-/// Opens `report` in headless Chromium and asserts that `expected_images` thumbnails,
-/// `expected_plots` training plots and a metric table of at least `min_metric_rows` rows render.
-pub fn check_report(report: &Path, expected_images: usize, expected_plots: usize, min_metric_rows: usize) {
+/// Opens `report` in headless Chromium, runs `act` (a JavaScript function body with `$(id)`,
+/// `cards()` and `set(id, value)` at hand; what it returns comes back in
+/// [`Probe::observed`]), and returns the page's probe and a screenshot in that state.
+pub fn open(report: &Path, act: &str) -> (Probe, image::RgbImage) {
     let dir = tempfile::tempdir().unwrap();
     let html = std::fs::read_to_string(report).unwrap();
     let probed = dir.path().join("probed.html");
-    std::fs::write(&probed, html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    std::fs::write(&probed, html.replace("</body>", &format!("{}</body>", PROBE.replace("ACT", act)))).unwrap();
     let dom = String::from_utf8(headless(&probed, &["--dump-dom"]).stdout).unwrap();
     let start = dom.find("<pre id=\"probe\">").expect("the probe did not run: page never loaded") + 16;
     let end = start + dom[start..].find("</pre>").unwrap();
-    let probe: Probe = serde_json::from_str(&dom[start..end].replace("&quot;", "\"")).unwrap();
-    assert_eq!(probe.thumbnail_count, expected_images, "{probe:?}");
+    let text = dom[start..end].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let probe: Probe = serde_json::from_str(&text).unwrap();
+    // The screenshot of the same state: the probe's page acts the same way (its <pre> lands below
+    // the cards).
+    let shot = dir.path().join("shot.png");
+    headless(&probed, &[&format!("--screenshot={}", shot.display())]);
+    (probe, image::open(&shot).unwrap().into_rgb8())
+}
+
+/// Opens `report` in headless Chromium and asserts that the first page of its `total_images`
+/// cards (at most [`PAGE_SIZE`]), `expected_plots` training plots, the header and a metric table
+/// of at least `min_metric_rows` rows render, and that the thumbnails are drawn.
+pub fn check_report(report: &Path, total_images: usize, expected_plots: usize, min_metric_rows: usize) {
+    let (probe, screenshot) = open(report, "");
+    let shown = total_images.min(PAGE_SIZE);
+    assert_eq!(probe.thumbnail_count, shown, "{probe:?}");
+    assert_eq!(probe.cards.len(), shown, "{probe:?}");
+    assert!(probe.count.contains(&format!("({total_images} images)")), "{probe:?}");
     assert_eq!(probe.plots, expected_plots, "{probe:?}");
-    assert_eq!(probe.images, expected_images + expected_plots, "{probe:?}");
-    assert_eq!(probe.decoded, probe.images, "some images did not decode: {probe:?}");
+    assert_eq!(probe.images, shown + expected_plots, "{probe:?}");
+    assert!(probe.made_rows >= 5, "the header is missing: {probe:?}");
     assert!(probe.metric_rows >= min_metric_rows, "{probe:?}");
     assert!(probe.table.width > 100.0 && probe.table.height > 20.0 * min_metric_rows as f64, "{probe:?}");
-    assert!(!probe.thumbnails.is_empty(), "{probe:?}");
+    check_thumbnails_drawn(&probe, &screenshot);
+}
 
-    // The screenshot: where the thumbnails are laid out, the picture shows them.
-    let shot = dir.path().join("shot.png");
-    headless(report, &[&format!("--screenshot={}", shot.display())]);
-    let screenshot = image::open(&shot).unwrap().into_rgb8();
+/// Asserts that every image decoded and that the thumbnails in the screenshot's window show
+/// shapes: a light grey background (not the page's white) with saturated shapes on it. A broken
+/// image is a white box with a small grey icon and its alt text.
+pub fn check_thumbnails_drawn(probe: &Probe, screenshot: &image::RgbImage) {
+    assert_eq!(probe.decoded, probe.images, "some images did not decode: {probe:?}");
+    assert!(!probe.thumbnails.is_empty(), "{probe:?}");
     let mut checked = 0;
     for rect in &probe.thumbnails {
         let (x0, y0) = (rect.x.ceil() as u32, rect.y.ceil() as u32);
@@ -114,8 +169,6 @@ pub fn check_report(report: &Path, expected_images: usize, expected_plots: usize
         }
         let pixels: Vec<[u8; 3]> =
             (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| screenshot.get_pixel(x, y).0).collect();
-        // A shapes thumbnail is a light grey background (not the page's white) with saturated
-        // shapes on it. A broken image is a white box with a small grey icon and its alt text.
         let painted = pixels.iter().filter(|p| p.iter().any(|&c| c < 247)).count();
         let saturated = pixels.iter().filter(|p| p.iter().max().unwrap() - p.iter().min().unwrap() > 60).count();
         assert!(

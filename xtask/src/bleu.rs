@@ -62,8 +62,10 @@ pub struct BleuArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 
-    /// Also write a self-contained HTML page: thumbnails, generated and reference captions,
-    /// per-image BLEU, the metric table and the run's training curves.
+    /// Also write a self-contained HTML page: what made it (checkpoint, decoding, metric
+    /// profile, date), the metric table, the run's training curves, and every image of the split
+    /// with its generated and reference captions and per-image BLEU-1..4, CIDEr-D and ROUGE-L,
+    /// sortable (worst or best first) and filterable (text, metric range) in the page.
     #[arg(long, value_name = "FILE.html")]
     report: Option<PathBuf>,
 
@@ -209,6 +211,12 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
             report_path,
             &report::Page {
                 title: format!("{} — {} split", dataset.manifest.name, args.split),
+                provenance: report::Provenance {
+                    checkpoint: captioner.source.clone(),
+                    decoding: self::decoding(args.beam, args.length_penalty),
+                    profile: captions.metric_profile(),
+                    split: args.split.to_string(),
+                },
                 dataset: &dataset,
                 captions: &captions,
                 scores: &scores,
@@ -222,7 +230,7 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
         println!("{}", std::fs::read_to_string(&paths[2])?.replace('\n', ""));
     } else {
         evaluate::print_scores(
-            &format!("{} images of {} ({decoding}, pycocoevalcap profile)", captions.ids.len(), args.split),
+            &format!("{} images of {} ({decoding}; {})", captions.ids.len(), args.split, captions.metric_profile()),
             &scores,
         );
         for path in &paths {

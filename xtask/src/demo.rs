@@ -140,6 +140,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         &report_path,
         &report::Page {
             title: "caption demo: shapes, test split".into(),
+            provenance: report::Provenance {
+                checkpoint: captioner.source.clone(),
+                decoding: Decoding::Greedy,
+                profile: captions.metric_profile(),
+                split: Split::Test.to_string(),
+            },
             dataset: &dataset,
             captions: &captions,
             scores: &scores,

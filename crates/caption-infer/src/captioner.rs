@@ -58,6 +58,9 @@ pub struct Captioner {
     pub max_length: usize,
     /// Images per forward.
     pub batch_size: usize,
+    /// Where the weights came from, for reports: the checkpoint folder (with its step and epoch)
+    /// or the original's file.
+    pub source: String,
 }
 
 impl Captioner {
@@ -99,6 +102,10 @@ impl Captioner {
         };
         let source = dir.join(MODEL_FILE).display().to_string();
         let model = load_model(tensors, decoder, config.transform_input, device, &source)?;
+        let at = match (settings.step, settings.epoch) {
+            (Some(step), Some(epoch)) => format!(" (step {step}, epoch {epoch})"),
+            _ => String::new(),
+        };
         Ok(Self {
             model,
             device: device.clone(),
@@ -106,6 +113,7 @@ impl Captioner {
             transform: ImageTransform::eval(config.image_size),
             max_length: config.max_length,
             batch_size: config.batch_size,
+            source: format!("{}{at}", dir.display()),
         })
     }
 
@@ -141,7 +149,8 @@ impl Captioner {
         let decoder = DecoderConfig { embed_size: embed[1], hidden_size: hidden[1], vocab_size: embed[0], num_layers };
         let model = load_model(tensors.clone(), decoder, true, device, source)?;
         let (transform, max_length, batch_size) = (ImageTransform::eval(299), 50, 32);
-        Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size })
+        let source = format!("{source} (the PyTorch original's weights)");
+        Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size, source })
     }
 
     /// Encoder outputs (eval mode) of decoded pictures.

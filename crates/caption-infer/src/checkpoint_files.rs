@@ -107,6 +107,12 @@ pub struct ModelSettings {
     pub config: ModelConfig,
     /// The vocabulary size the model was trained with.
     pub vocab_size: usize,
+    /// The training step the checkpoint was written at.
+    #[serde(default)]
+    pub step: Option<u64>,
+    /// The epochs completed when it was written.
+    #[serde(default)]
+    pub epoch: Option<usize>,
 }
 
 /// The model's part of a run's configuration.

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use caption_data::{PreparedDataset, Progress, Split};
-use caption_metrics::{Bleu, CiderD, Corpus, RougeL};
+use caption_metrics::{Bleu, CiderD, Compat, Corpus, RougeL};
 use caption_text::Tokenizer;
 use serde_json::json;
 
@@ -36,6 +36,17 @@ pub struct SplitCaptions {
     pub reference_words: Vec<Vec<Vec<String>>>,
     /// Whose BLEU arithmetic scores them (pycocoevalcap unless `--compat` says otherwise).
     pub bleu: Bleu,
+}
+
+/// One image's scores against its references.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageScores {
+    /// Sentence BLEU-1..4 (the scoring library's per-sentence arithmetic).
+    pub bleu: [f64; 4],
+    /// CIDEr-D of the image (pycocoevalcap's per-image score; the corpus score is their mean).
+    pub cider: f64,
+    /// ROUGE-L of the image (the corpus score is their mean).
+    pub rouge_l: f64,
 }
 
 /// Corpus scores.
@@ -115,8 +126,39 @@ impl SplitCaptions {
         Ok(self.bleu.sentences(&self.corpus()?)?)
     }
 
+    /// Whose arithmetic scores the split, in words: the BLEU library (and its smoothing),
+    /// pycocoevalcap's CIDEr-D and ROUGE-L.
+    pub fn metric_profile(&self) -> String {
+        let smoothing = match self.bleu.compat() {
+            Compat::Coco => String::new(),
+            _ => format!(", smoothing {}", self.bleu.smoothing_name()),
+        };
+        format!(
+            "BLEU: {}{smoothing}; CIDEr-D and ROUGE-L: pycocoevalcap; spaCy-rule tokens, lowercased",
+            self.bleu.compat().name()
+        )
+    }
+
+    /// Per-image BLEU-1..4, CIDEr-D and ROUGE-L, by image.
+    ///
+    /// # Errors
+    /// [`InferError::Metrics`].
+    pub fn image_scores(&self) -> Result<Vec<ImageScores>, InferError> {
+        let corpus = self.corpus()?;
+        let bleu = self.bleu.sentences(&corpus)?;
+        let cider = CiderD::default().score(&corpus)?.segments;
+        let rouge = RougeL::default().score(&corpus).segments;
+        Ok((0..self.ids.len())
+            .map(|i| ImageScores {
+                bleu: std::array::from_fn(|n| bleu[i].get(n).copied().unwrap_or(0.0)),
+                cider: cider[i],
+                rouge_l: rouge[i],
+            })
+            .collect())
+    }
+
     /// Writes `results.json` (COCO results format), `captions.jsonl` (per image: id, caption,
-    /// references, BLEU-1..4) and `metrics.json` into `dir`, each atomically, with the keys of
+    /// references, BLEU-1..4, CIDEr-D, ROUGE-L) and `metrics.json` into `dir`, each atomically, with the keys of
     /// `extra` added to metrics.json; returns their paths.
     ///
     /// # Errors
@@ -132,11 +174,12 @@ impl SplitCaptions {
             .map(|(id, words)| json!({"image_id": id, "caption": words.join(" ")}))
             .collect();
         let sentences = self.sentence_bleu()?;
+        let per_image = self.image_scores()?;
         let mut lines = String::new();
         for (i, id) in self.ids.iter().enumerate() {
             let line = json!({
                 "image": id, "caption": self.hypotheses[i].join(" "), "references": self.references[i],
-                "bleu": sentences[i],
+                "bleu": sentences[i], "cider": per_image[i].cider, "rouge_l": per_image[i].rouge_l,
             });
             lines.push_str(&format!("{line}\n"));
         }

@@ -75,7 +75,8 @@ impl Curves {
             }
         }
         // The trainer's score: BLEU-4, else the negated validation loss; strictly better wins.
-        let score = |value: &serde_json::Value| value["bleu_4"].as_f64().or(value["validation_loss"].as_f64().map(|l| -l));
+        let score =
+            |value: &serde_json::Value| value["bleu_4"].as_f64().or(value["validation_loss"].as_f64().map(|l| -l));
         let mut best: Option<(f64, u64, f64)> = None;
         for (epoch, value) in &epochs {
             if let Some(score) = score(value).filter(|s| s.is_finite())
@@ -224,9 +225,7 @@ fn draw(
         // The legend, beside the data: a swatch and a name per line.
         for (row, (name, colour)) in legend.iter().enumerate() {
             let y = 60 + 26 * row as i32;
-            legend_area
-                .draw(&PathElement::new([(6, y), (30, y)], colour.stroke_width(3)))
-                .map_err(plot)?;
+            legend_area.draw(&PathElement::new([(6, y), (30, y)], colour.stroke_width(3))).map_err(plot)?;
             legend_area.draw(&Text::new(name.as_str(), (38, y - 8), (FONT, 14))).map_err(plot)?;
         }
         root.present().map_err(plot)?;
@@ -324,8 +323,11 @@ mod tests {
             assert!(in_columns(picture, best, 0..chart_width) > 100, "best epoch not marked");
             assert!(in_columns(picture, best, chart_width..SIZE.0) > 20, "best epoch not in the legend");
             // The marker is vertical: its pixels in the chart share one or two columns.
-            let mut columns: Vec<u32> =
-                picture.enumerate_pixels().filter(|(x, _, p)| *x < chart_width && p.0 == best).map(|(x, _, _)| x).collect();
+            let mut columns: Vec<u32> = picture
+                .enumerate_pixels()
+                .filter(|(x, _, p)| *x < chart_width && p.0 == best)
+                .map(|(x, _, _)| x)
+                .collect();
             columns.dedup();
             columns.sort();
             columns.dedup();
