@@ -202,16 +202,46 @@ fn read_to_string(path: &Path) -> Result<String, DataError> {
 
 fn write_parquet(path: &Path, frame: &mut DataFrame) -> Result<(), DataError> {
     let mut parquet_error = None;
+    let arrow_schema = polars_parquet::arrow::write::schema_to_metadata_key(&plain_arrow_schema(frame));
     let written = caption_io::write_synced(path, |file| {
-        ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None)).finish(frame).map(drop).map_err(|e| {
-            parquet_error = Some(e.to_string());
-            std::io::Error::other("parquet")
-        })
+        ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_key_value_metadata(Some(KeyValueMetadata::Static(vec![arrow_schema])))
+            .finish(frame)
+            .map(drop)
+            .map_err(|e| {
+                parquet_error = Some(e.to_string());
+                std::io::Error::other("parquet")
+            })
     });
     match (written, parquet_error) {
         (_, Some(message)) => Err(DataError::Parquet { path: path.display().to_string(), message }),
         (result, None) => result.map_err(|e| io(path.to_path_buf(), e)),
     }
+}
+
+/// The Arrow schema stored in the files (the `ARROW:schema` key readers take their column types
+/// from): strings as `string` and lists as `list`, the plain types every Arrow reader knows.
+/// polars would store its newest ones (`string_view`, `large_list`), which pyarrow before 16 and
+/// other older readers refuse.
+fn plain_arrow_schema(frame: &DataFrame) -> ArrowSchema {
+    fn plain(dtype: ArrowDataType) -> ArrowDataType {
+        match dtype {
+            ArrowDataType::LargeUtf8 | ArrowDataType::Utf8View => ArrowDataType::Utf8,
+            ArrowDataType::LargeList(item) | ArrowDataType::List(item) => {
+                ArrowDataType::List(Box::new(ArrowField::new("element".into(), plain(item.dtype.clone()), true)))
+            }
+            other => other,
+        }
+    }
+    frame
+        .schema()
+        .iter()
+        .map(|(name, dtype)| {
+            let field = ArrowField::new(name.clone(), plain(dtype.to_arrow(CompatLevel::oldest())), true);
+            (name.clone(), field)
+        })
+        .collect()
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {

@@ -281,3 +281,28 @@ fn batches_are_padded_time_major_and_shuffles_are_seeded() {
     assert_eq!(images, loader::load_images(&dataset, &batches[0].images, &transform, 5).unwrap());
     assert!(images.iter().all(|v| (-1.0..=1.0).contains(v)));
 }
+
+#[test]
+fn parquet_files_declare_plain_string_and_list_types_for_older_readers() {
+    use base64::Engine;
+    use polars_arrow::datatypes::ArrowDataType;
+    let dir = tempfile::tempdir().unwrap();
+    prepare_shapes(dir.path(), 12);
+    for (file, strings, lists) in [("captions.parquet", 3, 1), ("images.parquet", 4, 0)] {
+        let mut reader = std::fs::File::open(dir.path().join(file)).unwrap();
+        let metadata = polars_parquet::arrow::read::read_metadata(&mut reader).unwrap();
+        // The Arrow schema stored in the file (base64 IPC), as written: what pyarrow reads.
+        let stored = metadata.key_value_metadata().as_ref().unwrap();
+        let encoded = stored.iter().find(|kv| kv.key == "ARROW:schema").unwrap().value.clone().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+        let message = if bytes[..4] == [255; 4] { &bytes[8..] } else { &bytes[..] };
+        let (schema, ..) = polars_arrow::io::ipc::read::deserialize_schema(message).unwrap();
+        let dtypes: Vec<&ArrowDataType> = schema.iter_values().map(|field| &field.dtype).collect();
+        assert!(!dtypes.iter().any(|d| matches!(d, ArrowDataType::Utf8View | ArrowDataType::LargeUtf8)), "{dtypes:?}");
+        assert!(!dtypes.iter().any(|d| matches!(d, ArrowDataType::LargeList(_))), "{dtypes:?}");
+        assert_eq!(dtypes.iter().filter(|d| matches!(d, ArrowDataType::Utf8)).count(), strings, "{file}: {dtypes:?}");
+        let list_of_u32 =
+            |d: &&&ArrowDataType| matches!(d, ArrowDataType::List(item) if item.dtype == ArrowDataType::UInt32);
+        assert_eq!(dtypes.iter().filter(list_of_u32).count(), lists, "{file}: {dtypes:?}");
+    }
+}
