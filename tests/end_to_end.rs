@@ -160,6 +160,47 @@ fn prepare_train_score_caption_and_resume() {
         }
     }
 
+    // Export for PyTorch: the files, the configuration in config.json and in the model file's
+    // metadata, BatchNorm counters for a strict load; the export captions here as the run does;
+    // a second export replaces the first, a folder with someone else's file is refused.
+    let export = dir.path().join("export");
+    let out = ok(xtask(&["export", "--checkpoint"]).arg(&run).arg("--pytorch").arg(&export).output().unwrap());
+    assert!(out.contains("caption in PyTorch: python"), "{out}");
+    for file in ["model.safetensors", "config.json", "vocab.json", "tokenizer.json", "caption.py"] {
+        assert!(export.join(file).is_file(), "{file} missing");
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(export.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architecture"], "CNNtoRNN");
+    assert_eq!(config["vocab_size"].as_u64().unwrap() as usize, vocabulary.len());
+    assert_eq!(config["specials"]["<EOS>"], 2);
+    let words: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(export.join("vocab.json")).unwrap()).unwrap();
+    assert_eq!(words, vocabulary.words());
+    let exported = caption_infer::checkpoint_files::read_model_file(&export.join("model.safetensors")).unwrap();
+    let checkpoint = caption_infer::checkpoint_files::read_model_file(&run.join("best/model.safetensors")).unwrap();
+    let stored = checkpoint.config.expect("checkpoints store their configuration");
+    assert_eq!(exported.config.as_ref(), Some(&stored));
+    assert_eq!(serde_json::to_value(&stored).unwrap()["embed_size"], config["embed_size"]);
+    let means = exported.tensors.keys().filter(|k| k.ends_with(".running_mean")).count();
+    let counters = exported.tensors.keys().filter(|k| k.ends_with(".num_batches_tracked")).count();
+    assert!(means > 90 && counters == means, "{means} BatchNorm layers, {counters} counters");
+    let caption_with = |checkpoint: &Path| {
+        ok(xtask(&["caption", "--device", "cpu", "--tokens", "--checkpoint"])
+            .arg(checkpoint)
+            .arg(&images)
+            .output()
+            .unwrap())
+    };
+    let from_run = caption_with(&run);
+    assert_eq!(caption_with(&export), from_run);
+    assert_eq!(caption_with(&export.join("model.safetensors")), from_run);
+    ok(xtask(&["export", "--checkpoint"]).arg(&run).arg("--pytorch").arg(&export).output().unwrap());
+    std::fs::write(export.join("notes.txt"), "mine").unwrap();
+    let refused = xtask(&["export", "--checkpoint"]).arg(&run).arg("--pytorch").arg(&export).output().unwrap();
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("notes.txt"));
+    assert_eq!(std::fs::read_to_string(export.join("notes.txt")).unwrap(), "mine");
+
     // Resuming with more epochs continues where the run stopped.
     let out = ok(train(&data, &run, &["--epochs", "3", "--resume"]).output().unwrap());
     assert!(out.contains("resuming from") && out.contains("epoch 3/3") && !out.contains("epoch 1/3"), "{out}");

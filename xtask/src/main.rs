@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 
 /// The caption toolkit: prepare datasets, train the Inception v3 + LSTM captioner, caption images,
 /// score captions (BLEU, CIDEr-D, ROUGE-L), tokenize, build vocabularies, convert PyTorch
-/// checkpoints, extract Inception v3 features. Start with `cargo xtask demo`.
+/// checkpoints both ways, extract Inception v3 features. Start with `cargo xtask demo`.
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
 struct Cli {
@@ -43,6 +43,8 @@ enum Command {
     Vocab(text::VocabArgs),
     /// Convert the PyTorch original's my_checkpoint.pth.tar to safetensors.
     ImportCheckpoint(model::ImportArgs),
+    /// Export a trained model for PyTorch: weights, config.json, vocabulary and a captioning script.
+    Export(model::ExportArgs),
     /// Inception v3 pooled features (and ImageNet logits) for a preprocessed image tensor.
     Features(model::FeaturesArgs),
 }
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => text::tokenize(&args),
         Command::Vocab(args) => text::vocab(&args),
         Command::ImportCheckpoint(args) => model::import_checkpoint(&args),
+        Command::Export(args) => model::export(&args),
         Command::Features(args) => model::features(&args),
     };
     match result {

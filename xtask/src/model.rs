@@ -1,4 +1,4 @@
-//! `cargo xtask import-checkpoint`.
+//! `cargo xtask import-checkpoint`, `export` and `features`: moving models between PyTorch and here.
 
 use std::path::PathBuf;
 
@@ -40,6 +40,52 @@ pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
     save_safetensors(&tensors, &args.out)?;
     println!("{} tensors, {parameters} parameters from {}", tensors.len(), args.checkpoint.display());
     println!("wrote {} (optimizer state and step not carried over)", args.out.display());
+    Ok(())
+}
+
+/// Export a trained model for PyTorch: weights, configuration, vocabulary and a script.
+///
+/// Writes into DIR (absent, empty, or an earlier export; written whole or not at all):
+/// `model.safetensors` (the weights under the PyTorch original's names, loadable with
+/// `CNNtoRNN.load_state_dict(..., strict=True)`, the configuration and vocabulary in its
+/// metadata), `config.json` (sizes, image size and normalisation, transform_input, max_length,
+/// specials, step and epoch), `vocab.json` (the words by id), `tokenizer.json` (the same as a
+/// Hugging Face tokenizer file) and `caption.py`, a self-contained script with the original's
+/// classes that loads them and captions images (`python DIR/caption.py IMAGE...`; torch,
+/// torchvision, safetensors and pillow). The export folder (or its model.safetensors alone) also
+/// loads here: `cargo xtask caption --checkpoint DIR`.
+#[derive(Args, Debug)]
+#[command(after_help = "Example (after `cargo xtask demo`):
+  cargo xtask export --checkpoint runs/demo --pytorch demo-pytorch
+  python demo-pytorch/caption.py datasets/shapes/images/shapes_00001.png")]
+pub struct ExportArgs {
+    /// A run folder (its best checkpoint), a checkpoint folder, or a model.safetensors written here.
+    #[arg(long, value_name = "RUN")]
+    checkpoint: PathBuf,
+    /// The folder to write the PyTorch export into.
+    #[arg(long, value_name = "DIR")]
+    pytorch: PathBuf,
+}
+
+/// Runs `cargo xtask export`.
+pub fn export(args: &ExportArgs) -> Result<()> {
+    caption_data::refuse_output_over_inputs(&args.pytorch, &[&args.checkpoint])?;
+    let trained = caption_infer::checkpoint_files::read_trained_model(&args.checkpoint)?;
+    let (source, metadata) = (trained.path.display().to_string(), trained.metadata.clone());
+    let files = caption_infer::export::export_pytorch(&trained, &args.pytorch)?;
+    println!(
+        "exported {source}: CNNtoRNN, embed {} hidden {} layers {}, {} words, images {} px{}",
+        metadata.embed_size,
+        metadata.hidden_size,
+        metadata.num_layers,
+        metadata.vocab_size,
+        metadata.image_size,
+        if metadata.transform_input { ", transform_input" } else { "" }
+    );
+    for file in files {
+        println!("wrote {}", file.display());
+    }
+    println!("caption in PyTorch: python {} IMAGE...", args.pytorch.join(caption_infer::export::SCRIPT_FILE).display());
     Ok(())
 }
 

@@ -35,7 +35,7 @@ pub mod sources;
 mod split;
 
 pub use error::DataError;
-pub use imaging::{ImageProblem, ImageTransform, MEAN_STD_HALF, check_image_bytes, check_image_file};
+pub use imaging::{ImageProblem, ImageTransform, MEAN_STD_HALF, check_image_bytes, check_image_file, resize_bilinear};
 pub use input_file::{InputFileError, MAX_CAPTIONS_FILE_BYTES, MAX_IMAGE_FILE_BYTES, read_input_file};
 pub use manifest::{LAYOUT_VERSION, Manifest, SkippedImage, SplitCounts, VocabularyInfo};
 pub use output_folder::{claim_output_folder, refuse_output_over_inputs};

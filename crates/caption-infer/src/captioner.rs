@@ -12,9 +12,7 @@ use caption_text::Vocabulary;
 use image::RgbImage;
 
 use crate::InferError;
-use crate::checkpoint_files::{
-    MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE, find_checkpoint, read_model_and_vocabulary, read_model_settings,
-};
+use crate::checkpoint_files::{TrainedModel, read_trained_model};
 use crate::images::{dataset_images, pictures};
 
 /// How captions are chosen.
@@ -64,56 +62,43 @@ pub struct Captioner {
 }
 
 impl Captioner {
-    /// Loads from a run folder (its `best/` checkpoint, else the newest valid one) or from a
-    /// checkpoint folder ([`find_checkpoint`]).
+    /// Loads from a run folder (its `best/` checkpoint, else the newest valid one), a checkpoint
+    /// folder, an export folder, or a model.safetensors that describes itself
+    /// ([`read_trained_model`]).
     ///
     /// # Errors
     /// [`InferError::Checkpoint`] when nothing loadable is there, or the model, its vocabulary and
     /// its settings disagree.
     pub fn from_run_or_checkpoint(path: &Path, device: &Device) -> Result<Self, InferError> {
-        let dir = find_checkpoint(path).ok_or_else(|| InferError::Checkpoint {
-            path: path.display().to_string(),
-            problem: "no checkpoint here (expected a run folder or a checkpoint folder with trainer.json)".into(),
-        })?;
-        Self::from_checkpoint(&dir, device)
+        Self::new(read_trained_model(path)?, device)
     }
 
-    /// Loads a checkpoint folder: model.safetensors, the tokenizer.json bound to it and the
-    /// model's settings from trainer.json.
+    /// A captioner of a trained model read from its files.
     ///
     /// # Errors
-    /// [`InferError::Checkpoint`] naming the file that is missing, unreadable or inconsistent.
-    pub fn from_checkpoint(dir: &Path, device: &Device) -> Result<Self, InferError> {
-        let problem = |problem: String| InferError::Checkpoint { path: dir.display().to_string(), problem };
-        for file in [MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE] {
-            if !dir.join(file).is_file() {
-                return Err(problem(format!("{file} is missing")));
-            }
-        }
-        let settings =
-            read_model_settings(&dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
-        let (tensors, vocabulary) = read_model_and_vocabulary(dir, settings.vocab_size).map_err(problem)?;
-        let config = &settings.config;
+    /// [`InferError::Weights`] when a tensor is missing or misshapen.
+    pub fn new(trained: TrainedModel, device: &Device) -> Result<Self, InferError> {
+        let metadata = &trained.metadata;
         let decoder = DecoderConfig {
-            embed_size: config.embed_size,
-            hidden_size: config.hidden_size,
-            vocab_size: vocabulary.len(),
-            num_layers: config.num_layers,
+            embed_size: metadata.embed_size,
+            hidden_size: metadata.hidden_size,
+            vocab_size: trained.vocabulary.len(),
+            num_layers: metadata.num_layers,
         };
-        let source = dir.join(MODEL_FILE).display().to_string();
-        let model = load_model(tensors, decoder, config.transform_input, device, &source)?;
-        let at = match (settings.step, settings.epoch) {
+        let source = trained.model_file.display().to_string();
+        let model = load_model(trained.tensors, decoder, metadata.transform_input, device, &source)?;
+        let at = match (metadata.step, metadata.epoch) {
             (Some(step), Some(epoch)) => format!(" (step {step}, epoch {epoch})"),
             _ => String::new(),
         };
         Ok(Self {
             model,
             device: device.clone(),
-            vocabulary,
-            transform: ImageTransform::eval(config.image_size),
-            max_length: config.max_length,
-            batch_size: config.batch_size,
-            source: format!("{}{at}", dir.display()),
+            vocabulary: trained.vocabulary,
+            transform: ImageTransform::eval(metadata.image_size),
+            max_length: metadata.max_length,
+            batch_size: trained.batch_size,
+            source: format!("{}{at}", trained.path.display()),
         })
     }
 

@@ -7,13 +7,15 @@
 //! RUN/best/                 the same files: the best validation score's checkpoint
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use caption_text::Vocabulary;
-use serde::Deserialize;
+
+use crate::InferError;
+use serde::{Deserialize, Serialize};
 
 /// Model file of a checkpoint.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -33,26 +35,129 @@ pub const BEST_DIR: &str = "best";
 /// array of the words by id (specials included). PyTorch's `safe_open(...).metadata()` reads it.
 pub const VOCABULARY_METADATA_KEY: &str = "caption.vocabulary";
 
+/// The key of model.safetensors' metadata that holds the model's configuration: a JSON
+/// [`ModelMetadata`] (sizes, image size and normalisation, `transform_input`, specials), so that
+/// the file alone says how to build the original's `CNNtoRNN` for it.
+pub const CONFIG_METADATA_KEY: &str = "caption.config";
+
 /// Model tensors by name.
 pub type Tensors = HashMap<String, Tensor>;
 
-/// Reads model.safetensors: its tensors and the vocabulary bound in its metadata (none in files
-/// written before vocabularies were bound, or by other programs).
+/// What model.safetensors holds: tensors, and in its metadata the vocabulary and configuration
+/// it was trained with.
+pub struct ModelFile {
+    /// The tensors, under the original's names.
+    pub tensors: Tensors,
+    /// The words by id (none in files written before vocabularies were bound, or by others).
+    pub vocabulary: Option<Vec<String>>,
+    /// The configuration (none in files written before it was stored, or by others).
+    pub config: Option<ModelMetadata>,
+}
+
+/// The original's `CNNtoRNN` as a checkpoint's model file describes it, stored in its metadata
+/// under [`CONFIG_METADATA_KEY`] and written as `config.json` by an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    /// The PyTorch class the tensors load into: `CNNtoRNN` (the original's).
+    pub architecture: String,
+    /// Embedding size (also the encoder's output size).
+    pub embed_size: usize,
+    /// LSTM hidden size.
+    pub hidden_size: usize,
+    /// LSTM layers.
+    pub num_layers: usize,
+    /// Words, specials included.
+    pub vocab_size: usize,
+    /// Images are resized to `image_size` × `image_size` (bilinear, antialiased:
+    /// torchvision's `Resize((S, S))` on a PIL image).
+    pub image_size: u32,
+    /// Then scaled to 0..1 and normalised with this mean and standard deviation per channel.
+    pub normalize_mean: [f64; 3],
+    /// See `normalize_mean`.
+    pub normalize_std: [f64; 3],
+    /// Whether Inception v3 re-normalises its input as torchvision's ImageNet weights expect
+    /// (`inception.transform_input`).
+    pub transform_input: bool,
+    /// Longest caption generated, in tokens (the original's `max_length`).
+    pub max_length: usize,
+    /// The special tokens' ids.
+    pub specials: BTreeMap<String, u32>,
+    /// The training step the weights are from.
+    pub step: Option<u64>,
+    /// The epochs completed then.
+    pub epoch: Option<usize>,
+}
+
+impl ModelMetadata {
+    /// The `architecture` of the original's model.
+    pub const CNN_TO_RNN: &'static str = "CNNtoRNN";
+
+    /// The description of a model of `config` with a vocabulary of `vocab_size` ids.
+    pub fn new(config: &ModelConfig, vocab_size: usize, step: Option<u64>, epoch: Option<usize>) -> Self {
+        let specials = Vocabulary::SPECIALS.iter().zip(0u32..).map(|(word, id)| ((*word).to_string(), id)).collect();
+        Self {
+            architecture: Self::CNN_TO_RNN.into(),
+            embed_size: config.embed_size,
+            hidden_size: config.hidden_size,
+            num_layers: config.num_layers,
+            vocab_size,
+            image_size: config.image_size,
+            normalize_mean: [0.5; 3],
+            normalize_std: [0.5; 3],
+            transform_input: config.transform_input,
+            max_length: config.max_length,
+            specials,
+            step,
+            epoch,
+        }
+    }
+
+    /// The metadata of a model file holding `vocabulary` and this configuration (with
+    /// `"format": "pt"`, which Hugging Face loaders look for).
+    pub fn file_metadata(&self, vocabulary: &Vocabulary) -> HashMap<String, String> {
+        HashMap::from([
+            (VOCABULARY_METADATA_KEY.to_string(), serde_json::to_string(vocabulary.words()).expect("words serialise")),
+            (CONFIG_METADATA_KEY.to_string(), serde_json::to_string(self).expect("the configuration serialises")),
+            ("format".to_string(), "pt".to_string()),
+        ])
+    }
+}
+
+/// Writes model.safetensors: `tensors` (sorted by name) with `metadata`.
+///
+/// # Errors
+/// A message when the tensors cannot be serialised, or the I/O error.
+pub fn write_model_file(path: &Path, tensors: &Tensors, metadata: HashMap<String, String>) -> Result<(), String> {
+    let mut sorted: Vec<(&String, &Tensor)> = tensors.iter().collect();
+    sorted.sort_by_key(|(name, _)| *name);
+    let bytes = safetensors::serialize(sorted, Some(metadata)).map_err(|e| e.to_string())?;
+    caption_io::write_synced(path, |file| std::io::Write::write_all(file, &bytes)).map_err(|e| e.to_string())
+}
+
+/// Reads model.safetensors: its tensors, and the vocabulary and configuration in its metadata.
 ///
 /// # Errors
 /// A message saying what is wrong with the file.
-pub fn read_model_file(path: &Path) -> Result<(Tensors, Option<Vec<String>>), String> {
+pub fn read_model_file(path: &Path) -> Result<ModelFile, String> {
     let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
-    let bound = match metadata.metadata().as_ref().and_then(|m| m.get(VOCABULARY_METADATA_KEY)) {
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let vocabulary = match metadata.get(VOCABULARY_METADATA_KEY) {
         Some(words) => Some(
             serde_json::from_str::<Vec<String>>(words)
                 .map_err(|e| format!("its metadata {VOCABULARY_METADATA_KEY:?} is not a list of words: {e}"))?,
         ),
         None => None,
     };
+    let config = match metadata.get(CONFIG_METADATA_KEY) {
+        Some(config) => Some(
+            serde_json::from_str::<ModelMetadata>(config)
+                .map_err(|e| format!("its metadata {CONFIG_METADATA_KEY:?} is not a model configuration: {e}"))?,
+        ),
+        None => None,
+    };
     let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
-    Ok((tensors, bound))
+    Ok(ModelFile { tensors, vocabulary, config })
 }
 
 /// Refuses a tokenizer.json whose words or ids differ from those the model was trained with
@@ -88,15 +193,124 @@ pub fn check_bound_vocabulary(bound: &[String], vocabulary: &Vocabulary) -> Resu
 /// # Errors
 /// A message naming the file that is unreadable or does not fit.
 pub fn read_model_and_vocabulary(dir: &Path, vocab_size: usize) -> Result<(Tensors, Vocabulary), String> {
-    let (tensors, bound) = read_model_file(&dir.join(MODEL_FILE)).map_err(|e| format!("{MODEL_FILE}: {e}"))?;
+    let file = read_model_file(&dir.join(MODEL_FILE)).map_err(|e| format!("{MODEL_FILE}: {e}"))?;
     let vocabulary = Vocabulary::load(&dir.join(TOKENIZER_FILE)).map_err(|e| e.to_string())?;
-    if let Some(bound) = &bound {
+    if let Some(bound) = &file.vocabulary {
         check_bound_vocabulary(bound, &vocabulary)?;
     }
     if vocabulary.len() != vocab_size {
         return Err(format!("{TOKENIZER_FILE} has {} ids but {TRAINER_FILE} says {vocab_size}", vocabulary.len()));
     }
-    Ok((tensors, vocabulary))
+    Ok((file.tensors, vocabulary))
+}
+
+/// A trained model read from its files: weights, vocabulary and configuration.
+pub struct TrainedModel {
+    /// The tensors, under the original's names.
+    pub tensors: Tensors,
+    /// The vocabulary it was trained with.
+    pub vocabulary: Vocabulary,
+    /// Its configuration.
+    pub metadata: ModelMetadata,
+    /// Images per forward (the run's batch size; 32 for a model file alone).
+    pub batch_size: usize,
+    /// The checkpoint folder or model file it was read from.
+    pub path: PathBuf,
+    /// Its model.safetensors.
+    pub model_file: PathBuf,
+}
+
+/// Reads the trained model at `path`: a run folder (its `best/` checkpoint, else the newest
+/// `checkpoints/step-N`), a checkpoint folder (model.safetensors, the tokenizer.json bound to it,
+/// trainer.json), an export folder, or a model.safetensors that describes itself (the vocabulary
+/// and configuration in its metadata, as every checkpoint's model file stores them).
+///
+/// # Errors
+/// [`InferError::Checkpoint`] naming the file that is missing, unreadable or inconsistent.
+pub fn read_trained_model(path: &Path) -> Result<TrainedModel, InferError> {
+    if path.is_file() {
+        return read_described_model_file(path);
+    }
+    let dir = find_checkpoint(path).ok_or_else(|| InferError::Checkpoint {
+        path: path.display().to_string(),
+        problem: "no checkpoint here (expected a run folder, a checkpoint folder with trainer.json, or a folder \
+                  with a model.safetensors written by caption)"
+            .into(),
+    })?;
+    let problem = |problem: String| InferError::Checkpoint { path: dir.display().to_string(), problem };
+    if !dir.join(TRAINER_FILE).is_file() && dir.join(MODEL_FILE).is_file() {
+        let mut model = read_described_model_file(&dir.join(MODEL_FILE)).map_err(|e| match e {
+            InferError::Checkpoint { problem: detail, .. } => {
+                problem(format!("{TRAINER_FILE} is missing, and {MODEL_FILE} cannot stand alone: {detail}"))
+            }
+            other => other,
+        })?;
+        model.path = dir;
+        return Ok(model);
+    }
+    for file in [MODEL_FILE, TOKENIZER_FILE, TRAINER_FILE] {
+        if !dir.join(file).is_file() {
+            return Err(problem(format!("{file} is missing")));
+        }
+    }
+    let settings = read_model_settings(&dir.join(TRAINER_FILE)).map_err(|e| problem(format!("{TRAINER_FILE}: {e}")))?;
+    let (tensors, vocabulary) = read_model_and_vocabulary(&dir, settings.vocab_size).map_err(problem)?;
+    let metadata = ModelMetadata::new(&settings.config, vocabulary.len(), settings.step, settings.epoch);
+    Ok(TrainedModel {
+        tensors,
+        vocabulary,
+        metadata,
+        batch_size: settings.config.batch_size,
+        model_file: dir.join(MODEL_FILE),
+        path: dir,
+    })
+}
+
+/// A model.safetensors with its vocabulary and configuration in its metadata.
+fn read_described_model_file(path: &Path) -> Result<TrainedModel, InferError> {
+    let problem = |problem: String| InferError::Checkpoint { path: path.display().to_string(), problem };
+    let file = read_model_file(path).map_err(problem)?;
+    let missing = |key: &str| {
+        problem(format!(
+            "its metadata has no {key:?} (a model file from an older caption, or another program's): give its \
+             checkpoint folder instead"
+        ))
+    };
+    let words = file.vocabulary.ok_or_else(|| missing(VOCABULARY_METADATA_KEY))?;
+    let metadata = file.config.ok_or_else(|| missing(CONFIG_METADATA_KEY))?;
+    if metadata.architecture != ModelMetadata::CNN_TO_RNN {
+        return Err(problem(format!(
+            "holds a {} model; this program captions with the original's {}",
+            metadata.architecture,
+            ModelMetadata::CNN_TO_RNN
+        )));
+    }
+    let specials = Vocabulary::SPECIALS.len();
+    if words.len() < specials || words[..specials] != Vocabulary::SPECIALS {
+        return Err(problem(format!(
+            "its vocabulary does not start with {} (not a vocabulary of the original's ids)",
+            Vocabulary::SPECIALS.join(", ")
+        )));
+    }
+    // The threshold and ordering it was built with are not stored: 0 (unknown) and frequency, as a
+    // tokenizer.json written elsewhere reads.
+    let vocabulary = Vocabulary::from_words(words[specials..].to_vec(), 0, caption_text::Ordering::Frequency)
+        .map_err(|e| problem(e.to_string()))?;
+    if vocabulary.len() != metadata.vocab_size {
+        return Err(problem(format!(
+            "its vocabulary has {} ids but its configuration says {}",
+            vocabulary.len(),
+            metadata.vocab_size
+        )));
+    }
+    Ok(TrainedModel {
+        tensors: file.tensors,
+        vocabulary,
+        metadata,
+        batch_size: 32,
+        path: path.to_path_buf(),
+        model_file: path.to_path_buf(),
+    })
 }
 
 /// The settings in a checkpoint's trainer.json that captioning needs (its `config`, in
@@ -116,7 +330,7 @@ pub struct ModelSettings {
 }
 
 /// The model's part of a run's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Embedding size (also the image feature size).
     pub embed_size: usize,
@@ -164,10 +378,11 @@ pub fn list_checkpoints(run: &Path) -> Vec<PathBuf> {
     dirs.into_iter().map(|(_, p)| p).collect()
 }
 
-/// The checkpoint to caption with at `path`: `path` itself when it is a checkpoint folder, else
-/// the run's `best/`, else its newest `checkpoints/step-N`.
+/// The checkpoint to caption with at `path`: `path` itself when it is a checkpoint folder (or a
+/// folder with only a model.safetensors that describes itself, such as an export), else the
+/// run's `best/`, else its newest `checkpoints/step-N`.
 pub fn find_checkpoint(path: &Path) -> Option<PathBuf> {
-    if path.join(TRAINER_FILE).is_file() {
+    if path.join(TRAINER_FILE).is_file() || (path.join(MODEL_FILE).is_file() && !path.join(BEST_DIR).exists()) {
         return Some(path.to_path_buf());
     }
     let best = path.join(BEST_DIR);

@@ -6,11 +6,13 @@
 //!   [`Captioner::from_original`]; [`Captioner::caption_images`] for decoded pictures,
 //!   [`Captioner::caption_dataset`] for a prepared dataset's images;
 //! - [`checkpoint_files`]: what a checkpoint folder holds for captioning (model.safetensors with
-//!   its vocabulary bound in the metadata, tokenizer.json, the model's settings in trainer.json),
+//!   its vocabulary and configuration in the metadata, tokenizer.json, the model's settings in
+//!   trainer.json),
 //!   and how a run folder is searched for one. caption-train writes these folders;
 //! - [`evaluation`]: a split captioned and scored (BLEU-1..4, CIDEr-D, ROUGE-L), its evaluation
 //!   files written; caption-train's validation and `cargo xtask bleu` / `demo` use it;
-//! - [`report`]: the evaluation as one self-contained HTML page.
+//! - [`report`]: the evaluation as one self-contained HTML page;
+//! - [`export`]: a trained model as a folder PyTorch loads and captions with alone.
 //!
 //! # Example
 //!
@@ -31,6 +33,7 @@ pub mod captioner;
 pub mod checkpoint_files;
 mod error;
 pub mod evaluation;
+pub mod export;
 pub mod images;
 pub mod report;
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::error::io;
-use caption_infer::checkpoint_files::read_model_and_vocabulary;
+use caption_infer::checkpoint_files::{ModelConfig, ModelMetadata, read_model_and_vocabulary, write_model_file};
 
 use crate::run_folder::{CHECKPOINTS_DIR, DAMAGED_DIR, is_checkpoint_entry_path};
 
@@ -94,7 +94,7 @@ pub fn write_checkpoint(
 ) -> Result<(), TrainError> {
     let staging = StagingDir::new(dir)?;
     let path = staging.path();
-    save_model(&path.join(MODEL_FILE), model, vocabulary)?;
+    save_model(&path.join(MODEL_FILE), model, vocabulary, state)?;
     candle_core::safetensors::save(optimizer, path.join(OPTIMIZER_FILE))?;
     write_synced(&path.join(TOKENIZER_FILE), vocabulary.to_tokenizer_json().as_bytes())?;
     let trainer = serde_json::to_string_pretty(state).expect("the trainer state always serialises");
@@ -124,17 +124,27 @@ pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Writes the model's tensors with the vocabulary bound in the file's metadata (and
-/// `"format": "pt"`, which Hugging Face loaders look for).
-fn save_model(path: &Path, model: &HashMap<String, Tensor>, vocabulary: &Vocabulary) -> Result<(), TrainError> {
-    let words = serde_json::to_string(vocabulary.words()).expect("words serialise");
-    let metadata =
-        HashMap::from([(VOCABULARY_METADATA_KEY.to_string(), words), ("format".to_string(), "pt".to_string())]);
-    let mut tensors: Vec<(&String, &Tensor)> = model.iter().collect();
-    tensors.sort_by_key(|(name, _)| *name);
-    let bytes = safetensors::serialize(tensors, Some(metadata))
-        .map_err(|e| TrainError::Checkpoint { path: path.display().to_string(), problem: e.to_string() })?;
-    write_synced(path, &bytes)
+/// Writes the model's tensors with the vocabulary and the model's configuration in the file's
+/// metadata ([`ModelMetadata::file_metadata`]): the file alone says how to load it.
+fn save_model(
+    path: &Path,
+    model: &HashMap<String, Tensor>,
+    vocabulary: &Vocabulary,
+    state: &TrainerState,
+) -> Result<(), TrainError> {
+    let config = &state.config;
+    let model_config = ModelConfig {
+        embed_size: config.embed_size,
+        hidden_size: config.hidden_size,
+        num_layers: config.num_layers,
+        image_size: config.image_size,
+        transform_input: config.transform_input,
+        max_length: config.max_length,
+        batch_size: config.batch_size,
+    };
+    let description = ModelMetadata::new(&model_config, vocabulary.len(), Some(state.step), Some(state.epoch));
+    write_model_file(path, model, description.file_metadata(vocabulary))
+        .map_err(|problem| TrainError::Checkpoint { path: path.display().to_string(), problem })
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {

@@ -91,8 +91,12 @@ pub(crate) fn select_rows(all: &Tensor, rows: &[usize]) -> Result<Tensor, TrainE
     Ok(all.index_select(&index, 0)?)
 }
 
+/// The image resampler the cached features were computed with.
+const RESAMPLER: &str = "pillow-bilinear-exact";
+
 /// Names what a feature cache depends on: the dataset, the encoder weights (and, for random
-/// ones, the seed and calibration), the image size and `transform_input`.
+/// ones, the seed and calibration), the image size, `transform_input`, and the resampler
+/// ([`RESAMPLER`]: caches made before it was Pillow's bit for bit are not reused).
 pub fn cache_key(config: &crate::TrainConfig, dataset_hash: &str) -> String {
     use sha2::{Digest, Sha256};
     let encoder = match &config.encoder {
@@ -101,7 +105,7 @@ pub fn cache_key(config: &crate::TrainConfig, dataset_hash: &str) -> String {
         }
         other => format!("{other:?}"),
     };
-    let text = format!("{dataset_hash}|{encoder}|{}|{}", config.image_size, config.transform_input);
+    let text = format!("{dataset_hash}|{encoder}|{}|{}|{RESAMPLER}", config.image_size, config.transform_input);
     Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 

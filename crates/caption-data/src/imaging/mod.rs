@@ -1,7 +1,9 @@
 //! Images: checking that a file is a usable picture, and the tensors the model reads.
 
 mod check;
+mod pillow_resize;
 mod transform;
 
 pub use check::{ImageProblem, check_image_bytes, check_image_file};
+pub use pillow_resize::resize_bilinear;
 pub use transform::{ImageTransform, MEAN_STD_HALF};

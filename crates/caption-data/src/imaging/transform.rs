@@ -1,14 +1,15 @@
 //! The image → tensor transforms of the original: train (Resize 356 → RandomCrop 299 → normalize)
-//! and eval (Resize 299 → normalize), with PIL's antialiased bilinear resampling.
+//! and eval (Resize 299 → normalize), with PIL's antialiased bilinear resampling bit for bit
+//! ([`resize_bilinear`]).
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use std::borrow::Borrow;
 
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+
+use super::pillow_resize::resize_bilinear;
 
 /// Mean and standard deviation 0.5 for every channel: `Normalize(0.5, 0.5)`, inputs in [-1, 1].
 pub const MEAN_STD_HALF: ([f32; 3], [f32; 3]) = ([0.5; 3], [0.5; 3]);
@@ -49,10 +50,10 @@ impl ImageTransform {
         3 * side * side
     }
 
-    /// Resizes `image` to `resize` × `resize` with antialiased bilinear filtering (Pillow's
-    /// algorithm, which torchvision uses on PIL images).
+    /// Resizes `image` to `resize` × `resize` with antialiased bilinear filtering, as Pillow
+    /// does it (what torchvision runs on PIL images), bit for bit.
     pub fn resized(&self, image: &RgbImage) -> RgbImage {
-        resize_bilinear(image, self.resize)
+        resize_bilinear(image, self.resize, self.resize)
     }
 
     /// Transforms one image into a channel-first `3 × side × side` buffer, appended to `out`.
@@ -144,17 +145,6 @@ impl ImageTransform {
         }
         if errors.is_empty() { Ok(out) } else { Err(errors) }
     }
-}
-
-/// Antialiased bilinear resize to `side` × `side`.
-fn resize_bilinear(image: &RgbImage, side: u32) -> RgbImage {
-    let source = ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8x3)
-        .expect("an RgbImage's buffer always matches its dimensions");
-    let mut target = Image::new(side, side, PixelType::U8x3);
-    Resizer::new()
-        .resize(&source, &mut target, &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)))
-        .expect("source and target are both U8x3");
-    RgbImage::from_raw(side, side, target.into_vec()).expect("the target buffer holds side × side RGB pixels")
 }
 
 #[cfg(test)]
