@@ -96,7 +96,7 @@ const RESAMPLER: &str = "pillow-bilinear-exact";
 
 /// Names what a feature cache depends on: the dataset, the encoder weights (and, for random
 /// ones, the seed and calibration), the image size, `transform_input`, and the resampler
-/// ([`RESAMPLER`]: caches made before it was Pillow's bit for bit are not reused).
+/// (caches made before it was Pillow's bit for bit are not reused).
 pub fn cache_key(config: &crate::TrainConfig, dataset_hash: &str) -> String {
     use sha2::{Digest, Sha256};
     let encoder = match &config.encoder {
