@@ -86,59 +86,56 @@ unsafe fn resize_avx2(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     resize(image, width, height)
 }
 
-/// The two passes.
+/// The two passes. Both run as one kernel ([`weigh_lines`]) over lines laid side by side in
+/// memory: the vertical pass over rows, the horizontal pass over the columns of the transposed
+/// image (then transposed back), so that both vectorise. Integer sums are exact in any order, so
+/// the result is Pillow's.
 #[inline(always)]
 fn resize(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (in_width, in_height) = (image.width() as usize, image.height() as usize);
     let (out_width, out_height) = (width as usize, height as usize);
-    let horizontal = coefficients(in_width, out_width);
     let vertical = coefficients(in_height, out_height);
-    let half = 1i32 << (PRECISION_BITS - 1);
+    let source = image.as_raw();
 
-    // The horizontal pass covers only the rows the vertical pass reads.
-    let (first_row, rows) = if in_width != out_width {
+    let horizontal_pass;
+    let (rows, first_row): (&[u8], usize) = if in_width != out_width {
+        // Only the rows the vertical pass reads.
         let first = vertical.bounds[0].0;
         let (last_start, last_count) = vertical.bounds[out_height - 1];
-        (first, last_start + last_count - first)
+        let used = &source[first * in_width * 3..(last_start + last_count) * in_width * 3];
+        let count = last_start + last_count - first;
+        let columns = transpose(used, count, in_width);
+        let resized = weigh_lines(&columns, count * 3, &coefficients(in_width, out_width));
+        horizontal_pass = transpose(&resized, out_width, count);
+        (&horizontal_pass, first)
     } else {
-        (0, in_height)
+        (source.as_slice(), 0)
     };
-    let source = image.as_raw();
-    let mut between: Vec<u8>;
-    let (rows_data, row_width): (&[u8], usize) = if in_width != out_width {
-        between = vec![0u8; rows * out_width * 3];
-        for y in 0..rows {
-            let input = &source[(first_row + y) * in_width * 3..(first_row + y + 1) * in_width * 3];
-            let output = &mut between[y * out_width * 3..(y + 1) * out_width * 3];
-            let samples = horizontal.bounds.iter().zip(horizontal.weights.chunks_exact(horizontal.size));
-            for ((&(xmin, count), weights), out) in samples.zip(output.chunks_exact_mut(3)) {
-                let (mut red, mut green, mut blue) = (half, half, half);
-                for (pixel, &weight) in input[xmin * 3..(xmin + count) * 3].chunks_exact(3).zip(weights) {
-                    red = red.wrapping_add(i32::from(pixel[0]).wrapping_mul(weight));
-                    green = green.wrapping_add(i32::from(pixel[1]).wrapping_mul(weight));
-                    blue = blue.wrapping_add(i32::from(pixel[2]).wrapping_mul(weight));
-                }
-                out.copy_from_slice(&[clip8(red), clip8(green), clip8(blue)]);
-            }
-        }
-        (&between, out_width)
+    let pixels = if in_height == out_height {
+        rows[..in_height * out_width * 3].to_vec()
     } else {
-        (source.as_slice(), in_width)
+        let shifted = Coefficients {
+            bounds: vertical.bounds.iter().map(|&(start, count)| (start - first_row, count)).collect(),
+            ..vertical
+        };
+        weigh_lines(rows, out_width * 3, &shifted)
     };
-    if in_height == out_height {
-        let pixels = rows_data[..in_height * row_width * 3].to_vec();
-        return RgbImage::from_raw(width, height, pixels).expect("the buffer holds width × height RGB pixels");
-    }
-    let mut out = vec![0u8; out_width * out_height * 3];
-    let stride = row_width * 3;
-    // Row by row (the same sums as Pillow's column-wise loop, in an order the compiler vectorises).
-    let mut sums = vec![0i32; stride];
-    let rows_of = vertical.bounds.iter().zip(vertical.weights.chunks_exact(vertical.size));
-    for ((&(ymin, count), weights), output) in rows_of.zip(out.chunks_exact_mut(stride)) {
-        let top = ymin - if in_width != out_width { first_row } else { 0 };
+    RgbImage::from_raw(width, height, pixels).expect("the buffer holds width × height RGB pixels")
+}
+
+/// One resampling pass: output line `i` is the weighted sum of input lines
+/// `bounds[i].0 .. bounds[i].0 + bounds[i].1` (each `line_len` bytes, laid one after another),
+/// rounded and clipped to 8 bits as Pillow does.
+#[inline(always)]
+fn weigh_lines(lines: &[u8], line_len: usize, coefficients: &Coefficients) -> Vec<u8> {
+    let half = 1i32 << (PRECISION_BITS - 1);
+    let mut out = vec![0u8; coefficients.bounds.len() * line_len];
+    let mut sums = vec![0i32; line_len];
+    let samples = coefficients.bounds.iter().zip(coefficients.weights.chunks_exact(coefficients.size));
+    for ((&(start, count), weights), output) in samples.zip(out.chunks_exact_mut(line_len)) {
         sums.fill(half);
-        for (row, &weight) in rows_data[top * stride..(top + count) * stride].chunks_exact(stride).zip(weights) {
-            for (sum, &value) in sums.iter_mut().zip(row) {
+        for (line, &weight) in lines[start * line_len..(start + count) * line_len].chunks_exact(line_len).zip(weights) {
+            for (sum, &value) in sums.iter_mut().zip(line) {
                 *sum = sum.wrapping_add(i32::from(value).wrapping_mul(weight));
             }
         }
@@ -146,5 +143,27 @@ fn resize(image: &RgbImage, width: u32, height: u32) -> RgbImage {
             *sample = clip8(sum);
         }
     }
-    RgbImage::from_raw(width, height, out).expect("the buffer holds width × height RGB pixels")
+    out
+}
+
+/// An RGB image of `rows` × `columns` pixels, transposed: pixel (y, x) moves to (x, y).
+#[inline(always)]
+fn transpose(pixels: &[u8], rows: usize, columns: usize) -> Vec<u8> {
+    // In tiles, so that both the rows read and the columns written stay in the cache.
+    const TILE: usize = 32;
+    let (source, _) = pixels.as_chunks::<3>();
+    let mut out = vec![[0u8; 3]; rows * columns];
+    for row_tile in (0..rows).step_by(TILE) {
+        for column_tile in (0..columns).step_by(TILE) {
+            let column_end = (column_tile + TILE).min(columns);
+            for y in row_tile..(row_tile + TILE).min(rows) {
+                let mut to = column_tile * rows + y;
+                for &pixel in &source[y * columns + column_tile..y * columns + column_end] {
+                    out[to] = pixel;
+                    to += rows;
+                }
+            }
+        }
+    }
+    out.into_flattened()
 }
