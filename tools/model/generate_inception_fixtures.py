@@ -81,6 +81,8 @@ def model():
 def pooled_hook(net):
     captured = {}
     net.avgpool.register_forward_hook(lambda module, inputs, output: captured.__setitem__("pooled", output.flatten(1)))
+    # The spatial features (Mixed_7c's output); the fixture keeps a slice of channels to stay small.
+    net.Mixed_7c.register_forward_hook(lambda module, inputs, output: captured.__setitem__("spatial", output))
     return captured
 
 
@@ -96,6 +98,7 @@ def main():
     net.eval()
     out["eval/logits"] = net(x)
     out["eval/pooled"] = captured["pooled"]
+    out["eval/spatial_first_64_channels"] = captured["spatial"][:, :64]
     net.transform_input = True
     out["eval_ti/logits"] = net(x)
     out["eval_ti/pooled"] = captured["pooled"]

@@ -403,6 +403,9 @@ impl Default for InceptionConfig {
 /// The outputs of one forward pass.
 #[derive(Debug, Clone)]
 pub struct InceptionOutput {
+    /// The last mixed block's output (`Mixed_7c`): N × 2048 × 8 × 8 at 299 px, the spatial grid
+    /// an attention decoder looks over (its mean over the grid is `pooled`).
+    pub spatial: Tensor,
     /// The 2048-d globally average-pooled features (before dropout and `fc`).
     pub pooled: Tensor,
     /// `fc(pooled)` when the network has an `fc` (dropout is not applied: it is the caller's).
@@ -522,7 +525,7 @@ impl Inception3 {
         }
         let pooled = x.mean((2, 3))?;
         let logits = self.fc.as_ref().map(|fc| fc.forward(&pooled)).transpose()?;
-        Ok(InceptionOutput { pooled, logits, aux_logits })
+        Ok(InceptionOutput { spatial: x, pooled, logits, aux_logits })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Inception v3 against torchvision on weights defined by a formula both sides compute
-//! (`tools/model/generate_inception_fixtures.py`): eval mode, transform_input, train mode with batch
-//! statistics, and the running statistics that train mode updates.
+//! (`tools/model/generate_inception_fixtures.py`): eval mode (pooled, logits and the spatial
+//! Mixed_7c features), transform_input, train mode with batch statistics, and the running
+//! statistics that train mode updates.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,10 +56,18 @@ fn inception_v3_equals_torchvision() {
     assert_close("eval pooled", &eval.pooled, &expected["eval/pooled"]);
     assert_close("eval logits", eval.logits.as_ref().unwrap(), &expected["eval/logits"]);
     assert!(eval.aux_logits.is_none(), "AuxLogits runs in train mode only");
+    // The spatial features (Mixed_7c): 2048 × 8 × 8 per image, torchvision's (the fixture keeps
+    // the first 64 channels), and `pooled` is their mean over the grid.
+    assert_eq!(eval.spatial.dims(), [2, 2048, 8, 8]);
+    let first_channels = eval.spatial.narrow(1, 0, 64).unwrap();
+    assert_close("eval spatial (Mixed_7c)", &first_channels, &expected["eval/spatial_first_64_channels"]);
+    assert_close("pooled = mean of spatial", &eval.spatial.mean((2, 3)).unwrap(), &eval.pooled);
 
     // The reference path (candle's convolutions and pools), forced by the backend layer's switch.
     let reference = caption_model::backend::with_reference_only(|| network(false).forward_t(&x, false)).unwrap();
     assert_close("eval pooled, reference path", &reference.pooled, &expected["eval/pooled"]);
+    let first_channels = reference.spatial.narrow(1, 0, 64).unwrap();
+    assert_close("eval spatial, reference path", &first_channels, &expected["eval/spatial_first_64_channels"]);
     assert_close("eval logits, reference path", reference.logits.as_ref().unwrap(), &expected["eval/logits"]);
 
     let transformed = network(true).forward_t(&x, false).unwrap();
