@@ -11,6 +11,9 @@
 //! - [`read_original_checkpoint`]: the original's `my_checkpoint.pth.tar`; [`FeatureExtractor`]:
 //!   pooled 2048-d features and logits for images.
 //!
+//! - [`DecoderWithAttention`]: the attention decoder of "Show, Attend and Tell" (sgrvinod's
+//!   tutorial's semantics and names) over Inception's spatial features
+//!   ([`inception::InceptionOutput::spatial`]), teacher forcing and its loss ([`attention`]);
 //! - [`loss`]: the PAD-masked cross-entropy the trainer minimises;
 //! - [`backend`]: which implementation runs. The model files are the reference, on candle's
 //!   differentiable operations; on the CPU in float32 the eval-mode convolutions, the pools,
@@ -36,6 +39,7 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
+pub mod attention;
 pub mod backend;
 mod batch_norm;
 pub mod beam;
@@ -51,6 +55,7 @@ pub mod init;
 pub mod loss;
 pub mod lstm;
 
+pub use attention::{AttentionConfig, AttentionOutput, DecoderWithAttention};
 pub use backend::cpu::training_pass::{DecoderGradients, HeadGradients};
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};

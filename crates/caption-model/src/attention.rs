@@ -1,0 +1,265 @@
+//! The attention decoder of "Show, Attend and Tell" (Xu et al. 2015) with the semantics of
+//! sgrvinod's `DecoderWithAttention` (a-PyTorch-Tutorial-to-Image-Captioning) and its parameter
+//! names: at every word, additive attention over the encoder's spatial grid chooses a context
+//! vector, a sigmoid gate scales it, and an LSTM cell reads [embedding; gated context].
+//!
+//! ```text
+//! attention:  α = softmax(full_att(relu(encoder_att(a) + decoder_att(h))))   over the P positions
+//!             z = Σ_p α_p a_p,   z ← sigmoid(f_beta(h)) ⊙ z
+//! decoder:    h₀ = init_h(mean_p a_p), c₀ = init_c(mean_p a_p)
+//!             h, c = decode_step([embedding(w_t); z], (h, c))        (an LSTMCell)
+//!             scores_t = fc(dropout(h))
+//! loss:       cross-entropy over each caption's own length + α_c · mean((1 − Σ_t α_t)²)
+//! ```
+//!
+//! Teacher forcing follows the tutorial exactly: a caption of `L` tokens (`<SOS>` … `<EOS>`)
+//! decodes `L − 1` steps; at step `t` only captions longer than `t + 1` advance, and the others'
+//! scores and attention weights are zero from then on (the tutorial shrinks the batch; here every
+//! row runs and the finished ones are masked, which computes the same values). This is the
+//! reference path on candle's operations: autograd differentiates it.
+
+use candle_core::{D, DType, Module, Result, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use crate::Dropout;
+
+/// Sizes of the attention decoder (the tutorial's defaults: 512 everywhere, dropout 0.5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionConfig {
+    /// Channels of the encoder's grid (2048 for Inception v3's Mixed_7c).
+    pub encoder_dim: usize,
+    /// Size of the attention network's hidden layer.
+    pub attention_dim: usize,
+    /// Word embedding size.
+    pub embed_dim: usize,
+    /// LSTM cell size.
+    pub decoder_dim: usize,
+    /// Words, specials included.
+    pub vocab_size: usize,
+    /// Dropout before the output layer.
+    pub dropout: f32,
+}
+
+/// The additive attention network (`Attention` in the tutorial).
+#[derive(Debug, Clone)]
+pub struct Attention {
+    encoder_att: Linear,
+    decoder_att: Linear,
+    full_att: Linear,
+}
+
+impl Attention {
+    /// Builds it under `vb` (`encoder_att`, `decoder_att`, `full_att`).
+    ///
+    /// # Errors
+    /// A missing or misshapen tensor.
+    pub fn new(vb: VarBuilder, encoder_dim: usize, decoder_dim: usize, attention_dim: usize) -> Result<Self> {
+        Ok(Self {
+            encoder_att: candle_nn::linear(encoder_dim, attention_dim, vb.pp("encoder_att"))?,
+            decoder_att: candle_nn::linear(decoder_dim, attention_dim, vb.pp("decoder_att"))?,
+            full_att: candle_nn::linear(attention_dim, 1, vb.pp("full_att"))?,
+        })
+    }
+
+    /// The projection of the encoder's grid (`encoder_att(a)`: batch × P × attention), the same
+    /// at every step.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn project_encoder(&self, encoder_out: &Tensor) -> Result<Tensor> {
+        self.encoder_att.forward(encoder_out)
+    }
+
+    /// The context vector (batch × encoder) and the weights α (batch × P) for the decoder state
+    /// `hidden`, given the grid and its projection.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn forward(&self, encoder_out: &Tensor, projected: &Tensor, hidden: &Tensor) -> Result<(Tensor, Tensor)> {
+        let decoder = self.decoder_att.forward(hidden)?.unsqueeze(1)?;
+        let scores = self.full_att.forward(&projected.broadcast_add(&decoder)?.relu()?)?.squeeze(2)?;
+        let alpha = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let context = encoder_out.broadcast_mul(&alpha.unsqueeze(2)?)?.sum(1)?;
+        Ok((context, alpha))
+    }
+}
+
+/// What teacher forcing produces.
+#[derive(Debug, Clone)]
+pub struct AttentionOutput {
+    /// Word scores: batch × steps × vocabulary, zero where a caption has ended.
+    pub scores: Tensor,
+    /// Attention weights: batch × steps × P, zero where a caption has ended.
+    pub alphas: Tensor,
+    /// Steps each caption decodes (its length − 1).
+    pub decode_lengths: Vec<usize>,
+}
+
+/// `DecoderWithAttention`.
+#[derive(Debug, Clone)]
+pub struct DecoderWithAttention {
+    attention: Attention,
+    embedding: Embedding,
+    decode_step: LstmCell,
+    init_h: Linear,
+    init_c: Linear,
+    f_beta: Linear,
+    fc: Linear,
+    config: AttentionConfig,
+}
+
+/// `nn.LSTMCell` with PyTorch's names and gate order (input, forget, cell, output).
+#[derive(Debug, Clone)]
+struct LstmCell {
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor,
+    bias_hh: Tensor,
+    hidden: usize,
+}
+
+impl LstmCell {
+    fn new(vb: VarBuilder, input: usize, hidden: usize) -> Result<Self> {
+        Ok(Self {
+            weight_ih: vb.get((4 * hidden, input), "weight_ih")?,
+            weight_hh: vb.get((4 * hidden, hidden), "weight_hh")?,
+            bias_ih: vb.get(4 * hidden, "bias_ih")?,
+            bias_hh: vb.get(4 * hidden, "bias_hh")?,
+            hidden,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, h: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor)> {
+        let input_part = x.matmul(&self.weight_ih.t()?)?.broadcast_add(&self.bias_ih)?;
+        let gates = (input_part + h.matmul(&self.weight_hh.t()?)?.broadcast_add(&self.bias_hh)?)?;
+        let gate = |k: usize| gates.narrow(1, k * self.hidden, self.hidden);
+        let (input, forget) = (candle_nn::ops::sigmoid(&gate(0)?)?, candle_nn::ops::sigmoid(&gate(1)?)?);
+        let (cell, output) = (gate(2)?.tanh()?, candle_nn::ops::sigmoid(&gate(3)?)?);
+        let c = ((forget * c)? + (input * cell)?)?;
+        let h = (output * c.tanh()?)?;
+        Ok((h, c))
+    }
+}
+
+impl DecoderWithAttention {
+    /// Builds it under `vb` with the tutorial's names (`attention.*`, `embedding`, `decode_step`,
+    /// `init_h`, `init_c`, `f_beta`, `fc`).
+    ///
+    /// # Errors
+    /// A missing or misshapen tensor.
+    pub fn new(vb: VarBuilder, config: AttentionConfig) -> Result<Self> {
+        let AttentionConfig { encoder_dim, attention_dim, embed_dim, decoder_dim, vocab_size, .. } = config;
+        Ok(Self {
+            attention: Attention::new(vb.pp("attention"), encoder_dim, decoder_dim, attention_dim)?,
+            embedding: candle_nn::embedding(vocab_size, embed_dim, vb.pp("embedding"))?,
+            decode_step: LstmCell::new(vb.pp("decode_step"), embed_dim + encoder_dim, decoder_dim)?,
+            init_h: candle_nn::linear(encoder_dim, decoder_dim, vb.pp("init_h"))?,
+            init_c: candle_nn::linear(encoder_dim, decoder_dim, vb.pp("init_c"))?,
+            f_beta: candle_nn::linear(decoder_dim, encoder_dim, vb.pp("f_beta"))?,
+            fc: candle_nn::linear(decoder_dim, vocab_size, vb.pp("fc"))?,
+            config,
+        })
+    }
+
+    /// Its sizes.
+    pub fn config(&self) -> AttentionConfig {
+        self.config
+    }
+
+    /// The encoder's spatial features (batch × channels × H × W, as Inception's `spatial`) as the
+    /// grid the decoder attends over: batch × (H·W) × channels.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn grid(spatial: &Tensor) -> Result<Tensor> {
+        let (batch, channels, height, width) = spatial.dims4()?;
+        spatial.reshape((batch, channels, height * width))?.transpose(1, 2)?.contiguous()
+    }
+
+    /// The initial state from the mean feature of the grid.
+    fn init_state(&self, encoder_out: &Tensor) -> Result<(Tensor, Tensor)> {
+        let mean = encoder_out.mean(1)?;
+        Ok((self.init_h.forward(&mean)?, self.init_c.forward(&mean)?))
+    }
+
+    /// Teacher forcing over `captions` (batch × T word ids, `<SOS>` first; `lengths[i]` tokens of
+    /// row `i` count, `<EOS>` included) given the grid `encoder_out` (batch × P × encoder).
+    /// `dropout` (train mode; `None` in eval mode) is applied before the output layer.
+    ///
+    /// # Errors
+    /// A shape error, or lengths that do not fit the captions.
+    pub fn forward(
+        &self,
+        encoder_out: &Tensor,
+        captions: &Tensor,
+        lengths: &[usize],
+        mut dropout: Option<&mut Dropout>,
+    ) -> Result<AttentionOutput> {
+        let (batch, positions, _) = encoder_out.dims3()?;
+        let tokens = captions.dim(1)?;
+        if lengths.len() != batch || lengths.iter().any(|&l| l < 2 || l > tokens) {
+            candle_core::bail!("caption lengths {lengths:?} do not fit {batch} captions of {tokens} tokens");
+        }
+        let decode_lengths: Vec<usize> = lengths.iter().map(|l| l - 1).collect();
+        let steps = decode_lengths.iter().copied().max().unwrap_or(0);
+        let embeddings = self.embedding.forward(captions)?;
+        let projected = self.attention.project_encoder(encoder_out)?;
+        let (mut h, mut c) = self.init_state(encoder_out)?;
+        let device = encoder_out.device();
+        let (mut scores, mut alphas) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+        for t in 0..steps {
+            let live: Vec<f32> = decode_lengths.iter().map(|&l| if l > t { 1.0 } else { 0.0 }).collect();
+            let live = Tensor::from_vec(live, (batch, 1), device)?.to_dtype(encoder_out.dtype())?;
+            let (context, alpha) = self.attention.forward(encoder_out, &projected, &h)?;
+            let gate = candle_nn::ops::sigmoid(&self.f_beta.forward(&h)?)?;
+            let input = Tensor::cat(&[&embeddings.narrow(1, t, 1)?.squeeze(1)?, &(gate * context)?], 1)?;
+            let (next_h, next_c) = self.decode_step.forward(&input, &h, &c)?;
+            // Finished rows keep their state (the tutorial drops them from the batch).
+            h = (next_h.broadcast_mul(&live)? + h.broadcast_mul(&(1.0 - &live)?)?)?;
+            c = (next_c.broadcast_mul(&live)? + c.broadcast_mul(&(1.0 - &live)?)?)?;
+            let before_fc = match dropout.as_deref_mut() {
+                Some(dropout) => dropout.apply(&h)?,
+                None => h.clone(),
+            };
+            scores.push(self.fc.forward(&before_fc)?.broadcast_mul(&live)?);
+            alphas.push(alpha.broadcast_mul(&live)?);
+        }
+        let vocab = self.config.vocab_size;
+        let (scores, alphas) = if steps == 0 {
+            let dtype = encoder_out.dtype();
+            (Tensor::zeros((batch, 0, vocab), dtype, device)?, Tensor::zeros((batch, 0, positions), dtype, device)?)
+        } else {
+            (Tensor::stack(&scores, 1)?, Tensor::stack(&alphas, 1)?)
+        };
+        Ok(AttentionOutput { scores, alphas, decode_lengths })
+    }
+}
+
+/// The doubly stochastic regularisation: `alpha_c · mean over images and positions of
+/// (1 − Σ_t α_t)²` (the sum over every step, zeros after a caption's end included, as the
+/// tutorial computes it).
+///
+/// # Errors
+/// A shape error.
+pub fn doubly_stochastic_penalty(alphas: &Tensor, alpha_c: f64) -> Result<Tensor> {
+    let coverage = alphas.sum(1)?;
+    (1.0 - coverage)?.sqr()?.mean_all()? * alpha_c
+}
+
+/// The tutorial's training loss: the cross-entropy of `scores` against `captions[:, 1:]` over
+/// each caption's decoded steps (mean over those tokens) plus [`doubly_stochastic_penalty`].
+///
+/// # Errors
+/// A shape error.
+pub fn attention_loss(output: &AttentionOutput, captions: &Tensor, alpha_c: f64) -> Result<Tensor> {
+    let (batch, steps, vocab) = output.scores.dims3()?;
+    let targets = captions.narrow(1, 1, steps)?.to_dtype(DType::U32)?.flatten_all()?;
+    let decoded: Vec<f32> =
+        output.decode_lengths.iter().flat_map(|&l| (0..steps).map(move |t| if t < l { 1.0 } else { 0.0 })).collect();
+    let counted = decoded.iter().sum::<f32>().max(1.0);
+    let mask = Tensor::from_vec(decoded, batch * steps, output.scores.device())?.to_dtype(output.scores.dtype())?;
+    let log_probs = candle_nn::ops::log_softmax(&output.scores.reshape((batch * steps, vocab))?, D::Minus1)?;
+    let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+    let cross_entropy = ((picked * mask)?.sum_all()?.neg()? / f64::from(counted))?;
+    cross_entropy + doubly_stochastic_penalty(&output.alphas, alpha_c)?
+}

@@ -1,0 +1,139 @@
+//! The attention decoder against the PyTorch reference module (tools/model/attention_reference.py,
+//! fixtures from tools/model/generate_attention_fixtures.py): teacher-forced scores, attention
+//! weights, the loss with the doubly stochastic term, and the gradient of every parameter and of
+//! the encoder grid, in float64 (≤ 1e-10) and float32 (≤ 1e-5).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use caption_model::attention::attention_loss;
+use caption_model::{AttentionConfig, DecoderWithAttention};
+
+fn fixtures() -> HashMap<String, Tensor> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/attention_decoder.safetensors");
+    candle_core::safetensors::load(path, &Device::Cpu).unwrap()
+}
+
+/// Largest difference relative to the largest magnitude of `expected`.
+fn relative(actual: &Tensor, expected: &Tensor) -> f64 {
+    let actual = actual.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let expected = expected.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    assert_eq!(actual.len(), expected.len());
+    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+    actual.iter().zip(&expected).fold(0.0f64, |m, (a, e)| m.max((a - e).abs())) / scale
+}
+
+fn check(dtype: DType, prefix: &str, tolerance: f64) {
+    let fixtures = fixtures();
+    let config = AttentionConfig {
+        encoder_dim: 16,
+        attention_dim: 12,
+        embed_dim: 10,
+        decoder_dim: 14,
+        vocab_size: 23,
+        dropout: 0.5,
+    };
+    let varmap = VarMap::new();
+    let decoder = DecoderWithAttention::new(VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu), config).unwrap();
+    let parameters: HashMap<String, Var> = varmap.data().lock().unwrap().clone();
+    assert_eq!(parameters.len(), fixtures.keys().filter(|k| k.starts_with("param/")).count());
+    for (name, var) in &parameters {
+        var.set(&fixtures[&format!("param/{name}")].to_dtype(dtype).unwrap()).unwrap();
+    }
+    let grid = Var::from_tensor(&fixtures["encoder_out"].to_dtype(dtype).unwrap()).unwrap();
+    let captions = &fixtures["captions"];
+    let lengths: Vec<usize> = fixtures["lengths"].to_vec1::<i64>().unwrap().iter().map(|&l| l as usize).collect();
+
+    let output = decoder.forward(grid.as_tensor(), captions, &lengths, None).unwrap();
+    let loss = attention_loss(&output, captions, 1.0).unwrap();
+    let mut worst = Vec::new();
+    let mut compare = |what: String, actual: &Tensor, expected: &Tensor| {
+        let difference = relative(actual, expected);
+        worst.push((difference, what.clone()));
+        assert!(difference <= tolerance, "{prefix} {what}: relative difference {difference:e}");
+    };
+    compare("scores".into(), &output.scores, &fixtures[&format!("{prefix}/scores")]);
+    compare("alphas".into(), &output.alphas, &fixtures[&format!("{prefix}/alphas")]);
+    compare("loss".into(), &loss.reshape(1).unwrap(), &fixtures[&format!("{prefix}/loss")]);
+    let gradients = loss.backward().unwrap();
+    compare(
+        "grad encoder_out".into(),
+        gradients.get(grid.as_tensor()).unwrap(),
+        &fixtures[&format!("{prefix}/grad/encoder_out")],
+    );
+    for (name, var) in &parameters {
+        let gradient = gradients.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        if name == "attention.full_att.bias" {
+            // Adding a constant to every position's score leaves the softmax unchanged: this
+            // gradient is zero, and both sides hold only rounding noise (PyTorch: 7e-18 in
+            // float64, 2e-9 in float32).
+            let largest = gradient.abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap();
+            let largest = largest.to_scalar::<f64>().unwrap();
+            assert!(largest <= tolerance * 1e-2, "{prefix} grad {name}: {largest:e}, not zero");
+            continue;
+        }
+        compare(format!("grad {name}"), gradient, &fixtures[&format!("{prefix}/grad/{name}")]);
+    }
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    eprintln!("{prefix}: largest relative difference {:e} ({})", worst[0].0, worst[0].1);
+}
+
+#[test]
+fn teacher_forcing_loss_and_gradients_equal_pytorch_in_float64() {
+    check(DType::F64, "f64", 1e-10);
+}
+
+#[test]
+fn teacher_forcing_loss_and_gradients_equal_pytorch_in_float32() {
+    check(DType::F32, "f32", 1e-5);
+}
+
+fn grid_of(fixtures: &HashMap<String, Tensor>) -> Tensor {
+    fixtures["encoder_out"].to_dtype(DType::F64).unwrap()
+}
+
+#[test]
+fn finished_captions_have_zero_weights_each_step_sums_to_one_and_dropout_acts_on_the_scores_only() {
+    let fixtures = fixtures();
+    let config = AttentionConfig {
+        encoder_dim: 16,
+        attention_dim: 12,
+        embed_dim: 10,
+        decoder_dim: 14,
+        vocab_size: 23,
+        dropout: 0.5,
+    };
+    let tensors: HashMap<String, Tensor> = fixtures
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("param/").map(|name| (name.to_string(), v.clone())))
+        .collect();
+    let decoder =
+        DecoderWithAttention::new(VarBuilder::from_tensors(tensors, DType::F64, &Device::Cpu), config).unwrap();
+    let output = decoder.forward(&grid_of(&fixtures), &fixtures["captions"], &[5, 3, 7], None).unwrap();
+    assert_eq!(output.decode_lengths, [4, 2, 6]);
+    let alphas = output.alphas.sum(2).unwrap().to_vec2::<f64>().unwrap();
+    for (row, &steps) in [4usize, 2, 6].iter().enumerate() {
+        for (t, &total) in alphas[row].iter().enumerate() {
+            let expected = if t < steps { 1.0 } else { 0.0 };
+            assert!((total - expected).abs() < 1e-12, "row {row} step {t}: {total}");
+        }
+    }
+    // The spatial features of Inception (batch × channels × H × W) become the grid.
+    let spatial = Tensor::arange(0f32, 2.0 * 3.0 * 4.0, &Device::Cpu).unwrap().reshape((1, 2, 3, 4)).unwrap();
+    let grid = DecoderWithAttention::grid(&spatial).unwrap();
+    assert_eq!(grid.dims(), [1, 12, 2]);
+    assert_eq!(grid.get(0).unwrap().get(5).unwrap().to_vec1::<f32>().unwrap(), [5.0, 17.0]);
+    // Train mode: dropout before the output layer changes the scores, never the attention.
+    let mut dropout = caption_model::Dropout::new(config.dropout, 7);
+    let train = decoder.forward(&grid_of(&fixtures), &fixtures["captions"], &[5, 3, 7], Some(&mut dropout)).unwrap();
+    assert!(relative(&train.scores, &output.scores) > 1e-3);
+    assert!(relative(&train.alphas, &output.alphas) < 1e-15);
+    // Lengths that do not fit are refused.
+    assert!(
+        decoder
+            .forward(&fixtures["encoder_out"].to_dtype(DType::F64).unwrap(), &fixtures["captions"], &[8, 3, 7], None)
+            .is_err()
+    );
+}
