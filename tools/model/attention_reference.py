@@ -85,3 +85,25 @@ def loss(scores, captions_sorted, decode_lengths, alphas, alpha_c=1.0):
     packed_targets = nn.utils.rnn.pack_padded_sequence(targets, decode_lengths, batch_first=True).data
     cross_entropy = nn.functional.cross_entropy(packed_scores, packed_targets)
     return cross_entropy + alpha_c * ((1.0 - alphas.sum(dim=1)) ** 2).mean()
+
+
+@torch.no_grad()
+def greedy(model, encoder_out, sos, eos, max_length):
+    """Greedy decoding of one image's grid (1, positions, encoder_dim): from <start>, the most
+    likely word at each step until <end> or max_length words; the ids (the end included), their
+    summed log-probability and each step's attention weights."""
+    h, c = model.init_hidden_state(encoder_out)
+    word = torch.tensor([sos])
+    ids, log_prob, alphas = [], 0.0, []
+    for _ in range(max_length):
+        context, alpha = model.attention(encoder_out, h)
+        context = model.sigmoid(model.f_beta(h)) * context
+        h, c = model.decode_step(torch.cat([model.embedding(word), context], dim=1), (h, c))
+        scores = torch.log_softmax(model.fc(h), dim=1)
+        word = scores.argmax(dim=1)
+        ids.append(word.item())
+        log_prob += scores[0, word.item()].item()
+        alphas.append(alpha[0])
+        if word.item() == eos:
+            break
+    return ids, log_prob, torch.stack(alphas)

@@ -2,8 +2,9 @@
 """Fixtures for caption-model's attention decoder, from the PyTorch reference module
 (tools/model/attention_reference.py): a small DecoderWithAttention with seeded random weights,
 teacher forcing over three captions of different lengths on a 3 x 3 grid, in float64 and float32:
-scores and attention weights (back in input order), the loss (alpha_c = 1) and the gradient of
-every parameter and of the encoder grid. Dropout off (eval), so both sides compute the same.
+scores and attention weights (back in input order), the loss (alpha_c = 1), the gradient of
+every parameter and of the encoder grid, and each image's greedy caption with its attention
+weights. Dropout off (eval), so both sides compute the same.
 
 Writes crates/caption-model/tests/fixtures/attention_decoder.safetensors.
 Usage: tools/.venv/bin/python tools/model/generate_attention_fixtures.py
@@ -14,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from attention_reference import DecoderWithAttention, loss
+from attention_reference import DecoderWithAttention, greedy, loss
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates" / "caption-model" / "tests" / "fixtures" / "attention_decoder.safetensors"
@@ -49,6 +50,16 @@ def main():
         out[f"{prefix}/grad/encoder_out"] = grid.grad
         for name, p in net.named_parameters():
             out[f"{prefix}/grad/{name}"] = p.grad
+        # Greedy decoding of each image (<start> = 1, <end> = 2, at most 12 words).
+        for image in range(3):
+            ids, log_prob, alphas = greedy(net, encoder_out[image : image + 1].to(dtype), 1, 2, 12)
+            out[f"{prefix}/greedy/{image}/ids"] = torch.tensor(ids)
+            out[f"{prefix}/greedy/{image}/log_prob"] = torch.tensor([log_prob], dtype=torch.float64)
+            out[f"{prefix}/greedy/{image}/alphas"] = alphas
+        # The same with <end> = 19, a word these weights reach: decoding stops there.
+        ids, log_prob, alphas = greedy(net, encoder_out[0:1].to(dtype), 1, 19, 12)
+        out[f"{prefix}/greedy_end_19/ids"] = torch.tensor(ids)
+        out[f"{prefix}/greedy_end_19/alphas"] = alphas
     save_file({k: v.contiguous() for k, v in out.items()}, str(OUT), metadata={"torch": torch.__version__})
     print(f"wrote {OUT} ({len(out)} tensors), loss f64 {out['f64/loss'].item():.12f}")
 

@@ -235,6 +235,59 @@ impl DecoderWithAttention {
     }
 }
 
+/// A caption decoded with attention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttendedCaption {
+    /// Word ids, the end token included when reached.
+    pub ids: Vec<u32>,
+    /// Summed log-probability of the chosen words.
+    pub log_prob: f64,
+    /// Per word, the attention weights over the grid's positions (they sum to 1).
+    pub alphas: Vec<Vec<f32>>,
+}
+
+impl DecoderWithAttention {
+    /// Greedy decoding of each image's grid (`encoder_out`: batch × P × encoder): from `sos`, the
+    /// most likely word at every step until `eos` or `max_length` words, with each word's
+    /// attention weights.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn greedy(&self, encoder_out: &Tensor, max_length: usize, sos: u32, eos: u32) -> Result<Vec<AttendedCaption>> {
+        let batch = encoder_out.dim(0)?;
+        let device = encoder_out.device();
+        let projected = self.attention.project_encoder(encoder_out)?;
+        let (mut h, mut c) = self.init_state(encoder_out)?;
+        let mut words = Tensor::from_vec(vec![sos; batch], batch, device)?;
+        let mut captions = vec![AttendedCaption { ids: Vec::new(), log_prob: 0.0, alphas: Vec::new() }; batch];
+        let mut done = vec![false; batch];
+        for _ in 0..max_length {
+            let (context, alpha) = self.attention.forward(encoder_out, &projected, &h)?;
+            let gate = candle_nn::ops::sigmoid(&self.f_beta.forward(&h)?)?;
+            let input = Tensor::cat(&[&self.embedding.forward(&words)?, &(gate * context)?], 1)?;
+            (h, c) = self.decode_step.forward(&input, &h, &c)?;
+            let log_probs = candle_nn::ops::log_softmax(&self.fc.forward(&h)?, D::Minus1)?;
+            words = log_probs.argmax(D::Minus1)?;
+            let chosen =
+                log_probs.gather(&words.unsqueeze(1)?, 1)?.squeeze(1)?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let alpha = alpha.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            for (row, ((&id, log_prob), alpha)) in words.to_vec1::<u32>()?.iter().zip(chosen).zip(alpha).enumerate() {
+                if !done[row] {
+                    let caption = &mut captions[row];
+                    caption.ids.push(id);
+                    caption.log_prob += log_prob;
+                    caption.alphas.push(alpha);
+                    done[row] = id == eos;
+                }
+            }
+            if done.iter().all(|&d| d) {
+                break;
+            }
+        }
+        Ok(captions)
+    }
+}
+
 /// The doubly stochastic regularisation: `alpha_c · mean over images and positions of
 /// (1 − Σ_t α_t)²` (the sum over every step, zeros after a caption's end included, as the
 /// tutorial computes it).

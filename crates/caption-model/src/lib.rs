@@ -55,7 +55,7 @@ pub mod init;
 pub mod loss;
 pub mod lstm;
 
-pub use attention::{AttentionConfig, AttentionOutput, DecoderWithAttention};
+pub use attention::{AttendedCaption, AttentionConfig, AttentionOutput, DecoderWithAttention};
 pub use backend::cpu::training_pass::{DecoderGradients, HeadGradients};
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};

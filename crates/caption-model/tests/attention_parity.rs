@@ -137,3 +137,56 @@ fn finished_captions_have_zero_weights_each_step_sums_to_one_and_dropout_acts_on
             .is_err()
     );
 }
+
+#[test]
+fn greedy_decoding_and_its_attention_weights_equal_pytorch() {
+    let fixtures = fixtures();
+    let config = AttentionConfig {
+        encoder_dim: 16,
+        attention_dim: 12,
+        embed_dim: 10,
+        decoder_dim: 14,
+        vocab_size: 23,
+        dropout: 0.5,
+    };
+    for (dtype, prefix, tolerance) in [(DType::F64, "f64", 1e-10), (DType::F32, "f32", 1e-5)] {
+        let tensors: HashMap<String, Tensor> = fixtures
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("param/").map(|name| (name.to_string(), v.clone())))
+            .collect();
+        let decoder =
+            DecoderWithAttention::new(VarBuilder::from_tensors(tensors, dtype, &Device::Cpu), config).unwrap();
+        let grid = fixtures["encoder_out"].to_dtype(dtype).unwrap();
+        // All three images in one batch: each decodes as PyTorch decodes it alone.
+        let captions = decoder.greedy(&grid, 12, 1, 2).unwrap();
+        for (image, caption) in captions.iter().enumerate() {
+            let ids: Vec<u32> = fixtures[&format!("{prefix}/greedy/{image}/ids")]
+                .to_vec1::<i64>()
+                .unwrap()
+                .iter()
+                .map(|&i| i as u32)
+                .collect();
+            assert_eq!(caption.ids, ids, "{prefix} image {image}");
+            let expected = fixtures[&format!("{prefix}/greedy/{image}/log_prob")].to_vec1::<f64>().unwrap()[0];
+            assert!(
+                (caption.log_prob - expected).abs() <= tolerance * expected.abs().max(1.0),
+                "{prefix}: {} vs {expected}",
+                caption.log_prob
+            );
+            let alphas = Tensor::new(caption.alphas.clone(), &Device::Cpu).unwrap();
+            let difference = relative(&alphas, &fixtures[&format!("{prefix}/greedy/{image}/alphas")]);
+            assert!(difference <= tolerance.max(1e-7), "{prefix} image {image} alphas: {difference:e}");
+        }
+        // Decoding stops at the end token (here 19, which these weights reach at the fourth word).
+        let ended = decoder.greedy(&grid.narrow(0, 0, 1).unwrap(), 12, 1, 19).unwrap();
+        let ids: Vec<u32> = fixtures[&format!("{prefix}/greedy_end_19/ids")]
+            .to_vec1::<i64>()
+            .unwrap()
+            .iter()
+            .map(|&i| i as u32)
+            .collect();
+        assert_eq!(ended[0].ids, ids);
+        assert_eq!(ended[0].ids.last(), Some(&19));
+        assert!(ids.len() < 12);
+    }
+}
