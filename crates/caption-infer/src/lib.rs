@@ -12,7 +12,8 @@
 //! - [`evaluation`]: a split captioned and scored (BLEU-1..4, CIDEr-D, ROUGE-L), its evaluation
 //!   files written; caption-train's validation and `cargo xtask bleu` / `demo` use it;
 //! - [`report`]: the evaluation as one self-contained HTML page;
-//! - [`export`]: a trained model as a folder PyTorch loads and captions with alone.
+//! - [`export`]: a trained model as a folder PyTorch loads and captions with alone;
+//! - [`attention_map`]: where an attention decoder looked for each word, as a PNG strip.
 //!
 //! # Example
 //!
@@ -29,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod attention_map;
 pub mod captioner;
 pub mod checkpoint_files;
 mod error;

@@ -1,0 +1,186 @@
+//! Attention maps: where an attention decoder looked for each word of a caption, drawn as a strip
+//! of panels, one per word: the image with that word's weights over the encoder's grid (8 × 8 for
+//! Inception v3 at 299 px) upsampled bilinearly and laid over it as a red glow (none at the
+//! word's smallest weight, strongest at its largest), the word written beneath.
+
+use std::path::Path;
+use std::sync::Once;
+
+use image::{Rgb, RgbImage};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::InferError;
+
+/// Side of one panel, in pixels.
+pub const PANEL: u32 = 160;
+/// Height of the word's label under a panel.
+const LABEL: u32 = 28;
+/// Space between panels.
+const GAP: u32 = 6;
+/// How much of a panel the glow covers where the weight is the word's largest.
+const STRENGTH: f32 = 0.7;
+const FONT: &str = "sans-serif";
+
+/// The strip for one image: `words[i]` with `alphas[i]` (`grid.0 × grid.1` weights, row by row).
+///
+/// # Errors
+/// [`InferError::Evaluation`] when the words and weights do not match or a grid is the wrong
+/// size; a drawing error as [`InferError::Evaluation`].
+pub fn attention_strip(
+    image: &RgbImage,
+    words: &[String],
+    alphas: &[Vec<f32>],
+    grid: (usize, usize),
+) -> Result<RgbImage, InferError> {
+    if words.len() != alphas.len() || alphas.iter().any(|a| a.len() != grid.0 * grid.1) || grid.0 * grid.1 == 0 {
+        return Err(InferError::Evaluation(format!(
+            "attention map: {} words, {} weight grids of sizes {:?}, expected {} weights each",
+            words.len(),
+            alphas.len(),
+            alphas.iter().map(Vec::len).collect::<Vec<_>>(),
+            grid.0 * grid.1
+        )));
+    }
+    let picture = caption_data::resize_bilinear(image, PANEL, PANEL);
+    let panels = words.len().max(1) as u32;
+    let (width, height) = (panels * PANEL + (panels - 1) * GAP, PANEL + LABEL);
+    let mut strip = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    for (index, weights) in alphas.iter().enumerate() {
+        let left = index as u32 * (PANEL + GAP);
+        // Scaled from the word's smallest weight to its largest, as matplotlib's imshow scales
+        // an array (uniform attention shows no glow).
+        let smallest = weights.iter().copied().fold(f32::INFINITY, f32::min);
+        let range = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max) - smallest;
+        for y in 0..PANEL {
+            for x in 0..PANEL {
+                let weight = if range > 1e-12 { (upsampled(weights, grid, x, y) - smallest) / range } else { 0.0 };
+                let glow = (STRENGTH * weight).clamp(0.0, 1.0);
+                let pixel = picture.get_pixel(x, y).0;
+                let tinted = [255.0, 40.0, 0.0];
+                let mixed: [u8; 3] =
+                    std::array::from_fn(|c| (f32::from(pixel[c]) * (1.0 - glow) + tinted[c] * glow).round() as u8);
+                strip.put_pixel(left + x, y, Rgb(mixed));
+            }
+        }
+    }
+    label(&mut strip, words)?;
+    Ok(strip)
+}
+
+/// Writes [`attention_strip`] as a PNG, atomically.
+///
+/// # Errors
+/// As [`attention_strip`]; [`InferError::Io`] naming the file.
+pub fn write_attention_map(
+    path: &Path,
+    image: &RgbImage,
+    words: &[String],
+    alphas: &[Vec<f32>],
+    grid: (usize, usize),
+) -> Result<(), InferError> {
+    let strip = attention_strip(image, words, alphas, grid)?;
+    let mut bytes = Vec::new();
+    strip
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .map_err(|e| InferError::Evaluation(format!("{}: {e}", path.display())))?;
+    caption_io::write_bytes_atomically(path, &bytes)
+        .map_err(|source| InferError::Io { path: path.display().to_string(), source })
+}
+
+/// The weight at panel pixel (x, y): the grid upsampled bilinearly, cell centres at the centres
+/// of their blocks (as `F.interpolate(..., mode="bilinear", align_corners=False)`).
+fn upsampled(weights: &[f32], (rows, columns): (usize, usize), x: u32, y: u32) -> f32 {
+    let source = |pixel: u32, cells: usize| {
+        let position = ((pixel as f32 + 0.5) * cells as f32 / PANEL as f32 - 0.5).clamp(0.0, (cells - 1) as f32);
+        let low = position.floor() as usize;
+        (low, (low + 1).min(cells - 1), position - low as f32)
+    };
+    let ((top, bottom, dy), (left, right, dx)) = (source(y, rows), source(x, columns));
+    let at = |row: usize, column: usize| weights[row * columns + column];
+    let upper = at(top, left) * (1.0 - dx) + at(top, right) * dx;
+    let lower = at(bottom, left) * (1.0 - dx) + at(bottom, right) * dx;
+    upper * (1.0 - dy) + lower * dy
+}
+
+/// Writes each word centred under its panel.
+fn label(strip: &mut RgbImage, words: &[String]) -> Result<(), InferError> {
+    static FONTS: Once = Once::new();
+    FONTS.call_once(|| {
+        // DejaVu Sans is a valid font: registering it cannot fail.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+    let (width, height) = strip.dimensions();
+    let drawing = |e: DrawingAreaErrorKind<_>| InferError::Evaluation(format!("attention map: {e}"));
+    let root = BitMapBackend::with_buffer(strip.as_mut(), (width, height)).into_drawing_area();
+    let style = TextStyle::from((FONT, 16).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
+    for (index, word) in words.iter().enumerate() {
+        let centre = (index as u32 * (PANEL + GAP) + PANEL / 2) as i32;
+        root.draw(&Text::new(word.as_str(), (centre, PANEL as i32 + 5), style.clone())).map_err(drawing)?;
+    }
+    root.present().map_err(drawing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Weights on one cell of an 8 × 8 grid.
+    fn one_cell(row: usize, column: usize) -> Vec<f32> {
+        let mut weights = vec![0.0; 64];
+        weights[row * 8 + column] = 1.0;
+        weights
+    }
+
+    #[test]
+    fn each_panel_glows_where_its_word_looked_and_names_the_word() {
+        let image = RgbImage::from_pixel(90, 60, Rgb([128, 128, 128]));
+        let words = vec!["red".to_string(), "square".to_string()];
+        let strip = attention_strip(&image, &words, &[one_cell(0, 0), one_cell(7, 7)], (8, 8)).unwrap();
+        assert_eq!(strip.dimensions(), (2 * PANEL + GAP, PANEL + LABEL));
+        let redness = |left: u32, x0: u32, y0: u32| {
+            let pixels: Vec<[u8; 3]> = (y0..y0 + 20)
+                .flat_map(|y| (x0..x0 + 20).map(move |x| (x, y)))
+                .map(|(x, y)| strip.get_pixel(left + x, y).0)
+                .collect();
+            pixels.iter().map(|p| f32::from(p[0]) - f32::from(p[2])).sum::<f32>() / pixels.len() as f32
+        };
+        let second = PANEL + GAP;
+        // The first word looked at the top-left cell, the second at the bottom-right one.
+        assert!(redness(0, 0, 0) > 100.0 && redness(0, PANEL - 20, PANEL - 20) < 5.0);
+        assert!(redness(second, PANEL - 20, PANEL - 20) > 100.0 && redness(second, 0, 0) < 5.0);
+        // Far from the attended cell the picture shows through unchanged; uniform attention
+        // shows no glow at all.
+        assert_eq!(strip.get_pixel(PANEL / 2, PANEL - 1).0, [128, 128, 128]);
+        let uniform = attention_strip(&image, &words[..1], &[vec![1.0 / 64.0; 64]], (8, 8)).unwrap();
+        assert!((0..PANEL).all(|p| uniform.get_pixel(p, p).0 == [128, 128, 128]));
+        // The words are written under the panels: dark pixels in each label.
+        for left in [0, second] {
+            let dark = (PANEL..PANEL + LABEL)
+                .flat_map(|y| (left..left + PANEL).map(move |x| (x, y)))
+                .filter(|&(x, y)| strip.get_pixel(x, y).0.iter().all(|&c| c < 100))
+                .count();
+            assert!(dark > 20, "no label under the panel at {left}");
+        }
+    }
+
+    #[test]
+    fn mismatched_words_and_weights_are_an_error() {
+        let image = RgbImage::from_pixel(10, 10, Rgb([0, 0, 0]));
+        let words = vec!["a".to_string()];
+        assert!(attention_strip(&image, &words, &[], (8, 8)).is_err());
+        assert!(attention_strip(&image, &words, &[vec![1.0; 63]], (8, 8)).is_err());
+    }
+
+    #[test]
+    fn upsampling_keeps_a_uniform_grid_uniform_and_interpolates_between_centres() {
+        let uniform = vec![0.25; 4];
+        assert!((0..PANEL).all(|p| (upsampled(&uniform, (2, 2), p, PANEL - 1 - p) - 0.25).abs() < 1e-6));
+        // Two columns 0 and 1: the left quarter is 0, the right quarter 1, the middle ramps.
+        let ramp = [0.0, 1.0, 0.0, 1.0];
+        assert_eq!(upsampled(&ramp, (2, 2), 0, 0), 0.0);
+        assert_eq!(upsampled(&ramp, (2, 2), PANEL - 1, 0), 1.0);
+        let middle = upsampled(&ramp, (2, 2), PANEL / 2, 0);
+        assert!((middle - 0.5).abs() < 0.02, "{middle}");
+    }
+}
