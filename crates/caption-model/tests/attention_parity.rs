@@ -11,6 +11,25 @@ use candle_nn::{VarBuilder, VarMap};
 use caption_model::attention::attention_loss;
 use caption_model::{AttentionConfig, DecoderWithAttention};
 
+/// The fixture's sizes.
+const CONFIG: AttentionConfig = AttentionConfig {
+    encoder_dim: 16,
+    attention_dim: 12,
+    embed_dim: 10,
+    decoder_dim: 14,
+    vocab_size: 23,
+    dropout: 0.5,
+};
+
+/// The decoder with the fixture's weights, without gradients.
+fn fixture_decoder(fixtures: &HashMap<String, Tensor>, dtype: DType) -> DecoderWithAttention {
+    let tensors: HashMap<String, Tensor> = fixtures
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("param/").map(|name| (name.to_string(), v.clone())))
+        .collect();
+    DecoderWithAttention::new(VarBuilder::from_tensors(tensors, dtype, &Device::Cpu), CONFIG).unwrap()
+}
+
 fn fixtures() -> HashMap<String, Tensor> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/attention_decoder.safetensors");
     candle_core::safetensors::load(path, &Device::Cpu).unwrap()
@@ -27,16 +46,8 @@ fn relative(actual: &Tensor, expected: &Tensor) -> f64 {
 
 fn check(dtype: DType, prefix: &str, tolerance: f64) {
     let fixtures = fixtures();
-    let config = AttentionConfig {
-        encoder_dim: 16,
-        attention_dim: 12,
-        embed_dim: 10,
-        decoder_dim: 14,
-        vocab_size: 23,
-        dropout: 0.5,
-    };
     let varmap = VarMap::new();
-    let decoder = DecoderWithAttention::new(VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu), config).unwrap();
+    let decoder = DecoderWithAttention::new(VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu), CONFIG).unwrap();
     let parameters: HashMap<String, Var> = varmap.data().lock().unwrap().clone();
     assert_eq!(parameters.len(), fixtures.keys().filter(|k| k.starts_with("param/")).count());
     for (name, var) in &parameters {
@@ -97,20 +108,7 @@ fn grid_of(fixtures: &HashMap<String, Tensor>) -> Tensor {
 #[test]
 fn finished_captions_have_zero_weights_each_step_sums_to_one_and_dropout_acts_on_the_scores_only() {
     let fixtures = fixtures();
-    let config = AttentionConfig {
-        encoder_dim: 16,
-        attention_dim: 12,
-        embed_dim: 10,
-        decoder_dim: 14,
-        vocab_size: 23,
-        dropout: 0.5,
-    };
-    let tensors: HashMap<String, Tensor> = fixtures
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("param/").map(|name| (name.to_string(), v.clone())))
-        .collect();
-    let decoder =
-        DecoderWithAttention::new(VarBuilder::from_tensors(tensors, DType::F64, &Device::Cpu), config).unwrap();
+    let decoder = fixture_decoder(&fixtures, DType::F64);
     let output = decoder.forward(&grid_of(&fixtures), &fixtures["captions"], &[5, 3, 7], None).unwrap();
     assert_eq!(output.decode_lengths, [4, 2, 6]);
     let alphas = output.alphas.sum(2).unwrap().to_vec2::<f64>().unwrap();
@@ -126,7 +124,7 @@ fn finished_captions_have_zero_weights_each_step_sums_to_one_and_dropout_acts_on
     assert_eq!(grid.dims(), [1, 12, 2]);
     assert_eq!(grid.get(0).unwrap().get(5).unwrap().to_vec1::<f32>().unwrap(), [5.0, 17.0]);
     // Train mode: dropout before the output layer changes the scores, never the attention.
-    let mut dropout = caption_model::Dropout::new(config.dropout, 7);
+    let mut dropout = caption_model::Dropout::new(CONFIG.dropout, 7);
     let train = decoder.forward(&grid_of(&fixtures), &fixtures["captions"], &[5, 3, 7], Some(&mut dropout)).unwrap();
     assert!(relative(&train.scores, &output.scores) > 1e-3);
     assert!(relative(&train.alphas, &output.alphas) < 1e-15);
@@ -141,21 +139,8 @@ fn finished_captions_have_zero_weights_each_step_sums_to_one_and_dropout_acts_on
 #[test]
 fn greedy_decoding_and_its_attention_weights_equal_pytorch() {
     let fixtures = fixtures();
-    let config = AttentionConfig {
-        encoder_dim: 16,
-        attention_dim: 12,
-        embed_dim: 10,
-        decoder_dim: 14,
-        vocab_size: 23,
-        dropout: 0.5,
-    };
     for (dtype, prefix, tolerance) in [(DType::F64, "f64", 1e-10), (DType::F32, "f32", 1e-5)] {
-        let tensors: HashMap<String, Tensor> = fixtures
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("param/").map(|name| (name.to_string(), v.clone())))
-            .collect();
-        let decoder =
-            DecoderWithAttention::new(VarBuilder::from_tensors(tensors, dtype, &Device::Cpu), config).unwrap();
+        let decoder = fixture_decoder(&fixtures, dtype);
         let grid = fixtures["encoder_out"].to_dtype(dtype).unwrap();
         // All three images in one batch: each decodes as PyTorch decodes it alone.
         let captions = decoder.greedy(&grid, 12, 1, 2).unwrap();
