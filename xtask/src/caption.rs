@@ -114,7 +114,12 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
     };
     let files = collect_images(&read_stdin_paths(&args.images)?)?;
     if files.is_empty() {
-        bail!("no images in {}", list_paths(&args.images));
+        let inputs: Vec<String> = args
+            .images
+            .iter()
+            .map(|p| if p.as_os_str() == "-" { "standard input".to_string() } else { p.display().to_string() })
+            .collect();
+        bail!("no images in {}", inputs.join(", "));
     }
     let mut failures = 0;
     let decoding = decoding(args.beam, args.length_penalty);
