@@ -46,6 +46,29 @@ pub fn claim_output_folder(folder: &Path, kind: &str, is_own: &dyn Fn(&Path, boo
     ))
 }
 
+/// [`claim_output_folder`] for a command that writes a flat folder of the files `files`, one of
+/// which, `marker`, says the folder is the command's: those files count as its own only when the
+/// marker reads as JSON that `recognise` accepts; nothing else ever does.
+///
+/// # Errors
+/// As [`claim_output_folder`].
+pub fn claim_folder_of_files(
+    folder: &Path,
+    kind: &str,
+    files: &[&str],
+    marker: &str,
+    recognise: &dyn Fn(&serde_json::Value) -> bool,
+) -> Result<(), DataError> {
+    let recognised = fs::read_to_string(folder.join(marker))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|value| recognise(&value));
+    let own = |relative: &Path, is_dir: bool| {
+        recognised && !is_dir && relative.to_str().is_some_and(|name| files.contains(&name))
+    };
+    claim_output_folder(folder, kind, &own)
+}
+
 fn describe_link(path: &Path) -> String {
     fs::read_link(path).map_or_else(|_| "unknown".into(), |target| target.display().to_string())
 }

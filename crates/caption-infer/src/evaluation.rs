@@ -49,6 +49,13 @@ pub struct ImageScores {
     pub rouge_l: f64,
 }
 
+/// Every image's scores, by metric.
+struct PerImage {
+    bleu: Vec<Vec<f64>>,
+    cider: Vec<f64>,
+    rouge_l: Vec<f64>,
+}
+
 /// Corpus scores.
 #[derive(Debug, Clone, Copy)]
 pub struct Scores {
@@ -118,14 +125,6 @@ impl SplitCaptions {
         })
     }
 
-    /// Per-image BLEU-1..4 (the scoring library's per-sentence scores).
-    ///
-    /// # Errors
-    /// [`InferError::Metrics`].
-    pub fn sentence_bleu(&self) -> Result<Vec<Vec<f64>>, InferError> {
-        Ok(self.bleu.sentences(&self.corpus()?)?)
-    }
-
     /// Whose arithmetic scores the split, in words: the BLEU library (and its smoothing),
     /// pycocoevalcap's CIDEr-D and ROUGE-L.
     pub fn metric_profile(&self) -> String {
@@ -144,17 +143,25 @@ impl SplitCaptions {
     /// # Errors
     /// [`InferError::Metrics`].
     pub fn image_scores(&self) -> Result<Vec<ImageScores>, InferError> {
-        let corpus = self.corpus()?;
-        let bleu = self.bleu.sentences(&corpus)?;
-        let cider = CiderD::default().score(&corpus)?.segments;
-        let rouge = RougeL::default().score(&corpus).segments;
+        let per_image = self.per_image()?;
         Ok((0..self.ids.len())
             .map(|i| ImageScores {
-                bleu: std::array::from_fn(|n| bleu[i].get(n).copied().unwrap_or(0.0)),
-                cider: cider[i],
-                rouge_l: rouge[i],
+                bleu: std::array::from_fn(|n| per_image.bleu[i].get(n).copied().unwrap_or(0.0)),
+                cider: per_image.cider[i],
+                rouge_l: per_image.rouge_l[i],
             })
             .collect())
+    }
+
+    /// Every image's sentence BLEU (all the profile's orders), CIDEr-D and ROUGE-L, from one
+    /// corpus.
+    fn per_image(&self) -> Result<PerImage, InferError> {
+        let corpus = self.corpus()?;
+        Ok(PerImage {
+            bleu: self.bleu.sentences(&corpus)?,
+            cider: CiderD::default().score(&corpus)?.segments,
+            rouge_l: RougeL::default().score(&corpus).segments,
+        })
     }
 
     /// Writes `results.json` (COCO results format), `captions.jsonl` (per image: id, caption,
@@ -173,13 +180,12 @@ impl SplitCaptions {
             .zip(&self.hypotheses)
             .map(|(id, words)| json!({"image_id": id, "caption": words.join(" ")}))
             .collect();
-        let sentences = self.sentence_bleu()?;
-        let per_image = self.image_scores()?;
+        let per_image = self.per_image()?;
         let mut lines = String::new();
         for (i, id) in self.ids.iter().enumerate() {
             let line = json!({
                 "image": id, "caption": self.hypotheses[i].join(" "), "references": self.references[i],
-                "bleu": sentences[i], "cider": per_image[i].cider, "rouge_l": per_image[i].rouge_l,
+                "bleu": per_image.bleu[i], "cider": per_image.cider[i], "rouge_l": per_image.rouge_l[i],
             });
             lines.push_str(&format!("{line}\n"));
         }
@@ -214,12 +220,6 @@ impl SplitCaptions {
 /// [`InferError::Data`] with [`caption_data::DataError::Output`] naming what else is there.
 pub fn claim_eval_folder(dir: &Path) -> Result<(), InferError> {
     // Files of these names are an evaluation's only when its metrics.json says so.
-    let metrics = std::fs::read_to_string(dir.join("metrics.json")).ok();
-    let ours = metrics
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .is_some_and(|m| m.get("compat").is_some() && m.get("bleu_4").is_some());
-    let own = |relative: &Path, is_dir: bool| {
-        ours && !is_dir && relative.to_str().is_some_and(|name| EVAL_FILES.contains(&name))
-    };
-    Ok(caption_data::claim_output_folder(dir, "folder of evaluation results", &own)?)
+    let scored = |metrics: &serde_json::Value| metrics.get("compat").is_some() && metrics.get("bleu_4").is_some();
+    Ok(caption_data::claim_folder_of_files(dir, "folder of evaluation results", &EVAL_FILES, "metrics.json", &scored)?)
 }

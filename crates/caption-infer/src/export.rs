@@ -78,12 +78,7 @@ pub fn export_pytorch(trained: &TrainedModel, out: &Path) -> Result<Vec<PathBuf>
 /// # Errors
 /// [`InferError::Data`] with [`caption_data::DataError::Output`] naming what else is there.
 pub fn claim_export_folder(out: &Path) -> Result<(), InferError> {
-    let config = std::fs::read_to_string(out.join(CONFIG_FILE)).ok();
-    let ours = config
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .is_some_and(|c| c[EXPORTED_BY].as_str().is_some_and(|by| by.starts_with("caption ")));
-    let own = |relative: &Path, is_dir: bool| {
-        ours && !is_dir && relative.to_str().is_some_and(|name| EXPORT_FILES.contains(&name))
-    };
-    Ok(caption_data::claim_output_folder(out, "PyTorch export", &own)?)
+    let exported =
+        |config: &serde_json::Value| config[EXPORTED_BY].as_str().is_some_and(|by| by.starts_with("caption "));
+    Ok(caption_data::claim_folder_of_files(out, "PyTorch export", &EXPORT_FILES, CONFIG_FILE, &exported)?)
 }
