@@ -22,6 +22,7 @@ use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::Dropout;
+use crate::loss::masked_cross_entropy;
 
 /// Sizes of the attention decoder (the tutorial's defaults: 512 everywhere, dropout 0.5).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -215,8 +216,9 @@ impl DecoderWithAttention {
             let input = Tensor::cat(&[&embeddings.narrow(1, t, 1)?.squeeze(1)?, &(gate * context)?], 1)?;
             let (next_h, next_c) = self.decode_step.forward(&input, &h, &c)?;
             // Finished rows keep their state (the tutorial drops them from the batch).
-            h = (next_h.broadcast_mul(&live)? + h.broadcast_mul(&(1.0 - &live)?)?)?;
-            c = (next_c.broadcast_mul(&live)? + c.broadcast_mul(&(1.0 - &live)?)?)?;
+            let ended = (1.0 - &live)?;
+            h = (next_h.broadcast_mul(&live)? + h.broadcast_mul(&ended)?)?;
+            c = (next_c.broadcast_mul(&live)? + c.broadcast_mul(&ended)?)?;
             let before_fc = match dropout.as_deref_mut() {
                 Some(dropout) => dropout.apply(&h)?,
                 None => h.clone(),
@@ -300,19 +302,19 @@ pub fn doubly_stochastic_penalty(alphas: &Tensor, alpha_c: f64) -> Result<Tensor
 }
 
 /// The tutorial's training loss: the cross-entropy of `scores` against `captions[:, 1:]` over
-/// each caption's decoded steps (mean over those tokens) plus [`doubly_stochastic_penalty`].
+/// each caption's decoded steps (mean over those tokens: [`masked_cross_entropy`] with the steps
+/// after a caption's end as `pad`) plus [`doubly_stochastic_penalty`].
 ///
 /// # Errors
 /// A shape error.
-pub fn attention_loss(output: &AttentionOutput, captions: &Tensor, alpha_c: f64) -> Result<Tensor> {
-    let (batch, steps, vocab) = output.scores.dims3()?;
-    let targets = captions.narrow(1, 1, steps)?.to_dtype(DType::U32)?.flatten_all()?;
-    let decoded: Vec<f32> =
-        output.decode_lengths.iter().flat_map(|&l| (0..steps).map(move |t| if t < l { 1.0 } else { 0.0 })).collect();
-    let counted = decoded.iter().sum::<f32>().max(1.0);
-    let mask = Tensor::from_vec(decoded, batch * steps, output.scores.device())?.to_dtype(output.scores.dtype())?;
-    let log_probs = candle_nn::ops::log_softmax(&output.scores.reshape((batch * steps, vocab))?, D::Minus1)?;
-    let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-    let cross_entropy = ((picked * mask)?.sum_all()?.neg()? / f64::from(counted))?;
+pub fn attention_loss(output: &AttentionOutput, captions: &Tensor, pad: u32, alpha_c: f64) -> Result<Tensor> {
+    let (batch, steps, _) = output.scores.dims3()?;
+    let device = output.scores.device();
+    let targets = captions.narrow(1, 1, steps)?.to_dtype(DType::U32)?;
+    let decoded: Vec<u32> =
+        output.decode_lengths.iter().flat_map(|&l| (0..steps).map(move |t| u32::from(t < l))).collect();
+    let decoded = Tensor::from_vec(decoded, (batch, steps), device)?;
+    let targets = decoded.where_cond(&targets, &Tensor::full(pad, (batch, steps), device)?)?;
+    let (cross_entropy, _) = masked_cross_entropy(&output.scores, &targets, pad)?;
     cross_entropy + doubly_stochastic_penalty(&output.alphas, alpha_c)?
 }
