@@ -4,7 +4,6 @@
 //! word's smallest weight, strongest at its largest), the word written beneath.
 
 use std::path::Path;
-use std::sync::Once;
 
 use image::{Rgb, RgbImage};
 use plotters::prelude::*;
@@ -20,7 +19,6 @@ const LABEL: u32 = 28;
 const GAP: u32 = 6;
 /// How much of a panel the glow covers where the weight is the word's largest.
 const STRENGTH: f32 = 0.7;
-const FONT: &str = "sans-serif";
 
 /// The strip for one image: `words[i]` with `alphas[i]` (`grid.0 × grid.1` weights, row by row).
 ///
@@ -105,15 +103,11 @@ fn upsampled(weights: &[f32], (rows, columns): (usize, usize), x: u32, y: u32) -
 
 /// Writes each word centred under its panel.
 fn label(strip: &mut RgbImage, words: &[String]) -> Result<(), InferError> {
-    static FONTS: Once = Once::new();
-    FONTS.call_once(|| {
-        // DejaVu Sans is a valid font: registering it cannot fail.
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
-    });
     let (width, height) = strip.dimensions();
     let drawing = |e: DrawingAreaErrorKind<_>| InferError::Evaluation(format!("attention map: {e}"));
     let root = BitMapBackend::with_buffer(strip.as_mut(), (width, height)).into_drawing_area();
-    let style = TextStyle::from((FONT, 16).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
+    let style =
+        TextStyle::from((crate::font::sans(), 16).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
     for (index, word) in words.iter().enumerate() {
         let centre = (index as u32 * (PANEL + GAP) + PANEL / 2) as i32;
         root.draw(&Text::new(word.as_str(), (centre, PANEL as i32 + 5), style.clone())).map_err(drawing)?;

@@ -36,6 +36,7 @@ pub mod checkpoint_files;
 mod error;
 pub mod evaluation;
 pub mod export;
+pub mod font;
 pub mod images;
 pub mod report;
 

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 
 use plotters::prelude::*;
 
@@ -26,7 +25,6 @@ const BEST_COLOUR: RGBColor = RGBColor(214, 39, 40);
 /// Most points drawn of the per-step loss: a long run's steps are averaged in consecutive groups
 /// (a 100-epoch Flickr8k run logs ~126,000), which keeps redrawing cheap and the line readable.
 const MAX_STEP_POINTS: usize = 2000;
-const FONT: &str = "sans-serif";
 
 /// The curves of a run, read from its `metrics.jsonl`. A step or epoch logged twice (a run killed
 /// after logging it and resumed from an earlier checkpoint) keeps its last value.
@@ -166,11 +164,7 @@ fn draw(
     series: &[Series<'_>],
     best: Option<(f64, u64)>,
 ) -> Result<image::RgbImage, TrainError> {
-    static FONTS: Once = Once::new();
-    FONTS.call_once(|| {
-        // DejaVu Sans is a valid font: registering it cannot fail.
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
-    });
+    let font = caption_infer::font::sans();
     let points = series.iter().flat_map(|s| s.points.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
     for (x, y) in points {
@@ -189,7 +183,7 @@ fn draw(
         root.fill(&WHITE).map_err(plot)?;
         let (chart_area, legend_area) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
         let mut chart = ChartBuilder::on(&chart_area)
-            .caption(title, (FONT, 22))
+            .caption(title, (font, 22))
             .margin(12)
             .x_label_area_size(46)
             .y_label_area_size(66)
@@ -203,8 +197,8 @@ fn draw(
             .y_desc(axes.y)
             .x_label_formatter(&whole)
             .y_label_formatter(&|y| format!("{y:.2}"))
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
+            .label_style((font, 14))
+            .axis_desc_style((font, 15))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(plot)?;
@@ -226,7 +220,7 @@ fn draw(
         for (row, (name, colour)) in legend.iter().enumerate() {
             let y = 60 + 26 * row as i32;
             legend_area.draw(&PathElement::new([(6, y), (30, y)], colour.stroke_width(3))).map_err(plot)?;
-            legend_area.draw(&Text::new(name.as_str(), (38, y - 8), (FONT, 14))).map_err(plot)?;
+            legend_area.draw(&Text::new(name.as_str(), (38, y - 8), (font, 14))).map_err(plot)?;
         }
         root.present().map_err(plot)?;
     }
