@@ -181,8 +181,8 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
     Ok(())
 }
 
-/// `inputs` with each `-` replaced by the paths read from standard input (one per line; blank
-/// lines ignored).
+/// `inputs` with each `-` replaced by the paths read from standard input (one per line, its
+/// `\n` or `\r\n` removed by `lines`; blank lines ignored).
 fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for input in inputs {
@@ -190,7 +190,7 @@ fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             for line in std::io::stdin().lock().lines() {
                 let line = line.context("cannot read image paths from standard input")?;
                 if !line.trim().is_empty() {
-                    paths.push(PathBuf::from(line.trim_end_matches(['\r', '\n'])));
+                    paths.push(PathBuf::from(line));
                 }
             }
         } else {
