@@ -68,7 +68,10 @@ pub fn export_pytorch(trained: &TrainedModel, out: &Path) -> Result<Vec<PathBuf>
         let path = dir.join(name);
         caption_io::write_synced(&path, |file| std::io::Write::write_all(file, text.as_bytes())).map_err(io(&path))?;
     }
-    let written = staging.commit().map_err(caption_data::DataError::from)?;
+    // A file someone put into the folder since it was claimed is moved into the new one, not lost.
+    let is_export_file =
+        |relative: &Path, is_dir: bool| !is_dir && relative.to_str().is_some_and(|n| EXPORT_FILES.contains(&n));
+    let written = staging.commit_keeping(&is_export_file).map_err(caption_data::DataError::from)?;
     Ok(EXPORT_FILES.iter().map(|name| written.join(name)).collect())
 }
 
