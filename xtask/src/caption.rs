@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use caption_data::sources::read_captions_file;
 use caption_infer::{Captioner, Generated};
-use caption_model::read_original_checkpoint;
+use caption_model::{DecoderKind, read_original_checkpoint};
 use caption_text::{Ordering, Tokenizer, Vocabulary, detokenize};
 use clap::Args;
 use serde_json::json;
@@ -27,13 +27,19 @@ use crate::bleu::decoding;
 /// --tokens prints the model's tokens instead. Output: `path<TAB>caption` per image, or with
 /// --num-captions N, N lines per image, `path<TAB>rank<TAB>log-probability<TAB>caption`, best first;
 /// --json prints one JSON object per image (with the tokens and log-probabilities).
+///
+/// An attention model (trained with --decoder attention) can also show where it looked:
+/// --attention-maps DIR writes DIR/NAME.attention.png for each image NAME.EXT, a strip of panels,
+/// one per word of its (best) caption, the image with that word's weights over the encoder's grid
+/// laid over it in red.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples (after `cargo xtask demo`):
   cargo xtask caption --checkpoint runs/demo datasets/shapes/images/shapes_00001.png
   cargo xtask caption --checkpoint runs/demo --beam 3 --json datasets/shapes/images
   cargo xtask caption --checkpoint runs/demo --beam 5 --num-captions 3 datasets/shapes/images
   find photos -name '*.jpg' | cargo xtask caption --checkpoint runs/demo -
-  cargo xtask caption --original my_checkpoint.pth.tar --captions captions.txt photos/")]
+  cargo xtask caption --original my_checkpoint.pth.tar --captions captions.txt photos/
+  cargo xtask caption --checkpoint runs/demo-attention --attention-maps maps datasets/shapes/images")]
 pub struct CaptionArgs {
     /// Images or folders of images; `-` reads paths from standard input, one per line.
     #[arg(required = true)]
@@ -73,6 +79,10 @@ pub struct CaptionArgs {
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Write where an attention model looked for each word, as DIR/NAME.attention.png (created if
+    /// missing; files of that name are replaced, nothing else in DIR is touched).
+    #[arg(long, value_name = "DIR")]
+    attention_maps: Option<PathBuf>,
     /// One JSON object per image instead of text: `image`, `caption`, `tokens`, `log_prob`,
     /// `finished` (false when cut at --max-length); with --num-captions, `captions`: a list of
     /// such objects, best first.
@@ -103,6 +113,18 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
     if let Some(max_length) = args.max_length {
         captioner.max_length = max_length.into();
     }
+    if let Some(dir) = &args.attention_maps {
+        let kind = captioner.model.kind();
+        if kind != DecoderKind::Attention {
+            bail!(
+                "--attention-maps needs an attention model ({}); {} holds a {} model, which has no attention weights",
+                DecoderKind::Attention.architecture(),
+                captioner.source,
+                kind.architecture()
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let beam = match (args.num_captions, args.beam) {
         (Some(n), Some(k)) if usize::from(n) > k => {
             bail!(
@@ -122,6 +144,7 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         bail!("no images in {}", inputs.join(", "));
     }
     let mut failures = 0;
+    let mut map_names = std::collections::HashSet::new();
     let decoding = decoding(args.beam, args.length_penalty);
     let text_of = |generated: &Generated| {
         if args.tokens { generated.words.join(" ") } else { detokenize(&generated.words) }
@@ -153,7 +176,10 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
             None => captioner.caption_images(&images, decoding)?.into_iter().map(|g| vec![g]).collect(),
         };
         let mut out = std::io::stdout().lock();
-        for (path, captions) in paths.iter().zip(ranked) {
+        for ((path, captions), image) in paths.iter().zip(ranked).zip(&images) {
+            if let Some(dir) = &args.attention_maps {
+                write_map(dir, path, image, &captions[0], &mut map_names)?;
+            }
             match (args.json, beam.is_some()) {
                 (true, true) => {
                     let captions: Vec<_> = captions.iter().map(as_json).collect();
@@ -179,6 +205,28 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         bail!("{failures} of {} images could not be read", files.len());
     }
     Ok(())
+}
+
+/// Writes `DIR/NAME.attention.png` for the image at `path` (`NAME-2`, … when images of the same
+/// name from other folders came first in this run, as `taken` records).
+fn write_map(
+    dir: &Path,
+    path: &Path,
+    image: &image::RgbImage,
+    caption: &Generated,
+    taken: &mut std::collections::HashSet<String>,
+) -> Result<()> {
+    let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+    let mut name = stem.clone();
+    let mut k = 2;
+    while !taken.insert(name.clone()) {
+        name = format!("{stem}-{k}");
+        k += 1;
+    }
+    let side = caption.grid_side().unwrap_or(0);
+    let map = dir.join(format!("{name}.attention.png"));
+    caption_infer::attention_map::write_attention_map(&map, image, &caption.words, &caption.alphas, (side, side))
+        .with_context(|| format!("cannot draw the attention map of {}", path.display()))
 }
 
 /// `inputs` with each `-` replaced by the paths read from standard input (one per line, its

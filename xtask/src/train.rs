@@ -7,18 +7,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use caption_data::PreparedDataset;
 use caption_model::parse_device;
-use caption_train::{EncoderWeights, Mode, OptimizerKind, RunSummary, Schedule, TrainConfig, TrainOptions, train};
+use caption_train::{DecoderKind, EncoderWeights, Mode, OptimizerKind, RunSummary, Schedule, TrainConfig, TrainOptions, train};
 use clap::{Args, ValueEnum};
 
 use crate::progress::Bars;
 
-/// Train the Inception v3 + LSTM captioner on a prepared dataset.
+/// Train the Inception v3 + LSTM captioner (or, with --decoder attention, Show, Attend and Tell)
+/// on a prepared dataset.
 ///
 /// Modes: `frozen` (default) computes the encoder's pooled features once, in eval mode, and trains
 /// `fc` and the decoder on them every epoch; `original` (formerly `seed`) is the original's setup
 /// (Inception in train mode on random 299 crops of 356 resizes every batch, only `fc` and the
 /// decoder train); `finetune` is `original` with the whole network training, Inception v3 at
 /// --cnn-lr.
+/// --decoder attention trains sgrvinod's DecoderWithAttention (additive attention over Inception
+/// v3's 8 × 8 grid at every word, the doubly stochastic regularisation weighted by --alpha-c) in
+/// any mode; frozen mode caches the grids in a memory-mapped file in the run folder (4.2 GB for
+/// Flickr8k in float32, half with --cache-float16).
 /// Settings come from --config (TOML; keys as in the run's saved config.toml) with the flags below
 /// overriding them. After each epoch the validation split is scored (loss, BLEU-1..4 of greedy
 /// captions, pycocoevalcap profile), a checkpoint is written atomically to
@@ -29,6 +34,7 @@ use crate::progress::Bars;
 #[command(after_help = "Examples:
   cargo xtask train --data datasets/shapes --run runs/shapes --encoder random --epochs 15
   cargo xtask train --data datasets/flickr8k --run runs/flickr8k --device cuda
+  cargo xtask train --data datasets/flickr8k --run runs/flickr8k-attention --decoder attention
   cargo xtask train --data datasets/flickr8k --run runs/flickr8k --resume --epochs 30")]
 pub struct TrainArgs {
     /// The prepared dataset (from `cargo xtask prepare-data`).
@@ -52,6 +58,9 @@ pub struct TrainArgs {
     /// What trains [default: frozen].
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+    /// The decoder [default: lstm].
+    #[arg(long, value_enum)]
+    pub decoder: Option<DecoderArg>,
     /// Inception v3 weights: `hub` (ImageNet, timm/inception_v3.tv_in1k), `random` (offline), or a
     /// safetensors file with torchvision names [default: hub].
     #[arg(long, value_name = "hub|random|FILE")]
@@ -89,6 +98,24 @@ pub struct TrainArgs {
     /// LSTM layers [default: 1].
     #[arg(long)]
     pub num_layers: Option<usize>,
+    /// Attention decoder: word embedding size [default: 512].
+    #[arg(long)]
+    pub attention_embed_dim: Option<usize>,
+    /// Attention decoder: the attention network's size [default: 512].
+    #[arg(long)]
+    pub attention_dim: Option<usize>,
+    /// Attention decoder: the LSTM cell's size [default: 512].
+    #[arg(long)]
+    pub decoder_dim: Option<usize>,
+    /// Attention decoder: dropout before the output layer [default: 0.5].
+    #[arg(long)]
+    pub attention_dropout: Option<f64>,
+    /// Attention decoder: weight of the doubly stochastic regularisation [default: 1].
+    #[arg(long)]
+    pub alpha_c: Option<f64>,
+    /// Attention decoder, frozen mode: cache the grids as float16 (half the size).
+    #[arg(long)]
+    pub cache_float16: bool,
     /// Side of the encoder's input, 75 to 2048 (the original's) [default: 299].
     #[arg(long)]
     pub image_size: Option<u32>,
@@ -124,6 +151,15 @@ pub enum ModeArg {
     Finetune,
 }
 
+/// Decoders.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum DecoderArg {
+    /// The original's LSTM on the pooled image embedding.
+    Lstm,
+    /// Show, Attend and Tell: attention over the encoder's grid at every word.
+    Attention,
+}
+
 /// Optimizers.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum OptimizerArg {
@@ -149,6 +185,30 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
             ModeArg::Original => Mode::Original,
             ModeArg::Finetune => Mode::Finetune,
         };
+    }
+    if let Some(decoder) = args.decoder {
+        config.decoder = match decoder {
+            DecoderArg::Lstm => DecoderKind::Lstm,
+            DecoderArg::Attention => DecoderKind::Attention,
+        };
+    }
+    let attention = &mut config.attention;
+    for (field, value) in [
+        (&mut attention.embed_dim, args.attention_embed_dim),
+        (&mut attention.attention_dim, args.attention_dim),
+        (&mut attention.decoder_dim, args.decoder_dim),
+    ] {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    for (field, value) in [(&mut attention.dropout, args.attention_dropout), (&mut attention.alpha_c, args.alpha_c)] {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    if args.cache_float16 {
+        attention.cache_float16 = true;
     }
     if let Some(encoder) = &args.encoder {
         config.encoder = match encoder.as_str() {
@@ -266,6 +326,11 @@ fn flag_of(key: &str) -> String {
         "schedule" => "--cosine".into(),
         "validation_bleu" => "--no-validation-bleu".into(),
         "transform_input" => "--encoder".into(),
+        "attention.embed_dim" => "--attention-embed-dim".into(),
+        "attention.dropout" => "--attention-dropout".into(),
+        "attention.attention_dim" | "attention.decoder_dim" | "attention.alpha_c" | "attention.cache_float16" => {
+            format!("--{}", key.trim_start_matches("attention.").replace('_', "-"))
+        }
         other => format!("--{}", other.replace('_', "-")),
     }
 }

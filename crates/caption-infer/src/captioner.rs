@@ -7,7 +7,10 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use caption_data::{ImageTransform, PreparedDataset, Progress};
-use caption_model::{BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, DecoderRNN};
+use caption_model::{
+    AttentionConfig, BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, DecoderKind, Hypothesis, Network,
+    ShowAttendTell,
+};
 use caption_text::Vocabulary;
 use image::RgbImage;
 
@@ -40,12 +43,25 @@ pub struct Generated {
     pub log_prob: f32,
     /// Whether the caption ended with `<EOS>` (not cut at the longest caption).
     pub finished: bool,
+    /// An attention model's weights over the encoder's grid for each of `words` (row-major
+    /// side × side, summing to 1); empty for the original's model.
+    pub alphas: Vec<Vec<f32>>,
+}
+
+impl Generated {
+    /// The side of the square grid the attention weights are over (8 for Inception v3 at 299 px),
+    /// or `None` without weights.
+    pub fn grid_side(&self) -> Option<usize> {
+        let positions = self.alphas.first()?.len();
+        let side = (positions as f64).sqrt().round() as usize;
+        (side * side == positions).then_some(side)
+    }
 }
 
 /// A model and its vocabulary, in eval mode.
 pub struct Captioner {
-    /// The model.
-    pub model: CNNtoRNN,
+    /// The model: the original's, or the attention model.
+    pub model: Network,
     /// Where it runs.
     pub device: Device,
     /// The vocabulary.
@@ -79,14 +95,33 @@ impl Captioner {
     /// [`InferError::Weights`] when a tensor is missing or misshapen.
     pub fn new(trained: TrainedModel, device: &Device) -> Result<Self, InferError> {
         let metadata = &trained.metadata;
-        let decoder = DecoderConfig {
-            embed_size: metadata.embed_size,
-            hidden_size: metadata.hidden_size,
-            vocab_size: trained.vocabulary.len(),
-            num_layers: metadata.num_layers,
-        };
         let source = trained.model_file.display().to_string();
-        let model = load_model(trained.tensors, decoder, metadata.transform_input, device, &source)?;
+        let kind = metadata.kind().map_err(|problem| InferError::Checkpoint { path: source.clone(), problem })?;
+        let vb = VarBuilder::from_tensors(trained.tensors, DType::F32, device);
+        let vocab_size = trained.vocabulary.len();
+        let model = match kind {
+            DecoderKind::Lstm => {
+                let decoder = DecoderConfig {
+                    embed_size: metadata.embed_size,
+                    hidden_size: metadata.hidden_size,
+                    vocab_size,
+                    num_layers: metadata.num_layers,
+                };
+                CNNtoRNN::new(vb, decoder, metadata.transform_input).map(Network::ShowAndTell)
+            }
+            DecoderKind::Attention => {
+                let config = AttentionConfig {
+                    encoder_dim: caption_model::attention::ENCODER_DIM,
+                    attention_dim: metadata.attention_dim.unwrap_or(caption_model::attention::TUTORIAL_SIZE),
+                    embed_dim: metadata.embed_size,
+                    decoder_dim: metadata.hidden_size,
+                    vocab_size,
+                    dropout: 0.0,
+                };
+                ShowAttendTell::new(vb, config, metadata.transform_input).map(Network::ShowAttendTell)
+            }
+        }
+        .map_err(|e| InferError::Weights(format!("{source}: {e}")))?;
         let at = match (metadata.step, metadata.epoch) {
             (Some(step), Some(epoch)) => format!(" (step {step}, epoch {epoch})"),
             _ => String::new(),
@@ -132,13 +167,16 @@ impl Captioner {
             )));
         }
         let decoder = DecoderConfig { embed_size: embed[1], hidden_size: hidden[1], vocab_size: embed[0], num_layers };
-        let model = load_model(tensors.clone(), decoder, true, device, source)?;
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+        let model = CNNtoRNN::new(vb, decoder, true).map_err(|e| InferError::Weights(format!("{source}: {e}")))?;
+        let model = Network::ShowAndTell(model);
         let (transform, max_length, batch_size) = (ImageTransform::eval(299), 50, 32);
         let source = format!("{source} (the PyTorch original's weights)");
         Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size, source })
     }
 
-    /// Encoder outputs (eval mode) of decoded pictures.
+    /// Encoder outputs (eval mode) of decoded pictures: the image embeddings (images × embed)
+    /// for the original's model, the grids (images × positions × 2048) for the attention model.
     ///
     /// # Errors
     /// A candle error.
@@ -148,15 +186,19 @@ impl Captioner {
 
     /// The encoder in eval mode on an images tensor.
     fn encode_tensor(&self, images: &Tensor) -> Result<Tensor, InferError> {
-        Ok(self.model.encoder.forward_t(images, None)?.detach())
+        let encoded = match &self.model {
+            Network::ShowAndTell(model) => model.encoder.forward_t(images, None)?,
+            Network::ShowAttendTell(model) => model.encode(images, false)?,
+        };
+        Ok(encoded.detach())
     }
 
-    /// Captions for encoder outputs.
+    /// Captions for encoder outputs ([`encode_images`](Self::encode_images)).
     ///
     /// # Errors
     /// A candle error.
-    pub fn decode(&self, features: &Tensor, decoding: Decoding) -> Result<Vec<Generated>, InferError> {
-        decode(&self.model.decoder, &self.vocabulary, features, decoding, self.max_length)
+    pub fn decode(&self, encoded: &Tensor, decoding: Decoding) -> Result<Vec<Generated>, InferError> {
+        decode(&self.model, &self.vocabulary, encoded, decoding, self.max_length)
     }
 
     /// The `n` best captions of each picture by beam search with `beam_size` hypotheses, best
@@ -180,9 +222,9 @@ impl Captioner {
         let config = BeamConfig { beam_size, max_length: self.max_length, length_penalty, eos: Vocabulary::EOS };
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(self.batch_size.max(1)) {
-            let features = self.encode_images(chunk)?;
-            for ranked in self.model.decoder.beam_search_n_best(&features, config, n)? {
-                out.push(ranked.into_iter().map(|h| generated(&self.vocabulary, h.ids, h.log_prob)).collect());
+            let encoded = self.encode_images(chunk)?;
+            for ranked in beam_search(&self.model, &encoded, config, n)? {
+                out.push(ranked.into_iter().map(|h| generated(&self.vocabulary, h)).collect());
             }
         }
         Ok(out)
@@ -223,47 +265,62 @@ impl Captioner {
     }
 }
 
-/// The original's `CNNtoRNN` from `tensors` (its state dict names; other tensors, such as
-/// BatchNorm's `num_batches_tracked`, are ignored), in float32 on `device`.
-fn load_model(
-    tensors: HashMap<String, Tensor>,
-    decoder: DecoderConfig,
-    transform_input: bool,
-    device: &Device,
-    source: &str,
-) -> Result<CNNtoRNN, InferError> {
-    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-    CNNtoRNN::new(vb, decoder, transform_input).map_err(|e| InferError::Weights(format!("{source}: {e}")))
-}
-
-/// Captions (at most `max_length` words) for encoder outputs (`features`: images × embed) by
-/// `decoding`, with `<SOS>`, `<EOS>` and `<PAD>` removed and the words looked up: what a
-/// [`Captioner`] and a trainer's validation both run.
+/// Captions (at most `max_length` words) for encoder outputs (`encoded`: what
+/// [`Captioner::encode_images`] returns for `model`) by `decoding`, with `<SOS>`, `<EOS>` and
+/// `<PAD>` removed and the words looked up: what a [`Captioner`] and a trainer's validation both
+/// run.
 ///
 /// # Errors
 /// A candle error.
 pub fn decode(
-    decoder: &DecoderRNN,
+    model: &Network,
     vocabulary: &Vocabulary,
-    features: &Tensor,
+    encoded: &Tensor,
     decoding: Decoding,
     max_length: usize,
 ) -> Result<Vec<Generated>, InferError> {
-    let raw: Vec<(Vec<u32>, f32)> = match decoding {
-        Decoding::Greedy => decoder.greedy(features, max_length, Vocabulary::EOS)?,
-        Decoding::Beam { size, length_penalty } => decoder
-            .beam_search(features, BeamConfig { beam_size: size, max_length, length_penalty, eos: Vocabulary::EOS })?
+    let raw: Vec<Hypothesis> = match (decoding, model) {
+        (Decoding::Greedy, Network::ShowAndTell(model)) => model
+            .decoder
+            .greedy(encoded, max_length, Vocabulary::EOS)?
             .into_iter()
-            .map(|h| (h.ids, h.log_prob))
+            .map(|(ids, log_prob)| Hypothesis { finished: false, ids, log_prob, alphas: Vec::new() })
             .collect(),
+        (Decoding::Greedy, Network::ShowAttendTell(model)) => model
+            .decoder
+            .greedy(encoded, max_length, Vocabulary::SOS, Vocabulary::EOS)?
+            .into_iter()
+            .map(|c| Hypothesis { finished: false, ids: c.ids, log_prob: c.log_prob as f32, alphas: c.alphas })
+            .collect(),
+        (Decoding::Beam { size, length_penalty }, _) => {
+            let config = BeamConfig { beam_size: size, max_length, length_penalty, eos: Vocabulary::EOS };
+            beam_search(model, encoded, config, 1)?.into_iter().map(|ranked| best(ranked)).collect()
+        }
     };
-    Ok(raw.into_iter().map(|(ids, log_prob)| generated(vocabulary, ids, log_prob)).collect())
+    Ok(raw.into_iter().map(|hypothesis| generated(vocabulary, hypothesis)).collect())
 }
 
-/// A decoder's output ids (ending with `<EOS>` when finished) as a [`Generated`] caption.
-fn generated(vocabulary: &Vocabulary, ids: Vec<u32>, log_prob: f32) -> Generated {
+/// The `n` best hypotheses of each image by beam search, with either model.
+fn beam_search(model: &Network, encoded: &Tensor, config: BeamConfig, n: usize) -> candle_core::Result<Vec<Vec<Hypothesis>>> {
+    match model {
+        Network::ShowAndTell(model) => model.decoder.beam_search_n_best(encoded, config, n),
+        Network::ShowAttendTell(model) => model.decoder.beam_search_n_best(encoded, config, Vocabulary::SOS, n),
+    }
+}
+
+/// The first of a ranking (the empty caption when the search kept none).
+fn best(ranked: Vec<Hypothesis>) -> Hypothesis {
+    ranked.into_iter().next().unwrap_or_else(Hypothesis::start)
+}
+
+/// A decoder's output (ids ending with `<EOS>` when finished) as a [`Generated`] caption: the
+/// specials and their attention weights removed.
+fn generated(vocabulary: &Vocabulary, hypothesis: Hypothesis) -> Generated {
+    let Hypothesis { ids, log_prob, alphas, .. } = hypothesis;
     let finished = ids.last() == Some(&Vocabulary::EOS);
+    let kept: Vec<bool> = ids.iter().map(|&id| id >= Vocabulary::UNK).collect();
+    let alphas = alphas.into_iter().zip(&kept).filter(|(_, keep)| **keep).map(|(alpha, _)| alpha).collect();
     let ids: Vec<u32> = ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect();
     let words = vocabulary.decode(&ids);
-    Generated { ids, words, log_prob, finished }
+    Generated { ids, words, log_prob, finished, alphas }
 }

@@ -12,6 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use caption_model::DecoderKind;
 use caption_text::Vocabulary;
 
 use crate::InferError;
@@ -54,18 +55,23 @@ pub struct ModelFile {
     pub config: Option<ModelMetadata>,
 }
 
-/// The original's `CNNtoRNN` as a checkpoint's model file describes it, stored in its metadata
-/// under [`CONFIG_METADATA_KEY`] and written as `config.json` by an export.
+/// A model as a checkpoint's model file describes it, stored in its metadata under
+/// [`CONFIG_METADATA_KEY`] and written as `config.json` by an export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMetadata {
-    /// The PyTorch class the tensors load into: `CNNtoRNN` (the original's).
+    /// The PyTorch class the tensors load into: `CNNtoRNN` (the original's) or `ShowAttendTell`
+    /// (Inception v3 as `encoder.inception`, sgrvinod's `DecoderWithAttention` as `decoder`):
+    /// [`DecoderKind::architecture`].
     pub architecture: String,
-    /// Embedding size (also the encoder's output size).
+    /// Embedding size (for `CNNtoRNN` also the encoder's output size).
     pub embed_size: usize,
-    /// LSTM hidden size.
+    /// LSTM hidden size (the attention decoder's `decoder_dim`).
     pub hidden_size: usize,
-    /// LSTM layers.
+    /// LSTM layers (1 for the attention decoder's cell).
     pub num_layers: usize,
+    /// The attention network's size (`ShowAttendTell` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_dim: Option<usize>,
     /// Words, specials included.
     pub vocab_size: usize,
     /// Images are resized to `image_size` × `image_size` (bilinear, antialiased:
@@ -89,17 +95,20 @@ pub struct ModelMetadata {
 }
 
 impl ModelMetadata {
-    /// The `architecture` of the original's model.
-    pub const CNN_TO_RNN: &'static str = "CNNtoRNN";
-
     /// The description of a model of `config` with a vocabulary of `vocab_size` ids.
     pub fn new(config: &ModelConfig, vocab_size: usize, step: Option<u64>, epoch: Option<usize>) -> Self {
         let specials = Vocabulary::SPECIALS.iter().zip(0u32..).map(|(word, id)| ((*word).to_string(), id)).collect();
+        let attention = &config.attention;
+        let (embed_size, hidden_size, num_layers, attention_dim) = match config.decoder {
+            DecoderKind::Lstm => (config.embed_size, config.hidden_size, config.num_layers, None),
+            DecoderKind::Attention => (attention.embed_dim, attention.decoder_dim, 1, Some(attention.attention_dim)),
+        };
         Self {
-            architecture: Self::CNN_TO_RNN.into(),
-            embed_size: config.embed_size,
-            hidden_size: config.hidden_size,
-            num_layers: config.num_layers,
+            architecture: config.decoder.architecture().into(),
+            embed_size,
+            hidden_size,
+            num_layers,
+            attention_dim,
             vocab_size,
             image_size: config.image_size,
             normalize_mean: [0.5; 3],
@@ -110,6 +119,21 @@ impl ModelMetadata {
             step,
             epoch,
         }
+    }
+
+    /// The kind of model it describes.
+    ///
+    /// # Errors
+    /// A message naming its architecture and the ones this program knows.
+    pub fn kind(&self) -> Result<DecoderKind, String> {
+        DecoderKind::from_architecture(&self.architecture).ok_or_else(|| {
+            format!(
+                "holds a {} model; this program trains and captions with {} and {}",
+                self.architecture,
+                DecoderKind::Lstm.architecture(),
+                DecoderKind::Attention.architecture()
+            )
+        })
     }
 
     /// The metadata of a model file holding `vocabulary` and this configuration (with
@@ -278,13 +302,7 @@ fn read_described_model_file(path: &Path) -> Result<TrainedModel, InferError> {
     };
     let words = file.vocabulary.ok_or_else(|| missing(VOCABULARY_METADATA_KEY))?;
     let metadata = file.config.ok_or_else(|| missing(CONFIG_METADATA_KEY))?;
-    if metadata.architecture != ModelMetadata::CNN_TO_RNN {
-        return Err(problem(format!(
-            "holds a {} model; this program captions with the original's {}",
-            metadata.architecture,
-            ModelMetadata::CNN_TO_RNN
-        )));
-    }
+    metadata.kind().map_err(problem)?;
     let specials = Vocabulary::SPECIALS.len();
     if words.len() < specials || words[..specials] != Vocabulary::SPECIALS {
         return Err(problem(format!(
@@ -332,6 +350,12 @@ pub struct ModelSettings {
 /// The model's part of a run's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelConfig {
+    /// Which decoder (runs from before there was a choice have the LSTM).
+    #[serde(default)]
+    pub decoder: DecoderKind,
+    /// The attention decoder's sizes (`decoder = "attention"`).
+    #[serde(default)]
+    pub attention: AttentionSizes,
     /// Embedding size (also the image feature size).
     pub embed_size: usize,
     /// LSTM hidden size.
@@ -346,6 +370,26 @@ pub struct ModelConfig {
     pub max_length: usize,
     /// Images per forward.
     pub batch_size: usize,
+}
+
+/// The attention decoder's sizes in a run's configuration (its `[attention]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttentionSizes {
+    /// Word embedding size.
+    pub embed_dim: usize,
+    /// The attention network's size.
+    pub attention_dim: usize,
+    /// The LSTM cell's size.
+    pub decoder_dim: usize,
+}
+
+impl Default for AttentionSizes {
+    /// The tutorial's: 512 each.
+    fn default() -> Self {
+        let size = caption_model::attention::TUTORIAL_SIZE;
+        Self { embed_dim: size, attention_dim: size, decoder_dim: size }
+    }
 }
 
 /// Reads trainer.json's [`ModelSettings`].

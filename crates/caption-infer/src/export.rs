@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use caption_model::DecoderKind;
 use candle_core::{Device, Tensor};
 use serde_json::json;
 
@@ -32,6 +33,22 @@ const EXPORTED_BY: &str = "exported_by";
 /// # Errors
 /// [`InferError::Data`] when `out` holds other files; [`InferError::Io`] or a candle error.
 pub fn export_pytorch(trained: &TrainedModel, out: &Path) -> Result<Vec<PathBuf>, InferError> {
+    let kind = trained
+        .metadata
+        .kind()
+        .map_err(|problem| InferError::Checkpoint { path: trained.path.display().to_string(), problem })?;
+    if kind != DecoderKind::Lstm {
+        return Err(InferError::Checkpoint {
+            path: trained.path.display().to_string(),
+            problem: format!(
+                "holds a {} model; the PyTorch export writes the original's {} and its caption.py (the \
+                 checkpoint's {MODEL_FILE} loads in PyTorch as it is: `encoder.inception.*` and the tutorial's \
+                 `decoder.*` names)",
+                kind.architecture(),
+                DecoderKind::Lstm.architecture()
+            ),
+        });
+    }
     claim_export_folder(out)?;
     let staging = caption_io::StagingDir::new(out).map_err(caption_data::DataError::from)?;
     let dir = staging.path();

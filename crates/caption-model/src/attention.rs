@@ -21,10 +21,18 @@
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
+use crate::beam::{self, BeamConfig, BeamStep, Hypothesis};
 use crate::Dropout;
 use crate::loss::masked_cross_entropy;
 
-/// Sizes of the attention decoder (the tutorial's defaults: 512 everywhere, dropout 0.5).
+/// Channels of Inception v3's grid (Mixed_7c), the attention decoder's `encoder_dim`.
+pub const ENCODER_DIM: usize = 2048;
+
+/// The tutorial's size of the embedding, the attention network and the LSTM cell.
+pub const TUTORIAL_SIZE: usize = 512;
+
+/// Sizes of the attention decoder (the tutorial's defaults: [`TUTORIAL_SIZE`] everywhere,
+/// dropout 0.5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AttentionConfig {
     /// Channels of the encoder's grid (2048 for Inception v3's Mixed_7c).
@@ -177,6 +185,23 @@ impl DecoderWithAttention {
         spatial.reshape((batch, channels, height * width))?.transpose(1, 2)?.contiguous()
     }
 
+    /// One word: attention with the state `h`, the gated context beside the word's embedding
+    /// into the LSTM cell. Returns the next `h`, `c` and the attention weights.
+    fn step(
+        &self,
+        encoder_out: &Tensor,
+        projected: &Tensor,
+        embedded: &Tensor,
+        h: &Tensor,
+        c: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (context, alpha) = self.attention.forward(encoder_out, projected, h)?;
+        let gate = candle_nn::ops::sigmoid(&self.f_beta.forward(h)?)?;
+        let input = Tensor::cat(&[embedded, &(gate * context)?], 1)?;
+        let (h, c) = self.decode_step.forward(&input, h, c)?;
+        Ok((h, c, alpha))
+    }
+
     /// The initial state from the mean feature of the grid.
     fn init_state(&self, encoder_out: &Tensor) -> Result<(Tensor, Tensor)> {
         let mean = encoder_out.mean(1)?;
@@ -211,10 +236,8 @@ impl DecoderWithAttention {
         for t in 0..steps {
             let live: Vec<f32> = decode_lengths.iter().map(|&l| if l > t { 1.0 } else { 0.0 }).collect();
             let live = Tensor::from_vec(live, (batch, 1), device)?.to_dtype(encoder_out.dtype())?;
-            let (context, alpha) = self.attention.forward(encoder_out, &projected, &h)?;
-            let gate = candle_nn::ops::sigmoid(&self.f_beta.forward(&h)?)?;
-            let input = Tensor::cat(&[&embeddings.narrow(1, t, 1)?.squeeze(1)?, &(gate * context)?], 1)?;
-            let (next_h, next_c) = self.decode_step.forward(&input, &h, &c)?;
+            let embedded = embeddings.narrow(1, t, 1)?.squeeze(1)?;
+            let (next_h, next_c, alpha) = self.step(encoder_out, &projected, &embedded, &h, &c)?;
             // Finished rows keep their state (the tutorial drops them from the batch).
             let ended = (1.0 - &live)?;
             h = (next_h.broadcast_mul(&live)? + h.broadcast_mul(&ended)?)?;
@@ -264,10 +287,8 @@ impl DecoderWithAttention {
         let mut captions = vec![AttendedCaption { ids: Vec::new(), log_prob: 0.0, alphas: Vec::new() }; batch];
         let mut done = vec![false; batch];
         for _ in 0..max_length {
-            let (context, alpha) = self.attention.forward(encoder_out, &projected, &h)?;
-            let gate = candle_nn::ops::sigmoid(&self.f_beta.forward(&h)?)?;
-            let input = Tensor::cat(&[&self.embedding.forward(&words)?, &(gate * context)?], 1)?;
-            (h, c) = self.decode_step.forward(&input, &h, &c)?;
+            let alpha;
+            (h, c, alpha) = self.step(encoder_out, &projected, &self.embedding.forward(&words)?, &h, &c)?;
             let log_probs = candle_nn::ops::log_softmax(&self.fc.forward(&h)?, D::Minus1)?;
             words = log_probs.argmax(D::Minus1)?;
             let chosen =
@@ -287,6 +308,58 @@ impl DecoderWithAttention {
             }
         }
         Ok(captions)
+    }
+}
+
+impl DecoderWithAttention {
+    /// Beam search for each image's grid (`encoder_out`: batch × P × encoder) from `sos`: up to
+    /// `n` hypotheses per image ranked as [`DecoderRNN::beam_search_n_best`](crate::DecoderRNN::beam_search_n_best)
+    /// ranks them (the same search), each word with the attention weights it was chosen with.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn beam_search_n_best(
+        &self,
+        encoder_out: &Tensor,
+        config: BeamConfig,
+        sos: u32,
+        n: usize,
+    ) -> Result<Vec<Vec<Hypothesis>>> {
+        let images = encoder_out.dim(0)?;
+        let device = encoder_out.device();
+        let all_projected = self.attention.project_encoder(encoder_out)?;
+        let (h, c) = self.init_state(encoder_out)?;
+        // The state of every row of the step's batch, and the image each row decodes.
+        let mut rows = (encoder_out.clone(), all_projected.clone(), h, c, (0..images as u32).collect::<Vec<u32>>());
+        beam::search(images, config, n, |continued| {
+            let words = match continued {
+                None => vec![sos; images],
+                Some(continued) => {
+                    let (_, _, h, c, image_of_row) = &rows;
+                    let parents = Tensor::new(continued.parents, device)?;
+                    let image_of_row: Vec<u32> = continued.parents.iter().map(|&p| image_of_row[p as usize]).collect();
+                    let images = Tensor::new(image_of_row.as_slice(), device)?;
+                    rows = (
+                        encoder_out.index_select(&images, 0)?,
+                        all_projected.index_select(&images, 0)?,
+                        h.index_select(&parents, 0)?,
+                        c.index_select(&parents, 0)?,
+                        image_of_row,
+                    );
+                    continued.words.to_vec()
+                }
+            };
+            let (grid, projected, h, c, _) = &rows;
+            let embedded = self.embedding.forward(&Tensor::new(words.as_slice(), device)?)?;
+            let (h, c, alpha) = self.step(grid, projected, &embedded, h, c)?;
+            let log_probs = candle_nn::ops::log_softmax(&self.fc.forward(&h)?, D::Minus1)?;
+            let step = BeamStep {
+                log_probs: log_probs.to_dtype(DType::F32)?.to_vec2()?,
+                alphas: Some(alpha.to_dtype(DType::F32)?.to_vec2()?),
+            };
+            (rows.2, rows.3) = (h, c);
+            Ok(step)
+        })
     }
 }
 

@@ -13,8 +13,10 @@ pub fn is_running_statistic(name: &str) -> bool {
 }
 
 /// Fills every variable of `varmap` whose name matches `filter` from `seed`: convolutions He
-/// normal (fan in), Linear and LSTM weights and biases uniform ±1/√fan_in (PyTorch's defaults),
-/// embeddings standard normal, BatchNorm weight 1, bias 0, running mean 0, running variance 1.
+/// normal (fan in), Linear weights and biases uniform ±1/√fan_in, LSTM (and LSTM cell) weights
+/// and biases uniform ±1/√hidden (PyTorch's defaults), embeddings standard normal (the attention
+/// decoder's embedding and output weights uniform ±0.1, its output bias 0, as its tutorial sets
+/// them), BatchNorm weight 1, bias 0, running mean 0, running variance 1.
 /// Each tensor's values depend only on the seed and its name.
 ///
 /// # Errors
@@ -32,10 +34,15 @@ pub fn initialize(varmap: &VarMap, seed: u64, filter: impl Fn(&str) -> bool) -> 
             vec![1.0; count]
         } else if is_running_statistic(name) || name.contains(".bn.") {
             vec![0.0; count]
+        } else if name == "decoder.fc.bias" {
+            vec![0.0; count]
+        } else if name == "decoder.embedding.weight" || name == "decoder.fc.weight" {
+            // The attention decoder's `init_weights` (sgrvinod's tutorial).
+            sample(&Uniform::new_inclusive(-0.1, 0.1).expect("valid"), count, &mut rng)
         } else if name.contains("embed.") {
             sample(&Normal::new(0.0, 1.0).expect("valid"), count, &mut rng)
-        } else if name.contains("lstm.") {
-            let hidden = if name.contains("weight_hh") { dims[1] } else { dims[0] / 4 };
+        } else if name.contains("lstm.") || name.contains("decode_step.") {
+            let hidden = dims[0] / 4;
             let bound = 1.0 / (hidden as f64).sqrt();
             sample(&Uniform::new_inclusive(-bound, bound).expect("valid"), count, &mut rng)
         } else if dims.len() == 4 {

@@ -13,7 +13,9 @@
 //!
 //! - [`DecoderWithAttention`]: the attention decoder of "Show, Attend and Tell" (sgrvinod's
 //!   tutorial's semantics and names) over Inception's spatial features
-//!   ([`inception::InceptionOutput::spatial`]), teacher forcing and its loss ([`attention`]);
+//!   ([`inception::InceptionOutput::spatial`]), teacher forcing and its loss, greedy and beam
+//!   decoding with each word's weights ([`attention`]); [`ShowAttendTell`] puts it behind
+//!   Inception v3, and [`Network`] is either model ([`DecoderKind`] names which);
 //! - [`loss`]: the PAD-masked cross-entropy the trainer minimises;
 //! - [`backend`]: which implementation runs. The model files are the reference, on candle's
 //!   differentiable operations; on the CPU in float32 the eval-mode convolutions, the pools,
@@ -54,6 +56,8 @@ pub mod inception;
 pub mod init;
 pub mod loss;
 pub mod lstm;
+pub mod network;
+pub mod show_attend_tell;
 
 pub use attention::{AttendedCaption, AttentionConfig, AttentionOutput, DecoderWithAttention};
 pub use backend::cpu::training_pass::{DecoderGradients, HeadGradients};
@@ -68,3 +72,5 @@ pub use features::{FeatureExtractor, WeightsLayout, weights_layout};
 pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
 pub use lstm::{Lstm, LstmState};
+pub use network::{DecoderKind, Network};
+pub use show_attend_tell::{ATTENTION_DECODER_PREFIX, ATTENTION_INCEPTION_PREFIX, ShowAttendTell};

@@ -115,8 +115,9 @@ fn main() -> Result<(), TrainError> {
     let features = Tensor::randn(0f32, 1f32, (BATCH, 256), &device)?;
     let targets = Tensor::cat(&[captions.narrow(0, 0, 20)?, Tensor::zeros((1, BATCH), DType::U32, &device)?], 0)?;
     let no_dropout = &mut Dropout::new(0.0, 0);
+    let caption_model::Network::ShowAndTell(network) = &model.model else { unreachable!("an LSTM config") };
     let decoder = time(20, &mut || {
-        let Some(pass) = model.model.decoder.loss_gradients(&features, &targets, no_dropout, u32::MAX)? else {
+        let Some(pass) = network.decoder.loss_gradients(&features, &targets, no_dropout, u32::MAX)? else {
             return Err(TrainError::Weights("the decoder step is timed on the CPU only".into()));
         };
         let named = pass.gradients.into_iter().map(|(name, g)| (format!("{}{name}", caption_train::DECODER_PREFIX), g));
@@ -136,7 +137,7 @@ fn main() -> Result<(), TrainError> {
     let images = Tensor::randn(0f32, 1f32, (image_batch, 3, 299, 299), &device)?;
     let captions = captions.narrow(1, 0, image_batch.min(BATCH))?;
     let seed = time(seed_steps, &mut || {
-        let pooled = model.model.encoder.inception().forward_batch_statistics(&images)?.pooled.detach();
+        let pooled = model.model.inception().forward_batch_statistics(&images)?.pooled.detach();
         optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
     })?;
     let name = format!("seed train step (Inception v3 train mode 299 px + fc + decoder) b{image_batch}");
@@ -146,7 +147,7 @@ fn main() -> Result<(), TrainError> {
         let mut everything =
             Adam::with_groups(vec![(model.trained_vars(), 1.0), (model.encoder_vars(), 0.1)], AdamConfig::default())?;
         let finetune = time(seed_steps, &mut || {
-            let pooled = model.model.encoder.inception().forward_t(&images, true)?.pooled;
+            let pooled = model.model.inception().forward_t(&images, true)?.pooled;
             optimizer_step(&model, &pooled, &captions, &mut dropout, &mut everything, 3e-4, None).map(|_| ())
         })?;
         let name = format!("finetune train step (all of Inception v3 trains) b{image_batch}");

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::error::io;
-use caption_infer::checkpoint_files::{ModelConfig, ModelMetadata, read_model_and_vocabulary, write_model_file};
+use caption_infer::checkpoint_files::{AttentionSizes, ModelConfig, ModelMetadata, read_model_and_vocabulary, write_model_file};
 
 use crate::run_folder::{CHECKPOINTS_DIR, DAMAGED_DIR, is_checkpoint_entry_path};
 
@@ -134,6 +134,12 @@ fn save_model(
 ) -> Result<(), TrainError> {
     let config = &state.config;
     let model_config = ModelConfig {
+        decoder: config.decoder,
+        attention: AttentionSizes {
+            embed_dim: config.attention.embed_dim,
+            attention_dim: config.attention.attention_dim,
+            decoder_dim: config.attention.decoder_dim,
+        },
         embed_size: config.embed_size,
         hidden_size: config.hidden_size,
         num_layers: config.num_layers,
@@ -273,13 +279,9 @@ pub fn check_compatible(
     let saved = &checkpoint.state.config;
     if !saved.same_architecture(config) {
         return Err(problem(format!(
-            "it is for another architecture (embed {}, hidden {}, layers {}; this run: {}, {}, {})",
-            saved.embed_size,
-            saved.hidden_size,
-            saved.num_layers,
-            config.embed_size,
-            config.hidden_size,
-            config.num_layers
+            "it is for another architecture ({}; this run: {})",
+            saved.architecture(),
+            config.architecture()
         )));
     }
     if checkpoint.vocabulary.words() != vocabulary.words() {

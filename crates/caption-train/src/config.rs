@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use caption_model::DecoderKind;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -57,10 +58,39 @@ pub enum Schedule {
     Cosine,
 }
 
+/// The attention decoder's settings (the `[attention]` table; `decoder = "attention"`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttentionSettings {
+    /// Word embedding size (the tutorial: 512).
+    pub embed_dim: usize,
+    /// The attention network's size (512).
+    pub attention_dim: usize,
+    /// The LSTM cell's size (512).
+    pub decoder_dim: usize,
+    /// Dropout before the output layer (0.5).
+    pub dropout: f64,
+    /// Weight of the doubly stochastic regularisation `alpha_c · mean((1 − Σ_t α_t)²)` (1).
+    pub alpha_c: f64,
+    /// Frozen mode: store the cached grids as float16 (half the disk and page cache; each value
+    /// rounded to 11 significant bits) instead of float32.
+    pub cache_float16: bool,
+}
+
+impl Default for AttentionSettings {
+    fn default() -> Self {
+        let size = caption_model::attention::TUTORIAL_SIZE;
+        Self { embed_dim: size, attention_dim: size, decoder_dim: size, dropout: 0.5, alpha_c: 1.0, cache_float16: false }
+    }
+}
+
 /// Every setting of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Which decoder: `lstm` (the original's `CNNtoRNN`, the default) or `attention` (Show,
+    /// Attend and Tell over Inception v3's 8 × 8 grid; its sizes in `[attention]`).
+    pub decoder: DecoderKind,
     /// What trains.
     pub mode: Mode,
     /// Epochs.
@@ -109,6 +139,8 @@ pub struct TrainConfig {
     pub checkpoint_every: Option<usize>,
     /// Training images used to recalibrate BatchNorm statistics of random encoder weights.
     pub calibration_images: usize,
+    /// The attention decoder's sizes and loss (with `decoder = "attention"`).
+    pub attention: AttentionSettings,
 }
 
 impl Default for TrainConfig {
@@ -137,6 +169,8 @@ impl Default for TrainConfig {
             keep_last: 2,
             checkpoint_every: None,
             calibration_images: 256,
+            decoder: DecoderKind::Lstm,
+            attention: AttentionSettings::default(),
         }
     }
 }
@@ -209,6 +243,22 @@ impl TrainConfig {
                 self.image_size
             ));
         }
+        let attention = &self.attention;
+        for (name, size) in [
+            ("attention.embed_dim", attention.embed_dim),
+            ("attention.attention_dim", attention.attention_dim),
+            ("attention.decoder_dim", attention.decoder_dim),
+        ] {
+            if !(1..=16_384).contains(&size) {
+                return Err(format!("{name} must be 1 to 16384, got {size}"));
+            }
+        }
+        if !(0.0..1.0).contains(&attention.dropout) {
+            return Err(format!("attention.dropout must be at least 0 and below 1, got {}", attention.dropout));
+        }
+        if !(attention.alpha_c >= 0.0 && attention.alpha_c.is_finite()) {
+            return Err(format!("attention.alpha_c must be 0 or more, got {}", attention.alpha_c));
+        }
         if self.mode != Mode::Frozen && self.train_resize < self.image_size {
             return Err("train_resize must be at least image_size".into());
         }
@@ -243,12 +293,28 @@ impl TrainConfig {
     /// # Errors
     /// Every other setting that differs, as [`TrainError::ResumeConflict`].
     pub fn resumed_with(&self, requested: &TrainConfig) -> Result<(TrainConfig, Vec<SettingChange>), TrainError> {
-        let as_map = |config: &TrainConfig| match serde_json::to_value(config) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => unreachable!("a config serialises to an object"),
+        // Keys of nested tables as `table.key`, so that a difference names the setting itself.
+        let flat = |config: &TrainConfig| {
+            let mut flat = serde_json::Map::new();
+            let serde_json::Value::Object(map) = serde_json::to_value(config).expect("a config serialises") else {
+                unreachable!("a config serialises to an object")
+            };
+            for (key, value) in map {
+                match value {
+                    serde_json::Value::Object(table) => {
+                        flat.extend(table.into_iter().map(|(inner, value)| (format!("{key}.{inner}"), value)));
+                    }
+                    value => {
+                        flat.insert(key, value);
+                    }
+                }
+            }
+            flat
         };
-        let (saved, asked) = (as_map(self), as_map(requested));
-        let mut merged = saved.clone();
+        let (saved, asked) = (flat(self), flat(requested));
+        let serde_json::Value::Object(mut merged) = serde_json::to_value(self).expect("a config serialises") else {
+            unreachable!("a config serialises to an object")
+        };
         let (mut changes, mut conflicts) = (Vec::new(), Vec::new());
         for (key, value) in &asked {
             let before = saved.get(key).cloned().unwrap_or(serde_json::Value::Null);
@@ -274,14 +340,34 @@ impl TrainConfig {
 
     /// Whether two configs describe the same network (what a checkpoint must match).
     pub fn same_architecture(&self, other: &Self) -> bool {
-        (self.embed_size, self.hidden_size, self.num_layers) == (other.embed_size, other.hidden_size, other.num_layers)
+        self.architecture() == other.architecture()
+    }
+
+    /// The network these settings build, for people: the decoder and its sizes.
+    pub fn architecture(&self) -> String {
+        match self.decoder {
+            DecoderKind::Lstm => format!(
+                "{} with embed {}, hidden {}, layers {}",
+                DecoderKind::Lstm.architecture(),
+                self.embed_size,
+                self.hidden_size,
+                self.num_layers
+            ),
+            DecoderKind::Attention => {
+                let AttentionSettings { embed_dim, attention_dim, decoder_dim, .. } = self.attention;
+                format!(
+                    "{} with embed {embed_dim}, attention {attention_dim}, decoder {decoder_dim}",
+                    DecoderKind::Attention.architecture()
+                )
+            }
+        }
     }
 }
 
 /// One setting that differs between a run's saved config and the one asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingChange {
-    /// The config key (as in config.toml).
+    /// The config key (as in config.toml; `table.key` inside a table).
     pub key: String,
     /// The run's value.
     pub saved: String,

@@ -1,5 +1,6 @@
 //! The frozen encoder's work, done once: recalibrating BatchNorm statistics of random weights on
-//! training images, and the cache of 2048-d pooled features every epoch trains on.
+//! training images, and the cache every epoch trains on: 2048-d pooled features for the original's
+//! model, the memory-mapped grids ([`crate::spatial_cache`]) for the attention model.
 
 use std::path::Path;
 
@@ -10,7 +11,8 @@ use caption_model::init::is_running_statistic;
 use caption_infer::images::dataset_images;
 
 use crate::TrainError;
-use crate::model::{INCEPTION_PREFIX, TrainModel};
+use crate::spatial_cache::{GridCache, GridOrigin, Storage, write_cache};
+use crate::model::TrainModel;
 
 /// Images per encoder forward.
 const ENCODER_BATCH: usize = 32;
@@ -29,11 +31,12 @@ pub fn recalibrate_batch_norm(
     transform: &ImageTransform,
     progress: &dyn Progress,
 ) -> Result<(), TrainError> {
+    let prefix = model.kind().inception_prefix();
     let vars: Vec<(String, candle_core::Var)> = {
         let data = model.varmap.data().lock().expect("no panics while holding the varmap lock");
         let mut vars: Vec<_> = data
             .iter()
-            .filter(|(n, _)| n.starts_with(INCEPTION_PREFIX) && is_running_statistic(n))
+            .filter(|(n, _)| n.starts_with(prefix) && is_running_statistic(n))
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -48,7 +51,7 @@ pub fn recalibrate_batch_norm(
             var.set(&var.as_tensor().zeros_like()?)?;
         }
         let images = dataset_images(dataset, chunk, transform, 0, &model.device)?;
-        model.model.encoder.inception().forward_batch_statistics(&images)?;
+        model.model.inception().forward_batch_statistics(&images)?;
         for (sum, (_, var)) in sums.iter_mut().zip(&vars) {
             *sum = (&*sum + (var.as_tensor() * 10.0)?)?;
         }
@@ -77,12 +80,20 @@ pub fn pooled_features(
     for chunk in image_rows.chunks(ENCODER_BATCH) {
         let images = dataset_images(dataset, chunk, transform, 0, &model.device)?;
         // Detached: the variables would otherwise keep every batch's graph alive.
-        let pooled = model.model.encoder.inception().forward_t(&images, false)?.pooled.detach();
+        let pooled = model.model.inception().forward_t(&images, false)?.pooled.detach();
         rows.push(pooled.to_device(&Device::Cpu)?);
         progress.advance(chunk.len() as u64);
     }
     progress.finish();
     Ok(Tensor::cat(&rows, 0)?)
+}
+
+/// What a frozen encoder's cache holds, for every dataset image.
+pub enum FrozenFeatures {
+    /// The original's model: pooled features (images × 2048), on the training device.
+    Pooled(Tensor),
+    /// The attention model: grids, read from the memory-mapped file batch by batch.
+    Grids(GridCache),
 }
 
 /// Rows `rows` of a feature table (`all`: one row per dataset image).
@@ -94,19 +105,89 @@ pub(crate) fn select_rows(all: &Tensor, rows: &[usize]) -> Result<Tensor, TrainE
 /// The image resampler the cached features were computed with.
 const RESAMPLER: &str = "pillow-bilinear-exact";
 
+/// The encoder weights a cache's features come from, for its key and its origin: the weights'
+/// source, and for random ones the seed and the calibration.
+fn encoder_description(config: &crate::TrainConfig) -> String {
+    match &config.encoder {
+        crate::EncoderWeights::Random => {
+            format!("random seed {} calibration {}", config.seed, config.calibration_images)
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 /// Names what a feature cache depends on: the dataset, the encoder weights (and, for random
 /// ones, the seed and calibration), the image size, `transform_input`, and the resampler
 /// (caches made before it was Pillow's bit for bit are not reused).
 pub fn cache_key(config: &crate::TrainConfig, dataset_hash: &str) -> String {
     use sha2::{Digest, Sha256};
-    let encoder = match &config.encoder {
-        crate::EncoderWeights::Random => {
-            format!("random seed {} calibration {}", config.seed, config.calibration_images)
-        }
-        other => format!("{other:?}"),
-    };
+    let encoder = encoder_description(config);
     let text = format!("{dataset_hash}|{encoder}|{}|{}|{RESAMPLER}", config.image_size, config.transform_input);
     Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the attention model's grid cache is computed from ([`cache_key`]'s parts, spelled out so
+/// that a cache of another origin is refused by name).
+pub fn grid_origin(config: &crate::TrainConfig, dataset_hash: &str) -> GridOrigin {
+    GridOrigin {
+        encoder: encoder_description(config),
+        image_size: config.image_size,
+        transform_input: config.transform_input,
+        resampler: RESAMPLER.into(),
+        dataset: dataset_hash.into(),
+    }
+}
+
+/// The grid cache's key: [`cache_key`] and the storage (float32 and float16 caches are apart).
+pub fn grid_cache_key(config: &crate::TrainConfig, dataset_hash: &str) -> String {
+    let storage = if config.attention.cache_float16 { "f16" } else { "f32" };
+    format!("{}-grid-{storage}", cache_key(config, dataset_hash))
+}
+
+/// Grids (rows × positions × 2048) of `image_rows` with the encoder in eval mode.
+///
+/// # Errors
+/// A data or candle error.
+pub fn grids(
+    model: &TrainModel,
+    dataset: &PreparedDataset,
+    image_rows: &[usize],
+    transform: &ImageTransform,
+) -> Result<Tensor, TrainError> {
+    let images = dataset_images(dataset, image_rows, transform, 0, &model.device)?;
+    let spatial = model.model.inception().forward_t(&images, false)?.spatial.detach();
+    Ok(caption_model::DecoderWithAttention::grid(&spatial)?)
+}
+
+/// The grid cache at `path` for every dataset image: opened when it is there, else computed
+/// (eval mode, with progress) and written first.
+///
+/// # Errors
+/// A cache of another origin ([`GridCache::open`]), a data, candle or I/O error.
+pub fn grid_cache(
+    path: &Path,
+    origin: &GridOrigin,
+    model: &TrainModel,
+    dataset: &PreparedDataset,
+    transform: &ImageTransform,
+    storage: Storage,
+    progress: &dyn Progress,
+) -> Result<GridCache, TrainError> {
+    let images = dataset.images.len();
+    if let Some(cache) = GridCache::open(path, origin, images)? {
+        return Ok(cache);
+    }
+    progress.start("encoding image grids", images as u64);
+    write_cache(path, origin, images, storage, ENCODER_BATCH, |rows| {
+        let grids = grids(model, dataset, rows, transform)?;
+        progress.advance(rows.len() as u64);
+        Ok(grids)
+    })?;
+    progress.finish();
+    GridCache::open(path, origin, images)?.ok_or_else(|| TrainError::Config(format!(
+        "{} was written but does not read back as a grid cache",
+        path.display()
+    )))
 }
 
 /// Reads a feature cache written by [`save_cache`] if it exists and has `rows` rows.

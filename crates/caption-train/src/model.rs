@@ -1,5 +1,6 @@
-//! [`TrainModel`]: the CNN-to-RNN model held in a `VarMap` (every parameter and BatchNorm statistic
-//! under the original's names), its initialisation, weight loading and the trained subset.
+//! [`TrainModel`]: the model a run trains, the original's CNN-to-RNN or the attention model, held
+//! in a `VarMap` (every parameter and BatchNorm statistic under its PyTorch names), its
+//! initialisation, weight loading and the trained subset.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use caption_model::init::{initialize, is_running_statistic};
-use caption_model::{CNNtoRNN, DecoderConfig};
+use caption_model::{AttentionConfig, CNNtoRNN, DecoderConfig, DecoderKind, Network, ShowAttendTell};
 
 use crate::TrainError;
 use crate::config::{EncoderWeights, TrainConfig};
@@ -19,9 +20,7 @@ pub struct TrainModel {
     /// Every tensor of the model, by the original's name.
     pub varmap: VarMap,
     /// The network (sharing the variables).
-    pub model: CNNtoRNN,
-    /// Its sizes.
-    pub decoder: DecoderConfig,
+    pub model: Network,
     /// The device.
     pub device: Device,
 }
@@ -32,26 +31,49 @@ impl TrainModel {
     /// # Errors
     /// A candle error.
     pub fn new(config: &TrainConfig, vocab_size: usize, device: &Device) -> Result<Self, TrainError> {
-        let decoder = DecoderConfig {
-            embed_size: config.embed_size,
-            hidden_size: config.hidden_size,
-            vocab_size,
-            num_layers: config.num_layers,
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = match config.decoder {
+            DecoderKind::Lstm => {
+                let decoder = DecoderConfig {
+                    embed_size: config.embed_size,
+                    hidden_size: config.hidden_size,
+                    vocab_size,
+                    num_layers: config.num_layers,
+                };
+                Network::ShowAndTell(CNNtoRNN::new(vb, decoder, config.transform_input)?)
+            }
+            DecoderKind::Attention => {
+                let attention = AttentionConfig {
+                    encoder_dim: caption_model::attention::ENCODER_DIM,
+                    attention_dim: config.attention.attention_dim,
+                    embed_dim: config.attention.embed_dim,
+                    decoder_dim: config.attention.decoder_dim,
+                    vocab_size,
+                    dropout: config.attention.dropout as f32,
+                };
+                Network::ShowAttendTell(ShowAttendTell::new(vb, attention, config.transform_input)?)
+            }
         };
-        let model = Self::uninitialized(decoder, config.transform_input, device)?;
-        initialize(&model.varmap, config.seed, |_| true)?;
-        Ok(model)
+        initialize(&varmap, config.seed, |_| true)?;
+        Ok(Self { varmap, model, device: device.clone() })
     }
 
-    /// Builds the model with variables to be set by [`load_state_dict`](Self::load_state_dict).
+    /// Builds the original's model with variables to be set by
+    /// [`load_state_dict`](Self::load_state_dict).
     ///
     /// # Errors
     /// A candle error.
     pub fn uninitialized(decoder: DecoderConfig, transform_input: bool, device: &Device) -> Result<Self, TrainError> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let model = CNNtoRNN::new(vb, decoder, transform_input)?;
-        Ok(Self { varmap, model, decoder, device: device.clone() })
+        let model = Network::ShowAndTell(CNNtoRNN::new(vb, decoder, transform_input)?);
+        Ok(Self { varmap, model, device: device.clone() })
+    }
+
+    /// Which model it is.
+    pub fn kind(&self) -> DecoderKind {
+        self.model.kind()
     }
 
     /// Loads Inception v3 weights with torchvision names (`Conv2d_1a_3x3.conv.weight`, …; the
@@ -60,12 +82,13 @@ impl TrainModel {
     /// # Errors
     /// [`TrainError::Weights`] naming a missing tensor or both shapes of a misshapen one.
     pub fn load_inception(&self, tensors: &HashMap<String, Tensor>, source: &str) -> Result<(), TrainError> {
+        let kind = self.kind();
         let data = self.varmap.data().lock().expect("no panics while holding the varmap lock");
         for (name, var) in data.iter() {
-            let Some(key) = name.strip_prefix(INCEPTION_PREFIX) else { continue };
-            if name.starts_with(FC_PREFIX) {
+            if !kind.is_encoder(name) {
                 continue;
             }
+            let Some(key) = name.strip_prefix(kind.inception_prefix()) else { continue };
             let tensor = tensors
                 .get(key)
                 .or_else(|| tensors.get(name))
@@ -119,15 +142,18 @@ impl TrainModel {
         Ok(())
     }
 
-    /// The variables that train: `fc` and the decoder.
+    /// The variables that train in every mode: the original's `fc` and decoder, or the attention
+    /// decoder.
     pub fn trained_vars(&self) -> Vec<(String, Var)> {
-        self.learnable_vars(|name| name.starts_with(FC_PREFIX) || name.starts_with(DECODER_PREFIX))
+        let kind = self.kind();
+        self.learnable_vars(|name| kind.is_head(name))
     }
 
     /// Inception v3's trainable variables (finetune mode): every weight and BatchNorm affine
-    /// parameter below the replaced `fc`.
+    /// parameter (below the original's replaced `fc`).
     pub fn encoder_vars(&self) -> Vec<(String, Var)> {
-        self.learnable_vars(|name| name.starts_with(INCEPTION_PREFIX) && !name.starts_with(FC_PREFIX))
+        let kind = self.kind();
+        self.learnable_vars(|name| kind.is_encoder(name))
     }
 
     /// Variables whose name `selected` accepts, without BatchNorm running statistics, by name.
@@ -142,12 +168,14 @@ impl TrainModel {
         vars
     }
 
-    /// Re-initialises `fc` and the decoder from `seed` (after encoder weights were loaded).
+    /// Re-initialises what [`trained_vars`](Self::trained_vars) holds from `seed` (after encoder
+    /// weights were loaded).
     ///
     /// # Errors
     /// A candle error.
     pub fn initialize_head(&self, seed: u64) -> Result<(), TrainError> {
-        initialize(&self.varmap, seed, |name| name.starts_with(FC_PREFIX) || name.starts_with(DECODER_PREFIX))?;
+        let kind = self.kind();
+        initialize(&self.varmap, seed, |name| kind.is_head(name))?;
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! [`optimizer_step`]: one teacher-forced training step from the encoder's pooled features —
+//! [`optimizer_step`]: one teacher-forced training step of the original's model from the
+//! encoder's pooled features —
 //! `fc`, ReLU and dropout, the decoder, the PAD-masked cross-entropy, backward, optional
 //! gradient clipping and an Adam update. Every mode's step ends here; benchmarks time it.
 //!
@@ -6,10 +7,11 @@
 //! layer picks the CPU path, the forward and backward pass is its hand-written one
 //! ([`CNNtoRNN::head_gradients`](caption_model::CNNtoRNN::head_gradients)); otherwise candle's
 //! autograd runs the reference. Both draw the same dropout masks and compute the same gradients (up to float
-//! rounding).
+//! rounding). [`attention_step`] is the attention model's step, on candle's autograd.
 
 use candle_core::{DType, IndexOp, Tensor};
-use caption_model::Dropout;
+use caption_model::attention::attention_loss;
+use caption_model::{Dropout, Network};
 use caption_text::Vocabulary;
 
 use crate::TrainError;
@@ -32,13 +34,16 @@ pub fn optimizer_step(
     lr: f64,
     clip_grad_norm: Option<f64>,
 ) -> Result<f64, TrainError> {
-    if let Some(head) = model.model.head_gradients(pooled, captions, dropout, Vocabulary::PAD)? {
+    let Network::ShowAndTell(network) = &model.model else {
+        return Err(TrainError::Config("optimizer_step trains the original's model; this is the attention model".into()));
+    };
+    if let Some(head) = network.head_gradients(pooled, captions, dropout, Vocabulary::PAD)? {
         let gradients = Gradients::Named(head.gradients.into_iter().collect());
         update(optimizer, &gradients, lr, clip_grad_norm)?;
         return Ok(f64::from(head.loss));
     }
-    let decoder = &model.model.decoder;
-    let features = model.model.encoder.features_from_pooled(pooled, Some(dropout))?;
+    let decoder = &network.decoder;
+    let features = network.encoder.features_from_pooled(pooled, Some(dropout))?;
     let inputs = captions.i(..captions.dim(0)? - 1)?;
     let hiddens = decoder.hiddens(&features, &inputs, Some(dropout))?;
     let (steps, batch, hidden) = hiddens.dims3()?;
@@ -59,6 +64,53 @@ pub fn optimizer_step(
     let (loss, _) = masked_cross_entropy(&decoder.logits(&hiddens)?, &targets, Vocabulary::PAD)?;
     update(optimizer, &Gradients::Autograd(loss.backward()?), lr, clip_grad_norm)?;
     Ok(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?))
+}
+
+/// One optimizer step of the attention model on a batch: `grid` (batch × positions × 2048;
+/// tracking gradients into Inception v3 in finetune mode) and `captions` (length × batch token
+/// ids, `<SOS>` … `<EOS>`, PAD-padded, as for [`optimizer_step`]): teacher forcing over each
+/// caption's own length with `dropout` before the output layer, the masked cross-entropy plus
+/// `alpha_c` times the doubly stochastic penalty ([`attention_loss`]), backward, and Adam by `rule`.
+/// Returns the loss.
+///
+/// # Errors
+/// A candle error (shapes, device), or a model without attention.
+pub fn attention_step(
+    model: &TrainModel,
+    grid: &Tensor,
+    captions: &Tensor,
+    dropout: &mut Dropout,
+    optimizer: &mut Adam,
+    rule: UpdateRule,
+    alpha_c: f64,
+) -> Result<f64, TrainError> {
+    let Network::ShowAttendTell(network) = &model.model else {
+        return Err(TrainError::Config("attention_step trains the attention model; this is the original's".into()));
+    };
+    let (by_caption, lengths) = attention_captions(captions)?;
+    let output = network.decoder.forward(grid, &by_caption, &lengths, Some(dropout))?;
+    let loss = attention_loss(&output, &by_caption, Vocabulary::PAD, alpha_c)?;
+    update(optimizer, &Gradients::Autograd(loss.backward()?), rule.lr, rule.clip_grad_norm)?;
+    Ok(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?))
+}
+
+/// How a step updates the weights: the learning rate, and the global gradient norm gradients
+/// are scaled down to when they exceed it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdateRule {
+    /// The learning rate.
+    pub lr: f64,
+    /// The largest global gradient norm, when clipping.
+    pub clip_grad_norm: Option<f64>,
+}
+
+/// `captions` (length × batch, PAD-padded) as the attention decoder takes them: batch × length,
+/// with each caption's length in tokens (its non-PAD ones).
+pub(crate) fn attention_captions(captions: &Tensor) -> Result<(Tensor, Vec<usize>), TrainError> {
+    let by_caption = captions.t()?.contiguous()?;
+    let rows: Vec<Vec<u32>> = by_caption.to_vec2()?;
+    let lengths = rows.iter().map(|row| row.iter().filter(|&&id| id != Vocabulary::PAD).count()).collect();
+    Ok((by_caption, lengths))
 }
 
 /// The Adam update, the gradients first scaled down to a global norm of `clip_grad_norm` when

@@ -10,7 +10,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use caption_data::progress::{duration, per_second};
 use caption_data::{ImageTransform, PreparedDataset, Progress, Split, loader};
-use caption_model::Dropout;
+use caption_model::{DecoderKind, DecoderWithAttention, Dropout, InceptionOutput};
 use serde_json::json;
 
 use crate::TrainError;
@@ -18,10 +18,11 @@ use crate::adam::{Adam, AdamConfig};
 use crate::checkpoint::{self, Best, Checkpoint, TrainerState};
 use crate::config::{EncoderWeights, Mode, Schedule, TrainConfig};
 use crate::error::io;
-use crate::features;
+use crate::features::{self, FrozenFeatures};
+use crate::spatial_cache::Storage;
 use crate::model::TrainModel;
 use crate::run_folder::{RunFolder, write_atomically};
-use crate::step::optimizer_step;
+use crate::step::{UpdateRule, attention_step, optimizer_step};
 use crate::validation::{self, Validation};
 use caption_infer::images::dataset_images;
 
@@ -83,8 +84,8 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     if dataset.images_in(Split::Train).is_empty() {
         return Err(TrainError::Config("the dataset has no training images".into()));
     }
-    let pooled = frozen_features(&folder, &start, dataset, progress)?.map(|p| p.to_device(&device)).transpose()?;
-    let mut run = Run::new(folder, start, dataset, pooled, progress, stop, log)?;
+    let frozen = frozen_features(&folder, &start, dataset, progress)?;
+    let mut run = Run::new(folder, start, dataset, frozen, progress, stop, log)?;
     while run.state.epoch < run.config.epochs {
         let Some(epoch) = run.train_epoch()? else { return Ok(run.summary) };
         let validation = run.validate()?;
@@ -148,7 +149,7 @@ impl Start {
                     epoch: 0,
                     batch_in_epoch: 0,
                     step: 0,
-                    dropout: Dropout::new(0.5, config.seed ^ 0x0d50_0d50).state(),
+                    dropout: Dropout::new(dropout_probability(&config), config.seed ^ 0x0d50_0d50).state(),
                     best: None,
                     epochs_since_best: 0,
                     config: config.clone(),
@@ -223,15 +224,24 @@ fn resume_point(
     Ok((Some(resumed), point.best))
 }
 
+/// The probability of the model's dropouts: the original's 0.5, or the attention decoder's setting.
+fn dropout_probability(config: &TrainConfig) -> f32 {
+    match config.decoder {
+        DecoderKind::Lstm => 0.5,
+        DecoderKind::Attention => config.attention.dropout as f32,
+    }
+}
+
 /// Frozen mode's encoder features for every image (eval mode, computed once and cached in the
-/// run folder; random weights first get BatchNorm statistics from training images); `None` in
-/// the other modes, where the encoder runs on every batch.
+/// run folder; random weights first get BatchNorm statistics from training images): pooled
+/// features, or the attention model's grids; `None` in the other modes, where the encoder runs
+/// on every batch.
 fn frozen_features(
     folder: &RunFolder,
     start: &Start,
     dataset: &PreparedDataset,
     progress: &dyn Progress,
-) -> Result<Option<Tensor>, TrainError> {
+) -> Result<Option<FrozenFeatures>, TrainError> {
     let config = &start.config;
     if config.mode != Mode::Frozen {
         return Ok(None);
@@ -244,14 +254,25 @@ fn frozen_features(
         features::recalibrate_batch_norm(&start.model, dataset, calibration, &eval_transform, progress)?;
     }
     // The state's dataset hash: the dataset's own (a resumed checkpoint's was checked against it).
-    let cache = folder.feature_cache(&features::cache_key(config, &start.state.dataset_hash));
-    let all: Vec<usize> = (0..dataset.images.len()).collect();
-    if let Some(pooled) = features::load_cache(&cache, all.len()) {
-        return Ok(Some(pooled));
+    let dataset_hash = &start.state.dataset_hash;
+    if config.decoder == DecoderKind::Attention {
+        let cache = folder.feature_cache(&features::grid_cache_key(config, dataset_hash));
+        let origin = features::grid_origin(config, dataset_hash);
+        let storage = if config.attention.cache_float16 { Storage::Float16 } else { Storage::Float32 };
+        let grids = features::grid_cache(&cache, &origin, &start.model, dataset, &eval_transform, storage, progress)?;
+        return Ok(Some(FrozenFeatures::Grids(grids)));
     }
-    let pooled = features::pooled_features(&start.model, dataset, &all, &eval_transform, progress)?;
-    features::save_cache(&cache, &pooled)?;
-    Ok(Some(pooled))
+    let cache = folder.feature_cache(&features::cache_key(config, dataset_hash));
+    let all: Vec<usize> = (0..dataset.images.len()).collect();
+    let pooled = match features::load_cache(&cache, all.len()) {
+        Some(pooled) => pooled,
+        None => {
+            let pooled = features::pooled_features(&start.model, dataset, &all, &eval_transform, progress)?;
+            features::save_cache(&cache, &pooled)?;
+            pooled
+        }
+    };
+    Ok(Some(FrozenFeatures::Pooled(pooled.to_device(&start.model.device)?)))
 }
 
 /// What one epoch's training steps add up to.
@@ -270,7 +291,7 @@ struct Run<'a> {
     state: TrainerState,
     optimizer: Adam,
     dropout: Dropout,
-    pooled: Option<Tensor>,
+    frozen: Option<FrozenFeatures>,
     /// metrics.jsonl, open for appending.
     metrics: File,
     train_rows: Vec<usize>,
@@ -290,7 +311,7 @@ impl<'a> Run<'a> {
         folder: RunFolder,
         start: Start,
         dataset: &'a PreparedDataset,
-        pooled: Option<Tensor>,
+        frozen: Option<FrozenFeatures>,
         progress: &'a dyn Progress,
         stop: &'a AtomicBool,
         log: &'a dyn Fn(&str),
@@ -316,7 +337,7 @@ impl<'a> Run<'a> {
             metrics: metrics_path,
         };
         Ok(Self {
-            dropout: Dropout::from_state(0.5, state.dropout),
+            dropout: Dropout::from_state(dropout_probability(&config), state.dropout),
             validation_images: dataset.images_in(Split::Validation),
             started: (Instant::now(), state.step),
             folder,
@@ -325,7 +346,7 @@ impl<'a> Run<'a> {
             model,
             state,
             optimizer,
-            pooled,
+            frozen,
             metrics,
             train_rows,
             total_steps,
@@ -338,7 +359,7 @@ impl<'a> Run<'a> {
 
     /// What the steps need.
     fn steps(&self) -> StepContext<'_> {
-        StepContext::new(&self.model, self.dataset, &self.config, self.pooled.as_ref())
+        StepContext::new(&self.model, self.dataset, &self.config, self.frozen.as_ref())
     }
 
     /// The estimated time until the run's last step, from the pace of this process so far.
@@ -362,7 +383,7 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         for batch in &batches[self.state.batch_in_epoch.min(batches.len())..] {
             let lr = learning_rate(&self.config, self.state.step, self.total_steps);
-            let steps = StepContext::new(&self.model, self.dataset, &self.config, self.pooled.as_ref());
+            let steps = StepContext::new(&self.model, self.dataset, &self.config, self.frozen.as_ref());
             let loss = steps.step(batch, &mut self.dropout, &mut self.optimizer, lr, self.state.step)?;
             self.state.step += 1;
             self.state.batch_in_epoch += 1;
@@ -526,7 +547,7 @@ struct StepContext<'a> {
     model: &'a TrainModel,
     dataset: &'a PreparedDataset,
     config: &'a TrainConfig,
-    pooled: Option<&'a Tensor>,
+    frozen: Option<&'a FrozenFeatures>,
     train_transform: ImageTransform,
 }
 
@@ -535,10 +556,10 @@ impl<'a> StepContext<'a> {
         model: &'a TrainModel,
         dataset: &'a PreparedDataset,
         config: &'a TrainConfig,
-        pooled: Option<&'a Tensor>,
+        frozen: Option<&'a FrozenFeatures>,
     ) -> Self {
         let train_transform = ImageTransform::train(config.train_resize, config.image_size);
-        Self { model, dataset, config, pooled, train_transform }
+        Self { model, dataset, config, frozen, train_transform }
     }
 
     /// One optimizer step on a batch; returns the loss.
@@ -551,30 +572,50 @@ impl<'a> StepContext<'a> {
         step: u64,
     ) -> Result<f64, TrainError> {
         let device = &self.model.device;
-        let pooled = match self.pooled {
-            Some(all) => features::select_rows(all, &batch.images)?,
-            None => {
-                // Inception in train mode on random crops. Original mode: only fc
-                // trains, so no gradient flows into the network; finetune: it all trains.
+        let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), device)?;
+        let clip_grad_norm = self.config.clip_grad_norm;
+        match (self.frozen, self.model.kind()) {
+            (Some(FrozenFeatures::Pooled(all)), _) => {
+                let pooled = features::select_rows(all, &batch.images)?;
+                optimizer_step(self.model, &pooled, &captions, dropout, optimizer, lr, clip_grad_norm)
+            }
+            (Some(FrozenFeatures::Grids(cache)), _) => {
+                let grid = cache.rows(&batch.images, device)?;
+                let rule = UpdateRule { lr, clip_grad_norm };
+                attention_step(self.model, &grid, &captions, dropout, optimizer, rule, self.config.attention.alpha_c)
+            }
+            (None, kind) => {
+                // Inception in train mode on random crops. Original mode: only the head trains,
+                // so no gradient flows into the network; finetune: it all trains.
                 let seed = self.config.seed ^ step;
                 let images = dataset_images(self.dataset, &batch.images, &self.train_transform, seed, device)?;
-                let inception = self.model.model.encoder.inception();
-                if self.config.mode == Mode::Finetune {
-                    inception.forward_t(&images, true)?.pooled
+                let inception = self.model.model.inception();
+                let output = if self.config.mode == Mode::Finetune {
+                    inception.forward_t(&images, true)?
                 } else {
-                    inception.forward_batch_statistics(&images)?.pooled.detach()
+                    let output = inception.forward_batch_statistics(&images)?;
+                    InceptionOutput { pooled: output.pooled.detach(), spatial: output.spatial.detach(), ..output }
+                };
+                match kind {
+                    DecoderKind::Lstm => {
+                        optimizer_step(self.model, &output.pooled, &captions, dropout, optimizer, lr, clip_grad_norm)
+                    }
+                    DecoderKind::Attention => {
+                        let grid = DecoderWithAttention::grid(&output.spatial)?;
+                        let rule = UpdateRule { lr, clip_grad_norm };
+                        let alpha_c = self.config.attention.alpha_c;
+                        attention_step(self.model, &grid, &captions, dropout, optimizer, rule, alpha_c)
+                    }
                 }
             }
-        };
-        let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), device)?;
-        optimizer_step(self.model, &pooled, &captions, dropout, optimizer, lr, self.config.clip_grad_norm)
+        }
     }
 
     fn evaluator(&self) -> validation::Evaluator<'_> {
         validation::Evaluator {
             model: self.model,
             dataset: self.dataset,
-            pooled: self.pooled,
+            frozen: self.frozen,
             transform: ImageTransform::eval(self.config.image_size),
             batch_size: self.config.batch_size,
             max_length: self.config.max_length,

@@ -11,8 +11,12 @@ use caption_metrics::{Bleu, Corpus};
 use caption_text::Vocabulary;
 use serde::{Deserialize, Serialize};
 
+use crate::features::FrozenFeatures;
 use crate::model::TrainModel;
+use crate::step::attention_captions;
 use crate::{TrainError, features};
+use caption_model::Network;
+use caption_model::attention::attention_loss;
 use caption_model::loss::masked_cross_entropy;
 
 /// A validation result.
@@ -37,8 +41,8 @@ pub struct Evaluator<'a> {
     pub model: &'a TrainModel,
     /// The dataset.
     pub dataset: &'a PreparedDataset,
-    /// Cached pooled features of every dataset image (frozen mode), else images are encoded.
-    pub pooled: Option<&'a Tensor>,
+    /// The frozen encoder's cache of every dataset image (frozen mode), else images are encoded.
+    pub frozen: Option<&'a FrozenFeatures>,
     /// The eval transform.
     pub transform: ImageTransform,
     /// Images or captions per forward.
@@ -48,17 +52,24 @@ pub struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
-    /// Encoder outputs (rows × embed) of dataset images, in eval mode.
+    /// Encoder outputs of dataset images, in eval mode: image embeddings (rows × embed) for the
+    /// original's model, grids (rows × positions × 2048) for the attention model.
     ///
     /// # Errors
     /// A data or candle error.
     pub fn features(&self, image_rows: &[usize]) -> Result<Tensor, TrainError> {
-        let encoder = &self.model.model.encoder;
-        let features = match self.pooled {
-            Some(all) => encoder.features_from_pooled(&features::select_rows(all, image_rows)?, None)?,
-            None => {
-                let images = dataset_images(self.dataset, image_rows, &self.transform, 0, &self.model.device)?;
-                encoder.forward_t(&images, None)?
+        let device = &self.model.device;
+        let features = match (&self.model.model, self.frozen) {
+            (Network::ShowAndTell(model), Some(FrozenFeatures::Pooled(all))) => {
+                model.encoder.features_from_pooled(&features::select_rows(all, image_rows)?, None)?
+            }
+            (Network::ShowAttendTell(_), Some(FrozenFeatures::Grids(cache))) => cache.rows(image_rows, device)?,
+            (network, _) => {
+                let images = dataset_images(self.dataset, image_rows, &self.transform, 0, device)?;
+                match network {
+                    Network::ShowAndTell(model) => model.encoder.forward_t(&images, None)?,
+                    Network::ShowAttendTell(model) => model.encode(&images, false)?,
+                }
             }
         };
         Ok(features.detach())
@@ -73,8 +84,19 @@ impl Evaluator<'_> {
         for batch in loader::caption_batches(self.dataset, caption_rows, self.batch_size) {
             let features = self.features(&batch.images)?;
             let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), &self.model.device)?;
-            let logits = self.model.model.decoder.forward(&features, &captions.i(..batch.length - 1)?, None)?;
-            let (loss, tokens) = masked_cross_entropy(&logits, &captions, Vocabulary::PAD)?;
+            let (loss, tokens) = match &self.model.model {
+                Network::ShowAndTell(model) => {
+                    let logits = model.decoder.forward(&features, &captions.i(..batch.length - 1)?, None)?;
+                    masked_cross_entropy(&logits, &captions, Vocabulary::PAD)?
+                }
+                Network::ShowAttendTell(model) => {
+                    // The cross-entropy alone (no attention penalty), comparable with the LSTM's.
+                    let (by_caption, lengths) = attention_captions(&captions)?;
+                    let output = model.decoder.forward(&features, &by_caption, &lengths, None)?;
+                    let tokens = output.decode_lengths.iter().sum();
+                    (attention_loss(&output, &by_caption, Vocabulary::PAD, 0.0)?, tokens)
+                }
+            };
             total += f64::from(loss.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_scalar::<f32>()?) * tokens as f64;
             count += tokens;
         }
@@ -89,8 +111,8 @@ impl Evaluator<'_> {
         let mut captions = Vec::with_capacity(image_rows.len());
         for chunk in image_rows.chunks(self.batch_size.max(1)) {
             let features = self.features(chunk)?;
-            let decoder = &self.model.model.decoder;
-            let generated = decode(decoder, &self.dataset.vocabulary, &features, Decoding::Greedy, self.max_length)?;
+            let model = &self.model.model;
+            let generated = decode(model, &self.dataset.vocabulary, &features, Decoding::Greedy, self.max_length)?;
             captions.extend(generated.into_iter().map(|caption| caption.words));
         }
         Ok(captions)
