@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use caption_data::PreparedDataset;
 use caption_model::parse_device;
-use caption_train::{DecoderKind, EncoderWeights, Mode, OptimizerKind, RunSummary, Schedule, TrainConfig, TrainOptions, train};
+use caption_train::{
+    DecoderKind, EncoderWeights, Mode, OptimizerKind, RunSummary, Schedule, TrainConfig, TrainOptions, train,
+};
 use clap::{Args, ValueEnum};
 
 use crate::progress::Bars;

@@ -294,23 +294,23 @@ pub fn decode(
             .collect(),
         (Decoding::Beam { size, length_penalty }, _) => {
             let config = BeamConfig { beam_size: size, max_length, length_penalty, eos: Vocabulary::EOS };
-            beam_search(model, encoded, config, 1)?.into_iter().map(|ranked| best(ranked)).collect()
+            caption_model::beam::best_of(beam_search(model, encoded, config, 1)?)
         }
     };
     Ok(raw.into_iter().map(|hypothesis| generated(vocabulary, hypothesis)).collect())
 }
 
 /// The `n` best hypotheses of each image by beam search, with either model.
-fn beam_search(model: &Network, encoded: &Tensor, config: BeamConfig, n: usize) -> candle_core::Result<Vec<Vec<Hypothesis>>> {
+fn beam_search(
+    model: &Network,
+    encoded: &Tensor,
+    config: BeamConfig,
+    n: usize,
+) -> candle_core::Result<Vec<Vec<Hypothesis>>> {
     match model {
         Network::ShowAndTell(model) => model.decoder.beam_search_n_best(encoded, config, n),
         Network::ShowAttendTell(model) => model.decoder.beam_search_n_best(encoded, config, Vocabulary::SOS, n),
     }
-}
-
-/// The first of a ranking (the empty caption when the search kept none).
-fn best(ranked: Vec<Hypothesis>) -> Hypothesis {
-    ranked.into_iter().next().unwrap_or_else(Hypothesis::start)
 }
 
 /// A decoder's output (ids ending with `<EOS>` when finished) as a [`Generated`] caption: the

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use caption_model::DecoderKind;
 use candle_core::{Device, Tensor};
+use caption_model::DecoderKind;
 use serde_json::json;
 
 use crate::InferError;

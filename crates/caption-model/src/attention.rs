@@ -21,8 +21,8 @@
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
-use crate::beam::{self, BeamConfig, BeamStep, Hypothesis};
 use crate::Dropout;
+use crate::beam::{self, BeamConfig, BeamStep, Hypothesis};
 use crate::loss::masked_cross_entropy;
 
 /// Channels of Inception v3's grid (Mixed_7c), the attention decoder's `encoder_dim`.

@@ -92,7 +92,8 @@ pub(crate) fn search(
     mut step: impl FnMut(Option<Continued<'_>>) -> Result<BeamStep>,
 ) -> Result<Vec<Vec<Hypothesis>>> {
     let beam = config.beam_size.max(1);
-    let mut live: Vec<Vec<Live>> = (0..images).map(|i| vec![Live { hypothesis: Hypothesis::start(), row: i }]).collect();
+    let mut live: Vec<Vec<Live>> =
+        (0..images).map(|i| vec![Live { hypothesis: Hypothesis::start(), row: i }]).collect();
     let mut finished: Vec<Vec<Hypothesis>> = vec![Vec::new(); images];
     let (mut parents, mut words): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     for length in 0..config.max_length {
@@ -157,8 +158,8 @@ pub(crate) fn search(
         .collect())
 }
 
-/// The first of each image's ranking (the start hypothesis when a search kept none).
-pub(crate) fn best_of(rankings: Vec<Vec<Hypothesis>>) -> Vec<Hypothesis> {
+/// The first of each image's ranking (the empty hypothesis when a search kept none).
+pub fn best_of(rankings: Vec<Vec<Hypothesis>>) -> Vec<Hypothesis> {
     rankings.into_iter().map(|ranked| ranked.into_iter().next().unwrap_or_else(Hypothesis::start)).collect()
 }
 

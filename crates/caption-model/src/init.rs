@@ -32,9 +32,7 @@ pub fn initialize(varmap: &VarMap, seed: u64, filter: impl Fn(&str) -> bool) -> 
         let fan_in = dims.iter().skip(1).product::<usize>().max(1) as f64;
         let values: Vec<f32> = if name.ends_with("running_var") || (name.contains(".bn.") && name.ends_with("weight")) {
             vec![1.0; count]
-        } else if is_running_statistic(name) || name.contains(".bn.") {
-            vec![0.0; count]
-        } else if name == "decoder.fc.bias" {
+        } else if is_running_statistic(name) || name.contains(".bn.") || name == "decoder.fc.bias" {
             vec![0.0; count]
         } else if name == "decoder.embedding.weight" || name == "decoder.fc.weight" {
             // The attention decoder's `init_weights` (sgrvinod's tutorial).

@@ -176,3 +176,47 @@ fn greedy_decoding_and_its_attention_weights_equal_pytorch() {
         assert!(ids.len() < 12);
     }
 }
+
+#[test]
+fn beam_search_keeps_each_words_weights_as_teacher_forcing_computes_them() {
+    let fixtures = fixtures();
+    let decoder = fixture_decoder(&fixtures, DType::F64);
+    let grid = grid_of(&fixtures);
+    let (sos, eos) = (1, 19);
+    // A beam of one is greedy decoding, words and weights.
+    let beam = |size, n| {
+        let config = caption_model::BeamConfig { beam_size: size, max_length: 12, length_penalty: 0.0, eos };
+        decoder.beam_search_n_best(&grid, config, sos, n).unwrap()
+    };
+    let greedy = decoder.greedy(&grid, 12, sos, eos).unwrap();
+    for (ranked, caption) in beam(1, 1).iter().zip(&greedy) {
+        assert_eq!(ranked[0].ids, caption.ids);
+        assert_eq!(ranked[0].alphas, caption.alphas);
+    }
+    // Every hypothesis of a wider beam: its log-probability and weights are those of teacher
+    // forcing on its own words, and the ranking never rises.
+    for (image, ranked) in beam(4, 4).iter().enumerate() {
+        assert_eq!(ranked.len(), 4);
+        for pair in ranked.windows(2).filter(|pair| pair[0].finished == pair[1].finished) {
+            assert!(pair[0].log_prob >= pair[1].log_prob);
+        }
+        for hypothesis in ranked {
+            let mut tokens = vec![sos];
+            tokens.extend(&hypothesis.ids);
+            let captions = Tensor::new(tokens.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let one = grid.narrow(0, image, 1).unwrap();
+            let output = decoder.forward(&one, &captions, &[tokens.len()], None).unwrap();
+            let log_probs = candle_nn::ops::log_softmax(&output.scores, 2).unwrap().squeeze(0).unwrap();
+            let log_probs: Vec<Vec<f64>> = log_probs.to_vec2().unwrap();
+            let expected: f64 = hypothesis.ids.iter().enumerate().map(|(t, &id)| log_probs[t][id as usize]).sum();
+            assert!((f64::from(hypothesis.log_prob) - expected).abs() < 1e-4, "{} vs {expected}", hypothesis.log_prob);
+            let alphas: Vec<Vec<f64>> = output.alphas.squeeze(0).unwrap().to_vec2().unwrap();
+            assert_eq!(hypothesis.alphas.len(), alphas.len());
+            for (kept, forced) in hypothesis.alphas.iter().zip(&alphas) {
+                for (a, b) in kept.iter().zip(forced) {
+                    assert!((f64::from(*a) - b).abs() < 1e-6, "image {image}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::error::io;
-use caption_infer::checkpoint_files::{AttentionSizes, ModelConfig, ModelMetadata, read_model_and_vocabulary, write_model_file};
+use caption_infer::checkpoint_files::{
+    AttentionSizes, ModelConfig, ModelMetadata, read_model_and_vocabulary, write_model_file,
+};
 
 use crate::run_folder::{CHECKPOINTS_DIR, DAMAGED_DIR, is_checkpoint_entry_path};
 

@@ -80,7 +80,14 @@ pub struct AttentionSettings {
 impl Default for AttentionSettings {
     fn default() -> Self {
         let size = caption_model::attention::TUTORIAL_SIZE;
-        Self { embed_dim: size, attention_dim: size, decoder_dim: size, dropout: 0.5, alpha_c: 1.0, cache_float16: false }
+        Self {
+            embed_dim: size,
+            attention_dim: size,
+            decoder_dim: size,
+            dropout: 0.5,
+            alpha_c: 1.0,
+            cache_float16: false,
+        }
     }
 }
 

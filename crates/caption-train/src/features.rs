@@ -11,8 +11,8 @@ use caption_model::init::is_running_statistic;
 use caption_infer::images::dataset_images;
 
 use crate::TrainError;
-use crate::spatial_cache::{GridCache, GridOrigin, Storage, write_cache};
 use crate::model::TrainModel;
+use crate::spatial_cache::{GridCache, GridOrigin, Storage, write_cache};
 
 /// Images per encoder forward.
 const ENCODER_BATCH: usize = 32;
@@ -184,10 +184,9 @@ pub fn grid_cache(
         Ok(grids)
     })?;
     progress.finish();
-    GridCache::open(path, origin, images)?.ok_or_else(|| TrainError::Config(format!(
-        "{} was written but does not read back as a grid cache",
-        path.display()
-    )))
+    GridCache::open(path, origin, images)?.ok_or_else(|| {
+        TrainError::Config(format!("{} was written but does not read back as a grid cache", path.display()))
+    })
 }
 
 /// Reads a feature cache written by [`save_cache`] if it exists and has `rows` rows.

@@ -52,8 +52,8 @@ mod trainer;
 pub mod validation;
 
 pub use adam::{Adam, AdamConfig, Gradients};
-pub use caption_model::loss::masked_cross_entropy;
 pub use caption_model::DecoderKind;
+pub use caption_model::loss::masked_cross_entropy;
 pub use config::{AttentionSettings, EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig};
 pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;

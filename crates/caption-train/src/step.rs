@@ -35,7 +35,9 @@ pub fn optimizer_step(
     clip_grad_norm: Option<f64>,
 ) -> Result<f64, TrainError> {
     let Network::ShowAndTell(network) = &model.model else {
-        return Err(TrainError::Config("optimizer_step trains the original's model; this is the attention model".into()));
+        return Err(TrainError::Config(
+            "optimizer_step trains the original's model; this is the attention model".into(),
+        ));
     };
     if let Some(head) = network.head_gradients(pooled, captions, dropout, Vocabulary::PAD)? {
         let gradients = Gradients::Named(head.gradients.into_iter().collect());

@@ -230,3 +230,160 @@ fn finetune_mode_trains_every_inception_layer_and_seed_mode_none() {
         assert!(!same(before, tuned), "{name} did not train in finetune mode: no gradient reached it");
     }
 }
+
+/// [`config`] with the attention decoder (small sizes) at 107 px, where Inception's grid is 2 × 2.
+fn attention_config(epochs: usize) -> TrainConfig {
+    let attention = caption_train::AttentionSettings {
+        embed_dim: 16,
+        attention_dim: 12,
+        decoder_dim: 20,
+        ..caption_train::AttentionSettings::default()
+    };
+    TrainConfig { decoder: caption_train::DecoderKind::Attention, image_size: 107, attention, ..config(epochs) }
+}
+
+#[test]
+fn attention_runs_are_reproducible_resume_exactly_and_caption_with_their_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 20, 5);
+    let whole = dir.path().join("whole");
+    let summary = run(&data, &whole, attention_config(2), false, None);
+    assert_eq!(summary.epochs, 2);
+    let pieces = dir.path().join("pieces");
+    assert!(run(&data, &pieces, attention_config(2), false, Some(1)).interrupted);
+    let last = run(&data, &pieces, attention_config(2), true, None);
+    assert_eq!(last.steps, summary.steps);
+    assert_identical(&weights(&newest(&whole)), &weights(&newest(&pieces)));
+
+    // The checkpoint holds the PyTorch module names and describes itself as ShowAttendTell.
+    let file = caption_infer::checkpoint_files::read_model_file(&newest(&whole).join(checkpoint::MODEL_FILE)).unwrap();
+    let metadata = file.config.unwrap();
+    assert_eq!((metadata.architecture.as_str(), metadata.attention_dim), ("ShowAttendTell", Some(12)));
+    assert_eq!((metadata.embed_size, metadata.hidden_size), (16, 20));
+    for name in ["decoder.attention.full_att.weight", "decoder.decode_step.weight_ih", "decoder.f_beta.bias"] {
+        assert!(file.tensors.contains_key(name), "{name} missing");
+    }
+    assert!(file.tensors.contains_key("encoder.inception.Mixed_7c.branch_pool.conv.weight"));
+    assert!(!file.tensors.keys().any(|name| name.starts_with("encoderCNN") || name.starts_with("decoderRNN")));
+
+    // Captioning reads it and returns each word's weights over the 2 × 2 grid.
+    let captioner = caption_infer::Captioner::from_run_or_checkpoint(&whole, &Device::Cpu).unwrap();
+    assert_eq!(captioner.model.kind(), caption_train::DecoderKind::Attention);
+    let images: Vec<usize> = (0..4).collect();
+    for decoding in [caption_infer::Decoding::Greedy, caption_infer::Decoding::Beam { size: 3, length_penalty: 0.0 }] {
+        for caption in captioner.caption_dataset(&data, &images, decoding, &NoProgress).unwrap() {
+            assert_eq!(caption.alphas.len(), caption.words.len(), "{decoding:?}");
+            if !caption.words.is_empty() {
+                assert_eq!(caption.grid_side(), Some(2));
+            }
+            for weights in &caption.alphas {
+                assert!((weights.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{weights:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_grid_cache_of_another_origin_is_refused_and_float16_halves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 12, 6);
+    let hash = data.manifest.content_hash();
+    let first = dir.path().join("first");
+    run(&data, &first, attention_config(1), false, None);
+    let cache = first
+        .join(format!("features-{}.safetensors", caption_train::features::grid_cache_key(&attention_config(1), &hash)));
+    let size32 = std::fs::metadata(&cache).unwrap().len();
+    assert!(size32 > 12 * 4 * 2048 * 4, "12 images × 4 positions × 2048 float32");
+
+    // The same grids under the name another image size's cache has: refused, naming both.
+    let bigger = TrainConfig { image_size: 139, ..attention_config(1) };
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    // A run folder (its config.toml) holding another run's cache under this run's name.
+    std::fs::copy(first.join(caption_train::CONFIG_FILE), other.join(caption_train::CONFIG_FILE)).unwrap();
+    let planted =
+        other.join(format!("features-{}.safetensors", caption_train::features::grid_cache_key(&bigger, &hash)));
+    std::fs::copy(&cache, &planted).unwrap();
+    let stop = AtomicBool::new(false);
+    let error = train(TrainOptions {
+        config: bigger,
+        dataset: &data,
+        run_dir: other.clone(),
+        resume: false,
+        device: Device::Cpu,
+        progress: &NoProgress,
+        stop: &stop,
+        log: &|_| {},
+    })
+    .expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("refused") && message.contains("image size 107") && message.contains("image size 139"),
+        "{message}"
+    );
+    assert!(planted.is_file(), "the refused cache is left where it was");
+
+    // float16: half the bytes (the header aside), the grids within float16's rounding.
+    let half = TrainConfig {
+        attention: caption_train::AttentionSettings { cache_float16: true, ..attention_config(1).attention },
+        ..attention_config(1)
+    };
+    let second = dir.path().join("half");
+    run(&data, &second, half.clone(), false, None);
+    let cache16 =
+        second.join(format!("features-{}.safetensors", caption_train::features::grid_cache_key(&half, &hash)));
+    let size16 = std::fs::metadata(&cache16).unwrap().len();
+    assert!(size16 * 2 - size32 < 2048, "{size16} vs {size32}");
+    let origin = caption_train::features::grid_origin(&half, &hash);
+    let open = |path: &Path| caption_train::spatial_cache::GridCache::open(path, &origin, 12).unwrap().unwrap();
+    let rows = [0, 5, 11];
+    let full: Vec<f32> = open(&cache).rows(&rows, &Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let halved: Vec<f32> = open(&cache16).rows(&rows, &Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert!(full.iter().any(|&v| v != 0.0));
+    for (a, b) in full.iter().zip(&halved) {
+        assert!((a - b).abs() <= a.abs() / 1024.0 + 1e-7, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn an_attention_run_refuses_a_switch_of_decoder_and_trains_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 12, 7);
+    let run_dir = dir.path().join("run");
+    run(&data, &run_dir, attention_config(1), false, None);
+    let stop = AtomicBool::new(false);
+    let error = train(TrainOptions {
+        config: config(2),
+        dataset: &data,
+        run_dir: run_dir.clone(),
+        resume: true,
+        device: Device::Cpu,
+        progress: &NoProgress,
+        stop: &stop,
+        log: &|_| {},
+    })
+    .expect_err("refused");
+    let message = error.to_string();
+    assert!(message.contains("ShowAttendTell with embed 16") && message.contains("this run: CNNtoRNN"), "{message}");
+
+    // Original mode trains the decoder only; finetune reaches Inception's first layer.
+    let tuned = |mode| TrainConfig {
+        mode,
+        train_resize: 120,
+        cnn_learning_rate: Some(1e-3),
+        batch_size: 4,
+        ..attention_config(1)
+    };
+    let init = caption_train::TrainModel::new(&tuned(Mode::Original), data.vocabulary.len(), &Device::Cpu).unwrap();
+    let init = init.state_dict().unwrap();
+    for (mode, encoder_trains) in [(Mode::Original, false), (Mode::Finetune, true)] {
+        let folder = dir.path().join(format!("{mode:?}"));
+        assert!(run(&data, &folder, tuned(mode), false, Some(1)).interrupted);
+        let trained = weights(&newest(&folder));
+        let changed = |name: &str| {
+            (&init[name] - &trained[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0
+        };
+        assert!(changed("decoder.fc.weight") && changed("decoder.attention.encoder_att.weight"), "{mode:?}");
+        assert_eq!(changed("encoder.inception.Conv2d_1a_3x3.conv.weight"), encoder_trains, "{mode:?}");
+    }
+}
