@@ -3,8 +3,9 @@
 (tools/model/attention_reference.py): a small DecoderWithAttention with seeded random weights,
 teacher forcing over three captions of different lengths on a 3 x 3 grid, in float64 and float32:
 scores and attention weights (back in input order), the loss (alpha_c = 1), the gradient of
-every parameter and of the encoder grid, and each image's greedy caption with its attention
-weights. Dropout off (eval), so both sides compute the same.
+every parameter and of the encoder grid, every parameter after one step of torch.optim.Adam
+(lr 4e-4, the tutorial's decoder_lr; default betas and eps) on that gradient, and each image's
+greedy caption with its attention weights. Dropout off (eval), so both sides compute the same.
 
 Writes crates/caption-model/tests/fixtures/attention_decoder.safetensors.
 Usage: tools/.venv/bin/python tools/model/generate_attention_fixtures.py
@@ -49,7 +50,11 @@ def main():
         out[f"{prefix}/loss"] = value.detach().reshape(1)
         out[f"{prefix}/grad/encoder_out"] = grid.grad
         for name, p in net.named_parameters():
-            out[f"{prefix}/grad/{name}"] = p.grad
+            out[f"{prefix}/grad/{name}"] = p.grad.clone()
+        torch.optim.Adam(net.parameters(), lr=4e-4).step()
+        for name, p in net.named_parameters():
+            out[f"{prefix}/adam/{name}"] = p.detach().clone()
+        net.load_state_dict({k: v.to(dtype) for k, v in model.state_dict().items()})
         # Greedy decoding of each image (<start> = 1, <end> = 2, at most 12 words).
         for image in range(3):
             ids, log_prob, alphas = greedy(net, encoder_out[image : image + 1].to(dtype), 1, 2, 12)
