@@ -271,3 +271,60 @@ fn demo_at_tiny_sizes_writes_everything_it_names() {
     let test_images = summary["test_images"].as_u64().unwrap() as usize;
     browser::check_report(&report, test_images, 2, 9);
 }
+
+#[test]
+fn the_attention_demo_compares_both_decoders_and_its_model_draws_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, run) = (dir.path().join("data"), dir.path().join("run"));
+    let out = ok(xtask(&["demo", "--decoder", "attention", "--images", "40", "--epochs", "1"])
+        .args(["--attention-epochs", "1", "--image-size", "107", "--embed-size", "16", "--hidden-size", "16"])
+        .args(["--device", "cpu", "--json", "--data"])
+        .arg(&data)
+        .arg("--run")
+        .arg(&run)
+        .output()
+        .unwrap());
+    assert!(out.contains("side by side") && out.contains("object accuracy"), "{out}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(summary["decoder"], "attention");
+    for value in [&summary["bleu_4"], &summary["object_accuracy"], &summary["lstm"]["bleu"][3]] {
+        assert!((0.0..=1.0).contains(&value.as_f64().unwrap()), "{summary}");
+    }
+    let lstm_run = dir.path().join("run-lstm");
+    assert_eq!(PathBuf::from(summary["lstm"]["run"].as_str().unwrap()), lstm_run);
+    assert!(run.join("best").is_dir() && lstm_run.join("best").is_dir());
+
+    // The attention model's maps: one PNG per image, a panel per word.
+    let images: Vec<PathBuf> = (0..2).map(|i| data.join("images").join(format!("shapes_{i:05}.png"))).collect();
+    let maps = dir.path().join("maps");
+    let captions = ok(xtask(&["caption", "--device", "cpu", "--tokens", "--attention-maps"])
+        .arg(&maps)
+        .arg("--checkpoint")
+        .arg(&run)
+        .args(&images)
+        .output()
+        .unwrap());
+    for (line, image) in captions.lines().zip(&images) {
+        let words = line.split('\t').nth(1).unwrap().split_whitespace().count();
+        let name = format!("{}.attention.png", image.file_stem().unwrap().to_string_lossy());
+        let map = image::open(maps.join(name)).unwrap();
+        let panels = words.max(1) as u32;
+        assert_eq!(map.width(), panels * 160 + (panels - 1) * 6, "{line}");
+    }
+    // The LSTM model has no weights to draw, and the export writes the original's model only.
+    let refused = cli::fails(
+        xtask(&["caption", "--device", "cpu", "--attention-maps"])
+            .arg(&maps)
+            .arg("--checkpoint")
+            .arg(&lstm_run)
+            .arg(&images[0])
+            .output()
+            .unwrap(),
+    );
+    assert!(refused.contains("needs an attention model (ShowAttendTell)") && refused.contains("CNNtoRNN"), "{refused}");
+    let refused = cli::fails(
+        xtask(&["export", "--checkpoint"]).arg(&run).arg("--pytorch").arg(dir.path().join("export")).output().unwrap(),
+    );
+    assert!(refused.contains("ShowAttendTell") && refused.contains("CNNtoRNN"), "{refused}");
+    assert!(!dir.path().join("export").exists(), "nothing written");
+}

@@ -36,6 +36,7 @@ fn evaluation(dir: &std::path::Path) -> (PreparedDataset, SplitCaptions) {
         .collect();
     let captions = SplitCaptions {
         ids: rows.iter().map(|&r| dataset.images[r].id.clone()).collect(),
+        alphas: vec![Vec::new(); rows.len()],
         hypotheses,
         references: rows.iter().map(|&r| references[r].iter().map(|s| s.to_string()).collect()).collect(),
         reference_words: reference_words(&dataset, &rows),

@@ -92,6 +92,10 @@ pub struct PrepareArgs {
     /// Shapes: side of each generated image in pixels.
     #[arg(long, default_value_t = 128, value_name = "PX")]
     pub size: u32,
+    /// Shapes: `mixed` adds pairs of two different shapes (another colour, form or both), named
+    /// left to right, which only a model that looks at each object can describe.
+    #[arg(long, value_enum, default_value = "simple")]
+    pub scenes: ScenesArg,
     /// Print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -140,7 +144,18 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
     let (records, images) = match (args.dataset, &args.captions) {
         (Some(BuiltIn::Shapes), _) => {
             options.name = args.name.clone().unwrap_or_else(|| "shapes".into());
-            shapes::source(ShapesConfig { images: args.images, size: args.size, seed: args.seed }, &mut options)?
+            shapes::source(
+                ShapesConfig {
+                    images: args.images,
+                    size: args.size,
+                    seed: args.seed,
+                    scenes: match args.scenes {
+                        ScenesArg::Simple => shapes::Scenes::Simple,
+                        ScenesArg::Mixed => shapes::Scenes::Mixed,
+                    },
+                },
+                &mut options,
+            )?
         }
         (Some(built_in @ (BuiltIn::Flickr8k | BuiltIn::Flickr30k)), _) => {
             let recipe = if built_in == BuiltIn::Flickr8k { HubRecipe::flickr8k() } else { HubRecipe::flickr30k() };
@@ -262,4 +277,13 @@ fn print_summary(dataset: &PreparedDataset, seconds: f64) {
     if manifest.empty_captions > 0 {
         println!("  dropped {} captions with no tokens", manifest.empty_captions);
     }
+}
+
+/// The shapes generator's scenes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ScenesArg {
+    /// One shape on the left or right, or two identical shapes.
+    Simple,
+    /// Simple scenes, and pairs of different shapes.
+    Mixed,
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask demo`: the whole pipeline offline on the synthetic shapes dataset.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -10,7 +10,8 @@ use caption_data::{PrepareOptions, PreparedDataset, Split};
 use caption_infer::evaluation::{SplitCaptions, caption_split};
 use caption_infer::{Captioner, Decoding};
 use caption_metrics::{Bleu, Corpus};
-use caption_train::{EncoderWeights, Schedule, TrainConfig};
+use caption_model::DecoderKind;
+use caption_train::{AttentionSettings, EncoderWeights, Schedule, TrainConfig};
 use clap::Args;
 use serde_json::json;
 
@@ -28,9 +29,15 @@ use caption_infer::report;
 /// from the Hugging Face Hub), captions the held-out test split, scores BLEU-1..4 against the
 /// best constant caption, checks that every caption names the right colour and shape, and writes
 /// an HTML report.
+///
+/// --decoder attention compares the two decoders: on shapes with mixed scenes (pairs of
+/// different shapes, named left to right) it trains the LSTM model (RUN-lstm) and Show, Attend
+/// and Tell (RUN) on the same data and prints them side by side: BLEU-1..4, CIDEr-D, attribute
+/// accuracy, object accuracy (colour, shape and position of every object) and, for the attention
+/// model, the share of each colour or shape word's attention that falls on its object's box.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  cargo xtask demo\n  cargo xtask demo --json\n  cargo xtask demo --pretrained --device cuda"
+    after_help = "Examples:\n  cargo xtask demo\n  cargo xtask demo --json\n  cargo xtask demo --decoder attention\n  cargo xtask demo --pretrained --device cuda"
 )]
 pub struct DemoArgs {
     /// Images to generate.
@@ -40,14 +47,20 @@ pub struct DemoArgs {
     /// three runs; 86.2 % at 60).
     #[arg(long, default_value_t = 60)]
     epochs: usize,
-    /// Embedding size (the original: 256; smaller trains several times faster on a CPU).
+    /// With --decoder attention: the attention model's epochs (each costs several of the LSTM's
+    /// on a CPU: every word attends over 2048-channel features).
+    #[arg(long, default_value_t = 20)]
+    attention_epochs: usize,
+    /// Embedding size (the original: 256; smaller trains several times faster on a CPU); also
+    /// the attention decoder's.
     #[arg(long, default_value_t = 128)]
     embed_size: usize,
-    /// LSTM hidden size (the original: 256).
+    /// LSTM hidden size (the original: 256); also the attention decoder's cell and attention
+    /// network.
     #[arg(long, default_value_t = 128)]
     hidden_size: usize,
     /// Side of the image the encoder sees (299 with --pretrained). 139 reads shapes better than
-    /// 107 and keeps the demo under ten minutes on two cores.
+    /// 107 and keeps the demo under ten minutes on two cores; Inception's grid is 3 × 3 there.
     #[arg(long, default_value_t = 139)]
     image_size: u32,
     /// Learning rate.
@@ -62,17 +75,23 @@ pub struct DemoArgs {
     /// the first time).
     #[arg(long)]
     pretrained: bool,
+    /// `lstm`: train and report the original's model; `attention`: compare it with Show, Attend
+    /// and Tell on mixed scenes.
+    #[arg(long, value_enum, default_value = "lstm")]
+    decoder: DemoDecoder,
     /// Seed of the data, the weights and the training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Where the prepared dataset goes (replaced if it is a prepared dataset; any other folder
-    /// that is not empty is refused).
-    #[arg(long, default_value = "datasets/shapes")]
-    data: PathBuf,
+    /// that is not empty is refused) [default: datasets/shapes, datasets/shapes-mixed with
+    /// --decoder attention].
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// The run folder (started over if it is a run: what a run wrote there is deleted, other
-    /// files stay; a folder that is not a run is refused).
-    #[arg(long, default_value = "runs/demo")]
-    run: PathBuf,
+    /// files stay; a folder that is not a run is refused) [default: runs/demo,
+    /// runs/demo-attention with --decoder attention, its LSTM run beside it as RUN-lstm].
+    #[arg(long)]
+    run: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -84,10 +103,50 @@ pub struct DemoArgs {
     json: bool,
 }
 
+/// Which decoders the demo trains.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoDecoder {
+    /// The original's LSTM.
+    Lstm,
+    /// The LSTM and Show, Attend and Tell, side by side.
+    Attention,
+}
+
+/// A trained run scored on the test split.
+struct Scored {
+    run: PathBuf,
+    checkpoint: Option<PathBuf>,
+    source: String,
+    captions: SplitCaptions,
+    scores: caption_infer::evaluation::Scores,
+    /// Per image: the caption names the right colours and shapes and no other.
+    attribute_hits: Vec<bool>,
+    /// Per image: it also binds each colour to its shape and places every object.
+    object_hits: Vec<bool>,
+    /// The attention model's mean share of a colour or shape word's attention on its object.
+    attention_on_object: Option<f64>,
+}
+
+impl Scored {
+    fn accuracy(hits: &[bool]) -> f64 {
+        hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64
+    }
+}
+
 /// Runs `cargo xtask demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
-    println!("== 1/4 preparing the shapes dataset ({} images)", args.images);
+    let attention = args.decoder == DemoDecoder::Attention;
+    let data_dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(if attention { "datasets/shapes-mixed" } else { "datasets/shapes" }));
+    let run_dir =
+        args.run.clone().unwrap_or_else(|| PathBuf::from(if attention { "runs/demo-attention" } else { "runs/demo" }));
+    let stages = if attention { 5 } else { 4 };
+    let scenes = if attention { shapes::Scenes::Mixed } else { shapes::Scenes::Simple };
+    let scenes_note = if attention { ", mixed scenes" } else { "" };
+    println!("== 1/{stages} preparing the shapes dataset ({} images{scenes_note})", args.images);
     let preparing = Instant::now();
     let mut options = PrepareOptions {
         name: "shapes".into(),
@@ -96,73 +155,69 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         split_seed: args.seed,
         ..PrepareOptions::default()
     };
-    let shapes = ShapesConfig { images: args.images, size: 128, seed: args.seed };
+    let shapes = ShapesConfig { images: args.images, size: 128, seed: args.seed, scenes };
     let (records, images) = shapes::source(shapes, &mut options)?;
-    let dataset = prepare_and_report(records, &images, &options, &args.data, false, preparing)?;
+    let dataset = prepare_and_report(records, &images, &options, &data_dir, false, preparing)?;
 
-    println!("== 2/4 training (frozen encoder, {} weights)", if args.pretrained { "ImageNet" } else { "random" });
-    // Start the run over: only what a run wrote goes (a folder that is not a run is refused).
-    caption_train::run_folder::RunFolder::lock(&args.run)?.clear()?;
-    let config = TrainConfig {
-        encoder: if args.pretrained { EncoderWeights::Hub } else { EncoderWeights::Random },
-        // Random weights were never trained with torchvision's input transform.
-        transform_input: args.pretrained,
-        epochs: args.epochs,
-        learning_rate: args.lr,
-        schedule: if args.constant_lr { Schedule::Constant } else { Schedule::Cosine },
-        embed_size: args.embed_size,
-        hidden_size: args.hidden_size,
-        image_size: if args.pretrained { args.image_size.max(299) } else { args.image_size },
-        seed: args.seed,
-        ..TrainConfig::default()
-    };
-    let summary = train_and_report(config, &dataset, &args.run, false, &args.device, false)?;
-    if summary.interrupted {
-        return Err(crate::Interrupted.into());
+    let weights = if args.pretrained { "ImageNet" } else { "random" };
+    let lstm_run = if attention { sibling(&run_dir, "-lstm") } else { run_dir.clone() };
+    println!("== 2/{stages} training the LSTM decoder (frozen encoder, {weights} weights)");
+    train_demo(args, &dataset, &lstm_run, DecoderKind::Lstm)?;
+    if attention {
+        println!("== 3/{stages} training the attention decoder (frozen encoder, {weights} weights)");
+        train_demo(args, &dataset, &run_dir, DecoderKind::Attention)?;
     }
 
-    println!("== 3/4 captioning and scoring the test split");
-    let device = caption_model::parse_device(&args.device)?;
-    let captioner = Captioner::from_run_or_checkpoint(&args.run, &device)?;
-    let bars = Bars::new(false);
-    let captions = caption_split(&captioner, &dataset, Split::Test, Decoding::Greedy, &bars)?;
-    let scores = captions.scores()?;
-    let (baseline_caption, baseline_bleu_4) = best_constant_caption(&dataset, &captions)?;
-    let hits = attribute_hits(&dataset, &captions)?;
-    let attribute_accuracy = hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64;
+    println!("== {}/{stages} captioning and scoring the test split", stages - 1);
+    // With --decoder attention, the LSTM run is the comparison and the attention run the main one.
+    let first = score(args, &dataset, &lstm_run)?;
+    let (lstm, main) = if attention { (Some(first), score(args, &dataset, &run_dir)?) } else { (None, first) };
+    let (baseline_caption, baseline_bleu_4) = best_constant_caption(&dataset, &main.captions)?;
+    let attribute_accuracy = Scored::accuracy(&main.attribute_hits);
+    let object_accuracy = Scored::accuracy(&main.object_hits);
 
-    println!("== 4/4 writing the report");
-    let eval_dir = args.run.join("eval-test");
-    let extra = json!({"baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption, "attribute_accuracy": attribute_accuracy});
-    let paths = captions.write(&eval_dir, &scores, extra)?;
-    let report_path = args.report.clone().unwrap_or_else(|| args.run.join("report.html"));
+    println!("== {stages}/{stages} writing the report");
+    let eval_dir = run_dir.join("eval-test");
+    let mut extra = json!({"baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption,
+        "attribute_accuracy": attribute_accuracy, "object_accuracy": object_accuracy});
+    if let Some(share) = main.attention_on_object {
+        extra["attention_on_object"] = json!(share);
+    }
+    let paths = main.captions.write(&eval_dir, &main.scores, extra)?;
+    let report_path = args.report.clone().unwrap_or_else(|| run_dir.join("report.html"));
+    let mut extra_rows = vec![
+        ("best constant caption".into(), baseline_caption.clone()),
+        ("its BLEU-4 (baseline)".into(), format!("{baseline_bleu_4:.4}")),
+        ("attribute accuracy".into(), format!("{:.1} %", 100.0 * attribute_accuracy)),
+        ("object accuracy".into(), format!("{:.1} %", 100.0 * object_accuracy)),
+    ];
+    if let Some(share) = main.attention_on_object {
+        extra_rows.push(("attention on the named object".into(), format!("{:.1} %", 100.0 * share)));
+    }
     report::write(
         &report_path,
         &report::Page {
-            title: "caption demo: shapes, test split".into(),
+            title: format!("caption demo: shapes{scenes_note}, test split"),
             provenance: report::Provenance {
-                checkpoint: captioner.source.clone(),
+                checkpoint: main.source.clone(),
                 decoding: Decoding::Greedy,
-                profile: captions.metric_profile(),
+                profile: main.captions.metric_profile(),
                 split: Split::Test.to_string(),
             },
             dataset: &dataset,
-            captions: &captions,
-            scores: &scores,
-            extra_rows: vec![
-                ("best constant caption".into(), baseline_caption.clone()),
-                ("its BLEU-4 (baseline)".into(), format!("{baseline_bleu_4:.4}")),
-                ("attribute accuracy".into(), format!("{:.1} %", 100.0 * attribute_accuracy)),
-            ],
-            plots: caption_train::plots::plot_files(&args.run),
-            attribute_hits: Some(hits),
+            captions: &main.captions,
+            scores: &main.scores,
+            extra_rows,
+            plots: caption_train::plots::plot_files(&run_dir),
+            attribute_hits: Some(main.attribute_hits.clone()),
         },
     )?;
 
     println!();
+    let scores = &main.scores;
     evaluate::print_scores(
-        &format!("test split: {} images, greedy decoding, pycocoevalcap profile", captions.ids.len()),
-        &scores,
+        &format!("test split: {} images, greedy decoding, pycocoevalcap profile", main.captions.ids.len()),
+        scores,
     );
     let ratio = scores.bleu[3] / baseline_bleu_4.max(1e-12);
     println!(
@@ -172,34 +227,179 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "  attribute accuracy {:.1} % (captions naming the right colour and shape of every object)",
         100.0 * attribute_accuracy
     );
-    println!(
-        "  goals: BLEU-4 >= 0.5 {}, >= 2x baseline {}, attribute accuracy >= 80 % {}",
-        mark(scores.bleu[3] >= 0.5),
-        mark(ratio >= 2.0),
-        mark(attribute_accuracy >= 0.8)
-    );
+    if let Some(lstm) = &lstm {
+        print_comparison(lstm, &main);
+    }
+    let mut goals = vec![
+        format!("BLEU-4 >= 0.5 {}", mark(scores.bleu[3] >= 0.5)),
+        format!(">= 2x baseline {}", mark(ratio >= 2.0)),
+        format!("attribute accuracy >= 80 % {}", mark(attribute_accuracy >= 0.8)),
+    ];
+    if let Some(lstm) = &lstm {
+        let at_least = |a: f64, b: f64| mark(a >= b);
+        goals.push(format!("attention >= LSTM on BLEU-4 {}", at_least(scores.bleu[3], lstm.scores.bleu[3])));
+        let lstm_attributes = Scored::accuracy(&lstm.attribute_hits);
+        goals.push(format!("and on attribute accuracy {}", at_least(attribute_accuracy, lstm_attributes)));
+        let share = main.attention_on_object.unwrap_or(0.0);
+        goals.push(format!("attention on the named object >= 50 % {}", mark(share >= 0.5)));
+    }
+    println!("  goals: {}", goals[..3].join(", "));
+    if goals.len() > 3 {
+        println!("         {}", goals[3..].join(", "));
+    }
     println!("  examples:");
-    for i in 0..captions.ids.len().min(5) {
-        println!("    {}: {}", captions.ids[i], captions.hypotheses[i].join(" "));
+    for i in 0..main.captions.ids.len().min(5) {
+        println!("    {}: {}", main.captions.ids[i], main.captions.hypotheses[i].join(" "));
     }
     println!("dataset:  {}", dataset.root.display());
-    println!("run:      {} (best checkpoint in best/, metrics.jsonl)", args.run.display());
+    println!("run:      {} (best checkpoint in best/, metrics.jsonl)", run_dir.display());
+    if let Some(lstm) = &lstm {
+        println!("LSTM run: {}", lstm.run.display());
+    }
     println!("captions: {}", eval_dir.display());
     println!("report:   {}", report_path.display());
     println!("finished in {:.0} s", started.elapsed().as_secs_f64());
     if args.json {
-        let object = json!({
+        let mut object = json!({
             "bleu_1": scores.bleu[0], "bleu_2": scores.bleu[1], "bleu_3": scores.bleu[2], "bleu_4": scores.bleu[3],
             "cider": scores.cider, "rouge_l": scores.rouge_l,
             "baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption,
-            "attribute_accuracy": attribute_accuracy, "test_images": captions.ids.len(),
+            "attribute_accuracy": attribute_accuracy, "object_accuracy": object_accuracy,
+            "test_images": main.captions.ids.len(),
             "seconds": started.elapsed().as_secs_f64(),
-            "dataset": dataset.root, "run": args.run, "checkpoint": summary.best_checkpoint,
+            "dataset": dataset.root, "run": run_dir, "checkpoint": main.checkpoint,
             "report": report_path, "results": paths[0], "captions": paths[1], "metrics": paths[2],
         });
+        if let Some(lstm) = &lstm {
+            object["decoder"] = json!("attention");
+            object["attention_on_object"] = json!(main.attention_on_object);
+            object["lstm"] = json!({
+                "run": lstm.run, "bleu": lstm.scores.bleu, "cider": lstm.scores.cider,
+                "attribute_accuracy": Scored::accuracy(&lstm.attribute_hits),
+                "object_accuracy": Scored::accuracy(&lstm.object_hits),
+            });
+        }
         println!("{object}");
     }
     Ok(())
+}
+
+/// `path` with `suffix` added to its last component (`runs/demo-attention` → `runs/demo-attention-lstm`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Trains one decoder of the demo in `run` from scratch (what a run wrote there before goes; a
+/// folder that is not a run is refused).
+fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: DecoderKind) -> Result<()> {
+    caption_train::run_folder::RunFolder::lock(run)?.clear()?;
+    let attention = AttentionSettings {
+        embed_dim: args.embed_size,
+        attention_dim: args.hidden_size,
+        decoder_dim: args.hidden_size,
+        ..AttentionSettings::default()
+    };
+    let config = TrainConfig {
+        decoder,
+        attention,
+        encoder: if args.pretrained { EncoderWeights::Hub } else { EncoderWeights::Random },
+        // Random weights were never trained with torchvision's input transform.
+        transform_input: args.pretrained,
+        epochs: if decoder == DecoderKind::Attention { args.attention_epochs } else { args.epochs },
+        learning_rate: args.lr,
+        schedule: if args.constant_lr { Schedule::Constant } else { Schedule::Cosine },
+        embed_size: args.embed_size,
+        hidden_size: args.hidden_size,
+        image_size: if args.pretrained { args.image_size.max(299) } else { args.image_size },
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let summary = train_and_report(config, dataset, run, false, &args.device, false)?;
+    if summary.interrupted {
+        return Err(crate::Interrupted.into());
+    }
+    Ok(())
+}
+
+/// Captions the test split with a run's best checkpoint (greedy) and scores it.
+fn score(args: &DemoArgs, dataset: &PreparedDataset, run: &Path) -> Result<Scored> {
+    let device = caption_model::parse_device(&args.device)?;
+    let captioner = Captioner::from_run_or_checkpoint(run, &device)?;
+    let captions = caption_split(&captioner, dataset, Split::Test, Decoding::Greedy, &Bars::new(false))?;
+    let scores = captions.scores()?;
+    let truth: HashMap<String, shapes::ShapesImage> =
+        shapes::read_ground_truth(&dataset.root)?.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let images: Vec<&shapes::ShapesImage> = captions
+        .ids
+        .iter()
+        .map(|id| truth.get(id).with_context(|| format!("no ground truth for {id}")))
+        .collect::<Result<_>>()?;
+    let hits = |check: fn(&shapes::ShapesImage, &[String]) -> bool| {
+        images.iter().zip(&captions.hypotheses).map(|(image, words)| check(image, words)).collect::<Vec<bool>>()
+    };
+    let attribute_hits = hits(|image, words| image.caption_matches(words));
+    let object_hits = hits(|image, words| image.describes_every_object(words));
+    let attention_on_object =
+        (captioner.model.kind() == DecoderKind::Attention).then(|| attention_on_objects(&images, &captions)).flatten();
+    Ok(Scored {
+        run: run.to_path_buf(),
+        checkpoint: caption_infer::checkpoint_files::find_checkpoint(run),
+        source: captioner.source,
+        captions,
+        scores,
+        attribute_hits,
+        object_hits,
+        attention_on_object,
+    })
+}
+
+/// The mean, over every colour or shape word of the generated captions, of the share of the
+/// word's attention inside the bounding box of the objects it names
+/// ([`caption_infer::attention_map::mass_in_box`]); `None` without such words.
+fn attention_on_objects(images: &[&shapes::ShapesImage], captions: &SplitCaptions) -> Option<f64> {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for ((image, words), alphas) in images.iter().zip(&captions.hypotheses).zip(&captions.alphas) {
+        for (word, weights) in words.iter().zip(alphas) {
+            let named: Vec<&shapes::Shape> = image
+                .shapes
+                .iter()
+                .filter(|s| [s.colour.word(), s.form.word(), s.form.plural()].contains(&word.as_str()))
+                .collect();
+            let side = (weights.len() as f64).sqrt().round() as usize;
+            if named.is_empty() || side * side != weights.len() {
+                continue;
+            }
+            let bounds = named.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, s| {
+                [b[0].min(s.x - s.radius), b[1].min(s.y - s.radius), b[2].max(s.x + s.radius), b[3].max(s.y + s.radius)]
+            });
+            sum += f64::from(caption_infer::attention_map::mass_in_box(weights, (side, side), image.size, bounds));
+            count += 1;
+        }
+    }
+    (count > 0).then(|| sum / count as f64)
+}
+
+/// The two decoders' scores side by side.
+fn print_comparison(lstm: &Scored, attention: &Scored) {
+    println!("  side by side (same data, greedy decoding):");
+    println!("    {:<38} {:>10} {:>10}", "", "LSTM", "attention");
+    let row = |name: &str, a: f64, b: f64| println!("    {name:<38} {a:>10.4} {b:>10.4}");
+    for n in 0..4 {
+        row(&format!("BLEU-{}", n + 1), lstm.scores.bleu[n], attention.scores.bleu[n]);
+    }
+    row("CIDEr-D", lstm.scores.cider, attention.scores.cider);
+    let percent = |name: &str, a: f64, b: f64| println!("    {name:<38} {:>9.1}% {:>9.1}%", 100.0 * a, 100.0 * b);
+    percent("attribute accuracy", Scored::accuracy(&lstm.attribute_hits), Scored::accuracy(&attention.attribute_hits));
+    percent(
+        "object accuracy (colour+shape+place)",
+        Scored::accuracy(&lstm.object_hits),
+        Scored::accuracy(&attention.object_hits),
+    );
+    if let Some(share) = attention.attention_on_object {
+        println!("    {:<38} {:>10} {:>9.1}%", "attention on the named object", "-", 100.0 * share);
+    }
 }
 
 fn mark(ok: bool) -> &'static str {
@@ -224,19 +424,4 @@ fn best_constant_caption(dataset: &PreparedDataset, test: &SplitCaptions) -> Res
         }
     }
     Ok(best)
-}
-
-/// Per test image: whether its caption names the colour and shape of every object and nothing else.
-fn attribute_hits(dataset: &PreparedDataset, captions: &SplitCaptions) -> Result<Vec<bool>> {
-    let truth: HashMap<String, shapes::ShapesImage> =
-        shapes::read_ground_truth(&dataset.root)?.into_iter().map(|s| (s.name.clone(), s)).collect();
-    captions
-        .ids
-        .iter()
-        .zip(&captions.hypotheses)
-        .map(|(id, words)| {
-            let image = truth.get(id).with_context(|| format!("no ground truth for {id}"))?;
-            Ok(image.caption_matches(words))
-        })
-        .collect()
 }

@@ -3,7 +3,9 @@
 //!
 //! Each image holds one shape (on the left or the right) or two identical shapes side by side, in
 //! one of four colours and three forms; the captions name the count, colour, shape and, for one
-//! shape, its side. The design is learnable in minutes on a CPU by the Inception v3 + LSTM model
+//! shape, its side. [`Scenes::Mixed`] adds pairs of two different shapes (another colour, another
+//! form, or both), named left to right, so that which word belongs to which object, and where it
+//! is, can only be read by looking at each object (what an attention decoder is for). The design is learnable in minutes on a CPU by the Inception v3 + LSTM model
 //! even when the encoder's weights are random: colour and shape are large, flat, high-contrast
 //! regions, and every caption word is determined by the picture.
 
@@ -154,6 +156,37 @@ impl ShapesImage {
         })
     }
 
+    /// Whether `words` (a lowercased, tokenized caption) describes every object: it names the
+    /// colours and forms present and no other ([`caption_matches`](Self::caption_matches)); one
+    /// shape as "colour form" with its side ("left" or "right", not the other); two identical
+    /// shapes in the plural with "two", "pair" or "both"; two different ones each as "colour form",
+    /// left to right.
+    pub fn describes_every_object<W: AsRef<str>>(&self, words: &[W]) -> bool {
+        if !self.caption_matches(words) {
+            return false;
+        }
+        let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+        let named = |word: &str| words.contains(&word);
+        let position =
+            |colour: Colour, form: &str| words.windows(2).position(|pair| pair[0] == colour.word() && pair[1] == form);
+        match self.shapes.as_slice() {
+            [one] => {
+                let (side, other) = if one.x < self.size as f32 / 2.0 { ("left", "right") } else { ("right", "left") };
+                position(one.colour, one.form.word()).is_some() && named(side) && !named(other)
+            }
+            // One colour and one form: naming them (checked above) binds them; the count remains.
+            [a, b] if (a.colour, a.form) == (b.colour, b.form) => {
+                named(a.form.plural()) && ["two", "pair", "both"].iter().any(|w| named(w))
+            }
+            [left, right] => match (position(left.colour, left.form.word()), position(right.colour, right.form.word()))
+            {
+                (Some(l), Some(r)) => l < r,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Whether `words` (a lowercased, tokenized caption) names the colour and the form of every
     /// shape in the image and no colour or form that is absent: the demo's attribute check.
     pub fn caption_matches<W: AsRef<str>>(&self, words: &[W]) -> bool {
@@ -166,6 +199,18 @@ impl ShapesImage {
     }
 }
 
+/// Which scenes the generator draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenes {
+    /// One shape, left or right, or two identical shapes side by side.
+    #[default]
+    Simple,
+    /// As `Simple`, but half the pairs are two different shapes: another colour, another form, or
+    /// both (the same images as `Simple` otherwise, up to the second shape and the captions).
+    Mixed,
+}
+
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShapesConfig {
@@ -175,11 +220,13 @@ pub struct ShapesConfig {
     pub size: u32,
     /// Seed: the same seed gives the same images and captions.
     pub seed: u64,
+    /// Which scenes.
+    pub scenes: Scenes,
 }
 
 impl Default for ShapesConfig {
     fn default() -> Self {
-        Self { images: 1500, size: 128, seed: 0 }
+        Self { images: 1500, size: 128, seed: 0, scenes: Scenes::Simple }
     }
 }
 
@@ -229,13 +276,40 @@ fn generate_one(config: ShapesConfig, index: usize) -> ShapesImage {
     let form = Form::ALL[rng.random_range(0..Form::ALL.len())];
     let two = rng.random_bool(0.4);
     let left = rng.random_bool(0.5);
-    let mut place = |x: f32| {
+    // Mixed scenes draw the second shape's attributes here (simple scenes draw nothing, so their
+    // images are the same as before there was a choice).
+    let (second_colour, second_form) = if two && config.scenes == Scenes::Mixed && rng.random_bool(0.5) {
+        let other_colour = |rng: &mut ChaCha8Rng| loop {
+            let other = Colour::ALL[rng.random_range(0..Colour::ALL.len())];
+            if other != colour {
+                break other;
+            }
+        };
+        let other_form = |rng: &mut ChaCha8Rng| loop {
+            let other = Form::ALL[rng.random_range(0..Form::ALL.len())];
+            if other != form {
+                break other;
+            }
+        };
+        match rng.random_range(0..3) {
+            0 => (other_colour(&mut rng), form),
+            1 => (colour, other_form(&mut rng)),
+            _ => (other_colour(&mut rng), other_form(&mut rng)),
+        }
+    } else {
+        (colour, form)
+    };
+    let mut place = |x: f32, colour: Colour, form: Form| {
         let radius = rng.random_range(20.0..28.0) * unit;
         let x = (x + rng.random_range(-6.0..6.0)) * unit;
         let y = (64.0 + rng.random_range(-14.0..14.0)) * unit;
         Shape { colour, form, x, y, radius }
     };
-    let shapes = if two { vec![place(32.0), place(96.0)] } else { vec![place(if left { 32.0 } else { 96.0 })] };
+    let shapes = if two {
+        vec![place(32.0, colour, form), place(96.0, second_colour, second_form)]
+    } else {
+        vec![place(if left { 32.0 } else { 96.0 }, colour, form)]
+    };
     let captions = describe(&shapes, left, &mut rng);
     ShapesImage { name: format!("shapes_{index:05}.png"), size: config.size, shapes, captions }
 }
@@ -250,7 +324,19 @@ fn describe(shapes: &[Shape], left: bool, rng: &mut ChaCha8Rng) -> Vec<String> {
     let (c, f) = (shapes[0].colour.word(), shapes[0].form);
     // Short, attribute-dense templates: nearly every 4-gram holds a colour or a shape word, so a
     // caption that ignores the picture cannot score well (the demo's constant-caption baseline).
-    let mut templates: Vec<String> = if shapes.len() == 1 {
+    let different = shapes.len() == 2 && (shapes[1].colour, shapes[1].form) != (shapes[0].colour, f);
+    let mut templates: Vec<String> = if different {
+        // Named left to right.
+        let (l, r) = (format!("{c} {}", f.word()), format!("{} {}", shapes[1].colour.word(), shapes[1].form.word()));
+        vec![
+            format!("A {l} and a {r}"),
+            format!("A {l} on the left and a {r} on the right"),
+            format!("A {l} to the left of a {r}"),
+            format!("A {l} beside a {r}"),
+            format!("On the left a {l}, on the right a {r}"),
+            format!("A {l} next to a {r}"),
+        ]
+    } else if shapes.len() == 1 {
         let (s, side) = (f.word(), if left { "left" } else { "right" });
         vec![
             format!("A {c} {s} on the {side}"),
@@ -293,7 +379,12 @@ pub fn source(
     config.validate().map_err(DataError::Invalid)?;
     let generated = generate(config);
     let (records, pngs) = records_and_images(&generated);
-    options.source = format!("shapes generator: {} images of {} px, seed {}", config.images, config.size, config.seed);
+    let scenes = match config.scenes {
+        Scenes::Simple => "",
+        Scenes::Mixed => ", mixed scenes",
+    };
+    options.source =
+        format!("shapes generator: {} images of {} px, seed {}{scenes}", config.images, config.size, config.seed);
     options.format = "shapes".into();
     let truth = serde_json::to_vec(&generated).expect("the ground truth serialises");
     options.extra_files = vec![(GROUND_TRUTH_FILE.into(), truth)];
@@ -349,35 +440,82 @@ mod tests {
 
     #[test]
     fn same_seed_same_dataset_and_prefixes_agree() {
-        let a = generate(ShapesConfig { images: 20, size: 64, seed: 3 });
-        let b = generate(ShapesConfig { images: 30, size: 64, seed: 3 });
+        let a = generate(ShapesConfig { images: 20, size: 64, seed: 3, ..ShapesConfig::default() });
+        let b = generate(ShapesConfig { images: 30, size: 64, seed: 3, ..ShapesConfig::default() });
         assert_eq!(a[..], b[..20]);
         assert_eq!(a[7].render(), b[7].render());
-        let c = generate(ShapesConfig { images: 20, size: 64, seed: 4 });
+        let c = generate(ShapesConfig { images: 20, size: 64, seed: 4, ..ShapesConfig::default() });
         assert_ne!(a, c);
     }
 
     #[test]
     fn captions_describe_the_picture() {
         let tokenizer = caption_text::Tokenizer::english();
-        for image in generate(ShapesConfig { images: 200, size: 128, seed: 1 }) {
-            assert_eq!(image.captions.len(), 5);
-            for caption in &image.captions {
-                let words = tokenizer.lowercase_words(caption);
-                assert!(image.caption_matches(&words), "{caption:?} for {:?}", image.shapes);
+        let mut different_pairs = 0;
+        for scenes in [Scenes::Simple, Scenes::Mixed] {
+            for image in generate(ShapesConfig { images: 200, size: 128, seed: 1, scenes }) {
+                check_captions(&tokenizer, &image);
+                different_pairs += usize::from(
+                    image.shapes.len() == 2
+                        && (image.shapes[0].colour, image.shapes[0].form)
+                            != (image.shapes[1].colour, image.shapes[1].form),
+                );
             }
-            let pixels = image.render();
-            for shape in &image.shapes {
-                let centre = pixels.get_pixel(shape.x as u32, shape.y as u32 + 2);
-                assert_eq!(centre.0, shape.colour.rgb(), "{} centre", image.name);
-            }
-            assert_eq!(pixels.get_pixel(64, 2).0, BACKGROUND);
         }
+        assert!((20..60).contains(&different_pairs), "{different_pairs} of 80 expected pairs in mixed scenes differ");
+    }
+
+    #[test]
+    fn mixed_scenes_are_simple_scenes_but_for_the_pairs_they_change() {
+        let simple = generate(ShapesConfig { images: 100, size: 96, seed: 2, scenes: Scenes::Simple });
+        let mixed = generate(ShapesConfig { images: 100, size: 96, seed: 2, scenes: Scenes::Mixed });
+        let mut changed = 0;
+        for (a, b) in simple.iter().zip(&mixed) {
+            if a.shapes.len() == 1 {
+                assert_eq!(a, b, "single shapes are drawn alike");
+            }
+            changed += usize::from(a != b);
+            assert_eq!((a.shapes[0].colour, a.shapes[0].form), (b.shapes[0].colour, b.shapes[0].form));
+        }
+        assert!(changed > 0);
+    }
+
+    #[test]
+    fn the_object_check_wants_each_object_bound_and_in_its_place() {
+        let image = |shapes: Vec<Shape>| ShapesImage { name: "x.png".into(), size: 128, shapes, captions: Vec::new() };
+        let shape = |colour, form, x| Shape { colour, form, x, y: 64.0, radius: 20.0 };
+        let pair = image(vec![shape(Colour::Red, Form::Circle, 32.0), shape(Colour::Blue, Form::Square, 96.0)]);
+        let words = |text: &str| text.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert!(pair.describes_every_object(&words("a red circle and a blue square")));
+        assert!(!pair.describes_every_object(&words("a blue square and a red circle")), "right to left");
+        assert!(!pair.describes_every_object(&words("a blue circle and a red square")), "colours swapped");
+        assert!(pair.caption_matches(&words("a blue circle and a red square")), "the looser check passes it");
+        let single = image(vec![shape(Colour::Green, Form::Triangle, 96.0)]);
+        assert!(single.describes_every_object(&words("a green triangle on the right")));
+        assert!(!single.describes_every_object(&words("a green triangle on the left")));
+        let twins = image(vec![shape(Colour::Yellow, Form::Square, 32.0), shape(Colour::Yellow, Form::Square, 96.0)]);
+        assert!(twins.describes_every_object(&words("two yellow squares")));
+        assert!(!twins.describes_every_object(&words("a yellow square")));
+    }
+
+    fn check_captions(tokenizer: &caption_text::Tokenizer, image: &ShapesImage) {
+        assert_eq!(image.captions.len(), 5);
+        for caption in &image.captions {
+            let words = tokenizer.lowercase_words(caption);
+            assert!(image.caption_matches(&words), "{caption:?} for {:?}", image.shapes);
+            assert!(image.describes_every_object(&words), "{caption:?} for {:?}", image.shapes);
+        }
+        let pixels = image.render();
+        for shape in &image.shapes {
+            let centre = pixels.get_pixel(shape.x as u32, shape.y as u32 + 2);
+            assert_eq!(centre.0, shape.colour.rgb(), "{} centre", image.name);
+        }
+        assert_eq!(pixels.get_pixel(64, 2).0, BACKGROUND);
     }
 
     #[test]
     fn the_attribute_check_rejects_wrong_or_extra_words() {
-        let image = generate_one(ShapesConfig { images: 1, size: 128, seed: 0 }, 0);
+        let image = generate_one(ShapesConfig { images: 1, size: 128, seed: 0, ..ShapesConfig::default() }, 0);
         let (c, f) = (image.shapes[0].colour, image.shapes[0].form);
         let other_colour = Colour::ALL.iter().find(|x| **x != c).unwrap().word();
         let other_form = Form::ALL.iter().find(|x| **x != f).unwrap().word();

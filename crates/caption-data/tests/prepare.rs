@@ -24,7 +24,7 @@ fn prepare_shapes(out: &Path, images: usize) -> PreparedDataset {
 }
 
 fn try_prepare_shapes(out: &Path, images: usize) -> Result<PreparedDataset, DataError> {
-    let generated = shapes::generate(ShapesConfig { images, size: 64, seed: 9 });
+    let generated = shapes::generate(ShapesConfig { images, size: 64, seed: 9, ..ShapesConfig::default() });
     let (records, pngs) = shapes::records_and_images(&generated);
     let options = PrepareOptions {
         name: "shapes".into(),

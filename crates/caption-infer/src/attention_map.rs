@@ -52,7 +52,8 @@ pub fn attention_strip(
         let range = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max) - smallest;
         for y in 0..PANEL {
             for x in 0..PANEL {
-                let weight = if range > 1e-12 { (upsampled(weights, grid, x, y) - smallest) / range } else { 0.0 };
+                let weight =
+                    if range > 1e-12 { (upsampled(weights, grid, PANEL, x, y) - smallest) / range } else { 0.0 };
                 let glow = (STRENGTH * weight).clamp(0.0, 1.0);
                 let pixel = picture.get_pixel(x, y).0;
                 let tinted = [255.0, 40.0, 0.0];
@@ -88,9 +89,9 @@ pub fn write_attention_map(
 
 /// The weight at panel pixel (x, y): the grid upsampled bilinearly, cell centres at the centres
 /// of their blocks (as `F.interpolate(..., mode="bilinear", align_corners=False)`).
-fn upsampled(weights: &[f32], (rows, columns): (usize, usize), x: u32, y: u32) -> f32 {
+fn upsampled(weights: &[f32], (rows, columns): (usize, usize), side: u32, x: u32, y: u32) -> f32 {
     let source = |pixel: u32, cells: usize| {
-        let position = ((pixel as f32 + 0.5) * cells as f32 / PANEL as f32 - 0.5).clamp(0.0, (cells - 1) as f32);
+        let position = ((pixel as f32 + 0.5) * cells as f32 / side as f32 - 0.5).clamp(0.0, (cells - 1) as f32);
         let low = position.floor() as usize;
         (low, (low + 1).min(cells - 1), position - low as f32)
     };
@@ -99,6 +100,26 @@ fn upsampled(weights: &[f32], (rows, columns): (usize, usize), x: u32, y: u32) -
     let upper = at(top, left) * (1.0 - dx) + at(top, right) * dx;
     let lower = at(bottom, left) * (1.0 - dx) + at(bottom, right) * dx;
     upper * (1.0 - dy) + lower * dy
+}
+
+/// The share of a word's attention inside a box of a square image of `side` pixels (`left`,
+/// `top`, `right`, `bottom` in pixels): the weights upsampled to the image as the maps draw them
+/// (bilinear, align_corners=False), summed over the pixels whose centres are inside, divided by
+/// the sum over all pixels. 1 when all weight is on the box; the box's share of the image when
+/// the attention is uniform.
+pub fn mass_in_box(weights: &[f32], grid: (usize, usize), side: u32, [left, top, right, bottom]: [f32; 4]) -> f32 {
+    let (mut inside, mut total) = (0.0f64, 0.0f64);
+    for y in 0..side {
+        for x in 0..side {
+            let weight = f64::from(upsampled(weights, grid, side, x, y));
+            total += weight;
+            let (cx, cy) = (x as f32 + 0.5, y as f32 + 0.5);
+            if (left..=right).contains(&cx) && (top..=bottom).contains(&cy) {
+                inside += weight;
+            }
+        }
+    }
+    if total > 0.0 { (inside / total) as f32 } else { 0.0 }
 }
 
 /// Writes each word centred under its panel.
@@ -169,12 +190,26 @@ mod tests {
     #[test]
     fn upsampling_keeps_a_uniform_grid_uniform_and_interpolates_between_centres() {
         let uniform = vec![0.25; 4];
-        assert!((0..PANEL).all(|p| (upsampled(&uniform, (2, 2), p, PANEL - 1 - p) - 0.25).abs() < 1e-6));
+        assert!((0..PANEL).all(|p| (upsampled(&uniform, (2, 2), PANEL, p, PANEL - 1 - p) - 0.25).abs() < 1e-6));
         // Two columns 0 and 1: the left quarter is 0, the right quarter 1, the middle ramps.
         let ramp = [0.0, 1.0, 0.0, 1.0];
-        assert_eq!(upsampled(&ramp, (2, 2), 0, 0), 0.0);
-        assert_eq!(upsampled(&ramp, (2, 2), PANEL - 1, 0), 1.0);
-        let middle = upsampled(&ramp, (2, 2), PANEL / 2, 0);
+        assert_eq!(upsampled(&ramp, (2, 2), PANEL, 0, 0), 0.0);
+        assert_eq!(upsampled(&ramp, (2, 2), PANEL, PANEL - 1, 0), 1.0);
+        let middle = upsampled(&ramp, (2, 2), PANEL, PANEL / 2, 0);
         assert!((middle - 0.5).abs() < 0.02, "{middle}");
+    }
+
+    #[test]
+    fn mass_in_box_is_the_share_of_the_upsampled_weights_inside() {
+        // All weight on the top-left cell of a 2 × 2 grid over 100 px.
+        let corner = [1.0, 0.0, 0.0, 0.0];
+        let top_left = mass_in_box(&corner, (2, 2), 100, [0.0, 0.0, 50.0, 50.0]);
+        let everything = mass_in_box(&corner, (2, 2), 100, [0.0, 0.0, 100.0, 100.0]);
+        let bottom_right = mass_in_box(&corner, (2, 2), 100, [50.0, 50.0, 100.0, 100.0]);
+        assert!((everything - 1.0).abs() < 1e-6);
+        assert!(top_left > 0.75 && bottom_right < 0.05, "{top_left} {bottom_right}");
+        // Uniform weights: the box's share of the image.
+        let uniform = mass_in_box(&[0.25; 4], (2, 2), 100, [0.0, 0.0, 50.0, 100.0]);
+        assert!((uniform - 0.5).abs() < 1e-6, "{uniform}");
     }
 }

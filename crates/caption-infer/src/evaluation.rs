@@ -30,6 +30,11 @@ pub struct SplitCaptions {
     pub ids: Vec<String>,
     /// Generated words per image.
     pub hypotheses: Vec<Vec<String>>,
+    /// An attention model's weights for each generated word, per image ([`Generated::alphas`];
+    /// empty lists for the original's model).
+    ///
+    /// [`Generated::alphas`]: crate::Generated::alphas
+    pub alphas: Vec<Vec<Vec<f32>>>,
     /// Reference captions (raw text) per image.
     pub references: Vec<Vec<String>>,
     /// Reference words (spaCy rules, lowercased) per image.
@@ -94,6 +99,7 @@ pub fn caption_split(
     let all_references = dataset.references();
     Ok(SplitCaptions {
         ids: rows.iter().map(|&r| dataset.images[r].id.clone()).collect(),
+        alphas: generated.iter().map(|g| g.alphas.clone()).collect(),
         hypotheses: generated.into_iter().map(|g| g.words).collect(),
         references: rows.iter().map(|&r| all_references[r].iter().map(|s| s.to_string()).collect()).collect(),
         reference_words: reference_words(dataset, &rows),

@@ -11,7 +11,7 @@ use caption_data::{ImageSource, NoProgress, PrepareOptions, PreparedDataset, Pro
 use caption_train::{EncoderWeights, Mode, TrainConfig, TrainError, TrainOptions, checkpoint, train};
 
 fn dataset(dir: &Path, images: usize, seed: u64) -> PreparedDataset {
-    let generated = shapes::generate(ShapesConfig { images, size: 80, seed });
+    let generated = shapes::generate(ShapesConfig { images, size: 80, seed, ..ShapesConfig::default() });
     let (records, pngs) = shapes::records_and_images(&generated);
     let options = PrepareOptions {
         threshold: 2,
