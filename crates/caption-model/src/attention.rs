@@ -175,6 +175,42 @@ impl DecoderWithAttention {
         self.config
     }
 
+    /// Every parameter with its name in the tutorial's `DecoderWithAttention`, in a fixed order
+    /// (the CPU backend's training pass returns its gradients in this order).
+    pub fn named_parameters(&self) -> Vec<(&'static str, Tensor)> {
+        let linear =
+            |layer: &Linear| (layer.weight().clone(), layer.bias().expect("every layer here has a bias").clone());
+        let (encoder_att, encoder_att_bias) = linear(&self.attention.encoder_att);
+        let (decoder_att, decoder_att_bias) = linear(&self.attention.decoder_att);
+        let (full_att, full_att_bias) = linear(&self.attention.full_att);
+        let (init_h, init_h_bias) = linear(&self.init_h);
+        let (init_c, init_c_bias) = linear(&self.init_c);
+        let (f_beta, f_beta_bias) = linear(&self.f_beta);
+        let (fc, fc_bias) = linear(&self.fc);
+        let cell = &self.decode_step;
+        vec![
+            ("attention.encoder_att.weight", encoder_att),
+            ("attention.encoder_att.bias", encoder_att_bias),
+            ("attention.decoder_att.weight", decoder_att),
+            ("attention.decoder_att.bias", decoder_att_bias),
+            ("attention.full_att.weight", full_att),
+            ("attention.full_att.bias", full_att_bias),
+            ("embedding.weight", self.embedding.embeddings().clone()),
+            ("decode_step.weight_ih", cell.weight_ih.clone()),
+            ("decode_step.weight_hh", cell.weight_hh.clone()),
+            ("decode_step.bias_ih", cell.bias_ih.clone()),
+            ("decode_step.bias_hh", cell.bias_hh.clone()),
+            ("init_h.weight", init_h),
+            ("init_h.bias", init_h_bias),
+            ("init_c.weight", init_c),
+            ("init_c.bias", init_c_bias),
+            ("f_beta.weight", f_beta),
+            ("f_beta.bias", f_beta_bias),
+            ("fc.weight", fc),
+            ("fc.bias", fc_bias),
+        ]
+    }
+
     /// The encoder's spatial features (batch × channels × H × W, as Inception's `spatial`) as the
     /// grid the decoder attends over: batch × (H·W) × channels.
     ///

@@ -60,6 +60,7 @@ pub mod network;
 pub mod show_attend_tell;
 
 pub use attention::{AttendedCaption, AttentionConfig, AttentionOutput, DecoderWithAttention};
+pub use backend::cpu::attention_pass::AttentionGradients;
 pub use backend::cpu::training_pass::{DecoderGradients, HeadGradients};
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};

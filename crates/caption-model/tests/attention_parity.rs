@@ -220,3 +220,73 @@ fn beam_search_keeps_each_words_weights_as_teacher_forcing_computes_them() {
         }
     }
 }
+
+#[test]
+fn the_cpu_training_pass_gives_pytorchs_loss_and_gradients() {
+    let fixtures = fixtures();
+    let decoder = fixture_decoder(&fixtures, DType::F32);
+    let grid = fixtures["encoder_out"].to_dtype(DType::F32).unwrap();
+    let lengths: Vec<usize> = fixtures["lengths"].to_vec1::<i64>().unwrap().iter().map(|&l| l as usize).collect();
+    let mut no_dropout = caption_model::Dropout::new(0.0, 0);
+    let pass = decoder.loss_gradients(&grid, &fixtures["captions"], &lengths, &mut no_dropout, 1.0).unwrap().unwrap();
+    assert_eq!(pass.counted, lengths.iter().map(|l| l - 1).sum::<usize>());
+    let loss = Tensor::new(&[pass.loss], &Device::Cpu).unwrap();
+    assert!(relative(&loss, &fixtures["f32/loss"]) <= 1e-6, "loss {} vs {}", pass.loss, fixtures["f32/loss"]);
+    assert_eq!(pass.gradients.len(), 19);
+    for (name, gradient) in &pass.gradients {
+        if name == "attention.full_att.bias" {
+            let largest = gradient.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(largest <= 1e-7, "grad {name}: {largest:e}, not zero");
+            continue;
+        }
+        let difference = relative(gradient, &fixtures[&format!("f32/grad/{name}")]);
+        assert!(difference <= 1e-5, "grad {name}: relative difference {difference:e}");
+    }
+}
+
+#[test]
+fn the_cpu_training_pass_draws_the_reference_paths_dropout_and_matches_its_gradients() {
+    // Larger and unsorted, with dropout: the same seed gives the same masks on both paths.
+    let config = AttentionConfig {
+        encoder_dim: 24,
+        attention_dim: 10,
+        embed_dim: 6,
+        decoder_dim: 9,
+        vocab_size: 17,
+        dropout: 0.5,
+    };
+    let varmap = VarMap::new();
+    let decoder =
+        DecoderWithAttention::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config).unwrap();
+    caption_model::init::initialize(&varmap, 3, |_| true).unwrap();
+    let grid = Tensor::randn(0f32, 1f32, (5, 7, 24), &Device::Cpu).unwrap().relu().unwrap();
+    let lengths = [4usize, 9, 2, 6, 9];
+    let ids: Vec<u32> = (0..5 * 9).map(|i| if i % 9 < lengths[i / 9] { 1 + (i as u32 * 7) % 16 } else { 0 }).collect();
+    let captions = Tensor::from_vec(ids, (5, 9), &Device::Cpu).unwrap();
+    let fast = decoder
+        .loss_gradients(&grid, &captions, &lengths, &mut caption_model::Dropout::new(0.5, 42), 0.7)
+        .unwrap()
+        .unwrap();
+    let (reference_loss, reference) = caption_model::backend::with_reference_only(|| {
+        assert!(
+            decoder
+                .loss_gradients(&grid, &captions, &lengths, &mut caption_model::Dropout::new(0.5, 42), 0.7)
+                .unwrap()
+                .is_none()
+        );
+        let mut dropout = caption_model::Dropout::new(0.5, 42);
+        let output = decoder.forward(&grid, &captions, &lengths, Some(&mut dropout)).unwrap();
+        let loss = attention_loss(&output, &captions, 0, 0.7).unwrap();
+        (loss.to_scalar::<f32>().unwrap(), loss.backward().unwrap())
+    });
+    assert!((fast.loss - reference_loss).abs() <= 1e-5 * reference_loss.abs(), "{} vs {reference_loss}", fast.loss);
+    let parameters = varmap.data().lock().unwrap().clone();
+    for (name, gradient) in &fast.gradients {
+        let expected = reference.get(parameters[name].as_tensor()).unwrap();
+        if name == "attention.full_att.bias" {
+            continue;
+        }
+        let difference = relative(gradient, expected);
+        assert!(difference <= 1e-5, "grad {name}: relative difference {difference:e}");
+    }
+}

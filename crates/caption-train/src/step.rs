@@ -7,11 +7,13 @@
 //! layer picks the CPU path, the forward and backward pass is its hand-written one
 //! ([`CNNtoRNN::head_gradients`](caption_model::CNNtoRNN::head_gradients)); otherwise candle's
 //! autograd runs the reference. Both draw the same dropout masks and compute the same gradients (up to float
-//! rounding). [`attention_step`] is the attention model's step, on candle's autograd.
+//! rounding). [`attention_step`] is the attention model's step, the same way: the CPU backend's
+//! pass ([`DecoderWithAttention::loss_gradients`](caption_model::DecoderWithAttention::loss_gradients))
+//! or candle's autograd.
 
 use candle_core::{DType, IndexOp, Tensor};
 use caption_model::attention::attention_loss;
-use caption_model::{Dropout, Network};
+use caption_model::{ATTENTION_DECODER_PREFIX, Dropout, Network};
 use caption_text::Vocabulary;
 
 use crate::TrainError;
@@ -90,6 +92,12 @@ pub fn attention_step(
         return Err(TrainError::Config("attention_step trains the attention model; this is the original's".into()));
     };
     let (by_caption, lengths) = attention_captions(captions)?;
+    if let Some(pass) = network.decoder.loss_gradients(grid, &by_caption, &lengths, dropout, alpha_c)? {
+        let named =
+            pass.gradients.into_iter().map(|(name, gradient)| (format!("{ATTENTION_DECODER_PREFIX}{name}"), gradient));
+        update(optimizer, &Gradients::Named(named.collect()), rule.lr, rule.clip_grad_norm)?;
+        return Ok(f64::from(pass.loss));
+    }
     let output = network.decoder.forward(grid, &by_caption, &lengths, Some(dropout))?;
     let loss = attention_loss(&output, &by_caption, Vocabulary::PAD, alpha_c)?;
     update(optimizer, &Gradients::Autograd(loss.backward()?), rule.lr, rule.clip_grad_norm)?;

@@ -6,6 +6,7 @@
 //! - `pool.rs`: Inception's two 3×3 pools;
 //! - `greedy.rs`: greedy decoding, a thread per core each owning a share of the weights;
 //! - `training_pass.rs`: the decoder's (and the encoder head's) forward and backward pass;
+//! - `attention_pass.rs`: the attention decoder's forward and backward pass;
 //! - `lstm.rs`: the LSTM cell, forward (used by greedy decoding and the training pass) and
 //!   backward, over packed sequences;
 //! - `cross_entropy.rs`: the PAD-masked cross-entropy and its gradient inside candle's autograd;
@@ -16,6 +17,7 @@
 //! Which path runs is decided in one place, [`choose`](super::choose).
 
 pub mod adam;
+pub(crate) mod attention_pass;
 pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub(crate) mod cross_entropy;

@@ -1,0 +1,568 @@
+//! The attention decoder's training pass on the CPU, written out by hand instead of through
+//! candle's autograd: [`DecoderWithAttention::loss_gradients`], the teacher-forced forward pass,
+//! the tutorial's loss (cross-entropy over each caption's own length + α_c · the doubly stochastic
+//! term) and every parameter's gradient, when no gradient flows into the encoder's grid (frozen and
+//! original-setup training).
+//!
+//! The captions are sorted longest first (as the tutorial sorts them) so that step `t` holds the
+//! first `n_t` rows; every quantity is kept packed step after step. What does not depend on the
+//! recurrence is one matrix product for all steps: the grid's projection `encoder_att(a)`, the
+//! embeddings' share of the LSTM gates, the output layer and its gradients. Per step, one product
+//! computes `decoder_att(h)`, `f_beta(h)` and `h·W_hhᵀ` together (their weights stacked) and one
+//! the context's share of the gates; backward, one product gives the context's gradient and one
+//! the state's. The weight gradients are products over all steps at the end. The dropout mask
+//! before the output layer is drawn from the same [`Dropout`] stream in the same order and shape
+//! as [`DecoderWithAttention::forward`] draws it (batch × decoder_dim per step, in batch order), so
+//! both paths train alike.
+
+use candle_core::{DType, Device, Result, Tensor};
+use rayon::prelude::*;
+
+use super::gemm::{View, column_sums, matmul, transposed};
+use super::kernels::{sigmoid_in_place, softmax_cross_entropy_row};
+use super::with_host_slices;
+use crate::backend::{Gradient, Path, choose};
+use crate::{DecoderWithAttention, Dropout};
+
+/// The loss of a teacher-forced batch and every parameter's gradient, from
+/// [`DecoderWithAttention::loss_gradients`].
+#[derive(Debug, Clone)]
+pub struct AttentionGradients {
+    /// The cross-entropy (mean over the decoded tokens) plus α_c times the doubly stochastic term.
+    pub loss: f32,
+    /// Tokens the cross-entropy counted (the sum of the decode lengths).
+    pub counted: usize,
+    /// The gradient of `loss` for each parameter, by its name in the tutorial's
+    /// `DecoderWithAttention` (`attention.encoder_att.weight`, …, `fc.bias`), shaped like it.
+    pub gradients: Vec<(String, Tensor)>,
+}
+
+impl DecoderWithAttention {
+    /// The tutorial's training loss on [`forward`](Self::forward) and its gradients, computed by
+    /// the CPU backend: `encoder_out` (batch × P × encoder), `captions` (batch × T ids, `<SOS>`
+    /// first) of which `lengths[i]` tokens count, `dropout` before the output layer, the
+    /// cross-entropy plus `alpha_c` times [`doubly_stochastic_penalty`](crate::attention::doubly_stochastic_penalty).
+    ///
+    /// `None` when the backend layer picks the reference path (not float32 in CPU memory, a
+    /// gradient wanted for `encoder_out` as in fine-tuning, or the reference path forced): the
+    /// caller then uses candle's autograd on [`attention_loss`](crate::attention::attention_loss)
+    /// (no mask has been drawn).
+    ///
+    /// # Errors
+    /// Shapes that do not fit, lengths below 2 or beyond the captions, or an id outside the
+    /// vocabulary.
+    pub fn loss_gradients(
+        &self,
+        encoder_out: &Tensor,
+        captions: &Tensor,
+        lengths: &[usize],
+        dropout: &mut Dropout,
+        alpha_c: f64,
+    ) -> Result<Option<AttentionGradients>> {
+        let parameters = self.named_parameters();
+        let gradient = if encoder_out.track_op() { Gradient::Tracked } else { Gradient::NotTracked };
+        let mut tensors = vec![encoder_out];
+        tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
+        if choose(&tensors, gradient) != Path::Cpu {
+            return Ok(None);
+        }
+        let config = self.config();
+        let (batch, positions, channels) = encoder_out.dims3()?;
+        let (caption_batch, tokens) = captions.dims2()?;
+        if channels != config.encoder_dim || caption_batch != batch || lengths.len() != batch {
+            candle_core::bail!(
+                "{batch} grids of {positions} × {channels} for {caption_batch} captions and {} lengths (the decoder \
+                 attends over {} channels)",
+                lengths.len(),
+                config.encoder_dim
+            );
+        }
+        if let Some(bad) = lengths.iter().find(|&&l| l < 2 || l > tokens) {
+            candle_core::bail!("a caption length of {bad} with {tokens} tokens per caption");
+        }
+        let ids: Vec<u32> = captions.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= config.vocab_size) {
+            candle_core::bail!("token id {bad} outside a vocabulary of {}", config.vocab_size);
+        }
+        let steps = lengths.iter().max().map_or(0, |l| l - 1);
+        let mask = dropout.mask(steps * batch * config.decoder_dim);
+        let shape = Shape {
+            batch,
+            positions,
+            channels,
+            attention: config.attention_dim,
+            decoder: config.decoder_dim,
+            embed: config.embed_dim,
+            vocab: config.vocab_size,
+        };
+        let pass = with_host_slices(&tensors, |slices| {
+            let weights = Weights::new(&slices[1..]);
+            let captions = Captions { ids: &ids, tokens, lengths };
+            Ok(attention_pass(&shape, &weights, slices[0], &captions, mask.as_deref(), alpha_c as f32))
+        })?;
+        let gradients = parameters
+            .into_iter()
+            .zip(pass.gradients)
+            .map(|((name, tensor), values)| {
+                Ok((name.to_string(), Tensor::from_vec(values, tensor.shape(), &Device::Cpu)?))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Some(AttentionGradients { loss: pass.loss, counted: pass.counted, gradients }))
+    }
+}
+
+/// The sizes of a pass.
+struct Shape {
+    batch: usize,
+    positions: usize,
+    channels: usize,
+    attention: usize,
+    decoder: usize,
+    embed: usize,
+    vocab: usize,
+}
+
+/// The decoder's parameters as slices, in [`DecoderWithAttention::named_parameters`] order.
+struct Weights<'a> {
+    encoder_att: (&'a [f32], &'a [f32]),
+    decoder_att: (&'a [f32], &'a [f32]),
+    full_att: (&'a [f32], f32),
+    embedding: &'a [f32],
+    weight_ih: &'a [f32],
+    weight_hh: &'a [f32],
+    bias_ih: &'a [f32],
+    bias_hh: &'a [f32],
+    init_h: (&'a [f32], &'a [f32]),
+    init_c: (&'a [f32], &'a [f32]),
+    f_beta: (&'a [f32], &'a [f32]),
+    fc: (&'a [f32], &'a [f32]),
+}
+
+impl<'a> Weights<'a> {
+    fn new(s: &[&'a [f32]]) -> Self {
+        Self {
+            encoder_att: (s[0], s[1]),
+            decoder_att: (s[2], s[3]),
+            full_att: (s[4], s[5][0]),
+            embedding: s[6],
+            weight_ih: s[7],
+            weight_hh: s[8],
+            bias_ih: s[9],
+            bias_hh: s[10],
+            init_h: (s[11], s[12]),
+            init_c: (s[13], s[14]),
+            f_beta: (s[15], s[16]),
+            fc: (s[17], s[18]),
+        }
+    }
+}
+
+/// What [`attention_pass`] computes.
+struct Pass {
+    loss: f32,
+    counted: usize,
+    /// In [`DecoderWithAttention::named_parameters`] order.
+    gradients: Vec<Vec<f32>>,
+}
+
+/// `out[r] = x[r] · Wᵀ + bias` for the rows of `x` (`rows × width`), `w` being `out × width`
+/// transposed already (`width × out`, row-major).
+fn linear(out: &mut [f32], x: &[f32], rows: usize, w_t: &[f32], width: usize, bias: &[f32]) {
+    let outputs = bias.len();
+    matmul(out, false, View::rows(x, rows, width), View::rows(w_t, width, outputs));
+    for row in out.chunks_exact_mut(outputs) {
+        row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+    }
+}
+
+/// `dst ← aᵀ · b` (`a`: rows × m, `b`: rows × n, row-major): a weight's gradient over packed rows.
+fn weight_gradient(a: &[f32], m: usize, b: &[f32], n: usize) -> Vec<f32> {
+    let rows = a.len() / m.max(1);
+    let mut dst = vec![0.0; m * n];
+    matmul(&mut dst, false, View::rows(a, rows, m).t(), View::rows(b, rows, n));
+    dst
+}
+
+/// Captions as the pass reads them: batch × `tokens` ids, row by row, `lengths[b]` of row `b`
+/// counting.
+struct Captions<'a> {
+    ids: &'a [u32],
+    tokens: usize,
+    lengths: &'a [usize],
+}
+
+/// The forward and backward pass ([`DecoderWithAttention::loss_gradients`]) on plain slices.
+fn attention_pass(
+    shape: &Shape,
+    w: &Weights,
+    grid_in: &[f32],
+    captions: &Captions,
+    mask: Option<&[f32]>,
+    alpha_c: f32,
+) -> Pass {
+    let &Captions { ids, tokens, lengths } = captions;
+    let &Shape { batch, positions: p_count, channels: c_dim, attention: a_dim, decoder: d_dim, embed: e_dim, vocab } =
+        shape;
+    let gates_dim = 4 * d_dim;
+    let input_dim = e_dim + c_dim;
+    // Captions longest first; step t holds the first n[t] of them.
+    let mut order: Vec<usize> = (0..batch).collect();
+    order.sort_by_key(|&b| std::cmp::Reverse(lengths[b]));
+    let decode: Vec<usize> = order.iter().map(|&b| lengths[b] - 1).collect();
+    let steps = decode.first().copied().unwrap_or(0);
+    let live: Vec<usize> = (0..steps).map(|t| decode.iter().filter(|&&l| l > t).count()).collect();
+    let starts: Vec<usize> = live.iter().scan(0, |start, &n| Some(std::mem::replace(start, *start + n))).collect();
+    let rows_total: usize = live.iter().sum();
+    let grid_size = p_count * c_dim;
+    // The grids in sorted order.
+    let mut grid = vec![0.0f32; batch * grid_size];
+    grid.par_chunks_mut(grid_size)
+        .zip(&order)
+        .for_each(|(g, &b)| g.copy_from_slice(&grid_in[b * grid_size..][..grid_size]));
+
+    // Everything that does not depend on the recurrence.
+    let mut projected = vec![0.0; batch * p_count * a_dim];
+    linear(&mut projected, &grid, batch * p_count, &transposed(w.encoder_att.0, a_dim, c_dim), c_dim, w.encoder_att.1);
+    let mut mean = vec![0.0; batch * c_dim];
+    for (m, g) in mean.chunks_exact_mut(c_dim).zip(grid.chunks_exact(grid_size)) {
+        for position in g.chunks_exact(c_dim) {
+            m.iter_mut().zip(position).for_each(|(m, x)| *m += x);
+        }
+        m.iter_mut().for_each(|m| *m /= p_count as f32);
+    }
+    let mut h = vec![0.0; batch * d_dim];
+    let mut c = vec![0.0; batch * d_dim];
+    linear(&mut h, &mean, batch, &transposed(w.init_h.0, d_dim, c_dim), c_dim, w.init_h.1);
+    linear(&mut c, &mean, batch, &transposed(w.init_c.0, d_dim, c_dim), c_dim, w.init_c.1);
+    // The input word of each packed row and its target.
+    let word = |t: usize, k: usize| ids[order[k] * tokens + t] as usize;
+    let mut inputs = vec![0.0; rows_total * e_dim];
+    let mut targets = vec![0usize; rows_total];
+    for t in 0..steps {
+        for k in 0..live[t] {
+            let row = starts[t] + k;
+            inputs[row * e_dim..][..e_dim].copy_from_slice(&w.embedding[word(t, k) * e_dim..][..e_dim]);
+            targets[row] = word(t + 1, k);
+        }
+    }
+    // The LSTM input weights split into the embedding's columns and the context's, transposed.
+    let (mut w_ie, mut w_iz) = (vec![0.0; gates_dim * e_dim], vec![0.0; gates_dim * c_dim]);
+    for (g, row) in w.weight_ih.chunks_exact(input_dim).enumerate() {
+        w_ie[g * e_dim..][..e_dim].copy_from_slice(&row[..e_dim]);
+        w_iz[g * c_dim..][..c_dim].copy_from_slice(&row[e_dim..]);
+    }
+    let (w_ie_t, w_iz_t) = (transposed(&w_ie, gates_dim, e_dim), transposed(&w_iz, gates_dim, c_dim));
+    let gate_bias: Vec<f32> = w.bias_ih.iter().zip(w.bias_hh).map(|(a, b)| a + b).collect();
+    let mut embedded_gates = vec![0.0; rows_total * gates_dim];
+    linear(&mut embedded_gates, &inputs, rows_total, &w_ie_t, e_dim, &gate_bias);
+    // decoder_att, f_beta and W_hh stacked: one product of the state per step, each way.
+    let stacked_dim = a_dim + c_dim + gates_dim;
+    let mut stacked = Vec::with_capacity(stacked_dim * d_dim);
+    stacked.extend_from_slice(w.decoder_att.0);
+    stacked.extend_from_slice(w.f_beta.0);
+    stacked.extend_from_slice(w.weight_hh);
+    let stacked_t = transposed(&stacked, stacked_dim, d_dim);
+
+    // Forward, step by step, keeping what the backward pass reads.
+    let mut previous_h = vec![0.0; rows_total * d_dim];
+    let mut previous_c = vec![0.0; rows_total * d_dim];
+    let mut gates = vec![0.0; rows_total * gates_dim];
+    let mut cell_tanh = vec![0.0; rows_total * d_dim];
+    let mut queries = vec![0.0; rows_total * a_dim];
+    let mut alphas = vec![0.0; rows_total * p_count];
+    let mut contexts = vec![0.0; rows_total * c_dim];
+    let mut gate_values = vec![0.0; rows_total * c_dim];
+    let mut gated = vec![0.0; rows_total * c_dim];
+    let mut outputs = vec![0.0; rows_total * d_dim];
+    let mut state_products = vec![0.0; batch * stacked_dim];
+    for t in 0..steps {
+        let (n, start) = (live[t], starts[t]);
+        let rows = start..start + n;
+        previous_h[rows.start * d_dim..rows.end * d_dim].copy_from_slice(&h[..n * d_dim]);
+        previous_c[rows.start * d_dim..rows.end * d_dim].copy_from_slice(&c[..n * d_dim]);
+        let products = &mut state_products[..n * stacked_dim];
+        matmul(products, false, View::rows(&h, n, d_dim), View::rows(&stacked_t, d_dim, stacked_dim));
+        // Attention, row by row in parallel: the query, the scores, softmax, the context, the gate.
+        let full_att = w.full_att;
+        queries[rows.start * a_dim..rows.end * a_dim]
+            .par_chunks_mut(a_dim)
+            .zip(alphas[rows.start * p_count..rows.end * p_count].par_chunks_mut(p_count))
+            .zip(contexts[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
+            .zip(gate_values[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
+            .zip(gated[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
+            .enumerate()
+            .for_each(|(k, ((((query, alpha), context), gate), gated))| {
+                let product = &products[k * stacked_dim..][..stacked_dim];
+                query.iter_mut().zip(&product[..a_dim]).zip(w.decoder_att.1).for_each(|((q, x), b)| *q = x + b);
+                let projected = &projected[k * p_count * a_dim..][..p_count * a_dim];
+                for (score, position) in alpha.iter_mut().zip(projected.chunks_exact(a_dim)) {
+                    let mut sum = full_att.1;
+                    for ((x, q), wf) in position.iter().zip(query.iter()).zip(full_att.0) {
+                        sum += (x + q).max(0.0) * wf;
+                    }
+                    *score = sum;
+                }
+                softmax_in_place(alpha);
+                context.fill(0.0);
+                for (a, position) in alpha.iter().zip(grid[k * grid_size..][..grid_size].chunks_exact(c_dim)) {
+                    context.iter_mut().zip(position).for_each(|(z, x)| *z += a * x);
+                }
+                gate.iter_mut().zip(&product[a_dim..a_dim + c_dim]).zip(w.f_beta.1).for_each(|((g, x), b)| *g = x + b);
+                sigmoid_in_place(gate);
+                gated.iter_mut().zip(gate.iter()).zip(context.iter()).for_each(|((o, g), z)| *o = g * z);
+            });
+        // The gates: the embedding's share, the context's, the state's.
+        let step_gates = &mut gates[rows.start * gates_dim..rows.end * gates_dim];
+        step_gates.copy_from_slice(&embedded_gates[rows.start * gates_dim..rows.end * gates_dim]);
+        matmul(
+            step_gates,
+            true,
+            View::rows(&gated[rows.start * c_dim..rows.end * c_dim], n, c_dim),
+            View::rows(&w_iz_t, c_dim, gates_dim),
+        );
+        for k in 0..n {
+            let product = &products[k * stacked_dim + a_dim + c_dim..][..gates_dim];
+            let row = &mut step_gates[k * gates_dim..][..gates_dim];
+            row.iter_mut().zip(product).for_each(|(g, x)| *g += x);
+            let (cell, tanh_row) = (&mut c[k * d_dim..][..d_dim], &mut cell_tanh[(start + k) * d_dim..][..d_dim]);
+            super::lstm::cell_forward(row, cell, tanh_row, &mut h[k * d_dim..][..d_dim]);
+            // Dropout before the output layer, the mask in batch order.
+            let output = &mut outputs[(start + k) * d_dim..][..d_dim];
+            output.copy_from_slice(&h[k * d_dim..][..d_dim]);
+            if let Some(mask) = mask {
+                let m = &mask[(t * batch + order[k]) * d_dim..][..d_dim];
+                output.iter_mut().zip(m).for_each(|(o, m)| *o *= m);
+            }
+        }
+    }
+
+    // The output layer and the cross-entropy over every decoded token at once.
+    let counted = rows_total;
+    let mut scores = vec![0.0; rows_total * vocab];
+    matmul(
+        &mut scores,
+        false,
+        View::rows(&outputs, rows_total, d_dim),
+        View::rows(&transposed(w.fc.0, vocab, d_dim), d_dim, vocab),
+    );
+    let scale = 1.0 / counted.max(1) as f32;
+    let cross_entropy: f64 = scores
+        .par_chunks_mut(vocab)
+        .zip(targets.par_iter())
+        .map(|(row, &target)| f64::from(softmax_cross_entropy_row(row, w.fc.1, target, scale)))
+        .sum();
+    let mut loss = (cross_entropy * f64::from(scale)) as f32;
+    let d_fc_weight = weight_gradient(&scores, vocab, &outputs, d_dim);
+    let d_fc_bias = column_sums(&scores, vocab);
+    let mut d_outputs = vec![0.0; rows_total * d_dim];
+    matmul(&mut d_outputs, false, View::rows(&scores, rows_total, vocab), View::rows(w.fc.0, vocab, d_dim));
+    drop(scores);
+
+    // The doubly stochastic term: coverage of each position over a caption's steps.
+    let mut coverage = vec![0.0f32; batch * p_count];
+    for t in 0..steps {
+        for k in 0..live[t] {
+            let alpha = &alphas[(starts[t] + k) * p_count..][..p_count];
+            coverage[k * p_count..][..p_count].iter_mut().zip(alpha).for_each(|(s, a)| *s += a);
+        }
+    }
+    let penalty_scale = alpha_c / (batch * p_count) as f32;
+    loss += coverage.iter().map(|s| (1.0 - s) * (1.0 - s)).sum::<f32>() * penalty_scale;
+    // d/dα of α_c · mean((1 − Σ_t α_t)²), the same at every step of a caption.
+    let d_coverage: Vec<f32> = coverage.iter().map(|s| 2.0 * (s - 1.0) * penalty_scale).collect();
+
+    // Backward, step by step from the last.
+    let mut d_gates = vec![0.0; rows_total * gates_dim];
+    let mut d_gate_pre = vec![0.0; rows_total * c_dim];
+    let mut d_queries = vec![0.0; rows_total * a_dim];
+    let mut d_projected = vec![0.0; batch * p_count * a_dim];
+    let mut d_full_att = vec![0.0f32; a_dim];
+    let mut d_full_att_bias = 0.0f32;
+    let mut d_h = vec![0.0; batch * d_dim];
+    let mut d_c = vec![0.0; batch * d_dim];
+    let mut d_gated = vec![0.0; batch * c_dim];
+    let mut d_stacked = vec![0.0; batch * stacked_dim];
+    for t in (0..steps).rev() {
+        let (n, start) = (live[t], starts[t]);
+        // Rows that end here start from zero: nothing later reads their state.
+        let carried = live.get(t + 1).copied().unwrap_or(0);
+        d_h[carried * d_dim..n * d_dim].fill(0.0);
+        d_c[carried * d_dim..n * d_dim].fill(0.0);
+        for k in 0..n {
+            let row = start + k;
+            let d_out = &d_outputs[row * d_dim..][..d_dim];
+            let dh = &mut d_h[k * d_dim..][..d_dim];
+            match mask {
+                Some(mask) => {
+                    let m = &mask[(t * batch + order[k]) * d_dim..][..d_dim];
+                    dh.iter_mut().zip(d_out).zip(m).for_each(|((d, o), m)| *d += o * m);
+                }
+                None => dh.iter_mut().zip(d_out).for_each(|(d, o)| *d += o),
+            }
+            // The LSTM cell.
+            let g = &gates[row * gates_dim..][..gates_dim];
+            let (i, f, candidate, o) = (&g[..d_dim], &g[d_dim..2 * d_dim], &g[2 * d_dim..3 * d_dim], &g[3 * d_dim..]);
+            let tanh_c = &cell_tanh[row * d_dim..][..d_dim];
+            let c_prev = &previous_c[row * d_dim..][..d_dim];
+            let dg = &mut d_gates[row * gates_dim..][..gates_dim];
+            let dc = &mut d_c[k * d_dim..][..d_dim];
+            for j in 0..d_dim {
+                let d_o = dh[j] * tanh_c[j];
+                let d_cell = dc[j] + dh[j] * o[j] * (1.0 - tanh_c[j] * tanh_c[j]);
+                dg[j] = d_cell * candidate[j] * i[j] * (1.0 - i[j]);
+                dg[d_dim + j] = d_cell * c_prev[j] * f[j] * (1.0 - f[j]);
+                dg[2 * d_dim + j] = d_cell * i[j] * (1.0 - candidate[j] * candidate[j]);
+                dg[3 * d_dim + j] = d_o * o[j] * (1.0 - o[j]);
+                dc[j] = d_cell * f[j];
+            }
+        }
+        // The context's share of the gates, backward.
+        let d_gated = &mut d_gated[..n * c_dim];
+        matmul(
+            d_gated,
+            false,
+            View::rows(&d_gates[start * gates_dim..(start + n) * gates_dim], n, gates_dim),
+            View::rows(&w_iz, gates_dim, c_dim),
+        );
+        // Attention backward, row by row in parallel.
+        let d_parts: Vec<(Vec<f32>, f32)> = d_gate_pre[start * c_dim..(start + n) * c_dim]
+            .par_chunks_mut(c_dim)
+            .zip(d_queries[start * a_dim..(start + n) * a_dim].par_chunks_mut(a_dim))
+            .zip(d_projected[..n * p_count * a_dim].par_chunks_mut(p_count * a_dim))
+            .enumerate()
+            .map(|(k, ((d_pre, d_query), d_projected))| {
+                let row = start + k;
+                let d_gated = &d_gated[k * c_dim..][..c_dim];
+                let (gate, context) = (&gate_values[row * c_dim..][..c_dim], &contexts[row * c_dim..][..c_dim]);
+                // The sigmoid gate.
+                for j in 0..c_dim {
+                    d_pre[j] = d_gated[j] * context[j] * gate[j] * (1.0 - gate[j]);
+                }
+                // The context Σ_p α_p a_p: dα_p = (dz · a_p) + the coverage term.
+                let alpha = &alphas[row * p_count..][..p_count];
+                let g = &grid[k * grid_size..][..grid_size];
+                let mut d_alpha: Vec<f32> = g
+                    .chunks_exact(c_dim)
+                    .zip(&d_coverage[k * p_count..][..p_count])
+                    .map(|(position, cover)| {
+                        position.iter().zip(d_gated).zip(gate).map(|((x, dz), gv)| x * dz * gv).sum::<f32>() + cover
+                    })
+                    .collect();
+                // Softmax backward.
+                let dot: f32 = alpha.iter().zip(&d_alpha).map(|(a, d)| a * d).sum();
+                d_alpha.iter_mut().zip(alpha).for_each(|(d, a)| *d = a * (*d - dot));
+                // The scores: full_att(relu(projected + query)).
+                let query = &queries[row * a_dim..][..a_dim];
+                let projected = &projected[k * p_count * a_dim..][..p_count * a_dim];
+                let mut d_w = vec![0.0f32; a_dim];
+                let mut d_bias = 0.0;
+                d_query.fill(0.0);
+                for ((position, d_position), &d_score) in
+                    projected.chunks_exact(a_dim).zip(d_projected.chunks_exact_mut(a_dim)).zip(&d_alpha)
+                {
+                    d_bias += d_score;
+                    for j in 0..a_dim {
+                        let u = position[j] + query[j];
+                        if u > 0.0 {
+                            d_w[j] += d_score * u;
+                            let d_u = d_score * w.full_att.0[j];
+                            d_position[j] += d_u;
+                            d_query[j] += d_u;
+                        }
+                    }
+                }
+                (d_w, d_bias)
+            })
+            .collect();
+        for (d_w, d_bias) in d_parts {
+            d_full_att.iter_mut().zip(&d_w).for_each(|(a, b)| *a += b);
+            d_full_att_bias += d_bias;
+        }
+        // The state's gradient through decoder_att, f_beta and W_hh, stacked as forward.
+        let d_stacked = &mut d_stacked[..n * stacked_dim];
+        for k in 0..n {
+            let row = start + k;
+            let out = &mut d_stacked[k * stacked_dim..][..stacked_dim];
+            out[..a_dim].copy_from_slice(&d_queries[row * a_dim..][..a_dim]);
+            out[a_dim..a_dim + c_dim].copy_from_slice(&d_gate_pre[row * c_dim..][..c_dim]);
+            out[a_dim + c_dim..].copy_from_slice(&d_gates[row * gates_dim..][..gates_dim]);
+        }
+        matmul(
+            &mut d_h[..n * d_dim],
+            false,
+            View::rows(d_stacked, n, stacked_dim),
+            View::rows(&stacked, stacked_dim, d_dim),
+        );
+    }
+
+    // Weight gradients over every step at once.
+    let mut d_stacked_all = vec![0.0; rows_total * stacked_dim];
+    for row in 0..rows_total {
+        let out = &mut d_stacked_all[row * stacked_dim..][..stacked_dim];
+        out[..a_dim].copy_from_slice(&d_queries[row * a_dim..][..a_dim]);
+        out[a_dim..a_dim + c_dim].copy_from_slice(&d_gate_pre[row * c_dim..][..c_dim]);
+        out[a_dim + c_dim..].copy_from_slice(&d_gates[row * gates_dim..][..gates_dim]);
+    }
+    let d_state_weights = weight_gradient(&d_stacked_all, stacked_dim, &previous_h, d_dim);
+    let (d_decoder_att, rest) = d_state_weights.split_at(a_dim * d_dim);
+    let (d_f_beta, d_weight_hh) = rest.split_at(c_dim * d_dim);
+    let d_embedded = weight_gradient(&d_gates, gates_dim, &inputs, e_dim);
+    let d_context_weights = weight_gradient(&d_gates, gates_dim, &gated, c_dim);
+    let mut d_weight_ih = vec![0.0; gates_dim * input_dim];
+    for (g, row) in d_weight_ih.chunks_exact_mut(input_dim).enumerate() {
+        row[..e_dim].copy_from_slice(&d_embedded[g * e_dim..][..e_dim]);
+        row[e_dim..].copy_from_slice(&d_context_weights[g * c_dim..][..c_dim]);
+    }
+    let d_gate_bias = column_sums(&d_gates, gates_dim);
+    // The embedding: each input word's row gathers its rows' gradient.
+    let mut d_inputs = vec![0.0; rows_total * e_dim];
+    matmul(&mut d_inputs, false, View::rows(&d_gates, rows_total, gates_dim), View::rows(&w_ie, gates_dim, e_dim));
+    let mut d_embedding = vec![0.0; vocab * e_dim];
+    for t in 0..steps {
+        for k in 0..live[t] {
+            let source = &d_inputs[(starts[t] + k) * e_dim..][..e_dim];
+            d_embedding[word(t, k) * e_dim..][..e_dim].iter_mut().zip(source).for_each(|(d, s)| *d += s);
+        }
+    }
+    // The initial state from the mean feature.
+    let d_init_h = weight_gradient(&d_h, d_dim, &mean, c_dim);
+    let d_init_c = weight_gradient(&d_c, d_dim, &mean, c_dim);
+    // The grid's projection.
+    let d_encoder_att = weight_gradient(&d_projected, a_dim, &grid, c_dim);
+    Pass {
+        loss,
+        counted,
+        gradients: vec![
+            d_encoder_att,
+            column_sums(&d_projected, a_dim),
+            d_decoder_att.to_vec(),
+            column_sums(&d_queries, a_dim),
+            d_full_att,
+            vec![d_full_att_bias],
+            d_embedding,
+            d_weight_ih,
+            d_weight_hh.to_vec(),
+            d_gate_bias.clone(),
+            d_gate_bias,
+            d_init_h,
+            column_sums(&d_h, d_dim),
+            d_init_c,
+            column_sums(&d_c, d_dim),
+            d_f_beta.to_vec(),
+            column_sums(&d_gate_pre, c_dim),
+            d_fc_weight,
+            d_fc_bias,
+        ],
+    }
+}
+
+/// `x ← softmax(x)`.
+fn softmax_in_place(values: &mut [f32]) {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in values.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    values.iter_mut().for_each(|v| *v /= sum);
+}
