@@ -155,3 +155,60 @@ fn a_thousand_image_report_sorts_filters_and_pages_in_a_browser() {
     assert_eq!(probe.observed["range_cards"], serde_json::json!(ids_of(&first)));
     assert!(probe.observed["none"].as_str().unwrap().starts_with("none of 1000"), "{probe:?}");
 }
+
+#[test]
+fn an_attention_models_cards_show_where_each_word_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("shapes");
+    ok(prepare_shapes(&data, 6).output().unwrap());
+    let dataset = PreparedDataset::open(&data).unwrap();
+    let rows: Vec<usize> = (0..dataset.images.len()).collect();
+    let words = |_: &usize| vec!["red".to_string(), "circle".to_string()];
+    // On a 2 × 2 grid: "red" looked at the top-left cell, "circle" at the bottom-right one.
+    let alphas = |_: &usize| vec![vec![1.0, 0.0, 0.0, 0.0], vec![0.0, 0.0, 0.0, 1.0]];
+    let references = dataset.references();
+    let captions = SplitCaptions {
+        ids: rows.iter().map(|&r| dataset.images[r].id.clone()).collect(),
+        hypotheses: rows.iter().map(words).collect(),
+        alphas: rows.iter().map(alphas).collect(),
+        references: rows.iter().map(|&r| references[r].iter().map(|s| s.to_string()).collect()).collect(),
+        reference_words: reference_words(&dataset, &rows),
+        rows,
+        bleu: Bleu::coco(),
+    };
+    let scores = captions.scores().unwrap();
+    let page = dir.path().join("report.html");
+    let provenance = Provenance {
+        checkpoint: "runs/attention/best".into(),
+        decoding: Decoding::Greedy,
+        profile: captions.metric_profile(),
+        split: "all".into(),
+    };
+    let contents = report::Page {
+        title: "attention".into(),
+        provenance,
+        dataset: &dataset,
+        captions: &captions,
+        scores: &scores,
+        extra_rows: Vec::new(),
+        plots: Vec::new(),
+        attribute_hits: None,
+    };
+    report::write(&page, &contents).unwrap();
+    let (probe, _) = browser::open(
+        &page,
+        r##"const card = document.querySelector("#captions .card");
+           const maps = [...card.querySelectorAll("canvas.map")];
+           const pixel = (canvas, x, y) => [...canvas.getContext("2d").getImageData(x, y, 1, 1).data].slice(0, 3);
+           return { words: [...card.querySelectorAll(".maps figcaption")].map((f) => f.textContent),
+                    corners: maps.map((m) => [pixel(m, 6, 6), pixel(m, 54, 54)]) };"##,
+    );
+    assert_eq!(probe.observed["words"], serde_json::json!(["red", "circle"]), "{probe:?}");
+    let corners: Vec<[[f64; 3]; 2]> = serde_json::from_value(probe.observed["corners"].clone()).unwrap();
+    assert_eq!(corners.len(), 2);
+    // Closer to the overlay's red where the word looked than the other word's map is, same pixel.
+    let distance = |p: [f64; 3]| ((p[0] - 255.0).powi(2) + (p[1] - 40.0).powi(2) + p[2].powi(2)).sqrt();
+    let (red, circle) = (corners[0], corners[1]);
+    assert!(distance(red[0]) + 60.0 < distance(circle[0]), "top-left: {red:?} vs {circle:?}");
+    assert!(distance(circle[1]) + 60.0 < distance(red[1]), "bottom-right: {red:?} vs {circle:?}");
+}

@@ -6,7 +6,9 @@
 //! those metrics), filters them (text search over generated and reference captions and image ids,
 //! a metric range) and shows them [`PAGE_SIZE`] at a time. The cards' data is embedded as JSON with
 //! thumbnails re-encoded small ([`THUMBNAIL_SIDE`] px JPEG), so 1,000 images make a page of a few
-//! MB.
+//! MB. For an attention model each card also shows where it looked for each word: the thumbnail
+//! with the word's weights over the grid laid over it in red (one byte per position in the data,
+//! drawn by the script).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -111,7 +113,8 @@ fn provenance_rows(provenance: &Provenance) -> Vec<(String, String)> {
     ]
 }
 
-/// Every image's card data: id, caption, references, metrics, attribute hit, thumbnail.
+/// Every image's card data: id, caption, references, metrics, attribute hit, thumbnail, and for
+/// an attention model its weights for the maps.
 fn cards(page: &Page<'_>) -> Result<Vec<serde_json::Value>, InferError> {
     let captions = page.captions;
     let scores = captions.image_scores()?;
@@ -132,9 +135,29 @@ fn cards(page: &Page<'_>) -> Result<Vec<serde_json::Value>, InferError> {
                 "m": metrics.map(|v| (v * 1e4).round() / 1e4),
                 "hit": page.attribute_hits.as_ref().map(|hits| hits[i]),
                 "thumb": thumbnails[i],
+                "att": attention(&captions.hypotheses[i], &captions.alphas[i]),
             })
         })
         .collect())
+}
+
+/// An attention model's weights for the card's maps: the grid's side, the words, and each word's
+/// weights scaled from its smallest (0) to its largest (255) as the PNG maps scale them, one byte
+/// per position, base64; `null` without weights.
+fn attention(words: &[String], alphas: &[Vec<f32>]) -> serde_json::Value {
+    let side = (alphas.first().map_or(0, Vec::len) as f64).sqrt().round() as usize;
+    if alphas.is_empty() || alphas.len() != words.len() || alphas.iter().any(|a| a.len() != side * side) {
+        return serde_json::Value::Null;
+    }
+    let mut bytes = Vec::with_capacity(alphas.len() * side * side);
+    for weights in alphas {
+        let smallest = weights.iter().copied().fold(f32::INFINITY, f32::min);
+        let range = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max) - smallest;
+        bytes.extend(
+            weights.iter().map(|w| if range > 1e-12 { (255.0 * (w - smallest) / range).round() as u8 } else { 0 }),
+        );
+    }
+    json!({"side": side, "words": words, "w": base64::engine::general_purpose::STANDARD.encode(bytes)})
 }
 
 /// A small JPEG of the image, base64 (empty when it cannot be read: the card shows its alt text).
@@ -207,7 +230,9 @@ td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}#made td:first-chil
 .grid{display:flex;flex-wrap:wrap;gap:12px}.card{width:260px;border:1px solid #ddd;border-radius:6px;padding:8px}\
 .card img{max-width:128px;max-height:128px;display:block;margin-bottom:6px}.gen{font-weight:600}\
 .scores{font-size:12px;color:#333;margin:4px 0}.ref{color:#555;font-size:12px;margin:2px 0}.id{color:#888;font-size:11px}\
-.ok{color:#080}.bad{color:#b00}.plot{width:560px;border:1px solid #ddd;margin-right:16px}";
+.ok{color:#080}.bad{color:#b00}.plot{width:560px;border:1px solid #ddd;margin-right:16px}\
+.maps{display:flex;flex-wrap:wrap;gap:4px;margin:4px 0}.maps figure{margin:0;font-size:11px;text-align:center}\
+.maps canvas{display:block;width:60px;height:60px}";
 
 const CONTROLS: &str = "<div id=\"controls\">\
 <label>sort <select id=\"sort\"><option value=\"file\">file order</option><option value=\"worst\">worst first</option>\
@@ -258,11 +283,40 @@ function card(r) {
   img.alt = r.id;
   img.src = "data:image/jpeg;base64," + r.thumb;
   c.append(img, el("div", "gen", r.caption));
+  if (r.att) c.append(maps(img, r.att));
   c.append(el("div", "scores", METRICS.map((n, k) => n + " " + r.m[k].toFixed(3)).join(" · ")));
   if (r.hit !== null) c.append(el("div", r.hit ? "ok" : "bad", r.hit ? "✓ colours and shapes" : "✗ colours or shapes"));
   for (const ref of r.refs) c.append(el("div", "ref", ref));
   c.append(el("div", "id", r.id));
   return c;
+}
+// Where an attention model looked for each word: the thumbnail with the word's weights (scaled
+// 0-255 over the grid) laid over it in red, upsampled bilinearly by the canvas.
+function maps(img, att) {
+  const box = el("div", "maps");
+  const weights = Uint8Array.from(atob(att.w), (ch) => ch.charCodeAt(0));
+  const n = att.side * att.side;
+  const canvases = att.words.map((word) => {
+    const f = el("figure");
+    const canvas = el("canvas", "map");
+    canvas.width = canvas.height = 60;
+    f.append(canvas, el("figcaption", "", word));
+    box.append(f);
+    return canvas;
+  });
+  const draw = () => canvases.forEach((canvas, k) => {
+    const heat = document.createElement("canvas");
+    heat.width = heat.height = att.side;
+    const data = heat.getContext("2d").createImageData(att.side, att.side);
+    for (let p = 0; p < n; p++) data.data.set([255, 40, 0, Math.round(0.7 * weights[k * n + p])], 4 * p);
+    heat.getContext("2d").putImageData(data, 0, 0);
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = true;
+    if (img.naturalWidth) ctx.drawImage(img, 0, 0, 60, 60);
+    ctx.drawImage(heat, 0, 0, 60, 60);
+  });
+  if (img.complete) draw(); else img.addEventListener("load", draw);
+  return box;
 }
 function render() {
   const list = selected();
