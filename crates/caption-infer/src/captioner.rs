@@ -202,8 +202,9 @@ impl Captioner {
     }
 
     /// The `n` best captions of each picture by beam search with `beam_size` hypotheses, best
-    /// first ([`DecoderRNN::beam_search_n_best`]: finished captions by score, then unfinished
-    /// ones), in batches.
+    /// first ([`DecoderRNN::beam_search_n_best`](caption_model::DecoderRNN::beam_search_n_best):
+    /// finished captions by score, then unfinished ones; the attention model's search ranks them
+    /// alike), in batches.
     ///
     /// # Errors
     /// [`InferError::Evaluation`] when `n` is 0 or above `beam_size`; a candle error.

@@ -1,6 +1,7 @@
-//! Captioning images with a trained CNN-to-RNN model, without the trainer: the model and its
-//! vocabulary loaded from a run folder, a checkpoint folder or the PyTorch original's weights,
-//! images captioned by greedy decoding (the original's `caption_image`) or beam search.
+//! Captioning images with a trained model, without the trainer: the original's CNN-to-RNN or the
+//! Show, Attend and Tell model and its vocabulary loaded from a run folder, a checkpoint folder or
+//! the PyTorch original's weights, images captioned by greedy decoding (the original's
+//! `caption_image`) or beam search; the attention model's captions carry each word's weights.
 //!
 //! - [`Captioner`], loaded with [`Captioner::from_run_or_checkpoint`] or
 //!   [`Captioner::from_original`]; [`Captioner::caption_images`] for decoded pictures,

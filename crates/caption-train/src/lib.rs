@@ -2,7 +2,10 @@
 //! and resume bit for bit.
 //!
 //! - [`TrainConfig`]: every setting (TOML, saved with the run); modes [`Mode::Frozen`] (encoder
-//!   features cached once, the default) and [`Mode::Original`] (the original's setup);
+//!   features cached once, the default), [`Mode::Original`] (the original's setup) and
+//!   [`Mode::Finetune`]; the decoder ([`DecoderKind::Lstm`], the original's, or
+//!   [`DecoderKind::Attention`], Show, Attend and Tell, with [`AttentionSettings`] and its grids
+//!   cached in a memory-mapped file, [`spatial_cache`]);
 //! - [`train`]: seeded shuffles and dropout masks, the PAD-masked loss, [`Adam`], validation loss
 //!   and BLEU-1..4 after each epoch, the best checkpoint kept, early stopping, metrics.jsonl and
 //!   its PNG [`plots`] (loss.png, bleu.png);
