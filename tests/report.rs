@@ -46,6 +46,30 @@ fn evaluation(dir: &std::path::Path) -> (PreparedDataset, SplitCaptions) {
     (dataset, captions)
 }
 
+/// Writes the report of `captions` (split "all", no plots) to `page`.
+fn write_report(
+    page: &std::path::Path,
+    dataset: &PreparedDataset,
+    captions: &SplitCaptions,
+    checkpoint: &str,
+    decoding: Decoding,
+) {
+    let scores = captions.scores().unwrap();
+    let provenance =
+        Provenance { checkpoint: checkpoint.into(), decoding, profile: captions.metric_profile(), split: "all".into() };
+    let contents = report::Page {
+        title: format!("{} images", captions.ids.len()),
+        provenance,
+        dataset,
+        captions,
+        scores: &scores,
+        extra_rows: Vec::new(),
+        plots: Vec::new(),
+        attribute_hits: None,
+    };
+    report::write(page, &contents).unwrap();
+}
+
 /// The page's sort: by the metric (rounded as the page holds it), ties in file order.
 fn sorted(scores: &[f64], worst_first: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
@@ -65,25 +89,9 @@ fn metric(scores: &ImageScores, index: usize) -> f64 {
 fn a_thousand_image_report_sorts_filters_and_pages_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (dataset, captions) = evaluation(dir.path());
-    let scores = captions.scores().unwrap();
     let page = dir.path().join("report.html");
-    let provenance = Provenance {
-        checkpoint: "runs/synthetic/best (step 10, epoch 1)".into(),
-        decoding: Decoding::Beam { size: 3, length_penalty: 0.5 },
-        profile: captions.metric_profile(),
-        split: "all".into(),
-    };
-    let contents = report::Page {
-        title: "1,000 images".into(),
-        provenance,
-        dataset: &dataset,
-        captions: &captions,
-        scores: &scores,
-        extra_rows: Vec::new(),
-        plots: Vec::new(),
-        attribute_hits: None,
-    };
-    report::write(&page, &contents).unwrap();
+    let decoding = Decoding::Beam { size: 3, length_penalty: 0.5 };
+    write_report(&page, &dataset, &captions, "runs/synthetic/best (step 10, epoch 1)", decoding);
     let bytes = std::fs::metadata(&page).unwrap().len();
     println!("report of {IMAGES} images: {:.2} MB", bytes as f64 / 1e6);
     assert!(bytes < 6_000_000, "{bytes} bytes for {IMAGES} images");
@@ -176,25 +184,8 @@ fn an_attention_models_cards_show_where_each_word_looked() {
         rows,
         bleu: Bleu::coco(),
     };
-    let scores = captions.scores().unwrap();
     let page = dir.path().join("report.html");
-    let provenance = Provenance {
-        checkpoint: "runs/attention/best".into(),
-        decoding: Decoding::Greedy,
-        profile: captions.metric_profile(),
-        split: "all".into(),
-    };
-    let contents = report::Page {
-        title: "attention".into(),
-        provenance,
-        dataset: &dataset,
-        captions: &captions,
-        scores: &scores,
-        extra_rows: Vec::new(),
-        plots: Vec::new(),
-        attribute_hits: None,
-    };
-    report::write(&page, &contents).unwrap();
+    write_report(&page, &dataset, &captions, "runs/attention/best", Decoding::Greedy);
     let (probe, _) = browser::open(
         &page,
         r##"const card = document.querySelector("#captions .card");

@@ -13,15 +13,14 @@ use candle_core::{Device, Tensor};
 use caption_model::Dropout;
 use caption_train::{AttentionSettings, DecoderKind, TrainConfig, TrainError, TrainModel, UpdateRule, attention_step};
 
+#[path = "support/flickr8k.rs"]
+mod flickr8k;
+use flickr8k::FLICKR8K_LENGTHS;
+
 const BATCH: usize = 32;
 const VOCABULARY: usize = 2994;
 const POSITIONS: usize = 64;
 const CHANNELS: usize = 2048;
-/// The same 32 Flickr8k caption lengths (`<SOS>` … `<EOS>`) as `bench_attention_torch.py`.
-const FLICKR8K_LENGTHS: [usize; 32] = [
-    12, 13, 17, 8, 14, 10, 16, 15, 9, 20, 12, 18, 9, 13, 15, 16, 10, 16, 12, 19, 16, 18, 9, 14, 12, 15, 19, 11, 18, 13,
-    18, 14,
-];
 
 fn main() -> Result<(), TrainError> {
     // SAFETY: no other thread exists yet. As `cargo xtask` does.

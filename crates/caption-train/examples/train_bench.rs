@@ -21,16 +21,13 @@ use candle_core::{DType, Device, Tensor};
 use caption_model::{Dropout, parse_device};
 use caption_train::{Adam, AdamConfig, Gradients, TrainConfig, TrainError, TrainModel, optimizer_step};
 
+#[path = "support/flickr8k.rs"]
+mod flickr8k;
+use flickr8k::FLICKR8K_LENGTHS;
+
 const BATCH: usize = 32;
 const TOKENS: usize = 21;
 const VOCABULARY: usize = 2994;
-/// `<SOS>` … `<EOS>` lengths of 32 Flickr8k captions (`random.Random(0).sample` of all 40,455,
-/// spaCy tokens + 2), the same list as `bench_train_torch.py`: padded to 20, 30 % of the targets
-/// are PAD.
-const FLICKR8K_LENGTHS: [usize; 32] = [
-    12, 13, 17, 8, 14, 10, 16, 15, 9, 20, 12, 18, 9, 13, 15, 16, 10, 16, 12, 19, 16, 18, 9, 14, 12, 15, 19, 11, 18, 13,
-    18, 14,
-];
 
 /// 40 batches as a Flickr8k epoch meets them (`tools/train/generate_epoch_lengths.py`), the same
 /// file `bench_train_torch.py` reads.
