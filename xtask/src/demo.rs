@@ -230,23 +230,21 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     if let Some(lstm) = &lstm {
         print_comparison(lstm, &main);
     }
-    let mut goals = vec![
-        format!("BLEU-4 >= 0.5 {}", mark(scores.bleu[3] >= 0.5)),
-        format!(">= 2x baseline {}", mark(ratio >= 2.0)),
-        format!("attribute accuracy >= 80 % {}", mark(attribute_accuracy >= 0.8)),
-    ];
-    if let Some(lstm) = &lstm {
-        let at_least = |a: f64, b: f64| mark(a >= b);
-        goals.push(format!("attention >= LSTM on BLEU-4 {}", at_least(scores.bleu[3], lstm.scores.bleu[3])));
-        let lstm_attributes = Scored::accuracy(&lstm.attribute_hits);
-        goals.push(format!("and on attribute accuracy {}", at_least(attribute_accuracy, lstm_attributes)));
-        let share = main.attention_on_object.unwrap_or(0.0);
-        goals.push(format!("attention on the named object >= 50 % {}", mark(share >= 0.5)));
-    }
-    println!("  goals: {}", goals[..3].join(", "));
-    if goals.len() > 3 {
-        println!("         {}", goals[3..].join(", "));
-    }
+    let goals = match &lstm {
+        None => vec![
+            format!("BLEU-4 >= 0.5 {}", mark(scores.bleu[3] >= 0.5)),
+            format!(">= 2x baseline {}", mark(ratio >= 2.0)),
+            format!("attribute accuracy >= 80 % {}", mark(attribute_accuracy >= 0.8)),
+        ],
+        // The comparison's: the attention decoder at least as good as the LSTM on the same
+        // (harder, mixed) scenes, and looking at what it names.
+        Some(lstm) => vec![
+            format!("attention >= LSTM on BLEU-4 {}", mark(scores.bleu[3] >= lstm.scores.bleu[3])),
+            format!("on attribute accuracy {}", mark(attribute_accuracy >= Scored::accuracy(&lstm.attribute_hits))),
+            format!("attention on the named object >= 50 % {}", mark(main.attention_on_object.unwrap_or(0.0) >= 0.5)),
+        ],
+    };
+    println!("  goals: {}", goals.join(", "));
     println!("  examples:");
     for i in 0..main.captions.ids.len().min(5) {
         println!("    {}: {}", main.captions.ids[i], main.captions.hypotheses[i].join(" "));
