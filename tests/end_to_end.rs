@@ -311,6 +311,17 @@ fn the_attention_demo_compares_both_decoders_and_its_model_draws_where_it_looked
         let panels = words.max(1) as u32;
         assert_eq!(map.width(), panels * 160 + (panels - 1) * 6, "{line}");
     }
+    let json = ok(xtask(&["caption", "--device", "cpu", "--json", "--beam", "2", "--attention-maps"])
+        .arg(dir.path().join("maps-json"))
+        .arg("--checkpoint")
+        .arg(&run)
+        .arg(&images[1])
+        .output()
+        .unwrap());
+    let object: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let map = PathBuf::from(object["attention_map"].as_str().unwrap());
+    assert_eq!(map, dir.path().join("maps-json").join("shapes_00001.attention.png"));
+    assert!(map.is_file());
     // The LSTM model has no weights to draw, and the export writes the original's model only.
     let refused = cli::fails(
         xtask(&["caption", "--device", "cpu", "--attention-maps"])

@@ -83,7 +83,8 @@ pub struct CaptionArgs {
     /// missing; files of that name are replaced, nothing else in DIR is touched).
     #[arg(long, value_name = "DIR")]
     attention_maps: Option<PathBuf>,
-    /// One JSON object per image instead of text: `image`, `caption`, `tokens`, `log_prob`,
+    /// One JSON object per image instead of text (with `attention_map`, the PNG's path, when
+    /// --attention-maps is given): `image`, `caption`, `tokens`, `log_prob`,
     /// `finished` (false when cut at --max-length); with --num-captions, `captions`: a list of
     /// such objects, best first.
     #[arg(long)]
@@ -177,17 +178,25 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         };
         let mut out = std::io::stdout().lock();
         for ((path, captions), image) in paths.iter().zip(ranked).zip(&images) {
-            if let Some(dir) = &args.attention_maps {
-                write_map(dir, path, image, &captions[0], &mut map_names)?;
-            }
+            let map = match &args.attention_maps {
+                Some(dir) => Some(write_map(dir, path, image, &captions[0], &mut map_names)?),
+                None => None,
+            };
             match (args.json, beam.is_some()) {
                 (true, true) => {
                     let captions: Vec<_> = captions.iter().map(as_json).collect();
-                    writeln!(out, "{}", json!({"image": path, "captions": captions}))?;
+                    let mut object = json!({"image": path, "captions": captions});
+                    if let Some(map) = &map {
+                        object["attention_map"] = json!(map);
+                    }
+                    writeln!(out, "{object}")?;
                 }
                 (true, false) => {
                     let mut object = as_json(&captions[0]);
                     object["image"] = json!(path);
+                    if let Some(map) = &map {
+                        object["attention_map"] = json!(map);
+                    }
                     writeln!(out, "{object}")?;
                 }
                 (false, true) => {
@@ -208,14 +217,14 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
 }
 
 /// Writes `DIR/NAME.attention.png` for the image at `path` (`NAME-2`, … when images of the same
-/// name from other folders came first in this run, as `taken` records).
+/// name from other folders came first in this run, as `taken` records); returns its path.
 fn write_map(
     dir: &Path,
     path: &Path,
     image: &image::RgbImage,
     caption: &Generated,
     taken: &mut std::collections::HashSet<String>,
-) -> Result<()> {
+) -> Result<PathBuf> {
     let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
     let mut name = stem.clone();
     let mut k = 2;
@@ -226,7 +235,8 @@ fn write_map(
     let side = caption.grid_side().unwrap_or(0);
     let map = dir.join(format!("{name}.attention.png"));
     caption_infer::attention_map::write_attention_map(&map, image, &caption.words, &caption.alphas, (side, side))
-        .with_context(|| format!("cannot draw the attention map of {}", path.display()))
+        .with_context(|| format!("cannot draw the attention map of {}", path.display()))?;
+    Ok(map)
 }
 
 /// `inputs` with each `-` replaced by the paths read from standard input (one per line, its
