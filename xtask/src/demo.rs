@@ -59,10 +59,12 @@ pub struct DemoArgs {
     /// network.
     #[arg(long, default_value_t = 128)]
     hidden_size: usize,
-    /// Side of the image the encoder sees (299 with --pretrained). 139 reads shapes better than
-    /// 107 and keeps the demo under ten minutes on two cores; Inception's grid is 3 × 3 there.
-    #[arg(long, default_value_t = 139)]
-    image_size: u32,
+    /// Side of the image the encoder sees (299 with --pretrained) [default: 139; 299 with
+    /// --decoder attention]. 139 reads shapes better than 107 and keeps the demo under ten
+    /// minutes on two cores, but Inception's grid is 3 × 3 there, too coarse to tell two shapes
+    /// apart; at 299 it is 8 × 8.
+    #[arg(long)]
+    image_size: Option<u32>,
     /// Learning rate.
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
@@ -293,6 +295,8 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// folder that is not a run is refused).
 fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: DecoderKind) -> Result<()> {
     caption_train::run_folder::RunFolder::lock(run)?.clear()?;
+    let comparing = args.decoder == DemoDecoder::Attention;
+    let image_size = args.image_size.unwrap_or(if comparing { 299 } else { 139 });
     let attention = AttentionSettings {
         embed_dim: args.embed_size,
         attention_dim: args.hidden_size,
@@ -310,7 +314,7 @@ fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: D
         schedule: if args.constant_lr { Schedule::Constant } else { Schedule::Cosine },
         embed_size: args.embed_size,
         hidden_size: args.hidden_size,
-        image_size: if args.pretrained { args.image_size.max(299) } else { args.image_size },
+        image_size: if args.pretrained { image_size.max(299) } else { image_size },
         seed: args.seed,
         ..TrainConfig::default()
     };
