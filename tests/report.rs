@@ -37,6 +37,7 @@ fn evaluation(dir: &std::path::Path) -> (PreparedDataset, SplitCaptions) {
     let captions = SplitCaptions {
         ids: rows.iter().map(|&r| dataset.images[r].id.clone()).collect(),
         alphas: vec![Vec::new(); rows.len()],
+        grid: None,
         hypotheses,
         references: rows.iter().map(|&r| references[r].iter().map(|s| s.to_string()).collect()).collect(),
         reference_words: reference_words(&dataset, &rows),
@@ -179,6 +180,7 @@ fn an_attention_models_cards_show_where_each_word_looked() {
         ids: rows.iter().map(|&r| dataset.images[r].id.clone()).collect(),
         hypotheses: rows.iter().map(words).collect(),
         alphas: rows.iter().map(alphas).collect(),
+        grid: Some(caption_infer::attention_map::GridGeometry::uniform(2)),
         references: rows.iter().map(|&r| references[r].iter().map(|s| s.to_string()).collect()).collect(),
         reference_words: reference_words(&dataset, &rows),
         rows,

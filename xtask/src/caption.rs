@@ -232,9 +232,9 @@ fn write_map(
         name = format!("{stem}-{k}");
         k += 1;
     }
-    let side = caption.grid_side().unwrap_or(0);
+    let grid = caption.grid.with_context(|| format!("{}: the caption has no attention weights", path.display()))?;
     let map = dir.join(format!("{name}.attention.png"));
-    caption_infer::attention_map::write_attention_map(&map, image, &caption.words, &caption.alphas, (side, side))
+    caption_infer::attention_map::write_attention_map(&map, image, &caption.words, &caption.alphas, grid)
         .with_context(|| format!("cannot draw the attention map of {}", path.display()))?;
     Ok(map)
 }

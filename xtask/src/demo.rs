@@ -359,9 +359,11 @@ fn score(args: &DemoArgs, dataset: &PreparedDataset, run: &Path) -> Result<Score
 
 /// The mean, over every colour or shape word of the generated captions, of the share of the
 /// word's attention inside the bounding box of the objects it names
-/// ([`caption_infer::attention_map::mass_in_box`]); `None` without such words.
+/// ([`caption_infer::attention_map::mass_in_box`], each cell's weight placed at the centre of its
+/// receptive field); `None` without such words.
 fn attention_on_objects(images: &[&shapes::ShapesImage], captions: &SplitCaptions) -> Option<f64> {
     let (mut sum, mut count) = (0.0, 0usize);
+    let grid = captions.grid?;
     for ((image, words), alphas) in images.iter().zip(&captions.hypotheses).zip(&captions.alphas) {
         for (word, weights) in words.iter().zip(alphas) {
             let named: Vec<&shapes::Shape> = image
@@ -369,14 +371,13 @@ fn attention_on_objects(images: &[&shapes::ShapesImage], captions: &SplitCaption
                 .iter()
                 .filter(|s| [s.colour.word(), s.form.word(), s.form.plural()].contains(&word.as_str()))
                 .collect();
-            let side = (weights.len() as f64).sqrt().round() as usize;
-            if named.is_empty() || side * side != weights.len() {
+            if named.is_empty() || weights.len() != grid.cells * grid.cells {
                 continue;
             }
             let bounds = named.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, s| {
                 [b[0].min(s.x - s.radius), b[1].min(s.y - s.radius), b[2].max(s.x + s.radius), b[3].max(s.y + s.radius)]
             });
-            sum += f64::from(caption_infer::attention_map::mass_in_box(weights, (side, side), image.size, bounds));
+            sum += f64::from(caption_infer::attention_map::mass_in_box(weights, grid, image.size, bounds));
             count += 1;
         }
     }

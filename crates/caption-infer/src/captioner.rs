@@ -15,6 +15,7 @@ use caption_text::Vocabulary;
 use image::RgbImage;
 
 use crate::InferError;
+use crate::attention_map::GridGeometry;
 use crate::checkpoint_files::{TrainedModel, read_trained_model};
 use crate::images::{dataset_images, pictures};
 
@@ -44,18 +45,11 @@ pub struct Generated {
     /// Whether the caption ended with `<EOS>` (not cut at the longest caption).
     pub finished: bool,
     /// An attention model's weights over the encoder's grid for each of `words` (row-major
-    /// side × side, summing to 1); empty for the original's model.
+    /// cells × cells, summing to 1); empty for the original's model.
     pub alphas: Vec<Vec<f32>>,
-}
-
-impl Generated {
-    /// The side of the square grid the attention weights are over (8 for Inception v3 at 299 px),
-    /// or `None` without weights.
-    pub fn grid_side(&self) -> Option<usize> {
-        let positions = self.alphas.first()?.len();
-        let side = (positions as f64).sqrt().round() as usize;
-        (side * side == positions).then_some(side)
-    }
+    /// Where the grid's cells look in the image (with `alphas`; set by a [`Captioner`], which
+    /// knows the encoder's input size).
+    pub grid: Option<GridGeometry>,
 }
 
 /// A model and its vocabulary, in eval mode.
@@ -198,7 +192,18 @@ impl Captioner {
     /// # Errors
     /// A candle error.
     pub fn decode(&self, encoded: &Tensor, decoding: Decoding) -> Result<Vec<Generated>, InferError> {
-        decode(&self.model, &self.vocabulary, encoded, decoding, self.max_length)
+        let generated = decode(&self.model, &self.vocabulary, encoded, decoding, self.max_length)?;
+        Ok(generated.into_iter().map(|g| self.located(g)).collect())
+    }
+
+    /// `generated` with the geometry of the grid its weights are over (Inception v3's at the
+    /// captioner's image size).
+    fn located(&self, mut generated: Generated) -> Generated {
+        if let Some(first) = generated.alphas.first() {
+            let cells = (first.len() as f64).sqrt().round() as usize;
+            generated.grid = Some(GridGeometry::inception_v3(self.transform.resize, cells));
+        }
+        generated
     }
 
     /// The `n` best captions of each picture by beam search with `beam_size` hypotheses, best
@@ -225,7 +230,7 @@ impl Captioner {
         for chunk in images.chunks(self.batch_size.max(1)) {
             let encoded = self.encode_images(chunk)?;
             for ranked in beam_search(&self.model, &encoded, config, n)? {
-                out.push(ranked.into_iter().map(|h| generated(&self.vocabulary, h)).collect());
+                out.push(ranked.into_iter().map(|h| self.located(generated(&self.vocabulary, h))).collect());
             }
         }
         Ok(out)
@@ -323,5 +328,5 @@ fn generated(vocabulary: &Vocabulary, hypothesis: Hypothesis) -> Generated {
     let alphas = alphas.into_iter().zip(&kept).filter(|(_, keep)| **keep).map(|(alpha, _)| alpha).collect();
     let ids: Vec<u32> = ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect();
     let words = vocabulary.decode(&ids);
-    Generated { ids, words, log_prob, finished, alphas }
+    Generated { ids, words, log_prob, finished, alphas, grid: None }
 }

@@ -35,6 +35,8 @@ pub struct SplitCaptions {
     ///
     /// [`Generated::alphas`]: crate::Generated::alphas
     pub alphas: Vec<Vec<Vec<f32>>>,
+    /// Where the cells the weights are over look in the images (attention models).
+    pub grid: Option<crate::attention_map::GridGeometry>,
     /// Reference captions (raw text) per image.
     pub references: Vec<Vec<String>>,
     /// Reference words (spaCy rules, lowercased) per image.
@@ -100,6 +102,7 @@ pub fn caption_split(
     Ok(SplitCaptions {
         ids: rows.iter().map(|&r| dataset.images[r].id.clone()).collect(),
         alphas: generated.iter().map(|g| g.alphas.clone()).collect(),
+        grid: generated.iter().find_map(|g| g.grid),
         hypotheses: generated.into_iter().map(|g| g.words).collect(),
         references: rows.iter().map(|&r| all_references[r].iter().map(|s| s.to_string()).collect()).collect(),
         reference_words: reference_words(dataset, &rows),

@@ -18,6 +18,7 @@ use caption_data::PreparedDataset;
 use rayon::prelude::*;
 use serde_json::json;
 
+use crate::attention_map::GridGeometry;
 use crate::evaluation::{Scores, SplitCaptions};
 use crate::{Decoding, InferError};
 
@@ -135,21 +136,23 @@ fn cards(page: &Page<'_>) -> Result<Vec<serde_json::Value>, InferError> {
                 "m": metrics.map(|v| (v * 1e4).round() / 1e4),
                 "hit": page.attribute_hits.as_ref().map(|hits| hits[i]),
                 "thumb": thumbnails[i],
-                "att": attention(&captions.hypotheses[i], &captions.alphas[i]),
+                "att": captions.grid.map_or(serde_json::Value::Null, |grid| {
+                    attention(&captions.hypotheses[i], &captions.alphas[i], grid)
+                }),
             })
         })
         .collect())
 }
 
-/// An attention model's weights for the card's maps: the grid's side, the words, and each word's
-/// weights scaled from its smallest (0) to its largest (255) as the PNG maps scale them, one byte
-/// per position, base64; `null` without weights.
-fn attention(words: &[String], alphas: &[Vec<f32>]) -> serde_json::Value {
-    let side = (alphas.first().map_or(0, Vec::len) as f64).sqrt().round() as usize;
-    if alphas.is_empty() || alphas.len() != words.len() || alphas.iter().any(|a| a.len() != side * side) {
+/// An attention model's weights for the card's maps: the grid's geometry, the words, and each
+/// word's weights scaled from its smallest (0) to its largest (255) as the PNG maps scale them,
+/// one byte per cell, base64; `null` when they do not fit the grid.
+fn attention(words: &[String], alphas: &[Vec<f32>], grid: GridGeometry) -> serde_json::Value {
+    let positions = grid.cells * grid.cells;
+    if alphas.is_empty() || alphas.len() != words.len() || alphas.iter().any(|a| a.len() != positions) {
         return serde_json::Value::Null;
     }
-    let mut bytes = Vec::with_capacity(alphas.len() * side * side);
+    let mut bytes = Vec::with_capacity(alphas.len() * positions);
     for weights in alphas {
         let smallest = weights.iter().copied().fold(f32::INFINITY, f32::min);
         let range = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max) - smallest;
@@ -157,7 +160,8 @@ fn attention(words: &[String], alphas: &[Vec<f32>]) -> serde_json::Value {
             weights.iter().map(|w| if range > 1e-12 { (255.0 * (w - smallest) / range).round() as u8 } else { 0 }),
         );
     }
-    json!({"side": side, "words": words, "w": base64::engine::general_purpose::STANDARD.encode(bytes)})
+    json!({"side": grid.cells, "offset": grid.offset, "stride": grid.stride, "input": grid.input, "words": words,
+           "w": base64::engine::general_purpose::STANDARD.encode(bytes)})
 }
 
 /// A small JPEG of the image, base64 (empty when it cannot be read: the card shows its alt text).
@@ -291,29 +295,45 @@ function card(r) {
   return c;
 }
 // Where an attention model looked for each word: the thumbnail with the word's weights (scaled
-// 0-255 over the grid) laid over it in red, upsampled bilinearly by the canvas.
+// 0-255 over the grid) laid over it in red, interpolated bilinearly between the cells' centres
+// (cell j looks at input pixel offset + stride * j), as the PNG maps draw them.
+const MAP = 60;
+function cellAt(att, pixel) {
+  const position = ((pixel + 0.5) / MAP * att.input - att.offset) / att.stride;
+  const p = Math.min(Math.max(position, 0), att.side - 1), low = Math.floor(p);
+  return [low, Math.min(low + 1, att.side - 1), p - low];
+}
 function maps(img, att) {
   const box = el("div", "maps");
   const weights = Uint8Array.from(atob(att.w), (ch) => ch.charCodeAt(0));
   const n = att.side * att.side;
+  const cells = [...Array(MAP).keys()].map((pixel) => cellAt(att, pixel));
   const canvases = att.words.map((word) => {
     const f = el("figure");
     const canvas = el("canvas", "map");
-    canvas.width = canvas.height = 60;
+    canvas.width = canvas.height = MAP;
     f.append(canvas, el("figcaption", "", word));
     box.append(f);
     return canvas;
   });
   const draw = () => canvases.forEach((canvas, k) => {
-    const heat = document.createElement("canvas");
-    heat.width = heat.height = att.side;
-    const data = heat.getContext("2d").createImageData(att.side, att.side);
-    for (let p = 0; p < n; p++) data.data.set([255, 40, 0, Math.round(0.7 * weights[k * n + p])], 4 * p);
-    heat.getContext("2d").putImageData(data, 0, 0);
     const ctx = canvas.getContext("2d");
-    ctx.imageSmoothingEnabled = true;
-    if (img.naturalWidth) ctx.drawImage(img, 0, 0, 60, 60);
-    ctx.drawImage(heat, 0, 0, 60, 60);
+    if (img.naturalWidth) ctx.drawImage(img, 0, 0, MAP, MAP);
+    const picture = ctx.getImageData(0, 0, MAP, MAP);
+    const w = (row, column) => weights[k * n + row * att.side + column] / 255;
+    for (let y = 0; y < MAP; y++) {
+      const [top, bottom, dy] = cells[y];
+      for (let x = 0; x < MAP; x++) {
+        const [left, right, dx] = cells[x];
+        const upper = w(top, left) * (1 - dx) + w(top, right) * dx;
+        const lower = w(bottom, left) * (1 - dx) + w(bottom, right) * dx;
+        const glow = 0.7 * (upper * (1 - dy) + lower * dy);
+        const at = 4 * (y * MAP + x);
+        [255, 40, 0].forEach((tint, c) => { picture.data[at + c] = picture.data[at + c] * (1 - glow) + tint * glow; });
+        picture.data[at + 3] = 255;
+      }
+    }
+    ctx.putImageData(picture, 0, 0);
   });
   if (img.complete) draw(); else img.addEventListener("load", draw);
   return box;
