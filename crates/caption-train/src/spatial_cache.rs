@@ -89,7 +89,8 @@ pub struct GridCache {
 
 impl GridCache {
     /// Opens the cache at `path` for `images` images computed from `origin`: `Ok(None)` when
-    /// there is none, or when the file is not a complete cache (it is then rebuilt).
+    /// there is none, or when the file is not a complete cache (not a cache of `images` grids,
+    /// or shorter than its header says: it is then rebuilt).
     ///
     /// # Errors
     /// [`TrainError::Config`] when it holds grids of another origin (naming both), or I/O.
@@ -127,6 +128,8 @@ impl GridCache {
         if rows != images {
             return Ok(None);
         }
+        // `read_metadata` has checked that the file holds every byte the header describes, and
+        // that each tensor's bytes fit its shape and dtype.
         let start = 8 + header_length + info.data_offsets.0;
         Ok(Some(Self { map, start, images, positions, channels, storage, path: path.to_path_buf() }))
     }
