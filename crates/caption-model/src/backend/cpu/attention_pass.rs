@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use super::gemm::{View, column_sums, matmul, transposed};
 use super::kernels::{sigmoid_in_place, softmax_cross_entropy_row};
+use super::lstm::{SequenceShape, cell_backward, cell_forward};
 use super::with_host_slices;
 use crate::backend::{Gradient, Path, choose};
 use crate::{DecoderWithAttention, Dropout};
@@ -205,19 +206,18 @@ fn attention_pass(
         shape;
     let gates_dim = 4 * d_dim;
     let input_dim = e_dim + c_dim;
-    // Captions longest first; step t holds the first n[t] of them.
-    let mut order: Vec<usize> = (0..batch).collect();
-    order.sort_by_key(|&b| std::cmp::Reverse(lengths[b]));
-    let decode: Vec<usize> = order.iter().map(|&b| lengths[b] - 1).collect();
-    let steps = decode.first().copied().unwrap_or(0);
-    let live: Vec<usize> = (0..steps).map(|t| decode.iter().filter(|&&l| l > t).count()).collect();
-    let starts: Vec<usize> = live.iter().scan(0, |start, &n| Some(std::mem::replace(start, *start + n))).collect();
-    let rows_total: usize = live.iter().sum();
+    // Captions packed longest first, as the LSTM's training pass packs them: step t holds the
+    // first `packed.step(t).len()` of them, sorted row k being the batch's `order[k]`.
+    let decode: Vec<usize> = lengths.iter().map(|l| l - 1).collect();
+    let packed = SequenceShape::packed(&decode, d_dim);
+    let order = &packed.order;
+    let steps = packed.steps();
+    let rows_total = packed.rows();
     let grid_size = p_count * c_dim;
     // The grids in sorted order.
     let mut grid = vec![0.0f32; batch * grid_size];
     grid.par_chunks_mut(grid_size)
-        .zip(&order)
+        .zip(order)
         .for_each(|(g, &b)| g.copy_from_slice(&grid_in[b * grid_size..][..grid_size]));
 
     // Everything that does not depend on the recurrence.
@@ -239,8 +239,7 @@ fn attention_pass(
     let mut inputs = vec![0.0; rows_total * e_dim];
     let mut targets = vec![0usize; rows_total];
     for t in 0..steps {
-        for k in 0..live[t] {
-            let row = starts[t] + k;
+        for (k, row) in packed.step(t).enumerate() {
             inputs[row * e_dim..][..e_dim].copy_from_slice(&w.embedding[word(t, k) * e_dim..][..e_dim]);
             targets[row] = word(t + 1, k);
         }
@@ -276,7 +275,7 @@ fn attention_pass(
     let mut outputs = vec![0.0; rows_total * d_dim];
     let mut state_products = vec![0.0; batch * stacked_dim];
     for t in 0..steps {
-        let (n, start) = (live[t], starts[t]);
+        let (n, start) = (packed.step(t).len(), packed.step(t).start);
         let rows = start..start + n;
         previous_h[rows.start * d_dim..rows.end * d_dim].copy_from_slice(&h[..n * d_dim]);
         previous_c[rows.start * d_dim..rows.end * d_dim].copy_from_slice(&c[..n * d_dim]);
@@ -325,7 +324,7 @@ fn attention_pass(
             let row = &mut step_gates[k * gates_dim..][..gates_dim];
             row.iter_mut().zip(product).for_each(|(g, x)| *g += x);
             let (cell, tanh_row) = (&mut c[k * d_dim..][..d_dim], &mut cell_tanh[(start + k) * d_dim..][..d_dim]);
-            super::lstm::cell_forward(row, cell, tanh_row, &mut h[k * d_dim..][..d_dim]);
+            cell_forward(row, cell, tanh_row, &mut h[k * d_dim..][..d_dim]);
             // Dropout before the output layer, the mask in batch order.
             let output = &mut outputs[(start + k) * d_dim..][..d_dim];
             output.copy_from_slice(&h[k * d_dim..][..d_dim]);
@@ -361,8 +360,8 @@ fn attention_pass(
     // The doubly stochastic term: coverage of each position over a caption's steps.
     let mut coverage = vec![0.0f32; batch * p_count];
     for t in 0..steps {
-        for k in 0..live[t] {
-            let alpha = &alphas[(starts[t] + k) * p_count..][..p_count];
+        for (k, row) in packed.step(t).enumerate() {
+            let alpha = &alphas[row * p_count..][..p_count];
             coverage[k * p_count..][..p_count].iter_mut().zip(alpha).for_each(|(s, a)| *s += a);
         }
     }
@@ -383,9 +382,9 @@ fn attention_pass(
     let mut d_gated = vec![0.0; batch * c_dim];
     let mut d_stacked = vec![0.0; batch * stacked_dim];
     for t in (0..steps).rev() {
-        let (n, start) = (live[t], starts[t]);
+        let (n, start) = (packed.step(t).len(), packed.step(t).start);
         // Rows that end here start from zero: nothing later reads their state.
-        let carried = live.get(t + 1).copied().unwrap_or(0);
+        let carried = if t + 1 < steps { packed.step(t + 1).len() } else { 0 };
         d_h[carried * d_dim..n * d_dim].fill(0.0);
         d_c[carried * d_dim..n * d_dim].fill(0.0);
         for k in 0..n {
@@ -399,22 +398,15 @@ fn attention_pass(
                 }
                 None => dh.iter_mut().zip(d_out).for_each(|(d, o)| *d += o),
             }
-            // The LSTM cell.
-            let g = &gates[row * gates_dim..][..gates_dim];
-            let (i, f, candidate, o) = (&g[..d_dim], &g[d_dim..2 * d_dim], &g[2 * d_dim..3 * d_dim], &g[3 * d_dim..]);
-            let tanh_c = &cell_tanh[row * d_dim..][..d_dim];
-            let c_prev = &previous_c[row * d_dim..][..d_dim];
-            let dg = &mut d_gates[row * gates_dim..][..gates_dim];
-            let dc = &mut d_c[k * d_dim..][..d_dim];
-            for j in 0..d_dim {
-                let d_o = dh[j] * tanh_c[j];
-                let d_cell = dc[j] + dh[j] * o[j] * (1.0 - tanh_c[j] * tanh_c[j]);
-                dg[j] = d_cell * candidate[j] * i[j] * (1.0 - i[j]);
-                dg[d_dim + j] = d_cell * c_prev[j] * f[j] * (1.0 - f[j]);
-                dg[2 * d_dim + j] = d_cell * i[j] * (1.0 - candidate[j] * candidate[j]);
-                dg[3 * d_dim + j] = d_o * o[j] * (1.0 - o[j]);
-                dc[j] = d_cell * f[j];
-            }
+            // The LSTM cell (its state at the first step is init_c's, not zeros).
+            cell_backward(
+                &gates[row * gates_dim..][..gates_dim],
+                &cell_tanh[row * d_dim..][..d_dim],
+                Some(&previous_c[row * d_dim..][..d_dim]),
+                dh,
+                &mut d_c[k * d_dim..][..d_dim],
+                &mut d_gates[row * gates_dim..][..gates_dim],
+            );
         }
         // The context's share of the gates, backward.
         let d_gated = &mut d_gated[..n * c_dim];
@@ -519,8 +511,8 @@ fn attention_pass(
     matmul(&mut d_inputs, false, View::rows(&d_gates, rows_total, gates_dim), View::rows(&w_ie, gates_dim, e_dim));
     let mut d_embedding = vec![0.0; vocab * e_dim];
     for t in 0..steps {
-        for k in 0..live[t] {
-            let source = &d_inputs[(starts[t] + k) * e_dim..][..e_dim];
+        for (k, row) in packed.step(t).enumerate() {
+            let source = &d_inputs[row * e_dim..][..e_dim];
             d_embedding[word(t, k) * e_dim..][..e_dim].iter_mut().zip(source).for_each(|(d, s)| *d += s);
         }
     }

@@ -38,6 +38,40 @@ pub(crate) fn cell_forward(gates: &mut [f32], cell: &mut [f32], cell_tanh: &mut 
     }
 }
 
+/// The backward pass of [`cell_forward`] for one row: from its activated `gates` (`i, f, g, o`),
+/// `cell_tanh` (`tanh(c_t)`), the previous cell state `c_{t−1}` (`None`: zeros, a first step
+/// from a zero state) and `d_hidden` (the loss's gradient for `h_t`). `d_cell` holds the gradient
+/// for `c_t` reaching it from the next step and becomes the one for `c_{t−1}`; `d_gates` (4 ×
+/// units) receives the gradients for the gates' pre-activations. The training pass of the LSTM
+/// decoder and of the attention decoder's cell both step back through it.
+pub(crate) fn cell_backward(
+    gates: &[f32],
+    cell_tanh: &[f32],
+    previous_cell: Option<&[f32]>,
+    d_hidden: &[f32],
+    d_cell: &mut [f32],
+    d_gates: &mut [f32],
+) {
+    let units = cell_tanh.len();
+    let (i, f, candidate, o) =
+        (&gates[..units], &gates[units..2 * units], &gates[2 * units..3 * units], &gates[3 * units..]);
+    let (d_i, rest) = d_gates.split_at_mut(units);
+    let (d_f, rest) = rest.split_at_mut(units);
+    let (d_candidate, d_o) = rest.split_at_mut(units);
+    for j in 0..units {
+        let d_h = d_hidden[j];
+        let d_c = d_cell[j] + d_h * o[j] * (1.0 - cell_tanh[j] * cell_tanh[j]);
+        d_i[j] = d_c * candidate[j] * i[j] * (1.0 - i[j]);
+        d_candidate[j] = d_c * i[j] * (1.0 - candidate[j] * candidate[j]);
+        d_o[j] = d_h * cell_tanh[j] * o[j] * (1.0 - o[j]);
+        d_cell[j] = d_c * f[j];
+        d_f[j] = match previous_cell {
+            Some(previous) => d_c * (previous[j] * f[j] * (1.0 - f[j])),
+            None => 0.0,
+        };
+    }
+}
+
 /// A batch of sequences packed step by step: sequence `order[k]` of the batch is packed as the
 /// `k`-th, and step `t` holds the first [`step(t).len()`](Self::step) of them, those longer than
 /// `t` (so a step never holds more rows than the one before).
@@ -202,33 +236,18 @@ pub(crate) fn backward(
         let before = if t > 0 { shape.step(t - 1).start } else { 0 };
         for b in 0..now.len() {
             let r = now.start + b;
-            let g = &cache.gates[r * width..][..width];
-            let (i, f, candidate, o) =
-                (&g[..hidden], &g[hidden..2 * hidden], &g[2 * hidden..3 * hidden], &g[3 * hidden..]);
-            let tanh_c = &cache.cells_tanh[r * hidden..][..hidden];
-            let d_out = &d_output[r * hidden..][..hidden];
-            let d_next = &d_hidden_next[b * hidden..][..hidden];
-            let d_cell = &mut d_cell_next[b * hidden..][..hidden];
-            let (d_i, rest) = d_gates[r * width..][..width].split_at_mut(hidden);
-            let (d_f, rest) = rest.split_at_mut(hidden);
-            let (d_candidate, d_o) = rest.split_at_mut(hidden);
-            for j in 0..hidden {
-                let d_h = d_out[j] + d_next[j];
-                let d_c = d_cell[j] + d_h * o[j] * (1.0 - tanh_c[j] * tanh_c[j]);
-                d_i[j] = d_c * candidate[j] * i[j] * (1.0 - i[j]);
-                d_candidate[j] = d_c * i[j] * (1.0 - candidate[j] * candidate[j]);
-                d_o[j] = d_h * tanh_c[j] * o[j] * (1.0 - o[j]);
-                d_cell[j] = d_c * f[j];
-                d_f[j] = d_c; // times c_{t−1} · f(1 − f) below
-            }
-            if t > 0 {
-                let previous = &cache.cells[(before + b) * hidden..][..hidden];
-                for j in 0..hidden {
-                    d_f[j] *= previous[j] * f[j] * (1.0 - f[j]);
-                }
-            } else {
-                d_f.fill(0.0);
-            }
+            // The gradient for h_t: the output's and the next step's (in place of the latter).
+            let d_hidden = &mut d_hidden_next[b * hidden..][..hidden];
+            d_hidden.iter_mut().zip(&d_output[r * hidden..][..hidden]).for_each(|(d, o)| *d += o);
+            let previous = (t > 0).then(|| &cache.cells[(before + b) * hidden..][..hidden]);
+            cell_backward(
+                &cache.gates[r * width..][..width],
+                &cache.cells_tanh[r * hidden..][..hidden],
+                previous,
+                d_hidden,
+                &mut d_cell_next[b * hidden..][..hidden],
+                &mut d_gates[r * width..][..width],
+            );
         }
         if t > 0 {
             let step_gates = View::rows(&d_gates, rows, width).row_range(now.clone());
