@@ -91,31 +91,24 @@ impl Captioner {
         let metadata = &trained.metadata;
         let source = trained.model_file.display().to_string();
         let kind = metadata.kind().map_err(|problem| InferError::Checkpoint { path: source.clone(), problem })?;
-        let vb = VarBuilder::from_tensors(trained.tensors, DType::F32, device);
         let vocab_size = trained.vocabulary.len();
-        let model = match kind {
-            DecoderKind::Lstm => {
-                let decoder = DecoderConfig {
-                    embed_size: metadata.embed_size,
-                    hidden_size: metadata.hidden_size,
-                    vocab_size,
-                    num_layers: metadata.num_layers,
-                };
-                CNNtoRNN::new(vb, decoder, metadata.transform_input).map(Network::ShowAndTell)
-            }
-            DecoderKind::Attention => {
-                let config = AttentionConfig {
-                    encoder_dim: caption_model::attention::ENCODER_DIM,
-                    attention_dim: metadata.attention_dim.unwrap_or(caption_model::attention::TUTORIAL_SIZE),
-                    embed_dim: metadata.embed_size,
-                    decoder_dim: metadata.hidden_size,
-                    vocab_size,
-                    dropout: 0.0,
-                };
-                ShowAttendTell::new(vb, config, metadata.transform_input).map(Network::ShowAttendTell)
-            }
-        }
-        .map_err(|e| InferError::Weights(format!("{source}: {e}")))?;
+        let sizes = match kind {
+            DecoderKind::Lstm => Sizes::Lstm(DecoderConfig {
+                embed_size: metadata.embed_size,
+                hidden_size: metadata.hidden_size,
+                vocab_size,
+                num_layers: metadata.num_layers,
+            }),
+            DecoderKind::Attention => Sizes::Attention(AttentionConfig {
+                encoder_dim: caption_model::attention::ENCODER_DIM,
+                attention_dim: metadata.attention_dim.unwrap_or(caption_model::attention::TUTORIAL_SIZE),
+                embed_dim: metadata.embed_size,
+                decoder_dim: metadata.hidden_size,
+                vocab_size,
+                dropout: 0.0,
+            }),
+        };
+        let model = load_model(trained.tensors, sizes, metadata.transform_input, device, &source)?;
         let at = match (metadata.step, metadata.epoch) {
             (Some(step), Some(epoch)) => format!(" (step {step}, epoch {epoch})"),
             _ => String::new(),
@@ -161,9 +154,7 @@ impl Captioner {
             )));
         }
         let decoder = DecoderConfig { embed_size: embed[1], hidden_size: hidden[1], vocab_size: embed[0], num_layers };
-        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
-        let model = CNNtoRNN::new(vb, decoder, true).map_err(|e| InferError::Weights(format!("{source}: {e}")))?;
-        let model = Network::ShowAndTell(model);
+        let model = load_model(tensors.clone(), Sizes::Lstm(decoder), true, device, source)?;
         let (transform, max_length, batch_size) = (ImageTransform::eval(299), 50, 32);
         let source = format!("{source} (the PyTorch original's weights)");
         Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size, source })
@@ -269,6 +260,31 @@ impl Captioner {
         progress.finish();
         Ok(out)
     }
+}
+
+/// A model's sizes, as its files give them.
+enum Sizes {
+    /// The original's `CNNtoRNN`.
+    Lstm(DecoderConfig),
+    /// The attention model.
+    Attention(AttentionConfig),
+}
+
+/// The model of `sizes` from `tensors` (its state dict names; other tensors, such as BatchNorm's
+/// `num_batches_tracked`, are ignored), in float32 on `device`.
+fn load_model(
+    tensors: HashMap<String, Tensor>,
+    sizes: Sizes,
+    transform_input: bool,
+    device: &Device,
+    source: &str,
+) -> Result<Network, InferError> {
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+    match sizes {
+        Sizes::Lstm(decoder) => CNNtoRNN::new(vb, decoder, transform_input).map(Network::ShowAndTell),
+        Sizes::Attention(config) => ShowAttendTell::new(vb, config, transform_input).map(Network::ShowAttendTell),
+    }
+    .map_err(|e| InferError::Weights(format!("{source}: {e}")))
 }
 
 /// Captions (at most `max_length` words) for encoder outputs (`encoded`: what
