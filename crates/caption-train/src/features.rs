@@ -144,19 +144,24 @@ pub fn grid_cache_key(config: &crate::TrainConfig, dataset_hash: &str) -> String
     format!("{}-grid-{storage}", cache_key(config, dataset_hash))
 }
 
-/// Grids (rows × positions × 2048) of `image_rows` with the encoder in eval mode.
+/// The attention model's grids (rows × positions × 2048) of `image_rows`, the encoder in eval
+/// mode ([`ShowAttendTell::encode`](caption_model::ShowAttendTell::encode)).
 ///
 /// # Errors
-/// A data or candle error.
+/// A data or candle error, or the original's model.
 pub fn grids(
     model: &TrainModel,
     dataset: &PreparedDataset,
     image_rows: &[usize],
     transform: &ImageTransform,
 ) -> Result<Tensor, TrainError> {
+    let caption_model::Network::ShowAttendTell(network) = &model.model else {
+        return Err(TrainError::Config(
+            "grids are the attention model's features; this is the original's model".into(),
+        ));
+    };
     let images = dataset_images(dataset, image_rows, transform, 0, &model.device)?;
-    let spatial = model.model.inception().forward_t(&images, false)?.spatial.detach();
-    Ok(caption_model::DecoderWithAttention::grid(&spatial)?)
+    Ok(network.encode(&images, false)?.detach())
 }
 
 /// The grid cache at `path` for every dataset image: opened when it is there, else computed
