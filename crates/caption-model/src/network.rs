@@ -54,15 +54,6 @@ impl DecoderKind {
     }
 }
 
-impl std::fmt::Display for DecoderKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Lstm => "lstm",
-            Self::Attention => "attention",
-        })
-    }
-}
-
 /// A captioning model of either kind.
 #[derive(Debug, Clone)]
 pub enum Network {
