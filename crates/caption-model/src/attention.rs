@@ -365,38 +365,46 @@ impl DecoderWithAttention {
         let device = encoder_out.device();
         let all_projected = self.attention.project_encoder(encoder_out)?;
         let (h, c) = self.init_state(encoder_out)?;
-        // The state of every row of the step's batch, and the image each row decodes.
-        let mut rows = (encoder_out.clone(), all_projected.clone(), h, c, (0..images as u32).collect::<Vec<u32>>());
+        let image = (0..images as u32).collect();
+        let mut rows = BeamRows { grid: encoder_out.clone(), projected: all_projected.clone(), h, c, image };
         beam::search(images, config, n, |continued| {
             let words = match continued {
                 None => vec![sos; images],
                 Some(continued) => {
-                    let (_, _, h, c, image_of_row) = &rows;
                     let parents = Tensor::new(continued.parents, device)?;
-                    let image_of_row: Vec<u32> = continued.parents.iter().map(|&p| image_of_row[p as usize]).collect();
-                    let images = Tensor::new(image_of_row.as_slice(), device)?;
-                    rows = (
-                        encoder_out.index_select(&images, 0)?,
-                        all_projected.index_select(&images, 0)?,
-                        h.index_select(&parents, 0)?,
-                        c.index_select(&parents, 0)?,
-                        image_of_row,
-                    );
+                    let image: Vec<u32> = continued.parents.iter().map(|&p| rows.image[p as usize]).collect();
+                    let images = Tensor::new(image.as_slice(), device)?;
+                    rows = BeamRows {
+                        grid: encoder_out.index_select(&images, 0)?,
+                        projected: all_projected.index_select(&images, 0)?,
+                        h: rows.h.index_select(&parents, 0)?,
+                        c: rows.c.index_select(&parents, 0)?,
+                        image,
+                    };
                     continued.words.to_vec()
                 }
             };
-            let (grid, projected, h, c, _) = &rows;
             let embedded = self.embedding.forward(&Tensor::new(words.as_slice(), device)?)?;
-            let (h, c, alpha) = self.step(grid, projected, &embedded, h, c)?;
+            let (h, c, alpha) = self.step(&rows.grid, &rows.projected, &embedded, &rows.h, &rows.c)?;
             let log_probs = candle_nn::ops::log_softmax(&self.fc.forward(&h)?, D::Minus1)?;
             let step = BeamStep {
                 log_probs: log_probs.to_dtype(DType::F32)?.to_vec2()?,
                 alphas: Some(alpha.to_dtype(DType::F32)?.to_vec2()?),
             };
-            (rows.2, rows.3) = (h, c);
+            (rows.h, rows.c) = (h, c);
             Ok(step)
         })
     }
+}
+
+/// The rows of a beam search step's batch: each row's grid and its projection, its state, and the
+/// image it decodes.
+struct BeamRows {
+    grid: Tensor,
+    projected: Tensor,
+    h: Tensor,
+    c: Tensor,
+    image: Vec<u32>,
 }
 
 /// The doubly stochastic regularisation: `alpha_c · mean over images and positions of
