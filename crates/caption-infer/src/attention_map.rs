@@ -84,14 +84,10 @@ pub fn attention_strip(
     let mut strip = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     for (index, weights) in alphas.iter().enumerate() {
         let left = index as u32 * (PANEL + GAP);
-        // Scaled from the word's smallest weight to its largest, as matplotlib's imshow scales
-        // an array (uniform attention shows no glow).
-        let smallest = weights.iter().copied().fold(f32::INFINITY, f32::min);
-        let range = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max) - smallest;
+        let scaled = scaled_weights(weights);
         for y in 0..PANEL {
             for x in 0..PANEL {
-                let weight =
-                    if range > 1e-12 { (upsampled(weights, grid, PANEL, x, y) - smallest) / range } else { 0.0 };
+                let weight = upsampled(&scaled, grid, PANEL, x, y);
                 let glow = (STRENGTH * weight).clamp(0.0, 1.0);
                 let pixel = picture.get_pixel(x, y).0;
                 let tinted = [255.0, 40.0, 0.0];
@@ -103,6 +99,15 @@ pub fn attention_strip(
     }
     label(&mut strip, words)?;
     Ok(strip)
+}
+
+/// A word's weights scaled from its smallest (0) to its largest (1), as matplotlib's imshow
+/// scales an array; all zeros when they are uniform (no glow). The strips and the report's maps
+/// draw these.
+pub fn scaled_weights(weights: &[f32]) -> Vec<f32> {
+    let smallest = weights.iter().copied().fold(f32::INFINITY, f32::min);
+    let range = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max) - smallest;
+    weights.iter().map(|w| if range > 1e-12 { (w - smallest) / range } else { 0.0 }).collect()
 }
 
 /// Writes [`attention_strip`] as a PNG, atomically.

@@ -18,7 +18,7 @@ use caption_data::PreparedDataset;
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::attention_map::GridGeometry;
+use crate::attention_map::{GridGeometry, scaled_weights};
 use crate::evaluation::{Scores, SplitCaptions};
 use crate::{Decoding, InferError};
 
@@ -145,8 +145,8 @@ fn cards(page: &Page<'_>) -> Result<Vec<serde_json::Value>, InferError> {
 }
 
 /// An attention model's weights for the card's maps: the grid's geometry, the words, and each
-/// word's weights scaled from its smallest (0) to its largest (255) as the PNG maps scale them,
-/// one byte per cell, base64; `null` when they do not fit the grid.
+/// word's weights scaled from its smallest (0) to its largest (255) as the PNG maps scale them
+/// ([`scaled_weights`]), one byte per cell, base64; `null` when they do not fit the grid.
 fn attention(words: &[String], alphas: &[Vec<f32>], grid: GridGeometry) -> serde_json::Value {
     let positions = grid.cells * grid.cells;
     if alphas.is_empty() || alphas.len() != words.len() || alphas.iter().any(|a| a.len() != positions) {
@@ -154,11 +154,7 @@ fn attention(words: &[String], alphas: &[Vec<f32>], grid: GridGeometry) -> serde
     }
     let mut bytes = Vec::with_capacity(alphas.len() * positions);
     for weights in alphas {
-        let smallest = weights.iter().copied().fold(f32::INFINITY, f32::min);
-        let range = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max) - smallest;
-        bytes.extend(
-            weights.iter().map(|w| if range > 1e-12 { (255.0 * (w - smallest) / range).round() as u8 } else { 0 }),
-        );
+        bytes.extend(scaled_weights(weights).iter().map(|w| (255.0 * w).round() as u8));
     }
     json!({"side": grid.cells, "offset": grid.offset, "stride": grid.stride, "input": grid.input, "words": words,
            "w": base64::engine::general_purpose::STANDARD.encode(bytes)})
