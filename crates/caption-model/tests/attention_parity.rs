@@ -35,6 +35,11 @@ fn fixtures() -> HashMap<String, Tensor> {
     candle_core::safetensors::load(path, &Device::Cpu).unwrap()
 }
 
+/// A fixture's int64 values (ids, lengths).
+fn integers(tensor: &Tensor) -> Vec<u32> {
+    tensor.to_vec1::<i64>().unwrap().iter().map(|&i| i as u32).collect()
+}
+
 /// Largest difference relative to the largest magnitude of `expected`.
 fn relative(actual: &Tensor, expected: &Tensor) -> f64 {
     let actual = actual.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
@@ -55,7 +60,7 @@ fn check(dtype: DType, prefix: &str, tolerance: f64) {
     }
     let grid = Var::from_tensor(&fixtures["encoder_out"].to_dtype(dtype).unwrap()).unwrap();
     let captions = &fixtures["captions"];
-    let lengths: Vec<usize> = fixtures["lengths"].to_vec1::<i64>().unwrap().iter().map(|&l| l as usize).collect();
+    let lengths: Vec<usize> = integers(&fixtures["lengths"]).iter().map(|&l| l as usize).collect();
 
     let output = decoder.forward(grid.as_tensor(), captions, &lengths, None).unwrap();
     // PAD is 0 in the fixture's captions, as in the original's vocabulary.
@@ -146,12 +151,7 @@ fn greedy_decoding_and_its_attention_weights_equal_pytorch() {
         // All three images in one batch: each decodes as PyTorch decodes it alone.
         let captions = decoder.greedy(&grid, 12, 1, 2).unwrap();
         for (image, caption) in captions.iter().enumerate() {
-            let ids: Vec<u32> = fixtures[&format!("{prefix}/greedy/{image}/ids")]
-                .to_vec1::<i64>()
-                .unwrap()
-                .iter()
-                .map(|&i| i as u32)
-                .collect();
+            let ids = integers(&fixtures[&format!("{prefix}/greedy/{image}/ids")]);
             assert_eq!(caption.ids, ids, "{prefix} image {image}");
             let expected = fixtures[&format!("{prefix}/greedy/{image}/log_prob")].to_vec1::<f64>().unwrap()[0];
             assert!(
@@ -165,12 +165,7 @@ fn greedy_decoding_and_its_attention_weights_equal_pytorch() {
         }
         // Decoding stops at the end token (here 19, which these weights reach at the fourth word).
         let ended = decoder.greedy(&grid.narrow(0, 0, 1).unwrap(), 12, 1, 19).unwrap();
-        let ids: Vec<u32> = fixtures[&format!("{prefix}/greedy_end_19/ids")]
-            .to_vec1::<i64>()
-            .unwrap()
-            .iter()
-            .map(|&i| i as u32)
-            .collect();
+        let ids = integers(&fixtures[&format!("{prefix}/greedy_end_19/ids")]);
         assert_eq!(ended[0].ids, ids);
         assert_eq!(ended[0].ids.last(), Some(&19));
         assert!(ids.len() < 12);
@@ -226,7 +221,7 @@ fn the_cpu_training_pass_gives_pytorchs_loss_and_gradients() {
     let fixtures = fixtures();
     let decoder = fixture_decoder(&fixtures, DType::F32);
     let grid = fixtures["encoder_out"].to_dtype(DType::F32).unwrap();
-    let lengths: Vec<usize> = fixtures["lengths"].to_vec1::<i64>().unwrap().iter().map(|&l| l as usize).collect();
+    let lengths: Vec<usize> = integers(&fixtures["lengths"]).iter().map(|&l| l as usize).collect();
     let mut no_dropout = caption_model::Dropout::new(0.0, 0);
     let pass = decoder.loss_gradients(&grid, &fixtures["captions"], &lengths, &mut no_dropout, 1.0).unwrap().unwrap();
     assert_eq!(pass.counted, lengths.iter().map(|l| l - 1).sum::<usize>());
