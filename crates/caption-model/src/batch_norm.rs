@@ -13,11 +13,11 @@ use candle_nn::VarBuilder;
 /// Batch normalisation over the channels of an N×C×H×W tensor.
 #[derive(Debug, Clone)]
 pub struct BatchNorm2d {
-    weight: Tensor,
-    bias: Tensor,
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
     running_mean: Var,
     running_var: Var,
-    eps: f64,
+    pub(crate) eps: f64,
     momentum: f64,
 }
 

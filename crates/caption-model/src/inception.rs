@@ -94,6 +94,11 @@ impl BasicConv2d {
         } else {
             x.pad_with_zeros(2, self.padding.0, self.padding.0)?.pad_with_zeros(3, self.padding.1, self.padding.1)?
         };
+        // The CUDA backend: candle's convolution, then batch norm and ReLU in one kernel.
+        #[cfg(feature = "cuda")]
+        if mode == Mode::Eval && choose(&[&x, weight], Gradient::NotTracked) == Path::Cuda {
+            return crate::backend::cuda::batch_norm::eval_relu(&self.conv.forward(&x)?, &self.bn);
+        }
         self.bn.forward_t(&self.conv.forward(&x)?, mode != Mode::Eval)?.relu()
     }
 }

@@ -1,15 +1,15 @@
 //! [`Adam`]: Adam and AdamW with PyTorch's arithmetic and a state (moments and step) that is saved
 //! with checkpoints, so a resumed run continues exactly.
 //!
-//! On caption-model's CPU backend each parameter is updated in place in one pass over parameter,
-//! moments and gradient, with no allocation ([`AdamUpdate`]); on the reference path with candle's
-//! tensor operations.
+//! On caption-model's CPU and CUDA backends each parameter is updated in place in one pass over
+//! parameter, moments and gradient, with no allocation ([`AdamUpdate`]: a loop on the CPU, one
+//! kernel on CUDA); on the reference path with candle's tensor operations.
 
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
-use caption_model::backend::cpu::adam::AdamUpdate;
+use caption_model::backend::adam::AdamUpdate;
 use caption_model::backend::{Gradient, Path, choose};
 
 use crate::config::OptimizerKind;
@@ -142,7 +142,7 @@ impl Adam {
             }
             let lr = lr * slot.lr_factor;
             let theta = slot.var.as_tensor();
-            if choose(&[theta, grad, &slot.exp_avg], Gradient::NotTracked) == Path::Cpu {
+            if choose(&[theta, grad, &slot.exp_avg], Gradient::NotTracked) != Path::Reference {
                 let decay = if kind == OptimizerKind::AdamW { 1.0 - lr * weight_decay } else { 1.0 };
                 let update = AdamUpdate {
                     beta1: beta1 as f32,

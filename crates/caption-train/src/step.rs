@@ -4,7 +4,8 @@
 //! gradient clipping and an Adam update. Every mode's step ends here; benchmarks time it.
 //!
 //! When no gradient flows into the encoder (frozen and original modes) and caption-model's backend
-//! layer picks the CPU path, the forward and backward pass is its hand-written one
+//! layer picks a fast path (float32 on the CPU, or on CUDA), the forward and backward pass is that
+//! backend's hand-written one
 //! ([`CNNtoRNN::head_gradients`](caption_model::CNNtoRNN::head_gradients)); otherwise candle's
 //! autograd runs the reference. Both draw the same dropout masks and compute the same gradients (up to float
 //! rounding). [`attention_step`] is the attention model's step, the same way: the CPU backend's

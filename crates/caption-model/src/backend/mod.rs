@@ -6,7 +6,8 @@
 //! differentiable operations: the **reference path**, which runs on every device and dtype and is
 //! what every fast path is tested against. A **fast path** computes the same thing by hand where
 //! that measures faster than the reference (docs/benchmarks.md); each lives under a backend's
-//! folder ([`cpu`]; a `cuda` folder is where GPU kernels go) and each equation is written once per
+//! folder ([`cpu`]; `cuda` in builds with the `cuda` feature: the decoder's training pass and
+//! Adam's update as cuBLAS products and fused kernels) and each equation is written once per
 //! backend.
 //!
 //! [`choose`] is the one place that decides which path an operation takes, from its tensors'
@@ -25,7 +26,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use candle_core::{DType, Tensor};
 
+pub mod adam;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
 
 /// The environment variable that forces the reference path for the whole process when set to
 /// `1` (or `true`, `yes`, `on`).
@@ -39,6 +43,10 @@ pub enum Path {
     /// The CPU backend's hand-written loops ([`cpu`]): float32 tensors in CPU memory, no gradient
     /// flowing back through the operation.
     Cpu,
+    /// The CUDA backend's cuBLAS products and fused kernels (builds with the `cuda` feature):
+    /// float32 tensors on a CUDA device, no gradient flowing back through the operation. An
+    /// operation the CUDA backend does not speed up takes the reference path.
+    Cuda,
 }
 
 /// Whether a gradient must flow back through an operation.
@@ -51,11 +59,20 @@ pub enum Gradient {
 }
 
 /// The path for an operation on `tensors`: [`Path::Cpu`] when every tensor is float32 in CPU
-/// memory, no gradient must flow back through it and the reference path is not forced
+/// memory, [`Path::Cuda`] when every tensor is float32 on a CUDA device, in both cases only when
+/// no gradient must flow back through it and the reference path is not forced
 /// ([`reference_only`]); [`Path::Reference`] otherwise.
 pub fn choose(tensors: &[&Tensor], gradient: Gradient) -> Path {
-    let cpu_f32 = tensors.iter().all(|t| t.dtype() == DType::F32 && t.device().is_cpu());
-    if cpu_f32 && gradient == Gradient::NotTracked && !reference_only() { Path::Cpu } else { Path::Reference }
+    if gradient == Gradient::Tracked || reference_only() || tensors.iter().any(|t| t.dtype() != DType::F32) {
+        return Path::Reference;
+    }
+    if tensors.iter().all(|t| t.device().is_cpu()) {
+        Path::Cpu
+    } else if tensors.iter().all(|t| t.device().is_cuda()) {
+        Path::Cuda
+    } else {
+        Path::Reference
+    }
 }
 
 /// The process-wide switch: unset (read [`REFERENCE_PATH_VARIABLE`] on first use), off or on.

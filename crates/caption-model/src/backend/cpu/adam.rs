@@ -1,77 +1,52 @@
 //! Adam's (and AdamW's) update on the CPU, in place: one pass over parameter, both moments and
-//! gradient, with PyTorch's arithmetic. caption-train's optimizer runs it where
-//! [`choose`](crate::backend::choose()) picks the CPU path, and candle's tensor operations (the
-//! reference) elsewhere.
+//! gradient ([`AdamUpdate`]), the chunks in parallel.
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Tensor};
 use rayon::prelude::*;
 
+use crate::backend::adam::AdamUpdate;
+
 /// Elements per parallel task of the in-place update.
 const CHUNK: usize = 1 << 14;
 
-/// The whole CPU update of one parameter in one pass over θ, both moments and the gradient
-/// (three passes read and wrote 40 % more memory, and the update is bound by memory traffic).
-/// With `g' = g·grad_scale + l2·θ`: the first moment as PyTorch's `exp_avg.lerp_(g', 1 − β₁)`,
-/// the second as `exp_avg_sq.mul_(β₂).addcmul_(g', g', 1 − β₂)`, then
-/// `θ ← θ·decay − step_size · m / (√v / √(1 − β₂ᵗ) + ε)`.
-#[derive(Debug, Clone, Copy)]
-pub struct AdamUpdate {
-    /// β₁.
-    pub beta1: f32,
-    /// β₂.
-    pub beta2: f32,
-    /// The factor on the gradient (gradient clipping; 1 without).
-    pub grad_scale: f32,
-    /// Adam's L2 weight decay added to the gradient (0 for AdamW).
-    pub l2: f32,
-    /// AdamW's decoupled decay factor on θ, `1 − lr·weight_decay` (1 for Adam).
-    pub decay: f32,
-    /// `lr / (1 − β₁ᵗ)`.
-    pub step_size: f32,
-    /// `√(1 − β₂ᵗ)`.
-    pub bias2_sqrt: f32,
-    /// ε.
-    pub eps: f32,
-}
-
-impl AdamUpdate {
-    /// Updates `theta`, `exp_avg` and `exp_avg_sq` (contiguous float32 CPU tensors of one size)
-    /// in place from `grad`.
-    ///
-    /// # Errors
-    /// Tensors outside CPU memory, not float32, not contiguous, or of different sizes.
-    pub fn apply(&self, theta: &Tensor, exp_avg: &Tensor, exp_avg_sq: &Tensor, grad: &Tensor) -> Result<()> {
-        let (grad_storage, grad_layout) = grad.storage_and_layout();
-        let candle_core::Storage::Cpu(grad_storage) = &*grad_storage else {
-            candle_core::bail!("Adam's CPU update needs the gradient in CPU memory")
-        };
-        let g = &grad_storage.as_slice::<f32>()?[contiguous_range(grad_layout)?];
-        with_slice_mut(theta, |theta| {
-            with_slice_mut(exp_avg, |m| {
-                with_slice_mut(exp_avg_sq, |v| {
-                    if [m.len(), v.len(), g.len()].iter().any(|&len| len != theta.len()) {
-                        candle_core::bail!("Adam: parameter, moments and gradient differ in size");
-                    }
-                    self.update(theta, m, v, g);
-                    Ok(())
-                })
+/// [`AdamUpdate::apply`] for tensors in CPU memory.
+pub(crate) fn apply(
+    update: &AdamUpdate,
+    theta: &Tensor,
+    exp_avg: &Tensor,
+    exp_avg_sq: &Tensor,
+    grad: &Tensor,
+) -> Result<()> {
+    let (grad_storage, grad_layout) = grad.storage_and_layout();
+    let candle_core::Storage::Cpu(grad_storage) = &*grad_storage else {
+        candle_core::bail!("Adam's CPU update needs the gradient in CPU memory")
+    };
+    let g = &grad_storage.as_slice::<f32>()?[contiguous_range(grad_layout)?];
+    with_slice_mut(theta, |theta| {
+        with_slice_mut(exp_avg, |m| {
+            with_slice_mut(exp_avg_sq, |v| {
+                if [m.len(), v.len(), g.len()].iter().any(|&len| len != theta.len()) {
+                    candle_core::bail!("Adam: parameter, moments and gradient differ in size");
+                }
+                update_in_place(update, theta, m, v, g);
+                Ok(())
             })
         })
-    }
+    })
+}
 
-    fn update(&self, theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        let Self { beta1, beta2, grad_scale, l2, decay, step_size, bias2_sqrt, eps } = *self;
-        let (weight1, weight2) = (1.0 - beta1, 1.0 - beta2);
-        let chunks = theta.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
-        chunks.zip(g.par_chunks(CHUNK)).for_each(|(((theta, m), v), g)| {
-            for (((theta, m), v), &g) in theta.iter_mut().zip(m).zip(v).zip(g) {
-                let g = if l2 == 0.0 { g * grad_scale } else { g * grad_scale + l2 * *theta };
-                *m += weight1 * (g - *m);
-                *v = *v * beta2 + weight2 * g * g;
-                *theta = *theta * decay - step_size * (*m / (v.sqrt() / bias2_sqrt + eps));
-            }
-        });
-    }
+fn update_in_place(update: &AdamUpdate, theta: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    let AdamUpdate { beta1, beta2, grad_scale, l2, decay, step_size, bias2_sqrt, eps } = *update;
+    let (weight1, weight2) = (1.0 - beta1, 1.0 - beta2);
+    let chunks = theta.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
+    chunks.zip(g.par_chunks(CHUNK)).for_each(|(((theta, m), v), g)| {
+        for (((theta, m), v), &g) in theta.iter_mut().zip(m).zip(v).zip(g) {
+            let g = if l2 == 0.0 { g * grad_scale } else { g * grad_scale + l2 * *theta };
+            *m += weight1 * (g - *m);
+            *v = *v * beta2 + weight2 * g * g;
+            *theta = *theta * decay - step_size * (*m / (v.sqrt() / bias2_sqrt + eps));
+        }
+    });
 }
 
 /// The range of a contiguous layout's elements in its storage.

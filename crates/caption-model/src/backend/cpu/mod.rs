@@ -10,13 +10,13 @@
 //! - `lstm.rs`: the LSTM cell, forward (used by greedy decoding and the training pass) and
 //!   backward, over packed sequences;
 //! - `cross_entropy.rs`: the PAD-masked cross-entropy and its gradient inside candle's autograd;
-//! - [`adam`]: the Adam/AdamW update in place;
+//! - `adam.rs`: the Adam/AdamW update in place ([`AdamUpdate`](super::adam::AdamUpdate));
 //! - `decoder_weights.rs`: the decoder's parameters borrowed as slices;
 //! - `kernels.rs`, `gemm.rs`, `spin_barrier.rs`: the vectorised building blocks.
 //!
 //! Which path runs is decided in one place, [`choose`](super::choose).
 
-pub mod adam;
+pub(crate) mod adam;
 pub(crate) mod attention_pass;
 pub(crate) mod batch_norm;
 pub(crate) mod conv;

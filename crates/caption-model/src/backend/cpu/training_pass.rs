@@ -64,9 +64,11 @@ impl DecoderRNN {
     /// out: the original's training loss on [`forward`](Self::forward). `dropout` draws the
     /// embeddings' mask (p = 0 turns it off).
     ///
+    /// On a CUDA device (builds with the `cuda` feature) the CUDA backend's pass computes the same.
     /// `None` when the backend layer picks the reference path for `features` and the weights
-    /// ([`choose`](crate::backend::choose()): not float32 in CPU memory, or the reference path
-    /// forced): the caller then uses candle's autograd (no mask has been drawn).
+    /// ([`choose`](crate::backend::choose()): not float32 in CPU or CUDA memory, or the reference
+    /// path forced; on CUDA also a batch with no counted target or a single step): the caller then
+    /// uses candle's autograd (no mask has been drawn).
     ///
     /// # Errors
     /// Shapes that do not fit the decoder, or a token id outside the vocabulary.
@@ -77,8 +79,13 @@ impl DecoderRNN {
         dropout: &mut Dropout,
         pad: u32,
     ) -> Result<Option<DecoderGradients>> {
-        if choose(&[features, self.embed_weights()], Gradient::NotTracked) != Path::Cpu {
-            return Ok(None);
+        match choose(&[features, self.embed_weights()], Gradient::NotTracked) {
+            Path::Cpu => {}
+            #[cfg(feature = "cuda")]
+            Path::Cuda => {
+                return crate::backend::cuda::training_pass::decoder_gradients(self, features, captions, dropout, pad);
+            }
+            _ => return Ok(None),
         }
         let names = self.parameter_names()?;
         with_decoder_weights(self, &[], |_, weights| {
@@ -137,8 +144,13 @@ impl CNNtoRNN {
         let Some(fc_bias) = fc.bias() else { candle_core::bail!("the original's fc has a bias") };
         // A gradient wanted for `pooled` (fine-tuning) is autograd's to compute.
         let gradient = if pooled.track_op() { Gradient::Tracked } else { Gradient::NotTracked };
-        if choose(&[pooled, fc.weight()], gradient) != Path::Cpu {
-            return Ok(None);
+        match choose(&[pooled, fc.weight()], gradient) {
+            Path::Cpu => {}
+            #[cfg(feature = "cuda")]
+            Path::Cuda => {
+                return crate::backend::cuda::training_pass::head_gradients(self, pooled, captions, dropout, pad);
+            }
+            _ => return Ok(None),
         }
         let shape = fc.weight().dims2()?;
         let pass = with_decoder_weights(&self.decoder, &[fc.weight(), fc_bias], |fc, weights| {
@@ -221,7 +233,7 @@ fn head_pass(
 }
 
 /// The captions' ids (time-major) and their length, checked against the batch and the vocabulary.
-fn caption_ids(captions: &Tensor, batch: usize, vocab_size: usize) -> Result<(Vec<u32>, usize)> {
+pub(crate) fn caption_ids(captions: &Tensor, batch: usize, vocab_size: usize) -> Result<(Vec<u32>, usize)> {
     let (steps, caption_batch) = captions.dims2()?;
     if steps == 0 {
         candle_core::bail!("empty captions: a training step needs at least one token per caption");

@@ -1,0 +1,284 @@
+// The CUDA backend's kernels: the element-wise and row-wise steps of the decoder's training pass
+// and Adam's update, each the equation of the CPU backend's version (src/backend/cpu/) written once
+// for the GPU. Matrix products are cuBLAS's (src/backend/cuda/blas.rs), not here.
+//
+// Compiled by build.rs with nvcc to PTX (no --use_fast_math: parity with the CPU and PyTorch),
+// embedded in the library and loaded once per device (src/backend/cuda/kernels.rs).
+//
+// Conventions: row-major float32 matrices; one thread per element unless a kernel says otherwise;
+// sizes as int (every buffer here holds fewer than 2^31 elements: caption batches, not images).
+
+#include <stdint.h>
+
+__device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// PyTorch's LSTM cell forward (aten's lstm_cell_forward) for `rows` packed rows from `start`:
+// `gates` holds the pre-activations i, f, g, o (4 × units per row; input and recurrent products
+// and both biases already summed) and is activated in place (sigmoid, sigmoid, tanh, sigmoid);
+// c = f·c_prev + i·g with c_prev the cell of packed row `previous + r` (zeros when previous < 0),
+// cells_tanh = tanh(c), hidden = o·tanh(c).
+extern "C" __global__ void lstm_cell_forward(float* gates, float* cells, float* cells_tanh, float* hidden,
+                                             int start, int previous, int rows, int units) {
+    int index = blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= rows * units) return;
+    int r = index / units, j = index % units;
+    float* g = gates + (size_t)(start + r) * 4 * units;
+    float i = sigmoid(g[j]);
+    float f = sigmoid(g[units + j]);
+    float candidate = tanhf(g[2 * units + j]);
+    float o = sigmoid(g[3 * units + j]);
+    g[j] = i;
+    g[units + j] = f;
+    g[2 * units + j] = candidate;
+    g[3 * units + j] = o;
+    float before = previous >= 0 ? cells[(size_t)(previous + r) * units + j] : 0.0f;
+    float c = f * before + i * candidate;
+    float c_tanh = tanhf(c);
+    size_t at = (size_t)(start + r) * units + j;
+    cells[at] = c;
+    cells_tanh[at] = c_tanh;
+    hidden[at] = o * c_tanh;
+}
+
+// The backward pass of lstm_cell_forward for the `rows` packed rows of one step from `start`
+// (aten's lstm_cell_backward): the gradient for h is d_output's row plus d_hidden_next's (what
+// reaches the step from the next one, row r of the step); d_cell_next holds the gradient for c
+// from the next step and becomes the one for c_prev; d_gates receives the gradients for the
+// pre-activations. The forget gate's gradient is 0 for a first step (previous < 0: c_prev = 0).
+extern "C" __global__ void lstm_cell_backward(const float* gates, const float* cells, const float* cells_tanh,
+                                              const float* d_output, const float* d_hidden_next,
+                                              float* d_cell_next, float* d_gates, int start, int previous,
+                                              int rows, int units) {
+    int index = blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= rows * units) return;
+    int r = index / units, j = index % units;
+    size_t row = (size_t)(start + r);
+    const float* g = gates + row * 4 * units;
+    float i = g[j], f = g[units + j], candidate = g[2 * units + j], o = g[3 * units + j];
+    float c_tanh = cells_tanh[row * units + j];
+    float d_h = d_hidden_next[(size_t)r * units + j] + d_output[row * units + j];
+    float d_c = d_cell_next[(size_t)r * units + j] + d_h * o * (1.0f - c_tanh * c_tanh);
+    float* d = d_gates + row * 4 * units;
+    d[j] = d_c * candidate * i * (1.0f - i);
+    d[2 * units + j] = d_c * i * (1.0f - candidate * candidate);
+    d[3 * units + j] = d_h * c_tanh * o * (1.0f - o);
+    d[units + j] = previous >= 0 ? d_c * (cells[(size_t)(previous + r) * units + j] * f * (1.0f - f)) : 0.0f;
+    d_cell_next[(size_t)r * units + j] = d_c * f;
+}
+
+// Threads per block of the row kernels (softmax_cross_entropy).
+#define ROW_THREADS 256
+
+__device__ float block_max(float value, float* shared) {
+    for (int offset = 16; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffff, value, offset));
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    if (lane == 0) shared[warp] = value;
+    __syncthreads();
+    value = threadIdx.x < ROW_THREADS / 32 ? shared[threadIdx.x] : -INFINITY;
+    if (warp == 0)
+        for (int offset = 16; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffff, value, offset));
+    if (threadIdx.x == 0) shared[0] = value;
+    __syncthreads();
+    value = shared[0];
+    __syncthreads();
+    return value;
+}
+
+__device__ float block_sum(float value, float* shared) {
+    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffff, value, offset);
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    if (lane == 0) shared[warp] = value;
+    __syncthreads();
+    value = threadIdx.x < ROW_THREADS / 32 ? shared[threadIdx.x] : 0.0f;
+    if (warp == 0)
+        for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffff, value, offset);
+    if (threadIdx.x == 0) shared[0] = value;
+    __syncthreads();
+    value = shared[0];
+    __syncthreads();
+    return value;
+}
+
+// The softmax cross-entropy's forward and backward pass, one block of ROW_THREADS per row (the CPU
+// backend's softmax_cross_entropy_row): adds `bias` to row k of `logits`, writes the row's loss
+// logsumexp − logit[targets[k]] to losses[k] and turns the row into scale · (softmax − onehot).
+extern "C" __global__ void softmax_cross_entropy(float* logits, const float* bias, const uint32_t* targets,
+                                                 float* losses, float scale, int vocab) {
+    __shared__ float shared[ROW_THREADS / 32];
+    __shared__ float target_logit;
+    float* row = logits + (size_t)blockIdx.x * vocab;
+    uint32_t target = targets[blockIdx.x];
+    float max = -INFINITY;
+    for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) {
+        float x = row[c] + bias[c];
+        row[c] = x;
+        if (c == (int)target) target_logit = x;
+        max = fmaxf(max, x);
+    }
+    max = block_max(max, shared);  // its barriers also publish target_logit
+    float sum = 0.0f;
+    for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) {
+        float e = expf(row[c] - max);
+        row[c] = e;
+        sum += e;
+    }
+    sum = block_sum(sum, shared);
+    float factor = scale / sum;
+    for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) row[c] = row[c] * factor - (c == (int)target ? scale : 0.0f);
+    if (threadIdx.x == 0) losses[blockIdx.x] = logf(sum) - (target_logit - max);
+}
+
+// Greedy decoding's choice for each row of `logits` (rows × vocab, the output layer's products
+// without its bias), one block of ROW_THREADS per row: the word with the largest logit + bias (the
+// first of equal maxima, as argmax) into ids[row], and its log-probability −log Σ exp(x − max)
+// into scores[row].
+extern "C" __global__ void greedy_choice(const float* logits, const float* bias, uint32_t* ids, float* scores,
+                                         int vocab) {
+    __shared__ float best_values[ROW_THREADS];
+    __shared__ int best_words[ROW_THREADS];
+    __shared__ float shared[ROW_THREADS / 32];
+    const float* row = logits + (size_t)blockIdx.x * vocab;
+    float best = -INFINITY;
+    int word = vocab;
+    for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) {
+        float x = row[c] + bias[c];
+        if (x > best) {
+            best = x;
+            word = c;
+        }
+    }
+    best_values[threadIdx.x] = best;
+    best_words[threadIdx.x] = word;
+    __syncthreads();
+    for (int half = ROW_THREADS / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) {
+            float other = best_values[threadIdx.x + half];
+            int other_word = best_words[threadIdx.x + half];
+            if (other > best_values[threadIdx.x] ||
+                (other == best_values[threadIdx.x] && other_word < best_words[threadIdx.x])) {
+                best_values[threadIdx.x] = other;
+                best_words[threadIdx.x] = other_word;
+            }
+        }
+        __syncthreads();
+    }
+    float max = best_values[0];
+    float sum = 0.0f;
+    for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) sum += expf(row[c] + bias[c] - max);
+    sum = block_sum(sum, shared);
+    if (threadIdx.x == 0) {
+        ids[blockIdx.x] = (uint32_t)best_words[0];
+        scores[blockIdx.x] = -logf(sum);
+    }
+}
+
+// out[r, :] = first + second for `rows` rows of `width` (the LSTM's two biases as the gates'
+// starting value; `second` may be null).
+extern "C" __global__ void fill_rows(float* out, const float* first, const float* second, int rows, int width) {
+    int index = blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= rows * width) return;
+    int c = index % width;
+    out[index] = second ? first[c] + second[c] : first[c];
+}
+
+// out[k, :] = table[index[k], :] · mask[mask_rows[k], :] for `rows` rows of `cols` (an embedding
+// lookup or a gather of rows; mask null: no dropout).
+extern "C" __global__ void gather_rows(float* out, const float* table, const uint32_t* index, const float* mask,
+                                       const uint32_t* mask_rows, int rows, int cols) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= rows * cols) return;
+    int k = at / cols, c = at % cols;
+    float value = table[(size_t)index[k] * cols + c];
+    if (mask) value *= mask[(size_t)mask_rows[k] * cols + c];
+    out[at] = value;
+}
+
+// out[index[k], :] = source[k, :] for `rows` rows of `cols` (distinct index values).
+extern "C" __global__ void scatter_rows(float* out, const float* source, const uint32_t* index, int rows, int cols) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= rows * cols) return;
+    int k = at / cols, c = at % cols;
+    out[(size_t)index[k] * cols + c] = source[at];
+}
+
+// The embedding's gradient without atomics (so the same on every run): segment s adds the rows
+// source[order[starts[s]..starts[s+1]]] (each times its dropout mask row, when there is a mask)
+// into out[tokens[s], :], in that order; one thread per (segment, column).
+extern "C" __global__ void segment_sum_rows(float* out, const float* source, const uint32_t* starts,
+                                            const uint32_t* tokens, const uint32_t* order, const float* mask,
+                                            const uint32_t* mask_rows, int segments, int cols) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= segments * cols) return;
+    int s = at / cols, c = at % cols;
+    float total = out[(size_t)tokens[s] * cols + c];
+    for (uint32_t k = starts[s]; k < starts[s + 1]; k++) {
+        float value = source[(size_t)order[k] * cols + c];
+        if (mask) value *= mask[(size_t)mask_rows[k] * cols + c];
+        total += value;
+    }
+    out[(size_t)tokens[s] * cols + c] = total;
+}
+
+// out[c] = Σ_r matrix[r, c], summed in row order (a bias's gradient).
+extern "C" __global__ void column_sums(float* out, const float* matrix, int rows, int cols) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    float total = 0.0f;
+    for (int r = 0; r < rows; r++) total += matrix[(size_t)r * cols + c];
+    out[c] = total;
+}
+
+// values ·= mask, element by element (dropout with its scaled mask).
+extern "C" __global__ void multiply(float* values, const float* mask, int n) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at < n) values[at] *= mask[at];
+}
+
+// out = relu(pre) · mask (mask null: none): the encoder's head after fc.
+extern "C" __global__ void relu_dropout(float* out, const float* pre, const float* mask, int n) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= n) return;
+    float value = fmaxf(pre[at], 0.0f);
+    out[at] = mask ? value * mask[at] : value;
+}
+
+// The backward pass of relu_dropout in place: gradient · mask, and 0 where pre ≤ 0 (PyTorch's
+// ReLU gradient at 0 is 0).
+extern "C" __global__ void relu_dropout_backward(float* gradient, const float* pre, const float* mask, int n) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= n) return;
+    float value = mask ? gradient[at] * mask[at] : gradient[at];
+    gradient[at] = pre[at] > 0.0f ? value : 0.0f;
+}
+
+// Eval-mode batch norm and ReLU in one pass over a convolution's output (N × C × plane), the CPU
+// backend's fused epilogue: scale = γ/√(var + ε), shift = β − mean·scale per channel, then
+// out = max(x·scale + shift, 0).
+extern "C" __global__ void batch_norm_relu_eval(float* out, const float* x, const float* weight, const float* bias,
+                                                const float* mean, const float* var, float eps, int channels,
+                                                int plane, int n) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= n) return;
+    int c = (at / plane) % channels;
+    float scale = weight[c] / sqrtf(var[c] + eps);
+    float shift = bias[c] - mean[c] * scale;
+    out[at] = fmaxf(x[at] * scale + shift, 0.0f);
+}
+
+// Adam's (and AdamW's) update of one parameter in one pass (the CPU backend's AdamUpdate): with
+// g' = g·grad_scale + l2·θ, m += (1 − β₁)(g' − m), v = β₂v + (1 − β₂)g'², then
+// θ = θ·decay − step_size · m / (√v / bias2_sqrt + ε).
+extern "C" __global__ void adam_update(float* theta, float* exp_avg, float* exp_avg_sq, const float* grad, int n,
+                                       float beta1, float beta2, float grad_scale, float l2, float decay,
+                                       float step_size, float bias2_sqrt, float eps) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= n) return;
+    float t = theta[at];
+    float g = l2 == 0.0f ? grad[at] * grad_scale : grad[at] * grad_scale + l2 * t;
+    float m = exp_avg[at];
+    m += (1.0f - beta1) * (g - m);
+    float v = exp_avg_sq[at] * beta2 + (1.0f - beta2) * g * g;
+    exp_avg[at] = m;
+    exp_avg_sq[at] = v;
+    theta[at] = t * decay - step_size * (m / (sqrtf(v) / bias2_sqrt + eps));
+}

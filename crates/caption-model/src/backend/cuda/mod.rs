@@ -1,0 +1,79 @@
+//! The CUDA backend (the `cuda` feature): the decoder's training pass, greedy decoding, Inception's
+//! eval-mode batch norm + ReLU and Adam's update as a few cuBLAS products and fused kernels instead of candle's thousand small operations, for float32
+//! tensors on a CUDA device. Each fast path computes what the CPU backend's does, with the same
+//! equations (`kernels.cu` holds them, once), and is tested against it on a GPU
+//! (`tests/cuda_backend.rs`, run by `tools/device/cuda_check.sh`).
+//!
+//! - `kernels.cu`, `kernels.rs`: the kernels (compiled by build.rs with nvcc to PTX, embedded)
+//!   and one launch function each;
+//! - `blas.rs`: row-major matrix products on cuBLAS (no TF32);
+//! - `training_pass.rs`: the teacher-forced decoder (and the encoder head) forward and backward,
+//!   PyTorch's `lstm_cell_forward`/`backward` per step;
+//! - `greedy.rs`: greedy decoding, a few products and two kernels per step, no wait per step;
+//! - `batch_norm.rs`: eval-mode batch norm + ReLU after each of Inception's convolutions;
+//! - `adam.rs`: Adam's update of a parameter and both moments in one kernel.
+//!
+//! Which path runs is decided in one place, [`choose`](super::choose).
+
+pub(crate) mod adam;
+pub(crate) mod batch_norm;
+pub(crate) mod blas;
+pub(crate) mod greedy;
+pub(crate) mod kernels;
+pub(crate) mod training_pass;
+
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage};
+use candle_core::op::BackpropOp;
+use candle_core::{Result, Shape, Storage, Tensor};
+
+/// Runs `f` on the data of `tensors` (float32 on one CUDA device, as [`choose`](super::choose)
+/// made sure), read in place under their storages' read locks; a tensor that is not contiguous is
+/// copied first.
+pub(crate) fn with_device_views<R>(
+    tensors: &[&Tensor],
+    f: impl FnOnce(&CudaDevice, &[CudaView<f32>]) -> Result<R>,
+) -> Result<R> {
+    let contiguous: Vec<Tensor> = tensors.iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
+    let guards: Vec<_> = contiguous.iter().map(Tensor::storage_and_layout).collect();
+    let mut device: Option<CudaDevice> = None;
+    let mut views = Vec::with_capacity(guards.len());
+    for (storage, layout) in &guards {
+        let Storage::Cuda(cuda) = &**storage else {
+            candle_core::bail!("the CUDA backend was given a tensor outside GPU memory")
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("the CUDA backend needs contiguous tensors")
+        };
+        if device.as_ref().is_some_and(|d| d.id() != cuda.device.id()) {
+            candle_core::bail!("the CUDA backend was given tensors on two devices");
+        }
+        device.get_or_insert_with(|| cuda.device.clone());
+        views.push(cuda.as_cuda_slice::<f32>()?.slice(start..end));
+    }
+    let Some(device) = device else { candle_core::bail!("the CUDA backend was given no tensor") };
+    f(&device, &views)
+}
+
+/// `data` (float32 in `device`'s memory) as a tensor of `shape`, tracking no gradient.
+pub(crate) fn tensor(data: CudaSlice<f32>, shape: impl Into<Shape>, device: &CudaDevice) -> Result<Tensor> {
+    let shape = shape.into();
+    if shape.elem_count() != data.len() {
+        candle_core::bail!("{} elements for a tensor of shape {shape:?}", data.len());
+    }
+    let storage = Storage::Cuda(CudaStorage::wrap_cuda_slice(data, device.clone()));
+    Ok(Tensor::from_storage(storage, shape, BackpropOp::none(), false))
+}
+
+/// `values` copied to `device`.
+pub(crate) fn upload<T: candle_core::cuda_backend::cudarc::driver::DeviceRepr + 'static>(
+    device: &CudaDevice,
+    values: &[T],
+) -> Result<CudaSlice<T>> {
+    device.clone_htod(values)
+}
+
+/// `count` zeros in `device`'s memory.
+pub(crate) fn zeros(device: &CudaDevice, count: usize) -> Result<CudaSlice<f32>> {
+    device.alloc_zeros::<f32>(count)
+}

@@ -1,0 +1,525 @@
+//! The training step's forward and backward pass on CUDA: the CPU backend's `training_pass.rs`
+//! with its loops as kernels. Per LSTM layer: one cuBLAS product for every step's input
+//! projections, then per time step one product for the recurrence and one fused cell kernel
+//! forward (PyTorch's `lstm_cell_forward`), one cell kernel and one product backward, and three
+//! products for the weight gradients; the output layer on the rows whose target is not PAD, a
+//! fused softmax + cross-entropy + gradient kernel, and the embedding gradient summed without
+//! atomics (the same on every run).
+//!
+//! What depends on the captions only (the packing, which rows count, the embedding gradient's
+//! segments) is worked out on the host ([`Plan`]) and copied over with the dropout masks, which
+//! come from the same [`Dropout`] stream, in the same order, as on the other paths.
+
+use candle_core::cuda_backend::CudaDevice;
+use candle_core::cuda_backend::cudarc::cublas::CudaBlas;
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
+use candle_core::{Result, Tensor};
+
+use super::blas::{Matrix, matmul};
+use super::kernels::{self, CellActivations, RowMask, Segments};
+use super::{tensor, upload, with_device_views, zeros};
+use crate::backend::cpu::lstm::SequenceShape;
+use crate::backend::cpu::training_pass::{DecoderGradients, HeadGradients, caption_ids};
+use crate::cnn_to_rnn::{DECODER_PREFIX, FC_PREFIX};
+use crate::loss::counted_positions;
+use crate::{CNNtoRNN, DecoderRNN, Dropout};
+
+/// [`DecoderRNN::loss_gradients`] on CUDA; `None` for a batch without a counted target or
+/// without a step after the features (the reference path takes those).
+pub(crate) fn decoder_gradients(
+    decoder: &DecoderRNN,
+    features: &Tensor,
+    captions: &Tensor,
+    dropout: &mut Dropout,
+    pad: u32,
+) -> Result<Option<DecoderGradients>> {
+    let parameters = decoder.named_parameters()?;
+    let (batch, width) = features.dims2()?;
+    let sizes = Sizes::of(decoder)?;
+    if width != sizes.embed {
+        candle_core::bail!("the features have {width} columns, the decoder takes {}", sizes.embed);
+    }
+    let (ids, steps) = caption_ids(captions, batch, sizes.vocab)?;
+    let Some(plan) = Plan::new(&ids, batch, steps, pad, sizes.hidden) else { return Ok(None) };
+    let mask = dropout.mask((steps - 1) * batch * sizes.embed);
+    let mut tensors = vec![features];
+    tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
+    with_device_views(&tensors, |device, views| {
+        let blas = device.cublas_handle();
+        let weights = DeviceWeights::new(&views[1..], sizes);
+        let mask = mask.as_deref().map(|mask| upload(device, mask)).transpose()?;
+        let pass = decoder_pass(device, &blas, &weights, &views[0], &plan, mask.as_ref())?;
+        let d_features = tensor(pass.d_features, (batch, sizes.embed), device)?;
+        let gradients = named(&parameters, pass.gradients, device)?;
+        Ok(Some(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features }))
+    })
+}
+
+/// [`CNNtoRNN::head_gradients`] on CUDA (`None` as [`decoder_gradients`]).
+pub(crate) fn head_gradients(
+    network: &CNNtoRNN,
+    pooled: &Tensor,
+    captions: &Tensor,
+    dropout: &mut Dropout,
+    pad: u32,
+) -> Result<Option<HeadGradients>> {
+    let Some(fc) = network.encoder.inception().fc() else { candle_core::bail!("the encoder has no fc") };
+    let Some(fc_bias) = fc.bias() else { candle_core::bail!("the original's fc has a bias") };
+    let decoder = &network.decoder;
+    let parameters = decoder.named_parameters()?;
+    let sizes = Sizes::of(decoder)?;
+    let (embed_size, pooled_size) = fc.weight().dims2()?;
+    if embed_size != sizes.embed {
+        candle_core::bail!("fc gives {embed_size} features, the decoder takes {}", sizes.embed);
+    }
+    let (batch, width) = pooled.dims2()?;
+    if width != pooled_size {
+        candle_core::bail!("the pooled features have {width} columns, fc takes {pooled_size}");
+    }
+    let (ids, steps) = caption_ids(captions, batch, sizes.vocab)?;
+    let Some(plan) = Plan::new(&ids, batch, steps, pad, sizes.hidden) else { return Ok(None) };
+    // The masks in the order the forward pass draws them.
+    let pooled_mask = dropout.mask(batch * pooled_size);
+    let features_mask = dropout.mask(batch * embed_size);
+    let embeddings_mask = dropout.mask((steps - 1) * batch * embed_size);
+
+    let mut tensors = vec![pooled, fc.weight(), fc_bias];
+    tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
+    with_device_views(&tensors, |device, views| {
+        let blas = device.cublas_handle();
+        let (pooled, fc_weight, fc_bias) = (&views[0], &views[1], &views[2]);
+        let weights = DeviceWeights::new(&views[3..], sizes);
+        let optional = |mask: Option<Vec<f32>>| mask.map(|mask| upload(device, &mask)).transpose();
+        let (pooled_mask, features_mask) = (optional(pooled_mask)?, optional(features_mask)?);
+        let embeddings_mask = optional(embeddings_mask)?;
+
+        // dropout(relu(fc(dropout(pooled)))).
+        let mut dropped = zeros(device, batch * pooled_size)?;
+        device.memcpy_dtod(pooled, &mut dropped)?;
+        if let Some(mask) = &pooled_mask {
+            kernels::multiply(device, &mut dropped, &mask.as_view())?;
+        }
+        let dropped_view = dropped.as_view();
+        let mut fc_out = zeros(device, batch * embed_size)?;
+        kernels::fill_rows(device, &mut fc_out, fc_bias, None)?;
+        let fc_matrix = Matrix::rows(fc_weight, embed_size, pooled_size);
+        matmul(&blas, &mut fc_out, 0, true, Matrix::rows(&dropped_view, batch, pooled_size), fc_matrix.t())?;
+        let mut features = zeros(device, batch * embed_size)?;
+        let features_mask_view = features_mask.as_ref().map(CudaSlice::as_view);
+        kernels::relu_dropout(device, &mut features, &fc_out.as_view(), features_mask_view.as_ref())?;
+
+        let pass = decoder_pass(device, &blas, &weights, &features.as_view(), &plan, embeddings_mask.as_ref())?;
+
+        // Back through the dropout and the ReLU, then fc.
+        let mut d_fc_out = pass.d_features;
+        kernels::relu_dropout_backward(device, &mut d_fc_out, &fc_out.as_view(), features_mask_view.as_ref())?;
+        let d_fc_out_view = d_fc_out.as_view();
+        let mut d_fc_weight = zeros(device, embed_size * pooled_size)?;
+        let d_fc_out_matrix = Matrix::rows(&d_fc_out_view, batch, embed_size);
+        matmul(
+            &blas,
+            &mut d_fc_weight,
+            0,
+            false,
+            d_fc_out_matrix.t(),
+            Matrix::rows(&dropped_view, batch, pooled_size),
+        )?;
+        let mut d_fc_bias = zeros(device, embed_size)?;
+        kernels::column_sums(device, &mut d_fc_bias, &d_fc_out_view)?;
+
+        let mut gradients = vec![
+            (format!("{FC_PREFIX}weight"), tensor(d_fc_weight, (embed_size, pooled_size), device)?),
+            (format!("{FC_PREFIX}bias"), tensor(d_fc_bias, embed_size, device)?),
+        ];
+        let decoder = named(&parameters, pass.gradients, device)?;
+        gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("{DECODER_PREFIX}{name}"), gradient)));
+        Ok(Some(HeadGradients { loss: pass.loss, counted: pass.counted, gradients }))
+    })
+}
+
+/// The decoder's sizes.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    embed: usize,
+    hidden: usize,
+    vocab: usize,
+    layers: usize,
+}
+
+impl Sizes {
+    fn of(decoder: &DecoderRNN) -> Result<Self> {
+        let (vocab, hidden) = decoder.linear_weight().dims2()?;
+        let (_, embed) = decoder.embed_weights().dims2()?;
+        Ok(Self { embed, hidden, vocab, layers: decoder.lstm().num_layers() })
+    }
+}
+
+/// The decoder's parameters in device memory, in [`DecoderRNN::named_parameters`] order.
+struct DeviceWeights<'a, 'b> {
+    embed: &'b CudaView<'a, f32>,
+    linear_weight: &'b CudaView<'a, f32>,
+    linear_bias: &'b CudaView<'a, f32>,
+    /// Per layer: `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
+    layers: Vec<&'b [CudaView<'a, f32>]>,
+    sizes: Sizes,
+}
+
+impl<'a, 'b> DeviceWeights<'a, 'b> {
+    fn new(views: &'b [CudaView<'a, f32>], sizes: Sizes) -> Self {
+        let layers = views[3..].chunks_exact(4).take(sizes.layers).collect();
+        Self { embed: &views[0], linear_weight: &views[1], linear_bias: &views[2], layers, sizes }
+    }
+}
+
+/// What depends on the captions alone, worked out on the host: the packing (as the CPU pass's),
+/// the rows each gather reads, the counted targets, and the embedding gradient's segments.
+struct Plan {
+    shape: SequenceShape,
+    batch: usize,
+    /// The batch row of each packed row of step 0 (the features' rows).
+    feature_rows: Vec<u32>,
+    /// The token of each packed row of the later steps (`captions[t − 1, b]`).
+    embed_tokens: Vec<u32>,
+    /// Each of those rows' row in the embeddings' dropout mask (`(t − 1)·batch + b`).
+    embed_mask_rows: Vec<u32>,
+    /// The packed row of each counted target, in batch row order (the CPU pass's order).
+    kept_rows: Vec<u32>,
+    /// Each counted target's token.
+    targets: Vec<u32>,
+    /// For each packed row of the steps after the first, the packed row of `h_{t−1}`.
+    previous_rows: Vec<u32>,
+    /// The embedding gradient: per token, its packed rows in step-then-batch order.
+    segment_starts: Vec<u32>,
+    segment_tokens: Vec<u32>,
+    segment_rows: Vec<u32>,
+    segment_mask_rows: Vec<u32>,
+}
+
+impl Plan {
+    /// `None` when no target counts or no caption reaches a second step.
+    fn new(ids: &[u32], batch: usize, steps: usize, pad: u32, hidden: usize) -> Option<Self> {
+        let lengths: Vec<usize> =
+            (0..batch).map(|b| (0..steps).rev().find(|&t| ids[t * batch + b] != pad).map_or(0, |t| t + 1)).collect();
+        let shape = SequenceShape::packed(&lengths, hidden);
+        let kept = counted_positions(ids, pad);
+        if kept.is_empty() || shape.steps() < 2 {
+            return None;
+        }
+        let index = |n: usize| n as u32;
+        let feature_rows = shape.step(0).map(|row| index(shape.order[row])).collect();
+        let mut embed_tokens = Vec::new();
+        let mut embed_mask_rows = Vec::new();
+        for t in 1..shape.steps() {
+            for &b in &shape.order[..shape.step(t).len()] {
+                embed_tokens.push(ids[(t - 1) * batch + b]);
+                embed_mask_rows.push(index((t - 1) * batch + b));
+            }
+        }
+        let kept_rows =
+            kept.iter().map(|&r| index(shape.row(r / batch, r % batch).expect("a counted target's step is packed")));
+        let targets = kept.iter().map(|&r| ids[r]).collect();
+        let mut previous_rows = Vec::new();
+        for t in 1..shape.steps() {
+            let before = shape.step(t - 1).start;
+            previous_rows.extend((before..before + shape.step(t).len()).map(index));
+        }
+        // (token, packed row, mask row) in step-then-batch order, grouped by token (stable).
+        let mut entries: Vec<(u32, u32, u32)> = Vec::new();
+        for t in 1..steps {
+            for b in 0..batch {
+                if let Some(row) = shape.row(t, b) {
+                    let at = (t - 1) * batch + b;
+                    entries.push((ids[at], index(row), index(at)));
+                }
+            }
+        }
+        entries.sort_by_key(|&(token, _, _)| token);
+        let mut segment_starts = Vec::new();
+        let mut segment_tokens = Vec::new();
+        for (k, &(token, _, _)) in entries.iter().enumerate() {
+            if segment_tokens.last() != Some(&token) {
+                segment_tokens.push(token);
+                segment_starts.push(index(k));
+            }
+        }
+        segment_starts.push(index(entries.len()));
+        Some(Self {
+            batch,
+            feature_rows,
+            embed_tokens,
+            embed_mask_rows,
+            kept_rows: kept_rows.collect(),
+            targets,
+            previous_rows,
+            segment_rows: entries.iter().map(|&(_, row, _)| row).collect(),
+            segment_mask_rows: entries.iter().map(|&(_, _, at)| at).collect(),
+            segment_starts,
+            segment_tokens,
+            shape,
+        })
+    }
+}
+
+/// What [`decoder_pass`] computes.
+struct DevicePass {
+    loss: f32,
+    counted: usize,
+    /// In [`DecoderRNN::named_parameters`] order (the LSTM's bias gradient twice).
+    gradients: Vec<CudaSlice<f32>>,
+    /// For the features, batch × embed.
+    d_features: CudaSlice<f32>,
+}
+
+/// What a layer's forward pass keeps for its backward pass.
+struct LayerCache {
+    input: CudaSlice<f32>,
+    gates: CudaSlice<f32>,
+    cells: CudaSlice<f32>,
+    cells_tanh: CudaSlice<f32>,
+    hidden: CudaSlice<f32>,
+}
+
+/// The decoder's forward and backward pass from `features` (batch × embed).
+fn decoder_pass(
+    device: &CudaDevice,
+    blas: &CudaBlas,
+    w: &DeviceWeights,
+    features: &CudaView<f32>,
+    plan: &Plan,
+    embeddings_mask: Option<&CudaSlice<f32>>,
+) -> Result<DevicePass> {
+    let Sizes { embed, hidden, vocab, .. } = w.sizes;
+    let shape = &plan.shape;
+    let rows = shape.rows();
+    let first = shape.step(0).len();
+    let mask_view = embeddings_mask.map(CudaSlice::as_view);
+
+    // The features, then the embedded caption tokens (all but the last), dropped out.
+    let mut input = zeros(device, rows * embed)?;
+    let feature_rows = upload(device, &plan.feature_rows)?;
+    kernels::gather_rows(device, &mut input, 0, features, &feature_rows.as_view(), None, embed)?;
+    let embed_tokens = upload(device, &plan.embed_tokens)?;
+    let embed_mask_rows = upload(device, &plan.embed_mask_rows)?;
+    let embed_mask_view = embed_mask_rows.as_view();
+    let mask = mask_view.as_ref().map(|mask| RowMask { mask, rows: &embed_mask_view });
+    kernels::gather_rows(device, &mut input, first, w.embed, &embed_tokens.as_view(), mask.as_ref(), embed)?;
+
+    let mut caches: Vec<LayerCache> = Vec::with_capacity(w.layers.len());
+    for layer in &w.layers {
+        let input = match caches.last() {
+            Some(below) => {
+                let mut copy = zeros(device, rows * hidden)?;
+                device.memcpy_dtod(&below.hidden, &mut copy)?;
+                copy
+            }
+            None => std::mem::replace(&mut input, zeros(device, 1)?),
+        };
+        caches.push(layer_forward(device, blas, layer, input, shape)?);
+    }
+    let top = caches.last().expect("the LSTM has at least one layer");
+
+    // The output layer and the loss, for the rows whose target is not PAD.
+    let counted = plan.kept_rows.len();
+    let kept_rows = upload(device, &plan.kept_rows)?;
+    let mut selected = zeros(device, counted * hidden)?;
+    kernels::gather_rows(device, &mut selected, 0, &top.hidden.as_view(), &kept_rows.as_view(), None, hidden)?;
+    let selected_view = selected.as_view();
+    let selected_matrix = Matrix::rows(&selected_view, counted, hidden);
+    let linear = Matrix::rows(w.linear_weight, vocab, hidden);
+    let mut logits = zeros(device, counted * vocab)?;
+    matmul(blas, &mut logits, 0, false, selected_matrix, linear.t())?;
+    let targets = upload(device, &plan.targets)?;
+    let mut losses = zeros(device, counted)?;
+    let scale = 1.0 / counted as f32;
+    kernels::softmax_cross_entropy(device, &mut logits, w.linear_bias, &targets.as_view(), &mut losses, scale)?;
+    let d_logits = logits.as_view();
+    let d_logits_matrix = Matrix::rows(&d_logits, counted, vocab);
+    let mut d_linear_weight = zeros(device, vocab * hidden)?;
+    matmul(blas, &mut d_linear_weight, 0, false, d_logits_matrix.t(), selected_matrix)?;
+    let mut d_linear_bias = zeros(device, vocab)?;
+    kernels::column_sums(device, &mut d_linear_bias, &d_logits)?;
+    let mut d_selected = zeros(device, counted * hidden)?;
+    matmul(blas, &mut d_selected, 0, false, d_logits_matrix, linear)?;
+    let mut d_output = zeros(device, rows * hidden)?;
+    kernels::scatter_rows(device, &mut d_output, &d_selected.as_view(), &kept_rows.as_view(), hidden)?;
+
+    // The LSTM, top layer first; each layer's input gradient is the output gradient of the one below.
+    let previous_rows = upload(device, &plan.previous_rows)?;
+    let mut layer_gradients = Vec::with_capacity(w.layers.len());
+    for (layer, cache) in w.layers.iter().zip(&caches).rev() {
+        let gradients = layer_backward(device, blas, layer, cache, &d_output, shape, plan.batch, &previous_rows)?;
+        d_output = gradients.input;
+        layer_gradients.push([gradients.w_ih, gradients.w_hh, gradients.bias]);
+    }
+    layer_gradients.reverse();
+    let d_input = d_output.as_view();
+
+    // The features' gradient (zero for a caption with no counted target) and the embeddings'.
+    let mut d_features = zeros(device, plan.batch * embed)?;
+    let first_rows = d_input.slice(..first * embed);
+    kernels::scatter_rows(device, &mut d_features, &first_rows, &feature_rows.as_view(), embed)?;
+    let mut d_embed = zeros(device, vocab * embed)?;
+    let (starts, tokens, order) = (
+        upload(device, &plan.segment_starts)?,
+        upload(device, &plan.segment_tokens)?,
+        upload(device, &plan.segment_rows)?,
+    );
+    let segment_mask_rows = upload(device, &plan.segment_mask_rows)?;
+    let segment_mask_view = segment_mask_rows.as_view();
+    let segments = Segments { starts: starts.as_view(), tokens: tokens.as_view(), order: order.as_view() };
+    let mask = mask_view.as_ref().map(|mask| RowMask { mask, rows: &segment_mask_view });
+    kernels::segment_sum_rows(device, &mut d_embed, &d_input, &segments, mask.as_ref(), embed)?;
+
+    // Summed in row order on the host, as the CPU pass does: the same on every run.
+    let loss: f64 = device.clone_dtoh(&losses)?.iter().map(|&l| f64::from(l)).sum();
+    let mut gradients = vec![d_embed, d_linear_weight, d_linear_bias];
+    for [d_w_ih, d_w_hh, d_bias] in layer_gradients {
+        let mut d_bias_hh = zeros(device, d_bias.len())?;
+        device.memcpy_dtod(&d_bias, &mut d_bias_hh)?;
+        gradients.extend([d_w_ih, d_w_hh, d_bias, d_bias_hh]);
+    }
+    Ok(DevicePass { loss: (loss / counted as f64) as f32, counted, gradients, d_features })
+}
+
+/// One LSTM layer forward over `input` (rows × input).
+fn layer_forward(
+    device: &CudaDevice,
+    blas: &CudaBlas,
+    layer: &[CudaView<f32>],
+    input: CudaSlice<f32>,
+    shape: &SequenceShape,
+) -> Result<LayerCache> {
+    let [w_ih, w_hh, b_ih, b_hh] = layer else { candle_core::bail!("an LSTM layer has four parameters") };
+    let (hidden, rows) = (shape.hidden, shape.rows());
+    let width = 4 * hidden;
+    let input_size = w_ih.len() / width;
+    // Input projections of every step at once, on top of both biases.
+    let mut gates = zeros(device, rows * width)?;
+    kernels::fill_rows(device, &mut gates, b_ih, Some(b_hh))?;
+    let input_view = input.as_view();
+    matmul(
+        blas,
+        &mut gates,
+        0,
+        true,
+        Matrix::rows(&input_view, rows, input_size),
+        Matrix::rows(w_ih, width, input_size).t(),
+    )?;
+    let recurrent = Matrix::rows(w_hh, width, hidden).t();
+    let (mut cells, mut cells_tanh, mut outputs) =
+        (zeros(device, rows * hidden)?, zeros(device, rows * hidden)?, zeros(device, rows * hidden)?);
+    for t in 0..shape.steps() {
+        let now = shape.step(t);
+        // The same sequences' rows in the step before (they lead it: steps never grow).
+        let before = (t > 0).then(|| shape.step(t - 1).start);
+        if let Some(before) = before {
+            let outputs_view = outputs.as_view();
+            let previous = Matrix::rows(&outputs_view, rows, hidden).row_range(before..before + now.len());
+            matmul(blas, &mut gates, now.start, true, previous, recurrent)?;
+        }
+        kernels::lstm_cell_forward(
+            device,
+            &mut gates,
+            &mut cells,
+            &mut cells_tanh,
+            &mut outputs,
+            now.start,
+            before,
+            now.len(),
+            hidden,
+        )?;
+    }
+    Ok(LayerCache { input, gates, cells, cells_tanh, hidden: outputs })
+}
+
+/// A layer's gradients: its weights' and its input's.
+struct LayerGradients {
+    w_ih: CudaSlice<f32>,
+    w_hh: CudaSlice<f32>,
+    bias: CudaSlice<f32>,
+    input: CudaSlice<f32>,
+}
+
+/// One LSTM layer backward from `d_output` (rows × hidden); `previous_rows` as [`Plan`]'s.
+#[allow(clippy::too_many_arguments)]
+fn layer_backward(
+    device: &CudaDevice,
+    blas: &CudaBlas,
+    layer: &[CudaView<f32>],
+    cache: &LayerCache,
+    d_output: &CudaSlice<f32>,
+    shape: &SequenceShape,
+    batch: usize,
+    previous_rows: &CudaSlice<u32>,
+) -> Result<LayerGradients> {
+    let [w_ih, w_hh, ..] = layer else { candle_core::bail!("an LSTM layer has four parameters") };
+    let (hidden, rows) = (shape.hidden, shape.rows());
+    let width = 4 * hidden;
+    let input_size = w_ih.len() / width;
+    let forward = CellActivations {
+        gates: cache.gates.as_view(),
+        cells: cache.cells.as_view(),
+        cells_tanh: cache.cells_tanh.as_view(),
+    };
+    let d_output = d_output.as_view();
+    let mut d_gates = zeros(device, rows * width)?;
+    // What reaches step t from step t + 1, for h and for c (zeros for sequences ending at t).
+    let mut d_hidden_next = zeros(device, batch * hidden)?;
+    let mut d_cell_next = zeros(device, batch * hidden)?;
+    let recurrent = Matrix::rows(w_hh, width, hidden);
+    for t in (0..shape.steps()).rev() {
+        let now = shape.step(t);
+        let before = (t > 0).then(|| shape.step(t - 1).start);
+        let d_hidden_view = d_hidden_next.as_view();
+        kernels::lstm_cell_backward(
+            device,
+            &forward,
+            &d_output,
+            &d_hidden_view,
+            &mut d_cell_next,
+            &mut d_gates,
+            now.start,
+            before,
+            now.len(),
+            hidden,
+        )?;
+        if before.is_some() {
+            let d_gates_view = d_gates.as_view();
+            let step_gates = Matrix::rows(&d_gates_view, rows, width).row_range(now.clone());
+            matmul(blas, &mut d_hidden_next, 0, false, step_gates, recurrent)?;
+        }
+    }
+    let d_gates_view = d_gates.as_view();
+    let all_gates = Matrix::rows(&d_gates_view, rows, width);
+    let input_view = cache.input.as_view();
+    let input = Matrix::rows(&input_view, rows, input_size);
+    let mut d_w_ih = zeros(device, width * input_size)?;
+    matmul(blas, &mut d_w_ih, 0, false, all_gates.t(), input)?;
+    // h_{t−1} meets the gates of steps t ≥ 1.
+    let later = shape.step(1).start..rows;
+    let mut previous_hidden = zeros(device, later.len() * hidden)?;
+    let previous_rows = previous_rows.as_view();
+    kernels::gather_rows(device, &mut previous_hidden, 0, &cache.hidden.as_view(), &previous_rows, None, hidden)?;
+    let previous_view = previous_hidden.as_view();
+    let mut d_w_hh = zeros(device, width * hidden)?;
+    let previous = Matrix::rows(&previous_view, later.len(), hidden);
+    matmul(blas, &mut d_w_hh, 0, false, all_gates.row_range(later).t(), previous)?;
+    let mut bias = zeros(device, width)?;
+    kernels::column_sums(device, &mut bias, &d_gates_view)?;
+    let mut d_input = zeros(device, rows * input_size)?;
+    matmul(blas, &mut d_input, 0, false, all_gates, Matrix::rows(w_ih, width, input_size))?;
+    Ok(LayerGradients { w_ih: d_w_ih, w_hh: d_w_hh, bias, input: d_input })
+}
+
+/// Gradients in the order of `parameters` as named tensors of their shapes.
+fn named(
+    parameters: &[(String, Tensor)],
+    gradients: Vec<CudaSlice<f32>>,
+    device: &CudaDevice,
+) -> Result<Vec<(String, Tensor)>> {
+    parameters
+        .iter()
+        .zip(gradients)
+        .map(|((name, parameter), values)| Ok((name.clone(), tensor(values, parameter.dims(), device)?)))
+        .collect()
+}

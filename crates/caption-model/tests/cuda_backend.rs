@@ -1,0 +1,246 @@
+//! The CUDA backend against the CPU backend (itself tested against candle's autograd in
+//! tests/training_pass.rs): the decoder's training pass with the encoder head, the decoder's
+//! alone, and Adam's update, on the same weights, inputs and dropout masks.
+//!
+//! These need a GPU, so they are ignored by a plain `cargo test`; tools/device/cuda_check.sh runs
+//! them on a GPU machine (`cuda_backend --ignored`). Built only with the `cuda` feature.
+#![cfg(feature = "cuda")]
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use caption_model::backend::adam::AdamUpdate;
+use caption_model::backend::{Gradient, Path, choose};
+use caption_model::init::initialize;
+use caption_model::{CNNtoRNN, DecoderConfig, Dropout, Inception3, InceptionConfig};
+
+const PAD: u32 = 0;
+
+fn cuda() -> Device {
+    Device::new_cuda(0).expect("these tests need a CUDA device (run them with tools/device/cuda_check.sh)")
+}
+
+/// The same model on the CPU and on `device`, fc and decoder from `seed`.
+fn models(config: DecoderConfig, seed: u64, device: &Device) -> (CNNtoRNN, CNNtoRNN) {
+    let varmap = VarMap::new();
+    let cpu = CNNtoRNN::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config, false).unwrap();
+    initialize(&varmap, seed, |name| name.contains(".fc.") || name.starts_with("decoderRNN.")).unwrap();
+    let tensors: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().to_device(device).unwrap()))
+        .collect();
+    let gpu = CNNtoRNN::new(VarBuilder::from_tensors(tensors, DType::F32, device), config, false).unwrap();
+    (cpu, gpu)
+}
+
+/// Pooled features and PAD-padded captions of mixed lengths (one PAD-only caption, one with a
+/// PAD inside), as tests/training_pass.rs's.
+fn batch(batch: usize, steps: usize, vocab: usize) -> (Tensor, Tensor) {
+    let pooled: Vec<f32> = (0..batch * 2048).map(|i| ((i as f32 * 0.618).sin() + 1.0) * 0.5).collect();
+    let mut ids = vec![PAD; steps * batch];
+    for b in 0..batch {
+        let length = if batch >= 4 && b == 2 { 0 } else { steps - (b * 2) % steps.min(5) };
+        for t in 0..length {
+            ids[t * batch + b] = 1 + ((t * 31 + b * 17) % (vocab - 1)) as u32;
+        }
+    }
+    if batch >= 4 && steps >= 3 {
+        ids[batch + 3] = PAD;
+    }
+    (
+        Tensor::from_vec(pooled, (batch, 2048), &Device::Cpu).unwrap(),
+        Tensor::from_vec(ids, (steps, batch), &Device::Cpu).unwrap(),
+    )
+}
+
+/// Asserts `actual` (from the GPU) equals `expected` (from the CPU) within `tolerance` of the
+/// largest magnitude, and that the comparison can fail (`expected` is not all zeros).
+fn assert_close(name: &str, actual: &Tensor, expected: &Tensor, tolerance: f64) {
+    assert_eq!(actual.dims(), expected.dims(), "{name}");
+    assert!(actual.device().is_cuda(), "{name}: the gradient is not on the GPU");
+    let actual = actual.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let expected = expected.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let scale = expected.iter().fold(0f64, |m, &x| m.max(f64::from(x).abs()));
+    let worst = actual.iter().zip(&expected).fold(0f64, |m, (&a, &b)| m.max(f64::from(a - b).abs()));
+    eprintln!("{name}: largest difference {worst:e} (largest value {scale:e})");
+    assert!(scale > 0.0, "{name}: the CPU's values are zero, the test would prove nothing");
+    assert!(worst <= tolerance * scale, "{name}: {worst:e} against {scale:e}");
+}
+
+fn check_head(config: DecoderConfig, batch_size: usize, steps: usize, p: f32) {
+    let device = cuda();
+    let (cpu, gpu) = models(config, 5, &device);
+    let (pooled, captions) = batch(batch_size, steps, config.vocab_size);
+    let expected = cpu.head_gradients(&pooled, &captions, &mut Dropout::new(p, 11), PAD).unwrap().unwrap();
+    let gpu_pooled = pooled.to_device(&device).unwrap();
+    let gpu_captions = captions.to_device(&device).unwrap();
+    assert_eq!(choose(&[&gpu_pooled], Gradient::NotTracked), Path::Cuda);
+    let mut dropout = Dropout::new(p, 11);
+    let actual =
+        gpu.head_gradients(&gpu_pooled, &gpu_captions, &mut dropout, PAD).unwrap().expect("the CUDA pass runs");
+    assert_eq!(dropout.state(), {
+        let mut drawn = Dropout::new(p, 11);
+        cpu.head_gradients(&pooled, &captions, &mut drawn, PAD).unwrap();
+        drawn.state()
+    });
+    assert_eq!(actual.counted, expected.counted);
+    assert!((actual.loss - expected.loss).abs() <= 1e-5 * expected.loss, "loss {} vs {}", actual.loss, expected.loss);
+    let expected: HashMap<&str, &Tensor> = expected.gradients.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    assert_eq!(actual.gradients.len(), expected.len());
+    for (name, gradient) in &actual.gradients {
+        assert_close(name, gradient, expected[name.as_str()], 1e-5);
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn head_pass_equals_the_cpu_pass_with_dropout_pad_and_two_layers() {
+    check_head(DecoderConfig { embed_size: 24, hidden_size: 40, vocab_size: 53, num_layers: 2 }, 6, 9, 0.5);
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn head_pass_equals_the_cpu_pass_at_the_original_sizes() {
+    // The original's sizes and a Flickr8k-like vocabulary and caption length, batch 32.
+    check_head(DecoderConfig { embed_size: 256, hidden_size: 256, vocab_size: 2994, num_layers: 1 }, 32, 21, 0.5);
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn decoder_pass_equals_the_cpu_pass() {
+    let device = cuda();
+    let config = DecoderConfig { embed_size: 32, hidden_size: 16, vocab_size: 29, num_layers: 1 };
+    let (cpu, gpu) = models(config, 7, &device);
+    let (_, captions) = batch(5, 7, config.vocab_size);
+    let features = Tensor::randn(0f32, 1.0, (5, 32), &Device::Cpu).unwrap();
+    let expected = cpu.decoder.loss_gradients(&features, &captions, &mut Dropout::new(0.3, 4), PAD).unwrap().unwrap();
+    let actual = gpu
+        .decoder
+        .loss_gradients(
+            &features.to_device(&device).unwrap(),
+            &captions.to_device(&device).unwrap(),
+            &mut Dropout::new(0.3, 4),
+            PAD,
+        )
+        .unwrap()
+        .expect("the CUDA pass runs");
+    assert_eq!(actual.counted, expected.counted);
+    assert!((actual.loss - expected.loss).abs() <= 1e-5 * expected.loss);
+    assert_close("features", &actual.features, &expected.features, 1e-5);
+    for ((name, a), (expected_name, e)) in actual.gradients.iter().zip(&expected.gradients) {
+        assert_eq!(name, expected_name);
+        assert_close(name, a, e, 1e-5);
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn adam_update_equals_the_cpu_update() {
+    let device = cuda();
+    let n = 10_007;
+    let values = |seed: f32| -> Vec<f32> { (0..n).map(|i| ((i as f32 * 0.37 + seed).sin()) * 0.1).collect() };
+    let on = |values: Vec<f32>, device: &Device| Tensor::from_vec(values, n, device).unwrap();
+    let (cpu_theta, cpu_m, cpu_v) = (
+        on(values(1.0), &Device::Cpu),
+        on(values(2.0), &Device::Cpu),
+        on(values(3.0).iter().map(|x| x * x).collect(), &Device::Cpu),
+    );
+    let (gpu_theta, gpu_m, gpu_v) =
+        (cpu_theta.to_device(&device).unwrap(), cpu_m.to_device(&device).unwrap(), cpu_v.to_device(&device).unwrap());
+    for (step, update) in [
+        AdamUpdate {
+            beta1: 0.9,
+            beta2: 0.999,
+            grad_scale: 1.0,
+            l2: 0.0,
+            decay: 1.0,
+            step_size: 3e-4 / 0.1,
+            bias2_sqrt: 0.001f32.sqrt(),
+            eps: 1e-8,
+        },
+        AdamUpdate {
+            beta1: 0.9,
+            beta2: 0.999,
+            grad_scale: 0.5,
+            l2: 0.01,
+            decay: 0.999,
+            step_size: 3e-4 / 0.19,
+            bias2_sqrt: 0.002f32.sqrt(),
+            eps: 1e-8,
+        },
+    ]
+    .iter()
+    .enumerate()
+    {
+        let grad = on(values(4.0 + step as f32), &Device::Cpu);
+        update.apply(&cpu_theta, &cpu_m, &cpu_v, &grad).unwrap();
+        update.apply(&gpu_theta, &gpu_m, &gpu_v, &grad.to_device(&device).unwrap()).unwrap();
+    }
+    assert_close("theta", &gpu_theta, &cpu_theta, 1e-6);
+    assert_close("exp_avg", &gpu_m, &cpu_m, 1e-6);
+    assert_close("exp_avg_sq", &gpu_v, &cpu_v, 1e-6);
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn greedy_decoding_equals_the_cpu_backend_and_the_reference() {
+    let device = cuda();
+    for (config, batch) in [
+        (DecoderConfig { embed_size: 256, hidden_size: 256, vocab_size: 2994, num_layers: 1 }, 1),
+        (DecoderConfig { embed_size: 24, hidden_size: 40, vocab_size: 53, num_layers: 2 }, 5),
+    ] {
+        let (cpu, gpu) = models(config, 3, &device);
+        let features = Tensor::randn(0f32, 1.0, (batch, config.embed_size), &Device::Cpu).unwrap();
+        let gpu_features = features.to_device(&device).unwrap();
+        // A word that ends row 0's caption at its fourth step.
+        let eos = cpu.decoder.greedy(&features, 50, u32::MAX).unwrap()[0].0[3];
+        let expected = cpu.decoder.greedy(&features, 50, eos).unwrap();
+        let reference = gpu.decoder.greedy_with_tensors(&gpu_features, 50, eos).unwrap();
+        let actual = gpu.decoder.greedy(&gpu_features, 50, eos).unwrap();
+        for (row, ((ids, score), (expected_ids, expected_score))) in actual.iter().zip(&expected).enumerate() {
+            assert_eq!(ids, expected_ids, "row {row}: the CPU backend's words");
+            assert_eq!(ids, &reference[row].0, "row {row}: the reference path's words");
+            assert!(
+                (score - expected_score).abs() <= 1e-4 * expected_score.abs().max(1.0),
+                "row {row}: {score} vs {expected_score}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn inception_eval_forward_equals_the_cpu_backend() {
+    let device = cuda();
+    let config = InceptionConfig { num_classes: None, aux_logits: false, transform_input: true };
+    let varmap = VarMap::new();
+    let cpu = Inception3::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config).unwrap();
+    // Batch norms that are not the identity: patterned running statistics and affine parameters.
+    let mut tensors = HashMap::new();
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        let count = var.elem_count();
+        let pattern = |offset: f32, scale: f32| {
+            let values: Vec<f32> = (0..count).map(|i| offset + scale * (i as f32 * 0.7).sin()).collect();
+            Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap()
+        };
+        let replaced =
+            [("running_mean", 0.0, 0.1), ("running_var", 1.0, 0.5), ("bn.weight", 1.0, 0.3), ("bn.bias", 0.0, 0.1)]
+                .iter()
+                .find(|(suffix, _, _)| name.ends_with(suffix))
+                .map(|&(_, offset, scale)| pattern(offset, scale));
+        if let Some(values) = replaced {
+            var.set(&values).unwrap();
+        }
+        tensors.insert(name.clone(), var.as_tensor().to_device(&device).unwrap());
+    }
+    let gpu = Inception3::new(VarBuilder::from_tensors(tensors, DType::F32, &device), config).unwrap();
+    let images = Tensor::randn(0f32, 1.0, (2, 3, 139, 139), &Device::Cpu).unwrap();
+    let expected = cpu.forward_t(&images, false).unwrap();
+    let actual = gpu.forward_t(&images.to_device(&device).unwrap(), false).unwrap();
+    assert_close("spatial", &actual.spatial, &expected.spatial, 1e-4);
+    assert_close("pooled", &actual.pooled, &expected.pooled, 1e-4);
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The CUDA backend's check on a GPU machine (the `device` tool), from the repository root, in
+# one run that fits in 10 minutes:
+#   1. parity: caption-model's tests/cuda_backend.rs (ignored without a GPU): the CUDA training
+#      pass (encoder head + decoder, dropout, PAD, two layers, and the original's sizes at batch 32)
+#      and Adam's kernel against the CPU backend, float32 within 1e-5;
+#   2. training speed: crates/caption-train/examples/train_bench.rs on CUDA with the backend
+#      (frozen, seed and decoder steps), the frozen steps again with CAPTION_REFERENCE_PATH=1
+#      (candle's autograd: the numbers before the backend), then the PyTorch original
+#      (tools/train/bench_train_torch.py, strict float32 and TF32) on the same GPU;
+#   3. inference: crates/caption-model/examples/device_check.rs (Inception v3 parity with the
+#      torchvision fixtures, eval forward at batch 1 and 32, greedy decoding of 50 steps on the
+#      backend and on candle's tensor operations), then torchvision and the PyTorch decoder;
+#   4. the table (tools/device/cuda_table.py), also in $OUT/table.md.
+# Expects the CUDA builds (dev profile), made on a CPU machine, stripped and compressed in .device/:
+#   eval "$(bash ../shared/tools/cuda-toolchain.sh)"
+#   cargo test -p caption-model --features cuda --test cuda_backend --no-run   # prints the binary
+#   cargo build -p caption-train --features cuda --example train_bench
+#   cargo build -p caption-model --features cuda --example device_check
+#   strip -o .device/NAME BINARY for each of cuda_backend, train_bench, device_check; xz -f .device/*
+# then: run(command="bash tools/device/cuda_check.sh", carry=[".device"], timeout_s=540).
+set -u
+export LD_LIBRARY_PATH="$(ls -d /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' :)${LD_LIBRARY_PATH:-}"
+export PYTHONUNBUFFERED=1
+out=${OUT:-/tmp}
+bin=/tmp/caption-bin && mkdir -p $bin
+for f in .device/*.xz; do xz -dc "$f" > "$bin/$(basename "$f" .xz)" && chmod +x "$bin/$(basename "$f" .xz)"; done
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+SECONDS=0
+
+echo "== 1. parity: the CUDA backend against the CPU backend"
+timeout 150 $bin/cuda_backend --ignored --test-threads 1 --nocapture 2>&1 | tee $out/parity.log | grep -E "^test |largest difference|panicked|test result"
+echo "parity after $SECONDS s"
+
+echo "== 2. speed: caption on CUDA (backend, then reference path), then the PyTorch original"
+timeout 120 $bin/train_bench --device cuda --seed-steps 10 2>&1 | tee $out/ours.jsonl
+CAPTION_REFERENCE_PATH=1 timeout 120 $bin/train_bench --device cuda --seed-steps 0 2>&1 | tee $out/reference.jsonl
+timeout 150 python3 tools/train/bench_train_torch.py --device cuda --seed-steps 10 2>&1 | tee $out/torch.jsonl
+echo "speed after $SECONDS s"
+
+echo "== 3. inference: Inception v3 and greedy decoding, then torchvision and the PyTorch decoder"
+FIXTURES=crates/caption-model/tests/fixtures timeout 120 $bin/device_check --device cuda 2>&1 | tee $out/inference.jsonl
+timeout 90 python3 tools/model/bench_inception_torch.py --device cuda 2>&1 | tee $out/torch_inference.jsonl
+timeout 60 python3 tools/model/bench_decoder_torch.py --device cuda 2>&1 | tee -a $out/torch_inference.jsonl
+echo "inference after $SECONDS s"
+
+echo "== 4. table"
+python3 tools/device/cuda_table.py $out/ours.jsonl $out/reference.jsonl $out/torch.jsonl \
+  $out/inference.jsonl $out/torch_inference.jsonl | tee $out/table.md

@@ -1,0 +1,81 @@
+"""Prints the CUDA check's table: each training step's time for caption's CUDA backend, caption's
+reference path (candle's autograd, what CUDA ran before the backend), and the PyTorch original in
+strict float32 and with torch's TF32 defaults, all from one run on one GPU, with ratios
+(PyTorch strict time / ours: above 1 is faster than PyTorch).
+
+    python3 tools/device/cuda_table.py OURS.jsonl REFERENCE.jsonl TORCH.jsonl [INFERENCE.jsonl TORCH_INFERENCE.jsonl]
+
+The inference files (crates/caption-model/examples/device_check.rs; bench_inception_torch.py and
+bench_decoder_torch.py) add Inception v3's eval forward (images/s) and greedy decoding (ms).
+"""
+
+import json
+import sys
+
+
+def read(path, key=None):
+    rows = {}
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        row = json.loads(line)
+        name = row["bench"] if key is None else (row["bench"], row.get(key))
+        rows[name] = row["ms"]
+    return rows
+
+
+def lines(path):
+    try:
+        return [json.loads(line) for line in open(path).read().splitlines() if line.strip().startswith("{")]
+    except OSError:
+        return []
+
+
+def inference(ours_path, torch_path):
+    ours, torch = lines(ours_path), lines(torch_path)
+    print()
+    print("| inference | caption | PyTorch strict f32 | PyTorch TF32 | vs strict | vs TF32 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in ours:
+        if row.get("bench") == "inception_v3 forward eval f32":
+            batch, rate = row["batch"], row["images_per_second"]
+            theirs = {r.get("mode"): r["images_per_second"] for r in torch
+                      if r.get("bench") == "torchvision inception_v3 forward eval f32" and r.get("batch") == batch}
+            strict = next((v for m, v in theirs.items() if m and "tf32" not in m), None)
+            tf32 = next((v for m, v in theirs.items() if m and "tf32" in m), None)
+            cell = lambda v: f"{v:.0f} images/s" if v is not None else "–"
+            ratio = lambda v: f"{rate / v:.2f}×" if v else "–"
+            print(f"| Inception v3 eval forward, batch {batch} | {cell(rate)} | {cell(strict)} | {cell(tf32)} | "
+                  f"{ratio(strict)} | {ratio(tf32)} |")
+        elif str(row.get("bench", "")).startswith("greedy 50 steps, 1 image"):
+            theirs = next((r["ms"] for r in torch if r.get("bench") == "torch greedy 50 steps, 1 image"), None)
+            ratio = f"{theirs / row['ms']:.2f}×" if theirs else "–"
+            mine = f"{row['ms']:.2f} ms"
+            print(f"| {row['bench']} | {mine} | {theirs if theirs is not None else '–'} ms | – | {ratio} | – |")
+        elif "check" in row:
+            print(f"| parity: {row['check']} | {row.get('relative_difference', row.get('error'))} | | | | |")
+
+
+def main():
+    ours, reference, torch = read(sys.argv[1]), read(sys.argv[2]), read(sys.argv[3], "mode")
+    print("| step | caption CUDA backend | caption reference path | PyTorch strict f32 | PyTorch TF32 | vs strict | vs TF32 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for bench, ms in ours.items():
+        strict, tf32 = torch.get((bench, "strict-f32")), torch.get((bench, "torch-default-tf32"))
+        cell = lambda v: f"{v:.2f} ms" if v is not None else "–"
+        ratio = lambda v: f"{v / ms:.2f}×" if v is not None else "–"
+        print(f"| {bench} | {cell(ms)} | {cell(reference.get(bench))} | {cell(strict)} | {cell(tf32)} | "
+              f"{ratio(strict)} | {ratio(tf32)} |")
+
+
+    if len(sys.argv) > 5:
+        inference(sys.argv[4], sys.argv[5])
+
+
+if __name__ == "__main__":
+    main()
