@@ -67,12 +67,48 @@ impl Dropout {
         let scale = (1.0 / keep) as f32;
         Some((0..len).map(|_| if u64::from(self.rng.next_u32()) < threshold { scale } else { 0.0 }).collect())
     }
+
+    /// The next mask of `len` elements as [`mask`](Self::mask) draws it (the same stream, the
+    /// same elements), packed as bits: bit `i % 32` of word `i / 32` is set where element `i` is
+    /// kept, and kept elements are multiplied by the returned scale `1 / (1 − p)`. What the CUDA
+    /// backend copies to the GPU: a 32nd of the float32 mask's bytes. `None` when `p` is 0.
+    pub fn mask_bits(&mut self, len: usize) -> Option<(Vec<u32>, f32)> {
+        if self.p <= 0.0 {
+            return None;
+        }
+        let keep = 1.0 - f64::from(self.p);
+        let threshold = (keep * 4_294_967_296.0) as u64;
+        let mut bits = vec![0u32; len.div_ceil(32)];
+        for i in 0..len {
+            if u64::from(self.rng.next_u32()) < threshold {
+                bits[i / 32] |= 1 << (i % 32);
+            }
+        }
+        Some((bits, (1.0 / keep) as f32))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn mask_bits_are_the_mask_packed_from_the_same_stream() {
+        for p in [0.5f32, 0.2, 1.0] {
+            let (mut floats, mut bits) = (Dropout::new(p, 3), Dropout::new(p, 3));
+            for len in [1, 31, 32, 33, 1000] {
+                let mask = floats.mask(len).unwrap();
+                let (packed, scale) = bits.mask_bits(len).unwrap();
+                assert_eq!(packed.len(), len.div_ceil(32));
+                let unpacked: Vec<f32> =
+                    (0..len).map(|i| if packed[i / 32] >> (i % 32) & 1 == 1 { scale } else { 0.0 }).collect();
+                assert_eq!(unpacked, mask, "p {p}, {len} elements");
+                assert_eq!(floats.state(), bits.state(), "both drew the same numbers");
+            }
+        }
+        assert!(Dropout::new(0.0, 3).mask_bits(10).is_none());
+    }
 
     #[test]
     fn masks_are_reproducible_and_resumable() {

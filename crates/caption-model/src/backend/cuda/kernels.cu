@@ -12,6 +12,12 @@
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+// A dropout mask's factor for element `at`: `scale` where bit `at` of `bits` is set, else 0
+// (masks travel as bits: 32 times fewer bytes to copy than the float32 factors).
+__device__ __forceinline__ float dropout_factor(const uint32_t* bits, float scale, size_t at) {
+    return (bits[at >> 5] >> (at & 31)) & 1u ? scale : 0.0f;
+}
+
 // PyTorch's LSTM cell forward (aten's lstm_cell_forward) for `rows` packed rows from `start`:
 // `gates` holds the pre-activations i, f, g, o (4 × units per row; input and recurrent products
 // and both biases already summed) and is activated in place (sigmoid, sigmoid, tanh, sigmoid);
@@ -182,14 +188,14 @@ extern "C" __global__ void fill_rows(float* out, const float* first, const float
 }
 
 // out[k, :] = table[index[k], :] · mask[mask_rows[k], :] for `rows` rows of `cols` (an embedding
-// lookup or a gather of rows; mask null: no dropout).
-extern "C" __global__ void gather_rows(float* out, const float* table, const uint32_t* index, const float* mask,
-                                       const uint32_t* mask_rows, int rows, int cols) {
+// lookup or a gather of rows; mask null: no dropout; the mask as dropout_factor's bits and scale).
+extern "C" __global__ void gather_rows(float* out, const float* table, const uint32_t* index, const uint32_t* mask,
+                                       float mask_scale, const uint32_t* mask_rows, int rows, int cols) {
     int at = blockIdx.x * blockDim.x + threadIdx.x;
     if (at >= rows * cols) return;
     int k = at / cols, c = at % cols;
     float value = table[(size_t)index[k] * cols + c];
-    if (mask) value *= mask[(size_t)mask_rows[k] * cols + c];
+    if (mask) value *= dropout_factor(mask, mask_scale, (size_t)mask_rows[k] * cols + c);
     out[at] = value;
 }
 
@@ -205,15 +211,15 @@ extern "C" __global__ void scatter_rows(float* out, const float* source, const u
 // source[order[starts[s]..starts[s+1]]] (each times its dropout mask row, when there is a mask)
 // into out[tokens[s], :], in that order; one thread per (segment, column).
 extern "C" __global__ void segment_sum_rows(float* out, const float* source, const uint32_t* starts,
-                                            const uint32_t* tokens, const uint32_t* order, const float* mask,
-                                            const uint32_t* mask_rows, int segments, int cols) {
+                                            const uint32_t* tokens, const uint32_t* order, const uint32_t* mask,
+                                            float mask_scale, const uint32_t* mask_rows, int segments, int cols) {
     int at = blockIdx.x * blockDim.x + threadIdx.x;
     if (at >= segments * cols) return;
     int s = at / cols, c = at % cols;
     float total = out[(size_t)tokens[s] * cols + c];
     for (uint32_t k = starts[s]; k < starts[s + 1]; k++) {
         float value = source[(size_t)order[k] * cols + c];
-        if (mask) value *= mask[(size_t)mask_rows[k] * cols + c];
+        if (mask) value *= dropout_factor(mask, mask_scale, (size_t)mask_rows[k] * cols + c);
         total += value;
     }
     out[(size_t)tokens[s] * cols + c] = total;
@@ -228,26 +234,27 @@ extern "C" __global__ void column_sums(float* out, const float* matrix, int rows
     out[c] = total;
 }
 
-// values ·= mask, element by element (dropout with its scaled mask).
-extern "C" __global__ void multiply(float* values, const float* mask, int n) {
+// values ·= mask, element by element (dropout).
+extern "C" __global__ void dropout(float* values, const uint32_t* mask, float mask_scale, int n) {
     int at = blockIdx.x * blockDim.x + threadIdx.x;
-    if (at < n) values[at] *= mask[at];
+    if (at < n) values[at] *= dropout_factor(mask, mask_scale, at);
 }
 
 // out = relu(pre) · mask (mask null: none): the encoder's head after fc.
-extern "C" __global__ void relu_dropout(float* out, const float* pre, const float* mask, int n) {
+extern "C" __global__ void relu_dropout(float* out, const float* pre, const uint32_t* mask, float mask_scale, int n) {
     int at = blockIdx.x * blockDim.x + threadIdx.x;
     if (at >= n) return;
     float value = fmaxf(pre[at], 0.0f);
-    out[at] = mask ? value * mask[at] : value;
+    out[at] = mask ? value * dropout_factor(mask, mask_scale, at) : value;
 }
 
 // The backward pass of relu_dropout in place: gradient · mask, and 0 where pre ≤ 0 (PyTorch's
 // ReLU gradient at 0 is 0).
-extern "C" __global__ void relu_dropout_backward(float* gradient, const float* pre, const float* mask, int n) {
+extern "C" __global__ void relu_dropout_backward(float* gradient, const float* pre, const uint32_t* mask,
+                                                 float mask_scale, int n) {
     int at = blockIdx.x * blockDim.x + threadIdx.x;
     if (at >= n) return;
-    float value = mask ? gradient[at] * mask[at] : gradient[at];
+    float value = mask ? gradient[at] * dropout_factor(mask, mask_scale, at) : gradient[at];
     gradient[at] = pre[at] > 0.0f ? value : 0.0f;
 }
 

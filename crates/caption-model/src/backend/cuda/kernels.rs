@@ -56,6 +56,9 @@ fn run(args: &mut LaunchArgs<'_>, cfg: LaunchConfig) -> Result<()> {
 /// A null pointer for an optional buffer.
 const NULL: u64 = 0;
 
+/// The scale pushed with a null mask.
+const ZERO: f32 = 0.0;
+
 /// Checks that `buffer` holds at least `needed` elements.
 fn holds(buffer: usize, needed: usize, what: &str) -> Result<()> {
     if buffer < needed {
@@ -212,10 +215,18 @@ pub(crate) fn fill_rows(
     run(&mut b, elementwise(rows * width))
 }
 
+/// A dropout mask in device memory as [`Dropout::mask_bits`](crate::Dropout::mask_bits) gives
+/// it: bit `i` set where element `i` is kept (and multiplied by `scale`).
+#[derive(Clone, Copy)]
+pub(crate) struct DeviceMask<'v, 'a> {
+    pub bits: &'v CudaView<'a, u32>,
+    pub scale: f32,
+}
+
 /// A dropout mask and which of its rows each gathered or summed row takes.
 pub(crate) struct RowMask<'v, 'a> {
     /// The mask, rows × cols.
-    pub mask: &'v CudaView<'a, f32>,
+    pub mask: DeviceMask<'v, 'a>,
     /// The mask's row for each row.
     pub rows: &'v CudaView<'a, u32>,
 }
@@ -242,8 +253,8 @@ pub(crate) fn gather_rows(
     let mut b = stream.launch_builder(&func);
     b.arg(&mut out).arg(table).arg(index);
     match mask {
-        Some(mask) => b.arg(mask.mask).arg(mask.rows),
-        None => b.arg(&NULL).arg(&NULL),
+        Some(mask) => b.arg(mask.mask.bits).arg(&mask.mask.scale).arg(mask.rows),
+        None => b.arg(&NULL).arg(&ZERO).arg(&NULL),
     };
     b.arg(&n).arg(&c);
     run(&mut b, elementwise(rows * cols))
@@ -271,13 +282,13 @@ pub(crate) fn scatter_rows(
 
 /// The segments of rows [`segment_sum_rows`] adds up: segment `s` adds the rows
 /// `order[starts[s]..starts[s + 1]]` into row `tokens[s]`.
-pub(crate) struct Segments<'a> {
+pub(crate) struct Segments<'v, 'a> {
     /// Where each segment starts in `order`, and the end of the last.
-    pub starts: CudaView<'a, u32>,
+    pub starts: &'v CudaView<'a, u32>,
     /// The output row of each segment.
-    pub tokens: CudaView<'a, u32>,
+    pub tokens: &'v CudaView<'a, u32>,
     /// Source rows, segment after segment.
-    pub order: CudaView<'a, u32>,
+    pub order: &'v CudaView<'a, u32>,
 }
 
 /// Adds the segments' rows of `source` (times their mask rows) into `out`, row by row in order.
@@ -297,10 +308,10 @@ pub(crate) fn segment_sum_rows(
     let (n, c) = (int(count)?, int(cols)?);
     let (func, stream) = function(device, "segment_sum_rows")?;
     let mut b = stream.launch_builder(&func);
-    b.arg(out).arg(source).arg(&segments.starts).arg(&segments.tokens).arg(&segments.order);
+    b.arg(out).arg(source).arg(segments.starts).arg(segments.tokens).arg(segments.order);
     match mask {
-        Some(mask) => b.arg(mask.mask).arg(mask.rows),
-        None => b.arg(&NULL).arg(&NULL),
+        Some(mask) => b.arg(mask.mask.bits).arg(&mask.mask.scale).arg(mask.rows),
+        None => b.arg(&NULL).arg(&ZERO).arg(&NULL),
     };
     b.arg(&n).arg(&c);
     run(&mut b, elementwise(count * cols))
@@ -320,17 +331,17 @@ pub(crate) fn column_sums(device: &CudaDevice, out: &mut CudaSlice<f32>, matrix:
     run(&mut b, elementwise(cols))
 }
 
-/// `values ·= mask`, element by element.
-pub(crate) fn multiply(device: &CudaDevice, values: &mut CudaSlice<f32>, mask: &CudaView<f32>) -> Result<()> {
+/// `values ·= mask`, element by element (dropout).
+pub(crate) fn dropout(device: &CudaDevice, values: &mut CudaSlice<f32>, mask: &DeviceMask) -> Result<()> {
     let n = values.len();
     if n == 0 {
         return Ok(());
     }
-    holds(mask.len(), n, "the mask")?;
+    holds(mask.bits.len() * 32, n, "the mask")?;
     let count = int(n)?;
-    let (func, stream) = function(device, "multiply")?;
+    let (func, stream) = function(device, "dropout")?;
     let mut b = stream.launch_builder(&func);
-    b.arg(values).arg(mask).arg(&count);
+    b.arg(values).arg(mask.bits).arg(&mask.scale).arg(&count);
     run(&mut b, elementwise(n))
 }
 
@@ -339,7 +350,7 @@ pub(crate) fn relu_dropout(
     device: &CudaDevice,
     out: &mut CudaSlice<f32>,
     pre: &CudaView<f32>,
-    mask: Option<&CudaView<f32>>,
+    mask: Option<&DeviceMask>,
 ) -> Result<()> {
     let n = out.len();
     if n == 0 {
@@ -351,8 +362,8 @@ pub(crate) fn relu_dropout(
     let mut b = stream.launch_builder(&func);
     b.arg(out).arg(pre);
     match mask {
-        Some(mask) => b.arg(mask),
-        None => b.arg(&NULL),
+        Some(mask) => b.arg(mask.bits).arg(&mask.scale),
+        None => b.arg(&NULL).arg(&ZERO),
     };
     b.arg(&count);
     run(&mut b, elementwise(n))
@@ -363,7 +374,7 @@ pub(crate) fn relu_dropout_backward(
     device: &CudaDevice,
     gradient: &mut CudaSlice<f32>,
     pre: &CudaView<f32>,
-    mask: Option<&CudaView<f32>>,
+    mask: Option<&DeviceMask>,
 ) -> Result<()> {
     let n = gradient.len();
     if n == 0 {
@@ -375,8 +386,8 @@ pub(crate) fn relu_dropout_backward(
     let mut b = stream.launch_builder(&func);
     b.arg(gradient).arg(pre);
     match mask {
-        Some(mask) => b.arg(mask),
-        None => b.arg(&NULL),
+        Some(mask) => b.arg(mask.bits).arg(&mask.scale),
+        None => b.arg(&NULL).arg(&ZERO),
     };
     b.arg(&count);
     run(&mut b, elementwise(n))

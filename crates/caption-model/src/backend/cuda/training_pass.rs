@@ -10,13 +10,15 @@
 //! segments) is worked out on the host ([`Plan`]) and copied over with the dropout masks, which
 //! come from the same [`Dropout`] stream, in the same order, as on the other paths.
 
+use std::ops::Range;
+
 use candle_core::cuda_backend::CudaDevice;
 use candle_core::cuda_backend::cudarc::cublas::CudaBlas;
 use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
 use candle_core::{Result, Tensor};
 
 use super::blas::{Matrix, matmul};
-use super::kernels::{self, CellActivations, RowMask, Segments};
+use super::kernels::{self, CellActivations, DeviceMask, RowMask, Segments};
 use super::{tensor, upload, with_device_views, zeros};
 use crate::backend::cpu::lstm::SequenceShape;
 use crate::backend::cpu::training_pass::{DecoderGradients, HeadGradients, caption_ids};
@@ -40,15 +42,18 @@ pub(crate) fn decoder_gradients(
         candle_core::bail!("the features have {width} columns, the decoder takes {}", sizes.embed);
     }
     let (ids, steps) = caption_ids(captions, batch, sizes.vocab)?;
-    let Some(plan) = Plan::new(&ids, batch, steps, pad, sizes.hidden) else { return Ok(None) };
-    let mask = dropout.mask((steps - 1) * batch * sizes.embed);
+    let Some(mut plan) = Plan::new(&ids, batch, steps, pad, sizes.hidden) else { return Ok(None) };
+    let mask = plan.push_mask(dropout.mask_bits((steps - 1) * batch * sizes.embed));
     let mut tensors = vec![features];
     tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
     with_device_views(&tensors, |device, views| {
         let blas = device.cublas_handle();
         let weights = DeviceWeights::new(&views[1..], sizes);
-        let mask = mask.as_deref().map(|mask| upload(device, mask)).transpose()?;
-        let pass = decoder_pass(device, &blas, &weights, &views[0], &plan, mask.as_ref())?;
+        let words = upload(device, &plan.words)?;
+        let indices = DeviceIndices::new(&words, &plan);
+        let mask_bits = mask.as_ref().map(|(range, _)| words.slice(range.clone()));
+        let mask = device_mask(&mask_bits, &mask);
+        let pass = decoder_pass(device, &blas, &weights, &views[0], &plan, &indices, mask)?;
         let d_features = tensor(pass.d_features, (batch, sizes.embed), device)?;
         let gradients = named(&parameters, pass.gradients, device)?;
         Ok(Some(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features }))
@@ -77,11 +82,11 @@ pub(crate) fn head_gradients(
         candle_core::bail!("the pooled features have {width} columns, fc takes {pooled_size}");
     }
     let (ids, steps) = caption_ids(captions, batch, sizes.vocab)?;
-    let Some(plan) = Plan::new(&ids, batch, steps, pad, sizes.hidden) else { return Ok(None) };
+    let Some(mut plan) = Plan::new(&ids, batch, steps, pad, sizes.hidden) else { return Ok(None) };
     // The masks in the order the forward pass draws them.
-    let pooled_mask = dropout.mask(batch * pooled_size);
-    let features_mask = dropout.mask(batch * embed_size);
-    let embeddings_mask = dropout.mask((steps - 1) * batch * embed_size);
+    let pooled_mask = plan.push_mask(dropout.mask_bits(batch * pooled_size));
+    let features_mask = plan.push_mask(dropout.mask_bits(batch * embed_size));
+    let embeddings_mask = plan.push_mask(dropout.mask_bits((steps - 1) * batch * embed_size));
 
     let mut tensors = vec![pooled, fc.weight(), fc_bias];
     tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
@@ -89,15 +94,20 @@ pub(crate) fn head_gradients(
         let blas = device.cublas_handle();
         let (pooled, fc_weight, fc_bias) = (&views[0], &views[1], &views[2]);
         let weights = DeviceWeights::new(&views[3..], sizes);
-        let optional = |mask: Option<Vec<f32>>| mask.map(|mask| upload(device, &mask)).transpose();
-        let (pooled_mask, features_mask) = (optional(pooled_mask)?, optional(features_mask)?);
-        let embeddings_mask = optional(embeddings_mask)?;
+        let words = upload(device, &plan.words)?;
+        let indices = DeviceIndices::new(&words, &plan);
+        let bits = |mask: &Option<(Range<usize>, f32)>| mask.as_ref().map(|(range, _)| words.slice(range.clone()));
+        let (pooled_bits, features_bits, embeddings_bits) =
+            (bits(&pooled_mask), bits(&features_mask), bits(&embeddings_mask));
+        let pooled_mask = device_mask(&pooled_bits, &pooled_mask);
+        let features_mask = device_mask(&features_bits, &features_mask);
+        let embeddings_mask = device_mask(&embeddings_bits, &embeddings_mask);
 
         // dropout(relu(fc(dropout(pooled)))).
         let mut dropped = zeros(device, batch * pooled_size)?;
         device.memcpy_dtod(pooled, &mut dropped)?;
         if let Some(mask) = &pooled_mask {
-            kernels::multiply(device, &mut dropped, &mask.as_view())?;
+            kernels::dropout(device, &mut dropped, mask)?;
         }
         let dropped_view = dropped.as_view();
         let mut fc_out = zeros(device, batch * embed_size)?;
@@ -105,14 +115,13 @@ pub(crate) fn head_gradients(
         let fc_matrix = Matrix::rows(fc_weight, embed_size, pooled_size);
         matmul(&blas, &mut fc_out, 0, true, Matrix::rows(&dropped_view, batch, pooled_size), fc_matrix.t())?;
         let mut features = zeros(device, batch * embed_size)?;
-        let features_mask_view = features_mask.as_ref().map(CudaSlice::as_view);
-        kernels::relu_dropout(device, &mut features, &fc_out.as_view(), features_mask_view.as_ref())?;
+        kernels::relu_dropout(device, &mut features, &fc_out.as_view(), features_mask.as_ref())?;
 
-        let pass = decoder_pass(device, &blas, &weights, &features.as_view(), &plan, embeddings_mask.as_ref())?;
+        let pass = decoder_pass(device, &blas, &weights, &features.as_view(), &plan, &indices, embeddings_mask)?;
 
         // Back through the dropout and the ReLU, then fc.
         let mut d_fc_out = pass.d_features;
-        kernels::relu_dropout_backward(device, &mut d_fc_out, &fc_out.as_view(), features_mask_view.as_ref())?;
+        kernels::relu_dropout_backward(device, &mut d_fc_out, &fc_out.as_view(), features_mask.as_ref())?;
         let d_fc_out_view = d_fc_out.as_view();
         let mut d_fc_weight = zeros(device, embed_size * pooled_size)?;
         let d_fc_out_matrix = Matrix::rows(&d_fc_out_view, batch, embed_size);
@@ -135,6 +144,15 @@ pub(crate) fn head_gradients(
         gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("{DECODER_PREFIX}{name}"), gradient)));
         Ok(Some(HeadGradients { loss: pass.loss, counted: pass.counted, gradients }))
     })
+}
+
+/// A mask that [`Plan::push_mask`] staged, as the kernels take it: its bits in device memory
+/// (`bits`, the staged words' view) and its scale.
+fn device_mask<'v, 'a>(
+    bits: &'v Option<CudaView<'a, u32>>,
+    mask: &Option<(Range<usize>, f32)>,
+) -> Option<DeviceMask<'v, 'a>> {
+    bits.as_ref().zip(mask.as_ref()).map(|(bits, &(_, scale))| DeviceMask { bits, scale })
 }
 
 /// The decoder's sizes.
@@ -172,27 +190,31 @@ impl<'a, 'b> DeviceWeights<'a, 'b> {
 }
 
 /// What depends on the captions alone, worked out on the host: the packing (as the CPU pass's),
-/// the rows each gather reads, the counted targets, and the embedding gradient's segments.
+/// the rows each gather reads, the counted targets, and the embedding gradient's segments. Every
+/// index array lies in `words`, which the dropout masks' bits join ([`push_mask`](Self::push_mask)),
+/// so that one copy takes them all to the GPU (a copy from pageable memory makes the host wait).
 struct Plan {
     shape: SequenceShape,
     batch: usize,
+    /// The arrays below, one after another.
+    words: Vec<u32>,
     /// The batch row of each packed row of step 0 (the features' rows).
-    feature_rows: Vec<u32>,
+    feature_rows: Range<usize>,
     /// The token of each packed row of the later steps (`captions[t − 1, b]`).
-    embed_tokens: Vec<u32>,
+    embed_tokens: Range<usize>,
     /// Each of those rows' row in the embeddings' dropout mask (`(t − 1)·batch + b`).
-    embed_mask_rows: Vec<u32>,
+    embed_mask_rows: Range<usize>,
     /// The packed row of each counted target, in batch row order (the CPU pass's order).
-    kept_rows: Vec<u32>,
+    kept_rows: Range<usize>,
     /// Each counted target's token.
-    targets: Vec<u32>,
+    targets: Range<usize>,
     /// For each packed row of the steps after the first, the packed row of `h_{t−1}`.
-    previous_rows: Vec<u32>,
+    previous_rows: Range<usize>,
     /// The embedding gradient: per token, its packed rows in step-then-batch order.
-    segment_starts: Vec<u32>,
-    segment_tokens: Vec<u32>,
-    segment_rows: Vec<u32>,
-    segment_mask_rows: Vec<u32>,
+    segment_starts: Range<usize>,
+    segment_tokens: Range<usize>,
+    segment_rows: Range<usize>,
+    segment_mask_rows: Range<usize>,
 }
 
 impl Plan {
@@ -206,7 +228,13 @@ impl Plan {
             return None;
         }
         let index = |n: usize| n as u32;
-        let feature_rows = shape.step(0).map(|row| index(shape.order[row])).collect();
+        let mut words = Vec::new();
+        let mut push = |values: Vec<u32>| {
+            let start = words.len();
+            words.extend(values);
+            start..words.len()
+        };
+        let feature_rows = push(shape.step(0).map(|row| index(shape.order[row])).collect());
         let mut embed_tokens = Vec::new();
         let mut embed_mask_rows = Vec::new();
         for t in 1..shape.steps() {
@@ -215,14 +243,19 @@ impl Plan {
                 embed_mask_rows.push(index((t - 1) * batch + b));
             }
         }
-        let kept_rows =
-            kept.iter().map(|&r| index(shape.row(r / batch, r % batch).expect("a counted target's step is packed")));
-        let targets = kept.iter().map(|&r| ids[r]).collect();
+        let (embed_tokens, embed_mask_rows) = (push(embed_tokens), push(embed_mask_rows));
+        let kept_rows = push(
+            kept.iter()
+                .map(|&r| index(shape.row(r / batch, r % batch).expect("a counted target's step is packed")))
+                .collect(),
+        );
+        let targets = push(kept.iter().map(|&r| ids[r]).collect());
         let mut previous_rows = Vec::new();
         for t in 1..shape.steps() {
             let before = shape.step(t - 1).start;
             previous_rows.extend((before..before + shape.step(t).len()).map(index));
         }
+        let previous_rows = push(previous_rows);
         // (token, packed row, mask row) in step-then-batch order, grouped by token (stable).
         let mut entries: Vec<(u32, u32, u32)> = Vec::new();
         for t in 1..steps {
@@ -243,20 +276,70 @@ impl Plan {
             }
         }
         segment_starts.push(index(entries.len()));
+        let (segment_starts, segment_tokens) = (push(segment_starts), push(segment_tokens));
+        let segment_rows = push(entries.iter().map(|&(_, row, _)| row).collect());
+        let segment_mask_rows = push(entries.iter().map(|&(_, _, at)| at).collect());
         Some(Self {
+            shape,
             batch,
+            words,
             feature_rows,
             embed_tokens,
             embed_mask_rows,
-            kept_rows: kept_rows.collect(),
+            kept_rows,
             targets,
             previous_rows,
-            segment_rows: entries.iter().map(|&(_, row, _)| row).collect(),
-            segment_mask_rows: entries.iter().map(|&(_, _, at)| at).collect(),
             segment_starts,
             segment_tokens,
-            shape,
+            segment_rows,
+            segment_mask_rows,
         })
+    }
+
+    /// Appends a dropout mask's bits ([`Dropout::mask_bits`]) to the words: where they lie, and
+    /// the mask's scale.
+    fn push_mask(&mut self, mask: Option<(Vec<u32>, f32)>) -> Option<(Range<usize>, f32)> {
+        let (bits, scale) = mask?;
+        let start = self.words.len();
+        self.words.extend(bits);
+        Some((start..self.words.len(), scale))
+    }
+
+    /// How many targets count.
+    fn counted(&self) -> usize {
+        self.kept_rows.len()
+    }
+}
+
+/// The plan's index arrays in device memory (views into its one copy of `words`).
+struct DeviceIndices<'a> {
+    feature_rows: CudaView<'a, u32>,
+    embed_tokens: CudaView<'a, u32>,
+    embed_mask_rows: CudaView<'a, u32>,
+    kept_rows: CudaView<'a, u32>,
+    targets: CudaView<'a, u32>,
+    previous_rows: CudaView<'a, u32>,
+    segment_starts: CudaView<'a, u32>,
+    segment_tokens: CudaView<'a, u32>,
+    segment_rows: CudaView<'a, u32>,
+    segment_mask_rows: CudaView<'a, u32>,
+}
+
+impl<'a> DeviceIndices<'a> {
+    fn new(words: &'a CudaSlice<u32>, plan: &Plan) -> Self {
+        let at = |range: &Range<usize>| words.slice(range.clone());
+        Self {
+            feature_rows: at(&plan.feature_rows),
+            embed_tokens: at(&plan.embed_tokens),
+            embed_mask_rows: at(&plan.embed_mask_rows),
+            kept_rows: at(&plan.kept_rows),
+            targets: at(&plan.targets),
+            previous_rows: at(&plan.previous_rows),
+            segment_starts: at(&plan.segment_starts),
+            segment_tokens: at(&plan.segment_tokens),
+            segment_rows: at(&plan.segment_rows),
+            segment_mask_rows: at(&plan.segment_mask_rows),
+        }
     }
 }
 
@@ -286,23 +369,19 @@ fn decoder_pass(
     w: &DeviceWeights,
     features: &CudaView<f32>,
     plan: &Plan,
-    embeddings_mask: Option<&CudaSlice<f32>>,
+    indices: &DeviceIndices,
+    embeddings_mask: Option<DeviceMask>,
 ) -> Result<DevicePass> {
     let Sizes { embed, hidden, vocab, .. } = w.sizes;
     let shape = &plan.shape;
     let rows = shape.rows();
     let first = shape.step(0).len();
-    let mask_view = embeddings_mask.map(CudaSlice::as_view);
 
     // The features, then the embedded caption tokens (all but the last), dropped out.
     let mut input = zeros(device, rows * embed)?;
-    let feature_rows = upload(device, &plan.feature_rows)?;
-    kernels::gather_rows(device, &mut input, 0, features, &feature_rows.as_view(), None, embed)?;
-    let embed_tokens = upload(device, &plan.embed_tokens)?;
-    let embed_mask_rows = upload(device, &plan.embed_mask_rows)?;
-    let embed_mask_view = embed_mask_rows.as_view();
-    let mask = mask_view.as_ref().map(|mask| RowMask { mask, rows: &embed_mask_view });
-    kernels::gather_rows(device, &mut input, first, w.embed, &embed_tokens.as_view(), mask.as_ref(), embed)?;
+    kernels::gather_rows(device, &mut input, 0, features, &indices.feature_rows, None, embed)?;
+    let mask = embeddings_mask.map(|mask| RowMask { mask, rows: &indices.embed_mask_rows });
+    kernels::gather_rows(device, &mut input, first, w.embed, &indices.embed_tokens, mask.as_ref(), embed)?;
 
     let mut caches: Vec<LayerCache> = Vec::with_capacity(w.layers.len());
     for layer in &w.layers {
@@ -319,19 +398,17 @@ fn decoder_pass(
     let top = caches.last().expect("the LSTM has at least one layer");
 
     // The output layer and the loss, for the rows whose target is not PAD.
-    let counted = plan.kept_rows.len();
-    let kept_rows = upload(device, &plan.kept_rows)?;
+    let counted = plan.counted();
     let mut selected = zeros(device, counted * hidden)?;
-    kernels::gather_rows(device, &mut selected, 0, &top.hidden.as_view(), &kept_rows.as_view(), None, hidden)?;
+    kernels::gather_rows(device, &mut selected, 0, &top.hidden.as_view(), &indices.kept_rows, None, hidden)?;
     let selected_view = selected.as_view();
     let selected_matrix = Matrix::rows(&selected_view, counted, hidden);
     let linear = Matrix::rows(w.linear_weight, vocab, hidden);
     let mut logits = zeros(device, counted * vocab)?;
     matmul(blas, &mut logits, 0, false, selected_matrix, linear.t())?;
-    let targets = upload(device, &plan.targets)?;
     let mut losses = zeros(device, counted)?;
     let scale = 1.0 / counted as f32;
-    kernels::softmax_cross_entropy(device, &mut logits, w.linear_bias, &targets.as_view(), &mut losses, scale)?;
+    kernels::softmax_cross_entropy(device, &mut logits, w.linear_bias, &indices.targets, &mut losses, scale)?;
     let d_logits = logits.as_view();
     let d_logits_matrix = Matrix::rows(&d_logits, counted, vocab);
     let mut d_linear_weight = zeros(device, vocab * hidden)?;
@@ -341,13 +418,13 @@ fn decoder_pass(
     let mut d_selected = zeros(device, counted * hidden)?;
     matmul(blas, &mut d_selected, 0, false, d_logits_matrix, linear)?;
     let mut d_output = zeros(device, rows * hidden)?;
-    kernels::scatter_rows(device, &mut d_output, &d_selected.as_view(), &kept_rows.as_view(), hidden)?;
+    kernels::scatter_rows(device, &mut d_output, &d_selected.as_view(), &indices.kept_rows, hidden)?;
 
     // The LSTM, top layer first; each layer's input gradient is the output gradient of the one below.
-    let previous_rows = upload(device, &plan.previous_rows)?;
     let mut layer_gradients = Vec::with_capacity(w.layers.len());
     for (layer, cache) in w.layers.iter().zip(&caches).rev() {
-        let gradients = layer_backward(device, blas, layer, cache, &d_output, shape, plan.batch, &previous_rows)?;
+        let gradients =
+            layer_backward(device, blas, layer, cache, &d_output, shape, plan.batch, &indices.previous_rows)?;
         d_output = gradients.input;
         layer_gradients.push([gradients.w_ih, gradients.w_hh, gradients.bias]);
     }
@@ -357,17 +434,11 @@ fn decoder_pass(
     // The features' gradient (zero for a caption with no counted target) and the embeddings'.
     let mut d_features = zeros(device, plan.batch * embed)?;
     let first_rows = d_input.slice(..first * embed);
-    kernels::scatter_rows(device, &mut d_features, &first_rows, &feature_rows.as_view(), embed)?;
+    kernels::scatter_rows(device, &mut d_features, &first_rows, &indices.feature_rows, embed)?;
     let mut d_embed = zeros(device, vocab * embed)?;
-    let (starts, tokens, order) = (
-        upload(device, &plan.segment_starts)?,
-        upload(device, &plan.segment_tokens)?,
-        upload(device, &plan.segment_rows)?,
-    );
-    let segment_mask_rows = upload(device, &plan.segment_mask_rows)?;
-    let segment_mask_view = segment_mask_rows.as_view();
-    let segments = Segments { starts: starts.as_view(), tokens: tokens.as_view(), order: order.as_view() };
-    let mask = mask_view.as_ref().map(|mask| RowMask { mask, rows: &segment_mask_view });
+    let segments =
+        Segments { starts: &indices.segment_starts, tokens: &indices.segment_tokens, order: &indices.segment_rows };
+    let mask = embeddings_mask.map(|mask| RowMask { mask, rows: &indices.segment_mask_rows });
     kernels::segment_sum_rows(device, &mut d_embed, &d_input, &segments, mask.as_ref(), embed)?;
 
     // Summed in row order on the host, as the CPU pass does: the same on every run.
@@ -450,7 +521,7 @@ fn layer_backward(
     d_output: &CudaSlice<f32>,
     shape: &SequenceShape,
     batch: usize,
-    previous_rows: &CudaSlice<u32>,
+    previous_rows: &CudaView<u32>,
 ) -> Result<LayerGradients> {
     let [w_ih, w_hh, ..] = layer else { candle_core::bail!("an LSTM layer has four parameters") };
     let (hidden, rows) = (shape.hidden, shape.rows());
@@ -498,8 +569,7 @@ fn layer_backward(
     // h_{t−1} meets the gates of steps t ≥ 1.
     let later = shape.step(1).start..rows;
     let mut previous_hidden = zeros(device, later.len() * hidden)?;
-    let previous_rows = previous_rows.as_view();
-    kernels::gather_rows(device, &mut previous_hidden, 0, &cache.hidden.as_view(), &previous_rows, None, hidden)?;
+    kernels::gather_rows(device, &mut previous_hidden, 0, &cache.hidden.as_view(), previous_rows, None, hidden)?;
     let previous_view = previous_hidden.as_view();
     let mut d_w_hh = zeros(device, width * hidden)?;
     let previous = Matrix::rows(&previous_view, later.len(), hidden);
