@@ -10,14 +10,17 @@
 #      (tools/train/bench_train_torch.py, strict float32 and TF32) on the same GPU;
 #   3. inference: crates/caption-model/examples/device_check.rs (Inception v3 parity with the
 #      torchvision fixtures, eval forward at batch 1 and 32, greedy decoding of 50 steps on the
-#      backend and on candle's tensor operations), then torchvision and the PyTorch decoder;
+#      backend and on candle's tensor operations), built with `cuda` (candle's im2col convolution)
+#      and with `cudnn` (the backend's cuDNN convolutions), then torchvision and the PyTorch decoder;
 #   4. the table (tools/device/cuda_table.py), also in $OUT/table.md.
 # Expects the CUDA builds (dev profile), made on a CPU machine, stripped and compressed in .device/:
 #   eval "$(bash ../shared/tools/cuda-toolchain.sh)"
 #   cargo test -p caption-model --features cuda --test cuda_backend --no-run   # prints the binary
 #   cargo build -p caption-train --features cuda --example train_bench
 #   cargo build -p caption-model --features cuda --example device_check
-#   strip -o .device/NAME BINARY for each of cuda_backend, train_bench, device_check; xz -f .device/*
+#   and with `--features cudnn` (after cuda-toolchain.sh --cudnn) the test binary and device_check
+#   again, as cuda_backend_cudnn and device_check_cudnn;
+#   strip -o .device/NAME BINARY for each; xz -f .device/*
 # then: run(command="bash tools/device/cuda_check.sh", carry=[".device"], timeout_s=540).
 set -u
 export LD_LIBRARY_PATH="$(ls -d /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' :)${LD_LIBRARY_PATH:-}"
@@ -30,6 +33,10 @@ SECONDS=0
 
 echo "== 1. parity: the CUDA backend against the CPU backend"
 timeout 150 $bin/cuda_backend --ignored --test-threads 1 --nocapture 2>&1 | tee $out/parity.log | grep -E "^test |largest difference|panicked|test result"
+if [ -x $bin/cuda_backend_cudnn ]; then
+  echo "-- with cuDNN's convolutions"
+  timeout 60 $bin/cuda_backend_cudnn --ignored --test-threads 1 --nocapture inception 2>&1 | tee $out/parity_cudnn.log | grep -E "^test |largest difference|panicked|test result"
+fi
 echo "parity after $SECONDS s"
 
 echo "== 2. speed: caption on CUDA (backend, then reference path), then the PyTorch original"
@@ -40,10 +47,17 @@ echo "speed after $SECONDS s"
 
 echo "== 3. inference: Inception v3 and greedy decoding, then torchvision and the PyTorch decoder"
 FIXTURES=crates/caption-model/tests/fixtures timeout 120 $bin/device_check --device cuda 2>&1 | tee $out/inference.jsonl
+if [ -x $bin/device_check_cudnn ]; then
+  echo "-- with cuDNN's convolutions"
+  FIXTURES=crates/caption-model/tests/fixtures timeout 120 $bin/device_check_cudnn --device cuda 2>&1 \
+    | sed 's/"bench": "inception_v3 forward eval f32"/"bench": "inception_v3 forward eval f32", "cudnn": true/' \
+    | tee $out/inference_cudnn.jsonl
+fi
 timeout 90 python3 tools/model/bench_inception_torch.py --device cuda 2>&1 | tee $out/torch_inference.jsonl
 timeout 60 python3 tools/model/bench_decoder_torch.py --device cuda 2>&1 | tee -a $out/torch_inference.jsonl
 echo "inference after $SECONDS s"
 
 echo "== 4. table"
+cat $out/inference_cudnn.jsonl >> $out/inference.jsonl 2>/dev/null
 python3 tools/device/cuda_table.py $out/ours.jsonl $out/reference.jsonl $out/torch.jsonl \
   $out/inference.jsonl $out/torch_inference.jsonl | tee $out/table.md

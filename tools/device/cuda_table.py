@@ -50,7 +50,8 @@ def inference(ours_path, torch_path):
             tf32 = next((v for m, v in theirs.items() if m and "tf32" in m), None)
             cell = lambda v: f"{v:.0f} images/s" if v is not None else "–"
             ratio = lambda v: f"{rate / v:.2f}×" if v else "–"
-            print(f"| Inception v3 eval forward, batch {batch} | {cell(rate)} | {cell(strict)} | {cell(tf32)} | "
+            label = "cuDNN" if row.get("cudnn") else "im2col"
+            print(f"| Inception v3 eval forward ({label}), batch {batch} | {cell(rate)} | {cell(strict)} | {cell(tf32)} | "
                   f"{ratio(strict)} | {ratio(tf32)} |")
         elif str(row.get("bench", "")).startswith("greedy 50 steps, 1 image"):
             theirs = next((r["ms"] for r in torch if r.get("bench") == "torch greedy 50 steps, 1 image"), None)

@@ -89,15 +89,22 @@ impl BasicConv2d {
             let (values, dims) = conv::conv2d(x, weight, config.stride, padding, Epilogue::None)?;
             return self.bn.batch_statistics_relu_cpu(values, dims);
         }
+        #[cfg(feature = "cudnn")]
+        let unpadded = x;
         let x = if self.padding == (0, 0) {
             x.clone()
         } else {
             x.pad_with_zeros(2, self.padding.0, self.padding.0)?.pad_with_zeros(3, self.padding.1, self.padding.1)?
         };
-        // The CUDA backend: candle's convolution, then batch norm and ReLU in one kernel.
+        // The CUDA backend: the convolution (cuDNN's with the `cudnn` feature, candle's without),
+        // then batch norm and ReLU in one kernel.
         #[cfg(feature = "cuda")]
         if mode == Mode::Eval && choose(&[&x, weight], Gradient::NotTracked) == Path::Cuda {
-            return crate::backend::cuda::batch_norm::eval_relu(&self.conv.forward(&x)?, &self.bn);
+            #[cfg(feature = "cudnn")]
+            let convolved = crate::backend::cuda::conv::conv2d(unpadded, weight, config.stride, padding)?;
+            #[cfg(not(feature = "cudnn"))]
+            let convolved = self.conv.forward(&x)?;
+            return crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn);
         }
         self.bn.forward_t(&self.conv.forward(&x)?, mode != Mode::Eval)?.relu()
     }

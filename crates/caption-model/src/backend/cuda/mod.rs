@@ -10,6 +10,8 @@
 //! - `training_pass.rs`: the teacher-forced decoder (and the encoder head) forward and backward,
 //!   PyTorch's `lstm_cell_forward`/`backward` per step;
 //! - `greedy.rs`: greedy decoding, a few products and two kernels per step, no wait per step;
+//! - `conv.rs` (the `cudnn` feature): eval-mode convolutions on cuDNN, descriptors and algorithm
+//!   chosen once per shape, FMA math (no TF32);
 //! - `batch_norm.rs`: eval-mode batch norm + ReLU after each of Inception's convolutions;
 //! - `adam.rs`: Adam's update of a parameter and both moments in one kernel.
 //!
@@ -18,6 +20,8 @@
 pub(crate) mod adam;
 pub(crate) mod batch_norm;
 pub(crate) mod blas;
+#[cfg(feature = "cudnn")]
+pub(crate) mod conv;
 pub(crate) mod greedy;
 pub(crate) mod kernels;
 pub(crate) mod training_pass;
