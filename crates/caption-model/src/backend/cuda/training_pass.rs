@@ -593,3 +593,92 @@ fn named(
         .map(|((name, parameter), values)| Ok((name.clone(), tensor(values, parameter.dims(), device)?)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAD: u32 = 0;
+
+    /// Captions (steps × batch, time-major) of lengths 3, 0, 5, 2 with a PAD inside caption 2.
+    fn captions() -> (Vec<u32>, usize, usize) {
+        let (steps, batch) = (5, 4);
+        let lengths = [3, 0, 5, 2];
+        let mut ids = vec![PAD; steps * batch];
+        for (b, &length) in lengths.iter().enumerate() {
+            for t in 0..length {
+                ids[t * batch + b] = 1 + ((t * 7 + b * 3) % 4) as u32;
+            }
+        }
+        ids[batch + 2] = PAD;
+        (ids, steps, batch)
+    }
+
+    #[test]
+    fn the_plan_indexes_the_packed_rows_as_the_cpu_pass_does() {
+        let (ids, steps, batch) = captions();
+        let plan = Plan::new(&ids, batch, steps, PAD, 8).unwrap();
+        let words = |range: &Range<usize>| &plan.words[range.clone()];
+        let shape = &plan.shape;
+        // Step 0 reads the features of every caption that runs, longest first.
+        assert_eq!(words(&plan.feature_rows), [2, 0, 3]);
+        // The later steps' rows read the token before them, and its row of the dropout mask.
+        let mut row = shape.step(1).start;
+        for (&token, &mask_row) in words(&plan.embed_tokens).iter().zip(words(&plan.embed_mask_rows)) {
+            let t = (0..shape.steps()).find(|&t| shape.step(t).contains(&row)).unwrap();
+            let b = shape.order[row - shape.step(t).start];
+            assert_eq!((token, mask_row as usize), (ids[(t - 1) * batch + b], (t - 1) * batch + b));
+            row += 1;
+        }
+        assert_eq!(row, shape.rows(), "every row after step 0 is embedded once");
+        // Each counted target is scored at the packed row of its step and caption.
+        let counted: Vec<usize> = (0..ids.len()).filter(|&r| ids[r] != PAD).collect();
+        assert_eq!(plan.counted(), counted.len());
+        for ((&packed, &target), &r) in words(&plan.kept_rows).iter().zip(words(&plan.targets)).zip(&counted) {
+            assert_eq!(Some(packed as usize), shape.row(r / batch, r % batch));
+            assert_eq!(target, ids[r]);
+        }
+        // h_{t−1} of the same caption meets each row of the later steps.
+        for (k, &previous) in words(&plan.previous_rows).iter().enumerate() {
+            let row = shape.step(1).start + k;
+            let t = (1..shape.steps()).find(|&t| shape.step(t).contains(&row)).unwrap();
+            let b = shape.order[row - shape.step(t).start];
+            assert_eq!(Some(previous as usize), shape.row(t - 1, b));
+        }
+        // The embedding gradient's segments: every embedded row once, grouped by token, in step
+        // then batch order within a token (the CPU pass's order of additions).
+        let (starts, tokens) = (words(&plan.segment_starts), words(&plan.segment_tokens));
+        let (rows, mask_rows) = (words(&plan.segment_rows), words(&plan.segment_mask_rows));
+        assert_eq!(starts.len(), tokens.len() + 1);
+        assert_eq!(*starts.last().unwrap() as usize, shape.rows() - shape.step(0).len());
+        for (s, &token) in tokens.iter().enumerate() {
+            let segment = starts[s] as usize..starts[s + 1] as usize;
+            assert!(!segment.is_empty());
+            for k in segment.clone() {
+                assert_eq!(ids[mask_rows[k] as usize], token, "segment {s} holds its token's rows only");
+                let (t, b) = (mask_rows[k] as usize / batch + 1, mask_rows[k] as usize % batch);
+                assert_eq!(Some(rows[k] as usize), shape.row(t, b));
+            }
+            assert!(mask_rows[segment].windows(2).all(|pair| pair[0] < pair[1]), "step then batch order");
+        }
+        assert!(tokens.windows(2).all(|pair| pair[0] < pair[1]), "one segment per token");
+    }
+
+    #[test]
+    fn masks_join_the_words_after_the_indices() {
+        let (ids, steps, batch) = captions();
+        let mut plan = Plan::new(&ids, batch, steps, PAD, 8).unwrap();
+        let indices = plan.words.len();
+        assert_eq!(plan.push_mask(None), None);
+        let (range, scale) = plan.push_mask(Some((vec![7, 9], 2.0))).unwrap();
+        assert_eq!((range, scale), (indices..indices + 2, 2.0));
+        assert_eq!(plan.words[indices..], [7, 9]);
+    }
+
+    #[test]
+    fn batches_the_cuda_pass_leaves_to_the_reference() {
+        // Nothing counts, or no caption reaches a second step.
+        assert!(Plan::new(&[PAD; 6], 2, 3, PAD, 8).is_none());
+        assert!(Plan::new(&[4, 5], 2, 1, PAD, 8).is_none());
+    }
+}
