@@ -18,17 +18,12 @@
 #   cargo test -p caption-model --features cuda --test cuda_backend --no-run   # prints the binary
 #   cargo build -p caption-train --features cuda --example train_bench
 #   cargo build -p caption-model --features cuda --example device_check
-#   and with `--features cudnn` (after cuda-toolchain.sh --cudnn) the test binary and device_check
-#   again, as cuda_backend_cudnn and device_check_cudnn;
+#   and with `--features cudnn` (after cuda-toolchain.sh --cudnn) the three again, as
+#   cuda_backend_cudnn, train_bench_cudnn and device_check_cudnn;
 #   strip -o .device/NAME BINARY for each; xz -f .device/*
 # then: run(command="bash tools/device/cuda_check.sh", carry=[".device"], timeout_s=540).
 set -u
-export LD_LIBRARY_PATH="$(ls -d /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' :)${LD_LIBRARY_PATH:-}"
-export PYTHONUNBUFFERED=1
-out=${OUT:-/tmp}
-bin=/tmp/caption-bin && mkdir -p $bin
-for f in .device/*.xz; do xz -dc "$f" > "$bin/$(basename "$f" .xz)" && chmod +x "$bin/$(basename "$f" .xz)"; done
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+source tools/device/unpack.sh
 SECONDS=0
 
 echo "== 1. parity: the CUDA backend against the CPU backend"
@@ -40,8 +35,12 @@ fi
 echo "parity after $SECONDS s"
 
 echo "== 2. speed: caption on CUDA (backend, then reference path), then the PyTorch original"
-timeout 120 $bin/train_bench --device cuda --seed-steps 10 2>&1 | tee $out/ours.jsonl
-CAPTION_REFERENCE_PATH=1 timeout 120 $bin/train_bench --device cuda --seed-steps 0 2>&1 | tee $out/reference.jsonl
+# train_bench_cudnn (cuDNN's convolutions in the seed step) when it starts, else train_bench.
+train_bench=$bin/train_bench_cudnn
+$train_bench --device none > /dev/null 2>&1; [ $? -eq 127 ] && train_bench=$bin/train_bench  # 127: not loadable
+echo "-- $train_bench"
+timeout 120 $train_bench --device cuda --seed-steps 10 2>&1 | tee $out/ours.jsonl
+CAPTION_REFERENCE_PATH=1 timeout 120 $train_bench --device cuda --seed-steps 0 2>&1 | tee $out/reference.jsonl
 timeout 150 python3 tools/train/bench_train_torch.py --device cuda --seed-steps 10 2>&1 | tee $out/torch.jsonl
 echo "speed after $SECONDS s"
 

@@ -21,12 +21,7 @@
 #   each: strip -o .device/NAME BINARY && xz -f .device/NAME
 # then, with the device tool: run(command="bash tools/train/device_train_bench.sh", carry=[".device"]).
 set -u
-export LD_LIBRARY_PATH="$(ls -d /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' :)${LD_LIBRARY_PATH:-}"
-export PYTHONUNBUFFERED=1
-out=${OUT:-/tmp}
-bin=/tmp/caption-bin && mkdir -p $bin
-for f in .device/*.xz; do xz -dc "$f" > "$bin/$(basename "$f" .xz)" && chmod +x "$bin/$(basename "$f" .xz)"; done
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+source tools/device/unpack.sh
 nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader,nounits -lms 100 > $out/gpu_memory.csv 2>&1 &
 sampler=$!
 phase() { echo "== $*"; echo "$(date '+%Y/%m/%d %H:%M:%S.%3N') $*" >> $out/phases.txt; }

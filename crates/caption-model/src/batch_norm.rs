@@ -18,7 +18,7 @@ pub struct BatchNorm2d {
     running_mean: Var,
     running_var: Var,
     pub(crate) eps: f64,
-    momentum: f64,
+    pub(crate) momentum: f64,
 }
 
 impl BatchNorm2d {

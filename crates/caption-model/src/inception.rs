@@ -96,15 +96,19 @@ impl BasicConv2d {
         } else {
             x.pad_with_zeros(2, self.padding.0, self.padding.0)?.pad_with_zeros(3, self.padding.1, self.padding.1)?
         };
-        // The CUDA backend: the convolution (cuDNN's with the `cudnn` feature, candle's without),
-        // then batch norm and ReLU in one kernel.
+        // The CUDA backend (eval mode, or batch statistics without a backward pass): the
+        // convolution (cuDNN's with the `cudnn` feature, candle's without), then batch norm and
+        // ReLU in one kernel (two with batch statistics).
         #[cfg(feature = "cuda")]
-        if mode == Mode::Eval && choose(&[&x, weight], Gradient::NotTracked) == Path::Cuda {
+        if choose(&[&x, weight], mode.gradient()) == Path::Cuda {
             #[cfg(feature = "cudnn")]
             let convolved = crate::backend::cuda::conv::conv2d(unpadded, weight, config.stride, padding)?;
             #[cfg(not(feature = "cudnn"))]
             let convolved = self.conv.forward(&x)?;
-            return crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn);
+            return match mode {
+                Mode::Eval => crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn),
+                _ => crate::backend::cuda::batch_norm::batch_statistics_relu(&convolved, &self.bn),
+            };
         }
         self.bn.forward_t(&self.conv.forward(&x)?, mode != Mode::Eval)?.relu()
     }
@@ -506,7 +510,8 @@ impl Inception3 {
     /// Train mode without a backward pass: BatchNorm normalises with batch statistics and updates
     /// its running statistics exactly as [`forward_t`](Self::forward_t) with `train`, but no
     /// gradient flows back into the network (the original's setup, where only `fc` trains, and
-    /// BatchNorm recalibration). On the CPU in float32 each `BasicConv2d` is then one fused pass.
+    /// BatchNorm recalibration). On the CPU in float32 each `BasicConv2d` is then one fused pass;
+    /// on CUDA in float32 a convolution and two kernels (the CUDA backend).
     pub fn forward_batch_statistics(&self, x: &Tensor) -> Result<InceptionOutput> {
         self.forward_mode(x, Mode::BatchStatistics)
     }

@@ -15,7 +15,9 @@ use caption_model::backend::{Gradient, Path, choose};
 use caption_model::init::initialize;
 use caption_model::{CNNtoRNN, DecoderConfig, Dropout, Inception3, InceptionConfig};
 
-const PAD: u32 = 0;
+#[path = "common/batch.rs"]
+mod common_batch;
+use common_batch::{PAD, batch};
 
 fn cuda() -> Device {
     Device::new_cuda(0).expect("these tests need a CUDA device (run them with tools/device/cuda_check.sh)")
@@ -35,26 +37,6 @@ fn models(config: DecoderConfig, seed: u64, device: &Device) -> (CNNtoRNN, CNNto
         .collect();
     let gpu = CNNtoRNN::new(VarBuilder::from_tensors(tensors, DType::F32, device), config, false).unwrap();
     (cpu, gpu)
-}
-
-/// Pooled features and PAD-padded captions of mixed lengths (one PAD-only caption, one with a
-/// PAD inside), as tests/training_pass.rs's.
-fn batch(batch: usize, steps: usize, vocab: usize) -> (Tensor, Tensor) {
-    let pooled: Vec<f32> = (0..batch * 2048).map(|i| ((i as f32 * 0.618).sin() + 1.0) * 0.5).collect();
-    let mut ids = vec![PAD; steps * batch];
-    for b in 0..batch {
-        let length = if batch >= 4 && b == 2 { 0 } else { steps - (b * 2) % steps.min(5) };
-        for t in 0..length {
-            ids[t * batch + b] = 1 + ((t * 31 + b * 17) % (vocab - 1)) as u32;
-        }
-    }
-    if batch >= 4 && steps >= 3 {
-        ids[batch + 3] = PAD;
-    }
-    (
-        Tensor::from_vec(pooled, (batch, 2048), &Device::Cpu).unwrap(),
-        Tensor::from_vec(ids, (steps, batch), &Device::Cpu).unwrap(),
-    )
 }
 
 /// Asserts `actual` (from the GPU) equals `expected` (from the CPU) within `tolerance` of the
@@ -212,14 +194,12 @@ fn greedy_decoding_equals_the_cpu_backend_and_the_reference() {
     }
 }
 
-#[test]
-#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
-fn inception_eval_forward_equals_the_cpu_backend() {
-    let device = cuda();
+/// The same Inception v3 (no fc) on the CPU and on `device`, with batch norms that are not the
+/// identity: patterned running statistics and affine parameters.
+fn inceptions(device: &Device) -> (Inception3, Inception3) {
     let config = InceptionConfig { num_classes: None, aux_logits: false, transform_input: true };
     let varmap = VarMap::new();
     let cpu = Inception3::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config).unwrap();
-    // Batch norms that are not the identity: patterned running statistics and affine parameters.
     let mut tensors = HashMap::new();
     for (name, var) in varmap.data().lock().unwrap().iter() {
         let count = var.elem_count();
@@ -235,12 +215,36 @@ fn inception_eval_forward_equals_the_cpu_backend() {
         if let Some(values) = replaced {
             var.set(&values).unwrap();
         }
-        tensors.insert(name.clone(), var.as_tensor().to_device(&device).unwrap());
+        tensors.insert(name.clone(), var.as_tensor().to_device(device).unwrap());
     }
-    let gpu = Inception3::new(VarBuilder::from_tensors(tensors, DType::F32, &device), config).unwrap();
+    let gpu = Inception3::new(VarBuilder::from_tensors(tensors, DType::F32, device), config).unwrap();
+    (cpu, gpu)
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn inception_eval_forward_equals_the_cpu_backend() {
+    let device = cuda();
+    let (cpu, gpu) = inceptions(&device);
     let images = Tensor::randn(0f32, 1.0, (2, 3, 139, 139), &Device::Cpu).unwrap();
     let expected = cpu.forward_t(&images, false).unwrap();
     let actual = gpu.forward_t(&images.to_device(&device).unwrap(), false).unwrap();
     assert_close("spatial", &actual.spatial, &expected.spatial, 1e-4);
     assert_close("pooled", &actual.pooled, &expected.pooled, 1e-4);
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn inception_batch_statistics_equal_the_cpu_backend() {
+    let device = cuda();
+    let (cpu, gpu) = inceptions(&device);
+    let images = Tensor::randn(0f32, 1.0, (3, 3, 139, 139), &Device::Cpu).unwrap();
+    let gpu_images = images.to_device(&device).unwrap();
+    let expected = cpu.forward_batch_statistics(&images).unwrap();
+    let actual = gpu.forward_batch_statistics(&gpu_images).unwrap();
+    assert_close("pooled, batch statistics", &actual.pooled, &expected.pooled, 1e-4);
+    // The running statistics moved alike: an eval pass reads them.
+    let expected = cpu.forward_t(&images, false).unwrap();
+    let actual = gpu.forward_t(&gpu_images, false).unwrap();
+    assert_close("pooled, eval after", &actual.pooled, &expected.pooled, 1e-4);
 }

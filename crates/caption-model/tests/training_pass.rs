@@ -9,7 +9,9 @@ use candle_nn::{Module, VarBuilder, VarMap};
 use caption_model::init::initialize;
 use caption_model::{CNNtoRNN, DecoderConfig, DecoderRNN, Dropout};
 
-const PAD: u32 = 0;
+#[path = "common/batch.rs"]
+mod common_batch;
+use common_batch::{PAD, batch};
 
 /// A model whose fc and decoder come from `seed` (Inception keeps candle's initialisation: it
 /// takes no part).
@@ -18,27 +20,6 @@ fn model(config: DecoderConfig, seed: u64) -> (VarMap, CNNtoRNN) {
     let model = CNNtoRNN::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config, false).unwrap();
     initialize(&varmap, seed, |name| name.contains(".fc.") || name.starts_with("decoderRNN.")).unwrap();
     (varmap, model)
-}
-
-/// Pooled features (batch × 2048, non-negative like real ones) and PAD-padded captions (steps ×
-/// batch) of mixed lengths, not sorted, with one caption running the full length; in batches of
-/// four or more, caption 2 is PAD only and caption 3 has a PAD inside.
-fn batch(batch: usize, steps: usize, vocab: usize) -> (Tensor, Tensor) {
-    let pooled: Vec<f32> = (0..batch * 2048).map(|i| ((i as f32 * 0.618).sin() + 1.0) * 0.5).collect();
-    let mut ids = vec![PAD; steps * batch];
-    for b in 0..batch {
-        let length = if batch >= 4 && b == 2 { 0 } else { steps - (b * 2) % steps.min(5) };
-        for t in 0..length {
-            ids[t * batch + b] = 1 + ((t * 31 + b * 17) % (vocab - 1)) as u32;
-        }
-    }
-    if batch >= 4 && steps >= 3 {
-        ids[batch + 3] = PAD;
-    }
-    (
-        Tensor::from_vec(pooled, (batch, 2048), &Device::Cpu).unwrap(),
-        Tensor::from_vec(ids, (steps, batch), &Device::Cpu).unwrap(),
-    )
 }
 
 /// `CrossEntropyLoss(ignore_index=PAD)` of float64 `logits` against `captions`: caption-model's

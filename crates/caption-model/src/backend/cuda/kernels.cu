@@ -272,6 +272,60 @@ extern "C" __global__ void batch_norm_relu_eval(float* out, const float* x, cons
     out[at] = fmaxf(x[at] * scale + shift, 0.0f);
 }
 
+// Train-mode batch norm's statistics, one block of ROW_THREADS per channel (the CPU backend's
+// batch_statistics_relu_cpu): the channel's mean and biased variance over N × plane values of `x`
+// (N × channels × plane), accumulated in double (two passes, as PyTorch); then the running
+// statistics move towards them in place (running = (1 − momentum)·running + momentum·batch, the
+// variance unbiased, blended in double) and the normalisation is written as scale and shift:
+// scale = (float)(1/√(var + ε))·γ, shift = β − (float)mean·scale.
+extern "C" __global__ void batch_norm_statistics(const float* x, const float* weight, const float* bias,
+                                                 float* running_mean, float* running_var, float* scale,
+                                                 float* shift, int n, int channels, int plane, double momentum,
+                                                 double eps) {
+    __shared__ double partial[ROW_THREADS];
+    int c = blockIdx.x;
+    long long count = (long long)n * plane;
+    double sum = 0.0;
+    for (long long k = threadIdx.x; k < count; k += ROW_THREADS)
+        sum += (double)x[((size_t)(k / plane) * channels + c) * plane + k % plane];
+    partial[threadIdx.x] = sum;
+    __syncthreads();
+    for (int half = ROW_THREADS / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+        __syncthreads();
+    }
+    double mean = partial[0] / (double)count;
+    __syncthreads();
+    double squares = 0.0;
+    for (long long k = threadIdx.x; k < count; k += ROW_THREADS) {
+        double d = (double)x[((size_t)(k / plane) * channels + c) * plane + k % plane] - mean;
+        squares += d * d;
+    }
+    partial[threadIdx.x] = squares;
+    __syncthreads();
+    for (int half = ROW_THREADS / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+        __syncthreads();
+    }
+    if (threadIdx.x != 0) return;
+    double var = partial[0] / (double)count;
+    double unbiased = count > 1 ? var * ((double)count / (double)(count - 1)) : var;
+    running_mean[c] = (float)((double)running_mean[c] * (1.0 - momentum) + mean * momentum);
+    running_var[c] = (float)((double)running_var[c] * (1.0 - momentum) + unbiased * momentum);
+    float c_scale = (float)(1.0 / sqrt(var + eps)) * weight[c];
+    scale[c] = c_scale;
+    shift[c] = bias[c] - (float)mean * c_scale;
+}
+
+// out = max(x·scale[c] + shift[c], 0) over N × channels × plane (train-mode batch norm + ReLU).
+extern "C" __global__ void scale_shift_relu(float* out, const float* x, const float* scale, const float* shift,
+                                            int channels, int plane, int n) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= n) return;
+    int c = (at / plane) % channels;
+    out[at] = fmaxf(x[at] * scale[c] + shift[c], 0.0f);
+}
+
 // Adam's (and AdamW's) update of one parameter in one pass (the CPU backend's AdamUpdate): with
 // g' = g·grad_scale + l2·θ, m += (1 − β₁)(g' − m), v = β₂v + (1 − β₂)g'², then
 // θ = θ·decay − step_size · m / (√v / bias2_sqrt + ε).

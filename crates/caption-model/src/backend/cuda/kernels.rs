@@ -426,6 +426,68 @@ pub(crate) fn batch_norm_relu_eval(
     run(&mut b, elementwise(n))
 }
 
+/// Train-mode batch norm's statistics of `x` (N × channels × plane) into `scale` and `shift`,
+/// moving `running_mean` and `running_var` in place (see `kernels.cu`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm_statistics(
+    device: &CudaDevice,
+    x: &CudaView<f32>,
+    affine: [&CudaView<f32>; 2],
+    running: [&mut CudaSlice<f32>; 2],
+    scale: &mut CudaSlice<f32>,
+    shift: &mut CudaSlice<f32>,
+    plane: usize,
+    momentum: f64,
+    eps: f64,
+) -> Result<()> {
+    let [weight, bias] = affine;
+    let [running_mean, running_var] = running;
+    let channels = weight.len();
+    for (buffer, what) in [
+        (bias.len(), "bias"),
+        (running_mean.len(), "running_mean"),
+        (running_var.len(), "running_var"),
+        (scale.len(), "scale"),
+        (shift.len(), "shift"),
+    ] {
+        holds(buffer, channels, what)?;
+    }
+    if channels == 0 || plane == 0 || x.len() % (channels * plane) != 0 {
+        candle_core::bail!("batch norm: {} values for {channels} channels of {plane}", x.len());
+    }
+    let n = x.len() / (channels * plane);
+    let cfg = LaunchConfig { grid_dim: (channels as u32, 1, 1), block_dim: (ROW_THREADS, 1, 1), shared_mem_bytes: 0 };
+    let (images, c, p) = (int(n)?, int(channels)?, int(plane)?);
+    let (func, stream) = function(device, "batch_norm_statistics")?;
+    let mut b = stream.launch_builder(&func);
+    b.arg(x).arg(weight).arg(bias).arg(running_mean).arg(running_var).arg(scale).arg(shift);
+    b.arg(&images).arg(&c).arg(&p).arg(&momentum).arg(&eps);
+    run(&mut b, cfg)
+}
+
+/// `out = max(x·scale + shift, 0)` per channel over `x` (N × channels × plane).
+pub(crate) fn scale_shift_relu(
+    device: &CudaDevice,
+    out: &mut CudaSlice<f32>,
+    x: &CudaView<f32>,
+    scale: &CudaView<f32>,
+    shift: &CudaView<f32>,
+    plane: usize,
+) -> Result<()> {
+    let n = out.len();
+    let channels = scale.len();
+    holds(x.len(), n, "the input")?;
+    holds(shift.len(), channels, "shift")?;
+    if n == 0 {
+        return Ok(());
+    }
+    let (count, c, p) = (int(n)?, int(channels)?, int(plane)?);
+    let (func, stream) = function(device, "scale_shift_relu")?;
+    let mut b = stream.launch_builder(&func);
+    b.arg(out).arg(x).arg(scale).arg(shift).arg(&c).arg(&p).arg(&count);
+    run(&mut b, elementwise(n))
+}
+
 /// Adam's update of one parameter in place (see [`AdamUpdate`](crate::backend::adam::AdamUpdate)).
 pub(crate) fn adam_update(
     device: &CudaDevice,

@@ -29,6 +29,7 @@ pub(crate) mod training_pass;
 use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage};
 use candle_core::op::BackpropOp;
+use candle_core::{InplaceOp1, Layout};
 use candle_core::{Result, Shape, Storage, Tensor};
 
 /// Runs `f` on the data of `tensors` (float32 on one CUDA device, as [`choose`](super::choose)
@@ -80,4 +81,40 @@ pub(crate) fn upload<T: candle_core::cuda_backend::cudarc::driver::DeviceRepr + 
 /// `count` zeros in `device`'s memory.
 pub(crate) fn zeros(device: &CudaDevice, count: usize) -> Result<CudaSlice<f32>> {
     device.alloc_zeros::<f32>(count)
+}
+
+/// Runs `f` on the storage of a contiguous tensor that starts at its storage's first element and
+/// covers all of it, mutably (candle's in-place operation hands out one storage at a time;
+/// nesting these gives an update several: Adam's parameter and moments, batch norm's running
+/// statistics).
+pub(crate) fn with_storage_mut(tensor: &Tensor, mut f: impl FnMut(&mut CudaStorage) -> Result<()>) -> Result<()> {
+    tensor.inplace_op1(&WithStorageMut(std::cell::RefCell::new(&mut f)))
+}
+
+/// What [`with_storage_mut`] runs.
+type StorageFn<'f> = dyn FnMut(&mut CudaStorage) -> Result<()> + 'f;
+
+/// The in-place operation behind [`with_storage_mut`].
+struct WithStorageMut<'a, 'f>(std::cell::RefCell<&'a mut StorageFn<'f>>);
+
+impl InplaceOp1 for WithStorageMut<'_, '_> {
+    fn name(&self) -> &'static str {
+        "cuda-in-place"
+    }
+
+    fn cpu_fwd(&self, _: &mut candle_core::CpuStorage, _: &Layout) -> Result<()> {
+        candle_core::bail!("the CUDA backend's in-place update was given a tensor in CPU memory")
+    }
+
+    fn cuda_fwd(&self, storage: &mut CudaStorage, layout: &Layout) -> Result<()> {
+        let whole = layout.contiguous_offsets() == Some((0, layout.shape().elem_count()));
+        if !whole || storage.as_cuda_slice::<f32>()?.len() != layout.shape().elem_count() {
+            candle_core::bail!("the CUDA backend's in-place update needs tensors that fill their storage");
+        }
+        let mut f = self
+            .0
+            .try_borrow_mut()
+            .map_err(|_| candle_core::Error::Msg("CUDA in-place update: nested on one tensor".into()))?;
+        (*f)(storage)
+    }
 }
