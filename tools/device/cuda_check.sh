@@ -25,6 +25,10 @@
 set -u
 source tools/device/unpack.sh
 SECONDS=0
+# GPU memory in use every 100 ms, and when each phase starts: the table reads each phase's peak.
+nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader,nounits -lms 100 > $out/gpu_memory.csv 2>&1 &
+sampler=$!
+phase() { echo "$(date '+%Y/%m/%d %H:%M:%S.%3N'),$*" >> $out/phases.csv; }
 
 echo "== 1. parity: the CUDA backend against the CPU backend"
 timeout 150 $bin/cuda_backend --ignored --test-threads 1 --nocapture 2>&1 | tee $out/parity.log | grep -E "^test |largest difference|panicked|test result"
@@ -39,9 +43,13 @@ echo "== 2. speed: caption on CUDA (backend, then reference path), then the PyTo
 train_bench=$bin/train_bench_cudnn
 $train_bench --device none > /dev/null 2>&1; [ $? -eq 127 ] && train_bench=$bin/train_bench  # 127: not loadable
 echo "-- $train_bench"
-timeout 120 $train_bench --device cuda --seed-steps 10 2>&1 | tee $out/ours.jsonl
+phase "caption train_bench (frozen, decoder, seed, finetune)"
+timeout 150 $train_bench --device cuda --seed-steps 10 --finetune 2>&1 | tee $out/ours.jsonl
+phase "caption reference path (frozen, decoder)"
 CAPTION_REFERENCE_PATH=1 timeout 120 $train_bench --device cuda --seed-steps 0 2>&1 | tee $out/reference.jsonl
-timeout 150 python3 tools/train/bench_train_torch.py --device cuda --seed-steps 10 2>&1 | tee $out/torch.jsonl
+phase "PyTorch bench_train_torch (frozen, seed, finetune; strict and TF32)"
+timeout 180 python3 tools/train/bench_train_torch.py --device cuda --seed-steps 10 --finetune 2>&1 | tee $out/torch.jsonl
+phase "end"
 echo "speed after $SECONDS s"
 
 echo "== 3. inference: Inception v3 and greedy decoding, then torchvision and the PyTorch decoder"
@@ -57,6 +65,7 @@ timeout 60 python3 tools/model/bench_decoder_torch.py --device cuda 2>&1 | tee -
 echo "inference after $SECONDS s"
 
 echo "== 4. table"
+kill $sampler
 cat $out/inference_cudnn.jsonl >> $out/inference.jsonl 2>/dev/null
 python3 tools/device/cuda_table.py $out/ours.jsonl $out/reference.jsonl $out/torch.jsonl \
-  $out/inference.jsonl $out/torch_inference.jsonl | tee $out/table.md
+  $out/inference.jsonl $out/torch_inference.jsonl --memory $out/gpu_memory.csv $out/phases.csv | tee $out/table.md

@@ -4,9 +4,12 @@ strict float32 and with torch's TF32 defaults, all from one run on one GPU, with
 (PyTorch strict time / ours: above 1 is faster than PyTorch).
 
     python3 tools/device/cuda_table.py OURS.jsonl REFERENCE.jsonl TORCH.jsonl [INFERENCE.jsonl TORCH_INFERENCE.jsonl]
+        [--memory GPU_MEMORY.csv PHASES.csv]
 
 The inference files (crates/caption-model/examples/device_check.rs; bench_inception_torch.py and
 bench_decoder_torch.py) add Inception v3's eval forward (images/s) and greedy decoding (ms).
+`--memory` adds each phase's peak GPU memory from nvidia-smi's samples (`timestamp, MiB` lines)
+and the phases' start times (`timestamp,name` lines; the last phase marks the end).
 """
 
 import json
@@ -62,7 +65,35 @@ def inference(ours_path, torch_path):
             print(f"| parity: {row['check']} | {row.get('relative_difference', row.get('error'))} | | | | |")
 
 
+def memory(samples_path, phases_path):
+    from datetime import datetime
+
+    def when(text):
+        return datetime.strptime(text.strip(), "%Y/%m/%d %H:%M:%S.%f")
+
+    samples = []
+    for line in open(samples_path).read().splitlines():
+        try:
+            stamp, used = line.split(",")
+            samples.append((when(stamp), int(used)))
+        except ValueError:
+            continue
+    phases = [(when(line.split(",", 1)[0]), line.split(",", 1)[1]) for line in open(phases_path).read().splitlines() if "," in line]
+    print()
+    print("| phase | peak GPU memory |")
+    print("|---|---:|")
+    for (start, name), (end, _) in zip(phases, phases[1:]):
+        used = [mib for stamp, mib in samples if start <= stamp < end]
+        print(f"| {name} | {max(used) if used else '–'} MiB |")
+
+
 def main():
+    args = sys.argv[1:]
+    memory_args = None
+    if "--memory" in args:
+        at = args.index("--memory")
+        memory_args, args = args[at + 1:at + 3], args[:at] + args[at + 3:]
+    sys.argv = [sys.argv[0]] + args
     ours, reference, torch = read(sys.argv[1]), read(sys.argv[2]), read(sys.argv[3], "mode")
     print("| step | caption CUDA backend | caption reference path | PyTorch strict f32 | PyTorch TF32 | vs strict | vs TF32 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -76,6 +107,8 @@ def main():
 
     if len(sys.argv) > 5:
         inference(sys.argv[4], sys.argv[5])
+    if memory_args:
+        memory(*memory_args)
 
 
 if __name__ == "__main__":

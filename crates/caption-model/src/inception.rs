@@ -96,18 +96,20 @@ impl BasicConv2d {
         } else {
             x.pad_with_zeros(2, self.padding.0, self.padding.0)?.pad_with_zeros(3, self.padding.1, self.padding.1)?
         };
-        // The CUDA backend (eval mode, or batch statistics without a backward pass): the
-        // convolution (cuDNN's with the `cudnn` feature, candle's without), then batch norm and
-        // ReLU in one kernel (two with batch statistics).
+        // The CUDA backend: the convolution (cuDNN's with the `cudnn` feature, its backward pass
+        // cuDNN's too; candle's without), then batch norm and ReLU in one kernel (eval mode) or
+        // two (batch statistics without a backward pass); in train mode candle's batch norm.
         #[cfg(feature = "cuda")]
-        if choose(&[&x, weight], mode.gradient()) == Path::Cuda {
+        if choose(&[&x, weight], Gradient::NotTracked) == Path::Cuda {
             #[cfg(feature = "cudnn")]
-            let convolved = crate::backend::cuda::conv::conv2d(unpadded, weight, config.stride, padding)?;
+            let convolved =
+                crate::backend::cuda::conv::conv2d(unpadded, weight, config.stride, padding, mode.gradient())?;
             #[cfg(not(feature = "cudnn"))]
             let convolved = self.conv.forward(&x)?;
             return match mode {
                 Mode::Eval => crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn),
-                _ => crate::backend::cuda::batch_norm::batch_statistics_relu(&convolved, &self.bn),
+                Mode::BatchStatistics => crate::backend::cuda::batch_norm::batch_statistics_relu(&convolved, &self.bn),
+                Mode::Train => self.bn.forward_t(&convolved, true)?.relu(),
             };
         }
         self.bn.forward_t(&self.conv.forward(&x)?, mode != Mode::Eval)?.relu()

@@ -194,14 +194,15 @@ fn greedy_decoding_equals_the_cpu_backend_and_the_reference() {
     }
 }
 
-/// The same Inception v3 (no fc) on the CPU and on `device`, with batch norms that are not the
-/// identity: patterned running statistics and affine parameters.
-fn inceptions(device: &Device) -> (Inception3, Inception3) {
+/// The same Inception v3 (no fc) on the CPU and on `device`, each with its variables, and batch
+/// norms that are not the identity: patterned running statistics and affine parameters.
+fn inceptions(device: &Device) -> ((VarMap, Inception3), (VarMap, Inception3)) {
     let config = InceptionConfig { num_classes: None, aux_logits: false, transform_input: true };
-    let varmap = VarMap::new();
-    let cpu = Inception3::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config).unwrap();
-    let mut tensors = HashMap::new();
-    for (name, var) in varmap.data().lock().unwrap().iter() {
+    let (cpu_vars, gpu_vars) = (VarMap::new(), VarMap::new());
+    let cpu = Inception3::new(VarBuilder::from_varmap(&cpu_vars, DType::F32, &Device::Cpu), config).unwrap();
+    let gpu = Inception3::new(VarBuilder::from_varmap(&gpu_vars, DType::F32, device), config).unwrap();
+    let gpu_data = gpu_vars.data().lock().unwrap();
+    for (name, var) in cpu_vars.data().lock().unwrap().iter() {
         let count = var.elem_count();
         let pattern = |offset: f32, scale: f32| {
             let values: Vec<f32> = (0..count).map(|i| offset + scale * (i as f32 * 0.7).sin()).collect();
@@ -215,17 +216,17 @@ fn inceptions(device: &Device) -> (Inception3, Inception3) {
         if let Some(values) = replaced {
             var.set(&values).unwrap();
         }
-        tensors.insert(name.clone(), var.as_tensor().to_device(device).unwrap());
+        gpu_data[name].set(&var.as_tensor().to_device(device).unwrap()).unwrap();
     }
-    let gpu = Inception3::new(VarBuilder::from_tensors(tensors, DType::F32, device), config).unwrap();
-    (cpu, gpu)
+    drop(gpu_data);
+    ((cpu_vars, cpu), (gpu_vars, gpu))
 }
 
 #[test]
 #[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
 fn inception_eval_forward_equals_the_cpu_backend() {
     let device = cuda();
-    let (cpu, gpu) = inceptions(&device);
+    let ((_, cpu), (_, gpu)) = inceptions(&device);
     let images = Tensor::randn(0f32, 1.0, (2, 3, 139, 139), &Device::Cpu).unwrap();
     let expected = cpu.forward_t(&images, false).unwrap();
     let actual = gpu.forward_t(&images.to_device(&device).unwrap(), false).unwrap();
@@ -237,7 +238,7 @@ fn inception_eval_forward_equals_the_cpu_backend() {
 #[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
 fn inception_batch_statistics_equal_the_cpu_backend() {
     let device = cuda();
-    let (cpu, gpu) = inceptions(&device);
+    let ((_, cpu), (_, gpu)) = inceptions(&device);
     let images = Tensor::randn(0f32, 1.0, (3, 3, 139, 139), &Device::Cpu).unwrap();
     let gpu_images = images.to_device(&device).unwrap();
     let expected = cpu.forward_batch_statistics(&images).unwrap();
@@ -247,4 +248,32 @@ fn inception_batch_statistics_equal_the_cpu_backend() {
     let expected = cpu.forward_t(&images, false).unwrap();
     let actual = gpu.forward_t(&gpu_images, false).unwrap();
     assert_close("pooled, eval after", &actual.pooled, &expected.pooled, 1e-4);
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn inception_fine_tuning_gradients_equal_the_cpu_reference() {
+    // Train mode with a backward pass: on the GPU cuDNN's convolutions (with the `cudnn` feature)
+    // or candle's, on the CPU candle's autograd (the reference path).
+    let device = cuda();
+    let ((cpu_vars, cpu), (gpu_vars, gpu)) = inceptions(&device);
+    let images = Tensor::randn(0f32, 1.0, (2, 3, 139, 139), &Device::Cpu).unwrap();
+    let loss = |model: &Inception3, images: &Tensor| {
+        model.forward_t(images, true).unwrap().pooled.sqr().unwrap().sum_all().unwrap()
+    };
+    let (cpu_loss, gpu_loss) = (loss(&cpu, &images), loss(&gpu, &images.to_device(&device).unwrap()));
+    assert_close("loss", &gpu_loss.unsqueeze(0).unwrap(), &cpu_loss.unsqueeze(0).unwrap(), 1e-4);
+    let (cpu_grads, gpu_grads) = (cpu_loss.backward().unwrap(), gpu_loss.backward().unwrap());
+    let (cpu_data, gpu_data) = (cpu_vars.data().lock().unwrap(), gpu_vars.data().lock().unwrap());
+    for name in [
+        "Conv2d_1a_3x3.conv.weight",
+        "Mixed_5b.branch1x1.conv.weight",
+        "Mixed_7c.branch_pool.conv.weight",
+        "Mixed_6e.branch7x7_2.bn.weight",
+    ] {
+        let expected =
+            cpu_grads.get(cpu_data[name].as_tensor()).unwrap_or_else(|| panic!("no CPU gradient for {name}"));
+        let actual = gpu_grads.get(gpu_data[name].as_tensor()).unwrap_or_else(|| panic!("no GPU gradient for {name}"));
+        assert_close(name, actual, expected, 1e-3);
+    }
 }
