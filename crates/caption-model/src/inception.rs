@@ -98,7 +98,7 @@ impl BasicConv2d {
         };
         // The CUDA backend: the convolution (cuDNN's with the `cudnn` feature, its backward pass
         // cuDNN's too; candle's without), then batch norm and ReLU in one kernel (eval mode) or
-        // two (batch statistics without a backward pass); in train mode candle's batch norm.
+        // two (batch statistics; in train mode with a backward pass of two more).
         #[cfg(feature = "cuda")]
         if choose(&[&x, weight], Gradient::NotTracked) == Path::Cuda {
             #[cfg(feature = "cudnn")]
@@ -109,7 +109,7 @@ impl BasicConv2d {
             return match mode {
                 Mode::Eval => crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn),
                 Mode::BatchStatistics => crate::backend::cuda::batch_norm::batch_statistics_relu(&convolved, &self.bn),
-                Mode::Train => self.bn.forward_t(&convolved, true)?.relu(),
+                Mode::Train => crate::backend::cuda::batch_norm::train_relu(&convolved, &self.bn),
             };
         }
         self.bn.forward_t(&self.conv.forward(&x)?, mode != Mode::Eval)?.relu()

@@ -277,11 +277,12 @@ extern "C" __global__ void batch_norm_relu_eval(float* out, const float* x, cons
 // (N × channels × plane), accumulated in double (two passes, as PyTorch); then the running
 // statistics move towards them in place (running = (1 − momentum)·running + momentum·batch, the
 // variance unbiased, blended in double) and the normalisation is written as scale and shift:
-// scale = (float)(1/√(var + ε))·γ, shift = β − (float)mean·scale.
+// scale = (float)(1/√(var + ε))·γ, shift = β − (float)mean·scale; for a backward pass the mean and
+// 1/√(var + ε) are also kept (saved_mean, saved_invstd; null: not kept).
 extern "C" __global__ void batch_norm_statistics(const float* x, const float* weight, const float* bias,
                                                  float* running_mean, float* running_var, float* scale,
-                                                 float* shift, int n, int channels, int plane, double momentum,
-                                                 double eps) {
+                                                 float* shift, float* saved_mean, float* saved_invstd, int n,
+                                                 int channels, int plane, double momentum, double eps) {
     __shared__ double partial[ROW_THREADS];
     int c = blockIdx.x;
     long long count = (long long)n * plane;
@@ -312,9 +313,12 @@ extern "C" __global__ void batch_norm_statistics(const float* x, const float* we
     double unbiased = count > 1 ? var * ((double)count / (double)(count - 1)) : var;
     running_mean[c] = (float)((double)running_mean[c] * (1.0 - momentum) + mean * momentum);
     running_var[c] = (float)((double)running_var[c] * (1.0 - momentum) + unbiased * momentum);
-    float c_scale = (float)(1.0 / sqrt(var + eps)) * weight[c];
+    float invstd = (float)(1.0 / sqrt(var + eps));
+    float c_scale = invstd * weight[c];
     scale[c] = c_scale;
     shift[c] = bias[c] - (float)mean * c_scale;
+    if (saved_mean) saved_mean[c] = (float)mean;
+    if (saved_invstd) saved_invstd[c] = invstd;
 }
 
 // out = max(x·scale[c] + shift[c], 0) over N × channels × plane (train-mode batch norm + ReLU).
@@ -324,6 +328,55 @@ extern "C" __global__ void scale_shift_relu(float* out, const float* x, const fl
     if (at >= n) return;
     int c = (at / plane) % channels;
     out[at] = fmaxf(x[at] * scale[c] + shift[c], 0.0f);
+}
+
+// The backward pass of train-mode batch norm + ReLU (PyTorch's batch_norm_backward with
+// threshold_backward before it), first the per-channel sums, one block of ROW_THREADS per
+// channel, in double: with g = grad where the output y > 0 (else 0) and x̂ = (x − mean)·invstd,
+// sum_g = Σ g (the bias's gradient) and sum_gx = Σ g·x̂ (the weight's).
+extern "C" __global__ void batch_norm_relu_backward_sums(const float* grad, const float* y, const float* x,
+                                                         const float* mean, const float* invstd, float* sum_g,
+                                                         float* sum_gx, int n, int channels, int plane) {
+    __shared__ double partial_g[ROW_THREADS];
+    __shared__ double partial_gx[ROW_THREADS];
+    int c = blockIdx.x;
+    long long count = (long long)n * plane;
+    double g_total = 0.0, gx_total = 0.0;
+    for (long long k = threadIdx.x; k < count; k += ROW_THREADS) {
+        size_t at = ((size_t)(k / plane) * channels + c) * plane + k % plane;
+        double g = y[at] > 0.0f ? (double)grad[at] : 0.0;
+        g_total += g;
+        gx_total += g * ((double)x[at] - (double)mean[c]) * (double)invstd[c];
+    }
+    partial_g[threadIdx.x] = g_total;
+    partial_gx[threadIdx.x] = gx_total;
+    __syncthreads();
+    for (int half = ROW_THREADS / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) {
+            partial_g[threadIdx.x] += partial_g[threadIdx.x + half];
+            partial_gx[threadIdx.x] += partial_gx[threadIdx.x + half];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        sum_g[c] = (float)partial_g[0];
+        sum_gx[c] = (float)partial_gx[0];
+    }
+}
+
+// ... then the input's gradient, element by element over N × channels × plane (M = N·plane values
+// per channel): d_x = γ·invstd·(g − sum_g/M − x̂·sum_gx/M).
+extern "C" __global__ void batch_norm_relu_backward_input(float* d_x, const float* grad, const float* y,
+                                                          const float* x, const float* mean, const float* invstd,
+                                                          const float* weight, const float* sum_g,
+                                                          const float* sum_gx, int channels, int plane, int n,
+                                                          float count) {
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= n) return;
+    int c = (at / plane) % channels;
+    float g = y[at] > 0.0f ? grad[at] : 0.0f;
+    float x_hat = (x[at] - mean[c]) * invstd[c];
+    d_x[at] = weight[c] * invstd[c] * (g - sum_g[c] / count - x_hat * sum_gx[c] / count);
 }
 
 // Adam's (and AdamW's) update of one parameter in one pass (the CPU backend's AdamUpdate): with

@@ -427,15 +427,16 @@ pub(crate) fn batch_norm_relu_eval(
 }
 
 /// Train-mode batch norm's statistics of `x` (N × channels × plane) into `scale` and `shift`,
-/// moving `running_mean` and `running_var` in place (see `kernels.cu`).
+/// moving `running_mean` and `running_var` in place, and keeping the mean and 1/√(var + ε) in
+/// `saved` for a backward pass (see `kernels.cu`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn batch_norm_statistics(
     device: &CudaDevice,
     x: &CudaView<f32>,
     affine: [&CudaView<f32>; 2],
     running: [&mut CudaSlice<f32>; 2],
-    scale: &mut CudaSlice<f32>,
-    shift: &mut CudaSlice<f32>,
+    [scale, shift]: [&mut CudaSlice<f32>; 2],
+    saved: Option<[&mut CudaSlice<f32>; 2]>,
     plane: usize,
     momentum: f64,
     eps: f64,
@@ -461,6 +462,10 @@ pub(crate) fn batch_norm_statistics(
     let (func, stream) = function(device, "batch_norm_statistics")?;
     let mut b = stream.launch_builder(&func);
     b.arg(x).arg(weight).arg(bias).arg(running_mean).arg(running_var).arg(scale).arg(shift);
+    match saved {
+        Some([mean, invstd]) => b.arg(mean).arg(invstd),
+        None => b.arg(&NULL).arg(&NULL),
+    };
     b.arg(&images).arg(&c).arg(&p).arg(&momentum).arg(&eps);
     run(&mut b, cfg)
 }
@@ -485,6 +490,71 @@ pub(crate) fn scale_shift_relu(
     let (func, stream) = function(device, "scale_shift_relu")?;
     let mut b = stream.launch_builder(&func);
     b.arg(out).arg(x).arg(scale).arg(shift).arg(&c).arg(&p).arg(&count);
+    run(&mut b, elementwise(n))
+}
+
+/// What the backward pass of train-mode batch norm + ReLU reads: the output's gradient, the
+/// output, the input (each N × channels × plane), and the forward pass's mean and 1/√(var + ε).
+pub(crate) struct BatchNormBackward<'v, 'a> {
+    pub grad: &'v CudaView<'a, f32>,
+    pub y: &'v CudaView<'a, f32>,
+    pub x: &'v CudaView<'a, f32>,
+    pub mean: &'v CudaView<'a, f32>,
+    pub invstd: &'v CudaView<'a, f32>,
+}
+
+/// The per-channel sums of that backward pass: `sum_g` (the bias's gradient) and `sum_gx` (the
+/// weight's).
+pub(crate) fn batch_norm_relu_backward_sums(
+    device: &CudaDevice,
+    pass: &BatchNormBackward,
+    sum_g: &mut CudaSlice<f32>,
+    sum_gx: &mut CudaSlice<f32>,
+    plane: usize,
+) -> Result<()> {
+    let channels = sum_g.len();
+    holds(sum_gx.len(), channels, "sum_gx")?;
+    for (buffer, what) in [(pass.mean.len(), "the mean"), (pass.invstd.len(), "invstd")] {
+        holds(buffer, channels, what)?;
+    }
+    let n = pass.x.len();
+    if channels == 0 || plane == 0 || n % (channels * plane) != 0 || pass.grad.len() != n || pass.y.len() != n {
+        candle_core::bail!("batch norm backward: {n} values for {channels} channels of {plane}");
+    }
+    let cfg = LaunchConfig { grid_dim: (channels as u32, 1, 1), block_dim: (ROW_THREADS, 1, 1), shared_mem_bytes: 0 };
+    let (images, c, p) = (int(n / (channels * plane))?, int(channels)?, int(plane)?);
+    let (func, stream) = function(device, "batch_norm_relu_backward_sums")?;
+    let mut b = stream.launch_builder(&func);
+    b.arg(pass.grad).arg(pass.y).arg(pass.x).arg(pass.mean).arg(pass.invstd).arg(sum_g).arg(sum_gx);
+    b.arg(&images).arg(&c).arg(&p);
+    run(&mut b, cfg)
+}
+
+/// The input's gradient of that backward pass into `d_x`, from the sums.
+pub(crate) fn batch_norm_relu_backward_input(
+    device: &CudaDevice,
+    d_x: &mut CudaSlice<f32>,
+    pass: &BatchNormBackward,
+    [weight, sum_g, sum_gx]: [&CudaView<f32>; 3],
+    plane: usize,
+) -> Result<()> {
+    let n = d_x.len();
+    let channels = weight.len();
+    if n == 0 {
+        return Ok(());
+    }
+    for (buffer, what) in [(pass.grad.len(), "grad"), (pass.y.len(), "y"), (pass.x.len(), "x")] {
+        holds(buffer, n, what)?;
+    }
+    for (buffer, what) in [(sum_g.len(), "sum_g"), (sum_gx.len(), "sum_gx"), (pass.mean.len(), "mean")] {
+        holds(buffer, channels, what)?;
+    }
+    let count = (n / channels.max(1)) as f32;
+    let (total, c, p) = (int(n)?, int(channels)?, int(plane)?);
+    let (func, stream) = function(device, "batch_norm_relu_backward_input")?;
+    let mut b = stream.launch_builder(&func);
+    b.arg(d_x).arg(pass.grad).arg(pass.y).arg(pass.x).arg(pass.mean).arg(pass.invstd).arg(weight);
+    b.arg(sum_g).arg(sum_gx).arg(&c).arg(&p).arg(&total).arg(&count);
     run(&mut b, elementwise(n))
 }
 
