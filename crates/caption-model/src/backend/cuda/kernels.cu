@@ -286,9 +286,12 @@ extern "C" __global__ void batch_norm_statistics(const float* x, const float* we
     __shared__ double partial[ROW_THREADS];
     int c = blockIdx.x;
     long long count = (long long)n * plane;
+    // Image by image, each plane read in order by the block's threads (coalesced, no division).
     double sum = 0.0;
-    for (long long k = threadIdx.x; k < count; k += ROW_THREADS)
-        sum += (double)x[((size_t)(k / plane) * channels + c) * plane + k % plane];
+    for (int image = 0; image < n; image++) {
+        const float* values = x + ((size_t)image * channels + c) * plane;
+        for (int p = threadIdx.x; p < plane; p += ROW_THREADS) sum += (double)values[p];
+    }
     partial[threadIdx.x] = sum;
     __syncthreads();
     for (int half = ROW_THREADS / 2; half > 0; half /= 2) {
@@ -298,9 +301,12 @@ extern "C" __global__ void batch_norm_statistics(const float* x, const float* we
     double mean = partial[0] / (double)count;
     __syncthreads();
     double squares = 0.0;
-    for (long long k = threadIdx.x; k < count; k += ROW_THREADS) {
-        double d = (double)x[((size_t)(k / plane) * channels + c) * plane + k % plane] - mean;
-        squares += d * d;
+    for (int image = 0; image < n; image++) {
+        const float* values = x + ((size_t)image * channels + c) * plane;
+        for (int p = threadIdx.x; p < plane; p += ROW_THREADS) {
+            double d = (double)values[p] - mean;
+            squares += d * d;
+        }
     }
     partial[threadIdx.x] = squares;
     __syncthreads();
@@ -340,13 +346,15 @@ extern "C" __global__ void batch_norm_relu_backward_sums(const float* grad, cons
     __shared__ double partial_g[ROW_THREADS];
     __shared__ double partial_gx[ROW_THREADS];
     int c = blockIdx.x;
-    long long count = (long long)n * plane;
     double g_total = 0.0, gx_total = 0.0;
-    for (long long k = threadIdx.x; k < count; k += ROW_THREADS) {
-        size_t at = ((size_t)(k / plane) * channels + c) * plane + k % plane;
-        double g = y[at] > 0.0f ? (double)grad[at] : 0.0;
-        g_total += g;
-        gx_total += g * ((double)x[at] - (double)mean[c]) * (double)invstd[c];
+    for (int image = 0; image < n; image++) {
+        size_t first = ((size_t)image * channels + c) * plane;
+        for (int p = threadIdx.x; p < plane; p += ROW_THREADS) {
+            size_t at = first + p;
+            double g = y[at] > 0.0f ? (double)grad[at] : 0.0;
+            g_total += g;
+            gx_total += g * ((double)x[at] - (double)mean[c]) * (double)invstd[c];
+        }
     }
     partial_g[threadIdx.x] = g_total;
     partial_gx[threadIdx.x] = gx_total;
