@@ -9,11 +9,11 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::CudaStorage;
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
+use candle_core::cuda_backend::cudarc::driver::CudaSlice;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::kernels::{self, BatchNormBackward, BatchNormParameters};
-use super::{tensor, with_device_views, with_storage_mut, zeros};
+use super::{tensor, view, with_device_views, with_storage_mut, zeros};
 use crate::BatchNorm2d;
 
 /// `relu(bn(x))` in eval mode for `x` (N × C × H × W, float32 on a CUDA device).
@@ -92,14 +92,6 @@ struct TrainRelu {
     eps: f64,
     /// The forward pass's per-channel mean and 1/√(var + ε), for the backward pass.
     saved: Mutex<Option<[CudaSlice<f32>; 2]>>,
-}
-
-/// A contiguous layout's elements in `storage`.
-fn view<'a>(storage: &'a CudaStorage, layout: &Layout) -> Result<CudaView<'a, f32>> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("batch norm on CUDA needs contiguous tensors")
-    };
-    Ok(storage.as_cuda_slice::<f32>()?.slice(start..end))
 }
 
 /// N × C × H × W's channels and plane (H·W).

@@ -22,10 +22,11 @@ use candle_core::cuda_backend::cudarc::cudnn::{
     ConvBackwardData, ConvBackwardFilter, ConvDescriptor, ConvForward, Cudnn, CudnnError, FilterDescriptor,
     TensorDescriptor,
 };
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
+use candle_core::cuda_backend::cudarc::driver::CudaSlice;
 use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Tensor};
 
+use super::view;
 use crate::backend::Gradient;
 
 /// `x` (N × C × H × W) convolved with `weight` (K × C × R × S), zero-padded by `padding` (height,
@@ -93,13 +94,10 @@ impl CustomOp2 for Conv2d {
         let output = with_plan(device, geometry, |plan, workspace| {
             let mut y = device.alloc_zeros::<f32>(geometry.elements(geometry.output))?;
             let forward = ConvForward { conv: &plan.convolution, x: &plan.input, w: &plan.filter, y: &plan.output };
-            let (algorithm, bytes) = match plan.forward {
-                Some(chosen) => chosen,
-                None => {
-                    let algorithm = forward.pick_algorithm().map_err(cudnn_error)?;
-                    *plan.forward.insert((algorithm, forward.get_workspace_size(algorithm).map_err(cudnn_error)?))
-                }
-            };
+            let (algorithm, bytes) = chosen(&mut plan.forward, || {
+                let algorithm = forward.pick_algorithm()?;
+                Ok((algorithm, forward.get_workspace_size(algorithm)?))
+            })?;
             let workspace = workspace.at_least(device, bytes)?;
             // SAFETY: the descriptors were made for these float32 NCHW buffers' shapes, and the
             // workspace holds at least what the algorithm asked for.
@@ -148,13 +146,10 @@ impl CustomOp2 for BackwardData {
         let d_x = with_plan(device, geometry, |plan, workspace| {
             let mut d_x = device.alloc_zeros::<f32>(geometry.elements(geometry.input))?;
             let pass = ConvBackwardData { conv: &plan.convolution, dx: &plan.input, w: &plan.filter, dy: &plan.output };
-            let (algorithm, bytes) = match plan.backward_data {
-                Some(chosen) => chosen,
-                None => {
-                    let algorithm = pass.pick_algorithm().map_err(cudnn_error)?;
-                    *plan.backward_data.insert((algorithm, pass.get_workspace_size(algorithm).map_err(cudnn_error)?))
-                }
-            };
+            let (algorithm, bytes) = chosen(&mut plan.backward_data, || {
+                let algorithm = pass.pick_algorithm()?;
+                Ok((algorithm, pass.get_workspace_size(algorithm)?))
+            })?;
             let workspace = workspace.at_least(device, bytes)?;
             // SAFETY: as in the forward pass.
             unsafe { pass.launch(algorithm, workspace, (1.0, 0.0), &mut d_x, &w, &dy) }.map_err(cudnn_error)?;
@@ -195,13 +190,10 @@ impl CustomOp2 for BackwardFilter {
             let mut d_w = device.alloc_zeros::<f32>(geometry.elements(geometry.filter))?;
             let pass =
                 ConvBackwardFilter { conv: &plan.convolution, x: &plan.input, dw: &plan.filter, dy: &plan.output };
-            let (algorithm, bytes) = match plan.backward_filter {
-                Some(chosen) => chosen,
-                None => {
-                    let algorithm = pass.pick_algorithm().map_err(cudnn_error)?;
-                    *plan.backward_filter.insert((algorithm, pass.get_workspace_size(algorithm).map_err(cudnn_error)?))
-                }
-            };
+            let (algorithm, bytes) = chosen(&mut plan.backward_filter, || {
+                let algorithm = pass.pick_algorithm()?;
+                Ok((algorithm, pass.get_workspace_size(algorithm)?))
+            })?;
             let workspace = workspace.at_least(device, bytes)?;
             // SAFETY: as in the forward pass.
             unsafe { pass.launch(algorithm, workspace, (1.0, 0.0), &x, &mut d_w, &dy) }.map_err(cudnn_error)?;
@@ -351,12 +343,16 @@ fn with_plan<R>(
     })
 }
 
-/// The float32 elements a contiguous layout covers in `storage`.
-fn view<'a>(storage: &'a CudaStorage, layout: &Layout) -> Result<CudaView<'a, f32>> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("cuDNN's convolution needs contiguous tensors")
-    };
-    Ok(storage.as_cuda_slice::<f32>()?.slice(start..end))
+/// A pass's algorithm and workspace bytes: those chosen before for this geometry, else `pick`'s
+/// (cuDNN's heuristics), kept in `slot`.
+fn chosen<A: Copy>(
+    slot: &mut Option<(A, usize)>,
+    pick: impl FnOnce() -> std::result::Result<(A, usize), CudnnError>,
+) -> Result<(A, usize)> {
+    if let Some(chosen) = *slot {
+        return Ok(chosen);
+    }
+    Ok(*slot.insert(pick().map_err(cudnn_error)?))
 }
 
 /// A layout's four dimensions.

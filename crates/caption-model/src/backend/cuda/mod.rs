@@ -60,6 +60,15 @@ pub(crate) fn with_device_views<R>(
     f(&device, &views)
 }
 
+/// The float32 elements a contiguous layout covers in `storage` (what a candle operation's CUDA
+/// forward pass is handed).
+pub(crate) fn view<'a>(storage: &'a CudaStorage, layout: &Layout) -> Result<CudaView<'a, f32>> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("the CUDA backend needs contiguous tensors")
+    };
+    Ok(storage.as_cuda_slice::<f32>()?.slice(start..end))
+}
+
 /// `data` (float32 in `device`'s memory) as a tensor of `shape`, tracking no gradient.
 pub(crate) fn tensor(data: CudaSlice<f32>, shape: impl Into<Shape>, device: &CudaDevice) -> Result<Tensor> {
     let shape = shape.into();
