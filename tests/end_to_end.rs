@@ -32,8 +32,10 @@ fn prepare_train_score_caption_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let data = prepare(dir.path(), 40);
     let run = dir.path().join("run");
-    let out = ok(train(&data, &run, &["--epochs", "2"]).output().unwrap());
+    let out = ok(train(&data, &run, &["--epochs", "2", "--allow-tf32"]).output().unwrap());
     assert!(out.contains("epoch 2/2") && out.contains("BLEU-4"), "{out}");
+    // TF32 is a GPU's; on the CPU the run says it stays strict float32.
+    assert!(out.contains("TF32 allowed, but this run is on the CPU"), "{out}");
     // The first epoch's line estimates the rest of the run; rates read as people write them.
     let first = out.lines().find(|l| l.starts_with("epoch 1/2:")).unwrap();
     assert!(first.contains(" left") && first.contains(" samples/s"), "{first}");
@@ -204,6 +206,7 @@ fn prepare_train_score_caption_and_resume() {
     // Resuming with more epochs continues where the run stopped.
     let out = ok(train(&data, &run, &["--epochs", "3", "--resume"]).output().unwrap());
     assert!(out.contains("resuming from") && out.contains("epoch 3/3") && !out.contains("epoch 1/3"), "{out}");
+    assert!(!out.contains("TF32"), "TF32 is asked for each time: {out}");
     // Without --resume, a run folder with checkpoints is refused.
     let output = train(&data, &run, &["--epochs", "3"]).output().unwrap();
     assert!(!output.status.success());

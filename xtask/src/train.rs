@@ -57,6 +57,12 @@ pub struct TrainArgs {
     /// `auto` (CUDA when built with it and present), `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Let float32 matrix products and convolutions on CUDA use TF32 tensor cores: faster on
+    /// Ampere and later GPUs, but results then differ from the CPU's and from PyTorch's strict
+    /// float32 in the third or fourth digit (the run says so when it starts). Off by default, as
+    /// CAPTION_ALLOW_TF32=1 would turn it on; the CPU never uses TF32.
+    #[arg(long)]
+    pub allow_tf32: bool,
     /// What trains [default: frozen].
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
@@ -268,6 +274,9 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
 
 /// Runs `cargo xtask train`.
 pub fn run(args: &TrainArgs) -> Result<RunSummary> {
+    if args.allow_tf32 {
+        caption_model::backend::set_allow_tf32(true);
+    }
     let config = resolve_config(args)?;
     let dataset = PreparedDataset::open(&args.data)?;
     train_and_report(config, &dataset, &args.run, args.resume, &args.device, args.quiet)
@@ -285,6 +294,17 @@ pub fn train_and_report(
     quiet: bool,
 ) -> Result<RunSummary> {
     let device = parse_device(device)?;
+    if caption_model::backend::allow_tf32() {
+        println!(
+            "{}",
+            if device.is_cuda() {
+                "TF32 allowed: float32 products and convolutions on the GPU use TF32 tensor cores (results differ \
+                 from strict float32 in the third or fourth digit)"
+            } else {
+                "TF32 allowed, but this run is on the CPU, which never uses it: results are strict float32"
+            }
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // A second Ctrl-C while the checkpoint is being written is ignored; the write is atomic anyway.

@@ -1,17 +1,25 @@
 //! `CAPTION_REFERENCE_PATH=1` forces the reference path for the whole process: every operation
-//! then runs candle's differentiable operations, and the results are the CPU backend's. (A test
-//! binary of its own: the variable is read once per process.)
+//! then runs candle's differentiable operations, and the results are the CPU backend's; and
+//! `CAPTION_ALLOW_TF32=1` allows TF32 on CUDA, until the API forbids it. (A test binary of its
+//! own: the variables are read once per process.)
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use caption_model::backend::{self, Gradient, Path, REFERENCE_PATH_VARIABLE};
+use caption_model::backend::{self, Gradient, Path, REFERENCE_PATH_VARIABLE, TF32_VARIABLE};
 use caption_model::init::initialize;
 use caption_model::{CNNtoRNN, DecoderConfig, Dropout};
 
 #[test]
 fn the_variable_forces_the_reference_path_and_the_api_lifts_it() {
     // SAFETY: the only test of this binary; nothing else reads the environment yet.
-    unsafe { std::env::set_var(REFERENCE_PATH_VARIABLE, "1") };
+    unsafe {
+        std::env::set_var(REFERENCE_PATH_VARIABLE, "1");
+        std::env::set_var(TF32_VARIABLE, " Yes ");
+    }
+    assert!(backend::allow_tf32(), "the variable allows TF32");
+    backend::set_allow_tf32(false);
+    assert!(!backend::allow_tf32(), "the API forbids it again, whatever the variable says");
+
     let config = DecoderConfig { embed_size: 8, hidden_size: 12, vocab_size: 17, num_layers: 1 };
     let varmap = VarMap::new();
     let model = CNNtoRNN::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config, false).unwrap();

@@ -75,11 +75,50 @@ pub fn choose(tensors: &[&Tensor], gradient: Gradient) -> Path {
     }
 }
 
+/// The environment variable that lets float32 matrix products and convolutions on CUDA use TF32
+/// tensor cores when set to `1` (or `true`, `yes`, `on`); see [`allow_tf32`].
+pub const TF32_VARIABLE: &str = "CAPTION_ALLOW_TF32";
+
 /// The process-wide switch: unset (read [`REFERENCE_PATH_VARIABLE`] on first use), off or on.
 static PROCESS_SWITCH: AtomicU8 = AtomicU8::new(UNSET);
+/// The same for TF32 ([`TF32_VARIABLE`]).
+static TF32_SWITCH: AtomicU8 = AtomicU8::new(UNSET);
 const UNSET: u8 = 0;
 const OFF: u8 = 1;
 const ON: u8 = 2;
+
+/// Whether `switch` is on: as set, or (unset) as `variable` says, read once.
+fn switch_is_on(switch: &AtomicU8, variable: &str) -> bool {
+    match switch.load(Ordering::Relaxed) {
+        ON => true,
+        OFF => false,
+        _ => {
+            let on = std::env::var(variable)
+                .is_ok_and(|value| matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+            // A concurrent `set_*` wins over the variable.
+            let _ = switch.compare_exchange(UNSET, if on { ON } else { OFF }, Ordering::Relaxed, Ordering::Relaxed);
+            switch.load(Ordering::Relaxed) == ON
+        }
+    }
+}
+
+/// Whether float32 matrix products and convolutions on CUDA may use TF32 tensor cores (10-bit
+/// mantissas in the products: faster on Ampere and later, but results then differ from the CPU's
+/// and from PyTorch's strict float32 in the third or fourth digit). Off unless asked for, by
+/// [`TF32_VARIABLE`] or [`set_allow_tf32`] (`cargo xtask train --allow-tf32`); the CPU never
+/// uses it.
+pub fn allow_tf32() -> bool {
+    switch_is_on(&TF32_SWITCH, TF32_VARIABLE)
+}
+
+/// Allows TF32 on CUDA (`true`) or forbids it (`false`) for the whole process, whatever
+/// [`TF32_VARIABLE`] says: the CUDA backend's products and convolutions and candle's own float32
+/// products.
+pub fn set_allow_tf32(on: bool) {
+    TF32_SWITCH.store(if on { ON } else { OFF }, Ordering::Relaxed);
+    #[cfg(feature = "cuda")]
+    candle_core::cuda_backend::set_gemm_reduced_precision_f32(on);
+}
 
 thread_local! {
     /// Set inside [`with_reference_only`].
@@ -89,21 +128,7 @@ thread_local! {
 /// Whether the reference path is forced: by [`REFERENCE_PATH_VARIABLE`], by
 /// [`set_reference_only`], or on this thread by [`with_reference_only`].
 pub fn reference_only() -> bool {
-    if THREAD_SWITCH.with(Cell::get) {
-        return true;
-    }
-    match PROCESS_SWITCH.load(Ordering::Relaxed) {
-        ON => true,
-        OFF => false,
-        _ => {
-            let on = std::env::var(REFERENCE_PATH_VARIABLE)
-                .is_ok_and(|value| matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
-            // A concurrent `set_reference_only` wins over the variable.
-            let _ =
-                PROCESS_SWITCH.compare_exchange(UNSET, if on { ON } else { OFF }, Ordering::Relaxed, Ordering::Relaxed);
-            PROCESS_SWITCH.load(Ordering::Relaxed) == ON
-        }
-    }
+    THREAD_SWITCH.with(Cell::get) || switch_is_on(&PROCESS_SWITCH, REFERENCE_PATH_VARIABLE)
 }
 
 /// Forces the reference path for the whole process (`true`), or lets [`choose`] pick fast paths

@@ -1,12 +1,15 @@
 //! Row-major matrix products on cuBLAS (column-major), as the CPU backend's `gemm::matmul`:
-//! `dst = a · b` or `dst += a · b`, either operand read transposed. cuBLAS's default math mode
-//! is kept: float32 with FMA, no TF32 (parity with the CPU and PyTorch's strict float32).
+//! `dst = a · b` or `dst += a · b`, either operand read transposed. cuBLAS's default math mode:
+//! float32 with FMA, no TF32 (parity with the CPU and PyTorch's strict float32), unless
+//! [`allow_tf32`](crate::backend::allow_tf32) says otherwise.
 //!
 //! A row-major `rows × cols` matrix is, to cuBLAS, its transpose with leading dimension `cols`;
 //! so the row-major `dst = a · b` is computed as the column-major `dstᵀ = bᵀ · aᵀ`.
 
 use candle_core::Result;
-use candle_core::cuda_backend::cudarc::cublas::sys::cublasOperation_t;
+use candle_core::cuda_backend::cudarc::cublas::sys::{
+    cublasMath_t, cublasOperation_t, cublasSetMathMode, cublasStatus_t,
+};
 use candle_core::cuda_backend::cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
 
@@ -92,6 +95,16 @@ pub(crate) fn matmul(
         beta: if accumulate { 1.0 } else { 0.0 },
         ldc: int(n)?,
     };
+    let math = if crate::backend::allow_tf32() {
+        cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH
+    } else {
+        cublasMath_t::CUBLAS_DEFAULT_MATH
+    };
+    // SAFETY: the handle is candle's, alive while `blas` is.
+    let status = unsafe { cublasSetMathMode(*blas.handle(), math) };
+    if status != cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+        candle_core::bail!("cuBLAS: setting the math mode failed ({status:?})");
+    }
     let b_data = b.data.slice(b.offset..b.offset + b.rows * b.cols);
     let a_data = a.data.slice(a.offset..a.offset + a.rows * a.cols);
     // SAFETY: the operands and the result lie inside their buffers (checked above) with the

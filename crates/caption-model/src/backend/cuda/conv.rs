@@ -4,7 +4,8 @@
 //! and its choice of algorithm for each pass are made once and kept, and one workspace per device
 //! only grows (candle's own `cudnn` path rebuilds all three on every call, and without it the
 //! filter's gradient is an im2col convolution with an output-sized kernel). Math is cuDNN's FMA
-//! math: no TF32, so results agree with the CPU and PyTorch's strict float32.
+//! math: no TF32, so results agree with the CPU and PyTorch's strict float32; cuDNN's default math
+//! (TF32 allowed) when [`allow_tf32`](crate::backend::allow_tf32) says so.
 //!
 //! The cache lives on the thread that convolves (cuDNN's handle is not shared across threads),
 //! one per device.
@@ -204,7 +205,7 @@ impl CustomOp2 for BackwardFilter {
 }
 
 /// What fixes a convolution's descriptors and algorithms: input N, C, H, W; filter K, C, R, S;
-/// output N, K, H', W'; padding and stride.
+/// output N, K, H', W'; padding and stride; whether TF32 is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Geometry {
     input: [i32; 4],
@@ -212,6 +213,7 @@ struct Geometry {
     output: [i32; 4],
     padding: [i32; 2],
     stride: i32,
+    tf32: bool,
 }
 
 impl Geometry {
@@ -234,6 +236,7 @@ impl Geometry {
             output: ints(output)?,
             padding: [int(padding.0)?, int(padding.1)?],
             stride: int(stride)?,
+            tf32: crate::backend::allow_tf32(),
         })
     }
 
@@ -266,7 +269,7 @@ struct Plan {
 }
 
 impl Plan {
-    /// The descriptors of `geometry`, under FMA math.
+    /// The descriptors of `geometry`, under FMA math (cuDNN's default math with TF32 allowed).
     fn new(cudnn: &Arc<Cudnn>, geometry: &Geometry) -> std::result::Result<Self, CudnnError> {
         let nchw = cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
         let mut convolution = cudnn.create_conv2d::<f32>(
@@ -275,7 +278,8 @@ impl Plan {
             [1, 1],
             cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
         )?;
-        convolution.set_math_type(cudnnMathType_t::CUDNN_FMA_MATH)?;
+        let math = if geometry.tf32 { cudnnMathType_t::CUDNN_DEFAULT_MATH } else { cudnnMathType_t::CUDNN_FMA_MATH };
+        convolution.set_math_type(math)?;
         Ok(Self {
             input: cudnn.create_4d_tensor::<f32>(nchw, geometry.input)?,
             filter: cudnn.create_4d_filter::<f32>(nchw, geometry.filter)?,
