@@ -1,4 +1,4 @@
-# Sourced by the GPU machine's scripts (tools/device/cuda_check.sh, tools/train/device_train_bench.sh)
+# Sourced by the GPU machine's scripts (tools/device/cuda_check.sh, tools/device/cuda_pipeline.sh)
 # from the repository root: the loader pointed at the CUDA 13 (and cuDNN 9) libraries of the
 # machine's PyTorch venv, the binaries carried in .device/*.xz unpacked into $bin, $out set to the
 # device tool's output folder, and the GPU named.
