@@ -2,10 +2,12 @@
 # The CUDA backend's check on a GPU machine (the `device` tool), from the repository root, in
 # one run that fits in 10 minutes:
 #   1. parity: caption-model's tests/cuda_backend.rs (ignored without a GPU): the CUDA training
-#      pass (encoder head + decoder, dropout, PAD, two layers, and the original's sizes at batch 32)
-#      and Adam's kernel against the CPU backend, float32 within 1e-5;
+#      pass (encoder head + decoder, dropout, PAD, two layers, and the original's sizes at batch 32),
+#      greedy decoding, Adam's kernel, Inception in eval mode, with batch statistics and its
+#      fine-tuning gradients, against the CPU backend (float32 within 1e-5; Inception 1e-4, its
+#      gradients 1e-3), with candle's convolution and again with cuDNN's;
 #   2. training speed: crates/caption-train/examples/train_bench.rs on CUDA with the backend
-#      (frozen, seed and decoder steps), the frozen steps again with CAPTION_REFERENCE_PATH=1
+#      (frozen, seed, decoder and finetune steps), the frozen steps again with CAPTION_REFERENCE_PATH=1
 #      (candle's autograd: the numbers before the backend), then the PyTorch original
 #      (tools/train/bench_train_torch.py, strict float32 and TF32) on the same GPU;
 #   3. inference: crates/caption-model/examples/device_check.rs (Inception v3 parity with the
@@ -13,15 +15,9 @@
 #      backend and on candle's tensor operations), built with `cuda` (candle's im2col convolution)
 #      and with `cudnn` (the backend's cuDNN convolutions), then torchvision and the PyTorch decoder;
 #   4. the table (tools/device/cuda_table.py), also in $OUT/table.md.
-# Expects the CUDA builds (dev profile), made on a CPU machine, stripped and compressed in .device/:
-#   eval "$(bash ../shared/tools/cuda-toolchain.sh)"
-#   cargo test -p caption-model --features cuda --test cuda_backend --no-run   # prints the binary
-#   cargo build -p caption-train --features cuda --example train_bench
-#   cargo build -p caption-model --features cuda --example device_check
-#   and with `--features cudnn` (after cuda-toolchain.sh --cudnn) the three again, as
-#   cuda_backend_cudnn, train_bench_cudnn and device_check_cudnn;
-#   strip -o .device/NAME BINARY for each; xz -f .device/*
-# then: run(command="bash tools/device/cuda_check.sh", carry=[".device"], timeout_s=540).
+#      Each phase's peak GPU memory comes with it.
+# Expects the binaries tools/device/build.sh makes on a CPU machine, in .device/.
+# then: run(command="bash tools/device/cuda_check.sh", carry=[".device"], timeout_s=560).
 set -u
 source tools/device/unpack.sh
 SECONDS=0

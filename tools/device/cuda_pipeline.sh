@@ -6,10 +6,7 @@
 #      each epoch is printed (the goal: flat after the first epoch);
 #   2. `xtask demo --device cuda --epochs $DEMO_EPOCHS` (default 60): prepare, train, caption,
 #      score and report on the GPU, timed (the goal: 30 s or less).
-# Expects the xtask binary built with CUDA on the CPU machine (dev profile, what `cargo xtask`
-# runs; `cudnn` for cuDNN's convolutions), stripped and compressed as .device/xtask.xz:
-#   eval "$(bash ../shared/tools/cuda-toolchain.sh --cudnn)"
-#   cargo build -p xtask --features cudnn && strip -o .device/xtask target/debug/xtask && xz -f .device/xtask
+# Expects .device/xtask.xz from tools/device/build.sh (xtask with `cudnn`, the dev profile).
 # then: run(command="bash tools/device/cuda_pipeline.sh", carry=[".device"], timeout_s=300).
 set -u
 source tools/device/unpack.sh
