@@ -16,8 +16,8 @@
 #      and with `cudnn` (the backend's cuDNN convolutions), then torchvision and the PyTorch decoder;
 #   4. the table (tools/device/cuda_table.py), also in $OUT/table.md.
 #      Each phase's peak GPU memory comes with it.
-# Expects the binaries tools/device/build.sh makes on a CPU machine, in .device/.
-# then: run(command="bash tools/device/cuda_check.sh", carry=[".device"], timeout_s=560).
+# Expects the binaries tools/device/build.sh makes on a CPU machine, in .device/check/.
+# then: run(command="bash tools/device/cuda_check.sh", carry=[".device/check"], timeout_s=560).
 set -u
 source tools/device/unpack.sh
 SECONDS=0

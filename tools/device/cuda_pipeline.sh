@@ -6,8 +6,8 @@
 #      each epoch is printed (the goal: flat after the first epoch);
 #   2. `xtask demo --device cuda --epochs $DEMO_EPOCHS` (default 60): prepare, train, caption,
 #      score and report on the GPU, timed (the goal: 30 s or less).
-# Expects .device/xtask.xz from tools/device/build.sh (xtask with `cudnn`, the dev profile).
-# then: run(command="bash tools/device/cuda_pipeline.sh", carry=[".device"], timeout_s=300).
+# Expects .device/pipeline/xtask.xz from tools/device/build.sh (xtask with `cudnn`, the dev profile).
+# then: run(command="bash tools/device/cuda_pipeline.sh", carry=[".device/pipeline"], timeout_s=300).
 set -u
 source tools/device/unpack.sh
 nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader,nounits -lms 100 > $out/gpu_memory.csv 2>&1 &
