@@ -27,10 +27,12 @@ sampler=$!
 phase() { echo "$(date '+%Y/%m/%d %H:%M:%S.%3N'),$*" >> $out/phases.csv; }
 
 echo "== 1. parity: the CUDA backend against the CPU backend"
-timeout 150 $bin/cuda_backend --ignored --test-threads 1 --nocapture 2>&1 | tee $out/parity.log | grep -E "^test |largest difference|panicked|test result"
+# What each test printed that matters: its name, its differences, and a failure with its message.
+summary() { awk '/^test |largest difference|test result/ { print } /panicked/ { print; getline; print }'; }
+timeout 150 $bin/cuda_backend --ignored --test-threads 1 --nocapture 2>&1 | tee $out/parity.log | summary
 if [ -x $bin/cuda_backend_cudnn ]; then
   echo "-- with cuDNN's convolutions"
-  timeout 60 $bin/cuda_backend_cudnn --ignored --test-threads 1 --nocapture inception 2>&1 | tee $out/parity_cudnn.log | grep -E "^test |largest difference|panicked|test result"
+  timeout 60 $bin/cuda_backend_cudnn --ignored --test-threads 1 --nocapture inception 2>&1 | tee $out/parity_cudnn.log | summary
 fi
 echo "parity after $SECONDS s"
 
@@ -61,7 +63,7 @@ timeout 60 python3 tools/model/bench_decoder_torch.py --device cuda 2>&1 | tee -
 echo "inference after $SECONDS s"
 
 echo "== 4. table"
-kill $sampler
+kill $sampler 2>/dev/null
 cat $out/inference_cudnn.jsonl >> $out/inference.jsonl 2>/dev/null
 python3 tools/device/cuda_table.py $out/ours.jsonl $out/reference.jsonl $out/torch.jsonl \
   $out/inference.jsonl $out/torch_inference.jsonl --memory $out/gpu_memory.csv $out/phases.csv | tee $out/table.md

@@ -49,4 +49,4 @@ SECONDS=0
 timeout 240 $bin/xtask demo --device cuda --epochs ${DEMO_EPOCHS:-60} --json --data /tmp/demo-data --run /tmp/demo-run > $out/demo.log 2>&1
 echo "demo exit $? after $SECONDS s"
 tr '\r' '\n' < $out/demo.log | grep -v "^ *epoch [0-9]*/[0-9]*: [0-9]* in" | tail -22
-kill $sampler
+kill $sampler 2>/dev/null
