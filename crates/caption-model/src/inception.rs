@@ -89,30 +89,30 @@ impl BasicConv2d {
             let (values, dims) = conv::conv2d(x, weight, config.stride, padding, Epilogue::None)?;
             return self.bn.batch_statistics_relu_cpu(values, dims);
         }
-        #[cfg(feature = "cudnn")]
-        let unpadded = x;
-        let x = if self.padding == (0, 0) {
-            x.clone()
-        } else {
-            x.pad_with_zeros(2, self.padding.0, self.padding.0)?.pad_with_zeros(3, self.padding.1, self.padding.1)?
+        // candle's convolution pads both sides alike; an asymmetric padding is applied before it.
+        let padded = |x: &Tensor| -> Result<Tensor> {
+            if self.padding == (0, 0) {
+                return Ok(x.clone());
+            }
+            x.pad_with_zeros(2, self.padding.0, self.padding.0)?.pad_with_zeros(3, self.padding.1, self.padding.1)
         };
         // The CUDA backend: the convolution (cuDNN's with the `cudnn` feature, its backward pass
-        // cuDNN's too; candle's without), then batch norm and ReLU in one kernel (eval mode) or
-        // two (batch statistics; in train mode with a backward pass of two more).
+        // cuDNN's too, and any padding its own; candle's without), then batch norm and ReLU in one
+        // kernel (eval mode) or two (batch statistics; in train mode with a backward pass of two
+        // more).
         #[cfg(feature = "cuda")]
-        if choose(&[&x, weight], Gradient::NotTracked) == Path::Cuda {
+        if choose(&[x, weight], Gradient::NotTracked) == Path::Cuda {
             #[cfg(feature = "cudnn")]
-            let convolved =
-                crate::backend::cuda::conv::conv2d(unpadded, weight, config.stride, padding, mode.gradient())?;
+            let convolved = crate::backend::cuda::conv::conv2d(x, weight, config.stride, padding, mode.gradient())?;
             #[cfg(not(feature = "cudnn"))]
-            let convolved = self.conv.forward(&x)?;
+            let convolved = self.conv.forward(&padded(x)?)?;
             return match mode {
                 Mode::Eval => crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn),
                 Mode::BatchStatistics => crate::backend::cuda::batch_norm::batch_statistics_relu(&convolved, &self.bn),
                 Mode::Train => crate::backend::cuda::batch_norm::train_relu(&convolved, &self.bn),
             };
         }
-        self.bn.forward_t(&self.conv.forward(&x)?, mode != Mode::Eval)?.relu()
+        self.bn.forward_t(&self.conv.forward(&padded(x)?)?, mode != Mode::Eval)?.relu()
     }
 }
 

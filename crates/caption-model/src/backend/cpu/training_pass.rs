@@ -248,6 +248,15 @@ pub(crate) fn caption_ids(captions: &Tensor, batch: usize, vocab_size: usize) ->
     Ok((ids, steps))
 }
 
+/// The captions `ids` (steps × batch, time-major) packed for the LSTM of `hidden` units: each
+/// caption's steps up to its last counted (not PAD) target, the only ones the LSTM runs. The CPU
+/// and CUDA training passes pack alike.
+pub(crate) fn packed_captions(ids: &[u32], batch: usize, steps: usize, pad: u32, hidden: usize) -> SequenceShape {
+    let lengths: Vec<usize> =
+        (0..batch).map(|b| (0..steps).rev().find(|&t| ids[t * batch + b] != pad).map_or(0, |t| t + 1)).collect();
+    SequenceShape::packed(&lengths, hidden)
+}
+
 /// What [`decoder_pass`] computes.
 struct DecoderPass {
     loss: f32,
@@ -290,10 +299,7 @@ fn decoder_pass(
 ) -> DecoderPass {
     let (embed_size, hidden_size, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
     let batch = features.len() / embed_size;
-    // Each caption's steps up to its last counted target; the LSTM runs those only (packed).
-    let lengths: Vec<usize> =
-        (0..batch).map(|b| (0..steps).rev().find(|&t| ids[t * batch + b] != pad).map_or(0, |t| t + 1)).collect();
-    let shape = SequenceShape::packed(&lengths, hidden_size);
+    let shape = packed_captions(ids, batch, steps, pad, hidden_size);
     let packed_rows = shape.rows();
 
     // The features, then the embedded caption tokens (all but the last), dropped out.

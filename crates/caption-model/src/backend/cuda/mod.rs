@@ -1,18 +1,21 @@
-//! The CUDA backend (the `cuda` feature): the decoder's training pass, greedy decoding, Inception's
-//! eval-mode batch norm + ReLU and Adam's update as a few cuBLAS products and fused kernels instead of candle's thousand small operations, for float32
-//! tensors on a CUDA device. Each fast path computes what the CPU backend's does, with the same
-//! equations (`kernels.cu` holds them, once), and is tested against it on a GPU
-//! (`tests/cuda_backend.rs`, run by `tools/device/cuda_check.sh`).
+//! The CUDA backend (the `cuda` feature): the decoder's training pass, greedy decoding, Adam's
+//! update and Inception's convolutions and batch norms as cuBLAS or cuDNN calls and fused kernels
+//! instead of candle's many small operations, for float32 tensors on a CUDA device. Each fast path
+//! computes what the CPU backend's (or the reference path) does, with the same equations
+//! (`kernels.cu` holds them, once), and is tested against it on a GPU (`tests/cuda_backend.rs`,
+//! run by `tools/device/cuda_check.sh`).
 //!
 //! - `kernels.cu`, `kernels.rs`: the kernels (compiled by build.rs with nvcc to PTX, embedded)
 //!   and one launch function each;
-//! - `blas.rs`: row-major matrix products on cuBLAS (no TF32);
+//! - `blas.rs`: row-major matrix products on cuBLAS (no TF32 unless
+//!   [`allow_tf32`](super::allow_tf32));
 //! - `training_pass.rs`: the teacher-forced decoder (and the encoder head) forward and backward,
 //!   PyTorch's `lstm_cell_forward`/`backward` per step;
 //! - `greedy.rs`: greedy decoding, a few products and two kernels per step, no wait per step;
-//! - `conv.rs` (the `cudnn` feature): eval-mode convolutions on cuDNN, descriptors and algorithm
-//!   chosen once per shape, FMA math (no TF32);
-//! - `batch_norm.rs`: eval-mode batch norm + ReLU after each of Inception's convolutions;
+//! - `conv.rs` (the `cudnn` feature): convolutions on cuDNN, forward and backward (a candle
+//!   operation with its own gradient), descriptors and algorithms chosen once per shape;
+//! - `batch_norm.rs`: batch norm + ReLU after each of Inception's convolutions, in eval mode, with
+//!   batch statistics, and in train mode with its backward pass;
 //! - `adam.rs`: Adam's update of a parameter and both moments in one kernel.
 //!
 //! Which path runs is decided in one place, [`choose`](super::choose).
@@ -47,14 +50,11 @@ pub(crate) fn with_device_views<R>(
         let Storage::Cuda(cuda) = &**storage else {
             candle_core::bail!("the CUDA backend was given a tensor outside GPU memory")
         };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("the CUDA backend needs contiguous tensors")
-        };
         if device.as_ref().is_some_and(|d| d.id() != cuda.device.id()) {
             candle_core::bail!("the CUDA backend was given tensors on two devices");
         }
         device.get_or_insert_with(|| cuda.device.clone());
-        views.push(cuda.as_cuda_slice::<f32>()?.slice(start..end));
+        views.push(view(cuda, layout)?);
     }
     let Some(device) = device else { candle_core::bail!("the CUDA backend was given no tensor") };
     f(&device, &views)

@@ -21,7 +21,7 @@ use super::blas::{Matrix, matmul};
 use super::kernels::{self, CellActivations, DeviceMask, RowMask, Segments};
 use super::{tensor, upload, with_device_views, zeros};
 use crate::backend::cpu::lstm::SequenceShape;
-use crate::backend::cpu::training_pass::{DecoderGradients, HeadGradients, caption_ids};
+use crate::backend::cpu::training_pass::{DecoderGradients, HeadGradients, caption_ids, packed_captions};
 use crate::cnn_to_rnn::{DECODER_PREFIX, FC_PREFIX};
 use crate::loss::counted_positions;
 use crate::{CNNtoRNN, DecoderRNN, Dropout};
@@ -220,9 +220,7 @@ struct Plan {
 impl Plan {
     /// `None` when no target counts or no caption reaches a second step.
     fn new(ids: &[u32], batch: usize, steps: usize, pad: u32, hidden: usize) -> Option<Self> {
-        let lengths: Vec<usize> =
-            (0..batch).map(|b| (0..steps).rev().find(|&t| ids[t * batch + b] != pad).map_or(0, |t| t + 1)).collect();
-        let shape = SequenceShape::packed(&lengths, hidden);
+        let shape = packed_captions(ids, batch, steps, pad, hidden);
         let kept = counted_positions(ids, pad);
         if kept.is_empty() || shape.steps() < 2 {
             return None;
