@@ -17,6 +17,8 @@ pub fn parse_device(spec: &str) -> candle_core::Result<Device> {
                  commands, `cargo xtask-cuda` instead of `cargo xtask`)"
             );
         }
+        // Reads CAPTION_ALLOW_TF32 before any product runs, so that candle's own products follow it.
+        crate::backend::allow_tf32();
         Device::new_cuda(ordinal).map_err(|e| candle_core::Error::Msg(format!("--device {spec}: {e}")))
     };
     match spec {

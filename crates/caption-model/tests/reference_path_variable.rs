@@ -17,8 +17,12 @@ fn the_variable_forces_the_reference_path_and_the_api_lifts_it() {
         std::env::set_var(TF32_VARIABLE, " Yes ");
     }
     assert!(backend::allow_tf32(), "the variable allows TF32");
+    #[cfg(feature = "cuda")]
+    assert!(candle_core::cuda_backend::gemm_reduced_precision_f32(), "candle's own products follow the variable");
     backend::set_allow_tf32(false);
     assert!(!backend::allow_tf32(), "the API forbids it again, whatever the variable says");
+    #[cfg(feature = "cuda")]
+    assert!(!candle_core::cuda_backend::gemm_reduced_precision_f32(), "and candle's with it");
 
     let config = DecoderConfig { embed_size: 8, hidden_size: 12, vocab_size: 17, num_layers: 1 };
     let varmap = VarMap::new();

@@ -108,7 +108,12 @@ fn switch_is_on(switch: &AtomicU8, variable: &str) -> bool {
 /// [`TF32_VARIABLE`] or [`set_allow_tf32`] (`cargo xtask train --allow-tf32`); the CPU never
 /// uses it.
 pub fn allow_tf32() -> bool {
-    switch_is_on(&TF32_SWITCH, TF32_VARIABLE)
+    let unread = TF32_SWITCH.load(Ordering::Relaxed) == UNSET;
+    let on = switch_is_on(&TF32_SWITCH, TF32_VARIABLE);
+    if unread {
+        tell_candle_tf32(on);
+    }
+    on
 }
 
 /// Allows TF32 on CUDA (`true`) or forbids it (`false`) for the whole process, whatever
@@ -116,8 +121,17 @@ pub fn allow_tf32() -> bool {
 /// products.
 pub fn set_allow_tf32(on: bool) {
     TF32_SWITCH.store(if on { ON } else { OFF }, Ordering::Relaxed);
+    tell_candle_tf32(on);
+}
+
+/// Passes the TF32 setting on to candle's own float32 products (its process-wide flag), whether
+/// it came from [`set_allow_tf32`] or from [`TF32_VARIABLE`] (read by [`allow_tf32`], which
+/// creating a CUDA device calls first: see [`parse_device`](crate::parse_device)).
+fn tell_candle_tf32(on: bool) {
     #[cfg(feature = "cuda")]
     candle_core::cuda_backend::set_gemm_reduced_precision_f32(on);
+    #[cfg(not(feature = "cuda"))]
+    let _ = on;
 }
 
 thread_local! {
