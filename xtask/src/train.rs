@@ -59,8 +59,8 @@ pub struct TrainArgs {
     pub device: String,
     /// Let float32 matrix products and convolutions on CUDA use TF32 tensor cores: faster on
     /// Ampere and later GPUs, but results then differ from the CPU's and from PyTorch's strict
-    /// float32 in the third or fourth digit (the run says so when it starts). Off by default, as
-    /// CAPTION_ALLOW_TF32=1 would turn it on; the CPU never uses TF32.
+    /// float32 in the third or fourth digit (the run says so when it starts). Off by default;
+    /// CAPTION_ALLOW_TF32=1 turns it on as well. The CPU never uses TF32.
     #[arg(long)]
     pub allow_tf32: bool,
     /// What trains [default: frozen].
