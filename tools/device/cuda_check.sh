@@ -3,7 +3,7 @@
 # one run that fits in 10 minutes:
 #   1. parity: caption-model's tests/cuda_backend.rs (ignored without a GPU): the CUDA training
 #      pass (encoder head + decoder, dropout, PAD, two layers, and the original's sizes at batch 32),
-#      greedy decoding, Adam's kernel, Inception in eval mode, with batch statistics and its
+#      greedy decoding, beam search, Adam's kernel, Inception in eval mode, with batch statistics and its
 #      fine-tuning gradients, against the CPU backend (float32 within 1e-5; Inception 1e-4, its
 #      gradients 1e-3), with candle's convolution and again with cuDNN's;
 #   2. training speed: crates/caption-train/examples/train_bench.rs on CUDA with the backend
@@ -11,8 +11,8 @@
 #      (candle's autograd: the numbers before the backend), then the PyTorch original
 #      (tools/train/bench_train_torch.py, strict float32 and TF32) on the same GPU;
 #   3. inference: crates/caption-model/examples/device_check.rs (Inception v3 parity with the
-#      torchvision fixtures, eval forward at batch 1 and 32, greedy decoding of 50 steps on the
-#      backend and on candle's tensor operations), built with `cuda` (candle's im2col convolution)
+#      torchvision fixtures, eval forward at batch 1 and 32, greedy decoding of 50 steps and beam
+#      search (beam 3, 20 steps) on the backend and on candle's tensor operations), built with `cuda` (candle's im2col convolution)
 #      and with `cudnn` (the backend's cuDNN convolutions), then torchvision and the PyTorch decoder;
 #   4. the table (tools/device/cuda_table.py), also in $OUT/table.md.
 #      Each phase's peak GPU memory comes with it.

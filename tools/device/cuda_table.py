@@ -7,7 +7,8 @@ strict float32 and with torch's TF32 defaults, all from one run on one GPU, with
         [--memory GPU_MEMORY.csv PHASES.csv]
 
 The inference files (crates/caption-model/examples/device_check.rs; bench_inception_torch.py and
-bench_decoder_torch.py) add Inception v3's eval forward (images/s) and greedy decoding (ms).
+bench_decoder_torch.py) add Inception v3's eval forward (images/s), greedy decoding and beam
+search (ms).
 `--memory` adds each phase's peak GPU memory from nvidia-smi's samples (`timestamp, MiB` lines)
 and the phases' start times (`timestamp,name` lines; the last phase marks the end).
 """
@@ -61,6 +62,11 @@ def inference(ours_path, torch_path):
             ratio = f"{theirs / row['ms']:.2f}×" if theirs else "–"
             mine = f"{row['ms']:.2f} ms"
             print(f"| {row['bench']} | {mine} | {theirs if theirs is not None else '–'} ms | – | {ratio} | – |")
+        elif str(row.get("bench", "")) == "beam 3, 20 steps, 1 image":
+            # PyTorch's tutorial has no beam search: the ratio is against candle's operations.
+            theirs = next((r["ms"] for r in ours if r.get("bench") == row["bench"] + ", tensor operations"), None)
+            ratio = f"{theirs / row['ms']:.2f}× candle's operations ({theirs} ms)" if theirs else "–"
+            print(f"| {row['bench']} | {row['ms']:.2f} ms | – | – | {ratio} | – |")
         elif "check" in row:
             print(f"| parity: {row['check']} | {row.get('relative_difference', row.get('error'))} | | | | |")
 

@@ -387,10 +387,10 @@ impl DecoderWithAttention {
             let embedded = self.embedding.forward(&Tensor::new(words.as_slice(), device)?)?;
             let (h, c, alpha) = self.step(&rows.grid, &rows.projected, &embedded, &rows.h, &rows.c)?;
             let log_probs = candle_nn::ops::log_softmax(&self.fc.forward(&h)?, D::Minus1)?;
-            let step = BeamStep {
-                log_probs: log_probs.to_dtype(DType::F32)?.to_vec2()?,
-                alphas: Some(alpha.to_dtype(DType::F32)?.to_vec2()?),
-            };
+            let step = BeamStep::every_word(
+                log_probs.to_dtype(DType::F32)?.to_vec2()?,
+                Some(alpha.to_dtype(DType::F32)?.to_vec2()?),
+            );
             (rows.h, rows.c) = (h, c);
             Ok(step)
         })

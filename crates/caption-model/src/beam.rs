@@ -13,6 +13,8 @@
 
 use candle_core::{D, Result, Tensor};
 
+#[cfg(feature = "cuda")]
+use crate::backend::{Gradient, Path, choose};
 use crate::{DecoderRNN, LstmState};
 
 /// Beam search settings.
@@ -58,13 +60,28 @@ impl Hypothesis {
     }
 }
 
-/// What a decoder returns for one step of the search: per row of the step's batch, the
-/// log-probabilities of the next word and (an attention decoder's) the weights over the grid.
+/// What a decoder returns for one step of the search: per row of the step's batch, the words
+/// that may come next with their log-probabilities and (an attention decoder's) the weights over
+/// the grid.
 pub(crate) struct BeamStep {
-    /// Rows × vocabulary.
-    pub log_probs: Vec<Vec<f32>>,
+    /// Per row, `(word, log-probability)`: every word of the vocabulary, or the row's
+    /// `beam_size` most probable words, equal ones the lower id first (an image keeps no more
+    /// extensions than that, and the search ranks them in that order, so the others cannot be
+    /// kept).
+    pub next_words: Vec<Vec<(u32, f32)>>,
     /// Rows × positions, or `None`.
     pub alphas: Option<Vec<Vec<f32>>>,
+}
+
+impl BeamStep {
+    /// A step that offers every word: `log_probs` is rows × vocabulary.
+    pub fn every_word(log_probs: Vec<Vec<f32>>, alphas: Option<Vec<Vec<f32>>>) -> Self {
+        let next_words = log_probs
+            .into_iter()
+            .map(|row| row.into_iter().enumerate().map(|(w, lp)| (w as u32, lp)).collect())
+            .collect();
+        Self { next_words, alphas }
+    }
 }
 
 /// The rows a step continues: for each row of the next batch, the row of the previous step it
@@ -98,14 +115,14 @@ pub(crate) fn search(
     let (mut parents, mut words): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     for length in 0..config.max_length {
         let continued = (length > 0).then(|| Continued { parents: &parents, words: &words });
-        let BeamStep { log_probs, alphas } = step(continued)?;
+        let BeamStep { next_words: offered, alphas } = step(continued)?;
         // The next step's rows: (parent row, word) for every hypothesis that stays live.
         let (mut next_parents, mut next_words) = (Vec::new(), Vec::new());
         for (image, hypotheses) in live.iter_mut().enumerate() {
             let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
             for (index, entry) in hypotheses.iter().enumerate() {
                 let base = entry.hypothesis.log_prob;
-                candidates.extend(log_probs[entry.row].iter().enumerate().map(|(w, &lp)| (base + lp, index, w as u32)));
+                candidates.extend(offered[entry.row].iter().map(|&(word, lp)| (base + lp, index, word)));
             }
             // All candidates have the same length, so normalisation does not change their order.
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
@@ -173,7 +190,28 @@ impl DecoderRNN {
     /// ranked by [`Hypothesis::score`]: finished ones first, then unfinished ones when fewer than
     /// `n` finished. The first is [`beam_search`](Self::beam_search)'s. Fewer than `n` come back
     /// only when the search kept fewer (`n` above the beam size, or a tiny vocabulary).
+    ///
+    /// On the CUDA backend (float32 on a GPU, builds with the `cuda` feature) each step is a few
+    /// products, the fused LSTM cell and one kernel that picks every hypothesis's `beam_size` best
+    /// next words (`backend::cuda::beam`); only those travel to the host. Elsewhere, and as the
+    /// reference it is tested against, [`beam_search_with_tensors`](Self::beam_search_with_tensors).
     pub fn beam_search_n_best(&self, features: &Tensor, config: BeamConfig, n: usize) -> Result<Vec<Vec<Hypothesis>>> {
+        #[cfg(feature = "cuda")]
+        if choose(&[features, self.embed_weights()], Gradient::NotTracked) == Path::Cuda {
+            return crate::backend::cuda::beam::beam_search_n_best(self, features, config, n);
+        }
+        self.beam_search_with_tensors(features, config, n)
+    }
+
+    /// [`beam_search_n_best`](Self::beam_search_n_best) with candle tensor operations on any
+    /// device: one LSTM step for all live hypotheses, the output layer and log-softmax, every
+    /// word's log-probability read back per step.
+    pub fn beam_search_with_tensors(
+        &self,
+        features: &Tensor,
+        config: BeamConfig,
+        n: usize,
+    ) -> Result<Vec<Vec<Hypothesis>>> {
         let device = features.device();
         let mut state: Option<LstmState> = None;
         search(features.dim(0)?, config, n, |continued| {
@@ -191,7 +229,71 @@ impl DecoderRNN {
             let (logits, next) = self.step(&input, previous.as_ref())?;
             state = Some(next);
             let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
-            Ok(BeamStep { log_probs, alphas: None })
+            Ok(BeamStep::every_word(log_probs, None))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A made-up decoder step: every hypothesis's next-word log-probabilities follow from its
+    /// words so far (the same in any run), rounded to quarters so that equal scores occur.
+    struct MadeUp {
+        vocab: usize,
+        /// Per row of the last step, a key of its hypothesis's words.
+        keys: Vec<u64>,
+    }
+
+    impl MadeUp {
+        fn log_probs(key: u64, vocab: usize) -> Vec<f32> {
+            let mut state = key.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let logits: Vec<f32> = (0..vocab)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((state >> 40) % 12) as f32 * 0.25
+                })
+                .collect();
+            let log_sum = logits.iter().map(|x| x.exp()).sum::<f32>().ln();
+            logits.iter().map(|x| x - log_sum).collect()
+        }
+
+        fn step(&mut self, images: usize, continued: Option<Continued<'_>>, top: Option<usize>) -> BeamStep {
+            self.keys = match continued {
+                None => (0..images as u64).collect(),
+                Some(rows) => rows
+                    .parents
+                    .iter()
+                    .zip(rows.words)
+                    .map(|(&p, &w)| self.keys[p as usize].wrapping_mul(31).wrapping_add(u64::from(w) + 7))
+                    .collect(),
+            };
+            let rows: Vec<Vec<f32>> = self.keys.iter().map(|&key| Self::log_probs(key, self.vocab)).collect();
+            let mut step = BeamStep::every_word(rows, None);
+            if let Some(count) = top {
+                // What the CUDA backend's top_words returns: best first, equal ones lower id first.
+                for row in &mut step.next_words {
+                    row.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    row.truncate(count);
+                }
+            }
+            step
+        }
+    }
+
+    #[test]
+    fn offering_each_rows_best_words_finds_what_offering_every_word_finds() {
+        for (beam_size, vocab, penalty) in [(1, 9, 0.0), (3, 9, 0.7), (4, 5, 1.0), (7, 5, 0.0)] {
+            let config = BeamConfig { beam_size, max_length: 6, length_penalty: penalty, eos: 2 };
+            let search_with = |top| {
+                let mut decoder = MadeUp { vocab, keys: Vec::new() };
+                search(3, config, beam_size + 1, |continued| Ok(decoder.step(3, continued, top))).unwrap()
+            };
+            let every = search_with(None);
+            let best = search_with(Some(beam_size.min(vocab)));
+            assert!(every.iter().flatten().any(|h| h.finished), "some hypothesis ends");
+            assert_eq!(best, every, "beam {beam_size}, vocabulary {vocab}");
+        }
     }
 }

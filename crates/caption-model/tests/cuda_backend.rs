@@ -194,6 +194,41 @@ fn greedy_decoding_equals_the_cpu_backend_and_the_reference() {
     }
 }
 
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn beam_search_equals_the_cpu_backend_and_the_reference() {
+    let device = cuda();
+    // The original's sizes; two layers; a beam wider than a tiny vocabulary.
+    for (config, images, beam_size) in [
+        (DecoderConfig { embed_size: 256, hidden_size: 256, vocab_size: 2994, num_layers: 1 }, 2, 5),
+        (DecoderConfig { embed_size: 24, hidden_size: 40, vocab_size: 53, num_layers: 2 }, 4, 3),
+        (DecoderConfig { embed_size: 8, hidden_size: 12, vocab_size: 4, num_layers: 1 }, 3, 6),
+    ] {
+        let (cpu, gpu) = models(config, 7, &device);
+        let features = Tensor::randn(0f32, 1.0, (images, config.embed_size), &Device::Cpu).unwrap();
+        let gpu_features = features.to_device(&device).unwrap();
+        let eos = cpu.decoder.greedy(&features, 50, u32::MAX).unwrap()[0].0[2];
+        let search = caption_model::BeamConfig { beam_size, max_length: 12, length_penalty: 0.7, eos };
+        let expected = cpu.decoder.beam_search_n_best(&features, search, beam_size).unwrap();
+        let reference = gpu.decoder.beam_search_with_tensors(&gpu_features, search, beam_size).unwrap();
+        let actual = gpu.decoder.beam_search_n_best(&gpu_features, search, beam_size).unwrap();
+        assert!(expected.iter().any(|ranked| ranked.iter().any(|h| h.finished)), "some hypothesis reaches eos");
+        for (image, ranked) in actual.iter().enumerate() {
+            let ids = |ranking: &[caption_model::Hypothesis]| ranking.iter().map(|h| h.ids.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(ranked), ids(&expected[image]), "image {image}: the CPU backend's ranking");
+            assert_eq!(ids(ranked), ids(&reference[image]), "image {image}: the reference path's ranking");
+            for (found, wanted) in ranked.iter().zip(&expected[image]) {
+                assert_eq!(found.finished, wanted.finished, "image {image}");
+                let tolerance = 1e-4 * wanted.log_prob.abs().max(1.0);
+                assert!(
+                    (found.log_prob - wanted.log_prob).abs() <= tolerance,
+                    "image {image}: {found:?} vs {wanted:?}"
+                );
+            }
+        }
+    }
+}
+
 /// The same Inception v3 (no fc) on the CPU and on `device`, each with its variables, and batch
 /// norms that are not the identity: patterned running statistics and affine parameters.
 fn inceptions(device: &Device) -> ((VarMap, Inception3), (VarMap, Inception3)) {

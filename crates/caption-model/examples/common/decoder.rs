@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use caption_model::{DecoderConfig, DecoderRNN, Dropout};
+use caption_model::{BeamConfig, DecoderConfig, DecoderRNN, Dropout};
 
-/// Times a training step and greedy decoding on `device`, printing JSON lines.
+/// Times a training step, greedy decoding and beam search on `device`, printing JSON lines.
 pub fn run(device: &Device) -> candle_core::Result<()> {
     let device = device.clone();
     let config = DecoderConfig { embed_size: 256, hidden_size: 256, vocab_size: 2994, num_layers: 1 };
@@ -74,6 +74,27 @@ pub fn run(device: &Device) -> candle_core::Result<()> {
         let start = Instant::now();
         for _ in 0..iterations {
             greedy(cpu_loop)?;
+        }
+        let per_caption = start.elapsed().as_secs_f64() / iterations as f64;
+        println!("{{\"bench\": \"{name}\", \"device\": \"{device:?}\", \"ms\": {:.2}}}", per_caption * 1e3);
+    }
+
+    // Beam search: `beam_search_n_best` (on CUDA its own kernels), then the tensor operations.
+    let search = BeamConfig { beam_size: 3, max_length: 20, length_penalty: 0.0, eos: u32::MAX };
+    let beam = |own: bool| {
+        if own {
+            decoder.beam_search_n_best(&one, search, 1)
+        } else {
+            decoder.beam_search_with_tensors(&one, search, 1)
+        }
+    };
+    let paths = [("beam 3, 20 steps, 1 image", true), ("beam 3, 20 steps, 1 image, tensor operations", false)];
+    for (name, own) in paths {
+        beam(own)?;
+        let iterations = 10;
+        let start = Instant::now();
+        for _ in 0..iterations {
+            beam(own)?;
         }
         let per_caption = start.elapsed().as_secs_f64() / iterations as f64;
         println!("{{\"bench\": \"{name}\", \"device\": \"{device:?}\", \"ms\": {:.2}}}", per_caption * 1e3);

@@ -134,47 +134,65 @@ extern "C" __global__ void softmax_cross_entropy(float* logits, const float* bia
     if (threadIdx.x == 0) losses[blockIdx.x] = logf(sum) - (target_logit - max);
 }
 
-// Greedy decoding's choice for each row of `logits` (rows × vocab, the output layer's products
-// without its bias), one block of ROW_THREADS per row: the word with the largest logit + bias (the
-// first of equal maxima, as argmax) into ids[row], and its log-probability −log Σ exp(x − max)
-// into scores[row].
-extern "C" __global__ void greedy_choice(const float* logits, const float* bias, uint32_t* ids, float* scores,
-                                         int vocab) {
+// The `count` most probable words of each row of `logits` (rows × vocab, the output layer's
+// products without its bias), one block of ROW_THREADS per row, best first: round k takes the
+// largest logit + bias after round k − 1's choice, equal values the lower id first (argmax's and a
+// stable sort's order). The ids go to words[row · count + k], their log-probabilities (the
+// log-softmax x − max − log Σ exp(x − max)) to log_probs[row · count + k]. Greedy decoding is
+// count = 1, beam search count = the beam's width. A row of NaN alone gives word 0, log-prob NaN.
+// (Ordered by x: two words whose log-probabilities round to the same float keep their logits'
+// order, where a sort of the log-probabilities would put the lower id first.)
+extern "C" __global__ void top_words(const float* logits, const float* bias, uint32_t* words, float* log_probs,
+                                     int vocab, int count) {
     __shared__ float best_values[ROW_THREADS];
     __shared__ int best_words[ROW_THREADS];
     __shared__ float shared[ROW_THREADS / 32];
     const float* row = logits + (size_t)blockIdx.x * vocab;
-    float best = -INFINITY;
-    int word = vocab;
-    for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) {
-        float x = row[c] + bias[c];
-        if (x > best) {
-            best = x;
-            word = c;
-        }
-    }
-    best_values[threadIdx.x] = best;
-    best_words[threadIdx.x] = word;
-    __syncthreads();
-    for (int half = ROW_THREADS / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) {
-            float other = best_values[threadIdx.x + half];
-            int other_word = best_words[threadIdx.x + half];
-            if (other > best_values[threadIdx.x] ||
-                (other == best_values[threadIdx.x] && other_word < best_words[threadIdx.x])) {
-                best_values[threadIdx.x] = other;
-                best_words[threadIdx.x] = other_word;
+    // The previous round's choice: this round looks only at what ranks after it.
+    float after = INFINITY;
+    int after_word = -1;
+    float max = 0.0f, log_sum = 0.0f;
+    for (int k = 0; k < count; ++k) {
+        float best = -INFINITY;
+        int word = vocab;  // none yet
+        for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) {
+            float x = row[c] + bias[c];
+            bool ranks_after = x < after || (x == after && c > after_word);
+            if (ranks_after && (word == vocab || x > best)) {
+                best = x;
+                word = c;
             }
         }
+        best_values[threadIdx.x] = best;
+        best_words[threadIdx.x] = word;
         __syncthreads();
-    }
-    float max = best_values[0];
-    float sum = 0.0f;
-    for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) sum += expf(row[c] + bias[c] - max);
-    sum = block_sum(sum, shared);
-    if (threadIdx.x == 0) {
-        ids[blockIdx.x] = (uint32_t)best_words[0];
-        scores[blockIdx.x] = -logf(sum);
+        for (int half = ROW_THREADS / 2; half > 0; half /= 2) {
+            if (threadIdx.x < half) {
+                float other = best_values[threadIdx.x + half];
+                int other_word = best_words[threadIdx.x + half];
+                int mine = best_words[threadIdx.x];
+                if (other_word != vocab && (mine == vocab || other > best_values[threadIdx.x] ||
+                                            (other == best_values[threadIdx.x] && other_word < mine))) {
+                    best_values[threadIdx.x] = other;
+                    best_words[threadIdx.x] = other_word;
+                }
+            }
+            __syncthreads();
+        }
+        after = best_values[0];
+        after_word = best_words[0];
+        __syncthreads();  // every thread has the round's choice before the next round writes
+        if (k == 0) {
+            max = after;
+            float sum = 0.0f;
+            for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) sum += expf(row[c] + bias[c] - max);
+            log_sum = logf(block_sum(sum, shared));
+        }
+        if (threadIdx.x == 0) {
+            bool none = after_word == vocab;
+            words[(size_t)blockIdx.x * count + k] = none ? 0u : (uint32_t)after_word;
+            log_probs[(size_t)blockIdx.x * count + k] = none ? NAN : (after - max) - log_sum;
+        }
     }
 }
 

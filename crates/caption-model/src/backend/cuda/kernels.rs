@@ -161,30 +161,35 @@ pub(crate) fn softmax_cross_entropy(
     run(&mut b, cfg)
 }
 
-/// Greedy decoding's choice for each row of `logits` (rows × vocab, without the output layer's
-/// `bias`): the best word into `ids` and its log-probability into `scores`, from element `at` of
-/// each on.
-pub(crate) fn greedy_choice(
+/// The `count` most probable words of each row of `logits` (rows × vocab, without the output
+/// layer's `bias`), best first, into `words`, and their log-probabilities into `log_probs`, each
+/// from element `at` on (`count` per row).
+pub(crate) fn top_words(
     device: &CudaDevice,
     logits: &CudaView<f32>,
     bias: &CudaView<f32>,
-    ids: &mut CudaSlice<u32>,
-    scores: &mut CudaSlice<f32>,
+    words: &mut CudaSlice<u32>,
+    log_probs: &mut CudaSlice<f32>,
     at: usize,
+    count: usize,
 ) -> Result<()> {
     let vocab = bias.len();
-    let rows = logits.len() / vocab.max(1);
+    if count == 0 || count > vocab {
+        candle_core::bail!("top words: {count} of a vocabulary of {vocab}");
+    }
+    let rows = logits.len() / vocab;
     if rows == 0 {
         return Ok(());
     }
-    holds(ids.len(), at + rows, "the ids")?;
-    holds(scores.len(), at + rows, "the scores")?;
-    let (mut ids, mut scores) = (ids.slice_mut(at..at + rows), scores.slice_mut(at..at + rows));
+    let end = at + rows * count;
+    holds(words.len(), end, "the words")?;
+    holds(log_probs.len(), end, "the log-probabilities")?;
+    let (mut words, mut log_probs) = (words.slice_mut(at..end), log_probs.slice_mut(at..end));
     let cfg = LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (ROW_THREADS, 1, 1), shared_mem_bytes: 0 };
-    let vocab = int(vocab)?;
-    let (func, stream) = function(device, "greedy_choice")?;
+    let (vocab, count) = (int(vocab)?, int(count)?);
+    let (func, stream) = function(device, "top_words")?;
     let mut b = stream.launch_builder(&func);
-    b.arg(logits).arg(bias).arg(&mut ids).arg(&mut scores).arg(&vocab);
+    b.arg(logits).arg(bias).arg(&mut words).arg(&mut log_probs).arg(&vocab).arg(&count);
     run(&mut b, cfg)
 }
 

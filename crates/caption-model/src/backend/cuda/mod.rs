@@ -1,8 +1,8 @@
-//! The CUDA backend (the `cuda` feature): the decoder's training pass, greedy decoding, Adam's
-//! update and Inception's convolutions and batch norms as cuBLAS or cuDNN calls and fused kernels
-//! instead of candle's many small operations, for float32 tensors on a CUDA device. Each fast path
-//! computes what the CPU backend's (or the reference path) does, with the same equations
-//! (`kernels.cu` holds them, once), and is tested against it on a GPU (`tests/cuda_backend.rs`,
+//! The CUDA backend (the `cuda` feature): the decoder's training pass, greedy decoding and beam
+//! search, Adam's update and Inception's convolutions and batch norms as cuBLAS or cuDNN calls and
+//! fused kernels instead of candle's many small operations, for float32 tensors on a CUDA device.
+//! Each fast path computes what the CPU backend's (or the reference path) does, with the same
+//! equations (`kernels.cu` holds them, once), and is tested against it on a GPU (`tests/cuda_backend.rs`,
 //! run by `tools/device/cuda_check.sh`).
 //!
 //! - `kernels.cu`, `kernels.rs`: the kernels (compiled by build.rs with nvcc to PTX, embedded)
@@ -11,7 +11,11 @@
 //!   [`allow_tf32`](super::allow_tf32));
 //! - `training_pass.rs`: the teacher-forced decoder (and the encoder head) forward and backward,
 //!   PyTorch's `lstm_cell_forward`/`backward` per step;
-//! - `greedy.rs`: greedy decoding, a few products and two kernels per step, no wait per step;
+//! - `decoder_step.rs`: one step of the LSTM decoder for a batch of rows (a few products and the
+//!   fused cell per layer, the output layer's product);
+//! - `greedy.rs`: greedy decoding, the step and two kernels per step, no wait per step;
+//! - `beam.rs`: beam search, the step and one kernel that picks each hypothesis's best next
+//!   words, so only those reach the host;
 //! - `conv.rs` (the `cudnn` feature): convolutions on cuDNN, forward and backward (a candle
 //!   operation with its own gradient), descriptors and algorithms chosen once per shape;
 //! - `batch_norm.rs`: batch norm + ReLU after each of Inception's convolutions, in eval mode, with
@@ -22,9 +26,11 @@
 
 pub(crate) mod adam;
 pub(crate) mod batch_norm;
+pub(crate) mod beam;
 pub(crate) mod blas;
 #[cfg(feature = "cudnn")]
 pub(crate) mod conv;
+pub(crate) mod decoder_step;
 pub(crate) mod greedy;
 pub(crate) mod kernels;
 pub(crate) mod training_pass;
