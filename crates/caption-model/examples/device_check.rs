@@ -28,7 +28,7 @@ fn main() -> candle_core::Result<()> {
     unsafe { caption_model::pin_cpu_thread_count() };
     let args: Vec<String> = std::env::args().collect();
     let device = match args.iter().position(|a| a == "--device").and_then(|i| args.get(i + 1)).map(String::as_str) {
-        Some("cuda") => Device::new_cuda(0)?,
+        Some("cuda") => caption_model::parse_device("cuda")?,
         _ => Device::Cpu,
     };
     let fixtures_dir = std::env::var("FIXTURES").map(PathBuf::from).unwrap_or_else(|_| fixture(""));

@@ -4,7 +4,10 @@
 use candle_core::Device;
 
 /// Parses `auto` (CUDA 0 when this build has CUDA and a GPU answers, else the CPU), `cpu`,
-/// `cuda` or `cuda:N`.
+/// `cuda` or `cuda:N`. A CUDA device made here reads `CAPTION_ALLOW_TF32` first and keeps the
+/// memory its tensors free for its next allocations (its memory pool's release threshold raised:
+/// candle allocates with `cuMemAllocAsync`, whose pool otherwise returns freed memory to the
+/// driver at every synchronisation).
 ///
 /// # Errors
 /// An unknown spelling, or CUDA asked of a build without the `cuda` feature or a machine without
@@ -19,7 +22,12 @@ pub fn parse_device(spec: &str) -> candle_core::Result<Device> {
         }
         // Reads CAPTION_ALLOW_TF32 before any product runs, so that candle's own products follow it.
         crate::backend::allow_tf32();
-        Device::new_cuda(ordinal).map_err(|e| candle_core::Error::Msg(format!("--device {spec}: {e}")))
+        let device = Device::new_cuda(ordinal).map_err(|e| candle_core::Error::Msg(format!("--device {spec}: {e}")))?;
+        #[cfg(feature = "cuda")]
+        if let Device::Cuda(cuda) = &device {
+            crate::backend::cuda::keep_freed_memory(cuda)?;
+        }
+        Ok(device)
     };
     match spec {
         "cpu" => Ok(Device::Cpu),

@@ -19,8 +19,27 @@ use caption_model::{CNNtoRNN, DecoderConfig, Dropout, Inception3, InceptionConfi
 mod common_batch;
 use common_batch::{PAD, batch};
 
+/// The GPU as the commands make it ([`caption_model::parse_device`]).
 fn cuda() -> Device {
-    Device::new_cuda(0).expect("these tests need a CUDA device (run them with tools/device/cuda_check.sh)")
+    caption_model::parse_device("cuda")
+        .expect("these tests need a CUDA device (run them with tools/device/cuda_check.sh)")
+}
+
+#[test]
+#[ignore = "needs a CUDA device: tools/device/cuda_check.sh"]
+fn a_device_made_for_the_commands_keeps_freed_memory_in_its_pool() {
+    use candle_core::cuda_backend::cudarc::driver::{result, sys};
+    let Device::Cuda(device) = cuda() else { unreachable!() };
+    let context = device.cuda_stream().context().clone();
+    assert!(context.has_async_alloc(), "the driver allocates stream-ordered (what the setting is for)");
+    let mut threshold = 0u64;
+    // SAFETY: the context's device; the attribute is a 64-bit integer.
+    unsafe {
+        let pool = result::device::get_mem_pool(context.cu_device()).unwrap();
+        let attribute = sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD;
+        result::mem_pool::get_attribute(pool, attribute, (&raw mut threshold).cast()).unwrap();
+    }
+    assert_eq!(threshold, u64::MAX);
 }
 
 /// The same model on the CPU and on `device`, fc and decoder from `seed`.

@@ -41,6 +41,31 @@ use candle_core::op::BackpropOp;
 use candle_core::{InplaceOp1, Layout};
 use candle_core::{Result, Shape, Storage, Tensor};
 
+/// Keeps the memory freed on `device` in its memory pool for the next allocations instead of
+/// handing it back to the driver at each synchronisation: the pool's release threshold (0 by
+/// default) raised to the maximum. Candle allocates every tensor with `cuMemAllocAsync` from that
+/// pool, so without this each training step that waits for its loss returns its buffers and maps
+/// them again in the next step (PyTorch's caching allocator keeps freed blocks the same way).
+/// Nothing to do where the driver has no stream-ordered allocation (cudarc then allocates
+/// synchronously).
+pub(crate) fn keep_freed_memory(device: &CudaDevice) -> Result<()> {
+    use candle_core::cuda_backend::cudarc::driver::{result, sys};
+    let stream = device.cuda_stream();
+    let context = stream.context();
+    if !context.has_async_alloc() {
+        return Ok(());
+    }
+    context.bind_to_thread().map_err(kernels::driver_error)?;
+    let mut threshold = u64::MAX;
+    // SAFETY: the device is the context's, bound to this thread; the release threshold is a
+    // cuuint64_t attribute, which `threshold` is.
+    unsafe {
+        let pool = result::device::get_mem_pool(context.cu_device()).map_err(kernels::driver_error)?;
+        let attribute = sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD;
+        result::mem_pool::set_attribute(pool, attribute, (&raw mut threshold).cast()).map_err(kernels::driver_error)
+    }
+}
+
 /// Runs `f` on the data of `tensors` (float32 on one CUDA device, as [`choose`](super::choose)
 /// made sure), read in place under their storages' read locks; a tensor that is not contiguous is
 /// copied first.
