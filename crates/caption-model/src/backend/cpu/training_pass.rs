@@ -6,7 +6,7 @@
 //! forward and backward, each allocating and dispatching; here each layer is one matrix product
 //! for the input projections of all steps, one small product per step for the recurrence (each
 //! way), loops over plain vectors, and three products for the weight gradients
-//! ([`lstm`](super::lstm)), all on the `gemm` crate. Rows whose target is
+//! ([`lstm`]), all on the `gemm` crate. Rows whose target is
 //! PAD skip the output layer, and a caption's steps after its last counted target skip the LSTM
 //! too: they add nothing to the loss or its gradient. The dropout masks are
 //! drawn from the same [`Dropout`] stream, in the same order and shapes, as
