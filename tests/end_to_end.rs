@@ -252,7 +252,7 @@ fn demo_at_tiny_sizes_writes_everything_it_names() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("demo.html");
     let out = ok(xtask(&["demo", "--images", "40", "--epochs", "1", "--image-size", "75", "--embed-size", "16"])
-        .args(["--hidden-size", "16", "--device", "cpu", "--json", "--data"])
+        .args(["--hidden-size", "16", "--device", "cpu", "--seed", "3", "--train-seed", "5", "--json", "--data"])
         .arg(dir.path().join("data"))
         .arg("--run")
         .arg(dir.path().join("run"))
@@ -260,6 +260,11 @@ fn demo_at_tiny_sizes_writes_everything_it_names() {
         .arg(&report)
         .output()
         .unwrap());
+    // The images come from --seed, the weights and the training from --train-seed.
+    let manifest = std::fs::read_to_string(dir.path().join("data/manifest.json")).unwrap();
+    assert!(manifest.contains("seed 3") && !manifest.contains("seed 5"), "{manifest}");
+    let config = std::fs::read_to_string(dir.path().join("run/config.toml")).unwrap();
+    assert!(config.lines().any(|line| line == "seed = 5"), "{config}");
     let summary: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
     for key in ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "baseline_bleu_4", "attribute_accuracy"] {
         let value = summary[key].as_f64().unwrap_or(f64::NAN);

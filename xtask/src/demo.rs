@@ -84,6 +84,10 @@ pub struct DemoArgs {
     /// Seed of the data, the weights and the training.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Seed of the weights and the training alone (the data stays --seed's): how much the
+    /// results move with it on the same images [default: --seed].
+    #[arg(long, value_name = "SEED")]
+    train_seed: Option<u64>,
     /// Where the prepared dataset goes (replaced if it is a prepared dataset; any other folder
     /// that is not empty is refused) [default: datasets/shapes, datasets/shapes-mixed with
     /// --decoder attention].
@@ -315,7 +319,7 @@ fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: D
         embed_size: args.embed_size,
         hidden_size: args.hidden_size,
         image_size: if args.pretrained { image_size.max(299) } else { image_size },
-        seed: args.seed,
+        seed: args.train_seed.unwrap_or(args.seed),
         ..TrainConfig::default()
     };
     let summary = train_and_report(config, dataset, run, false, &args.device, false)?;
