@@ -23,6 +23,9 @@ pub(crate) fn beam_search_n_best(
     n: usize,
 ) -> Result<Vec<Vec<Hypothesis>>> {
     let images = features.dim(0)?;
+    if images == 0 {
+        return Ok(Vec::new());
+    }
     with_decoder(decoder, features, |device, weights, features, sizes| {
         // No step has more rows than each image's beam of live hypotheses.
         let capacity = images * config.beam_size.max(1);
