@@ -35,8 +35,11 @@ impl DecoderWeights<'_, '_> {
 /// The decoder's sizes.
 #[derive(Clone, Copy)]
 pub(crate) struct Sizes {
+    /// Embedding (and image feature) width.
     pub embed: usize,
+    /// LSTM hidden units.
     pub hidden: usize,
+    /// Vocabulary size.
     pub vocab: usize,
 }
 
@@ -65,7 +68,9 @@ pub(crate) fn with_decoder<R>(
 
 /// Each layer's hidden and cell state for up to `capacity` rows.
 pub(crate) struct State {
+    /// Per layer, rows × hidden.
     pub hiddens: Vec<CudaSlice<f32>>,
+    /// Per layer, rows × hidden.
     pub cells: Vec<CudaSlice<f32>>,
 }
 
@@ -94,6 +99,7 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// Room for `capacity` rows.
     pub(crate) fn new(device: &CudaDevice, sizes: Sizes, capacity: usize) -> Result<Self> {
         Ok(Self {
             gates: zeros(device, capacity * 4 * sizes.hidden)?,
