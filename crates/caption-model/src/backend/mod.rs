@@ -7,8 +7,8 @@
 //! what every fast path is tested against. A **fast path** computes the same thing by hand where
 //! that measures faster than the reference (docs/benchmarks.md); each lives under a backend's
 //! folder ([`cpu`]; `cuda` in builds with the `cuda` feature: the decoder's training pass,
-//! greedy decoding, Adam's update and Inception's convolutions and batch norms as cuBLAS or cuDNN
-//! calls and fused kernels) and each equation is written once per backend.
+//! greedy decoding, beam search, Adam's update and Inception's convolutions and batch norms as
+//! cuBLAS or cuDNN calls and fused kernels) and each equation is written once per backend.
 //!
 //! [`choose`] is the one place that decides which path an operation takes, from its tensors'
 //! device and dtype and whether a gradient must flow back through it (candle's autograd sees only

@@ -2,8 +2,8 @@
 //! search, Adam's update and Inception's convolutions and batch norms as cuBLAS or cuDNN calls and
 //! fused kernels instead of candle's many small operations, for float32 tensors on a CUDA device.
 //! Each fast path computes what the CPU backend's (or the reference path) does, with the same
-//! equations (`kernels.cu` holds them, once), and is tested against it on a GPU (`tests/cuda_backend.rs`,
-//! run by `tools/device/cuda_check.sh`).
+//! equations (`kernels.cu` holds them, once), and is tested against it on a GPU
+//! (`tests/cuda_backend.rs`, run by `tools/device/cuda_check.sh`).
 //!
 //! - `kernels.cu`, `kernels.rs`: the kernels (compiled by build.rs with nvcc to PTX, embedded)
 //!   and one launch function each;
