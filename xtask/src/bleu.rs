@@ -1,20 +1,20 @@
 //! `cargo xtask bleu`: score caption files.
 
-use std::fs;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use caption_data::{PreparedDataset, Split};
+use caption_infer::Captioner;
 use caption_infer::evaluation::{caption_split, claim_eval_folder};
-use caption_infer::{Captioner, Decoding};
 use caption_metrics::formats::{self, EvalSet};
 use caption_metrics::{Bleu, BleuScore, CiderD, CiderScore, Compat, Corpus, RougeL, RougeScore};
 use caption_text::Tokenizer;
 
+use crate::decoding::DecodingArgs;
 use crate::evaluate;
 use crate::progress::Bars;
 use caption_infer::report;
+use caption_train::outputs::{self, Claim, claim_output_file};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
 
@@ -31,7 +31,8 @@ use serde_json::{Map, Value, json};
   cargo xtask bleu --results results.json --annotations captions_val2017.json --metrics bleu,cider
   cargo xtask bleu --input hypotheses.jsonl --compat nltk --smoothing method1 --json")]
 pub struct BleuArgs {
-    /// JSON Lines file: {"id": ..., "hypothesis": "text", "references": ["text", ...]} per line.
+    /// JSON Lines file: {"id": ..., "hypothesis": "text", "references": ["text", ...]} per line;
+    /// `-` reads standard input.
     #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["results", "annotations"])]
     input: Option<PathBuf>,
 
@@ -50,23 +51,21 @@ pub struct BleuArgs {
     #[arg(long, default_value = "test")]
     split: Split,
 
-    /// Beam search with K hypotheses instead of greedy decoding (with --checkpoint).
-    #[arg(long, value_name = "K")]
-    beam: Option<usize>,
+    /// Decoding (with --checkpoint).
+    #[command(flatten)]
+    decoding: DecodingArgs,
 
-    /// Beam search length normalisation exponent (0: none; 1: mean log-probability).
-    #[arg(long, default_value_t = 0.0)]
-    length_penalty: f32,
-
-    /// Where to write the captions and scores (default: RUN/eval-SPLIT).
-    #[arg(long, value_name = "DIR")]
+    /// Where to write the captions and scores (with --checkpoint; default: RUN/eval-SPLIT).
+    #[arg(long, value_name = "DIR", requires = "checkpoint")]
     out: Option<PathBuf>,
 
     /// Also write a self-contained HTML page: what made it (checkpoint, decoding, metric
     /// profile, date), the metric table, the run's training curves, and every image of the split
     /// with its generated and reference captions and per-image BLEU-1..4, CIDEr-D and ROUGE-L,
-    /// sortable (worst or best first) and filterable (text, metric range) in the page.
-    #[arg(long, value_name = "FILE.html")]
+    /// sortable (worst or best first) and filterable (text, metric range) in the page (with
+    /// --checkpoint). Only a new file or an earlier report is written; never a run's or dataset's
+    /// own files.
+    #[arg(long, value_name = "FILE.html", requires = "checkpoint")]
     report: Option<PathBuf>,
 
     /// `auto`, `cpu`, `cuda` or `cuda:N` (with --checkpoint).
@@ -180,32 +179,27 @@ pub fn run(args: &BleuArgs) -> Result<()> {
     Ok(())
 }
 
-/// Decoding chosen by `--beam`.
-pub fn decoding(beam: Option<usize>, length_penalty: f32) -> Decoding {
-    match beam {
-        Some(size) if size > 1 => Decoding::Beam { size, length_penalty },
-        _ => Decoding::Greedy,
-    }
-}
-
 fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> {
     let data = args.data.as_ref().context("--checkpoint needs --data")?;
+    let decoding = args.decoding.decoding(false)?;
     let out = args.out.clone().unwrap_or_else(|| checkpoint.join(format!("eval-{}", args.split)));
     // Checked before minutes of captioning: what is written never replaces what is read.
-    for output in std::iter::once(&out).chain(&args.report) {
-        caption_data::refuse_output_over_inputs(output, &[checkpoint, data])?;
-    }
+    let inputs = [checkpoint, data.as_path()];
+    caption_data::refuse_output_over_inputs(&out, &inputs)?;
     claim_eval_folder(&out)?;
+    if let Some(report) = &args.report {
+        let claim = Claim { inputs: &inputs, folders: &[&out], runs: &[] };
+        claim_output_file(report, &outputs::HTML_REPORT, &claim)?;
+    }
     let dataset = PreparedDataset::open(data)?;
     let device = caption_model::parse_device(&args.device)?;
     let captioner = Captioner::from_run_or_checkpoint(checkpoint, &device)?;
     let bars = Bars::new(args.json);
-    let mut captions =
-        caption_split(&captioner, &dataset, args.split, decoding(args.beam, args.length_penalty), &bars)?;
+    let mut captions = caption_split(&captioner, &dataset, args.split, decoding, &bars)?;
     captions.bleu = bleu;
     let scores = captions.scores()?;
-    let decoding = args.beam.map_or("greedy".to_string(), |k| format!("beam {k}"));
-    let paths = captions.write(&out, &scores, json!({"split": args.split.name(), "decoding": decoding}))?;
+    let decoding_name = args.decoding.name();
+    let paths = captions.write(&out, &scores, json!({"split": args.split.name(), "decoding": decoding_name}))?;
     if let Some(report_path) = &args.report {
         report::write(
             report_path,
@@ -213,7 +207,7 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
                 title: format!("{} — {} split", dataset.manifest.name, args.split),
                 provenance: report::Provenance {
                     checkpoint: captioner.source.clone(),
-                    decoding: self::decoding(args.beam, args.length_penalty),
+                    decoding,
                     profile: captions.metric_profile(),
                     split: args.split.to_string(),
                 },
@@ -230,7 +224,12 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
         println!("{}", std::fs::read_to_string(&paths[2])?.replace('\n', ""));
     } else {
         evaluate::print_scores(
-            &format!("{} images of {} ({decoding}; {})", captions.ids.len(), args.split, captions.metric_profile()),
+            &format!(
+                "{} images of {} ({decoding_name}; {})",
+                captions.ids.len(),
+                args.split,
+                captions.metric_profile()
+            ),
             &scores,
         );
         for path in &paths {
@@ -245,8 +244,8 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
 
 fn read_inputs(args: &BleuArgs) -> Result<EvalSet> {
     if let Some(input) = &args.input {
-        let file = fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
-        return Ok(formats::read_jsonl(BufReader::new(file), &input.display().to_string())?);
+        let (bytes, name) = crate::input::read_file_or_stdin(input, caption_data::MAX_CAPTIONS_FILE_BYTES)?;
+        return Ok(formats::read_jsonl(bytes.as_slice(), &name)?);
     }
     let (Some(results), Some(annotations)) = (&args.results, &args.annotations) else {
         bail!(
@@ -255,7 +254,11 @@ fn read_inputs(args: &BleuArgs) -> Result<EvalSet> {
              prepared dataset's split with a trained model and score it). See `cargo xtask bleu --help`"
         );
     };
-    let read = |path: &Path| fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
+    let read = |path: &Path| -> Result<String> {
+        let bytes = caption_data::read_input_file(path, caption_data::MAX_CAPTIONS_FILE_BYTES)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{}: not UTF-8 text: {e}", path.display()))
+    };
     Ok(formats::read_coco(
         &read(results)?,
         &results.display().to_string(),

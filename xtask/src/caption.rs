@@ -1,17 +1,17 @@
 //! `cargo xtask caption`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use caption_data::sources::read_captions_file;
-use caption_infer::{Captioner, Generated};
+use caption_infer::{Captioner, Decoding, Generated};
 use caption_model::{DecoderKind, read_original_checkpoint};
-use caption_text::{Ordering, Tokenizer, Vocabulary, detokenize};
+use caption_text::detokenize;
+use caption_train::outputs::{self, Claim, claim_files_in_folder};
 use clap::Args;
 use serde_json::json;
 
-use crate::bleu::decoding;
+use crate::decoding::DecodingArgs;
 
 /// Caption images with a trained model.
 ///
@@ -50,28 +50,29 @@ pub struct CaptionArgs {
     /// The PyTorch original's checkpoint (.pth.tar) or its safetensors export.
     #[arg(long, value_name = "FILE", requires = "captions")]
     original: Option<PathBuf>,
-    /// The captions file the original was trained on (Kaggle captions.txt), for its vocabulary.
-    #[arg(long, value_name = "FILE")]
+    /// The captions file the original was trained on (Kaggle captions.txt), for its vocabulary
+    /// (with --original).
+    #[arg(long, value_name = "FILE", conflicts_with = "checkpoint")]
     captions: Option<PathBuf>,
-    /// Vocabulary threshold the original used.
-    #[arg(long, default_value_t = 5)]
-    threshold: usize,
-    /// Beam search with K hypotheses instead of greedy decoding.
-    #[arg(long, value_name = "K")]
-    beam: Option<usize>,
-    /// Beam search length normalisation exponent: hypotheses are ranked by
-    /// log-probability / length^α (0: by log-probability).
-    #[arg(long, default_value_t = 0.0, value_name = "α")]
-    length_penalty: f32,
+    /// Vocabulary threshold the original used (with --original) [default: 5].
+    #[arg(long, conflicts_with = "checkpoint")]
+    threshold: Option<usize>,
+    /// Decoding.
+    #[command(flatten)]
+    decoding: DecodingArgs,
     /// The N best captions of each image with their log-probabilities, by beam search (beam
     /// width --beam K, at least N; N when --beam is not given). Finished captions come first;
     /// captions cut at --max-length follow only when fewer than N finished.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     num_captions: Option<u16>,
-    /// Longest caption, in tokens (the end token included); default: the model's (50 for
-    /// the original).
-    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u16).range(1..))]
+    /// Longest caption, in tokens (the end token included, so at least 2); default: the model's
+    /// (50 for the original). A caption cut there is marked: `finished: false` in JSON, a note
+    /// on standard error in text output.
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u16).range(2..))]
     max_length: Option<u16>,
+    /// Also caption the images in the subfolders of each folder given.
+    #[arg(long, short = 'r')]
+    recursive: bool,
     /// Print the model's tokens separated by spaces ("a dog 's ball .") instead of the caption
     /// as a person writes it.
     #[arg(long)]
@@ -80,28 +81,83 @@ pub struct CaptionArgs {
     #[arg(long, default_value = "auto")]
     device: String,
     /// Write where an attention model looked for each word, as DIR/NAME.attention.png (created if
-    /// missing; files of that name are replaced, nothing else in DIR is touched).
+    /// missing; only earlier maps of those names are replaced, nothing else in DIR is touched;
+    /// never a folder holding the images read, nor a run's or a dataset's).
     #[arg(long, value_name = "DIR")]
     attention_maps: Option<PathBuf>,
-    /// One JSON object per image instead of text (with `attention_map`, the PNG's path, when
-    /// --attention-maps is given): `image`, `caption`, `tokens`, `log_prob`,
-    /// `finished` (false when cut at --max-length); with --num-captions, `captions`: a list of
-    /// such objects, best first.
+    /// One JSON object per image instead of text: `image`, `caption`, `tokens`, `log_prob`,
+    /// `finished` (false when cut at --max-length), and `attention_map` (the PNG's path) with
+    /// --attention-maps; with --num-captions, `captions`: a list of such objects, best first.
+    /// File names must be UTF-8 here (others are refused by name); text output escapes `\t`,
+    /// `\n`, `\r` and `\\` in them.
     #[arg(long)]
     json: bool,
 }
 
 /// Runs `cargo xtask caption`.
 pub fn run(args: &CaptionArgs) -> Result<()> {
+    let beam_implied = args.num_captions.is_some();
+    let decoding = args.decoding.decoding(beam_implied)?;
+    let beam = match (args.num_captions, args.decoding.beam) {
+        (Some(n), Some(k)) if usize::from(n) > k => {
+            bail!(
+                "--num-captions {n} asks for more captions than the beam keeps (--beam {k}): widen the beam to at least {n}"
+            )
+        }
+        (Some(n), beam) => Some((beam.unwrap_or(n.into()), usize::from(n))),
+        (None, _) => None,
+    };
+    // Every image path and every output is checked before the model is read.
+    let named = read_stdin_paths(&args.images)?;
+    let found = caption_data::collect_image_files(&named, args.recursive);
+    let mut failures = found.unreadable.len();
+    for (path, problem) in &found.unreadable {
+        eprintln!("skipped {}: {problem}", path.display());
+    }
+    let total = found.files.len() + found.unreadable.len();
+    let mut files = found.files;
+    if args.json {
+        files.retain(|path| {
+            let utf8 = path.to_str().is_some();
+            if !utf8 {
+                failures += 1;
+                eprintln!(
+                    "skipped {}: the name is not UTF-8, which JSON cannot hold; rename it or use text output",
+                    path.display()
+                );
+            }
+            utf8
+        });
+    }
+    if files.is_empty() {
+        let inputs: Vec<String> = args
+            .images
+            .iter()
+            .map(|p| if p.as_os_str() == "-" { "standard input".to_string() } else { p.display().to_string() })
+            .collect();
+        let hint = match found.subfolders.len() {
+            0 => String::new(),
+            n => {
+                format!(" ({n} subfolder(s) not searched, such as {}: add --recursive)", found.subfolders[0].display())
+            }
+        };
+        bail!("no images in {}{hint}", inputs.join(", "));
+    }
+    let map_names = args.attention_maps.as_ref().map(|_| attention_map_names(&files));
+    if let (Some(dir), Some(names)) = (&args.attention_maps, &map_names) {
+        let mut inputs: Vec<&Path> = named.iter().map(PathBuf::as_path).collect();
+        inputs.extend(files.iter().map(PathBuf::as_path));
+        inputs.extend(args.checkpoint.iter().chain(&args.original).chain(&args.captions).map(PathBuf::as_path));
+        let claim = Claim { inputs: &inputs, ..Claim::default() };
+        claim_files_in_folder(dir, names, &outputs::ATTENTION_MAP, &claim)?;
+    }
+
     let device = caption_model::parse_device(&args.device)?;
     let mut captioner = match (&args.checkpoint, &args.original) {
         (Some(run), _) => Captioner::from_run_or_checkpoint(run, &device)?,
         (None, Some(original)) => {
             let captions = args.captions.as_ref().context("--original needs --captions")?;
-            let records = read_captions_file(captions)?;
-            let texts: Vec<&str> = records.iter().map(|r| r.caption.as_str()).collect();
-            let words = Tokenizer::english().lowercase_words_batch(&texts);
-            let vocabulary = Vocabulary::build(&words, args.threshold, Ordering::Original)?;
+            let vocabulary = caption_infer::original_vocabulary(captions, args.threshold.unwrap_or(5))?;
             let tensors = if original.extension().is_some_and(|e| e == "safetensors") {
                 candle_core::safetensors::load(original, &candle_core::Device::Cpu)?
             } else {
@@ -113,6 +169,12 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
     };
     if let Some(max_length) = args.max_length {
         captioner.max_length = max_length.into();
+    }
+    if let Some((size, _)) = beam {
+        captioner.check_beam_width(size)?;
+    }
+    if let Decoding::Beam { size, .. } = decoding {
+        captioner.check_beam_width(size)?;
     }
     if let Some(dir) = &args.attention_maps {
         let kind = captioner.model.kind();
@@ -126,27 +188,7 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let beam = match (args.num_captions, args.beam) {
-        (Some(n), Some(k)) if usize::from(n) > k => {
-            bail!(
-                "--num-captions {n} asks for more captions than the beam keeps (--beam {k}): widen the beam to at least {n}"
-            )
-        }
-        (Some(n), beam) => Some((beam.unwrap_or(n.into()), usize::from(n))),
-        (None, _) => None,
-    };
-    let files = collect_images(&read_stdin_paths(&args.images)?)?;
-    if files.is_empty() {
-        let inputs: Vec<String> = args
-            .images
-            .iter()
-            .map(|p| if p.as_os_str() == "-" { "standard input".to_string() } else { p.display().to_string() })
-            .collect();
-        bail!("no images in {}", inputs.join(", "));
-    }
-    let mut failures = 0;
-    let mut map_names = std::collections::HashSet::new();
-    let decoding = decoding(args.beam, args.length_penalty);
+    let mut cut = 0;
     let text_of = |generated: &Generated| {
         if args.tokens { generated.words.join(" ") } else { detokenize(&generated.words) }
     };
@@ -154,14 +196,15 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         json!({"caption": text_of(generated), "tokens": generated.words, "log_prob": generated.log_prob,
                "finished": generated.finished})
     };
-    for chunk in files.chunks(captioner.batch_size.max(1)) {
+    let batch = captioner.batch_size.max(1);
+    for (chunk_index, chunk) in files.chunks(batch).enumerate() {
         let mut images = Vec::new();
         let mut paths = Vec::new();
-        for path in chunk {
+        for (offset, path) in chunk.iter().enumerate() {
             match caption_data::check_image_file(path) {
                 Ok(image) => {
                     images.push(image);
-                    paths.push(path);
+                    paths.push((chunk_index * batch + offset, path));
                 }
                 Err(problem) => {
                     failures += 1;
@@ -173,84 +216,103 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
             continue;
         }
         let ranked: Vec<Vec<Generated>> = match beam {
-            Some((size, n)) => captioner.caption_images_n_best(&images, size, args.length_penalty, n)?,
+            Some((size, n)) => {
+                captioner.caption_images_n_best(&images, size, args.decoding.length_penalty.unwrap_or(0.0), n)?
+            }
             None => captioner.caption_images(&images, decoding)?.into_iter().map(|g| vec![g]).collect(),
         };
         let mut out = std::io::stdout().lock();
-        for ((path, captions), image) in paths.iter().zip(ranked).zip(&images) {
-            let map = match &args.attention_maps {
-                Some(dir) => Some(write_map(dir, path, image, &captions[0], &mut map_names)?),
-                None => None,
+        for (((index, path), captions), image) in paths.iter().zip(ranked).zip(&images) {
+            cut += usize::from(!captions[0].finished);
+            let map = match (&args.attention_maps, &map_names) {
+                (Some(dir), Some(names)) => Some(write_map(&dir.join(&names[*index]), path, image, &captions[0])?),
+                _ => None,
             };
             match (args.json, beam.is_some()) {
                 (true, true) => {
                     let captions: Vec<_> = captions.iter().map(as_json).collect();
-                    let mut object = json!({"image": path, "captions": captions});
+                    let mut object = json!({"image": path.to_str(), "captions": captions});
                     if let Some(map) = &map {
-                        object["attention_map"] = json!(map);
+                        object["attention_map"] = json!(map.to_str());
                     }
                     writeln!(out, "{object}")?;
                 }
                 (true, false) => {
                     let mut object = as_json(&captions[0]);
-                    object["image"] = json!(path);
+                    object["image"] = json!(path.to_str());
                     if let Some(map) = &map {
-                        object["attention_map"] = json!(map);
+                        object["attention_map"] = json!(map.to_str());
                     }
                     writeln!(out, "{object}")?;
                 }
                 (false, true) => {
                     for (rank, generated) in captions.iter().enumerate() {
-                        let (path, log_prob) = (path.display(), generated.log_prob);
+                        let (path, log_prob) = (tsv_field(path), generated.log_prob);
                         writeln!(out, "{path}\t{}\t{log_prob:.4}\t{}", rank + 1, text_of(generated))?;
                     }
                 }
-                (false, false) => writeln!(out, "{}\t{}", path.display(), text_of(&captions[0]))?,
+                (false, false) => writeln!(out, "{}\t{}", tsv_field(path), text_of(&captions[0]))?,
             }
         }
         out.flush()?;
     }
+    if cut > 0 && !args.json {
+        eprintln!(
+            "note: {cut} caption(s) reached the longest length ({} tokens) before their end and are cut there; \
+             --max-length allows longer ones",
+            captioner.max_length
+        );
+    }
     if failures > 0 {
-        bail!("{failures} of {} images could not be read", files.len());
+        bail!("{failures} of {total} images could not be read");
     }
     Ok(())
 }
 
-/// Writes `DIR/NAME.attention.png` for the image at `path` (`NAME-2`, … when images of the same
-/// name from other folders came first in this run, as `taken` records); returns its path.
-fn write_map(
-    dir: &Path,
-    path: &Path,
-    image: &image::RgbImage,
-    caption: &Generated,
-    taken: &mut std::collections::HashSet<String>,
-) -> Result<PathBuf> {
-    let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
-    let mut name = stem.clone();
-    let mut k = 2;
-    while !taken.insert(name.clone()) {
-        name = format!("{stem}-{k}");
-        k += 1;
+/// A file name as one field of tab-separated output: backslash, tab, newline and carriage return
+/// escaped (`\\`, `\t`, `\n`, `\r`), so that each image stays one line of two fields.
+fn tsv_field(path: &Path) -> String {
+    let text = path.display().to_string();
+    if !text.contains(['\\', '\t', '\n', '\r']) {
+        return text;
     }
-    let grid = caption.grid.with_context(|| format!("{}: the caption has no attention weights", path.display()))?;
-    let map = dir.join(format!("{name}.attention.png"));
-    caption_infer::attention_map::write_attention_map(&map, image, &caption.words, &caption.alphas, grid)
-        .with_context(|| format!("cannot draw the attention map of {}", path.display()))?;
-    Ok(map)
+    text.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r")
 }
 
-/// `inputs` with each `-` replaced by the paths read from standard input (one per line, its
-/// `\n` or `\r\n` removed by `lines`; blank lines ignored).
+/// The map file name of each image, `NAME.attention.png` (`NAME-2`, … for images of the same
+/// name from other folders, in order).
+fn attention_map_names(files: &[PathBuf]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    files
+        .iter()
+        .map(|path| {
+            let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+            let mut name = stem.clone();
+            let mut k = 2;
+            while !taken.insert(name.clone()) {
+                name = format!("{stem}-{k}");
+                k += 1;
+            }
+            format!("{name}.attention.png")
+        })
+        .collect()
+}
+
+/// Writes the attention map of the image at `path` to `map`; returns `map`.
+fn write_map(map: &Path, path: &Path, image: &image::RgbImage, caption: &Generated) -> Result<PathBuf> {
+    let grid = caption.grid.with_context(|| format!("{}: the caption has no attention weights", path.display()))?;
+    caption_infer::attention_map::write_attention_map(map, image, &caption.words, &caption.alphas, grid)
+        .with_context(|| format!("cannot draw the attention map of {}", path.display()))?;
+    Ok(map.to_path_buf())
+}
+
+/// `inputs` with each `-` replaced by the paths read from standard input (one per line, UTF-8
+/// or not, each at most a path's length; blank lines ignored).
 fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for input in inputs {
         if input.as_os_str() == "-" {
-            for line in std::io::stdin().lock().lines() {
-                let line = line.context("cannot read image paths from standard input")?;
-                if !line.trim().is_empty() {
-                    paths.push(PathBuf::from(line));
-                }
-            }
+            paths.extend(crate::input::read_path_lines(std::io::stdin().lock())?);
         } else {
             paths.push(input.clone());
         }
@@ -261,28 +323,4 @@ fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// The paths, comma-separated, for messages.
 pub fn list_paths(paths: &[PathBuf]) -> String {
     paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-/// The image files among `inputs`: files as given, folders expanded to their images, sorted.
-pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let is_image = |p: &Path| {
-        p.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "bmp" | "gif" | "webp"))
-    };
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut inside: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("cannot list {}", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_image(p))
-                .collect();
-            inside.sort();
-            files.extend(inside);
-        } else {
-            files.push(input.clone());
-        }
-    }
-    Ok(files)
 }

@@ -179,7 +179,8 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
         (None, Some(captions)) => {
             let images_dir = args.images_dir.clone().context("--captions needs --images-dir")?;
             if !images_dir.is_dir() {
-                bail!("--images-dir {}: no such folder", images_dir.display());
+                let what = if images_dir.exists() { "is a file, not a folder of images" } else { "no such folder" };
+                bail!("--images-dir {}: {what}", images_dir.display());
             }
             let bytes = caption_data::sources::read_source_file(captions)?;
             let format = match args.format {

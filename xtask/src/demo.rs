@@ -11,6 +11,7 @@ use caption_infer::evaluation::{SplitCaptions, caption_split};
 use caption_infer::{Captioner, Decoding};
 use caption_metrics::{Bleu, Corpus};
 use caption_model::DecoderKind;
+use caption_train::outputs::{self, Claim, claim_output_file};
 use caption_train::{AttentionSettings, EncoderWeights, Schedule, TrainConfig};
 use clap::Args;
 use serde_json::json;
@@ -149,6 +150,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(if attention { "datasets/shapes-mixed" } else { "datasets/shapes" }));
     let run_dir =
         args.run.clone().unwrap_or_else(|| PathBuf::from(if attention { "runs/demo-attention" } else { "runs/demo" }));
+    let lstm_run = if attention { sibling(&run_dir, "-lstm") } else { run_dir.clone() };
+    let report_path = args.report.clone().unwrap_or_else(|| run_dir.join("report.html"));
+    // Before minutes of work: the report replaces no input, no file of another kind, nothing of
+    // the dataset's or the runs' own.
+    let claim = Claim { inputs: &[], folders: &[&data_dir], runs: &[&run_dir, &lstm_run] };
+    claim_output_file(&report_path, &outputs::HTML_REPORT, &claim)?;
     let stages = if attention { 5 } else { 4 };
     let scenes = if attention { shapes::Scenes::Mixed } else { shapes::Scenes::Simple };
     let scenes_note = if attention { ", mixed scenes" } else { "" };
@@ -166,7 +173,6 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let dataset = prepare_and_report(records, &images, &options, &data_dir, false, preparing)?;
 
     let weights = if args.pretrained { "ImageNet" } else { "random" };
-    let lstm_run = if attention { sibling(&run_dir, "-lstm") } else { run_dir.clone() };
     println!("== 2/{stages} training the LSTM decoder (frozen encoder, {weights} weights)");
     train_demo(args, &dataset, &lstm_run, DecoderKind::Lstm)?;
     if attention {
@@ -190,7 +196,6 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         extra["attention_on_object"] = json!(share);
     }
     let paths = main.captions.write(&eval_dir, &main.scores, extra)?;
-    let report_path = args.report.clone().unwrap_or_else(|| run_dir.join("report.html"));
     let mut extra_rows = vec![
         ("best constant caption".into(), baseline_caption.clone()),
         ("its BLEU-4 (baseline)".into(), format!("{baseline_bleu_4:.4}")),
@@ -247,7 +252,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         Some(lstm) => vec![
             format!("attention >= LSTM on BLEU-4 {}", mark(scores.bleu[3] >= lstm.scores.bleu[3])),
             format!("on attribute accuracy {}", mark(attribute_accuracy >= Scored::accuracy(&lstm.attribute_hits))),
-            format!("attention on the named object >= 50 % {}", mark(main.attention_on_object.unwrap_or(0.0) >= 0.5)),
+            match main.attention_on_object {
+                Some(share) => format!("attention on the named object >= 50 % {}", mark(share >= 0.5)),
+                None => "attention on the named object not measured (no caption names a colour or shape)".into(),
+            },
         ],
     };
     println!("  goals: {}", goals.join(", "));
@@ -270,6 +278,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             "baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption,
             "attribute_accuracy": attribute_accuracy, "object_accuracy": object_accuracy,
             "test_images": main.captions.ids.len(),
+            "seed": args.seed, "train_seed": args.train_seed.unwrap_or(args.seed),
             "seconds": started.elapsed().as_secs_f64(),
             "dataset": dataset.root, "run": run_dir, "checkpoint": main.checkpoint,
             "report": report_path, "results": paths[0], "captions": paths[1], "metrics": paths[2],

@@ -4,8 +4,10 @@
 mod bleu;
 mod caption;
 mod data;
+mod decoding;
 mod demo;
 mod evaluate;
+mod input;
 mod model;
 mod progress;
 mod text;

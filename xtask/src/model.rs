@@ -11,6 +11,7 @@ use caption_model::{
     FeatureExtractor, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file, parse_device, read_original_checkpoint,
     save_safetensors,
 };
+use caption_train::outputs::{self, Claim, claim_output_file};
 use clap::Args;
 
 use crate::progress::Bars;
@@ -34,7 +35,8 @@ pub struct ImportArgs {
 
 /// Runs `cargo xtask import-checkpoint`.
 pub fn import_checkpoint(args: &ImportArgs) -> Result<()> {
-    caption_data::refuse_output_over_inputs(&args.out, &[&args.checkpoint])?;
+    let claim = Claim { inputs: &[&args.checkpoint], ..Claim::default() };
+    claim_output_file(&args.out, &outputs::ORIGINAL_WEIGHTS, &claim)?;
     let tensors = read_original_checkpoint(&args.checkpoint)?;
     let parameters: usize = tensors.values().map(|t| t.elem_count()).sum();
     save_safetensors(&tensors, &args.out)?;
@@ -120,6 +122,9 @@ pub struct FeaturesArgs {
     /// Preprocessed images: safetensors with an N×3×H×W f32 tensor `images`.
     #[arg(long, value_name = "X.safetensors")]
     input_tensor: Option<PathBuf>,
+    /// Also read the images in the subfolders of each folder given (--images).
+    #[arg(long, short = 'r')]
+    recursive: bool,
     /// Side images are resized to (--images).
     #[arg(long, default_value_t = 299)]
     size: u32,
@@ -133,7 +138,7 @@ pub struct FeaturesArgs {
     #[arg(long, default_value = "auto")]
     device: String,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     batch: usize,
     /// Hide the progress bar.
     #[arg(long, short)]
@@ -157,7 +162,7 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
     if args.weights != "hub" {
         inputs.push(std::path::Path::new(&args.weights));
     }
-    caption_data::refuse_output_over_inputs(&args.out, &inputs)?;
+    claim_output_file(&args.out, &outputs::FEATURES, &Claim { inputs: &inputs, ..Claim::default() })?;
     let device = parse_device(&args.device)?;
     let load = |path: &PathBuf| {
         candle_core::safetensors::load(path, &candle_core::Device::Cpu)
@@ -178,13 +183,19 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
             (images.dim(0)?, pooled, logits)
         }
         None => {
-            let files = crate::caption::collect_images(&args.images)?;
+            let found = caption_data::collect_image_files(&args.images, args.recursive);
+            if !found.unreadable.is_empty() {
+                let problems: Vec<String> =
+                    found.unreadable.iter().map(|(path, problem)| format!("{}: {problem}", path.display())).collect();
+                bail!("{} inputs cannot be read; nothing written:\n  {}", problems.len(), problems.join("\n  "));
+            }
+            let files = found.files;
             if files.is_empty() {
                 bail!("no images in {}", crate::caption::list_paths(&args.images));
             }
             let transform = ImageTransform::eval(args.size);
             let bars = Bars::new(args.quiet);
-            bars.start("encoding images", files.len() as u64);
+            bars.start_counting("encoding images", files.len() as u64, "images");
             let (mut pooled, mut logits) = (Vec::new(), Vec::new());
             // Decoded a chunk at a time so that memory stays bounded on large folders.
             for chunk in files.chunks(args.batch.max(1) * 8) {
@@ -208,9 +219,14 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
         out.insert("logits".to_string(), logits);
     }
     save_safetensors(&out, &args.out)?;
-    let mut keys: Vec<&String> = out.keys().collect();
-    keys.sort();
-    println!("{count} images on {device:?}: wrote {keys:?} to {}", args.out.display());
+    let mut keys: Vec<&str> = out.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let on = match device.location() {
+        candle_core::DeviceLocation::Cpu => "the CPU".to_string(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("CUDA device {gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("Metal device {gpu_id}"),
+    };
+    println!("{count} images on {on}: wrote {} to {}", keys.join(" and "), args.out.display());
     Ok(())
 }
 

@@ -1,11 +1,12 @@
 //! `cargo xtask tokenize` and `cargo xtask vocab`.
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use caption_data::sources::read_captions_file;
 use caption_text::{Ordering, Tokenizer, Vocabulary};
+use caption_train::outputs::{self, Claim, claim_output_file};
 use clap::{Args, ValueEnum};
 
 /// Tokenize lines with spaCy's English rules.
@@ -19,7 +20,8 @@ pub struct TokenizeArgs {
     /// Lowercase each token as the original does (`tok.text.lower()`).
     #[arg(long)]
     lower: bool,
-    /// Input file; standard input when absent.
+    /// Input file (a regular file); standard input when absent or `-`. Lines of up to 1 MiB,
+    /// UTF-8; a byte order mark at the start is dropped.
     file: Option<PathBuf>,
 }
 
@@ -64,38 +66,46 @@ enum OrderingArg {
 /// Lines tokenized per parallel batch.
 const BATCH: usize = 8192;
 
-/// Runs `cargo xtask tokenize`.
+/// Longest line `tokenize` reads (a caption is a few hundred bytes).
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Runs `cargo xtask tokenize`: lines are read, tokenized and printed a batch at a time, so
+/// memory stays bounded whatever the input's length.
 pub fn tokenize(args: &TokenizeArgs) -> Result<()> {
-    let mut bytes = Vec::new();
-    let source = match &args.file {
-        Some(path) => {
-            bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            path.display().to_string()
+    let (reader, source): (Box<dyn BufRead>, String) = match &args.file {
+        Some(path) if path.as_os_str() != "-" => {
+            (Box::new(BufReader::new(crate::input::open_regular_file(path)?)), path.display().to_string())
         }
-        None => {
-            std::io::stdin().read_to_end(&mut bytes).context("cannot read standard input")?;
-            "<stdin>".to_string()
-        }
+        _ => (Box::new(std::io::stdin().lock()), "<stdin>".to_string()),
     };
-    let mut lines: Vec<&str> = Vec::new();
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    if !bytes.is_empty() {
-        for (index, line) in body.split(|&b| b == b'\n').enumerate() {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            match std::str::from_utf8(line) {
-                Ok(text) => lines.push(text),
-                Err(e) => bail!("{source}:{}: not UTF-8: {e}", index + 1),
-            }
-        }
-    }
+    let mut lines = crate::input::BoundedLines::new(reader, MAX_LINE_BYTES);
     let tokenizer = Tokenizer::english();
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for batch in lines.chunks(BATCH) {
-        for tokens in tokenizer.tokenize_batch(batch) {
-            let texts: Vec<String> =
-                tokens.iter().map(|t| if args.lower { t.lower() } else { t.text.to_string() }).collect();
-            serde_json::to_writer(&mut out, &texts).context("standard output")?;
-            out.write_all(b"\n").context("standard output")?;
+    let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+    loop {
+        let line = match lines.next_line().with_context(|| source.clone())? {
+            Some((number, bytes)) => {
+                // A byte order mark is no part of the first line's text.
+                let bytes = if number == 1 { bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes) } else { bytes };
+                let text = std::str::from_utf8(bytes).map_err(|e| anyhow!("{source}:{number}: not UTF-8: {e}"))?;
+                Some(text.to_owned())
+            }
+            None => None,
+        };
+        let end = line.is_none();
+        batch.extend(line);
+        if batch.len() == BATCH || (end && !batch.is_empty()) {
+            let texts: Vec<&str> = batch.iter().map(String::as_str).collect();
+            for tokens in tokenizer.tokenize_batch(&texts) {
+                let texts: Vec<String> =
+                    tokens.iter().map(|t| if args.lower { t.lower() } else { t.text.to_string() }).collect();
+                serde_json::to_writer(&mut out, &texts).context("standard output")?;
+                out.write_all(b"\n").context("standard output")?;
+            }
+            batch.clear();
+        }
+        if end {
+            break;
         }
     }
     out.flush().context("standard output")?;
@@ -104,7 +114,8 @@ pub fn tokenize(args: &TokenizeArgs) -> Result<()> {
 
 /// Runs `cargo xtask vocab`.
 pub fn vocab(args: &VocabArgs) -> Result<()> {
-    caption_data::refuse_output_over_inputs(&args.out, &[&args.captions])?;
+    let claim = Claim { inputs: &[&args.captions], ..Claim::default() };
+    claim_output_file(&args.out, &outputs::TOKENIZER_JSON, &claim)?;
     let records = read_captions_file(&args.captions)?;
     let captions: Vec<&str> = records.iter().map(|r| r.caption.as_str()).collect();
     let tokenizer = Tokenizer::english();

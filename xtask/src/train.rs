@@ -180,13 +180,19 @@ pub enum OptimizerArg {
 /// The config the arguments describe: the file (or defaults) with the flags applied.
 pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
     let run_config = args.run.join(caption_train::CONFIG_FILE);
-    let mut config = match &args.config {
-        Some(path) => TrainConfig::from_toml_file(path)?,
-        // A resumed run starts from its own settings, so that only the flags given differ.
-        None if args.resume && run_config.is_file() => TrainConfig::from_toml_file(&run_config)?,
-        None => TrainConfig::default(),
+    // A resumed run starts from its own settings (config.toml, or its newest checkpoint's when
+    // that is lost), so that only the flags given differ.
+    let saved = match &args.config {
+        None if args.resume && run_config.is_file() => Some(TrainConfig::from_toml_file(&run_config)?),
+        None if args.resume => caption_train::run_folder::saved_settings(&args.run),
+        _ => None,
     };
-    let from_file = args.config.is_some() || (args.resume && run_config.is_file());
+    let from_file = args.config.is_some() || saved.is_some();
+    let mut config = match (&args.config, saved) {
+        (Some(path), _) => TrainConfig::from_toml_file(path)?,
+        (None, Some(saved)) => saved,
+        (None, None) => TrainConfig::default(),
+    };
     if let Some(mode) = args.mode {
         config.mode = match mode {
             ModeArg::Frozen => Mode::Frozen,

@@ -39,7 +39,14 @@ pub enum DataError {
         path: String,
     },
     /// A folder is not a prepared dataset (no manifest: never written, or its writing never finished).
-    #[error("{path} is not a prepared dataset (no manifest.json); run `cargo xtask prepare-data`")]
+    #[error(
+        "{path} {}; run `cargo xtask prepare-data`",
+        if std::path::Path::new(path).exists() {
+            "is not a prepared dataset (no manifest.json)"
+        } else {
+            "does not exist (no prepared dataset there)"
+        }
+    )]
     NotPrepared {
         /// The folder.
         path: String,

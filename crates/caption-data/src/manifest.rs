@@ -73,8 +73,14 @@ pub struct Manifest {
     pub empty_captions: usize,
     /// Side of the pre-resized image cache, if one was written.
     pub resized: Option<u32>,
-    /// SHA-256 of every file of the dataset (relative path → hex digest), images excepted.
+    /// SHA-256 of every file of the dataset (relative path → hex digest), images excepted (their
+    /// sizes and hashes are in images.parquet).
     pub files: BTreeMap<String, String>,
+    /// Each image file's modification time when it was prepared (image id → nanoseconds since
+    /// the Unix epoch): an image whose size and time are unchanged is not hashed again. Kept out
+    /// of the hashed files, so that the same data prepared twice has the same content hash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub image_modified_ns: BTreeMap<String, i64>,
 }
 
 impl Manifest {

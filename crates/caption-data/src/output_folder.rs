@@ -95,8 +95,9 @@ pub fn refuse_output_over_inputs(output: &Path, inputs: &[&Path]) -> Result<(), 
 }
 
 /// `path` made absolute, with its longest existing prefix resolved through symbolic links and
-/// the rest normalised (`.` dropped, `..` taken back).
-fn resolved(path: &Path) -> PathBuf {
+/// the rest normalised (`.` dropped, `..` taken back): two paths naming the same place compare
+/// equal, whether or not it exists yet.
+pub fn resolved(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut existing = absolute.clone();
     let mut rest = Vec::new();

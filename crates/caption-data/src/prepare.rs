@@ -9,7 +9,7 @@ use image::ImageFormat;
 use rayon::prelude::*;
 
 use crate::manifest::{LAYOUT_VERSION, Manifest, SkippedImage, SplitCounts, VocabularyInfo};
-use crate::prepared::{PreparedCaption, PreparedDataset, PreparedImage};
+use crate::prepared::{FileStamp, PreparedCaption, PreparedDataset, PreparedImage};
 use caption_io::StagingDir;
 
 use crate::prepared::write_file;
@@ -91,6 +91,7 @@ struct Checked {
     height: u32,
     path: PathBuf,
     resized: Option<PathBuf>,
+    stamp: FileStamp,
 }
 
 /// Prepares a dataset from caption records and their images and writes it to `out` atomically.
@@ -134,7 +135,7 @@ pub fn prepare(
     let staging = StagingDir::new(out)?;
 
     // Images: check (and resize) in parallel.
-    progress.start("checking images", groups.len() as u64);
+    progress.start_counting("checking images", groups.len() as u64, "images");
     let checked: Vec<Result<Checked, ImageProblem>> = groups
         .par_iter()
         .map(|group| {
@@ -174,6 +175,7 @@ pub fn prepare(
                     width: c.width,
                     height: c.height,
                     resized: c.resized,
+                    stamp: Some(c.stamp),
                 });
             }
             _ => skipped.push(SkippedImage { image: group.id.clone(), reason, captions: group.records.len() }),
@@ -181,7 +183,7 @@ pub fn prepare(
     }
 
     // Captions: tokenize every caption (the vocabulary may need them all).
-    progress.start("tokenizing captions", records.len() as u64);
+    progress.start_counting("tokenizing captions", records.len() as u64, "captions");
     let tokenizer = Tokenizer::english();
     let texts: Vec<&str> = records.iter().map(|r| r.caption.as_str()).collect();
     let words = tokenizer.lowercase_words_batch(&texts);
@@ -267,6 +269,10 @@ pub fn prepare(
         empty_captions,
         resized: options.resize,
         files: BTreeMap::new(),
+        image_modified_ns: prepared_images
+            .iter()
+            .filter_map(|image| Some((image.id.clone(), image.stamp.as_ref()?.modified_ns?)))
+            .collect(),
     };
     let mut dataset = PreparedDataset { root: PathBuf::new(), manifest, images: prepared_images, captions, vocabulary };
     for (name, bytes) in &options.extra_files {
@@ -358,11 +364,13 @@ fn check_one(
     resize: Option<u32>,
     staging: &Path,
 ) -> Result<Checked, ImageProblem> {
-    let (rgb, path) = match images {
+    let (rgb, path, stamp) = match images {
         ImageSource::Folder(folder) => {
             let path = folder.join(&group.id);
-            let rgb = crate::check_image_file(&path)?;
-            (rgb, std::path::absolute(&path).unwrap_or(path))
+            let data = crate::imaging::read_image_file(&path)?;
+            let rgb = crate::check_image_bytes(&data)?;
+            let stamp = FileStamp::of(&data, &path);
+            (rgb, std::path::absolute(&path).unwrap_or(path), stamp)
         }
         ImageSource::Bytes(bytes) => {
             let data = bytes.get(&group.id).ok_or(ImageProblem::Missing)?;
@@ -372,7 +380,8 @@ fn check_one(
             std::fs::create_dir_all(target.parent().expect("has a parent"))
                 .and_then(|()| std::fs::write(&target, data))
                 .map_err(|e| ImageProblem::Unreadable(format!("cannot store a copy: {e}")))?;
-            (rgb, relative)
+            // The copy keeps its modification time when the staging folder is renamed into place.
+            (rgb, relative, FileStamp::of(data, &target))
         }
     };
     let resized = match resize {
@@ -389,5 +398,5 @@ fn check_one(
         }
         None => None,
     };
-    Ok(Checked { width: rgb.width(), height: rgb.height(), path, resized })
+    Ok(Checked { width: rgb.width(), height: rgb.height(), path, resized, stamp })
 }

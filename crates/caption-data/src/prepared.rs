@@ -48,6 +48,54 @@ pub struct PreparedImage {
     pub height: u32,
     /// The pre-resized copy, relative to the dataset folder, if one was written.
     pub resized: Option<PathBuf>,
+    /// The file as it was prepared (none in datasets prepared before images were stamped).
+    pub stamp: Option<FileStamp>,
+}
+
+/// What an image file was when its dataset was prepared: [`PreparedDataset::open`] checks that
+/// each file still is (its size and modification time, and its SHA-256 when the time differs).
+/// Size and hash are in images.parquet, the time in manifest.json.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Modification time, nanoseconds since the Unix epoch (when the system gives one).
+    pub modified_ns: Option<i64>,
+    /// SHA-256 of the bytes, as hex.
+    pub sha256: String,
+}
+
+impl FileStamp {
+    /// The stamp of a file's `bytes`, with its modification time read from `path`.
+    pub fn of(bytes: &[u8], path: &Path) -> Self {
+        Self { bytes: bytes.len() as u64, modified_ns: modified_ns(path), sha256: sha256_hex(bytes) }
+    }
+
+    /// Why the file at `path` is not the one stamped, if it is not: cheap when its size and
+    /// modification time are unchanged (nothing is read), its bytes hashed otherwise.
+    pub fn changed(&self, path: &Path) -> Option<String> {
+        let metadata = match fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(e) => return Some(format!("cannot be read ({e})")),
+        };
+        if metadata.len() != self.bytes {
+            return Some(format!("is {} bytes; it was {} when the dataset was prepared", metadata.len(), self.bytes));
+        }
+        if self.modified_ns.is_some() && modified_ns(path) == self.modified_ns {
+            return None;
+        }
+        match fs::read(path) {
+            Ok(bytes) if sha256_hex(&bytes) == self.sha256 => None,
+            Ok(_) => Some("holds other bytes than when the dataset was prepared (its SHA-256 differs)".into()),
+            Err(e) => Some(format!("cannot be read ({e})")),
+        }
+    }
+}
+
+/// A file's modification time in nanoseconds since the Unix epoch.
+fn modified_ns(path: &Path) -> Option<i64> {
+    let modified = fs::metadata(path).ok()?.modified().ok()?;
+    i64::try_from(modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos()).ok()
 }
 
 /// A prepared dataset: usable images, their captions, the vocabulary and the manifest.
@@ -95,6 +143,15 @@ impl PreparedDataset {
         references
     }
 
+    /// Whether `root` holds a prepared dataset (of any layout version): its manifest.json reads as
+    /// JSON with a layout version and file hashes. Cheap: nothing else is read.
+    pub fn is_prepared(root: &Path) -> bool {
+        crate::read_input_file(&root.join(MANIFEST), crate::MAX_CAPTIONS_FILE_BYTES)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|manifest| manifest.get("layout_version").is_some() && manifest.get("files").is_some())
+    }
+
     /// Opens a prepared dataset, checking that every file's hash matches the manifest.
     ///
     /// # Errors
@@ -122,9 +179,37 @@ impl PreparedDataset {
             }
         }
         let vocabulary = Vocabulary::load(&root.join(TOKENIZER)).map_err(|e| corrupt(root, format!("{e}")))?;
-        let images = read_images(root)?;
+        let mut images = read_images(root)?;
+        for image in &mut images {
+            if let Some(stamp) = &mut image.stamp {
+                stamp.modified_ns = manifest.image_modified_ns.get(&image.id).copied();
+            }
+        }
         let captions = read_captions(root, &images, vocabulary.len())?;
-        Ok(Self { root: root.to_path_buf(), manifest, images, captions, vocabulary })
+        let dataset = Self { root: root.to_path_buf(), manifest, images, captions, vocabulary };
+        dataset.check_images()?;
+        Ok(dataset)
+    }
+
+    /// Checks that every stamped image file is still the one prepared ([`FileStamp::changed`]),
+    /// in parallel; the first that is not is named.
+    ///
+    /// # Errors
+    /// [`DataError::Corrupt`] naming the image and what changed.
+    pub fn check_images(&self) -> Result<(), DataError> {
+        use rayon::prelude::*;
+        let changed = self.images.par_iter().find_map_first(|image| {
+            let stamp = image.stamp.as_ref()?;
+            let path = self.image_path(image);
+            stamp.changed(&path).map(|why| format!("image {} ({}) {why}", image.id, path.display()))
+        });
+        match changed {
+            None => Ok(()),
+            Some(problem) => Err(corrupt(
+                &self.root,
+                format!("{problem}: the dataset's captions may no longer be this picture's; prepare it again"),
+            )),
+        }
     }
 
     /// The files a prepared dataset folder consists of, relative to `root`: manifest.json, every
@@ -282,6 +367,13 @@ fn images_frame(dataset: &PreparedDataset) -> PolarsResult<DataFrame> {
         Series::new("height".into(), rows.iter().map(|i| i.height).collect::<Vec<_>>()).into(),
         Series::new("resized".into(), rows.iter().map(|i| i.resized.as_deref().map(path_text)).collect::<Vec<_>>())
             .into(),
+        Series::new("file_bytes".into(), rows.iter().map(|i| i.stamp.as_ref().map(|s| s.bytes)).collect::<Vec<_>>())
+            .into(),
+        Series::new(
+            "file_sha256".into(),
+            rows.iter().map(|i| i.stamp.as_ref().map(|s| s.sha256.clone())).collect::<Vec<_>>(),
+        )
+        .into(),
     ])
 }
 
@@ -310,6 +402,15 @@ fn read_images(root: &Path) -> Result<Vec<PreparedImage>, DataError> {
     };
     let (ids, splits, paths, resized) = (strings("image")?, strings("split")?, strings("path")?, strings("resized")?);
     let (widths, heights) = (numbers("width")?, numbers("height")?);
+    // Stamps: datasets prepared before them have none.
+    let stamped = frame.column("file_sha256").is_ok();
+    let (sizes, hashes) = if stamped {
+        let sizes: Vec<Option<u64>> =
+            typed(&file, "file_bytes", column(&frame, &file, "file_bytes")?.u64())?.iter().collect();
+        (sizes, strings("file_sha256")?)
+    } else {
+        (vec![None; ids.len()], vec![None; ids.len()])
+    };
     let bad = |row: usize, what: &str| DataError::Parquet {
         path: file.display().to_string(),
         message: format!("row {row}: {what}"),
@@ -324,6 +425,10 @@ fn read_images(root: &Path) -> Result<Vec<PreparedImage>, DataError> {
             width: widths[row].ok_or_else(|| bad(row, "no width"))?,
             height: heights[row].ok_or_else(|| bad(row, "no height"))?,
             resized: resized[row].clone().map(PathBuf::from),
+            stamp: match (sizes[row], &hashes[row]) {
+                (Some(bytes), Some(sha256)) => Some(FileStamp { bytes, modified_ns: None, sha256: sha256.clone() }),
+                _ => None,
+            },
         });
     }
     Ok(images)

@@ -9,9 +9,20 @@ pub trait Progress: Sync {
     fn start(&self, stage: &str, total: u64) {
         let _ = (stage, total);
     }
+    /// The same as [`start`](Self::start), saying what a unit is (`"batches"`, `"images"`), so
+    /// that a rate can say what it counts.
+    fn start_counting(&self, stage: &str, total: u64, unit: &str) {
+        let _ = unit;
+        self.start(stage, total);
+    }
     /// `units` more are done.
     fn advance(&self, units: u64) {
         let _ = units;
+    }
+    /// `units` were done before this process began (a resumed epoch's first batches): counted in
+    /// the position, not in the rate or the time.
+    fn skip(&self, units: u64) {
+        self.advance(units);
     }
     /// A short status of the current step to show beside it (a running loss, an estimate of
     /// the time left), replacing the previous one.

@@ -288,7 +288,7 @@ fn parquet_files_declare_plain_string_and_list_types_for_older_readers() {
     use polars_arrow::datatypes::ArrowDataType;
     let dir = tempfile::tempdir().unwrap();
     prepare_shapes(dir.path(), 12);
-    for (file, strings, lists) in [("captions.parquet", 3, 1), ("images.parquet", 4, 0)] {
+    for (file, strings, lists) in [("captions.parquet", 3, 1), ("images.parquet", 5, 0)] {
         let mut reader = std::fs::File::open(dir.path().join(file)).unwrap();
         let metadata = polars_parquet::arrow::read::read_metadata(&mut reader).unwrap();
         // The Arrow schema stored in the file (base64 IPC), as written: what pyarrow reads.
@@ -305,4 +305,36 @@ fn parquet_files_declare_plain_string_and_list_types_for_older_readers() {
             |d: &&&ArrowDataType| matches!(d, ArrowDataType::List(item) if item.dtype == ArrowDataType::UInt32);
         assert_eq!(dtypes.iter().filter(list_of_u32).count(), lists, "{file}: {dtypes:?}");
     }
+}
+
+#[test]
+fn an_image_that_changed_after_preparation_is_named_when_the_dataset_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = prepare_shapes(dir.path(), 12);
+    let stamp = dataset.images[0].stamp.clone().unwrap();
+    let first = dataset.image_path(&dataset.images[0]);
+    assert_eq!(stamp.bytes, std::fs::metadata(&first).unwrap().len());
+    let second = dataset.image_path(&dataset.images[1]);
+    let (a, b) = (std::fs::read(&first).unwrap(), std::fs::read(&second).unwrap());
+    // Written again with the same bytes (a new modification time): hashed, found equal, opened.
+    std::fs::write(&first, &a).unwrap();
+    PreparedDataset::open(dir.path()).unwrap();
+    // Two images swapped: the first one opened is named.
+    std::fs::write(&first, &b).unwrap();
+    std::fs::write(&second, &a).unwrap();
+    let error = PreparedDataset::open(dir.path()).unwrap_err().to_string();
+    assert!(error.contains(&dataset.images[0].id) && error.contains("prepare it again"), "{error}");
+    // The same size, one byte changed: caught by the hash.
+    std::fs::write(&second, &b).unwrap();
+    let mut edited = a.clone();
+    let middle = edited.len() / 2;
+    edited[middle] ^= 1;
+    std::fs::write(&first, &edited).unwrap();
+    let error = PreparedDataset::open(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("SHA-256 differs"), "{error}");
+    std::fs::write(&first, &a).unwrap();
+    PreparedDataset::open(dir.path()).unwrap();
+    // The same data prepared again has the same content hash (times are kept out of it).
+    let again = prepare_shapes(&dir.path().join("again"), 12);
+    assert_eq!(again.manifest.content_hash(), dataset.manifest.content_hash());
 }

@@ -110,7 +110,10 @@ pub fn scaled_weights(weights: &[f32]) -> Vec<f32> {
     weights.iter().map(|w| if range > 1e-12 { (w - smallest) / range } else { 0.0 }).collect()
 }
 
-/// Writes [`attention_strip`] as a PNG, atomically.
+/// The PNG `Software` text of every attention map: a map is only ever replaced by another map.
+pub const ATTENTION_MAP_SOFTWARE: &str = "caption attention map";
+
+/// Writes [`attention_strip`] as a PNG (its `Software` text [`ATTENTION_MAP_SOFTWARE`]), atomically.
 ///
 /// # Errors
 /// As [`attention_strip`]; [`InferError::Io`] naming the file.
@@ -123,9 +126,14 @@ pub fn write_attention_map(
 ) -> Result<(), InferError> {
     let strip = attention_strip(image, words, alphas, grid)?;
     let mut bytes = Vec::new();
-    strip
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(|e| InferError::Evaluation(format!("{}: {e}", path.display())))?;
+    let encoding = |e: png::EncodingError| InferError::Evaluation(format!("{}: {e}", path.display()));
+    let mut encoder = png::Encoder::new(&mut bytes, strip.width(), strip.height());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.add_text_chunk("Software".into(), ATTENTION_MAP_SOFTWARE.into()).map_err(encoding)?;
+    let mut writer = encoder.write_header().map_err(encoding)?;
+    writer.write_image_data(strip.as_raw()).map_err(encoding)?;
+    writer.finish().map_err(encoding)?;
     caption_io::write_bytes_atomically(path, &bytes)
         .map_err(|source| InferError::Io { path: path.display().to_string(), source })
 }

@@ -154,10 +154,28 @@ impl Captioner {
             )));
         }
         let decoder = DecoderConfig { embed_size: embed[1], hidden_size: hidden[1], vocab_size: embed[0], num_layers };
+        crate::checkpoint_files::refuse_non_finite(tensors, Path::new(source))?;
         let model = load_model(tensors.clone(), Sizes::Lstm(decoder), true, device, source)?;
         let (transform, max_length, batch_size) = (ImageTransform::eval(299), 50, 32);
         let source = format!("{source} (the PyTorch original's weights)");
         Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size, source })
+    }
+
+    /// Checks a beam width against the model: at least 1, and fewer hypotheses than the
+    /// vocabulary has ids (a wider beam holds nothing more, and the search needs a word to
+    /// extend each hypothesis with).
+    ///
+    /// # Errors
+    /// [`InferError::Evaluation`] saying the bound.
+    pub fn check_beam_width(&self, size: usize) -> Result<(), InferError> {
+        let ids = self.vocabulary.len();
+        if size == 0 || size >= ids {
+            return Err(InferError::Evaluation(format!(
+                "a beam of {size}: the model's vocabulary has {ids} ids, so a beam keeps 1 to {} hypotheses",
+                ids.saturating_sub(1).max(1)
+            )));
+        }
+        Ok(())
     }
 
     /// Encoder outputs (eval mode) of decoded pictures: the image embeddings (images × embed)
@@ -251,7 +269,7 @@ impl Captioner {
         progress: &dyn Progress,
     ) -> Result<Vec<Generated>, InferError> {
         let mut out = Vec::with_capacity(image_rows.len());
-        progress.start("captioning", image_rows.len() as u64);
+        progress.start_counting("captioning", image_rows.len() as u64, "images");
         for chunk in image_rows.chunks(self.batch_size.max(1)) {
             let images = dataset_images(dataset, chunk, &self.transform, 0, &self.device)?;
             out.extend(self.decode(&self.encode_tensor(&images)?, decoding)?);

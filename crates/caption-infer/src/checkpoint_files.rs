@@ -158,13 +158,51 @@ pub fn write_model_file(path: &Path, tensors: &Tensors, metadata: HashMap<String
     caption_io::write_synced(path, |file| std::io::Write::write_all(file, &bytes)).map_err(|e| e.to_string())
 }
 
+/// The first tensor (by name) holding a value that is not a finite number, with that value: a
+/// model that diverged in training. Float tensors only; integer counters pass.
+///
+/// # Errors
+/// A candle error reading a tensor.
+pub fn first_non_finite(tensors: &Tensors) -> Result<Option<(String, f32)>, candle_core::Error> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let tensor = &tensors[name];
+        if !tensor.dtype().is_float() {
+            continue;
+        }
+        let values = tensor.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        if let Some(value) = values.into_iter().find(|v| !v.is_finite()) {
+            return Ok(Some((name.clone(), value)));
+        }
+    }
+    Ok(None)
+}
+
+/// [`first_non_finite`] as a refusal to use the model of `source`.
+///
+/// # Errors
+/// [`InferError::Checkpoint`] naming the tensor, or a candle error.
+pub fn refuse_non_finite(tensors: &Tensors, source: &Path) -> Result<(), InferError> {
+    match first_non_finite(tensors)? {
+        None => Ok(()),
+        Some((name, value)) => Err(InferError::Checkpoint {
+            path: source.display().to_string(),
+            problem: format!(
+                "{name} holds {value}: the model diverged in training and cannot caption, score or export; use \
+                 an earlier checkpoint"
+            ),
+        }),
+    }
+}
+
 /// Reads model.safetensors: its tensors, and the vocabulary and configuration in its metadata.
 ///
 /// # Errors
 /// A message saying what is wrong with the file.
 pub fn read_model_file(path: &Path) -> Result<ModelFile, String> {
     let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| safetensors_problem(&bytes, &e))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let vocabulary = match metadata.get(VOCABULARY_METADATA_KEY) {
         Some(words) => Some(
@@ -182,6 +220,25 @@ pub fn read_model_file(path: &Path) -> Result<ModelFile, String> {
     };
     let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
     Ok(ModelFile { tensors, vocabulary, config })
+}
+
+/// What is wrong with bytes that do not read as safetensors, as a person would say it: text, too
+/// short, cut short, or the library's own words.
+pub fn safetensors_problem(bytes: &[u8], error: &safetensors::SafeTensorError) -> String {
+    let Some(length) = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))) else {
+        return format!("not a safetensors file: {} bytes, fewer than a header's 8", bytes.len());
+    };
+    let head = &bytes[..bytes.len().min(512)];
+    if head.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
+        return "not a safetensors file: it is text".into();
+    }
+    if bytes.get(8) == Some(&b'{') && length > (bytes.len() as u64).saturating_sub(8) {
+        return format!("cut short: its header alone says {length} bytes, the file has {}", bytes.len());
+    }
+    if bytes.get(8) == Some(&b'{') && matches!(error, safetensors::SafeTensorError::MetadataIncompleteBuffer) {
+        return format!("cut short: the tensors its header lists need more than the file's {} bytes", bytes.len());
+    }
+    format!("not a safetensors file ({error})")
 }
 
 /// Refuses a tokenizer.json whose words or ids differ from those the model was trained with
@@ -249,9 +306,31 @@ pub struct TrainedModel {
 /// trainer.json), an export folder, or a model.safetensors that describes itself (the vocabulary
 /// and configuration in its metadata, as every checkpoint's model file stores them).
 ///
+/// A model whose weights are not all finite numbers (it diverged in training) is refused.
+///
 /// # Errors
-/// [`InferError::Checkpoint`] naming the file that is missing, unreadable or inconsistent.
+/// [`InferError::Checkpoint`] naming the file that is missing, unreadable or inconsistent, or the
+/// tensor that is not finite.
 pub fn read_trained_model(path: &Path) -> Result<TrainedModel, InferError> {
+    let model = read_trained_model_files(path)?;
+    refuse_non_finite(&model.tensors, &model.model_file)?;
+    Ok(model)
+}
+
+/// [`read_trained_model`] before the weights' values are checked.
+fn read_trained_model_files(path: &Path) -> Result<TrainedModel, InferError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let refuse =
+        |problem: &str| Err(InferError::Checkpoint { path: path.display().to_string(), problem: problem.into() });
+    if !path.exists() {
+        return refuse("no such file or folder");
+    }
+    if path.is_file() && [".pth.tar", ".pth", ".pt", ".tar", ".ckpt"].iter().any(|end| name.ends_with(end)) {
+        return refuse(
+            "a PyTorch checkpoint: give it with `--original FILE --captions CAPTIONS` (the captions file it was \
+             trained on), or convert it with `cargo xtask import-checkpoint`",
+        );
+    }
     if path.is_file() {
         return read_described_model_file(path);
     }
@@ -294,7 +373,16 @@ pub fn read_trained_model(path: &Path) -> Result<TrainedModel, InferError> {
 fn read_described_model_file(path: &Path) -> Result<TrainedModel, InferError> {
     let problem = |problem: String| InferError::Checkpoint { path: path.display().to_string(), problem };
     let file = read_model_file(path).map_err(problem)?;
+    let original_names = !file.tensors.is_empty()
+        && file.tensors.keys().all(|name| name.starts_with("encoderCNN.") || name.starts_with("decoderRNN."));
     let missing = |key: &str| {
+        if original_names {
+            return problem(
+                "the PyTorch original's weights without their vocabulary (as import-checkpoint writes them): caption \
+                 with `--original FILE --captions CAPTIONS` (the captions file it was trained on)"
+                    .into(),
+            );
+        }
         problem(format!(
             "its metadata has no {key:?} (a model file from an older caption, or another program's): give its \
              checkpoint folder instead"

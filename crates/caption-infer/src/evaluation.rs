@@ -229,6 +229,16 @@ impl SplitCaptions {
 /// [`InferError::Data`] with [`caption_data::DataError::Output`] naming what else is there.
 pub fn claim_eval_folder(dir: &Path) -> Result<(), InferError> {
     // Files of these names are an evaluation's only when its metrics.json says so.
-    let scored = |metrics: &serde_json::Value| metrics.get("compat").is_some() && metrics.get("bleu_4").is_some();
-    Ok(caption_data::claim_folder_of_files(dir, "folder of evaluation results", &EVAL_FILES, "metrics.json", &scored)?)
+    Ok(caption_data::claim_folder_of_files(
+        dir,
+        "folder of evaluation results",
+        &EVAL_FILES,
+        "metrics.json",
+        &is_evaluation_metrics,
+    )?)
+}
+
+/// Whether a `metrics.json` (as JSON) is one an evaluation wrote.
+pub fn is_evaluation_metrics(metrics: &serde_json::Value) -> bool {
+    metrics.get("compat").is_some() && metrics.get("bleu_4").is_some()
 }

@@ -98,7 +98,10 @@ pub fn export_pytorch(trained: &TrainedModel, out: &Path) -> Result<Vec<PathBuf>
 /// # Errors
 /// [`InferError::Data`] with [`caption_data::DataError::Output`] naming what else is there.
 pub fn claim_export_folder(out: &Path) -> Result<(), InferError> {
-    let exported =
-        |config: &serde_json::Value| config[EXPORTED_BY].as_str().is_some_and(|by| by.starts_with("caption "));
-    Ok(caption_data::claim_folder_of_files(out, "PyTorch export", &EXPORT_FILES, CONFIG_FILE, &exported)?)
+    Ok(caption_data::claim_folder_of_files(out, "PyTorch export", &EXPORT_FILES, CONFIG_FILE, &is_export_config)?)
+}
+
+/// Whether a `config.json` (as JSON) is one an export wrote.
+pub fn is_export_config(config: &serde_json::Value) -> bool {
+    config[EXPORTED_BY].as_str().is_some_and(|by| by.starts_with("caption "))
 }

@@ -39,7 +39,9 @@ pub mod evaluation;
 pub mod export;
 pub mod font;
 pub mod images;
+mod original;
 pub mod report;
 
 pub use captioner::{Captioner, Decoding, Generated};
 pub use error::InferError;
+pub use original::original_vocabulary;

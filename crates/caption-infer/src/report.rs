@@ -62,6 +62,10 @@ pub struct Page<'a> {
     pub attribute_hits: Option<Vec<bool>>,
 }
 
+/// The tag in every report's head that says caption wrote it (a report is only ever replaced
+/// by another report).
+pub const REPORT_GENERATOR: &str = "<meta name=\"generator\" content=\"caption report\">";
+
 /// Writes the page, atomically.
 ///
 /// # Errors
@@ -69,7 +73,10 @@ pub struct Page<'a> {
 pub fn write(path: &Path, page: &Page<'_>) -> Result<(), InferError> {
     let mut html = String::new();
     let title = escape(&page.title);
-    let _ = write!(html, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\n");
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{REPORT_GENERATOR}<title>{title}</title>\n"
+    );
     let _ = writeln!(html, "<style>{STYLE}</style></head><body>\n<h1>{title}</h1>");
     html.push_str(&table("made", None, &provenance_rows(&page.provenance)));
 

@@ -250,6 +250,25 @@ impl TrainConfig {
                 return Err(format!("{name} must be positive, got {rate}"));
             }
         }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(format!("weight_decay must be 0 or more, got {}", self.weight_decay));
+        }
+        if let Some(norm) = self.clip_grad_norm.filter(|n| !(*n > 0.0 && n.is_finite())) {
+            return Err(format!(
+                "clip_grad_norm must be positive, got {norm} (leave it out for no clipping; 0 would zero every step)"
+            ));
+        }
+        // Zero would stop at the first epoch, or checkpoint at no step at all: leave them out instead.
+        for (name, value) in [("early_stopping", self.early_stopping), ("checkpoint_every", self.checkpoint_every)] {
+            if value == Some(0) {
+                return Err(format!("{name} must be at least 1 (leave it out for never)"));
+            }
+        }
+        if self.attention.cache_float16 && self.decoder != DecoderKind::Attention {
+            return Err("attention.cache_float16 applies to the attention decoder's grid cache; the LSTM decoder's \
+                        features are cached as they are: leave it out"
+                .into());
+        }
         if self.image_size < 75 {
             return Err(format!(
                 "image_size must be at least 75 (Inception v3's smallest input), got {}",

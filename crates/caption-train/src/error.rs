@@ -20,6 +20,21 @@ pub enum TrainError {
         /// What is wrong.
         problem: String,
     },
+    /// The loss or a parameter stopped being a finite number: training stopped, and nothing was
+    /// saved after the last good checkpoint.
+    #[error(
+        "training diverged at step {step}: {problem}; nothing was saved after {}: lower --lr or set \
+         --clip-grad-norm, then start again (or --resume from that checkpoint)",
+        last_checkpoint.as_deref().unwrap_or("the start (no checkpoint yet)")
+    )]
+    Diverged {
+        /// The step whose loss or update was not finite.
+        step: u64,
+        /// Which value, and what it was.
+        problem: String,
+        /// The newest checkpoint saved before.
+        last_checkpoint: Option<String>,
+    },
     /// Another live process is training in the run folder.
     #[error("{path} is in use by another training process{}; wait for it to finish, or stop it", if holder.is_empty() { String::new() } else { format!(" (process {holder})") })]
     RunInUse {

@@ -12,7 +12,7 @@ use caption_infer::images::dataset_images;
 
 use crate::TrainError;
 use crate::model::TrainModel;
-use crate::spatial_cache::{GridCache, GridOrigin, Storage, write_cache};
+use crate::spatial_cache::{GridCache, GridOrigin, Opened, Storage, write_cache};
 
 /// Images per encoder forward.
 const ENCODER_BATCH: usize = 32;
@@ -44,7 +44,7 @@ pub fn recalibrate_batch_norm(
     };
     let mut sums: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().zeros_like()).collect::<Result<_, _>>()?;
     let chunks: Vec<&[usize]> = image_rows.chunks(ENCODER_BATCH).collect();
-    progress.start("recalibrating BatchNorm", image_rows.len() as u64);
+    progress.start_counting("recalibrating BatchNorm", image_rows.len() as u64, "images");
     for chunk in &chunks {
         // Zero statistics: after one train-mode forward (momentum 0.1) each holds 0.1 × the batch's.
         for (_, var) in &vars {
@@ -75,7 +75,7 @@ pub fn pooled_features(
     transform: &ImageTransform,
     progress: &dyn Progress,
 ) -> Result<Tensor, TrainError> {
-    progress.start("encoding images", image_rows.len() as u64);
+    progress.start_counting("encoding images", image_rows.len() as u64, "images");
     let mut rows = Vec::new();
     for chunk in image_rows.chunks(ENCODER_BATCH) {
         let images = dataset_images(dataset, chunk, transform, 0, &model.device)?;
@@ -164,8 +164,9 @@ pub fn grids(
     Ok(network.encode(&images, false)?.detach())
 }
 
-/// The grid cache at `path` for every dataset image: opened when it is there, else computed
-/// (eval mode, with progress) and written first.
+/// The grid cache at `path` for every dataset image: opened when it is there and whole, else
+/// computed (eval mode, with progress) and written first; with the reason a cache that was there
+/// had to be computed again.
 ///
 /// # Errors
 /// A cache of another origin ([`GridCache::open`]), a data, candle or I/O error.
@@ -177,35 +178,65 @@ pub fn grid_cache(
     transform: &ImageTransform,
     storage: Storage,
     progress: &dyn Progress,
-) -> Result<GridCache, TrainError> {
+) -> Result<(GridCache, Option<String>), TrainError> {
     let images = dataset.images.len();
-    if let Some(cache) = GridCache::open(path, origin, images)? {
-        return Ok(cache);
-    }
-    progress.start("encoding image grids", images as u64);
+    let rebuilt = match GridCache::open(path, origin, images)? {
+        Opened::Ready(cache) => return Ok((cache, None)),
+        Opened::Absent => None,
+        Opened::Unusable(why) => Some(why),
+    };
+    progress.start_counting("encoding image grids", images as u64, "images");
     write_cache(path, origin, images, storage, ENCODER_BATCH, |rows| {
         let grids = grids(model, dataset, rows, transform)?;
         progress.advance(rows.len() as u64);
         Ok(grids)
     })?;
     progress.finish();
-    GridCache::open(path, origin, images)?.ok_or_else(|| {
-        TrainError::Config(format!("{} was written but does not read back as a grid cache", path.display()))
-    })
+    match GridCache::open(path, origin, images)? {
+        Opened::Ready(cache) => Ok((cache, rebuilt)),
+        _ => Err(TrainError::Config(format!("{} was written but does not read back as a grid cache", path.display()))),
+    }
 }
 
-/// Reads a feature cache written by [`save_cache`] if it exists and has `rows` rows.
-pub fn load_cache(path: &Path, rows: usize) -> Option<Tensor> {
-    let tensors = candle_core::safetensors::load(path, &Device::Cpu).ok()?;
-    let pooled = tensors.get("pooled")?.clone();
-    (pooled.dims() == [rows, 2048] && pooled.dtype() == DType::F32).then_some(pooled)
+/// The metadata key of the pooled feature cache's CRC-32 (8 hex digits) over its tensor's bytes.
+pub const POOLED_CHECKSUM_KEY: &str = "caption.pooled_crc32";
+
+/// Reads a feature cache written by [`save_cache`]: `Ok(None)` when there is none, `Err(why)`
+/// when the file is not one of `rows` rows whose bytes match its checksum (it is then rebuilt).
+pub fn load_cache(path: &Path, rows: usize) -> Result<Option<Tensor>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
+    let expected = header.metadata().as_ref().and_then(|m| m.get(POOLED_CHECKSUM_KEY).cloned());
+    let view = file.tensor("pooled").map_err(|_| "no `pooled` tensor".to_string())?;
+    if view.shape() != [rows, 2048] || view.dtype() != safetensors::Dtype::F32 {
+        return Err(format!("`pooled` is {:?} {:?}; {rows} × 2048 F32 expected", view.shape(), view.dtype()));
+    }
+    let Some(expected) = expected else { return Err("no checksum (written by an earlier version)".into()) };
+    if format!("{:08x}", crc32fast::hash(view.data())) != expected {
+        return Err("its features do not match their checksum".into());
+    }
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Ok(Some(Tensor::from_vec(values, (rows, 2048), &Device::Cpu).map_err(|e| e.to_string())?))
 }
 
-/// Writes the feature cache atomically.
+/// Writes the feature cache atomically, with the CRC-32 of its features in the metadata.
 ///
 /// # Errors
 /// [`TrainError::Weights`] when it cannot be written.
 pub fn save_cache(path: &Path, pooled: &Tensor) -> Result<(), TrainError> {
-    let tensors = std::collections::HashMap::from([("pooled".to_string(), pooled.clone())]);
-    caption_model::save_safetensors(&tensors, path).map_err(|e| TrainError::Weights(e.to_string()))
+    let pooled = pooled.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.contiguous()?;
+    let values = pooled.flatten_all()?.to_vec1::<f32>()?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let metadata = std::collections::HashMap::from([(
+        POOLED_CHECKSUM_KEY.to_string(),
+        format!("{:08x}", crc32fast::hash(&bytes)),
+    )]);
+    let serialized = safetensors::serialize([("pooled", &pooled)], Some(metadata))
+        .map_err(|e| TrainError::Weights(e.to_string()))?;
+    crate::run_folder::write_atomically(path, &serialized)
 }

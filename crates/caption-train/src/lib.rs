@@ -47,6 +47,7 @@ mod error;
 pub mod features;
 
 mod model;
+pub mod outputs;
 pub mod plots;
 pub mod run_folder;
 pub mod spatial_cache;

@@ -224,6 +224,27 @@ pub fn is_run(path: &Path) -> bool {
         || crate::checkpoint::list_checkpoints(path).into_iter().chain([path.join(BEST_DIR)]).any(reads)
 }
 
+/// The settings a run was trained with: its config.toml, or (config.toml lost) those its newest
+/// checkpoint that reads back recorded (`best/` included); `None` when neither reads.
+pub fn saved_settings(path: &Path) -> Option<TrainConfig> {
+    if let Ok(text) = fs::read_to_string(path.join(CONFIG_FILE))
+        && let Ok(config) = TrainConfig::from_toml(&text)
+    {
+        return Some(config);
+    }
+    let mut checkpoints: Vec<(u64, TrainConfig)> = crate::checkpoint::list_checkpoints(path)
+        .into_iter()
+        .chain([path.join(BEST_DIR)])
+        .filter_map(|dir| {
+            let text = fs::read_to_string(dir.join(TRAINER_FILE)).ok()?;
+            let state: TrainerState = serde_json::from_str(&text).ok()?;
+            Some((state.step, state.config))
+        })
+        .collect();
+    checkpoints.sort_by_key(|(step, _)| std::cmp::Reverse(*step));
+    checkpoints.into_iter().next().map(|(_, config)| config)
+}
+
 /// Whether an entry of a run folder (relative path, and whether it is a folder) is one a run
 /// writes (the layout above, plus writers' leftovers: `NAME.tmp-PID` files, `.NAME.partial-PID`
 /// and `.NAME.old-PID` folders).

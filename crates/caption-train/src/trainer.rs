@@ -24,6 +24,7 @@ use crate::run_folder::{RunFolder, write_atomically};
 use crate::spatial_cache::Storage;
 use crate::step::{UpdateRule, attention_step, optimizer_step};
 use crate::validation::{self, Validation};
+use caption_infer::checkpoint_files::first_non_finite;
 use caption_infer::images::dataset_images;
 
 /// What a run is asked to do.
@@ -84,7 +85,7 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     if dataset.images_in(Split::Train).is_empty() {
         return Err(TrainError::Config("the dataset has no training images".into()));
     }
-    let frozen = frozen_features(&folder, &start, dataset, progress)?;
+    let frozen = frozen_features(&folder, &start, dataset, progress, log)?;
     let mut run = Run::new(folder, start, dataset, frozen, progress, stop, log)?;
     while run.state.epoch < run.config.epochs {
         let Some(epoch) = run.train_epoch()? else { return Ok(run.summary) };
@@ -241,6 +242,7 @@ fn frozen_features(
     start: &Start,
     dataset: &PreparedDataset,
     progress: &dyn Progress,
+    log: &dyn Fn(&str),
 ) -> Result<Option<FrozenFeatures>, TrainError> {
     let config = &start.config;
     if config.mode != Mode::Frozen {
@@ -259,12 +261,20 @@ fn frozen_features(
         let cache = folder.feature_cache(&features::grid_cache_key(config, dataset_hash));
         let origin = features::grid_origin(config, dataset_hash);
         let storage = if config.attention.cache_float16 { Storage::Float16 } else { Storage::Float32 };
-        let grids = features::grid_cache(&cache, &origin, &start.model, dataset, &eval_transform, storage, progress)?;
+        let (grids, rebuilt) =
+            features::grid_cache(&cache, &origin, &start.model, dataset, &eval_transform, storage, progress)?;
+        if let Some(why) = rebuilt {
+            log(&format!("{}: {why}; computed it again", cache.display()));
+        }
         return Ok(Some(FrozenFeatures::Grids(grids)));
     }
     let cache = folder.feature_cache(&features::cache_key(config, dataset_hash));
     let all: Vec<usize> = (0..dataset.images.len()).collect();
-    let pooled = match features::load_cache(&cache, all.len()) {
+    let loaded = features::load_cache(&cache, all.len()).unwrap_or_else(|why| {
+        log(&format!("{}: {why}; computing it again", cache.display()));
+        None
+    });
+    let pooled = match loaded {
         Some(pooled) => pooled,
         None => {
             let pooled = features::pooled_features(&start.model, dataset, &all, &eval_transform, progress)?;
@@ -377,14 +387,21 @@ impl<'a> Run<'a> {
         let epoch = self.state.epoch;
         let order = loader::epoch_order(&self.train_rows, Some((config.seed, epoch as u64)));
         let batches = loader::caption_batches(self.dataset, &order, config.batch_size);
-        self.progress.start(&format!("epoch {}/{}", epoch + 1, config.epochs), batches.len() as u64);
-        self.progress.advance(self.state.batch_in_epoch as u64);
+        self.progress.start_counting(
+            &format!("epoch {}/{}", epoch + 1, config.epochs),
+            batches.len() as u64,
+            "batches",
+        );
+        self.progress.skip(self.state.batch_in_epoch as u64);
         let (mut loss_sum, mut samples) = (0.0, 0usize);
         let started = Instant::now();
         for batch in &batches[self.state.batch_in_epoch.min(batches.len())..] {
             let lr = learning_rate(&self.config, self.state.step, self.total_steps);
             let steps = StepContext::new(&self.model, self.dataset, &self.config, self.frozen.as_ref());
             let loss = steps.step(batch, &mut self.dropout, &mut self.optimizer, lr, self.state.step)?;
+            if !loss.is_finite() {
+                return Err(self.diverged(self.state.step + 1, format!("the loss is {loss}")));
+            }
             self.state.step += 1;
             self.state.batch_in_epoch += 1;
             samples += batch.len();
@@ -498,8 +515,18 @@ impl<'a> Run<'a> {
     fn save(&mut self) -> Result<PathBuf, TrainError> {
         self.state.dropout = self.dropout.state();
         let model = self.model.state_dict()?;
+        // A checkpoint is never written with a parameter that is not a number.
+        if let Some((name, value)) = first_non_finite(&model)? {
+            return Err(self.diverged(self.state.step, format!("parameter {name} holds {value}")));
+        }
         let optimizer = self.optimizer.state_tensors()?;
         self.folder.save_checkpoint(&self.state, &model, &optimizer, &self.dataset.vocabulary, self.config.keep_last)
+    }
+
+    /// [`TrainError::Diverged`] at `step`, naming the newest checkpoint saved before it.
+    fn diverged(&self, step: u64, problem: String) -> TrainError {
+        let last_checkpoint = self.summary.checkpoint.as_ref().map(|path| path.display().to_string());
+        TrainError::Diverged { step, problem, last_checkpoint }
     }
 
     /// One line of metrics.jsonl.

@@ -336,7 +336,10 @@ fn a_grid_cache_of_another_origin_is_refused_and_float16_halves_it() {
     let size16 = std::fs::metadata(&cache16).unwrap().len();
     assert!(size16 * 2 - size32 < 2048, "{size16} vs {size32}");
     let origin = caption_train::features::grid_origin(&half, &hash);
-    let open = |path: &Path| caption_train::spatial_cache::GridCache::open(path, &origin, 12).unwrap().unwrap();
+    let open = |path: &Path| match caption_train::spatial_cache::GridCache::open(path, &origin, 12).unwrap() {
+        caption_train::spatial_cache::Opened::Ready(cache) => cache,
+        _ => panic!("{} does not open", path.display()),
+    };
     let rows = [0, 5, 11];
     let full: Vec<f32> = open(&cache).rows(&rows, &Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     let halved: Vec<f32> = open(&cache16).rows(&rows, &Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
@@ -387,4 +390,105 @@ fn an_attention_run_refuses_a_switch_of_decoder_and_trains_in_every_mode() {
         assert!(changed("decoder.fc.weight") && changed("decoder.attention.encoder_att.weight"), "{mode:?}");
         assert_eq!(changed("encoder.inception.Conv2d_1a_3x3.conv.weight"), encoder_trains, "{mode:?}");
     }
+}
+
+/// [`train`] with a log that is kept, for runs expected to say something or to fail.
+fn train_logged(
+    data: &PreparedDataset,
+    run_dir: &Path,
+    config: TrainConfig,
+    resume: bool,
+) -> (Result<caption_train::RunSummary, TrainError>, Vec<String>) {
+    let stop = AtomicBool::new(false);
+    let lines = std::sync::Mutex::new(Vec::new());
+    let result = train(TrainOptions {
+        config,
+        dataset: data,
+        run_dir: run_dir.to_path_buf(),
+        resume,
+        device: Device::Cpu,
+        progress: &NoProgress,
+        stop: &stop,
+        log: &|line| lines.lock().unwrap().push(line.to_string()),
+    });
+    (result, lines.into_inner().unwrap())
+}
+
+/// Flips one byte in the middle of the last eighth of `path` (same size, other contents).
+fn corrupt(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes.len() - bytes.len() / 16;
+    bytes[at] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_feature_cache_whose_bytes_changed_is_rebuilt_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 12, 8);
+    let hash = data.manifest.content_hash();
+    for (name, config, key) in [
+        ("lstm", config(1), caption_train::features::cache_key(&config(1), &hash)),
+        ("attention", attention_config(1), caption_train::features::grid_cache_key(&attention_config(1), &hash)),
+    ] {
+        let first = dir.path().join(name);
+        let (result, lines) = train_logged(&data, &first, config.clone(), false);
+        result.unwrap();
+        assert!(lines.iter().all(|l| !l.contains("it again")), "{lines:?}");
+        let cache = first.join(format!("features-{key}.safetensors"));
+        let intact = std::fs::read(&cache).unwrap();
+        // Another run in a fresh folder, given the first run's cache with one byte changed.
+        let second = dir.path().join(format!("{name}-again"));
+        std::fs::create_dir_all(&second).unwrap();
+        std::fs::copy(first.join(caption_train::CONFIG_FILE), second.join(caption_train::CONFIG_FILE)).unwrap();
+        let planted = second.join(format!("features-{key}.safetensors"));
+        std::fs::copy(&cache, &planted).unwrap();
+        corrupt(&planted);
+        let (result, lines) = train_logged(&data, &second, config, false);
+        result.unwrap();
+        assert!(lines.iter().any(|l| l.contains("checksum") && l.contains("it again")), "{name}: {lines:?}");
+        assert_eq!(std::fs::read(&planted).unwrap(), intact, "{name}: rebuilt to the same bytes");
+        assert_identical(&weights(&newest(&first)), &weights(&newest(&second)));
+    }
+}
+
+#[test]
+fn training_stops_when_the_loss_diverges_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 24, 9);
+    let run_dir = dir.path().join("run");
+    let good = run(&data, &run_dir, config(1), false, None).checkpoint.unwrap();
+    let saved = weights(&good);
+    // A learning rate no model survives: the loss leaves the numbers within an epoch.
+    let wild = TrainConfig { learning_rate: 1e38, ..config(3) };
+    let (result, _) = train_logged(&data, &run_dir, wild, true);
+    let error = result.expect_err("stopped");
+    let message = error.to_string();
+    assert!(matches!(error, TrainError::Diverged { .. }), "{message}");
+    assert!(message.contains("diverged at step") && message.contains(&good.display().to_string()), "{message}");
+    assert_eq!(newest(&run_dir), good, "nothing saved after the last good checkpoint");
+    assert_identical(&saved, &weights(&good));
+    let model = caption_infer::checkpoint_files::read_model_file(&good.join(checkpoint::MODEL_FILE)).unwrap();
+    assert!(caption_infer::checkpoint_files::first_non_finite(&model.tensors).unwrap().is_none());
+}
+
+#[test]
+fn hyperparameters_that_are_not_numbers_or_mean_nothing_are_refused() {
+    let refused = |config: TrainConfig, words: &str| {
+        let error = config.validate().expect_err(words);
+        assert!(error.contains(words), "{error}");
+    };
+    refused(TrainConfig { weight_decay: f64::NAN, ..config(1) }, "weight_decay");
+    refused(TrainConfig { weight_decay: f64::INFINITY, ..config(1) }, "weight_decay");
+    refused(TrainConfig { weight_decay: -1.0, ..config(1) }, "weight_decay");
+    refused(TrainConfig { clip_grad_norm: Some(f64::NAN), ..config(1) }, "clip_grad_norm");
+    refused(TrainConfig { clip_grad_norm: Some(0.0), ..config(1) }, "clip_grad_norm");
+    refused(TrainConfig { learning_rate: f64::NAN, ..config(1) }, "learning_rate");
+    refused(TrainConfig { early_stopping: Some(0), ..config(1) }, "early_stopping");
+    refused(TrainConfig { checkpoint_every: Some(0), ..config(1) }, "checkpoint_every");
+    let float16 = caption_train::AttentionSettings { cache_float16: true, ..Default::default() };
+    refused(TrainConfig { attention: float16, ..config(1) }, "cache_float16");
+    assert!(TrainConfig { attention: float16, ..attention_config(1) }.validate().is_ok());
+    let nan_dropout = caption_train::AttentionSettings { dropout: f64::NAN, ..Default::default() };
+    refused(TrainConfig { attention: nan_dropout, ..attention_config(1) }, "dropout");
 }

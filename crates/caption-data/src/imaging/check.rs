@@ -60,6 +60,12 @@ pub fn check_image_bytes(bytes: &[u8]) -> Result<RgbImage, ImageProblem> {
     if bytes.is_empty() {
         return Err(ImageProblem::ZeroBytes);
     }
+    // The JPEG decoder fills what a cut file lacks with grey; PIL refuses such a file.
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) && !jpeg_is_complete(bytes) {
+        return Err(ImageProblem::Undecodable(
+            "truncated: the JPEG data ends before its end-of-image marker (PIL: image file is truncated)".into(),
+        ));
+    }
     let reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageProblem::Undecodable(e.to_string()))?;
@@ -74,6 +80,45 @@ pub fn check_image_bytes(bytes: &[u8]) -> Result<RgbImage, ImageProblem> {
     Ok(decoded.into_rgb8())
 }
 
+/// Whether a JPEG's bytes reach its end-of-image marker: segments are walked by their lengths
+/// (so that an EXIF thumbnail's own markers are skipped), each scan's entropy-coded data up to
+/// the next marker (`FF` followed by anything but `00` or a restart marker); a file cut short
+/// runs out before `FF D9`. Bytes after the marker are allowed (cameras append data there).
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut at = 2; // after SOI
+    loop {
+        // Fill bytes (FF FF ...) may precede a marker.
+        while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else { return false };
+        at += 2;
+        match marker {
+            0xD9 => return true,
+            // Markers without a length: TEM and the restart markers.
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let (Some(&high), Some(&low)) = (bytes.get(at), bytes.get(at + 1)) else { return false };
+        let length = usize::from(u16::from_be_bytes([high, low]));
+        if length < 2 {
+            return false;
+        }
+        at += length;
+        if marker == 0xDA {
+            // Entropy-coded data: up to the next FF that is neither stuffing (FF 00) nor a restart marker.
+            loop {
+                match (bytes.get(at), bytes.get(at + 1)) {
+                    (Some(&0xFF), Some(&next)) if next == 0x00 || (0xD0..=0xD7).contains(&next) => at += 2,
+                    (Some(&0xFF), Some(_)) => break,
+                    (Some(_), _) => at += 1,
+                    (None, _) => return false,
+                }
+            }
+        }
+    }
+}
+
 /// Reads and checks an image file ([`check_image_bytes`]): a regular file (a device or FIFO is
 /// refused without being opened) of at most [`crate::MAX_IMAGE_FILE_BYTES`].
 ///
@@ -81,13 +126,20 @@ pub fn check_image_bytes(bytes: &[u8]) -> Result<RgbImage, ImageProblem> {
 /// [`ImageProblem::Missing`] when there is no such file, [`ImageProblem::NotAFile`],
 /// [`ImageProblem::TooLarge`], otherwise as [`check_image_bytes`].
 pub fn check_image_file(path: &Path) -> Result<RgbImage, ImageProblem> {
-    let bytes = read_input_file(path, MAX_IMAGE_FILE_BYTES).map_err(|e| match e {
+    check_image_bytes(&read_image_file(path)?)
+}
+
+/// The bytes of an image file: a regular file of at most [`crate::MAX_IMAGE_FILE_BYTES`].
+///
+/// # Errors
+/// As [`check_image_file`], before decoding.
+pub fn read_image_file(path: &Path) -> Result<Vec<u8>, ImageProblem> {
+    read_input_file(path, MAX_IMAGE_FILE_BYTES).map_err(|e| match e {
         InputFileError::Missing => ImageProblem::Missing,
         InputFileError::NotAFile(kind) => ImageProblem::NotAFile(kind),
         InputFileError::TooLarge { bytes, limit } => ImageProblem::TooLarge { bytes, limit },
         InputFileError::Io(message) => ImageProblem::Unreadable(message),
-    })?;
-    check_image_bytes(&bytes)
+    })
 }
 
 #[cfg(test)]
@@ -117,6 +169,26 @@ mod tests {
         assert!(matches!(check_image_bytes(b"not an image at all"), Err(ImageProblem::Undecodable(_))));
         let png = encode(DynamicImage::ImageRgb8(RgbImage::new(40, 40)), ImageFormat::Png);
         assert!(matches!(check_image_bytes(&png[..png.len() / 2]), Err(ImageProblem::Undecodable(_))));
+        // A JPEG cut anywhere in its data is refused as PIL refuses it; whole, or with bytes
+        // after its end, it reads. A thumbnail's own end marker inside EXIF does not count.
+        let mut picture = RgbImage::new(64, 48);
+        for (x, y, pixel) in picture.enumerate_pixels_mut() {
+            *pixel = image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x * y) % 251) as u8]);
+        }
+        let jpeg = encode(DynamicImage::ImageRgb8(picture), ImageFormat::Jpeg);
+        assert!(check_image_bytes(&jpeg).is_ok());
+        assert!(check_image_bytes(&[jpeg.as_slice(), b"trailer"].concat()).is_ok());
+        for cut in [jpeg.len() - 2, jpeg.len() - 40, jpeg.len() / 2, 200] {
+            let problem = check_image_bytes(&jpeg[..cut]).unwrap_err().to_string();
+            assert!(problem.contains("truncated"), "cut at {cut}: {problem}");
+        }
+        let thumbnail = [&[0xFF, 0xD8, 0xFF, 0xD9][..]].concat();
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend(u16::try_from(thumbnail.len() + 2).unwrap().to_be_bytes());
+        app1.extend(&thumbnail);
+        let with_exif = [&jpeg[..2], &app1, &jpeg[2..]].concat();
+        assert!(check_image_bytes(&with_exif).is_ok());
+        assert!(check_image_bytes(&with_exif[..with_exif.len() / 2]).is_err());
         let tiny = encode(DynamicImage::ImageRgb8(RgbImage::new(4, 40)), ImageFormat::Png);
         assert_eq!(check_image_bytes(&tiny), Err(ImageProblem::Dimensions { width: 4, height: 40 }));
         assert_eq!(check_image_file(Path::new("/nonexistent/x.jpg")), Err(ImageProblem::Missing));

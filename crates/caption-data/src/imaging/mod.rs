@@ -1,9 +1,11 @@
 //! Images: checking that a file is a usable picture, and the tensors the model reads.
 
 mod check;
+mod files;
 mod pillow_resize;
 mod transform;
 
-pub use check::{ImageProblem, check_image_bytes, check_image_file};
+pub use check::{ImageProblem, check_image_bytes, check_image_file, read_image_file};
+pub use files::{IMAGE_EXTENSIONS, ImageFiles, collect_image_files, has_image_extension};
 pub use pillow_resize::resize_bilinear;
 pub use transform::{ImageTransform, MEAN_STD_HALF};

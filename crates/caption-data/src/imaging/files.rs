@@ -1,0 +1,125 @@
+//! Image files named on a command line: files as given, folders expanded to the images inside
+//! them (sorted; their subfolders too when asked), and every entry that could not be followed
+//! (a broken or looping symbolic link of an image's name, an unreadable folder) reported, never
+//! skipped in silence.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// File name extensions taken as images in a folder (any case).
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "gif", "webp"];
+
+/// What [`collect_image_files`] found.
+#[derive(Debug, Default)]
+pub struct ImageFiles {
+    /// Image files: those named, then each folder's images in sorted order.
+    pub files: Vec<PathBuf>,
+    /// Entries that could not be followed, with the reason.
+    pub unreadable: Vec<(PathBuf, String)>,
+    /// Subfolders passed over (not searched without `recursive`).
+    pub subfolders: Vec<PathBuf>,
+}
+
+/// Whether `path`'s extension is an image's.
+pub fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// The image files among `inputs`: a file is taken as given (whatever its name; reading it says
+/// whether it is an image), a folder gives its files with an image extension, sorted by path, and
+/// with `recursive` those of its subfolders (each folder once, symbolic links followed).
+pub fn collect_image_files(inputs: &[PathBuf], recursive: bool) -> ImageFiles {
+    let mut found = ImageFiles::default();
+    let mut visited = HashSet::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, recursive, &mut visited, &mut found);
+        } else {
+            found.files.push(input.clone());
+        }
+    }
+    found
+}
+
+fn walk(folder: &Path, recursive: bool, visited: &mut HashSet<PathBuf>, found: &mut ImageFiles) {
+    // A folder reached twice (a link back up, or named twice) is listed once.
+    if !visited.insert(fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf())) {
+        return;
+    }
+    let entries = match fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) => {
+            found.unreadable.push((folder.to_path_buf(), format!("cannot list the folder: {e}")));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    let mut subfolders = Vec::new();
+    for path in paths {
+        match fs::metadata(&path) {
+            Ok(metadata) if metadata.is_dir() => subfolders.push(path),
+            Ok(metadata) if metadata.is_file() => {
+                if has_image_extension(&path) {
+                    found.files.push(path);
+                }
+            }
+            Ok(_) => {
+                if has_image_extension(&path) {
+                    found.unreadable.push((path, "not a regular file (a device, FIFO or socket)".into()));
+                }
+            }
+            Err(e) if has_image_extension(&path) => {
+                let is_link = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+                let reason = if is_link { format!("a symbolic link that leads nowhere ({e})") } else { e.to_string() };
+                found.unreadable.push((path, reason));
+            }
+            // Not an image's name: not one of the inputs either.
+            Err(_) => {}
+        }
+    }
+    for subfolder in subfolders {
+        if recursive {
+            walk(&subfolder, recursive, visited, found);
+        } else {
+            found.subfolders.push(subfolder);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_give_their_images_and_name_what_they_cannot_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("sub/deeper")).unwrap();
+        for name in ["b.JPG", "a.png", "notes.txt", "sub/c.jpg", "sub/deeper/d.webp"] {
+            fs::write(root.join(name), b"x").unwrap();
+        }
+        let flat = collect_image_files(&[root.to_path_buf()], false);
+        assert_eq!(flat.files, vec![root.join("a.png"), root.join("b.JPG")]);
+        assert_eq!(flat.subfolders, vec![root.join("sub")]);
+        assert!(flat.unreadable.is_empty());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root.join("gone.jpg"), root.join("dangling.jpg")).unwrap();
+            std::os::unix::fs::symlink(root.join("loop.jpg"), root.join("loop.jpg")).unwrap();
+            std::os::unix::fs::symlink(root, root.join("sub/up")).unwrap();
+        }
+        let deep = collect_image_files(&[root.to_path_buf()], true);
+        let files: Vec<_> = deep.files.iter().map(|p| p.strip_prefix(root).unwrap().to_path_buf()).collect();
+        assert_eq!(files, ["a.png", "b.JPG", "sub/c.jpg", "sub/deeper/d.webp"].map(PathBuf::from));
+        #[cfg(unix)]
+        {
+            let names: Vec<_> = deep.unreadable.iter().map(|(p, _)| p.file_name().unwrap().to_owned()).collect();
+            assert_eq!(names, ["dangling.jpg", "loop.jpg"]);
+            assert!(deep.unreadable[0].1.contains("symbolic link"), "{:?}", deep.unreadable);
+        }
+    }
+}
