@@ -135,7 +135,9 @@ fn outputs_never_replace_inputs_or_what_runs_and_datasets_own() {
     nothing_changed(&before, &snapshot(root), "vocab and features");
     for _ in 0..2 {
         ok(vocab(&root.join("tokenizer.json")));
-        ok(features(&root.join("features.safetensors")));
+        // Where it ran and what it wrote, in words.
+        let said = ok(features(&root.join("features.safetensors")));
+        assert!(said.starts_with("1 images on the CPU: wrote pooled"), "{said}");
     }
 
     // The property: output paths drawn at random among the inputs, the run's and the dataset's
@@ -378,4 +380,52 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
     std::fs::write(&b, &bytes_a).unwrap();
     fails_saying(train(&data, &root.join("run3"), &["--epochs", "1"]).output().unwrap(), "prepare it again");
     fails_saying(bleu(&run, &data).arg("--out").arg(root.join("e3")).output().unwrap(), "shapes_0000");
+}
+
+#[test]
+fn messages_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let image = root.join("photo.png");
+    image::RgbImage::from_pixel(40, 40, image::Rgb([10, 200, 30])).save(&image).unwrap();
+    let caption_with = |checkpoint: &Path| caption(checkpoint).arg(&image).output().unwrap();
+
+    // What is not there is named as missing.
+    fails_saying(caption_with(&root.join("no-run")), "no such file or folder");
+    let mut missing_data = xtask(&["bleu", "--checkpoint"]);
+    missing_data.arg(root.join("no-run")).arg("--data").arg(root.join("no-data"));
+    fails_saying(missing_data.output().unwrap(), "no-data does not exist");
+    let mut no_data = xtask(&["train", "--device", "cpu", "--data"]);
+    fails_saying(
+        no_data.arg(root.join("no-data")).arg("--run").arg(root.join("r")).output().unwrap(),
+        "does not exist",
+    );
+    let mut images_dir = xtask(&["prepare-data", "--captions"]);
+    let captions = root.join("captions.txt");
+    std::fs::write(&captions, "image,caption\nphoto.png,A green square .\n").unwrap();
+    images_dir.arg(&captions).arg("--images-dir").arg(&image).arg("--out").arg(root.join("d"));
+    fails_saying(images_dir.output().unwrap(), "is a file, not a folder of images");
+
+    // A safetensors file that is text, or cut short, says so; the original's checkpoint and its
+    // imported weights point to --original.
+    let text = root.join("model.safetensors");
+    std::fs::write(&text, "these are my notes, not weights\n").unwrap();
+    fails_saying(caption_with(&text), "not a safetensors file: it is text");
+    let tensor = candle_core::Tensor::zeros((4, 4), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let weights = std::collections::HashMap::from([("decoderRNN.embed.weight".to_string(), tensor)]);
+    let imported = root.join("imported.safetensors");
+    candle_core::safetensors::save(&weights, &imported).unwrap();
+    fails_saying(caption_with(&imported), "--original FILE --captions CAPTIONS");
+    let bytes = std::fs::read(&imported).unwrap();
+    let cut = root.join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    fails_saying(caption_with(&cut), "cut short");
+    let original = root.join("my_checkpoint.pth.tar");
+    std::fs::write(&original, b"PK\x03\x04 a zip of pickles").unwrap();
+    fails_saying(caption_with(&original), "give it with `--original FILE --captions CAPTIONS`");
+
+    // tokenize: a byte order mark is no part of the first token.
+    let bom = root.join("bom.txt");
+    std::fs::write(&bom, "\u{feff}A dog.\nA cat\r\n").unwrap();
+    assert_eq!(ok(xtask(&["tokenize"]).arg(&bom).output().unwrap()), "[\"A\",\"dog\",\".\"]\n[\"A\",\"cat\"]\n");
 }

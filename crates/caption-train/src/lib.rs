@@ -14,7 +14,14 @@
 //!   resume continues from the newest state that reads back (`best/` included) and moves damaged
 //!   ones aside;
 //! - [`run_folder`]: the run folder's layout and its lock: one training process at a time, and
-//!   never a folder that is not a run.
+//!   never a folder that is not a run;
+//! - [`outputs`]: the one rule for every single file a command writes (a report, attention maps,
+//!   a tokenizer.json, features): never an input, a file of another kind, or anything a dataset,
+//!   checkpoint, evaluation, export or run owns, checked before any work.
+//!
+//! A run stops with [`TrainError::Diverged`] the moment its loss is not a finite number, and
+//! never writes a checkpoint holding a parameter that is not; frozen mode's feature caches carry
+//! checksums and are computed again, saying why, when their bytes changed.
 //!
 //! # Example
 //!
