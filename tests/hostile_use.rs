@@ -195,7 +195,8 @@ fn attention_maps_go_only_where_nothing_is_read_or_owned() {
     }
     let maps = |target: &Path| caption(&run).arg("--attention-maps").arg(target).arg(&images).output().unwrap();
     let before = snapshot(root);
-    fails_saying(maps(&images), "holds, the input");
+    fails_saying(maps(&images), "lies in the input");
+    fails_saying(maps(&images.join("maps")), "lies in the input");
     fails_saying(maps(&run.join("best")), "inside the checkpoint");
     fails_saying(maps(&data.join("images")), "prepared dataset");
     let mine = root.join("mine");
@@ -423,6 +424,31 @@ fn messages_say_what_is_wrong() {
     let original = root.join("my_checkpoint.pth.tar");
     std::fs::write(&original, b"PK\x03\x04 a zip of pickles").unwrap();
     fails_saying(caption_with(&original), "give it with `--original FILE --captions CAPTIONS`");
+
+    // prepare-data: a JPEG cut short is left out and listed with the reason, as a corrupt PNG is.
+    let photos = root.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let mut lines = String::from("image,caption\n");
+    for k in 0..12 {
+        let name = format!("p{k}.jpg");
+        image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5 + k) as u8, 90]))
+            .save(photos.join(&name))
+            .unwrap();
+        lines.push_str(&format!("{name},A picture number {k} .\n"));
+    }
+    let whole = std::fs::read(photos.join("p3.jpg")).unwrap();
+    std::fs::write(photos.join("p3.jpg"), &whole[..whole.len() / 2]).unwrap();
+    let listed = root.join("listed.txt");
+    std::fs::write(&listed, lines).unwrap();
+    let dataset = root.join("prepared");
+    let mut prepare = xtask(&["prepare-data", "-q", "--threshold", "1", "--captions"]);
+    ok(prepare.arg(&listed).arg("--images-dir").arg(&photos).arg("--out").arg(&dataset).output().unwrap());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dataset.join("manifest.json")).unwrap()).unwrap();
+    let skipped = manifest["skipped_images"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["image"], "p3.jpg");
+    assert!(skipped[0]["reason"].as_str().unwrap().contains("truncated"), "{skipped:?}");
 
     // tokenize: a byte order mark is no part of the first token.
     let bom = root.join("bom.txt");

@@ -145,9 +145,10 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
     }
     let map_names = args.attention_maps.as_ref().map(|_| attention_map_names(&files));
     if let (Some(dir), Some(names)) = (&args.attention_maps, &map_names) {
+        // The images and their folders: the maps never go among them. (The model's folders are
+        // guarded as what they are: a checkpoint, a run.)
         let mut inputs: Vec<&Path> = named.iter().map(PathBuf::as_path).collect();
         inputs.extend(files.iter().map(PathBuf::as_path));
-        inputs.extend(args.checkpoint.iter().chain(&args.original).chain(&args.captions).map(PathBuf::as_path));
         let claim = Claim { inputs: &inputs, ..Claim::default() };
         claim_files_in_folder(dir, names, &outputs::ATTENTION_MAP, &claim)?;
     }

@@ -146,9 +146,9 @@ fn claim_place(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Result<(), Da
 }
 
 /// Checks that a command may write `kind` files named `names` into the folder `dir` (created when
-/// missing; nothing else in it is touched): a folder or absent, not a folder that is or holds one
-/// of the inputs (the next run over it would take the outputs for inputs), and each file as
-/// [`claim_output_file`] says.
+/// missing; nothing else in it is touched): a folder or absent, not a folder that holds one of
+/// the inputs or lies in an input folder (the next run over it would take the outputs for
+/// inputs), and each file as [`claim_output_file`] says.
 ///
 /// # Errors
 /// As [`claim_output_file`].
@@ -169,10 +169,11 @@ pub fn claim_files_in_folder(
     let folder = resolved(dir);
     for input in claim.inputs {
         let input_path = resolved(input);
-        if input_path == folder || input_path.parent() == Some(folder.as_path()) {
+        let inside_input_folder = input.is_dir() && folder.starts_with(&input_path);
+        if inside_input_folder || input_path.parent() == Some(folder.as_path()) {
             return refuse(format!(
-                "is, or holds, the input {}; outputs written there would be read as inputs next time: choose \
-                 another folder",
+                "is, holds, or lies in the input {}; outputs written there would be read as inputs next time: \
+                 choose another folder",
                 input.display()
             ));
         }
@@ -435,7 +436,10 @@ mod tests {
         let names = vec!["a.attention.png".to_string()];
         let claim = Claim { inputs: &[&photo], ..Claim::default() };
         let message = claim_files_in_folder(&images, &names, &ATTENTION_MAP, &claim).unwrap_err().to_string();
-        assert!(message.contains("holds, the input"), "{message}");
+        assert!(message.contains("lies in the input"), "{message}");
+        let within = Claim { inputs: &[&images], ..Claim::default() };
+        let message = claim_files_in_folder(&images.join("maps"), &names, &ATTENTION_MAP, &within).unwrap_err();
+        assert!(message.to_string().contains("lies in the input"), "{message}");
         let maps = dir.path().join("maps");
         claim_files_in_folder(&maps, &names, &ATTENTION_MAP, &claim).unwrap();
         fs::create_dir_all(&maps).unwrap();
