@@ -284,10 +284,12 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
         xtask(&["bleu", "--results", "/dev/zero", "--annotations"]).arg(&annotations).output().unwrap(),
         "not a regular file",
     );
+    fails_saying(train(&data, &other_run, &["--config", "/dev/zero"]).output().unwrap(), "not a regular file");
     let fifo = root.join("fifo.jsonl");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     fails_saying(xtask(&["bleu", "--input"]).arg(&fifo).output().unwrap(), "FIFO");
     fails_saying(xtask(&["tokenize"]).arg(&fifo).output().unwrap(), "not a regular file");
+    fails_saying(train(&data, &other_run, &["--config"]).arg(&fifo).output().unwrap(), "a FIFO");
     assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
     // A 10 MB line on standard input is refused by number, not echoed.
     let long = root.join("long.txt");

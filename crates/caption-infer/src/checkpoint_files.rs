@@ -41,6 +41,9 @@ pub const VOCABULARY_METADATA_KEY: &str = "caption.vocabulary";
 /// the file alone says how to build the original's `CNNtoRNN` for it.
 pub const CONFIG_METADATA_KEY: &str = "caption.config";
 
+/// Largest model.safetensors read (Inception v3 with a decoder is about 100 MB).
+pub const MAX_MODEL_FILE_BYTES: u64 = 16 << 30;
+
 /// Model tensors by name.
 pub type Tensors = HashMap<String, Tensor>;
 
@@ -201,7 +204,8 @@ pub fn refuse_non_finite(tensors: &Tensors, source: &Path) -> Result<(), InferEr
 /// # Errors
 /// A message saying what is wrong with the file.
 pub fn read_model_file(path: &Path) -> Result<ModelFile, String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    // A regular file only (a FIFO would block, a device never end), of a size a model can have.
+    let bytes = caption_data::read_input_file(path, MAX_MODEL_FILE_BYTES).map_err(|e| e.to_string())?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| safetensors_problem(&bytes, &e))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let vocabulary = match metadata.get(VOCABULARY_METADATA_KEY) {

@@ -143,8 +143,13 @@ impl Vocabulary {
     /// # Errors
     /// [`TextError::Io`] or [`TextError::TokenizerJson`].
     pub fn load(path: &Path) -> Result<Self, TextError> {
-        let json = std::fs::read_to_string(path)
-            .map_err(|source| TextError::Io { path: path.display().to_string(), source })?;
+        let io = |source| TextError::Io { path: path.display().to_string(), source };
+        // A regular file only: a FIFO or a device would block or never end.
+        let metadata = std::fs::metadata(path).map_err(io)?;
+        if !metadata.is_file() {
+            return Err(io(std::io::Error::other("not a regular file (a folder, device or FIFO)")));
+        }
+        let json = std::fs::read_to_string(path).map_err(io)?;
         Self::from_tokenizer_json(&json, &path.display().to_string())
     }
 }

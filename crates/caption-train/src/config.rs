@@ -188,8 +188,11 @@ impl TrainConfig {
     /// # Errors
     /// [`TrainError::Config`] naming the file and the problem.
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path)
+        // A settings file is a few hundred bytes; a device or FIFO is refused without being read.
+        let bytes = caption_data::read_input_file(path, 1 << 20)
             .map_err(|e| TrainError::Config(format!("cannot read {}: {e}", path.display())))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| TrainError::Config(format!("{}: not UTF-8 text: {e}", path.display())))?;
         Self::from_toml(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
     }
 
