@@ -313,7 +313,9 @@ fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for input in inputs {
         if input.as_os_str() == "-" {
-            paths.extend(crate::input::read_path_lines(std::io::stdin().lock())?);
+            let listed = caption_data::read_image_paths(std::io::stdin().lock())
+                .context("standard input (image paths, one per line)")?;
+            paths.extend(listed);
         } else {
             paths.push(input.clone());
         }

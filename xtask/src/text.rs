@@ -74,11 +74,13 @@ const MAX_LINE_BYTES: usize = 1 << 20;
 pub fn tokenize(args: &TokenizeArgs) -> Result<()> {
     let (reader, source): (Box<dyn BufRead>, String) = match &args.file {
         Some(path) if path.as_os_str() != "-" => {
-            (Box::new(BufReader::new(crate::input::open_regular_file(path)?)), path.display().to_string())
+            let file =
+                caption_data::open_input_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+            (Box::new(BufReader::new(file)), path.display().to_string())
         }
         _ => (Box::new(std::io::stdin().lock()), "<stdin>".to_string()),
     };
-    let mut lines = crate::input::BoundedLines::new(reader, MAX_LINE_BYTES);
+    let mut lines = caption_data::BoundedLines::new(reader, MAX_LINE_BYTES);
     let tokenizer = Tokenizer::english();
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut batch: Vec<String> = Vec::with_capacity(BATCH);

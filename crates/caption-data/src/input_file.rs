@@ -1,7 +1,8 @@
-//! Reading a user's input file: a regular file of bounded size, never a device, FIFO or socket
-//! (`/dev/zero` never ends, a FIFO blocks until someone writes to it).
+//! Reading a user's input: a regular file of bounded size, never a device, FIFO or socket
+//! (`/dev/zero` never ends, a FIFO blocks until someone writes to it); a stream (standard input)
+//! within a bound on its size and on each line's length, so an endless input stops early.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// Largest captions or annotations file read (COCO's largest is about 90 MB).
@@ -26,9 +27,107 @@ pub enum InputFileError {
         /// The limit.
         limit: u64,
     },
+    /// A line longer than the limit (named by number; its text is not repeated).
+    #[error("line {line}: longer than the {limit} bytes accepted")]
+    LineTooLong {
+        /// The line's number, from 1.
+        line: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Another I/O error, as text.
     #[error("{0}")]
     Io(String),
+}
+
+/// Opens `path` for reading when it is a regular file (symbolic links followed), checked before
+/// it is opened so that a FIFO never blocks.
+///
+/// # Errors
+/// [`InputFileError`].
+pub fn open_input_file(path: &Path) -> Result<std::fs::File, InputFileError> {
+    let metadata = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => InputFileError::Missing,
+        _ => InputFileError::Io(e.to_string()),
+    })?;
+    if !metadata.is_file() {
+        return Err(InputFileError::NotAFile(kind(&metadata)));
+    }
+    std::fs::File::open(path).map_err(|e| InputFileError::Io(e.to_string()))
+}
+
+/// All of `reader` (a stream: standard input), refused past `limit` bytes or at a line longer
+/// than `max_line` bytes.
+///
+/// # Errors
+/// [`InputFileError::TooLarge`], [`InputFileError::LineTooLong`], or a read error.
+pub fn read_bounded(mut reader: impl Read, limit: u64, max_line: usize) -> Result<Vec<u8>, InputFileError> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let (mut line_start, mut line) = (0usize, 1usize);
+    loop {
+        let read = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InputFileError::Io(e.to_string())),
+        };
+        let offset = bytes.len();
+        bytes.extend_from_slice(&chunk[..read]);
+        for (i, _) in chunk[..read].iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            if offset + i - line_start > max_line {
+                return Err(InputFileError::LineTooLong { line, limit: max_line });
+            }
+            line_start = offset + i + 1;
+            line += 1;
+        }
+        if bytes.len() - line_start > max_line {
+            return Err(InputFileError::LineTooLong { line, limit: max_line });
+        }
+        if bytes.len() as u64 > limit {
+            return Err(InputFileError::TooLarge { bytes: bytes.len() as u64, limit });
+        }
+    }
+    Ok(bytes)
+}
+
+/// The lines of a reader one at a time, each at most `max` bytes (its `\n` or `\r\n`
+/// removed): an input without line ends stops at the first line's bound instead of filling
+/// memory.
+pub struct BoundedLines<R> {
+    reader: std::io::Take<R>,
+    max: usize,
+    line: Vec<u8>,
+    number: usize,
+}
+
+impl<R: BufRead> BoundedLines<R> {
+    /// Lines of `reader` of at most `max` bytes.
+    pub fn new(reader: R, max: usize) -> Self {
+        Self { reader: reader.take(0), max, line: Vec::new(), number: 0 }
+    }
+
+    /// The next line and its number (from 1), or `None` at the end.
+    ///
+    /// # Errors
+    /// [`InputFileError::LineTooLong`], or a read error.
+    pub fn next_line(&mut self) -> Result<Option<(usize, &[u8])>, InputFileError> {
+        self.line.clear();
+        // Two bytes beyond the longest line accepted leave room for its `\r\n`.
+        self.reader.set_limit(self.max as u64 + 2);
+        let read = self.reader.read_until(b'\n', &mut self.line).map_err(|e| InputFileError::Io(e.to_string()))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        let ended = self.line.last() == Some(&b'\n');
+        let mut text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.len() > self.max || (!ended && read > self.max + 1) {
+            return Err(InputFileError::LineTooLong { line: self.number, limit: self.max });
+        }
+        Ok(Some((self.number, text)))
+    }
 }
 
 /// Reads the whole of `path` when it is a regular file (symbolic links followed) of at most
@@ -99,6 +198,28 @@ mod tests {
             // SAFETY: a valid NUL-terminated path.
             assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
             assert_eq!(read_input_file(&fifo, 5), Err(InputFileError::NotAFile("a FIFO")));
+            assert!(matches!(open_input_file(&fifo), Err(InputFileError::NotAFile("a FIFO"))));
         }
+    }
+
+    #[test]
+    fn streams_are_read_within_their_bounds() {
+        assert_eq!(read_bounded(&b"ab\ncd\n"[..], 6, 2).unwrap(), b"ab\ncd\n");
+        assert_eq!(read_bounded(&b"ab\ncd\n"[..], 5, 2), Err(InputFileError::TooLarge { bytes: 6, limit: 5 }));
+        assert_eq!(read_bounded(&b"ab\ncde\n"[..], 100, 2), Err(InputFileError::LineTooLong { line: 2, limit: 2 }));
+        assert_eq!(
+            read_bounded(std::io::repeat(0), u64::MAX, 1000),
+            Err(InputFileError::LineTooLong { line: 1, limit: 1000 })
+        );
+        let mut lines = BoundedLines::new(&b"a\r\n\nbcd\nxy"[..], 3);
+        assert_eq!(lines.next_line().unwrap(), Some((1, &b"a"[..])));
+        assert_eq!(lines.next_line().unwrap(), Some((2, &b""[..])));
+        assert_eq!(lines.next_line().unwrap(), Some((3, &b"bcd"[..])));
+        assert_eq!(lines.next_line().unwrap(), Some((4, &b"xy"[..])));
+        assert_eq!(lines.next_line().unwrap(), None);
+        let mut long = BoundedLines::new(&b"abcd\n"[..], 3);
+        assert_eq!(long.next_line(), Err(InputFileError::LineTooLong { line: 1, limit: 3 }));
+        let mut endless = BoundedLines::new(std::io::BufReader::new(std::io::repeat(b'x')), 4096);
+        assert_eq!(endless.next_line(), Err(InputFileError::LineTooLong { line: 1, limit: 4096 }));
     }
 }

@@ -35,9 +35,14 @@ pub mod sources;
 mod split;
 
 pub use error::DataError;
-pub use imaging::{IMAGE_EXTENSIONS, ImageFiles, collect_image_files, has_image_extension};
+pub use imaging::{
+    IMAGE_EXTENSIONS, ImageFiles, MAX_PATH_LINE_BYTES, collect_image_files, has_image_extension, read_image_paths,
+};
 pub use imaging::{ImageProblem, ImageTransform, MEAN_STD_HALF, check_image_bytes, check_image_file, resize_bilinear};
-pub use input_file::{InputFileError, MAX_CAPTIONS_FILE_BYTES, MAX_IMAGE_FILE_BYTES, read_input_file};
+pub use input_file::{
+    BoundedLines, InputFileError, MAX_CAPTIONS_FILE_BYTES, MAX_IMAGE_FILE_BYTES, open_input_file, read_bounded,
+    read_input_file,
+};
 pub use manifest::{LAYOUT_VERSION, Manifest, SkippedImage, SplitCounts, VocabularyInfo};
 pub use output_folder::{claim_folder_of_files, claim_output_folder, refuse_output_over_inputs, resolved};
 pub use prepare::{ImageSource, PrepareOptions, RESIZE_SIDES, prepare};

@@ -139,6 +139,8 @@ pub fn read_image_file(path: &Path) -> Result<Vec<u8>, ImageProblem> {
         InputFileError::NotAFile(kind) => ImageProblem::NotAFile(kind),
         InputFileError::TooLarge { bytes, limit } => ImageProblem::TooLarge { bytes, limit },
         InputFileError::Io(message) => ImageProblem::Unreadable(message),
+        // A whole file is read, not lines.
+        other @ InputFileError::LineTooLong { .. } => ImageProblem::Unreadable(other.to_string()),
     })
 }
 

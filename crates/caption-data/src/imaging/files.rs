@@ -7,8 +7,48 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::input_file::{BoundedLines, InputFileError};
+
 /// File name extensions taken as images in a folder (any case).
 pub const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "gif", "webp"];
+
+/// Longest line of image paths read from a stream (Linux's PATH_MAX).
+pub const MAX_PATH_LINE_BYTES: usize = 4096;
+/// Most image paths read from a stream.
+pub const MAX_LISTED_PATHS: usize = 10_000_000;
+
+/// Image paths from a stream (standard input), one per line (`\n` or `\r\n`; blank lines
+/// ignored). A line is a path as bytes, UTF-8 or not; lines longer than [`MAX_PATH_LINE_BYTES`]
+/// are refused by number, not echoed (the stream was likely not a list of paths).
+///
+/// # Errors
+/// [`InputFileError::LineTooLong`], [`InputFileError::TooLarge`] past [`MAX_LISTED_PATHS`]
+/// paths, or a read error.
+pub fn read_image_paths(reader: impl std::io::BufRead) -> Result<Vec<PathBuf>, InputFileError> {
+    let mut paths = Vec::new();
+    let mut lines = BoundedLines::new(reader, MAX_PATH_LINE_BYTES);
+    while let Some((_, text)) = lines.next_line()? {
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if paths.len() == MAX_LISTED_PATHS {
+            return Err(InputFileError::TooLarge { bytes: paths.len() as u64 + 1, limit: MAX_LISTED_PATHS as u64 });
+        }
+        paths.push(path_from_bytes(text));
+    }
+    Ok(paths)
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
 
 /// What [`collect_image_files`] found.
 #[derive(Debug, Default)]
@@ -93,6 +133,23 @@ fn walk(folder: &Path, recursive: bool, visited: &mut HashSet<PathBuf>, found: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_paths_are_bytes_bounded_in_length() {
+        let paths = read_image_paths(&b"a.jpg\r\n\n  \nb\xff.png\nlast.jpg"[..]).unwrap();
+        assert_eq!(paths.len(), 3);
+        assert_eq!((paths[0].as_path(), paths[2].as_path()), (Path::new("a.jpg"), Path::new("last.jpg")));
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            assert_eq!(paths[1].as_os_str().as_bytes(), b"b\xff.png");
+        }
+        let fits = vec![b'x'; MAX_PATH_LINE_BYTES];
+        assert_eq!(read_image_paths(&[fits.as_slice(), b"\r\n"].concat()[..]).unwrap().len(), 1);
+        let long = [b"ok.jpg\n".as_slice(), &vec![b'y'; MAX_PATH_LINE_BYTES + 1]].concat();
+        let error = read_image_paths(long.as_slice()).unwrap_err();
+        assert_eq!(error, InputFileError::LineTooLong { line: 2, limit: MAX_PATH_LINE_BYTES });
+    }
 
     #[test]
     fn folders_give_their_images_and_name_what_they_cannot_follow() {
