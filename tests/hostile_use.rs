@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cli::{fails, ok, prepare, train, xtask};
+use cli::{fails, ok, prepare, prepare_shapes, train, xtask};
 use rand::{Rng, SeedableRng};
 
 /// Every file under `root` with its bytes.
@@ -138,6 +138,20 @@ fn outputs_never_replace_inputs_or_what_runs_and_datasets_own() {
         // Where it ran and what it wrote, in words.
         let said = ok(features(&root.join("features.safetensors")));
         assert!(said.starts_with("1 images on the CPU: wrote pooled"), "{said}");
+    }
+
+    // Output folders (an export, an evaluation, a run, a dataset) inside what a dataset or a
+    // checkpoint owns: refused before any work, nothing changed or created there.
+    let before = snapshot(root);
+    let mut export = xtask(&["export", "--checkpoint"]);
+    fails_saying(export.arg(&run).arg("--pytorch").arg(data.join("export")).output().unwrap(), "prepared dataset");
+    fails_saying(bleu(&run, &data).arg("--out").arg(data.join("eval-test")).output().unwrap(), "prepared dataset");
+    fails_saying(train(&data, &data.join("run"), &["--epochs", "1"]).output().unwrap(), "prepared dataset");
+    fails_saying(prepare_shapes(&run.join("best/data"), 8).output().unwrap(), "inside the checkpoint");
+    fails_saying(train(&data, &run.join("checkpoints"), &["--epochs", "1"]).output().unwrap(), "own checkpoints");
+    nothing_changed(&before, &snapshot(root), "output folders");
+    for folder in [data.join("export"), data.join("eval-test"), data.join("run"), run.join("best/data")] {
+        assert!(!folder.exists(), "{}", folder.display());
     }
 
     // The property: output paths drawn at random among the inputs, the run's and the dataset's

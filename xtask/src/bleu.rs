@@ -186,6 +186,7 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
     // Checked before minutes of captioning: what is written never replaces what is read.
     let inputs = [checkpoint, data.as_path()];
     caption_data::refuse_output_over_inputs(&out, &inputs)?;
+    outputs::claim_folder_place(&out, outputs::FolderKind::Evaluation)?;
     claim_eval_folder(&out)?;
     if let Some(report) = &args.report {
         let claim = Claim { inputs: &inputs, folders: &[&out], runs: &[] };

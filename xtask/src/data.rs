@@ -1,5 +1,6 @@
 //! `cargo xtask prepare-data`.
 
+use caption_train::outputs::{FolderKind, claim_folder_place};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -219,6 +220,7 @@ pub fn prepare_and_report(
     quiet: bool,
     started: Instant,
 ) -> Result<PreparedDataset> {
+    claim_folder_place(out, FolderKind::Other)?;
     let dataset = prepare(records, images, options, out, &Bars::new(quiet))?;
     print_summary(&dataset, started.elapsed().as_secs_f64());
     Ok(dataset)

@@ -156,6 +156,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     // the dataset's or the runs' own.
     let claim = Claim { inputs: &[], folders: &[&data_dir], runs: &[&run_dir, &lstm_run] };
     claim_output_file(&report_path, &outputs::HTML_REPORT, &claim)?;
+    for folder in [&data_dir, &run_dir, &lstm_run] {
+        outputs::claim_folder_place(folder, outputs::FolderKind::Other)?;
+    }
     let stages = if attention { 5 } else { 4 };
     let scenes = if attention { shapes::Scenes::Mixed } else { shapes::Scenes::Simple };
     let scenes_note = if attention { ", mixed scenes" } else { "" };

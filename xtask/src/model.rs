@@ -72,6 +72,7 @@ pub struct ExportArgs {
 /// Runs `cargo xtask export`.
 pub fn export(args: &ExportArgs) -> Result<()> {
     caption_data::refuse_output_over_inputs(&args.pytorch, &[&args.checkpoint])?;
+    outputs::claim_folder_place(&args.pytorch, outputs::FolderKind::Other)?;
     let trained = caption_infer::checkpoint_files::read_trained_model(&args.checkpoint)?;
     let (source, metadata) = (trained.path.display().to_string(), trained.metadata.clone());
     let files = caption_infer::export::export_pytorch(&trained, &args.pytorch)?;

@@ -1,5 +1,6 @@
 //! `cargo xtask train`.
 
+use caption_train::outputs::{FolderKind, claim_folder_place};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -299,6 +300,7 @@ pub fn train_and_report(
     device: &str,
     quiet: bool,
 ) -> Result<RunSummary> {
+    claim_folder_place(run, FolderKind::Other)?;
     let device = parse_device(device)?;
     if caption_model::backend::allow_tf32() {
         println!(

@@ -201,6 +201,64 @@ fn writable(folder: &Path) -> Result<(), String> {
     }
 }
 
+/// What an output folder is, for [`claim_folder_place`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderKind {
+    /// An evaluation's folder (`bleu --out`): also at its place in a run or checkpoint
+    /// (`eval-SPLIT`).
+    Evaluation,
+    /// Any other folder a command writes whole (a dataset, a run, an export).
+    Other,
+}
+
+/// Checks where an output folder (written whole by its command: a dataset, a run, an
+/// evaluation, an export) stands: never inside a prepared dataset, a checkpoint folder (an
+/// evaluation's `eval-SPLIT` excepted), an evaluation's folder or an export, and inside a run only
+/// at its top level under a name that is not the run's own (an evaluation's `eval-SPLIT`
+/// excepted). Whether the folder itself may be replaced is its command's claim
+/// ([`caption_data::claim_output_folder`] and the like).
+///
+/// # Errors
+/// [`DataError::Output`] naming the folder that owns the place.
+pub fn claim_folder_place(folder: &Path, kind: FolderKind) -> Result<(), DataError> {
+    let target = resolved(folder);
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let evaluation = kind == FolderKind::Evaluation && name.strip_prefix("eval-").is_some_and(|s| !s.is_empty());
+    for (depth, owner) in target.ancestors().skip(1).enumerate() {
+        let direct_child = depth == 0;
+        if let Some(what) = owned_folder(owner) {
+            if what == "the checkpoint" && direct_child && evaluation {
+                // A checkpoint's own evaluation: its run (if any) holds it as such.
+                return Ok(());
+            }
+            return Err(output(
+                folder,
+                format!(
+                    "lies inside {what} {}, which holds only what caption writes there: choose a folder outside it",
+                    owner.display()
+                ),
+            ));
+        }
+        if is_run(owner) {
+            let relative = target.strip_prefix(owner).unwrap_or(&target);
+            let own = is_run_entry(relative, true) || is_run_entry(relative, false);
+            let first = relative.iter().next().map_or_else(String::new, |p| p.to_string_lossy().into_owned());
+            let problem = if !direct_child {
+                format!(
+                    "lies inside the run {} (in its {first}/): choose a folder at the run's top level or outside it",
+                    owner.display()
+                )
+            } else if own && !evaluation {
+                format!("is the run {}'s own {first}: choose another name", owner.display())
+            } else {
+                continue;
+            };
+            return Err(output(folder, problem));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `target` may be written inside `run` (a run, or one to be): `Ok(true)` when it is the
 /// run's own file of `kind` (`report.html`), `Ok(false)` when it is not inside the run or is a
 /// new name at its top level; the reason otherwise.
@@ -378,6 +436,34 @@ mod tests {
             std::os::unix::fs::symlink(run.join("best/model.safetensors"), root.join("link.html")).unwrap();
             assert!(refusal(&root.join("link.html"), report, &claim).contains("symbolic link"));
             assert!(refusal(Path::new("/dev/null"), report, &claim).contains("not a regular file"));
+        }
+    }
+
+    #[test]
+    fn output_folders_stand_only_where_nothing_is_owned() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let (run, data) = layout(root);
+        for (folder, kind, words) in [
+            (data.join("export"), FolderKind::Other, "prepared dataset"),
+            (data.join("eval-test"), FolderKind::Evaluation, "prepared dataset"),
+            (run.join("best/export"), FolderKind::Other, "inside the checkpoint"),
+            (run.join("best/eval-x/deeper"), FolderKind::Evaluation, "inside the checkpoint"),
+            (run.join("eval-test/inner"), FolderKind::Evaluation, "evaluation folder"),
+            (run.join("checkpoints"), FolderKind::Other, "own checkpoints"),
+            (run.join("eval-test"), FolderKind::Other, "own eval-test"),
+            (run.join("sub/run"), FolderKind::Other, "in its sub/"),
+        ] {
+            let message = claim_folder_place(&folder, kind).expect_err(&folder.display().to_string()).to_string();
+            assert!(message.contains(words), "{}: {message}", folder.display());
+        }
+        for (folder, kind) in [
+            (run.join("eval-test"), FolderKind::Evaluation),
+            (run.join("best/eval-test"), FolderKind::Evaluation),
+            (run.join("my-export"), FolderKind::Other),
+            (root.join("elsewhere/deep"), FolderKind::Other),
+        ] {
+            claim_folder_place(&folder, kind).unwrap();
         }
     }
 
