@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What `cargo xtask caption --checkpoint CHECKPOINT IMAGE...` does, in PyTorch: the original's
 CNNtoRNN (tools/model/original.py) loaded with a checkpoint's model.safetensors (the original's
-names) and its tokenizer.json, then the original's inference loop for each image: PIL open, the
+names; in frozen mode with the run's frozen weights file it names) and its tokenizer.json, then the original's inference loop for each image: PIL open, the
 eval transform (Resize((S, S)), ToTensor, Normalize(0.5, 0.5); S from the checkpoint's config),
 `model.caption_image`. Prints `path<TAB>caption` per image. One thread per core, as torch
 chooses.
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torchvision.transforms as transforms
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
@@ -33,6 +34,14 @@ def main():
     config = json.loads((checkpoint / "trainer.json").read_text())["config"]
     vocabulary = Vocabulary(checkpoint / "tokenizer.json")
     state = load_file(str(checkpoint / "model.safetensors"))
+    # A frozen-mode checkpoint names the run's file of the weights that never train.
+    with safe_open(str(checkpoint / "model.safetensors"), "pt") as opened:
+        frozen = (opened.metadata() or {}).get("caption.frozen_weights")
+    if frozen:
+        name = json.loads(frozen)["file"]
+        shared = next(folder / name for folder in (checkpoint, checkpoint.parent, checkpoint.parent.parent)
+                      if (folder / name).is_file())
+        state.update(load_file(str(shared)))
     model = CNNtoRNN(config["embed_size"], config["hidden_size"], len(vocabulary.itos), config["num_layers"])
     model.encoderCNN.inception.transform_input = config["transform_input"]
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -176,7 +176,12 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
     // A preprocessed input is checked before the weights are read: a wrong tensor fails at once.
     let input = args.input_tensor.as_ref().map(|path| read_preprocessed(&load(path)?, path)).transpose()?;
     let context = || format!("running Inception v3 with {}", weights_path.display());
-    let extractor = FeatureExtractor::new(load(&weights_path)?, args.transform_input, &device).with_context(context)?;
+    // Through the checkpoint reader: a frozen-mode checkpoint's model file brings its frozen weights.
+    let weights = caption_infer::checkpoint_files::read_model_file(&weights_path)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot read {}", weights_path.display()))?
+        .tensors;
+    let extractor = FeatureExtractor::new(weights, args.transform_input, &device).with_context(context)?;
     let run = |images: &Tensor| extractor.extract(images, args.batch).with_context(context);
     let (count, pooled, logits) = match &input {
         Some(images) => {

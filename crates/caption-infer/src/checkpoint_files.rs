@@ -16,6 +16,7 @@ use caption_model::DecoderKind;
 use caption_text::Vocabulary;
 
 use crate::InferError;
+use crate::frozen_weights::{FROZEN_WEIGHTS_METADATA_KEY, FrozenWeights};
 use serde::{Deserialize, Serialize};
 
 /// Model file of a checkpoint.
@@ -199,7 +200,8 @@ pub fn refuse_non_finite(tensors: &Tensors, source: &Path) -> Result<(), InferEr
     }
 }
 
-/// Reads model.safetensors: its tensors, and the vocabulary and configuration in its metadata.
+/// Reads model.safetensors: its tensors (with the run's frozen weights when its metadata names
+/// them, [`FrozenWeights`]), and the vocabulary and configuration in its metadata.
 ///
 /// # Errors
 /// A message saying what is wrong with the file.
@@ -222,7 +224,17 @@ pub fn read_model_file(path: &Path) -> Result<ModelFile, String> {
         ),
         None => None,
     };
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
+    let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
+    if let Some(reference) = metadata.get(FROZEN_WEIGHTS_METADATA_KEY) {
+        let frozen: FrozenWeights = serde_json::from_str(reference)
+            .map_err(|e| format!("its metadata {FROZEN_WEIGHTS_METADATA_KEY:?} does not name a file: {e}"))?;
+        let (shared, from) = frozen.load(path)?;
+        for (name, tensor) in shared {
+            if tensors.insert(name.clone(), tensor).is_some() {
+                return Err(format!("{name} is both in it and in its frozen weights {}", from.display()));
+            }
+        }
+    }
     Ok(ModelFile { tensors, vocabulary, config })
 }
 

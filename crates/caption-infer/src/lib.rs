@@ -38,6 +38,7 @@ mod error;
 pub mod evaluation;
 pub mod export;
 pub mod font;
+pub mod frozen_weights;
 pub mod images;
 mod original;
 pub mod report;

@@ -10,6 +10,7 @@
 //! RUN/best/                a copy of the best checkpoint
 //! ```
 
+use caption_infer::frozen_weights::{FROZEN_WEIGHTS_METADATA_KEY, FrozenWeights};
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -83,7 +84,8 @@ pub struct Checkpoint {
 }
 
 /// Writes a checkpoint folder `dir` atomically ([`StagingDir`]: a crash leaves only a hidden
-/// partial folder that resuming never reads).
+/// partial folder that resuming never reads). `model` is every tensor, or with `frozen` (frozen
+/// mode) those that train, the rest being in the run's frozen weights file it names.
 ///
 /// # Errors
 /// [`TrainError::Io`] or a candle error.
@@ -91,12 +93,13 @@ pub fn write_checkpoint(
     dir: &Path,
     state: &TrainerState,
     model: &HashMap<String, Tensor>,
+    frozen: Option<&FrozenWeights>,
     optimizer: &HashMap<String, Tensor>,
     vocabulary: &Vocabulary,
 ) -> Result<(), TrainError> {
     let staging = StagingDir::new(dir)?;
     let path = staging.path();
-    save_model(&path.join(MODEL_FILE), model, vocabulary, state)?;
+    save_model(&path.join(MODEL_FILE), model, frozen, vocabulary, state)?;
     candle_core::safetensors::save(optimizer, path.join(OPTIMIZER_FILE))?;
     write_synced(&path.join(TOKENIZER_FILE), vocabulary.to_tokenizer_json().as_bytes())?;
     let trainer = serde_json::to_string_pretty(state).expect("the trainer state always serialises");
@@ -127,10 +130,12 @@ pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<(), TrainError> {
 }
 
 /// Writes the model's tensors with the vocabulary and the model's configuration in the file's
-/// metadata ([`ModelMetadata::file_metadata`]): the file alone says how to load it.
+/// metadata ([`ModelMetadata::file_metadata`]): the file alone says how to load it (with the
+/// frozen weights it names, when it does).
 fn save_model(
     path: &Path,
     model: &HashMap<String, Tensor>,
+    frozen: Option<&FrozenWeights>,
     vocabulary: &Vocabulary,
     state: &TrainerState,
 ) -> Result<(), TrainError> {
@@ -151,7 +156,11 @@ fn save_model(
         batch_size: config.batch_size,
     };
     let description = ModelMetadata::new(&model_config, vocabulary.len(), Some(state.step), Some(state.epoch));
-    write_model_file(path, model, description.file_metadata(vocabulary))
+    let mut metadata = description.file_metadata(vocabulary);
+    if let Some(frozen) = frozen {
+        metadata.insert(FROZEN_WEIGHTS_METADATA_KEY.to_string(), frozen.metadata_value());
+    }
+    write_model_file(path, model, metadata)
         .map_err(|problem| TrainError::Checkpoint { path: path.display().to_string(), problem })
 }
 

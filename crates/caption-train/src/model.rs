@@ -111,8 +111,10 @@ impl TrainModel {
             }
             EncoderWeights::File(path) => path.clone(),
         };
-        let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
-            .map_err(|e| TrainError::Weights(format!("{}: {e}", path.display())))?;
+        // Through caption-infer's reader: a checkpoint's model file brings its frozen weights.
+        let tensors = caption_infer::checkpoint_files::read_model_file(&path)
+            .map_err(|e| TrainError::Weights(format!("{}: {e}", path.display())))?
+            .tensors;
         self.load_inception(&tensors, &path.display().to_string())
     }
 

@@ -5,6 +5,8 @@
 //!   .lock                       held by the training process while it lives (its id inside)
 //!   config.toml  tokenizer.json  metrics.jsonl  loss.png  bleu.png
 //!   features-KEY.safetensors    frozen mode's encoder features
+//!   frozen-weights-CRC.safetensors  frozen mode's weights that never train (the encoder), once:
+//!                               each checkpoint's model.safetensors names it in its metadata
 //!   checkpoints/step-N/         model.safetensors, optimizer.safetensors, trainer.json, tokenizer.json
 //!   best/                       the same four files: the best validation score's checkpoint
 //!   damaged/NAME/               checkpoints that did not read back, moved aside on resume
@@ -17,6 +19,7 @@
 //! (`flock`), released by the system when its process ends however it ends, so a killed run's
 //! lock is simply taken over.
 
+use caption_infer::frozen_weights::FrozenWeights;
 use std::fs::{self, File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -175,14 +178,30 @@ impl RunFolder {
         &self,
         state: &TrainerState,
         model: &HashMap<String, Tensor>,
+        frozen: Option<&FrozenWeights>,
         optimizer: &HashMap<String, Tensor>,
         vocabulary: &Vocabulary,
         keep_last: usize,
     ) -> Result<PathBuf, TrainError> {
         let dir = checkpoint::checkpoint_dir(&self.path, state.step);
-        checkpoint::write_checkpoint(&dir, state, model, optimizer, vocabulary)?;
+        checkpoint::write_checkpoint(&dir, state, model, frozen, optimizer, vocabulary)?;
         checkpoint::prune(&self.path, keep_last, &dir);
         Ok(dir)
+    }
+
+    /// Writes frozen mode's weights file (`bytes`, named by `frozen`) at the run's top level,
+    /// atomically, unless a file of that name and size is already there (the name carries the
+    /// bytes' CRC-32, and readers check it).
+    ///
+    /// # Errors
+    /// [`TrainError::Io`].
+    pub fn write_frozen_weights(&self, frozen: &FrozenWeights, bytes: &[u8]) -> Result<PathBuf, TrainError> {
+        let path = self.path.join(&frozen.file);
+        if fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64) {
+            return Ok(path);
+        }
+        write_atomically(&path, bytes)?;
+        Ok(path)
     }
 
     /// Copies the checkpoint `dir` to `best/` (atomically); returns `best/`.
@@ -257,6 +276,7 @@ pub fn is_run_entry(relative: &Path, is_dir: bool) -> bool {
         [name] => {
             RUN_FILES.contains(name)
                 || (name.starts_with("features-") && name.ends_with(".safetensors"))
+                || FrozenWeights::is_file_name(name)
                 || is_leftover(name, false)
                 || is_safetensors_temporary(name)
         }

@@ -1,6 +1,7 @@
 //! The training loop: seeded batches, the masked loss, Adam, validation after each epoch,
 //! checkpoints (every epoch, optionally every N steps, and on a stop request), resume.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use crate::spatial_cache::Storage;
 use crate::step::{UpdateRule, attention_step, optimizer_step};
 use crate::validation::{self, Validation};
 use caption_infer::checkpoint_files::first_non_finite;
+use caption_infer::frozen_weights::FrozenWeights;
 use caption_infer::images::dataset_images;
 
 /// What a run is asked to do.
@@ -314,6 +316,8 @@ struct Run<'a> {
     stop: &'a AtomicBool,
     log: &'a dyn Fn(&str),
     summary: RunSummary,
+    /// Frozen mode's weights file, once written by this process.
+    frozen_weights: Option<FrozenWeights>,
 }
 
 impl<'a> Run<'a> {
@@ -364,6 +368,7 @@ impl<'a> Run<'a> {
             stop,
             log,
             summary,
+            frozen_weights: None,
         })
     }
 
@@ -514,13 +519,35 @@ impl<'a> Run<'a> {
     /// Writes a checkpoint of the current state and prunes the older ones.
     fn save(&mut self) -> Result<PathBuf, TrainError> {
         self.state.dropout = self.dropout.state();
-        let model = self.model.state_dict()?;
+        let mut model = self.model.state_dict()?;
         // A checkpoint is never written with a parameter that is not a number.
         if let Some((name, value)) = first_non_finite(&model)? {
             return Err(self.diverged(self.state.step, format!("parameter {name} holds {value}")));
         }
+        // Frozen mode: what never trains is written once for the run, each checkpoint names it.
+        if self.config.mode == Mode::Frozen {
+            let kind = self.config.decoder;
+            let frozen: HashMap<String, Tensor> =
+                model.iter().filter(|(name, _)| !kind.is_head(name)).map(|(n, t)| (n.clone(), t.clone())).collect();
+            model.retain(|name, _| kind.is_head(name));
+            if self.frozen_weights.is_none() {
+                let (reference, bytes) = FrozenWeights::serialize(&frozen).map_err(|problem| {
+                    TrainError::Checkpoint { path: self.folder.path().display().to_string(), problem }
+                })?;
+                self.folder.write_frozen_weights(&reference, &bytes)?;
+                self.frozen_weights = Some(reference);
+            }
+        }
         let optimizer = self.optimizer.state_tensors()?;
-        self.folder.save_checkpoint(&self.state, &model, &optimizer, &self.dataset.vocabulary, self.config.keep_last)
+        let frozen = self.frozen_weights.as_ref();
+        self.folder.save_checkpoint(
+            &self.state,
+            &model,
+            frozen,
+            &optimizer,
+            &self.dataset.vocabulary,
+            self.config.keep_last,
+        )
     }
 
     /// [`TrainError::Diverged`] at `step`, naming the newest checkpoint saved before it.

@@ -492,3 +492,51 @@ fn hyperparameters_that_are_not_numbers_or_mean_nothing_are_refused() {
     let nan_dropout = caption_train::AttentionSettings { dropout: f64::NAN, ..Default::default() };
     refused(TrainConfig { attention: nan_dropout, ..attention_config(1) }, "dropout");
 }
+
+#[test]
+fn frozen_mode_keeps_the_weights_that_never_train_once_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 12, 10);
+    let run_dir = dir.path().join("run");
+    run(&data, &run_dir, config(3), false, None);
+    let shared: Vec<PathBuf> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("frozen-weights-"))
+        .collect();
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    let shared_bytes = std::fs::metadata(&shared[0]).unwrap().len();
+    let everything =
+        caption_train::TrainModel::new(&config(1), data.vocabulary.len(), &Device::Cpu).unwrap().state_dict().unwrap();
+    let mut folders = checkpoint::list_checkpoints(&run_dir);
+    folders.push(run_dir.join("best"));
+    assert_eq!(folders.len(), 3);
+    for folder in &folders {
+        // Each checkpoint holds the head alone, and reads back whole.
+        let file = folder.join(checkpoint::MODEL_FILE);
+        assert!(std::fs::metadata(&file).unwrap().len() * 20 < shared_bytes, "{}", file.display());
+        let read = caption_infer::checkpoint_files::read_model_file(&file).unwrap();
+        let mut names: Vec<&String> = read.tensors.keys().collect();
+        let mut expected: Vec<&String> = everything.keys().collect();
+        names.sort();
+        expected.sort();
+        assert_eq!(names, expected, "{}", folder.display());
+    }
+    caption_infer::Captioner::from_run_or_checkpoint(&run_dir, &Device::Cpu).unwrap();
+    // best/ copied away from its run cannot find the encoder, and says how to get a model that
+    // stands alone.
+    let alone = dir.path().join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    for file in checkpoint::CHECKPOINT_FILES {
+        std::fs::copy(run_dir.join("best").join(file), alone.join(file)).unwrap();
+    }
+    let error = caption_infer::Captioner::from_run_or_checkpoint(&alone, &Device::Cpu).err().unwrap().to_string();
+    assert!(error.contains("not beside it") && error.contains("export"), "{error}");
+    // A damaged frozen weights file: named, never trained or captioned on.
+    let mut bytes = std::fs::read(&shared[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&shared[0], &bytes).unwrap();
+    let error = caption_infer::Captioner::from_run_or_checkpoint(&run_dir, &Device::Cpu).err().unwrap().to_string();
+    assert!(error.contains("CRC-32"), "{error}");
+}
