@@ -89,3 +89,22 @@ pub fn train(data: &Path, run: &Path, extra: &[&str]) -> Command {
     command.arg(data).arg("--run").arg(run).args(TRAIN).args(extra);
     command
 }
+
+/// Every regular file under `root` (symbolic links not followed) with its bytes, by path
+/// relative to `root`.
+pub fn snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let metadata = std::fs::symlink_metadata(&path).unwrap();
+            if metadata.is_dir() {
+                pending.push(path);
+            } else if metadata.is_file() {
+                files.insert(path.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}

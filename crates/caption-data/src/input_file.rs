@@ -46,6 +46,11 @@ pub enum InputFileError {
 /// # Errors
 /// [`InputFileError`].
 pub fn open_input_file(path: &Path) -> Result<std::fs::File, InputFileError> {
+    Ok(open_regular(path)?.0)
+}
+
+/// `path` opened after its metadata says it is a regular file, with that metadata.
+fn open_regular(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), InputFileError> {
     let metadata = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => InputFileError::Missing,
         _ => InputFileError::Io(e.to_string()),
@@ -53,7 +58,8 @@ pub fn open_input_file(path: &Path) -> Result<std::fs::File, InputFileError> {
     if !metadata.is_file() {
         return Err(InputFileError::NotAFile(kind(&metadata)));
     }
-    std::fs::File::open(path).map_err(|e| InputFileError::Io(e.to_string()))
+    let file = std::fs::File::open(path).map_err(|e| InputFileError::Io(e.to_string()))?;
+    Ok((file, metadata))
 }
 
 /// All of `reader` (a stream: standard input), refused past `limit` bytes or at a line longer
@@ -136,17 +142,10 @@ impl<R: BufRead> BoundedLines<R> {
 /// # Errors
 /// [`InputFileError`].
 pub fn read_input_file(path: &Path, limit: u64) -> Result<Vec<u8>, InputFileError> {
-    let metadata = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => InputFileError::Missing,
-        _ => InputFileError::Io(e.to_string()),
-    })?;
-    if !metadata.is_file() {
-        return Err(InputFileError::NotAFile(kind(&metadata)));
-    }
+    let (file, metadata) = open_regular(path)?;
     if metadata.len() > limit {
         return Err(InputFileError::TooLarge { bytes: metadata.len(), limit });
     }
-    let file = std::fs::File::open(path).map_err(|e| InputFileError::Io(e.to_string()))?;
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
     // A file growing while it is read still stops at the limit.
     file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| InputFileError::Io(e.to_string()))?;
