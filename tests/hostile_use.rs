@@ -230,6 +230,7 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
     let with = |extra: &[&str]| caption(&run).args(extra).arg(&image).output().unwrap();
     refused_by_parser(with(&["--beam", "0"]), "a beam keeps 1 to 256");
     refused_by_parser(with(&["--beam", "1000000"]), "a beam keeps 1 to 256");
+    refused_by_parser(with(&["--num-captions", "300"]), "1..=256");
     refused_by_parser(with(&["--beam", "3", "--length-penalty", "NaN"]), "from 0 to 10");
     refused_by_parser(with(&["--beam", "3", "--length-penalty", "inf"]), "from 0 to 10");
     refused_by_parser(with(&["--max-length", "1"]), "--max-length");

@@ -62,8 +62,8 @@ pub struct CaptionArgs {
     decoding: DecodingArgs,
     /// The N best captions of each image with their log-probabilities, by beam search (beam
     /// width --beam K, at least N; N when --beam is not given). Finished captions come first;
-    /// captions cut at --max-length follow only when fewer than N finished.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// captions cut at --max-length follow only when fewer than N finished. At most 256.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=crate::decoding::MAX_BEAM as i64))]
     num_captions: Option<u16>,
     /// Longest caption, in tokens (the end token included, so at least 2); default: the model's
     /// (50 for the original). A caption cut there is marked: `finished: false` in JSON, a note
