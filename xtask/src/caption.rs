@@ -129,6 +129,9 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
             utf8
         });
     }
+    if files.is_empty() && total > 0 {
+        bail!("{failures} of {total} images could not be read");
+    }
     if files.is_empty() {
         let inputs: Vec<String> = args
             .images
