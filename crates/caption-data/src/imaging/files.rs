@@ -22,7 +22,7 @@ pub const MAX_LISTED_PATHS: usize = 10_000_000;
 /// are refused by number, not echoed (the stream was likely not a list of paths).
 ///
 /// # Errors
-/// [`InputFileError::LineTooLong`], [`InputFileError::TooLarge`] past [`MAX_LISTED_PATHS`]
+/// [`InputFileError::LineTooLong`], [`InputFileError::TooLarge`] past ten million
 /// paths, or a read error.
 pub fn read_image_paths(reader: impl std::io::BufRead) -> Result<Vec<PathBuf>, InputFileError> {
     let mut paths = Vec::new();
