@@ -282,6 +282,19 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
         "not a regular file",
     );
     fails_saying(train(&data, &other_run, &["--config", "/dev/zero"]).output().unwrap(), "not a regular file");
+    let tensor_out = root.join("t.safetensors");
+    let mut from_tensor = xtask(&["features", "--weights", "hub", "--input-tensor", "/dev/zero", "--out"]);
+    fails_saying(from_tensor.arg(&tensor_out).output().unwrap(), "not a regular file");
+    let mut with_weights = xtask(&["features", "--weights", "/dev/zero", "--images"]);
+    fails_saying(with_weights.arg(&image).arg("--out").arg(&tensor_out).output().unwrap(), "not a regular file");
+    fails_saying(
+        xtask(&["import-checkpoint", "/dev/zero", "--out"]).arg(&tensor_out).output().unwrap(),
+        "not a regular file",
+    );
+    let mut original = xtask(&["caption", "--original", "/dev/zero", "--captions", "/dev/zero"]);
+    fails_saying(original.arg(&image).output().unwrap(), "not a regular file");
+    let mut source = xtask(&["prepare-data", "--captions", "/dev/zero", "--images-dir"]);
+    fails_saying(source.arg(root).arg("--out").arg(root.join("zero-data")).output().unwrap(), "not a regular file");
     let fifo = root.join("fifo.jsonl");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     fails_saying(xtask(&["bleu", "--input"]).arg(&fifo).output().unwrap(), "FIFO");

@@ -166,15 +166,18 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
     claim_output_file(&args.out, &outputs::FEATURES, &Claim { inputs: &inputs, ..Claim::default() })?;
     let device = parse_device(&args.device)?;
     let load = |path: &PathBuf| {
+        // A regular file only (checked before it is mapped: a device or FIFO is refused).
+        caption_data::open_input_file(path).with_context(|| format!("cannot read {}", path.display()))?;
         candle_core::safetensors::load(path, &candle_core::Device::Cpu)
             .with_context(|| format!("cannot read {}", path.display()))
     };
+    // A preprocessed input is checked before the weights are found or read: a wrong tensor
+    // fails at once.
+    let input = args.input_tensor.as_ref().map(|path| read_preprocessed(&load(path)?, path)).transpose()?;
     let weights_path = match args.weights.as_str() {
         "hub" => model_file(INCEPTION_V3_REPO, INCEPTION_V3_FILE)?,
         path => PathBuf::from(path),
     };
-    // A preprocessed input is checked before the weights are read: a wrong tensor fails at once.
-    let input = args.input_tensor.as_ref().map(|path| read_preprocessed(&load(path)?, path)).transpose()?;
     let context = || format!("running Inception v3 with {}", weights_path.display());
     // Through the checkpoint reader: a frozen-mode checkpoint's model file brings its frozen weights.
     let weights = caption_infer::checkpoint_files::read_model_file(&weights_path)
