@@ -219,26 +219,56 @@ fn a_run_killed_again_and_again_ends_identical_to_an_uninterrupted_one() {
     let data = prepare(dir.path(), 24);
     let settings = ["--epochs", "6", "--checkpoint-every", "2", "--no-validation-bleu", "--seed", "5"];
     let whole = dir.path().join("whole");
+    let started = std::time::Instant::now();
     ok(train(&data, &whole, &settings).output().unwrap());
+    let run_time = started.elapsed().as_millis() as u64;
 
     let killed = dir.path().join("killed");
-    // Kill moments spread over feature extraction, training steps and checkpoint writes.
+    let newest_step = || {
+        std::fs::read_dir(killed.join("checkpoints"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step-")?.parse::<u64>().ok())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    // The first kill lands in the first process's start (features being computed); each later one
+    // a few milliseconds after its process wrote a new checkpoint, so that the kills fall on
+    // training steps and checkpoint writes whatever this machine's speed, and every process but
+    // the last is killed before the run ends (6 epochs × 2 steps, a checkpoint every 2 steps).
     let mut killed_alive = 0;
-    for millis in [1300u64, 2200, 900, 1700, 2600, 1500] {
+    for (round, delay) in [0u64, 0, 15, 40, 5, 25].into_iter().enumerate() {
+        let at_start = newest_step();
         let mut child = train(&data, &killed, &settings)
             .arg("--resume")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(millis));
+        if round == 0 {
+            std::thread::sleep(Duration::from_millis(run_time * 2 / 5));
+        } else {
+            let waiting = std::time::Instant::now();
+            while newest_step() <= at_start
+                && child.try_wait().unwrap().is_none()
+                && waiting.elapsed() < Duration::from_secs(60)
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(delay));
+        }
         if child.try_wait().unwrap().is_none() {
             killed_alive += 1;
         }
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();
+        println!("round {round}: killed at step {} (newest checkpoint)", newest_step());
     }
-    assert!(killed_alive >= 3, "only {killed_alive} of 6 kills hit a running process");
+    println!("{killed_alive} of 6 kills hit a running process (an uninterrupted run: {run_time} ms)");
+    assert!(killed_alive >= 4, "only {killed_alive} of 6 kills hit a running process");
+    assert!(newest_step() >= 6, "the kills left the run at step {}: they hit too early", newest_step());
     ok(train(&data, &killed, &settings).arg("--resume").output().unwrap());
     let (a, b) = (newest_weights(&whole), newest_weights(&killed));
     assert_eq!(a.len(), b.len());
