@@ -87,7 +87,8 @@ pub fn claim_output_file(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Res
     writable(folder).map_err(|problem| output(path, problem))
 }
 
-/// [`claim_output_file`] but for the folder the file goes into.
+/// [`claim_output_file`] without the checks of the folder the file goes into (that it exists and
+/// takes new files): what a folder of outputs checks for each of its files.
 fn claim_place(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Result<(), DataError> {
     let refuse = |problem: String| Err(DataError::Output { path: path.display().to_string(), problem });
     let exists = match fs::symlink_metadata(path) {
