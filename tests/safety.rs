@@ -450,12 +450,23 @@ fn prepare_and_train_killed_at_random_moments_touch_nothing_but_their_own_files(
     let settings = ["--epochs", "8", "--checkpoint-every", "2", "--no-validation-bleu", "--resume"];
     let mut hits = 0;
     for _ in 0..6 {
-        let child = train(&data, &run, &settings)
+        let at_start = newest_checkpoint(&run);
+        let mut child = train(&data, &run, &settings)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        hits += usize::from(kill_after(child, rng.random_range(200..2500)));
+        // Killed at a random moment after the process wrote a checkpoint of its own (a step, a
+        // checkpoint write, a prune), whatever this machine's speed: 16 steps, one checkpoint
+        // every 2, so each of the six processes is killed before the run ends.
+        let waiting = Instant::now();
+        while newest_checkpoint(&run) == at_start
+            && child.try_wait().unwrap().is_none()
+            && waiting.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        hits += usize::from(kill_after(child, rng.random_range(0..40)));
         let now = snapshot(root);
         for (path, bytes) in &user {
             assert_eq!(now.get(path), Some(bytes), "train killed: {} lost or changed", path.display());
