@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cli::{fails, ok, prepare, prepare_shapes, snapshot, train, xtask};
+use cli::{fails, ok, prepare, prepare_shapes, snapshot, train, trained_run, xtask};
 use rand::{Rng, SeedableRng};
 
 /// Asserts that every file of `before` is in `after` with the same bytes (new files may appear).
@@ -59,9 +59,7 @@ fn bleu(run: &Path, data: &Path) -> std::process::Command {
 fn outputs_never_replace_inputs_or_what_runs_and_datasets_own() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let data = prepare(root, 16);
-    let run = root.join("run");
-    ok(train(&data, &run, &["--epochs", "1"]).output().unwrap());
+    let (data, run) = trained_run(root);
     std::fs::write(root.join("notes.html"), "<!DOCTYPE html><p>my thesis notes</p>").unwrap();
     let out = root.join("eval");
     ok(bleu(&run, &data).arg("--out").arg(&out).output().unwrap());
@@ -221,9 +219,7 @@ fn attention_maps_go_only_where_nothing_is_read_or_owned() {
 fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let data = prepare(root, 16);
-    let run = root.join("run");
-    ok(train(&data, &run, &["--epochs", "1"]).output().unwrap());
+    let (data, run) = trained_run(root);
     let image = data.join("images/shapes_00000.png");
 
     // Numbers, where they enter.

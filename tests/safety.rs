@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cli::{demo_tiny, fails, ok, prepare, prepare_shapes, snapshot, train, xtask};
+use cli::{demo_tiny, fails, ok, prepare, prepare_shapes, snapshot, train, trained_run, xtask};
 
 /// Asserts that two snapshots hold the same files with the same bytes, naming those that differ.
 fn assert_same(before: &BTreeMap<PathBuf, Vec<u8>>, after: &BTreeMap<PathBuf, Vec<u8>>, what: &str) {
@@ -290,9 +290,7 @@ fn a_run_is_trained_by_one_process_at_a_time_and_a_killed_ones_lock_is_taken_ove
 fn checkpoints_refuse_a_tokenizer_they_were_not_trained_with_and_commands_refuse_bad_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let data = prepare(root, 16);
-    let run = root.join("run");
-    ok(train(&data, &run, &["--epochs", "1"]).output().unwrap());
+    let (data, run) = trained_run(root);
     let image = data.join("images/shapes_00000.png");
     ok(xtask(&["caption", "--device", "cpu", "--checkpoint"]).arg(&run).arg(&image).output().unwrap());
 

@@ -108,3 +108,12 @@ pub fn snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     }
     files
 }
+
+/// A generated shapes dataset of 16 images at `dir/shapes` and a run trained on it for one
+/// epoch with [`TRAIN`] at `dir/run`: (dataset, run).
+pub fn trained_run(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = prepare(dir, 16);
+    let run = dir.join("run");
+    ok(train(&data, &run, &["--epochs", "1"]).output().unwrap());
+    (data, run)
+}
