@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use caption_data::{DataError, PreparedDataset, resolved};
 use caption_infer::attention_map::ATTENTION_MAP_SOFTWARE;
@@ -77,9 +77,10 @@ pub struct Claim<'a> {
 /// # Errors
 /// [`DataError::Output`] naming the path and the reason; nothing has been written.
 pub fn claim_output_file(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Result<(), DataError> {
-    claim_place(path, kind, claim)?;
     let target = resolved(path);
     let folder = target.parent().unwrap_or(Path::new("/"));
+    let runs: Vec<PathBuf> = claim.runs.iter().map(|run| resolved(run)).collect();
+    claim_file(path, &target, kind, claim, &check_parent(folder, &runs, "path", false))?;
     let made_by_the_command = claim.runs.iter().chain(claim.folders).any(|f| folder.starts_with(resolved(f)));
     if !folder.is_dir() && !made_by_the_command {
         return Err(output(path, format!("its folder {} does not exist; nothing was written", folder.display())));
@@ -87,10 +88,17 @@ pub fn claim_output_file(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Res
     writable(folder).map_err(|problem| output(path, problem))
 }
 
-/// [`claim_output_file`] without the checks of the folder the file goes into (that it exists and
-/// takes new files): what a folder of outputs checks for each of its files.
-fn claim_place(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Result<(), DataError> {
-    let refuse = |problem: String| Err(DataError::Output { path: path.display().to_string(), problem });
+/// The checks of one file (`path`, resolved: `target`) whose folder's place `parent` gave
+/// ([`check_parent`]: whether that folder is a run, or why nothing may go there): what is at the
+/// path, the inputs, the command's own folders, the folder, a run's own names, the file's kind.
+fn claim_file(
+    path: &Path,
+    target: &Path,
+    kind: &FileKind,
+    claim: &Claim<'_>,
+    parent: &Result<bool, String>,
+) -> Result<(), DataError> {
+    let refuse = |problem: String| Err(output(path, problem));
     let exists = match fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_symlink() => {
             return refuse("is a symbolic link; nothing was written: give the path of a file, not a link".into());
@@ -105,7 +113,6 @@ fn claim_place(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Result<(), Da
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(source) => return Err(DataError::Io { path: path.display().to_string(), source }),
     };
-    let target = resolved(path);
     for input in claim.inputs {
         if resolved(input) == target {
             return refuse(format!(
@@ -122,20 +129,12 @@ fn claim_place(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Result<(), Da
             ));
         }
     }
-    let mut own_run_file = false;
-    for run in claim.runs {
-        own_run_file |= inside_run(&resolved(run), &target, kind).map_err(|problem| output(path, problem))?;
-    }
-    for folder in target.ancestors().skip(1) {
-        if let Some(owner) = owned_folder(folder) {
-            return refuse(format!(
-                "lies inside {owner} {}, which holds only what caption writes there: choose a path outside it",
-                folder.display()
-            ));
-        }
-        if is_run(folder) {
-            own_run_file |= inside_run(folder, &target, kind).map_err(|problem| output(path, problem))?;
-        }
+    let in_a_run = parent.clone().map_err(|problem| output(path, problem))?;
+    let name = target.file_name().unwrap_or_default();
+    let own_run_file = in_a_run && kind.run_file.is_some_and(|own| name == own);
+    if in_a_run && !own_run_file && is_run_entry(Path::new(name), false) {
+        let run = target.parent().unwrap_or(target);
+        return refuse(format!("is the run {}'s own {}: choose another name", run.display(), name.to_string_lossy()));
     }
     if exists && !own_run_file && !(kind.recognise)(path) {
         return refuse(format!(
@@ -149,7 +148,7 @@ fn claim_place(path: &Path, kind: &FileKind, claim: &Claim<'_>) -> Result<(), Da
 /// Checks that a command may write `kind` files named `names` into the folder `dir` (created when
 /// missing; nothing else in it is touched): a folder or absent, not a folder that holds one of
 /// the inputs or lies in an input folder (the next run over it would take the outputs for
-/// inputs), and each file as [`claim_output_file`] says.
+/// inputs), and each file as [`claim_output_file`] says. The folder's place is checked once.
 ///
 /// # Errors
 /// As [`claim_output_file`].
@@ -159,7 +158,7 @@ pub fn claim_files_in_folder(
     kind: &FileKind,
     claim: &Claim<'_>,
 ) -> Result<(), DataError> {
-    let refuse = |problem: String| Err(DataError::Output { path: dir.display().to_string(), problem });
+    let refuse = |problem: String| Err(output(dir, problem));
     match fs::symlink_metadata(dir) {
         Ok(metadata) if metadata.file_type().is_symlink() => {
             return refuse("is a symbolic link; nothing was written: give the folder it points to".into());
@@ -179,8 +178,10 @@ pub fn claim_files_in_folder(
             ));
         }
     }
+    let runs: Vec<PathBuf> = claim.runs.iter().map(|run| resolved(run)).collect();
+    let parent = check_parent(&folder, &runs, "path", false);
     for name in names {
-        claim_place(&dir.join(name), kind, claim)?;
+        claim_file(&dir.join(name), &folder.join(name), kind, claim, &parent)?;
     }
     writable(&folder).map_err(|problem| output(dir, problem))
 }
@@ -223,81 +224,93 @@ pub enum FolderKind {
 /// [`DataError::Output`] naming the folder that owns the place.
 pub fn claim_folder_place(folder: &Path, kind: FolderKind) -> Result<(), DataError> {
     let target = resolved(folder);
-    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let evaluation = kind == FolderKind::Evaluation && name.strip_prefix("eval-").is_some_and(|s| !s.is_empty());
-    for (depth, owner) in target.ancestors().skip(1).enumerate() {
-        let direct_child = depth == 0;
-        if let Some(what) = owned_folder(owner) {
-            if what == "the checkpoint" && direct_child && evaluation {
-                // A checkpoint's own evaluation: its run (if any) holds it as such.
-                return Ok(());
-            }
-            return Err(output(
-                folder,
-                format!(
-                    "lies inside {what} {}, which holds only what caption writes there: choose a folder outside it",
-                    owner.display()
-                ),
-            ));
-        }
-        if is_run(owner) {
-            let relative = target.strip_prefix(owner).unwrap_or(&target);
-            let own = is_run_entry(relative, true) || is_run_entry(relative, false);
-            let first = relative.iter().next().map_or_else(String::new, |p| p.to_string_lossy().into_owned());
-            let problem = if !direct_child {
-                format!(
-                    "lies inside the run {} (in its {first}/): choose a folder at the run's top level or outside it",
-                    owner.display()
-                )
-            } else if own && !evaluation {
-                format!("is the run {}'s own {first}: choose another name", owner.display())
-            } else {
-                continue;
-            };
-            return Err(output(folder, problem));
-        }
+    let name = target.file_name().unwrap_or_default();
+    let evaluation = kind == FolderKind::Evaluation
+        && name.to_str().and_then(|n| n.strip_prefix("eval-")).is_some_and(|s| !s.is_empty());
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let in_a_run = check_parent(parent, &[], "folder", evaluation).map_err(|problem| output(folder, problem))?;
+    let relative = Path::new(name);
+    if in_a_run && !evaluation && (is_run_entry(relative, true) || is_run_entry(relative, false)) {
+        let problem = format!("is the run {}'s own {}: choose another name", parent.display(), name.to_string_lossy());
+        return Err(output(folder, problem));
     }
     Ok(())
 }
 
-/// Whether `target` may be written inside `run` (a run, or one to be): `Ok(true)` when it is the
-/// run's own file of `kind` (`report.html`), `Ok(false)` when it is not inside the run or is a
-/// new name at its top level; the reason otherwise.
-fn inside_run(run: &Path, target: &Path, kind: &FileKind) -> Result<bool, String> {
-    let Ok(relative) = target.strip_prefix(run) else { return Ok(false) };
-    let mut parts = relative.iter();
-    let (Some(first), None) = (parts.next(), parts.next()) else {
-        let first = relative.iter().next().map_or_else(String::new, |p| p.to_string_lossy().into_owned());
-        return Err(format!(
-            "lies inside the run {}'s {first}/, which holds only what training and evaluation write: choose a \
-             path at the run's top level or outside it",
-            run.display()
-        ));
-    };
-    if kind.run_file.is_some_and(|name| first == name) {
-        return Ok(true);
+/// Where a new entry directly inside `folder` (resolved) may stand, walking `folder` and every
+/// folder above it: `Ok(true)` when `folder` is a run (or one of `runs`, runs to be), whose own
+/// names the caller checks; `Ok(false)` when it is free; the reason when `folder` or a folder
+/// above it is a prepared dataset, a checkpoint (unless `checkpoint_holds_it`, for an evaluation
+/// in its checkpoint: the place training gave it), an evaluation's folder or an export, or when
+/// a run is above `folder` (below a run's top level only what training and evaluation write).
+fn check_parent(folder: &Path, runs: &[PathBuf], noun: &str, checkpoint_holds_it: bool) -> Result<bool, String> {
+    let mut in_a_run = false;
+    for (depth, above) in folder.ancestors().enumerate() {
+        if let Some(owner) = owner_of(above) {
+            if depth == 0 && owner == Owner::Checkpoint && checkpoint_holds_it {
+                return Ok(false);
+            }
+            return Err(format!(
+                "lies inside {} {}, which holds only what caption writes there: choose a {noun} outside it",
+                owner.name(),
+                above.display()
+            ));
+        }
+        if is_run(above) || runs.iter().any(|run| run == above) {
+            if depth > 0 {
+                let relative = folder.strip_prefix(above).unwrap_or(folder);
+                let first = relative.iter().next().map_or_else(String::new, |p| p.to_string_lossy().into_owned());
+                return Err(format!(
+                    "lies inside the run {} (in its {first}/), which holds only what training and evaluation \
+                     write: choose a {noun} at the run's top level or outside it",
+                    above.display()
+                ));
+            }
+            in_a_run = true;
+        }
     }
-    if is_run_entry(relative, false) {
-        return Err(format!("is the run {}'s own {}: choose another name", run.display(), first.to_string_lossy()));
-    }
-    Ok(false)
+    Ok(in_a_run)
 }
 
 fn output(path: &Path, problem: String) -> DataError {
     DataError::Output { path: path.display().to_string(), problem }
 }
 
-/// What command owns `folder`, when one does: a prepared dataset, a checkpoint, an evaluation's
-/// folder, a PyTorch export.
-fn owned_folder(folder: &Path) -> Option<&'static str> {
+/// A command that owns a folder: nothing but it writes there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// A prepared dataset.
+    Dataset,
+    /// A checkpoint (`checkpoints/step-N`, `best/`).
+    Checkpoint,
+    /// An evaluation's folder.
+    Evaluation,
+    /// A PyTorch export.
+    Export,
+}
+
+impl Owner {
+    /// How messages name it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Dataset => "the prepared dataset",
+            Self::Checkpoint => "the checkpoint",
+            Self::Evaluation => "the evaluation folder",
+            Self::Export => "the PyTorch export",
+        }
+    }
+}
+
+/// What command owns `folder`, when one does.
+fn owner_of(folder: &Path) -> Option<Owner> {
     if PreparedDataset::is_prepared(folder) {
-        Some("the prepared dataset")
+        Some(Owner::Dataset)
     } else if folder.join(TRAINER_FILE).is_file() || folder.join(OPTIMIZER_FILE).is_file() {
-        Some("the checkpoint")
+        Some(Owner::Checkpoint)
     } else if read_json(&folder.join("metrics.json")).is_some_and(|metrics| is_evaluation_metrics(&metrics)) {
-        Some("the evaluation folder")
+        Some(Owner::Evaluation)
     } else if read_json(&folder.join(export::CONFIG_FILE)).is_some_and(|config| export::is_export_config(&config)) {
-        Some("the PyTorch export")
+        Some(Owner::Export)
     } else {
         None
     }
@@ -313,11 +326,8 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 
 /// The first `limit` bytes of a regular file.
 fn head(path: &Path, limit: u64) -> Option<Vec<u8>> {
-    if !fs::metadata(path).ok()?.is_file() {
-        return None;
-    }
     let mut bytes = Vec::new();
-    fs::File::open(path).ok()?.take(limit).read_to_end(&mut bytes).ok()?;
+    caption_data::open_input_file(path).ok()?.take(limit).read_to_end(&mut bytes).ok()?;
     Some(bytes)
 }
 
