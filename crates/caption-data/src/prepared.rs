@@ -68,7 +68,8 @@ pub struct FileStamp {
 impl FileStamp {
     /// The stamp of a file's `bytes`, with its modification time read from `path`.
     pub fn of(bytes: &[u8], path: &Path) -> Self {
-        Self { bytes: bytes.len() as u64, modified_ns: modified_ns(path), sha256: sha256_hex(bytes) }
+        let modified_ns = fs::metadata(path).ok().as_ref().and_then(modified_ns);
+        Self { bytes: bytes.len() as u64, modified_ns, sha256: sha256_hex(bytes) }
     }
 
     /// Why the file at `path` is not the one stamped, if it is not: cheap when its size and
@@ -81,7 +82,7 @@ impl FileStamp {
         if metadata.len() != self.bytes {
             return Some(format!("is {} bytes; it was {} when the dataset was prepared", metadata.len(), self.bytes));
         }
-        if self.modified_ns.is_some() && modified_ns(path) == self.modified_ns {
+        if self.modified_ns.is_some() && modified_ns(&metadata) == self.modified_ns {
             return None;
         }
         match fs::read(path) {
@@ -92,9 +93,9 @@ impl FileStamp {
     }
 }
 
-/// A file's modification time in nanoseconds since the Unix epoch.
-fn modified_ns(path: &Path) -> Option<i64> {
-    let modified = fs::metadata(path).ok()?.modified().ok()?;
+/// A file's modification time (from its metadata) in nanoseconds since the Unix epoch.
+fn modified_ns(metadata: &fs::Metadata) -> Option<i64> {
+    let modified = metadata.modified().ok()?;
     i64::try_from(modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos()).ok()
 }
 

@@ -156,10 +156,19 @@ impl ModelMetadata {
 /// # Errors
 /// A message when the tensors cannot be serialised, or the I/O error.
 pub fn write_model_file(path: &Path, tensors: &Tensors, metadata: HashMap<String, String>) -> Result<(), String> {
+    let bytes = serialize_sorted(tensors, Some(metadata))?;
+    caption_io::write_synced(path, |file| std::io::Write::write_all(file, &bytes)).map_err(|e| e.to_string())
+}
+
+/// `tensors` as the bytes of a safetensors file, sorted by name (the same tensors give the same
+/// bytes), with `metadata`.
+///
+/// # Errors
+/// A message when the tensors cannot be serialised.
+pub fn serialize_sorted(tensors: &Tensors, metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>, String> {
     let mut sorted: Vec<(&String, &Tensor)> = tensors.iter().collect();
     sorted.sort_by_key(|(name, _)| *name);
-    let bytes = safetensors::serialize(sorted, Some(metadata)).map_err(|e| e.to_string())?;
-    caption_io::write_synced(path, |file| std::io::Write::write_all(file, &bytes)).map_err(|e| e.to_string())
+    safetensors::serialize(sorted, metadata).map_err(|e| e.to_string())
 }
 
 /// The first tensor (by name) holding a value that is not a finite number, with that value: a

@@ -9,10 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint_files::{MAX_MODEL_FILE_BYTES, Tensors};
+use crate::checkpoint_files::{MAX_MODEL_FILE_BYTES, Tensors, serialize_sorted};
 
 /// The key of model.safetensors' metadata that names the frozen weights' file.
 pub const FROZEN_WEIGHTS_METADATA_KEY: &str = "caption.frozen_weights";
@@ -35,9 +35,7 @@ impl FrozenWeights {
     /// # Errors
     /// A message when the tensors cannot be serialised.
     pub fn serialize(tensors: &Tensors) -> Result<(Self, Vec<u8>), String> {
-        let mut sorted: Vec<(&String, &Tensor)> = tensors.iter().collect();
-        sorted.sort_by_key(|(name, _)| *name);
-        let bytes = safetensors::serialize(sorted, None).map_err(|e| e.to_string())?;
+        let bytes = serialize_sorted(tensors, None)?;
         let crc32 = format!("{:08x}", crc32fast::hash(&bytes));
         Ok((Self { file: format!("{FILE_PREFIX}{crc32}.safetensors"), crc32 }, bytes))
     }
@@ -86,6 +84,8 @@ impl FrozenWeights {
 
 #[cfg(test)]
 mod tests {
+    use candle_core::Tensor;
+
     use super::*;
 
     #[test]

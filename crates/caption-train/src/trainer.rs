@@ -520,24 +520,23 @@ impl<'a> Run<'a> {
     fn save(&mut self) -> Result<PathBuf, TrainError> {
         self.state.dropout = self.dropout.state();
         let mut model = self.model.state_dict()?;
-        // A checkpoint is never written with a parameter that is not a number.
-        if let Some((name, value)) = first_non_finite(&model)? {
-            return Err(self.diverged(self.state.step, format!("parameter {name} holds {value}")));
-        }
-        // Frozen mode: what never trains is written once for the run, each checkpoint names it.
+        // Frozen mode: what never trains is written once for the run (and checked once), each
+        // checkpoint names it and holds the rest.
         if self.config.mode == Mode::Frozen {
             let kind = self.config.decoder;
-            let frozen: HashMap<String, Tensor> =
-                model.iter().filter(|(name, _)| !kind.is_head(name)).map(|(n, t)| (n.clone(), t.clone())).collect();
-            model.retain(|name, _| kind.is_head(name));
             if self.frozen_weights.is_none() {
+                let frozen: HashMap<String, Tensor> =
+                    model.iter().filter(|(name, _)| !kind.is_head(name)).map(|(n, t)| (n.clone(), t.clone())).collect();
+                self.refuse_non_finite(&frozen)?;
                 let (reference, bytes) = FrozenWeights::serialize(&frozen).map_err(|problem| {
                     TrainError::Checkpoint { path: self.folder.path().display().to_string(), problem }
                 })?;
                 self.folder.write_frozen_weights(&reference, &bytes)?;
                 self.frozen_weights = Some(reference);
             }
+            model.retain(|name, _| kind.is_head(name));
         }
+        self.refuse_non_finite(&model)?;
         let optimizer = self.optimizer.state_tensors()?;
         let frozen = self.frozen_weights.as_ref();
         self.folder.save_checkpoint(
@@ -548,6 +547,15 @@ impl<'a> Run<'a> {
             &self.dataset.vocabulary,
             self.config.keep_last,
         )
+    }
+
+    /// [`TrainError::Diverged`] when a parameter among `tensors` is not a number: a checkpoint
+    /// is never written with one.
+    fn refuse_non_finite(&self, tensors: &HashMap<String, Tensor>) -> Result<(), TrainError> {
+        match first_non_finite(tensors)? {
+            Some((name, value)) => Err(self.diverged(self.state.step, format!("parameter {name} holds {value}"))),
+            None => Ok(()),
+        }
     }
 
     /// [`TrainError::Diverged`] at `step`, naming the newest checkpoint saved before it.
