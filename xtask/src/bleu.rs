@@ -182,7 +182,8 @@ pub fn run(args: &BleuArgs) -> Result<()> {
 fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> {
     let data = args.data.as_ref().context("--checkpoint needs --data")?;
     let decoding = args.decoding.decoding(false)?;
-    let out = args.out.clone().unwrap_or_else(|| checkpoint.join(format!("eval-{}", args.split)));
+    let out =
+        args.out.clone().unwrap_or_else(|| caption_infer::run_layout::evaluation_dir(checkpoint, args.split.name()));
     // Checked before minutes of captioning: what is written never replaces what is read.
     let inputs = [checkpoint, data.as_path()];
     caption_data::refuse_output_over_inputs(&out, &inputs)?;

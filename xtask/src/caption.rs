@@ -182,10 +182,12 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
     }
     if let Some(dir) = &args.attention_maps {
         let kind = captioner.model.kind();
-        if kind != DecoderKind::Attention {
+        if !kind.has_attention() {
+            let attending: Vec<&str> =
+                DecoderKind::ALL.iter().filter(|k| k.has_attention()).map(|k| k.architecture()).collect();
             bail!(
                 "--attention-maps needs an attention model ({}); {} holds a {} model, which has no attention weights",
-                DecoderKind::Attention.architecture(),
+                attending.join(", "),
                 captioner.source,
                 kind.architecture()
             );

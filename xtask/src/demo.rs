@@ -151,7 +151,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let run_dir =
         args.run.clone().unwrap_or_else(|| PathBuf::from(if attention { "runs/demo-attention" } else { "runs/demo" }));
     let lstm_run = if attention { sibling(&run_dir, "-lstm") } else { run_dir.clone() };
-    let report_path = args.report.clone().unwrap_or_else(|| run_dir.join("report.html"));
+    let report_path = args.report.clone().unwrap_or_else(|| run_dir.join(caption_infer::run_layout::REPORT_FILE));
     // Before minutes of work: the report replaces no input, no file of another kind, nothing of
     // the dataset's or the runs' own.
     let claim = Claim { inputs: &[], folders: &[&data_dir], runs: &[&run_dir, &lstm_run] };
@@ -192,7 +192,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let object_accuracy = Scored::accuracy(&main.object_hits);
 
     println!("== {stages}/{stages} writing the report");
-    let eval_dir = run_dir.join("eval-test");
+    let eval_dir = caption_infer::run_layout::evaluation_dir(&run_dir, caption_data::Split::Test.name());
     let mut extra = json!({"baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption,
         "attribute_accuracy": attribute_accuracy, "object_accuracy": object_accuracy});
     if let Some(share) = main.attention_on_object {
@@ -360,7 +360,7 @@ fn score(args: &DemoArgs, dataset: &PreparedDataset, run: &Path) -> Result<Score
     let attribute_hits = hits(|image, words| image.caption_matches(words));
     let object_hits = hits(|image, words| image.describes_every_object(words));
     let attention_on_object =
-        (captioner.model.kind() == DecoderKind::Attention).then(|| attention_on_objects(&images, &captions)).flatten();
+        captioner.model.kind().has_attention().then(|| attention_on_objects(&images, &captions)).flatten();
     Ok(Scored {
         run: run.to_path_buf(),
         checkpoint: caption_infer::checkpoint_files::find_checkpoint(run),

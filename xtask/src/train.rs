@@ -67,9 +67,10 @@ pub struct TrainArgs {
     /// What trains [default: frozen].
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
-    /// The decoder [default: lstm].
-    #[arg(long, value_enum)]
-    pub decoder: Option<DecoderArg>,
+    /// The decoder: `lstm` (the original's LSTM on the pooled image embedding) or `attention`
+    /// (Show, Attend and Tell: attention over the encoder's grid at every word) [default: lstm].
+    #[arg(long, value_name = "lstm|attention", value_parser = str::parse::<DecoderKind>)]
+    pub decoder: Option<DecoderKind>,
     /// Inception v3 weights: `hub` (ImageNet, timm/inception_v3.tv_in1k), `random` (offline), or a
     /// safetensors file with torchvision names [default: hub].
     #[arg(long, value_name = "hub|random|FILE")]
@@ -160,15 +161,6 @@ pub enum ModeArg {
     Finetune,
 }
 
-/// Decoders.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum DecoderArg {
-    /// The original's LSTM on the pooled image embedding.
-    Lstm,
-    /// Show, Attend and Tell: attention over the encoder's grid at every word.
-    Attention,
-}
-
 /// Optimizers.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum OptimizerArg {
@@ -202,10 +194,7 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
         };
     }
     if let Some(decoder) = args.decoder {
-        config.decoder = match decoder {
-            DecoderArg::Lstm => DecoderKind::Lstm,
-            DecoderArg::Attention => DecoderKind::Attention,
-        };
+        config.decoder = decoder;
     }
     let attention = &mut config.attention;
     for (field, value) in [

@@ -7,10 +7,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use caption_data::{ImageTransform, PreparedDataset, Progress};
-use caption_model::{
-    AttentionConfig, BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, DecoderKind, Hypothesis, Network,
-    ShowAttendTell,
-};
+use caption_model::{BeamConfig, DECODER_PREFIX, DecoderConfig, Hypothesis, Network, NetworkConfig};
 use caption_text::Vocabulary;
 use image::RgbImage;
 
@@ -91,24 +88,16 @@ impl Captioner {
         let metadata = &trained.metadata;
         let source = trained.model_file.display().to_string();
         let kind = metadata.kind().map_err(|problem| InferError::Checkpoint { path: source.clone(), problem })?;
-        let vocab_size = trained.vocabulary.len();
-        let sizes = match kind {
-            DecoderKind::Lstm => Sizes::Lstm(DecoderConfig {
-                embed_size: metadata.embed_size,
-                hidden_size: metadata.hidden_size,
-                vocab_size,
-                num_layers: metadata.num_layers,
-            }),
-            DecoderKind::Attention => Sizes::Attention(AttentionConfig {
-                encoder_dim: caption_model::attention::ENCODER_DIM,
-                attention_dim: metadata.attention_dim.unwrap_or(caption_model::attention::TUTORIAL_SIZE),
-                embed_dim: metadata.embed_size,
-                decoder_dim: metadata.hidden_size,
-                vocab_size,
-                dropout: 0.0,
-            }),
+        let config = NetworkConfig {
+            kind,
+            vocab_size: trained.vocabulary.len(),
+            embed_size: metadata.embed_size,
+            hidden_size: metadata.hidden_size,
+            num_layers: metadata.num_layers,
+            attention_dim: metadata.attention_dim,
+            dropout: 0.0,
         };
-        let model = load_model(trained.tensors, sizes, metadata.transform_input, device, &source)?;
+        let model = load_model(trained.tensors, &config, metadata.transform_input, device, &source)?;
         let at = match (metadata.step, metadata.epoch) {
             (Some(step), Some(epoch)) => format!(" (step {step}, epoch {epoch})"),
             _ => String::new(),
@@ -155,7 +144,7 @@ impl Captioner {
         }
         let decoder = DecoderConfig { embed_size: embed[1], hidden_size: hidden[1], vocab_size: embed[0], num_layers };
         crate::checkpoint_files::refuse_non_finite(tensors, Path::new(source))?;
-        let model = load_model(tensors.clone(), Sizes::Lstm(decoder), true, device, source)?;
+        let model = load_model(tensors.clone(), &NetworkConfig::cnn_to_rnn(decoder), true, device, source)?;
         let (transform, max_length, batch_size) = (ImageTransform::eval(299), 50, 32);
         let source = format!("{source} (the PyTorch original's weights)");
         Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size, source })
@@ -189,11 +178,7 @@ impl Captioner {
 
     /// The encoder in eval mode on an images tensor.
     fn encode_tensor(&self, images: &Tensor) -> Result<Tensor, InferError> {
-        let encoded = match &self.model {
-            Network::ShowAndTell(model) => model.encoder.forward_t(images, None)?,
-            Network::ShowAttendTell(model) => model.encode(images, false)?,
-        };
-        Ok(encoded.detach())
+        Ok(self.model.encode(images)?)
     }
 
     /// Captions for encoder outputs ([`encode_images`](Self::encode_images)).
@@ -238,7 +223,7 @@ impl Captioner {
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(self.batch_size.max(1)) {
             let encoded = self.encode_images(chunk)?;
-            for ranked in beam_search(&self.model, &encoded, config, n)? {
+            for ranked in self.model.beam_search_n_best(&encoded, config, Vocabulary::SOS, n)? {
                 out.push(ranked.into_iter().map(|h| self.located(generated(&self.vocabulary, h))).collect());
             }
         }
@@ -280,29 +265,17 @@ impl Captioner {
     }
 }
 
-/// A model's sizes, as its files give them.
-enum Sizes {
-    /// The original's `CNNtoRNN`.
-    Lstm(DecoderConfig),
-    /// The attention model.
-    Attention(AttentionConfig),
-}
-
-/// The model of `sizes` from `tensors` (its state dict names; other tensors, such as BatchNorm's
+/// The model of `config` from `tensors` (its state dict names; other tensors, such as BatchNorm's
 /// `num_batches_tracked`, are ignored), in float32 on `device`.
 fn load_model(
     tensors: HashMap<String, Tensor>,
-    sizes: Sizes,
+    config: &NetworkConfig,
     transform_input: bool,
     device: &Device,
     source: &str,
 ) -> Result<Network, InferError> {
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-    match sizes {
-        Sizes::Lstm(decoder) => CNNtoRNN::new(vb, decoder, transform_input).map(Network::ShowAndTell),
-        Sizes::Attention(config) => ShowAttendTell::new(vb, config, transform_input).map(Network::ShowAttendTell),
-    }
-    .map_err(|e| InferError::Weights(format!("{source}: {e}")))
+    Network::new(vb, config, transform_input).map_err(|e| InferError::Weights(format!("{source}: {e}")))
 }
 
 /// Captions (at most `max_length` words) for encoder outputs (`encoded`: what
@@ -319,38 +292,14 @@ pub fn decode(
     decoding: Decoding,
     max_length: usize,
 ) -> Result<Vec<Generated>, InferError> {
-    let raw: Vec<Hypothesis> = match (decoding, model) {
-        (Decoding::Greedy, Network::ShowAndTell(model)) => model
-            .decoder
-            .greedy(encoded, max_length, Vocabulary::EOS)?
-            .into_iter()
-            .map(|(ids, log_prob)| Hypothesis { finished: false, ids, log_prob, alphas: Vec::new() })
-            .collect(),
-        (Decoding::Greedy, Network::ShowAttendTell(model)) => model
-            .decoder
-            .greedy(encoded, max_length, Vocabulary::SOS, Vocabulary::EOS)?
-            .into_iter()
-            .map(|c| Hypothesis { finished: false, ids: c.ids, log_prob: c.log_prob as f32, alphas: c.alphas })
-            .collect(),
-        (Decoding::Beam { size, length_penalty }, _) => {
+    let raw: Vec<Hypothesis> = match decoding {
+        Decoding::Greedy => model.greedy(encoded, max_length, Vocabulary::SOS, Vocabulary::EOS)?,
+        Decoding::Beam { size, length_penalty } => {
             let config = BeamConfig { beam_size: size, max_length, length_penalty, eos: Vocabulary::EOS };
-            caption_model::beam::best_of(beam_search(model, encoded, config, 1)?)
+            caption_model::beam::best_of(model.beam_search_n_best(encoded, config, Vocabulary::SOS, 1)?)
         }
     };
     Ok(raw.into_iter().map(|hypothesis| generated(vocabulary, hypothesis)).collect())
-}
-
-/// The `n` best hypotheses of each image by beam search, with either model.
-fn beam_search(
-    model: &Network,
-    encoded: &Tensor,
-    config: BeamConfig,
-    n: usize,
-) -> candle_core::Result<Vec<Vec<Hypothesis>>> {
-    match model {
-        Network::ShowAndTell(model) => model.decoder.beam_search_n_best(encoded, config, n),
-        Network::ShowAttendTell(model) => model.decoder.beam_search_n_best(encoded, config, Vocabulary::SOS, n),
-    }
 }
 
 /// A decoder's output (ids ending with `<EOS>` when finished) as a [`Generated`] caption: the

@@ -11,28 +11,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
-use caption_model::DecoderKind;
+use candle_core::Device;
+use caption_model::{DecoderKind, NetworkConfig};
 use caption_text::Vocabulary;
 
 use crate::InferError;
 use crate::frozen_weights::{FROZEN_WEIGHTS_METADATA_KEY, FrozenWeights};
 use serde::{Deserialize, Serialize};
 
-/// Model file of a checkpoint.
-pub const MODEL_FILE: &str = "model.safetensors";
-/// Vocabulary file of a checkpoint.
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
-/// Optimizer state file of a checkpoint (resuming reads it; captioning does not).
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-/// Trainer state file of a checkpoint (written last).
-pub const TRAINER_FILE: &str = "trainer.json";
-/// Every file of a checkpoint folder.
-pub const CHECKPOINT_FILES: [&str; 4] = [MODEL_FILE, OPTIMIZER_FILE, TRAINER_FILE, TOKENIZER_FILE];
-/// A run's folder of `step-N` checkpoints.
-pub const CHECKPOINTS_DIR: &str = "checkpoints";
-/// A run's folder of the best checkpoint.
-pub const BEST_DIR: &str = "best";
+pub use crate::run_layout::{
+    BEST_DIR, CHECKPOINT_FILES, CHECKPOINTS_DIR, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE,
+};
 /// The key of model.safetensors' metadata that holds the vocabulary it was trained with: a JSON
 /// array of the words by id (specials included). PyTorch's `safe_open(...).metadata()` reads it.
 pub const VOCABULARY_METADATA_KEY: &str = "caption.vocabulary";
@@ -42,11 +31,7 @@ pub const VOCABULARY_METADATA_KEY: &str = "caption.vocabulary";
 /// the file alone says how to build the original's `CNNtoRNN` for it.
 pub const CONFIG_METADATA_KEY: &str = "caption.config";
 
-/// Largest model.safetensors read (Inception v3 with a decoder is about 100 MB).
-pub const MAX_MODEL_FILE_BYTES: u64 = 16 << 30;
-
-/// Model tensors by name.
-pub type Tensors = HashMap<String, Tensor>;
+pub use crate::safetensors_file::{MAX_MODEL_FILE_BYTES, Tensors, safetensors_problem, serialize_sorted};
 
 /// What model.safetensors holds: tensors, and in its metadata the vocabulary and configuration
 /// it was trained with.
@@ -102,11 +87,7 @@ impl ModelMetadata {
     /// The description of a model of `config` with a vocabulary of `vocab_size` ids.
     pub fn new(config: &ModelConfig, vocab_size: usize, step: Option<u64>, epoch: Option<usize>) -> Self {
         let specials = Vocabulary::SPECIALS.iter().zip(0u32..).map(|(word, id)| ((*word).to_string(), id)).collect();
-        let attention = &config.attention;
-        let (embed_size, hidden_size, num_layers, attention_dim) = match config.decoder {
-            DecoderKind::Lstm => (config.embed_size, config.hidden_size, config.num_layers, None),
-            DecoderKind::Attention => (attention.embed_dim, attention.decoder_dim, 1, Some(attention.attention_dim)),
-        };
+        let NetworkConfig { embed_size, hidden_size, num_layers, attention_dim, .. } = config.network(vocab_size);
         Self {
             architecture: config.decoder.architecture().into(),
             embed_size,
@@ -131,11 +112,11 @@ impl ModelMetadata {
     /// A message naming its architecture and the ones this program knows.
     pub fn kind(&self) -> Result<DecoderKind, String> {
         DecoderKind::from_architecture(&self.architecture).ok_or_else(|| {
+            let known: Vec<&str> = DecoderKind::ALL.iter().map(|kind| kind.architecture()).collect();
             format!(
-                "holds a {} model; this program trains and captions with {} and {}",
+                "holds a {} model; this program trains and captions with {}",
                 self.architecture,
-                DecoderKind::Lstm.architecture(),
-                DecoderKind::Attention.architecture()
+                known.join(" and ")
             )
         })
     }
@@ -158,17 +139,6 @@ impl ModelMetadata {
 pub fn write_model_file(path: &Path, tensors: &Tensors, metadata: HashMap<String, String>) -> Result<(), String> {
     let bytes = serialize_sorted(tensors, Some(metadata))?;
     caption_io::write_synced(path, |file| std::io::Write::write_all(file, &bytes)).map_err(|e| e.to_string())
-}
-
-/// `tensors` as the bytes of a safetensors file, sorted by name (the same tensors give the same
-/// bytes), with `metadata`.
-///
-/// # Errors
-/// A message when the tensors cannot be serialised.
-pub fn serialize_sorted(tensors: &Tensors, metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>, String> {
-    let mut sorted: Vec<(&String, &Tensor)> = tensors.iter().collect();
-    sorted.sort_by_key(|(name, _)| *name);
-    safetensors::serialize(sorted, metadata).map_err(|e| e.to_string())
 }
 
 /// The first tensor (by name) holding a value that is not a finite number, with that value: a
@@ -245,25 +215,6 @@ pub fn read_model_file(path: &Path) -> Result<ModelFile, String> {
         }
     }
     Ok(ModelFile { tensors, vocabulary, config })
-}
-
-/// What is wrong with bytes that do not read as safetensors, as a person would say it: text, too
-/// short, cut short, or the library's own words.
-pub fn safetensors_problem(bytes: &[u8], error: &safetensors::SafeTensorError) -> String {
-    let Some(length) = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))) else {
-        return format!("not a safetensors file: {} bytes, fewer than a header's 8", bytes.len());
-    };
-    let head = &bytes[..bytes.len().min(512)];
-    if head.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
-        return "not a safetensors file: it is text".into();
-    }
-    if bytes.get(8) == Some(&b'{') && length > (bytes.len() as u64).saturating_sub(8) {
-        return format!("cut short: its header alone says {length} bytes, the file has {}", bytes.len());
-    }
-    if bytes.get(8) == Some(&b'{') && matches!(error, safetensors::SafeTensorError::MetadataIncompleteBuffer) {
-        return format!("cut short: the tensors its header lists need more than the file's {} bytes", bytes.len());
-    }
-    format!("not a safetensors file ({error})")
 }
 
 /// Refuses a tokenizer.json whose words or ids differ from those the model was trained with
@@ -497,6 +448,27 @@ pub struct AttentionSizes {
     pub decoder_dim: usize,
 }
 
+impl ModelConfig {
+    /// The network these settings describe, with a vocabulary of `vocab_size` ids (no dropout:
+    /// what trains sets its own).
+    pub fn network(&self, vocab_size: usize) -> NetworkConfig {
+        let attention = &self.attention;
+        let (embed_size, hidden_size, num_layers, attention_dim) = match self.decoder {
+            DecoderKind::Lstm => (self.embed_size, self.hidden_size, self.num_layers, None),
+            DecoderKind::Attention => (attention.embed_dim, attention.decoder_dim, 1, Some(attention.attention_dim)),
+        };
+        NetworkConfig {
+            kind: self.decoder,
+            vocab_size,
+            embed_size,
+            hidden_size,
+            num_layers,
+            attention_dim,
+            dropout: 0.0,
+        }
+    }
+}
+
 impl Default for AttentionSizes {
     /// The tutorial's: 512 each.
     fn default() -> Self {
@@ -527,7 +499,7 @@ pub fn list_checkpoints(run: &Path) -> Vec<PathBuf> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let step = name.strip_prefix("step-")?.parse().ok()?;
+            let step = crate::run_layout::checkpoint_step(&name)?;
             is_checkpoint_folder(&e.path()).then(|| (step, e.path()))
         })
         .collect();

@@ -10,10 +10,10 @@ use caption_metrics::{Bleu, CiderD, Compat, Corpus, RougeL};
 use caption_text::Tokenizer;
 use serde_json::json;
 
+use crate::run_layout::{CAPTIONS_FILE, EVALUATION_METRICS_FILE, RESULTS_FILE};
 use crate::{Captioner, Decoding, InferError};
 
-/// The files an evaluation writes into its folder.
-pub const EVAL_FILES: [&str; 3] = ["results.json", "captions.jsonl", "metrics.json"];
+pub use crate::run_layout::EVAL_FILES;
 
 /// Lowercased spaCy-rule tokens of every reference caption of each image (by image row).
 pub fn reference_words(dataset: &PreparedDataset, image_rows: &[usize]) -> Vec<Vec<Vec<String>>> {
@@ -207,9 +207,9 @@ impl SplitCaptions {
             m.extend(e.clone());
         }
         let files = [
-            ("results.json", serde_json::to_string_pretty(&results).expect("JSON values serialise")),
-            ("captions.jsonl", lines),
-            ("metrics.json", serde_json::to_string_pretty(&metrics).expect("JSON values serialise")),
+            (RESULTS_FILE, serde_json::to_string_pretty(&results).expect("JSON values serialise")),
+            (CAPTIONS_FILE, lines),
+            (EVALUATION_METRICS_FILE, serde_json::to_string_pretty(&metrics).expect("JSON values serialise")),
         ];
         let mut paths = Vec::new();
         for (name, text) in files {
@@ -233,7 +233,7 @@ pub fn claim_eval_folder(dir: &Path) -> Result<(), InferError> {
         dir,
         "folder of evaluation results",
         &EVAL_FILES,
-        "metrics.json",
+        EVALUATION_METRICS_FILE,
         &is_evaluation_metrics,
     )?)
 }

@@ -37,7 +37,9 @@ pub fn export_pytorch(trained: &TrainedModel, out: &Path) -> Result<Vec<PathBuf>
         .metadata
         .kind()
         .map_err(|problem| InferError::Checkpoint { path: trained.path.display().to_string(), problem })?;
-    if kind != DecoderKind::Lstm {
+    // The export is the original's format: its model only.
+    let original = DecoderKind::Lstm;
+    if kind != original {
         return Err(InferError::Checkpoint {
             path: trained.path.display().to_string(),
             problem: format!(
@@ -45,7 +47,7 @@ pub fn export_pytorch(trained: &TrainedModel, out: &Path) -> Result<Vec<PathBuf>
                  checkpoint's {MODEL_FILE} loads in PyTorch as it is: `encoder.inception.*` and the tutorial's \
                  `decoder.*` names)",
                 kind.architecture(),
-                DecoderKind::Lstm.architecture()
+                original.architecture()
             ),
         });
     }

@@ -12,13 +12,11 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint_files::{MAX_MODEL_FILE_BYTES, Tensors, serialize_sorted};
+use crate::run_layout::{frozen_weights_file, is_frozen_weights_file};
+use crate::safetensors_file::{MAX_MODEL_FILE_BYTES, Tensors, serialize_sorted};
 
 /// The key of model.safetensors' metadata that names the frozen weights' file.
 pub const FROZEN_WEIGHTS_METADATA_KEY: &str = "caption.frozen_weights";
-
-/// The start of a frozen weights file's name (`frozen-weights-CRC.safetensors`).
-const FILE_PREFIX: &str = "frozen-weights-";
 
 /// The file holding a model's frozen weights, as a model file's metadata names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,14 +35,12 @@ impl FrozenWeights {
     pub fn serialize(tensors: &Tensors) -> Result<(Self, Vec<u8>), String> {
         let bytes = serialize_sorted(tensors, None)?;
         let crc32 = format!("{:08x}", crc32fast::hash(&bytes));
-        Ok((Self { file: format!("{FILE_PREFIX}{crc32}.safetensors"), crc32 }, bytes))
+        Ok((Self { file: frozen_weights_file(&crc32), crc32 }, bytes))
     }
 
     /// Whether `name` is a frozen weights file's.
     pub fn is_file_name(name: &str) -> bool {
-        name.strip_prefix(FILE_PREFIX)
-            .and_then(|rest| rest.strip_suffix(".safetensors"))
-            .is_some_and(|crc| crc.len() == 8 && crc.bytes().all(|b| b.is_ascii_hexdigit()))
+        is_frozen_weights_file(name)
     }
 
     /// The value stored under [`FROZEN_WEIGHTS_METADATA_KEY`].

@@ -42,6 +42,8 @@ pub mod frozen_weights;
 pub mod images;
 mod original;
 pub mod report;
+pub mod run_layout;
+mod safetensors_file;
 
 pub use captioner::{Captioner, Decoding, Generated};
 pub use error::InferError;

@@ -24,6 +24,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use crate::Dropout;
 use crate::beam::{self, BeamConfig, BeamStep, Hypothesis};
 use crate::loss::masked_cross_entropy;
+use crate::lstm::LstmCell;
 
 /// Channels of Inception v3's grid (Mixed_7c), the attention decoder's `encoder_dim`.
 pub const ENCODER_DIM: usize = 2048;
@@ -115,39 +116,6 @@ pub struct DecoderWithAttention {
     f_beta: Linear,
     fc: Linear,
     config: AttentionConfig,
-}
-
-/// `nn.LSTMCell` with PyTorch's names and gate order (input, forget, cell, output).
-#[derive(Debug, Clone)]
-struct LstmCell {
-    weight_ih: Tensor,
-    weight_hh: Tensor,
-    bias_ih: Tensor,
-    bias_hh: Tensor,
-    hidden: usize,
-}
-
-impl LstmCell {
-    fn new(vb: VarBuilder, input: usize, hidden: usize) -> Result<Self> {
-        Ok(Self {
-            weight_ih: vb.get((4 * hidden, input), "weight_ih")?,
-            weight_hh: vb.get((4 * hidden, hidden), "weight_hh")?,
-            bias_ih: vb.get(4 * hidden, "bias_ih")?,
-            bias_hh: vb.get(4 * hidden, "bias_hh")?,
-            hidden,
-        })
-    }
-
-    fn forward(&self, x: &Tensor, h: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor)> {
-        let input_part = x.matmul(&self.weight_ih.t()?)?.broadcast_add(&self.bias_ih)?;
-        let gates = (input_part + h.matmul(&self.weight_hh.t()?)?.broadcast_add(&self.bias_hh)?)?;
-        let gate = |k: usize| gates.narrow(1, k * self.hidden, self.hidden);
-        let (input, forget) = (candle_nn::ops::sigmoid(&gate(0)?)?, candle_nn::ops::sigmoid(&gate(1)?)?);
-        let (cell, output) = (gate(2)?.tanh()?, candle_nn::ops::sigmoid(&gate(3)?)?);
-        let c = ((forget * c)? + (input * cell)?)?;
-        let h = (output * c.tanh()?)?;
-        Ok((h, c))
-    }
 }
 
 impl DecoderWithAttention {

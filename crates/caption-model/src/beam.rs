@@ -1,5 +1,5 @@
 //! Beam search, batched over images, over any decoder that advances a batch of hypotheses one
-//! word at a time: [`DecoderRNN`] here, [`DecoderWithAttention`](crate::DecoderWithAttention) in
+//! word at a time: [`DecoderRNN`](crate::DecoderRNN) in [`decoder`](crate::decoder), [`DecoderWithAttention`](crate::DecoderWithAttention) in
 //! [`attention`](crate::attention) (whose hypotheses also carry each word's attention weights).
 //!
 //! Each image keeps up to `beam_size` live hypotheses; every step runs all live hypotheses of all
@@ -8,14 +8,10 @@
 //! it has `beam_size` finished hypotheses or no live one, or at `max_length`; the result is the best
 //! finished hypothesis or, when none finished, the best unfinished one. Scores are summed
 //! log-probabilities, compared after dividing by `length^length_penalty` (0 = no normalisation).
-//! [`DecoderRNN::beam_search_n_best`] returns the ranking itself: the finished hypotheses best
+//! [`DecoderRNN::beam_search_n_best`](crate::DecoderRNN::beam_search_n_best) returns the ranking itself: the finished hypotheses best
 //! first, then (when fewer than asked finished within `max_length`) the unfinished ones, best first.
 
-use candle_core::{D, Result, Tensor};
-
-#[cfg(feature = "cuda")]
-use crate::backend::{Gradient, Path, choose};
-use crate::{DecoderRNN, LstmState};
+use candle_core::Result;
 
 /// Beam search settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,7 +97,7 @@ struct Live {
 
 /// Beam search over `images` images: `step(None)` runs the first step (row `i` is image `i`),
 /// `step(Some(continued))` the next ones. Up to `n` hypotheses per image, ranked as
-/// [`DecoderRNN::beam_search_n_best`] says.
+/// [`DecoderRNN::beam_search_n_best`](crate::DecoderRNN::beam_search_n_best) says.
 pub(crate) fn search(
     images: usize,
     config: BeamConfig,
@@ -178,60 +174,6 @@ pub(crate) fn search(
 /// The first of each image's ranking (the empty hypothesis when a search kept none).
 pub fn best_of(rankings: Vec<Vec<Hypothesis>>) -> Vec<Hypothesis> {
     rankings.into_iter().map(|ranked| ranked.into_iter().next().unwrap_or_else(Hypothesis::start)).collect()
-}
-
-impl DecoderRNN {
-    /// Beam search for each row of `features` (batch × embed); one best hypothesis per row.
-    pub fn beam_search(&self, features: &Tensor, config: BeamConfig) -> Result<Vec<Hypothesis>> {
-        Ok(best_of(self.beam_search_n_best(features, config, 1)?))
-    }
-
-    /// Beam search for each row of `features` (batch × embed): up to `n` hypotheses per row,
-    /// ranked by [`Hypothesis::score`]: finished ones first, then unfinished ones when fewer than
-    /// `n` finished. The first is [`beam_search`](Self::beam_search)'s. Fewer than `n` come back
-    /// only when the search kept fewer (`n` above the beam size, or a tiny vocabulary).
-    ///
-    /// On the CUDA backend (float32 on a GPU, builds with the `cuda` feature) each step is a few
-    /// products, the fused LSTM cell and one kernel that picks every hypothesis's `beam_size` best
-    /// next words (`backend::cuda::beam`); only those travel to the host. Elsewhere, and as the
-    /// reference it is tested against, [`beam_search_with_tensors`](Self::beam_search_with_tensors).
-    pub fn beam_search_n_best(&self, features: &Tensor, config: BeamConfig, n: usize) -> Result<Vec<Vec<Hypothesis>>> {
-        #[cfg(feature = "cuda")]
-        if choose(&[features, self.embed_weights()], Gradient::NotTracked) == Path::Cuda {
-            return crate::backend::cuda::beam::beam_search_n_best(self, features, config, n);
-        }
-        self.beam_search_with_tensors(features, config, n)
-    }
-
-    /// [`beam_search_n_best`](Self::beam_search_n_best) with candle tensor operations on any
-    /// device: one LSTM step for all live hypotheses, the output layer and log-softmax, every
-    /// word's log-probability read back per step.
-    pub fn beam_search_with_tensors(
-        &self,
-        features: &Tensor,
-        config: BeamConfig,
-        n: usize,
-    ) -> Result<Vec<Vec<Hypothesis>>> {
-        let device = features.device();
-        let mut state: Option<LstmState> = None;
-        search(features.dim(0)?, config, n, |continued| {
-            let input = match &continued {
-                None => features.clone(),
-                Some(rows) => self.embed_ids(&Tensor::new(rows.words, device)?)?,
-            };
-            let previous = match (&continued, state.take()) {
-                (Some(rows), Some(last)) => {
-                    let index = Tensor::new(rows.parents, device)?;
-                    Some(LstmState { h: last.h.index_select(&index, 1)?, c: last.c.index_select(&index, 1)? })
-                }
-                _ => None,
-            };
-            let (logits, next) = self.step(&input, previous.as_ref())?;
-            state = Some(next);
-            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
-            Ok(BeamStep::every_word(log_probs, None))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! (`encoderCNN.inception.*`, `encoderCNN.inception.fc.*`, `decoderRNN.embed.weight`,
 //! `decoderRNN.lstm.weight_ih_l0`, …), so checkpoints move between the two unchanged.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{IndexOp, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::loss::{counted_positions, masked_cross_entropy};
 use crate::{DecoderConfig, DecoderRNN, Dropout, Inception3, InceptionConfig};
 
 /// The encoder's module name in the original's `CNNtoRNN`.
@@ -69,6 +70,10 @@ pub struct CNNtoRNN {
 }
 
 impl CNNtoRNN {
+    /// The probability of every dropout in the original's model (Inception's before `fc`, the
+    /// encoder's after it, the decoder's on the word embeddings).
+    pub const DROPOUT: f32 = 0.5;
+
     /// Loads `encoderCNN.*` and `decoderRNN.*` from `vb`.
     pub fn new(vb: VarBuilder, config: DecoderConfig, transform_input: bool) -> Result<Self> {
         Ok(Self {
@@ -84,6 +89,46 @@ impl CNNtoRNN {
     pub fn forward_t(&self, images: &Tensor, captions: &Tensor, mut train: Option<&mut Dropout>) -> Result<Tensor> {
         let features = self.encoder.forward_t(images, train.as_deref_mut())?;
         self.decoder.forward(&features, captions, train)
+    }
+
+    /// The training loss of a teacher-forced batch on candle's operations (what autograd
+    /// differentiates where no backend covers the tensors): `pooled` (batch × 2048) through
+    /// [`EncoderCNN::features_from_pooled`] with `dropout`, the decoder on `captions[:-1]`
+    /// (length × batch ids, `pad`-padded), and the mean cross-entropy over targets that are not
+    /// `pad`. Draws `dropout`'s masks as [`head_gradients`](Self::head_gradients) does.
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model.
+    pub fn head_loss(&self, pooled: &Tensor, captions: &Tensor, dropout: &mut Dropout, pad: u32) -> Result<Tensor> {
+        let features = self.encoder.features_from_pooled(pooled, Some(dropout))?;
+        let inputs = captions.i(..captions.dim(0)? - 1)?;
+        let hiddens = self.decoder.hiddens(&features, &inputs, Some(dropout))?;
+        let (steps, batch, hidden) = hiddens.dims3()?;
+        let hiddens = hiddens.reshape((steps * batch, hidden))?;
+        // Only positions whose target is not PAD reach the output layer: PAD targets add nothing to
+        // the loss or its gradient, and they are a third or more of a padded batch of real captions.
+        let all_targets = captions.flatten_all()?;
+        let ids: Vec<u32> = all_targets.to_vec1()?;
+        let counted = counted_positions(&ids, pad);
+        let (hiddens, targets) = if counted.len() == ids.len() {
+            (hiddens, all_targets)
+        } else {
+            let kept: Vec<u32> = counted.iter().map(|&position| ids[position]).collect();
+            let positions: Vec<u32> = counted.iter().map(|&position| position as u32).collect();
+            let positions = Tensor::new(positions, hiddens.device())?;
+            (hiddens.index_select(&positions, 0)?, Tensor::new(kept, hiddens.device())?)
+        };
+        Ok(masked_cross_entropy(&self.decoder.logits(&hiddens)?, &targets, pad)?.0)
+    }
+
+    /// The teacher-forced cross-entropy (eval mode) of `captions` (length × batch, `pad`-padded)
+    /// given the image embeddings `features` (batch × embed), with the number of targets counted.
+    ///
+    /// # Errors
+    /// Shapes that do not fit the decoder.
+    pub fn teacher_forced_loss(&self, features: &Tensor, captions: &Tensor, pad: u32) -> Result<(Tensor, usize)> {
+        let logits = self.decoder.forward(features, &captions.i(..captions.dim(0)? - 1)?, None)?;
+        masked_cross_entropy(&logits, captions, pad)
     }
 
     /// The original's `caption_image` for a batch: eval-mode features, then greedy decoding

@@ -6,6 +6,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::Dropout;
 use crate::backend::{Gradient, Path, choose};
+use crate::beam::{BeamConfig, BeamStep, Hypothesis, best_of, search};
 use crate::lstm::{Lstm, LstmState};
 
 /// Sizes of the decoder.
@@ -144,5 +145,59 @@ impl DecoderRNN {
             x = self.embed.forward(&predicted)?.unsqueeze(0)?;
         }
         Ok(results)
+    }
+}
+
+impl DecoderRNN {
+    /// Beam search for each row of `features` (batch × embed); one best hypothesis per row.
+    pub fn beam_search(&self, features: &Tensor, config: BeamConfig) -> Result<Vec<Hypothesis>> {
+        Ok(best_of(self.beam_search_n_best(features, config, 1)?))
+    }
+
+    /// Beam search for each row of `features` (batch × embed): up to `n` hypotheses per row,
+    /// ranked by [`Hypothesis::score`]: finished ones first, then unfinished ones when fewer than
+    /// `n` finished. The first is [`beam_search`](Self::beam_search)'s. Fewer than `n` come back
+    /// only when the search kept fewer (`n` above the beam size, or a tiny vocabulary).
+    ///
+    /// On the CUDA backend (float32 on a GPU, builds with the `cuda` feature) each step is a few
+    /// products, the fused LSTM cell and one kernel that picks every hypothesis's `beam_size` best
+    /// next words (`backend::cuda::beam`); only those travel to the host. Elsewhere, and as the
+    /// reference it is tested against, [`beam_search_with_tensors`](Self::beam_search_with_tensors).
+    pub fn beam_search_n_best(&self, features: &Tensor, config: BeamConfig, n: usize) -> Result<Vec<Vec<Hypothesis>>> {
+        #[cfg(feature = "cuda")]
+        if choose(&[features, self.embed_weights()], Gradient::NotTracked) == Path::Cuda {
+            return crate::backend::cuda::beam::beam_search_n_best(self, features, config, n);
+        }
+        self.beam_search_with_tensors(features, config, n)
+    }
+
+    /// [`beam_search_n_best`](Self::beam_search_n_best) with candle tensor operations on any
+    /// device: one LSTM step for all live hypotheses, the output layer and log-softmax, every
+    /// word's log-probability read back per step.
+    pub fn beam_search_with_tensors(
+        &self,
+        features: &Tensor,
+        config: BeamConfig,
+        n: usize,
+    ) -> Result<Vec<Vec<Hypothesis>>> {
+        let device = features.device();
+        let mut state: Option<LstmState> = None;
+        search(features.dim(0)?, config, n, |continued| {
+            let input = match &continued {
+                None => features.clone(),
+                Some(rows) => self.embed_ids(&Tensor::new(rows.words, device)?)?,
+            };
+            let previous = match (&continued, state.take()) {
+                (Some(rows), Some(last)) => {
+                    let index = Tensor::new(rows.parents, device)?;
+                    Some(LstmState { h: last.h.index_select(&index, 1)?, c: last.c.index_select(&index, 1)? })
+                }
+                _ => None,
+            };
+            let (logits, next) = self.step(&input, previous.as_ref())?;
+            state = Some(next);
+            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
+            Ok(BeamStep::every_word(log_probs, None))
+        })
     }
 }

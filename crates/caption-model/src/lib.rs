@@ -61,7 +61,7 @@ pub mod show_attend_tell;
 
 pub use attention::{AttendedCaption, AttentionConfig, AttentionOutput, DecoderWithAttention};
 pub use backend::cpu::attention_pass::AttentionGradients;
-pub use backend::cpu::training_pass::{DecoderGradients, HeadGradients};
+pub use backend::gradients::{DecoderGradients, HeadGradients};
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};
 pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors};
@@ -72,6 +72,6 @@ pub use dropout::{Dropout, DropoutState};
 pub use features::{FeatureExtractor, WeightsLayout, weights_layout};
 pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
-pub use lstm::{Lstm, LstmState};
-pub use network::{DecoderKind, Network};
+pub use lstm::{Lstm, LstmCell, LstmState};
+pub use network::{DecoderKind, HeadInput, Network, NetworkConfig};
 pub use show_attend_tell::{ATTENTION_DECODER_PREFIX, ATTENTION_INCEPTION_PREFIX, ShowAttendTell};

@@ -10,11 +10,7 @@ use candle_core::{D, DType, Result, Tensor};
 
 use crate::backend::{Gradient, Path, choose};
 
-/// The positions of `targets` that count towards the loss: those that are not `pad`. Only their
-/// rows need the output layer: a PAD target adds nothing to the loss or to any gradient.
-pub fn counted_positions(targets: &[u32], pad: u32) -> Vec<usize> {
-    (0..targets.len()).filter(|&position| targets[position] != pad).collect()
-}
+pub use crate::backend::packing::counted_positions;
 
 /// Mean cross-entropy of `logits` (… × vocab) against `targets` (same leading shape, u32),
 /// skipping targets equal to `pad`. Returns the loss and the number of counted tokens.

@@ -88,13 +88,7 @@ impl Lstm {
             let mut outputs = Vec::with_capacity(steps);
             for t in 0..steps {
                 let gates = (projected.get(t)? + h.matmul(&layer.w_hh_t)?)?;
-                let chunks = gates.chunk(4, D::Minus1)?;
-                let i = candle_nn::ops::sigmoid(&chunks[0])?;
-                let f = candle_nn::ops::sigmoid(&chunks[1])?;
-                let g = chunks[2].tanh()?;
-                let o = candle_nn::ops::sigmoid(&chunks[3])?;
-                c = ((f * &c)? + (i * g)?)?;
-                h = (o * c.tanh()?)?;
+                (h, c) = cell(&gates, &c)?;
                 outputs.push(h.clone());
             }
             input = Tensor::stack(&outputs, 0)?;
@@ -103,4 +97,54 @@ impl Lstm {
         }
         Ok((input, LstmState { h: Tensor::stack(&h_n, 0)?, c: Tensor::stack(&c_n, 0)? }))
     }
+}
+
+/// `nn.LSTMCell` with PyTorch's names (`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`) and gate
+/// order: one step of one layer, as the attention decoder's `decode_step`.
+#[derive(Debug, Clone)]
+pub struct LstmCell {
+    pub(crate) weight_ih: Tensor,
+    pub(crate) weight_hh: Tensor,
+    pub(crate) bias_ih: Tensor,
+    pub(crate) bias_hh: Tensor,
+}
+
+impl LstmCell {
+    /// Loads the cell from `vb` (PyTorch's names).
+    ///
+    /// # Errors
+    /// A missing or misshapen tensor.
+    pub fn new(vb: VarBuilder, input: usize, hidden: usize) -> Result<Self> {
+        Ok(Self {
+            weight_ih: vb.get((4 * hidden, input), "weight_ih")?,
+            weight_hh: vb.get((4 * hidden, hidden), "weight_hh")?,
+            bias_ih: vb.get(4 * hidden, "bias_ih")?,
+            bias_hh: vb.get(4 * hidden, "bias_hh")?,
+        })
+    }
+
+    /// One step: `x` (batch × input) from the state `h`, `c` (batch × hidden); returns the next
+    /// `h` and `c`.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn forward(&self, x: &Tensor, h: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor)> {
+        let input_part = x.matmul(&self.weight_ih.t()?)?.broadcast_add(&self.bias_ih)?;
+        let gates = (input_part + h.matmul(&self.weight_hh.t()?)?.broadcast_add(&self.bias_hh)?)?;
+        cell(&gates, c)
+    }
+}
+
+/// The LSTM cell's equation, once for [`Lstm`] and [`LstmCell`]: from the gates' pre-activations
+/// (batch × 4·hidden, in PyTorch's order input, forget, cell, output) and the previous cell state,
+/// `c' = σ(f)·c + σ(i)·tanh(g)` and `h' = σ(o)·tanh(c')`. Returns `(h', c')`.
+fn cell(gates: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor)> {
+    let chunks = gates.chunk(4, D::Minus1)?;
+    let i = candle_nn::ops::sigmoid(&chunks[0])?;
+    let f = candle_nn::ops::sigmoid(&chunks[1])?;
+    let g = chunks[2].tanh()?;
+    let o = candle_nn::ops::sigmoid(&chunks[3])?;
+    let c = ((f * c)? + (i * g)?)?;
+    let h = (o * c.tanh()?)?;
+    Ok((h, c))
 }

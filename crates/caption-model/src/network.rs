@@ -1,12 +1,37 @@
-//! [`Network`]: the two captioning models the crates train and caption with, and
-//! [`DecoderKind`], the setting that chooses between them.
+//! [`Network`]: the one interface to a captioning model, whichever it is. Everything that trains,
+//! validates, captions, evaluates or exports a model goes through it; the kind of model
+//! ([`DecoderKind`]) is matched here, where a model is built from its configuration
+//! ([`NetworkConfig`]), and nowhere else.
+//!
+//! A network is Inception v3 and a head that trains on top of it. The head reads a **head
+//! input** from Inception's output ([`Network::head_input`]: the pooled 2048-d features for the
+//! original's `CNNtoRNN`, the spatial grid for `ShowAttendTell`; frozen mode caches exactly
+//! this), turns it into what the decoder reads ([`Network::encode_head_input`]) and decodes
+//! captions from that ([`Network::greedy`], [`Network::beam_search_n_best`]). Training is the
+//! teacher-forced pass: [`Network::head_gradients`] (a backend's hand-written forward and
+//! backward) or, where no backend covers it, [`Network::head_loss`] for candle's autograd.
+//!
+//! # Adding a network
+//! Its model file (layers, teacher-forced loss, decoding), a [`DecoderKind`] variant with its
+//! PyTorch class name and parameter prefixes, a [`Network`] variant, and one arm in each method
+//! below.
 
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use crate::attention::{ENCODER_DIM, TUTORIAL_SIZE};
 use crate::show_attend_tell::{ATTENTION_DECODER_PREFIX, ATTENTION_INCEPTION_PREFIX};
-use crate::{CNNtoRNN, DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, Inception3, ShowAttendTell};
+use crate::{
+    AttentionConfig, BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, Dropout, FC_PREFIX, HeadGradients,
+    Hypothesis, INCEPTION_PREFIX, Inception3, InceptionOutput, ShowAttendTell,
+};
 
-/// Which decoder a model has.
+/// Which captioning network a model is: its name in settings and flags (`lstm`, `attention`) and,
+/// through [`architecture`](Self::architecture), in checkpoint files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DecoderKind {
@@ -17,7 +42,27 @@ pub enum DecoderKind {
     Attention,
 }
 
+/// What a network's head reads from Inception v3 (and what frozen mode caches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadInput {
+    /// The pooled features (batch × 2048).
+    Pooled,
+    /// The spatial grid (batch × positions × 2048).
+    Grid,
+}
+
 impl DecoderKind {
+    /// Every kind, in the order flags and messages list them.
+    pub const ALL: [Self; 2] = [Self::Lstm, Self::Attention];
+
+    /// Its name in settings and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lstm => "lstm",
+            Self::Attention => "attention",
+        }
+    }
+
     /// The PyTorch class name a checkpoint of this kind is described by.
     pub fn architecture(self) -> &'static str {
         match self {
@@ -28,7 +73,20 @@ impl DecoderKind {
 
     /// The kind whose [`architecture`](Self::architecture) is `name`.
     pub fn from_architecture(name: &str) -> Option<Self> {
-        [Self::Lstm, Self::Attention].into_iter().find(|kind| kind.architecture() == name)
+        Self::ALL.into_iter().find(|kind| kind.architecture() == name)
+    }
+
+    /// What the head reads from Inception v3.
+    pub fn head_input(self) -> HeadInput {
+        match self {
+            Self::Lstm => HeadInput::Pooled,
+            Self::Attention => HeadInput::Grid,
+        }
+    }
+
+    /// Whether it attends over the grid, so that each word has weights over the image.
+    pub fn has_attention(self) -> bool {
+        self.head_input() == HeadInput::Grid
     }
 
     /// The prefix of Inception v3's parameters in this model's state dict.
@@ -54,20 +112,106 @@ impl DecoderKind {
     }
 }
 
+impl fmt::Display for DecoderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DecoderKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|kind| kind.name()).collect();
+            format!("no decoder {name:?} (the decoders are {})", names.join(", "))
+        })
+    }
+}
+
+/// A network's sizes, as settings and checkpoint metadata give them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetworkConfig {
+    /// Which network.
+    pub kind: DecoderKind,
+    /// Words, specials included.
+    pub vocab_size: usize,
+    /// Word embedding size (the original's also the image embedding's).
+    pub embed_size: usize,
+    /// The LSTM's hidden size (the attention decoder's `decoder_dim`).
+    pub hidden_size: usize,
+    /// LSTM layers (the attention decoder's cell is one).
+    pub num_layers: usize,
+    /// The attention network's size (the attention decoder's; [`TUTORIAL_SIZE`] when not given).
+    pub attention_dim: Option<usize>,
+    /// The attention decoder's dropout before its output layer (the original's model drops 0.5,
+    /// as it always has).
+    pub dropout: f32,
+}
+
+impl NetworkConfig {
+    /// The original's `CNNtoRNN` of these sizes (as its `DecoderRNN` takes them).
+    pub fn cnn_to_rnn(decoder: DecoderConfig) -> Self {
+        let DecoderConfig { embed_size, hidden_size, vocab_size, num_layers } = decoder;
+        let (kind, attention_dim, dropout) = (DecoderKind::Lstm, None, CNNtoRNN::DROPOUT);
+        Self { kind, vocab_size, embed_size, hidden_size, num_layers, attention_dim, dropout }
+    }
+
+    /// How the network is described in logs and in a resumed run's checks, e.g. `CNNtoRNN with
+    /// embed 256, hidden 256, layers 1`.
+    pub fn describe(&self) -> String {
+        let Self { kind, embed_size, hidden_size, num_layers, .. } = *self;
+        let name = kind.architecture();
+        match kind {
+            DecoderKind::Lstm => format!("{name} with embed {embed_size}, hidden {hidden_size}, layers {num_layers}"),
+            DecoderKind::Attention => format!(
+                "{name} with embed {embed_size}, attention {}, decoder {hidden_size}",
+                self.attention_dim.unwrap_or(TUTORIAL_SIZE)
+            ),
+        }
+    }
+}
+
 /// A captioning model of either kind.
 #[derive(Debug, Clone)]
 pub enum Network {
     /// The original's model.
-    ShowAndTell(CNNtoRNN),
+    CNNtoRNN(CNNtoRNN),
     /// The attention model.
     ShowAttendTell(ShowAttendTell),
 }
 
 impl Network {
+    /// The network `config` describes, its tensors from `vb` (under their PyTorch names);
+    /// `transform_input` as Inception's weights expect (torchvision's pretrained ones turn it on).
+    ///
+    /// # Errors
+    /// A missing or misshapen tensor.
+    pub fn new(vb: VarBuilder, config: &NetworkConfig, transform_input: bool) -> Result<Self> {
+        let NetworkConfig { kind, vocab_size, embed_size, hidden_size, num_layers, attention_dim, dropout } = *config;
+        Ok(match kind {
+            DecoderKind::Lstm => {
+                let decoder = DecoderConfig { embed_size, hidden_size, vocab_size, num_layers };
+                Self::CNNtoRNN(CNNtoRNN::new(vb, decoder, transform_input)?)
+            }
+            DecoderKind::Attention => {
+                let attention = AttentionConfig {
+                    encoder_dim: ENCODER_DIM,
+                    attention_dim: attention_dim.unwrap_or(TUTORIAL_SIZE),
+                    embed_dim: embed_size,
+                    decoder_dim: hidden_size,
+                    vocab_size,
+                    dropout,
+                };
+                Self::ShowAttendTell(ShowAttendTell::new(vb, attention, transform_input)?)
+            }
+        })
+    }
+
     /// Which kind it is.
     pub fn kind(&self) -> DecoderKind {
         match self {
-            Self::ShowAndTell(_) => DecoderKind::Lstm,
+            Self::CNNtoRNN(_) => DecoderKind::Lstm,
             Self::ShowAttendTell(_) => DecoderKind::Attention,
         }
     }
@@ -75,8 +219,144 @@ impl Network {
     /// Its Inception v3.
     pub fn inception(&self) -> &Inception3 {
         match self {
-            Self::ShowAndTell(model) => model.encoder.inception(),
+            Self::CNNtoRNN(model) => model.encoder.inception(),
             Self::ShowAttendTell(model) => &model.encoder,
+        }
+    }
+
+    /// The dropout probability a training run draws its masks with.
+    pub fn dropout_probability(&self) -> f32 {
+        match self {
+            Self::CNNtoRNN(_) => CNNtoRNN::DROPOUT,
+            Self::ShowAttendTell(model) => model.decoder.config().dropout,
+        }
+    }
+
+    /// What the head reads from an Inception v3 output ([`DecoderKind::head_input`]).
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn head_input(&self, output: &InceptionOutput) -> Result<Tensor> {
+        match self {
+            Self::CNNtoRNN(_) => Ok(output.pooled.clone()),
+            Self::ShowAttendTell(_) => ShowAttendTell::grid(&output.spatial),
+        }
+    }
+
+    /// What the decoder reads, in eval mode, from a head input: the original's image embedding
+    /// (`relu(fc(pooled))`, batch × embed), the attention model's grid as it is.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn encode_head_input(&self, head_input: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::CNNtoRNN(model) => model.encoder.features_from_pooled(head_input, None),
+            Self::ShowAttendTell(_) => Ok(head_input.clone()),
+        }
+    }
+
+    /// What the decoder reads for normalised images (batch × 3 × H × W), in eval mode, detached.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn encode(&self, images: &Tensor) -> Result<Tensor> {
+        let output = self.inception().forward_t(images, false)?;
+        Ok(self.encode_head_input(&self.head_input(&output)?)?.detach())
+    }
+
+    /// The training loss of a teacher-forced batch and every head parameter's gradient (by its
+    /// state-dict name), computed by a backend: `head_input` ([`head_input`](Self::head_input))
+    /// and `captions` (length × batch ids, `<SOS>` … `<EOS>`, `pad`-padded); `dropout` draws the
+    /// masks in the order [`head_loss`](Self::head_loss) does; `alpha_c` weighs the attention
+    /// model's doubly stochastic term. `None` when no backend covers the tensors (the reference
+    /// path: then [`head_loss`](Self::head_loss) and candle's autograd, no mask drawn).
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model, or a token id outside the vocabulary.
+    pub fn head_gradients(
+        &self,
+        head_input: &Tensor,
+        captions: &Tensor,
+        dropout: &mut Dropout,
+        pad: u32,
+        alpha_c: f64,
+    ) -> Result<Option<HeadGradients>> {
+        match self {
+            Self::CNNtoRNN(model) => model.head_gradients(head_input, captions, dropout, pad),
+            Self::ShowAttendTell(model) => model.head_gradients(head_input, captions, dropout, pad, alpha_c),
+        }
+    }
+
+    /// The training loss of a teacher-forced batch on the reference path (candle's operations,
+    /// for autograd), from the same inputs as [`head_gradients`](Self::head_gradients).
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model.
+    pub fn head_loss(
+        &self,
+        head_input: &Tensor,
+        captions: &Tensor,
+        dropout: &mut Dropout,
+        pad: u32,
+        alpha_c: f64,
+    ) -> Result<Tensor> {
+        match self {
+            Self::CNNtoRNN(model) => model.head_loss(head_input, captions, dropout, pad),
+            Self::ShowAttendTell(model) => model.head_loss(head_input, captions, dropout, pad, alpha_c),
+        }
+    }
+
+    /// The teacher-forced cross-entropy (eval mode, mean per counted token, nothing added) of
+    /// `captions` (length × batch, `pad`-padded) given the decoder's input `encoded`
+    /// ([`encode`](Self::encode)), with the number of tokens it counted.
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model.
+    pub fn teacher_forced_loss(&self, encoded: &Tensor, captions: &Tensor, pad: u32) -> Result<(Tensor, usize)> {
+        match self {
+            Self::CNNtoRNN(model) => model.teacher_forced_loss(encoded, captions, pad),
+            Self::ShowAttendTell(model) => model.teacher_forced_loss(encoded, captions, pad),
+        }
+    }
+
+    /// Greedy decoding of each row of `encoded` ([`encode`](Self::encode)): from `sos` (for a
+    /// decoder that reads it), the most likely word until `eos` or `max_length` words, with the
+    /// summed log-probability and (attention) each word's weights over the grid.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn greedy(&self, encoded: &Tensor, max_length: usize, sos: u32, eos: u32) -> Result<Vec<Hypothesis>> {
+        match self {
+            Self::CNNtoRNN(model) => Ok(model
+                .decoder
+                .greedy(encoded, max_length, eos)?
+                .into_iter()
+                .map(|(ids, log_prob)| Hypothesis { finished: false, ids, log_prob, alphas: Vec::new() })
+                .collect()),
+            Self::ShowAttendTell(model) => Ok(model
+                .decoder
+                .greedy(encoded, max_length, sos, eos)?
+                .into_iter()
+                .map(|c| Hypothesis { finished: false, ids: c.ids, log_prob: c.log_prob as f32, alphas: c.alphas })
+                .collect()),
+        }
+    }
+
+    /// Beam search for each row of `encoded`: up to `n` hypotheses each, ranked as
+    /// [`DecoderRNN::beam_search_n_best`](crate::DecoderRNN::beam_search_n_best) ranks them.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn beam_search_n_best(
+        &self,
+        encoded: &Tensor,
+        config: BeamConfig,
+        sos: u32,
+        n: usize,
+    ) -> Result<Vec<Vec<Hypothesis>>> {
+        match self {
+            Self::CNNtoRNN(model) => model.decoder.beam_search_n_best(encoded, config, n),
+            Self::ShowAttendTell(model) => model.decoder.beam_search_n_best(encoded, config, sos, n),
         }
     }
 }

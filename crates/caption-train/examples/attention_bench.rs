@@ -2,7 +2,7 @@
 //! (the PyTorch reference module on the same machine with the same threads): cached grids of 64
 //! positions × 2048 channels (Inception v3's Mixed_7c at 299 px), the tutorial's sizes (512
 //! everywhere), vocabulary 2,994, batch 32 with Flickr8k caption lengths, dropout 0.5, the loss
-//! with α_c = 1, backward, Adam lr 4e-4. It runs [`caption_train::attention_step`], the function
+//! with α_c = 1, backward, Adam lr 4e-4. It runs [`caption_train::optimizer_step`], the function
 //! the trainer runs. Prints a JSON line. In the dev profile (what `cargo xtask train` runs):
 //!
 //! `cargo run -p caption-train --example attention_bench -- [--steps N]`
@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use caption_model::Dropout;
-use caption_train::{AttentionSettings, DecoderKind, TrainConfig, TrainError, TrainModel, UpdateRule, attention_step};
+use caption_train::{AttentionSettings, DecoderKind, TrainConfig, TrainError, TrainModel, optimizer_step};
 
 #[path = "support/flickr8k.rs"]
 mod flickr8k;
@@ -54,8 +54,8 @@ fn main() -> Result<(), TrainError> {
         .collect();
     let captions = Tensor::from_vec(ids, (longest, BATCH), &device)?;
     let mut dropout = Dropout::new(0.5, 0);
-    let rule = UpdateRule { lr: 4e-4, clip_grad_norm: None };
-    let mut step = || attention_step(&model, &grid, &captions, &mut dropout, &mut optimizer, rule, 1.0);
+    // α_c = 1: the setting's default, which the model holds.
+    let mut step = || optimizer_step(&model, &grid, &captions, &mut dropout, &mut optimizer, 4e-4, None);
     for _ in 0..2 {
         step()?;
     }

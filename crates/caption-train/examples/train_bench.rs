@@ -112,7 +112,7 @@ fn main() -> Result<(), TrainError> {
     let features = Tensor::randn(0f32, 1f32, (BATCH, 256), &device)?;
     let targets = Tensor::cat(&[captions.narrow(0, 0, 20)?, Tensor::zeros((1, BATCH), DType::U32, &device)?], 0)?;
     let no_dropout = &mut Dropout::new(0.0, 0);
-    let caption_model::Network::ShowAndTell(network) = &model.model else { unreachable!("an LSTM config") };
+    let caption_model::Network::CNNtoRNN(network) = &model.model else { unreachable!("an LSTM config") };
     let decoder = time(20, &mut || {
         let Some(pass) = network.decoder.loss_gradients(&features, &targets, no_dropout, u32::MAX)? else {
             return Err(TrainError::Weights("the decoder step is timed on the CPU only".into()));

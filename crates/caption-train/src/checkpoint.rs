@@ -24,11 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::config::TrainConfig;
 use crate::error::io;
-use caption_infer::checkpoint_files::{
-    AttentionSizes, ModelConfig, ModelMetadata, read_model_and_vocabulary, write_model_file,
-};
+use caption_infer::checkpoint_files::{ModelMetadata, read_model_and_vocabulary, write_model_file};
 
-use crate::run_folder::{CHECKPOINTS_DIR, DAMAGED_DIR, is_checkpoint_entry_path};
+use caption_infer::run_layout::{self, DAMAGED_DIR, is_checkpoint_entry_path};
 
 pub use caption_infer::checkpoint_files::{
     CHECKPOINT_FILES, MODEL_FILE, OPTIMIZER_FILE, TOKENIZER_FILE, TRAINER_FILE, VOCABULARY_METADATA_KEY,
@@ -140,21 +138,7 @@ fn save_model(
     state: &TrainerState,
 ) -> Result<(), TrainError> {
     let config = &state.config;
-    let model_config = ModelConfig {
-        decoder: config.decoder,
-        attention: AttentionSizes {
-            embed_dim: config.attention.embed_dim,
-            attention_dim: config.attention.attention_dim,
-            decoder_dim: config.attention.decoder_dim,
-        },
-        embed_size: config.embed_size,
-        hidden_size: config.hidden_size,
-        num_layers: config.num_layers,
-        image_size: config.image_size,
-        transform_input: config.transform_input,
-        max_length: config.max_length,
-        batch_size: config.batch_size,
-    };
+    let model_config = config.model_config();
     let description = ModelMetadata::new(&model_config, vocabulary.len(), Some(state.step), Some(state.epoch));
     let mut metadata = description.file_metadata(vocabulary);
     if let Some(frozen) = frozen {
@@ -186,10 +170,7 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, TrainError> {
     Ok(Checkpoint { path: dir.to_path_buf(), state, model, optimizer, vocabulary })
 }
 
-/// The folder of the checkpoint at `step`.
-pub fn checkpoint_dir(run: &Path, step: u64) -> PathBuf {
-    run.join(CHECKPOINTS_DIR).join(format!("step-{step:09}"))
-}
+pub use caption_infer::run_layout::checkpoint_dir;
 
 /// Where a resumed run continues from.
 #[derive(Default)]
@@ -206,7 +187,7 @@ pub struct ResumePoint {
 /// The newest state of a run that reads back completely, among its `step-N` checkpoints and
 /// `best/`, and the damaged ones newer than it.
 pub fn resume_point(run: &Path) -> ResumePoint {
-    let best_dir = run.join(crate::run_folder::BEST_DIR);
+    let best_dir = run_layout::best_dir(run);
     let best = is_checkpoint_folder(&best_dir).then(|| read_checkpoint(&best_dir));
     let best_step = match &best {
         Some(Ok(b)) => Some(b.state.step),
@@ -242,7 +223,7 @@ pub fn resume_point(run: &Path) -> ResumePoint {
 }
 
 fn step_of(dir: &Path) -> Option<u64> {
-    dir.file_name()?.to_str()?.strip_prefix("step-")?.parse().ok()
+    run_layout::checkpoint_step(dir.file_name()?.to_str()?)
 }
 
 /// Moves a damaged checkpoint folder into `RUN/damaged/` (never deleting it) so that nothing

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use caption_model::DecoderKind;
+use caption_infer::checkpoint_files::{AttentionSizes, ModelConfig};
+use caption_model::{DecoderKind, HeadInput, NetworkConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -176,7 +177,7 @@ impl Default for TrainConfig {
             keep_last: 2,
             checkpoint_every: None,
             calibration_images: 256,
-            decoder: DecoderKind::Lstm,
+            decoder: DecoderKind::default(),
             attention: AttentionSettings::default(),
         }
     }
@@ -267,7 +268,7 @@ impl TrainConfig {
                 return Err(format!("{name} must be at least 1 (leave it out for never)"));
             }
         }
-        if self.attention.cache_float16 && self.decoder != DecoderKind::Attention {
+        if self.attention.cache_float16 && self.decoder.head_input() != HeadInput::Grid {
             return Err("attention.cache_float16 applies to the attention decoder's grid cache; the LSTM decoder's \
                         features are cached as they are: leave it out"
                 .into());
@@ -371,22 +372,31 @@ impl TrainConfig {
 
     /// The network these settings build, for people: the decoder and its sizes.
     pub fn architecture(&self) -> String {
-        match self.decoder {
-            DecoderKind::Lstm => format!(
-                "{} with embed {}, hidden {}, layers {}",
-                DecoderKind::Lstm.architecture(),
-                self.embed_size,
-                self.hidden_size,
-                self.num_layers
-            ),
-            DecoderKind::Attention => {
-                let AttentionSettings { embed_dim, attention_dim, decoder_dim, .. } = self.attention;
-                format!(
-                    "{} with embed {embed_dim}, attention {attention_dim}, decoder {decoder_dim}",
-                    DecoderKind::Attention.architecture()
-                )
-            }
+        self.network(0).describe()
+    }
+
+    /// The model's part of these settings, as a checkpoint's trainer.json holds it for captioning.
+    pub fn model_config(&self) -> ModelConfig {
+        ModelConfig {
+            decoder: self.decoder,
+            attention: AttentionSizes {
+                embed_dim: self.attention.embed_dim,
+                attention_dim: self.attention.attention_dim,
+                decoder_dim: self.attention.decoder_dim,
+            },
+            embed_size: self.embed_size,
+            hidden_size: self.hidden_size,
+            num_layers: self.num_layers,
+            image_size: self.image_size,
+            transform_input: self.transform_input,
+            max_length: self.max_length,
+            batch_size: self.batch_size,
         }
+    }
+
+    /// The network these settings train, with a vocabulary of `vocab_size` ids.
+    pub fn network(&self, vocab_size: usize) -> NetworkConfig {
+        NetworkConfig { dropout: self.attention.dropout as f32, ..self.model_config().network(vocab_size) }
     }
 }
 

@@ -96,6 +96,20 @@ pub enum FrozenFeatures {
     Grids(GridCache),
 }
 
+impl FrozenFeatures {
+    /// The head inputs ([`Network::head_input`](caption_model::Network::head_input)) of
+    /// `image_rows`, on `device`.
+    ///
+    /// # Errors
+    /// A candle error, or a cache that cannot be read.
+    pub fn rows(&self, image_rows: &[usize], device: &candle_core::Device) -> Result<Tensor, TrainError> {
+        match self {
+            Self::Pooled(all) => select_rows(all, image_rows),
+            Self::Grids(cache) => cache.rows(image_rows, device),
+        }
+    }
+}
+
 /// Rows `rows` of a feature table (`all`: one row per dataset image).
 pub(crate) fn select_rows(all: &Tensor, rows: &[usize]) -> Result<Tensor, TrainError> {
     let index = Tensor::from_vec(rows.iter().map(|&i| i as u32).collect::<Vec<_>>(), rows.len(), all.device())?;
@@ -145,7 +159,7 @@ pub fn grid_cache_key(config: &crate::TrainConfig, dataset_hash: &str) -> String
 }
 
 /// The attention model's grids (rows × positions × 2048) of `image_rows`, the encoder in eval
-/// mode ([`ShowAttendTell::encode`](caption_model::ShowAttendTell::encode)).
+/// mode ([`Network::head_input`](caption_model::Network::head_input)).
 ///
 /// # Errors
 /// A data or candle error, or the original's model.
@@ -155,13 +169,15 @@ pub fn grids(
     image_rows: &[usize],
     transform: &ImageTransform,
 ) -> Result<Tensor, TrainError> {
-    let caption_model::Network::ShowAttendTell(network) = &model.model else {
-        return Err(TrainError::Config(
-            "grids are the attention model's features; this is the original's model".into(),
-        ));
-    };
+    if model.kind().head_input() != caption_model::HeadInput::Grid {
+        return Err(TrainError::Config(format!(
+            "grids are the attention model's features; this is a {} model",
+            model.kind().architecture()
+        )));
+    }
     let images = dataset_images(dataset, image_rows, transform, 0, &model.device)?;
-    Ok(network.encode(&images, false)?.detach())
+    let output = model.model.inception().forward_t(&images, false)?;
+    Ok(model.model.head_input(&output)?.detach())
 }
 
 /// The grid cache at `path` for every dataset image: opened when it is there and whole, else

@@ -70,6 +70,6 @@ pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
 pub use run_folder::{CONFIG_FILE, METRICS_FILE};
-pub use step::{UpdateRule, attention_step, optimizer_step};
+pub use step::optimizer_step;
 pub use trainer::{RunSummary, TrainOptions, train};
 pub use validation::{Evaluator, Validation};

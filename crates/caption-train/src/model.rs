@@ -8,10 +8,10 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use caption_model::init::{initialize, is_running_statistic};
-use caption_model::{AttentionConfig, CNNtoRNN, DecoderConfig, DecoderKind, Network, ShowAttendTell};
+use caption_model::{DecoderConfig, DecoderKind, Network, NetworkConfig};
 
 use crate::TrainError;
-use crate::config::{EncoderWeights, TrainConfig};
+use crate::config::{AttentionSettings, EncoderWeights, TrainConfig};
 
 pub use caption_model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX};
 
@@ -23,6 +23,9 @@ pub struct TrainModel {
     pub model: Network,
     /// The device.
     pub device: Device,
+    /// The weight of the attention model's doubly stochastic term in its training loss (the
+    /// setting `attention.alpha_c`; the original's model has none).
+    pub alpha_c: f64,
 }
 
 impl TrainModel {
@@ -33,30 +36,9 @@ impl TrainModel {
     pub fn new(config: &TrainConfig, vocab_size: usize, device: &Device) -> Result<Self, TrainError> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let model = match config.decoder {
-            DecoderKind::Lstm => {
-                let decoder = DecoderConfig {
-                    embed_size: config.embed_size,
-                    hidden_size: config.hidden_size,
-                    vocab_size,
-                    num_layers: config.num_layers,
-                };
-                Network::ShowAndTell(CNNtoRNN::new(vb, decoder, config.transform_input)?)
-            }
-            DecoderKind::Attention => {
-                let attention = AttentionConfig {
-                    encoder_dim: caption_model::attention::ENCODER_DIM,
-                    attention_dim: config.attention.attention_dim,
-                    embed_dim: config.attention.embed_dim,
-                    decoder_dim: config.attention.decoder_dim,
-                    vocab_size,
-                    dropout: config.attention.dropout as f32,
-                };
-                Network::ShowAttendTell(ShowAttendTell::new(vb, attention, config.transform_input)?)
-            }
-        };
+        let model = Network::new(vb, &config.network(vocab_size), config.transform_input)?;
         initialize(&varmap, config.seed, |_| true)?;
-        Ok(Self { varmap, model, device: device.clone() })
+        Ok(Self { varmap, model, device: device.clone(), alpha_c: config.attention.alpha_c })
     }
 
     /// Builds the original's model with variables to be set by
@@ -67,8 +49,9 @@ impl TrainModel {
     pub fn uninitialized(decoder: DecoderConfig, transform_input: bool, device: &Device) -> Result<Self, TrainError> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let model = Network::ShowAndTell(CNNtoRNN::new(vb, decoder, transform_input)?);
-        Ok(Self { varmap, model, device: device.clone() })
+        let model = Network::new(vb, &NetworkConfig::cnn_to_rnn(decoder), transform_input)?;
+        let alpha_c = AttentionSettings::default().alpha_c;
+        Ok(Self { varmap, model, device: device.clone(), alpha_c })
     }
 
     /// Which model it is.

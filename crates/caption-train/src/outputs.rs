@@ -35,8 +35,11 @@ pub struct FileKind {
 }
 
 /// `bleu --report`, `demo --report`: the HTML report ([`caption_infer::report`]).
-pub const HTML_REPORT: FileKind =
-    FileKind { name: "an HTML report written by caption", recognise: is_report, run_file: Some("report.html") };
+pub const HTML_REPORT: FileKind = FileKind {
+    name: "an HTML report written by caption",
+    recognise: is_report,
+    run_file: Some(caption_infer::run_layout::REPORT_FILE),
+};
 /// `caption --attention-maps DIR`: each `NAME.attention.png`.
 pub const ATTENTION_MAP: FileKind =
     FileKind { name: "an attention map written by caption", recognise: is_attention_map, run_file: None };
@@ -225,8 +228,8 @@ pub enum FolderKind {
 pub fn claim_folder_place(folder: &Path, kind: FolderKind) -> Result<(), DataError> {
     let target = resolved(folder);
     let name = target.file_name().unwrap_or_default();
-    let evaluation = kind == FolderKind::Evaluation
-        && name.to_str().and_then(|n| n.strip_prefix("eval-")).is_some_and(|s| !s.is_empty());
+    let evaluation =
+        kind == FolderKind::Evaluation && name.to_str().is_some_and(caption_infer::run_layout::is_evaluation_dir_name);
     let parent = target.parent().unwrap_or(Path::new("/"));
     let in_a_run = check_parent(parent, &[], "folder", evaluation).map_err(|problem| output(folder, problem))?;
     let relative = Path::new(name);

@@ -13,9 +13,9 @@ use plotters::prelude::*;
 use crate::error::{TrainError, io};
 
 /// The BLEU plot's file name in the run folder.
-pub use crate::run_folder::BLEU_PLOT;
+pub use caption_infer::run_layout::BLEU_PLOT;
 /// The loss plot's file name in the run folder.
-pub use crate::run_folder::LOSS_PLOT;
+pub use caption_infer::run_layout::LOSS_PLOT;
 
 const SIZE: (u32, u32) = (800, 480);
 /// Width of the legend's column, right of the chart.
@@ -96,7 +96,7 @@ pub fn plot_files(run_dir: &Path) -> Vec<PathBuf> {
 /// Draws [`LOSS_PLOT`] and, when validation BLEU was computed, [`BLEU_PLOT`] into `run_dir` from
 /// its `metrics.jsonl`; returns the files written (each written atomically).
 pub fn write_plots(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
-    let curves = Curves::read(&run_dir.join(crate::run_folder::METRICS_FILE))?;
+    let curves = Curves::read(&run_dir.join(caption_infer::run_layout::METRICS_FILE))?;
     let mut written = Vec::new();
     if !curves.step_loss.is_empty() || !curves.train_loss.is_empty() {
         let step_loss = group_means(&curves.step_loss, MAX_STEP_POINTS);
@@ -241,7 +241,7 @@ mod tests {
 
     fn metrics(lines: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(crate::run_folder::METRICS_FILE), lines.join("\n")).unwrap();
+        std::fs::write(dir.path().join(caption_infer::run_layout::METRICS_FILE), lines.join("\n")).unwrap();
         dir
     }
 
@@ -254,7 +254,7 @@ mod tests {
             r#"{"epoch":1,"step":2,"train_loss":2.7,"validation_loss":2.9,"bleu_1":0.5,"bleu_2":0.3,"bleu_3":0.2,"bleu_4":0.1}"#,
             r#"{"step":3,"epoch":2,"lo"#,
         ]);
-        let curves = Curves::read(&dir.path().join(crate::run_folder::METRICS_FILE)).unwrap();
+        let curves = Curves::read(&dir.path().join(caption_infer::run_layout::METRICS_FILE)).unwrap();
         assert_eq!(curves.step_loss, vec![(1.0, 3.0), (2.0, 2.4)]);
         assert_eq!(curves.train_loss, vec![(2.0, 2.7)]);
         assert_eq!(curves.validation_loss, vec![(2.0, 2.9)]);
@@ -269,15 +269,21 @@ mod tests {
             r#"{"epoch":2,"step":10,"train_loss":1.5,"validation_loss":2.0,"bleu_4":0.3}"#,
             r#"{"epoch":3,"step":15,"train_loss":1.0,"validation_loss":1.9,"bleu_4":0.3}"#,
         ]);
-        assert_eq!(Curves::read(&dir.path().join(crate::run_folder::METRICS_FILE)).unwrap().best, Some((2, 10.0)));
+        assert_eq!(
+            Curves::read(&dir.path().join(caption_infer::run_layout::METRICS_FILE)).unwrap().best,
+            Some((2, 10.0))
+        );
         let dir = metrics(&[
             r#"{"epoch":1,"step":5,"train_loss":2.0,"validation_loss":2.5}"#,
             r#"{"epoch":2,"step":10,"train_loss":1.5,"validation_loss":1.7}"#,
             r#"{"epoch":3,"step":15,"train_loss":1.0,"validation_loss":1.9}"#,
         ]);
-        assert_eq!(Curves::read(&dir.path().join(crate::run_folder::METRICS_FILE)).unwrap().best, Some((2, 10.0)));
+        assert_eq!(
+            Curves::read(&dir.path().join(caption_infer::run_layout::METRICS_FILE)).unwrap().best,
+            Some((2, 10.0))
+        );
         let dir = metrics(&[r#"{"epoch":1,"step":5,"train_loss":2.0}"#]);
-        assert_eq!(Curves::read(&dir.path().join(crate::run_folder::METRICS_FILE)).unwrap().best, None);
+        assert_eq!(Curves::read(&dir.path().join(caption_infer::run_layout::METRICS_FILE)).unwrap().best, None);
     }
 
     #[test]

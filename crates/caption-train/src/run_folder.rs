@@ -1,18 +1,7 @@
 //! The run folder: what a run writes there, and the lock that keeps one process at a time in it.
 //!
-//! ```text
-//! RUN/
-//!   .lock                       held by the training process while it lives (its id inside)
-//!   config.toml  tokenizer.json  metrics.jsonl  loss.png  bleu.png
-//!   features-KEY.safetensors    frozen mode's encoder features
-//!   frozen-weights-CRC.safetensors  frozen mode's weights that never train (the encoder), once:
-//!                               each checkpoint's model.safetensors names it in its metadata
-//!   checkpoints/step-N/         model.safetensors, optimizer.safetensors, trainer.json, tokenizer.json
-//!   best/                       the same four files: the best validation score's checkpoint
-//!   damaged/NAME/               checkpoints that did not read back, moved aside on resume
-//!   eval-SPLIT/                 results.json, captions.jsonl, metrics.json (`cargo xtask bleu`)
-//!   report.html                 the demo's report
-//! ```
+//! The layout is [`caption_infer::run_layout`]'s.
+//!
 //!
 //! Training refuses a folder that is neither empty nor a run (a run: its `config.toml` reads as a
 //! [`TrainConfig`]), and a run another live process holds. The lock is an advisory file lock
@@ -20,6 +9,7 @@
 //! lock is simply taken over.
 
 use caption_infer::frozen_weights::FrozenWeights;
+use caption_infer::run_layout::{self, TOKENIZER_FILE, TRAINER_FILE, is_safetensors_temporary};
 use std::fs::{self, File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -32,28 +22,14 @@ use std::collections::HashMap;
 use candle_core::Tensor;
 use caption_text::Vocabulary;
 
-use crate::checkpoint::{self, CHECKPOINT_FILES, TOKENIZER_FILE, TRAINER_FILE, TrainerState};
+use crate::checkpoint::{self, TrainerState};
 use crate::error::io;
 use crate::{TrainConfig, TrainError};
 
-/// The lock file.
-pub const LOCK_FILE: &str = ".lock";
-/// The run's configuration.
-pub const CONFIG_FILE: &str = "config.toml";
-/// The run's metrics, one JSON object per line.
-pub const METRICS_FILE: &str = "metrics.jsonl";
-/// The loss plot.
-pub const LOSS_PLOT: &str = "loss.png";
-/// The validation BLEU plot.
-pub const BLEU_PLOT: &str = "bleu.png";
-/// The folder damaged checkpoints are moved to.
-pub const DAMAGED_DIR: &str = "damaged";
-pub use caption_infer::checkpoint_files::{BEST_DIR, CHECKPOINTS_DIR};
-/// Files a run writes at its top level (besides `features-*.safetensors`).
-const RUN_FILES: [&str; 7] =
-    [LOCK_FILE, CONFIG_FILE, TOKENIZER_FILE, METRICS_FILE, LOSS_PLOT, BLEU_PLOT, "report.html"];
-/// Files of an `eval-SPLIT` folder.
-pub use caption_infer::evaluation::EVAL_FILES;
+pub use caption_infer::run_layout::{
+    BEST_DIR, BLEU_PLOT, CHECKPOINTS_DIR, CONFIG_FILE, DAMAGED_DIR, EVAL_FILES, LOCK_FILE, LOSS_PLOT, METRICS_FILE,
+    is_checkpoint_entry_path, is_run_entry,
+};
 
 /// A run folder held by this process: nobody else trains in it until this is dropped.
 #[derive(Debug)]
@@ -79,7 +55,7 @@ impl RunFolder {
             claim_output_folder(path, "training run", &|relative, is_dir| {
                 let name = relative.to_str().unwrap_or_default();
                 (relative == Path::new(LOCK_FILE) && lock_is_ours)
-                    || (relative.iter().nth(1).is_none() && is_leftover(name, is_dir))
+                    || (relative.iter().nth(1).is_none() && caption_io::leftover_owner(name, is_dir).is_some())
             })?;
         }
         fs::create_dir_all(path).map_err(io(path))?;
@@ -136,12 +112,12 @@ impl RunFolder {
 
     /// The frozen mode's feature cache for the settings and dataset `key` stands for.
     pub fn feature_cache(&self, key: &str) -> PathBuf {
-        self.path.join(format!("features-{key}.safetensors"))
+        run_layout::feature_cache(&self.path, key)
     }
 
     /// `best/`.
     pub fn best_dir(&self) -> PathBuf {
-        self.path.join(BEST_DIR)
+        run_layout::best_dir(&self.path)
     }
 
     /// Whether the run holds a checkpoint (a `step-N` folder or `best/`).
@@ -183,7 +159,7 @@ impl RunFolder {
         vocabulary: &Vocabulary,
         keep_last: usize,
     ) -> Result<PathBuf, TrainError> {
-        let dir = checkpoint::checkpoint_dir(&self.path, state.step);
+        let dir = run_layout::checkpoint_dir(&self.path, state.step);
         checkpoint::write_checkpoint(&dir, state, model, frozen, optimizer, vocabulary)?;
         checkpoint::prune(&self.path, keep_last, &dir);
         Ok(dir)
@@ -262,109 +238,4 @@ pub fn saved_settings(path: &Path) -> Option<TrainConfig> {
         .collect();
     checkpoints.sort_by_key(|(step, _)| std::cmp::Reverse(*step));
     checkpoints.into_iter().next().map(|(_, config)| config)
-}
-
-/// Whether an entry of a run folder (relative path, and whether it is a folder) is one a run
-/// writes (the layout above, plus writers' leftovers: `NAME.tmp-PID` files, `.NAME.partial-PID`
-/// and `.NAME.old-PID` folders).
-pub fn is_run_entry(relative: &Path, is_dir: bool) -> bool {
-    let Some(names) = relative.iter().map(|c| c.to_str()).collect::<Option<Vec<&str>>>() else { return false };
-    match names.as_slice() {
-        [name] if is_dir => {
-            matches!(*name, "checkpoints" | "best" | "damaged") || is_eval(name) || is_leftover(name, true)
-        }
-        [name] => {
-            RUN_FILES.contains(name)
-                || (name.starts_with("features-") && name.ends_with(".safetensors"))
-                || FrozenWeights::is_file_name(name)
-                || is_leftover(name, false)
-                || is_safetensors_temporary(name)
-        }
-        ["checkpoints", step] => is_dir && (step.starts_with("step-") || is_leftover(step, true)),
-        ["damaged", _] => is_dir,
-        // Whatever a writer's staging folder holds is the writer's.
-        [staging, ..] | ["checkpoints", staging, ..] if is_leftover(staging, true) => true,
-        ["checkpoints" | "damaged", _, rest @ ..] | ["best", rest @ ..] => is_checkpoint_entry(rest, is_dir),
-        [eval, file] if is_eval(eval) => !is_dir && (EVAL_FILES.contains(file) || is_leftover(file, false)),
-        _ => false,
-    }
-}
-
-/// Whether an entry of a checkpoint folder (path relative to it) is one training or evaluation
-/// writes there.
-pub fn is_checkpoint_entry_path(relative: &Path, is_dir: bool) -> bool {
-    relative
-        .iter()
-        .map(|c| c.to_str())
-        .collect::<Option<Vec<&str>>>()
-        .is_some_and(|names| is_checkpoint_entry(&names, is_dir))
-}
-
-/// An entry inside a checkpoint folder.
-fn is_checkpoint_entry(rest: &[&str], is_dir: bool) -> bool {
-    match rest {
-        [name] if is_dir => is_eval(name),
-        [name] => CHECKPOINT_FILES.contains(name) || is_leftover(name, false),
-        [eval, file] => is_eval(eval) && !is_dir && (EVAL_FILES.contains(file) || is_leftover(file, false)),
-        _ => false,
-    }
-}
-
-/// The temporary file the safetensors crate's writer created beside its target (`.tmp` and six
-/// letters or digits, from the tempfile crate), which runs of earlier versions may hold after a
-/// kill; files are now written through caption-io.
-fn is_safetensors_temporary(name: &str) -> bool {
-    name.strip_prefix(".tmp").is_some_and(|rest| rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
-fn is_eval(name: &str) -> bool {
-    name.strip_prefix("eval-").is_some_and(|split| !split.is_empty())
-}
-
-/// A writer's leftover name: `.NAME.partial-PID` / `.NAME.old-PID` folders, `NAME.tmp-PID` files.
-fn is_leftover(name: &str, is_dir: bool) -> bool {
-    caption_io::leftover_owner(name, is_dir).is_some()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_layout_is_recognised_and_nothing_else() {
-        let own = |p: &str, dir: bool| is_run_entry(Path::new(p), dir);
-        for (path, dir) in [
-            ("config.toml", false),
-            (".lock", false),
-            ("features-ab12.safetensors", false),
-            ("checkpoints", true),
-            ("checkpoints/step-000000012", true),
-            ("checkpoints/step-000000012/model.safetensors", false),
-            ("checkpoints/.step-000000012.partial-77", true),
-            ("checkpoints/.step-000000012.partial-77/trainer.json", false),
-            ("best/tokenizer.json", false),
-            ("best/eval-test/results.json", false),
-            ("eval-validation/captions.jsonl", false),
-            ("config.tmp-123", false),
-            (".best.old-9/model.safetensors", false),
-            ("damaged/step-000000012/trainer.json", false),
-            (".tmpU2nO9e", false),
-            ("checkpoints/.step-000000020.partial-6066/.tmpU2nO9e", false),
-        ] {
-            assert!(own(path, dir), "{path} is a run's");
-        }
-        for (path, dir) in [
-            ("thesis.tex", false),
-            ("config.toml", true),
-            ("checkpoints/notes.txt", false),
-            ("checkpoints/step-000000012/notes.txt", false),
-            ("best/deeper/model.safetensors", false),
-            ("eval-test/photo.jpg", false),
-            ("eval-", true),
-            (".tmpU2nO9", false),
-            ("data", true),
-        ] {
-            assert!(!own(path, dir), "{path} is not a run's");
-        }
-    }
 }

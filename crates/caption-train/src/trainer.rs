@@ -11,7 +11,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use caption_data::progress::{duration, per_second};
 use caption_data::{ImageTransform, PreparedDataset, Progress, Split, loader};
-use caption_model::{DecoderKind, DecoderWithAttention, Dropout, InceptionOutput};
+use caption_model::{Dropout, HeadInput, InceptionOutput};
 use serde_json::json;
 
 use crate::TrainError;
@@ -23,7 +23,7 @@ use crate::features::{self, FrozenFeatures};
 use crate::model::TrainModel;
 use crate::run_folder::{RunFolder, write_atomically};
 use crate::spatial_cache::Storage;
-use crate::step::{UpdateRule, attention_step, optimizer_step};
+use crate::step::optimizer_step;
 use crate::validation::{self, Validation};
 use caption_infer::checkpoint_files::first_non_finite;
 use caption_infer::frozen_weights::FrozenWeights;
@@ -152,7 +152,7 @@ impl Start {
                     epoch: 0,
                     batch_in_epoch: 0,
                     step: 0,
-                    dropout: Dropout::new(dropout_probability(&config), config.seed ^ 0x0d50_0d50).state(),
+                    dropout: Dropout::new(model.model.dropout_probability(), config.seed ^ 0x0d50_0d50).state(),
                     best: None,
                     epochs_since_best: 0,
                     config: config.clone(),
@@ -227,14 +227,6 @@ fn resume_point(
     Ok((Some(resumed), point.best))
 }
 
-/// The probability of the model's dropouts: the original's 0.5, or the attention decoder's setting.
-fn dropout_probability(config: &TrainConfig) -> f32 {
-    match config.decoder {
-        DecoderKind::Lstm => 0.5,
-        DecoderKind::Attention => config.attention.dropout as f32,
-    }
-}
-
 /// Frozen mode's encoder features for every image (eval mode, computed once and cached in the
 /// run folder; random weights first get BatchNorm statistics from training images): pooled
 /// features, or the attention model's grids; `None` in the other modes, where the encoder runs
@@ -259,7 +251,7 @@ fn frozen_features(
     }
     // The state's dataset hash: the dataset's own (a resumed checkpoint's was checked against it).
     let dataset_hash = &start.state.dataset_hash;
-    if config.decoder == DecoderKind::Attention {
+    if config.decoder.head_input() == HeadInput::Grid {
         let cache = folder.feature_cache(&features::grid_cache_key(config, dataset_hash));
         let origin = features::grid_origin(config, dataset_hash);
         let storage = if config.attention.cache_float16 { Storage::Float16 } else { Storage::Float32 };
@@ -351,7 +343,7 @@ impl<'a> Run<'a> {
             metrics: metrics_path,
         };
         Ok(Self {
-            dropout: Dropout::from_state(dropout_probability(&config), state.dropout),
+            dropout: Dropout::from_state(model.model.dropout_probability(), state.dropout),
             validation_images: dataset.images_in(Split::Validation),
             started: (Instant::now(), state.step),
             folder,
@@ -635,18 +627,9 @@ impl<'a> StepContext<'a> {
     ) -> Result<f64, TrainError> {
         let device = &self.model.device;
         let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), device)?;
-        let clip_grad_norm = self.config.clip_grad_norm;
-        match (self.frozen, self.model.kind()) {
-            (Some(FrozenFeatures::Pooled(all)), _) => {
-                let pooled = features::select_rows(all, &batch.images)?;
-                optimizer_step(self.model, &pooled, &captions, dropout, optimizer, lr, clip_grad_norm)
-            }
-            (Some(FrozenFeatures::Grids(cache)), _) => {
-                let grid = cache.rows(&batch.images, device)?;
-                let rule = UpdateRule { lr, clip_grad_norm };
-                attention_step(self.model, &grid, &captions, dropout, optimizer, rule, self.config.attention.alpha_c)
-            }
-            (None, kind) => {
+        let head_input = match self.frozen {
+            Some(frozen) => frozen.rows(&batch.images, device)?,
+            None => {
                 // Inception in train mode on random crops. Original mode: only the head trains,
                 // so no gradient flows into the network; finetune: it all trains.
                 let seed = self.config.seed ^ step;
@@ -658,19 +641,10 @@ impl<'a> StepContext<'a> {
                     let output = inception.forward_batch_statistics(&images)?;
                     InceptionOutput { pooled: output.pooled.detach(), spatial: output.spatial.detach(), ..output }
                 };
-                match kind {
-                    DecoderKind::Lstm => {
-                        optimizer_step(self.model, &output.pooled, &captions, dropout, optimizer, lr, clip_grad_norm)
-                    }
-                    DecoderKind::Attention => {
-                        let grid = DecoderWithAttention::grid(&output.spatial)?;
-                        let rule = UpdateRule { lr, clip_grad_norm };
-                        let alpha_c = self.config.attention.alpha_c;
-                        attention_step(self.model, &grid, &captions, dropout, optimizer, rule, alpha_c)
-                    }
-                }
+                self.model.model.head_input(&output)?
             }
-        }
+        };
+        optimizer_step(self.model, &head_input, &captions, dropout, optimizer, lr, self.config.clip_grad_norm)
     }
 
     fn evaluator(&self) -> validation::Evaluator<'_> {

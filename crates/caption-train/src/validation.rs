@@ -1,7 +1,7 @@
 //! Scoring a model on a split: teacher-forced loss, greedy captions and BLEU-1..4 with
 //! pycocoevalcap's arithmetic.
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, Tensor};
 use caption_data::{ImageTransform, PreparedDataset, loader};
 use caption_infer::Decoding;
 use caption_infer::captioner::decode;
@@ -11,13 +11,9 @@ use caption_metrics::{Bleu, Corpus};
 use caption_text::Vocabulary;
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
 use crate::features::FrozenFeatures;
 use crate::model::TrainModel;
-use crate::step::attention_captions;
-use crate::{TrainError, features};
-use caption_model::Network;
-use caption_model::attention::attention_loss;
-use caption_model::loss::masked_cross_entropy;
 
 /// A validation result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -59,18 +55,10 @@ impl Evaluator<'_> {
     /// A data or candle error.
     pub fn features(&self, image_rows: &[usize]) -> Result<Tensor, TrainError> {
         let device = &self.model.device;
-        let features = match (&self.model.model, self.frozen) {
-            (Network::ShowAndTell(model), Some(FrozenFeatures::Pooled(all))) => {
-                model.encoder.features_from_pooled(&features::select_rows(all, image_rows)?, None)?
-            }
-            (Network::ShowAttendTell(_), Some(FrozenFeatures::Grids(cache))) => cache.rows(image_rows, device)?,
-            (network, _) => {
-                let images = dataset_images(self.dataset, image_rows, &self.transform, 0, device)?;
-                match network {
-                    Network::ShowAndTell(model) => model.encoder.forward_t(&images, None)?,
-                    Network::ShowAttendTell(model) => model.encode(&images, false)?,
-                }
-            }
+        let network = &self.model.model;
+        let features = match self.frozen {
+            Some(frozen) => network.encode_head_input(&frozen.rows(image_rows, device)?)?,
+            None => network.encode(&dataset_images(self.dataset, image_rows, &self.transform, 0, device)?)?,
         };
         Ok(features.detach())
     }
@@ -84,19 +72,8 @@ impl Evaluator<'_> {
         for batch in loader::caption_batches(self.dataset, caption_rows, self.batch_size) {
             let features = self.features(&batch.images)?;
             let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), &self.model.device)?;
-            let (loss, tokens) = match &self.model.model {
-                Network::ShowAndTell(model) => {
-                    let logits = model.decoder.forward(&features, &captions.i(..batch.length - 1)?, None)?;
-                    masked_cross_entropy(&logits, &captions, Vocabulary::PAD)?
-                }
-                Network::ShowAttendTell(model) => {
-                    // The cross-entropy alone (no attention penalty), comparable with the LSTM's.
-                    let (by_caption, lengths) = attention_captions(&captions)?;
-                    let output = model.decoder.forward(&features, &by_caption, &lengths, None)?;
-                    let tokens = output.decode_lengths.iter().sum();
-                    (attention_loss(&output, &by_caption, Vocabulary::PAD, 0.0)?, tokens)
-                }
-            };
+            // The cross-entropy alone (the attention model's term left out), comparable across networks.
+            let (loss, tokens) = self.model.model.teacher_forced_loss(&features, &captions, Vocabulary::PAD)?;
             total += f64::from(loss.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_scalar::<f32>()?) * tokens as f64;
             count += tokens;
         }

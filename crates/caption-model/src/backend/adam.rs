@@ -1,9 +1,8 @@
 //! Adam's (and AdamW's) update of one parameter in place, with PyTorch's arithmetic, on the
-//! backend that holds it: [`AdamUpdate::apply`]. caption-train's optimizer runs it where
+//! backend that holds it: [`AdamUpdate::apply`] (which backend runs it is said in
+//! [`backend`](crate::backend), with the other operations). caption-train's optimizer runs it where
 //! [`choose`](crate::backend::choose()) picks a fast path, and candle's tensor operations (the
 //! reference) elsewhere.
-
-use candle_core::{Result, Tensor};
 
 /// One update of one parameter in one pass over θ, both moments and the gradient (three passes
 /// read and wrote 40 % more memory, and the update is bound by memory traffic).
@@ -28,19 +27,4 @@ pub struct AdamUpdate {
     pub bias2_sqrt: f32,
     /// ε.
     pub eps: f32,
-}
-
-impl AdamUpdate {
-    /// Updates `theta`, `exp_avg` and `exp_avg_sq` (contiguous float32 tensors of one size, in
-    /// CPU memory or, in builds with the `cuda` feature, on one CUDA device) in place from `grad`.
-    ///
-    /// # Errors
-    /// Tensors on another device or of another dtype, not contiguous, or of different sizes.
-    pub fn apply(&self, theta: &Tensor, exp_avg: &Tensor, exp_avg_sq: &Tensor, grad: &Tensor) -> Result<()> {
-        #[cfg(feature = "cuda")]
-        if theta.device().is_cuda() {
-            return super::cuda::adam::apply(self, theta, exp_avg, exp_avg_sq, grad);
-        }
-        super::cpu::adam::apply(self, theta, exp_avg, exp_avg_sq, grad)
-    }
 }

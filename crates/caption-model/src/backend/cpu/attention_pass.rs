@@ -20,8 +20,9 @@ use rayon::prelude::*;
 
 use super::gemm::{View, column_sums, matmul, transposed};
 use super::kernels::{sigmoid_in_place, softmax_cross_entropy_row};
-use super::lstm::{SequenceShape, cell_backward, cell_forward};
+use super::lstm::{cell_backward, cell_forward};
 use super::with_host_slices;
+use crate::backend::packing::SequenceShape;
 use crate::backend::{Gradient, Path, choose};
 use crate::{DecoderWithAttention, Dropout};
 

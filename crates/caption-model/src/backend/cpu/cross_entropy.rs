@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::kernels::softmax_cross_entropy_row;
-use crate::loss::counted_positions;
+use crate::backend::packing::counted_positions;
 
 /// [`crate::loss::masked_cross_entropy`] for float32 `logits` (rows × vocab) in CPU memory and
 /// u32 `targets` (rows).

@@ -18,44 +18,19 @@
 
 use std::borrow::Cow;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
 
 use super::decoder_weights::{DecoderWeights, with_decoder_weights};
 use super::gemm::{View, column_sums, matmul};
 use super::kernels::softmax_cross_entropy_row;
-use super::lstm::{self, LayerCache, SequenceShape};
+use super::lstm::{self, LayerCache};
+use crate::backend::gradients::{DecoderGradients, HeadGradients};
+use crate::backend::packing::counted_positions;
+use crate::backend::packing::{caption_ids, packed_captions};
 use crate::backend::{Gradient, Path, choose};
 use crate::cnn_to_rnn::{DECODER_PREFIX, FC_PREFIX};
-use crate::loss::counted_positions;
 use crate::{CNNtoRNN, DecoderRNN, Dropout};
-
-/// The loss of a teacher-forced batch and its gradients, from [`DecoderRNN::loss_gradients`].
-#[derive(Debug, Clone)]
-pub struct DecoderGradients {
-    /// The mean cross-entropy over targets that are not PAD.
-    pub loss: f32,
-    /// How many targets counted.
-    pub counted: usize,
-    /// The gradient of `loss` for each of the decoder's parameters, by its name in the original's
-    /// `DecoderRNN` (`embed.weight`, `lstm.weight_ih_l0`, …, `linear.bias`), shaped like it.
-    pub gradients: Vec<(String, Tensor)>,
-    /// The gradient of `loss` for the image features (batch × embed).
-    pub features: Tensor,
-}
-
-/// The loss of a teacher-forced batch and its gradients, from [`CNNtoRNN::head_gradients`].
-#[derive(Debug, Clone)]
-pub struct HeadGradients {
-    /// The mean cross-entropy over targets that are not PAD.
-    pub loss: f32,
-    /// How many targets counted.
-    pub counted: usize,
-    /// The gradient of `loss` for each parameter of `fc` and the decoder, by the parameter's name in
-    /// the original's state_dict (`encoderCNN.inception.fc.weight`, `decoderRNN.embed.weight`,
-    /// `decoderRNN.lstm.weight_ih_l0`, …, `decoderRNN.linear.bias`), shaped like the parameter.
-    pub gradients: Vec<(String, Tensor)>,
-}
 
 impl DecoderRNN {
     /// The teacher-forced loss and its gradients: `features` (batch × embed) as time step 0, the
@@ -230,31 +205,6 @@ fn head_pass(
     d_fc_out.iter_mut().zip(&fc_out).filter(|(_, z)| **z <= 0.0).for_each(|(d, _)| *d = 0.0);
     let (d_fc_weight, d_fc_bias) = linear_gradients(&d_fc_out, &pooled, batch, (embed_size, pooled_size));
     Ok(HeadPass { decoder, d_fc_weight, d_fc_bias })
-}
-
-/// The captions' ids (time-major) and their length, checked against the batch and the vocabulary.
-pub(crate) fn caption_ids(captions: &Tensor, batch: usize, vocab_size: usize) -> Result<(Vec<u32>, usize)> {
-    let (steps, caption_batch) = captions.dims2()?;
-    if steps == 0 {
-        candle_core::bail!("empty captions: a training step needs at least one token per caption");
-    }
-    if caption_batch != batch {
-        candle_core::bail!("{batch} feature rows for {caption_batch} captions");
-    }
-    let ids: Vec<u32> = captions.flatten_all()?.to_dtype(DType::U32)?.to_vec1()?;
-    if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab_size) {
-        candle_core::bail!("token id {bad} outside a vocabulary of {vocab_size}");
-    }
-    Ok((ids, steps))
-}
-
-/// The captions `ids` (steps × batch, time-major) packed for the LSTM of `hidden` units: each
-/// caption's steps up to its last counted (not PAD) target, the only ones the LSTM runs. The CPU
-/// and CUDA training passes pack alike.
-pub(crate) fn packed_captions(ids: &[u32], batch: usize, steps: usize, pad: u32, hidden: usize) -> SequenceShape {
-    let lengths: Vec<usize> =
-        (0..batch).map(|b| (0..steps).rev().find(|&t| ids[t * batch + b] != pad).map_or(0, |t| t + 1)).collect();
-    SequenceShape::packed(&lengths, hidden)
 }
 
 /// What [`decoder_pass`] computes.

@@ -20,10 +20,9 @@ use candle_core::{Result, Tensor};
 use super::blas::{Matrix, matmul};
 use super::kernels::{self, CellActivations, DeviceMask, RowMask, Segments};
 use super::{tensor, upload, with_device_views, zeros};
-use crate::backend::cpu::lstm::SequenceShape;
-use crate::backend::cpu::training_pass::{DecoderGradients, HeadGradients, caption_ids, packed_captions};
+use crate::backend::gradients::{DecoderGradients, HeadGradients};
+use crate::backend::packing::{SequenceShape, caption_ids, counted_positions, packed_captions};
 use crate::cnn_to_rnn::{DECODER_PREFIX, FC_PREFIX};
-use crate::loss::counted_positions;
 use crate::{CNNtoRNN, DecoderRNN, Dropout};
 
 /// [`DecoderRNN::loss_gradients`] on CUDA; `None` for a batch without a counted target or
