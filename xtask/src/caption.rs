@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use caption_infer::{Captioner, Decoding, Generated};
-use caption_model::{DecoderKind, read_original_checkpoint};
+use caption_model::DecoderKind;
 use caption_text::detokenize;
 use caption_train::outputs::{self, Claim, claim_files_in_folder};
 use clap::Args;
@@ -108,6 +108,110 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         (None, _) => None,
     };
     // Every image path and every output is checked before the model is read.
+    let ImageFiles { named, files, mut failures, total } = image_files(args)?;
+    let map_names = args.attention_maps.as_ref().map(|_| caption_infer::attention_map::map_file_names(&files));
+    if let (Some(dir), Some(names)) = (&args.attention_maps, &map_names) {
+        // The images and their folders: the maps never go among them. (The model's folders are
+        // guarded as what they are: a checkpoint, a run.)
+        let mut inputs: Vec<&Path> = named.iter().map(PathBuf::as_path).collect();
+        inputs.extend(files.iter().map(PathBuf::as_path));
+        let claim = Claim { inputs: &inputs, ..Claim::default() };
+        claim_files_in_folder(dir, names, &outputs::ATTENTION_MAP, &claim)?;
+    }
+
+    let device = caption_model::parse_device(&args.device)?;
+    let mut captioner = match (&args.checkpoint, &args.original) {
+        (Some(run), _) => Captioner::from_run_or_checkpoint(run, &device)?,
+        (None, Some(original)) => {
+            let captions = args.captions.as_ref().context("--original needs --captions")?;
+            Captioner::from_original_files(original, captions, args.threshold.unwrap_or(5), &device)?
+        }
+        (None, None) => bail!("give --checkpoint RUN, or --original FILE with --captions"),
+    };
+    if let Some(max_length) = args.max_length {
+        captioner.max_length = max_length.into();
+    }
+    if let Some((size, _)) = beam {
+        captioner.check_beam_width(size)?;
+    }
+    if let Decoding::Beam { size, .. } = decoding {
+        captioner.check_beam_width(size)?;
+    }
+    if let Some(dir) = &args.attention_maps {
+        let kind = captioner.model.kind();
+        if !kind.has_attention() {
+            let attending: Vec<&str> =
+                DecoderKind::ALL.iter().filter(|k| k.has_attention()).map(|k| k.architecture()).collect();
+            bail!(
+                "--attention-maps needs an attention model ({}); {} holds a {} model, which has no attention weights",
+                attending.join(", "),
+                captioner.source,
+                kind.architecture()
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut cut = 0;
+    let batch = captioner.batch_size.max(1);
+    for (chunk_index, chunk) in files.chunks(batch).enumerate() {
+        let mut images = Vec::new();
+        let mut paths = Vec::new();
+        for (offset, path) in chunk.iter().enumerate() {
+            match caption_data::check_image_file(path) {
+                Ok(image) => {
+                    images.push(image);
+                    paths.push((chunk_index * batch + offset, path));
+                }
+                Err(problem) => {
+                    failures += 1;
+                    eprintln!("skipped {}: {problem}", path.display());
+                }
+            }
+        }
+        if images.is_empty() {
+            continue;
+        }
+        let ranked: Vec<Vec<Generated>> = match beam {
+            Some((size, n)) => {
+                captioner.caption_images_n_best(&images, size, args.decoding.length_penalty.unwrap_or(0.0), n)?
+            }
+            None => captioner.caption_images(&images, decoding)?.into_iter().map(|g| vec![g]).collect(),
+        };
+        let mut out = std::io::stdout().lock();
+        for (((index, path), captions), image) in paths.iter().zip(ranked).zip(&images) {
+            cut += usize::from(!captions[0].finished);
+            let map = match (&args.attention_maps, &map_names) {
+                (Some(dir), Some(names)) => Some(write_map(&dir.join(&names[*index]), path, image, &captions[0])?),
+                _ => None,
+            };
+            print_captions(&mut out, args, path, &captions, map.as_deref(), beam.is_some())?;
+        }
+        out.flush()?;
+    }
+    if cut > 0 && !args.json {
+        eprintln!(
+            "note: {cut} caption(s) reached the longest length ({} tokens) before their end and are cut there; \
+             --max-length allows longer ones",
+            captioner.max_length
+        );
+    }
+    if failures > 0 {
+        bail!("{failures} of {total} images could not be read");
+    }
+    Ok(())
+}
+
+/// The images a `caption` invocation names, as found: what was named (standard input read), the
+/// image files, how many could not be read (each said on stderr) and how many there were.
+struct ImageFiles {
+    named: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+    failures: usize,
+    total: usize,
+}
+
+/// The image files `args` names (folders listed, `-` read); an error when none can be captioned.
+fn image_files(args: &CaptionArgs) -> Result<ImageFiles> {
     let named = read_stdin_paths(&args.images)?;
     let found = caption_data::collect_image_files(&named, args.recursive);
     let mut failures = found.unreadable.len();
@@ -146,55 +250,19 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         };
         bail!("no images in {}{hint}", inputs.join(", "));
     }
-    let map_names = args.attention_maps.as_ref().map(|_| attention_map_names(&files));
-    if let (Some(dir), Some(names)) = (&args.attention_maps, &map_names) {
-        // The images and their folders: the maps never go among them. (The model's folders are
-        // guarded as what they are: a checkpoint, a run.)
-        let mut inputs: Vec<&Path> = named.iter().map(PathBuf::as_path).collect();
-        inputs.extend(files.iter().map(PathBuf::as_path));
-        let claim = Claim { inputs: &inputs, ..Claim::default() };
-        claim_files_in_folder(dir, names, &outputs::ATTENTION_MAP, &claim)?;
-    }
+    Ok(ImageFiles { named, files, failures, total })
+}
 
-    let device = caption_model::parse_device(&args.device)?;
-    let mut captioner = match (&args.checkpoint, &args.original) {
-        (Some(run), _) => Captioner::from_run_or_checkpoint(run, &device)?,
-        (None, Some(original)) => {
-            let captions = args.captions.as_ref().context("--original needs --captions")?;
-            let vocabulary = caption_infer::original_vocabulary(captions, args.threshold.unwrap_or(5))?;
-            let tensors = if original.extension().is_some_and(|e| e == "safetensors") {
-                candle_core::safetensors::load(original, &candle_core::Device::Cpu)?
-            } else {
-                read_original_checkpoint(original)?
-            };
-            Captioner::from_original(&tensors, vocabulary, &original.display().to_string(), &device)?
-        }
-        (None, None) => bail!("give --checkpoint RUN, or --original FILE with --captions"),
-    };
-    if let Some(max_length) = args.max_length {
-        captioner.max_length = max_length.into();
-    }
-    if let Some((size, _)) = beam {
-        captioner.check_beam_width(size)?;
-    }
-    if let Decoding::Beam { size, .. } = decoding {
-        captioner.check_beam_width(size)?;
-    }
-    if let Some(dir) = &args.attention_maps {
-        let kind = captioner.model.kind();
-        if !kind.has_attention() {
-            let attending: Vec<&str> =
-                DecoderKind::ALL.iter().filter(|k| k.has_attention()).map(|k| k.architecture()).collect();
-            bail!(
-                "--attention-maps needs an attention model ({}); {} holds a {} model, which has no attention weights",
-                attending.join(", "),
-                captioner.source,
-                kind.architecture()
-            );
-        }
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut cut = 0;
+/// Prints one image's captions: a JSON object, or tab-separated lines (path, caption; with a
+/// beam's n-best also rank and log-probability).
+fn print_captions(
+    out: &mut impl Write,
+    args: &CaptionArgs,
+    path: &Path,
+    captions: &[Generated],
+    map: Option<&Path>,
+    n_best: bool,
+) -> Result<()> {
     let text_of = |generated: &Generated| {
         if args.tokens { generated.words.join(" ") } else { detokenize(&generated.words) }
     };
@@ -202,75 +270,30 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         json!({"caption": text_of(generated), "tokens": generated.words, "log_prob": generated.log_prob,
                "finished": generated.finished})
     };
-    let batch = captioner.batch_size.max(1);
-    for (chunk_index, chunk) in files.chunks(batch).enumerate() {
-        let mut images = Vec::new();
-        let mut paths = Vec::new();
-        for (offset, path) in chunk.iter().enumerate() {
-            match caption_data::check_image_file(path) {
-                Ok(image) => {
-                    images.push(image);
-                    paths.push((chunk_index * batch + offset, path));
-                }
-                Err(problem) => {
-                    failures += 1;
-                    eprintln!("skipped {}: {problem}", path.display());
-                }
+    match (args.json, n_best) {
+        (true, true) => {
+            let captions: Vec<_> = captions.iter().map(as_json).collect();
+            let mut object = json!({"image": path.to_str(), "captions": captions});
+            if let Some(map) = map {
+                object["attention_map"] = json!(map.to_str());
+            }
+            writeln!(out, "{object}")?;
+        }
+        (true, false) => {
+            let mut object = as_json(&captions[0]);
+            object["image"] = json!(path.to_str());
+            if let Some(map) = map {
+                object["attention_map"] = json!(map.to_str());
+            }
+            writeln!(out, "{object}")?;
+        }
+        (false, true) => {
+            for (rank, generated) in captions.iter().enumerate() {
+                let (path, log_prob) = (tsv_field(path), generated.log_prob);
+                writeln!(out, "{path}\t{}\t{log_prob:.4}\t{}", rank + 1, text_of(generated))?;
             }
         }
-        if images.is_empty() {
-            continue;
-        }
-        let ranked: Vec<Vec<Generated>> = match beam {
-            Some((size, n)) => {
-                captioner.caption_images_n_best(&images, size, args.decoding.length_penalty.unwrap_or(0.0), n)?
-            }
-            None => captioner.caption_images(&images, decoding)?.into_iter().map(|g| vec![g]).collect(),
-        };
-        let mut out = std::io::stdout().lock();
-        for (((index, path), captions), image) in paths.iter().zip(ranked).zip(&images) {
-            cut += usize::from(!captions[0].finished);
-            let map = match (&args.attention_maps, &map_names) {
-                (Some(dir), Some(names)) => Some(write_map(&dir.join(&names[*index]), path, image, &captions[0])?),
-                _ => None,
-            };
-            match (args.json, beam.is_some()) {
-                (true, true) => {
-                    let captions: Vec<_> = captions.iter().map(as_json).collect();
-                    let mut object = json!({"image": path.to_str(), "captions": captions});
-                    if let Some(map) = &map {
-                        object["attention_map"] = json!(map.to_str());
-                    }
-                    writeln!(out, "{object}")?;
-                }
-                (true, false) => {
-                    let mut object = as_json(&captions[0]);
-                    object["image"] = json!(path.to_str());
-                    if let Some(map) = &map {
-                        object["attention_map"] = json!(map.to_str());
-                    }
-                    writeln!(out, "{object}")?;
-                }
-                (false, true) => {
-                    for (rank, generated) in captions.iter().enumerate() {
-                        let (path, log_prob) = (tsv_field(path), generated.log_prob);
-                        writeln!(out, "{path}\t{}\t{log_prob:.4}\t{}", rank + 1, text_of(generated))?;
-                    }
-                }
-                (false, false) => writeln!(out, "{}\t{}", tsv_field(path), text_of(&captions[0]))?,
-            }
-        }
-        out.flush()?;
-    }
-    if cut > 0 && !args.json {
-        eprintln!(
-            "note: {cut} caption(s) reached the longest length ({} tokens) before their end and are cut there; \
-             --max-length allows longer ones",
-            captioner.max_length
-        );
-    }
-    if failures > 0 {
-        bail!("{failures} of {total} images could not be read");
+        (false, false) => writeln!(out, "{}\t{}", tsv_field(path), text_of(&captions[0]))?,
     }
     Ok(())
 }
@@ -283,25 +306,6 @@ fn tsv_field(path: &Path) -> String {
         return text;
     }
     text.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r")
-}
-
-/// The map file name of each image, `NAME.attention.png` (`NAME-2`, … for images of the same
-/// name from other folders, in order).
-fn attention_map_names(files: &[PathBuf]) -> Vec<String> {
-    let mut taken = std::collections::HashSet::new();
-    files
-        .iter()
-        .map(|path| {
-            let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
-            let mut name = stem.clone();
-            let mut k = 2;
-            while !taken.insert(name.clone()) {
-                name = format!("{stem}-{k}");
-                k += 1;
-            }
-            format!("{name}.attention.png")
-        })
-        .collect()
 }
 
 /// Writes the attention map of the image at `path` to `map`; returns `map`.

@@ -1,15 +1,14 @@
 //! `cargo xtask demo`: the whole pipeline offline on the synthetic shapes dataset.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use caption_data::shapes::{self, ShapesConfig};
 use caption_data::{PrepareOptions, PreparedDataset, Split};
 use caption_infer::evaluation::{SplitCaptions, caption_split};
+use caption_infer::shapes_scores::{ShapesScores, best_constant_caption};
 use caption_infer::{Captioner, Decoding};
-use caption_metrics::{Bleu, Corpus};
 use caption_model::DecoderKind;
 use caption_train::outputs::{self, Claim, claim_output_file};
 use caption_train::{AttentionSettings, EncoderWeights, Schedule, TrainConfig};
@@ -126,18 +125,7 @@ struct Scored {
     source: String,
     captions: SplitCaptions,
     scores: caption_infer::evaluation::Scores,
-    /// Per image: the caption names the right colours and shapes and no other.
-    attribute_hits: Vec<bool>,
-    /// Per image: it also binds each colour to its shape and places every object.
-    object_hits: Vec<bool>,
-    /// The attention model's mean share of a colour or shape word's attention on its object.
-    attention_on_object: Option<f64>,
-}
-
-impl Scored {
-    fn accuracy(hits: &[bool]) -> f64 {
-        hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64
-    }
+    shapes: ShapesScores,
 }
 
 /// Runs `cargo xtask demo`.
@@ -187,15 +175,44 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     // With --decoder attention, the LSTM run is the comparison and the attention run the main one.
     let first = score(args, &dataset, &lstm_run)?;
     let (lstm, main) = if attention { (Some(first), score(args, &dataset, &run_dir)?) } else { (None, first) };
-    let (baseline_caption, baseline_bleu_4) = best_constant_caption(&dataset, &main.captions)?;
-    let attribute_accuracy = Scored::accuracy(&main.attribute_hits);
-    let object_accuracy = Scored::accuracy(&main.object_hits);
+    let baseline = best_constant_caption(&dataset, &main.captions)?;
 
     println!("== {stages}/{stages} writing the report");
-    let eval_dir = caption_infer::run_layout::evaluation_dir(&run_dir, caption_data::Split::Test.name());
+    let outcome = Outcome { main, lstm, baseline };
+    let written = write_outputs(&outcome, &dataset, &run_dir, &report_path, scenes_note)?;
+    print_outcome(args, &outcome, &dataset, &run_dir, &written, started);
+    Ok(())
+}
+
+/// What the demo found: the main run's scores, the LSTM's beside them (with --decoder
+/// attention), and the best constant caption with its BLEU-4.
+struct Outcome {
+    main: Scored,
+    lstm: Option<Scored>,
+    baseline: (String, f64),
+}
+
+/// The files the demo wrote besides the runs: the evaluation folder's three files and the report.
+struct Written {
+    eval_dir: PathBuf,
+    paths: Vec<PathBuf>,
+    report: PathBuf,
+}
+
+/// Writes the main run's evaluation of the test split (RUN/eval-test) and the HTML report.
+fn write_outputs(
+    outcome: &Outcome,
+    dataset: &PreparedDataset,
+    run_dir: &Path,
+    report_path: &Path,
+    scenes_note: &str,
+) -> Result<Written> {
+    let Outcome { main, baseline: (baseline_caption, baseline_bleu_4), .. } = outcome;
+    let (attribute_accuracy, object_accuracy) = (main.shapes.attribute_accuracy(), main.shapes.object_accuracy());
+    let eval_dir = caption_infer::run_layout::evaluation_dir(run_dir, caption_data::Split::Test.name());
     let mut extra = json!({"baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption,
         "attribute_accuracy": attribute_accuracy, "object_accuracy": object_accuracy});
-    if let Some(share) = main.attention_on_object {
+    if let Some(share) = main.shapes.attention_on_object {
         extra["attention_on_object"] = json!(share);
     }
     let paths = main.captions.write(&eval_dir, &main.scores, extra)?;
@@ -205,11 +222,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         ("attribute accuracy".into(), format!("{:.1} %", 100.0 * attribute_accuracy)),
         ("object accuracy".into(), format!("{:.1} %", 100.0 * object_accuracy)),
     ];
-    if let Some(share) = main.attention_on_object {
+    if let Some(share) = main.shapes.attention_on_object {
         extra_rows.push(("attention on the named object".into(), format!("{:.1} %", 100.0 * share)));
     }
     report::write(
-        &report_path,
+        report_path,
         &report::Page {
             title: format!("caption demo: shapes{scenes_note}, test split"),
             provenance: report::Provenance {
@@ -218,15 +235,30 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                 profile: main.captions.metric_profile(),
                 split: Split::Test.to_string(),
             },
-            dataset: &dataset,
+            dataset,
             captions: &main.captions,
             scores: &main.scores,
             extra_rows,
-            plots: caption_train::plots::plot_files(&run_dir),
-            attribute_hits: Some(main.attribute_hits.clone()),
+            plots: caption_train::plots::plot_files(run_dir),
+            attribute_hits: Some(main.shapes.attribute_hits.clone()),
         },
     )?;
 
+    Ok(Written { eval_dir, paths, report: report_path.to_path_buf() })
+}
+
+/// Prints the scores, the goals and where everything is (and, with --json, one object).
+fn print_outcome(
+    args: &DemoArgs,
+    outcome: &Outcome,
+    dataset: &PreparedDataset,
+    run_dir: &Path,
+    written: &Written,
+    started: Instant,
+) {
+    let Outcome { main, lstm, baseline: (baseline_caption, baseline_bleu_4) } = outcome;
+    let (attribute_accuracy, object_accuracy) = (main.shapes.attribute_accuracy(), main.shapes.object_accuracy());
+    let (eval_dir, paths, report_path) = (&written.eval_dir, &written.paths, &written.report);
     println!();
     let scores = &main.scores;
     evaluate::print_scores(
@@ -242,7 +274,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         100.0 * attribute_accuracy
     );
     if let Some(lstm) = &lstm {
-        print_comparison(lstm, &main);
+        print_comparison(lstm, main);
     }
     let goals = match &lstm {
         None => vec![
@@ -254,8 +286,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         // (harder, mixed) scenes, and looking at what it names.
         Some(lstm) => vec![
             format!("attention >= LSTM on BLEU-4 {}", mark(scores.bleu[3] >= lstm.scores.bleu[3])),
-            format!("on attribute accuracy {}", mark(attribute_accuracy >= Scored::accuracy(&lstm.attribute_hits))),
-            match main.attention_on_object {
+            format!("on attribute accuracy {}", mark(attribute_accuracy >= lstm.shapes.attribute_accuracy())),
+            match main.shapes.attention_on_object {
                 Some(share) => format!("attention on the named object >= 50 % {}", mark(share >= 0.5)),
                 None => "attention on the named object not measured (no caption names a colour or shape)".into(),
             },
@@ -288,16 +320,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         });
         if let Some(lstm) = &lstm {
             object["decoder"] = json!("attention");
-            object["attention_on_object"] = json!(main.attention_on_object);
+            object["attention_on_object"] = json!(main.shapes.attention_on_object);
             object["lstm"] = json!({
                 "run": lstm.run, "bleu": lstm.scores.bleu, "cider": lstm.scores.cider,
-                "attribute_accuracy": Scored::accuracy(&lstm.attribute_hits),
-                "object_accuracy": Scored::accuracy(&lstm.object_hits),
+                "attribute_accuracy": lstm.shapes.attribute_accuracy(),
+                "object_accuracy": lstm.shapes.object_accuracy(),
             });
         }
         println!("{object}");
     }
-    Ok(())
 }
 
 /// `path` with `suffix` added to its last component (`runs/demo-attention` → `runs/demo-attention-lstm`).
@@ -347,57 +378,9 @@ fn score(args: &DemoArgs, dataset: &PreparedDataset, run: &Path) -> Result<Score
     let captioner = Captioner::from_run_or_checkpoint(run, &device)?;
     let captions = caption_split(&captioner, dataset, Split::Test, Decoding::Greedy, &Bars::new(false))?;
     let scores = captions.scores()?;
-    let truth: HashMap<String, shapes::ShapesImage> =
-        shapes::read_ground_truth(&dataset.root)?.into_iter().map(|s| (s.name.clone(), s)).collect();
-    let images: Vec<&shapes::ShapesImage> = captions
-        .ids
-        .iter()
-        .map(|id| truth.get(id).with_context(|| format!("no ground truth for {id}")))
-        .collect::<Result<_>>()?;
-    let hits = |check: fn(&shapes::ShapesImage, &[String]) -> bool| {
-        images.iter().zip(&captions.hypotheses).map(|(image, words)| check(image, words)).collect::<Vec<bool>>()
-    };
-    let attribute_hits = hits(|image, words| image.caption_matches(words));
-    let object_hits = hits(|image, words| image.describes_every_object(words));
-    let attention_on_object =
-        captioner.model.kind().has_attention().then(|| attention_on_objects(&images, &captions)).flatten();
-    Ok(Scored {
-        run: run.to_path_buf(),
-        checkpoint: caption_infer::checkpoint_files::find_checkpoint(run),
-        source: captioner.source,
-        captions,
-        scores,
-        attribute_hits,
-        object_hits,
-        attention_on_object,
-    })
-}
-
-/// The mean, over every colour or shape word of the generated captions, of the share of the
-/// word's attention inside the bounding box of the objects it names
-/// ([`caption_infer::attention_map::mass_in_box`], each cell's weight placed at the centre of its
-/// receptive field); `None` without such words.
-fn attention_on_objects(images: &[&shapes::ShapesImage], captions: &SplitCaptions) -> Option<f64> {
-    let (mut sum, mut count) = (0.0, 0usize);
-    let grid = captions.grid?;
-    for ((image, words), alphas) in images.iter().zip(&captions.hypotheses).zip(&captions.alphas) {
-        for (word, weights) in words.iter().zip(alphas) {
-            let named: Vec<&shapes::Shape> = image
-                .shapes
-                .iter()
-                .filter(|s| [s.colour.word(), s.form.word(), s.form.plural()].contains(&word.as_str()))
-                .collect();
-            if named.is_empty() || weights.len() != grid.cells * grid.cells {
-                continue;
-            }
-            let bounds = named.iter().fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, s| {
-                [b[0].min(s.x - s.radius), b[1].min(s.y - s.radius), b[2].max(s.x + s.radius), b[3].max(s.y + s.radius)]
-            });
-            sum += f64::from(caption_infer::attention_map::mass_in_box(weights, grid, image.size, bounds));
-            count += 1;
-        }
-    }
-    (count > 0).then(|| sum / count as f64)
+    let shapes = ShapesScores::of(dataset, &captions)?;
+    let checkpoint = caption_infer::checkpoint_files::find_checkpoint(run);
+    Ok(Scored { run: run.to_path_buf(), checkpoint, source: captioner.source, captions, scores, shapes })
 }
 
 /// The two decoders' scores side by side.
@@ -410,37 +393,13 @@ fn print_comparison(lstm: &Scored, attention: &Scored) {
     }
     row("CIDEr-D", lstm.scores.cider, attention.scores.cider);
     let percent = |name: &str, a: f64, b: f64| println!("    {name:<38} {:>9.1}% {:>9.1}%", 100.0 * a, 100.0 * b);
-    percent("attribute accuracy", Scored::accuracy(&lstm.attribute_hits), Scored::accuracy(&attention.attribute_hits));
-    percent(
-        "object accuracy (colour+shape+place)",
-        Scored::accuracy(&lstm.object_hits),
-        Scored::accuracy(&attention.object_hits),
-    );
-    if let Some(share) = attention.attention_on_object {
+    percent("attribute accuracy", lstm.shapes.attribute_accuracy(), attention.shapes.attribute_accuracy());
+    percent("object accuracy (colour+shape+place)", lstm.shapes.object_accuracy(), attention.shapes.object_accuracy());
+    if let Some(share) = attention.shapes.attention_on_object {
         println!("    {:<38} {:>10} {:>9.1}%", "attention on the named object", "-", 100.0 * share);
     }
 }
 
 fn mark(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
-}
-
-/// The training caption that, given for every test image, scores the highest corpus BLEU-4.
-fn best_constant_caption(dataset: &PreparedDataset, test: &SplitCaptions) -> Result<(String, f64)> {
-    let train_rows: HashSet<usize> = dataset.images_in(Split::Train).into_iter().collect();
-    let tokenizer = caption_text::Tokenizer::english();
-    let mut seen = HashSet::new();
-    let mut best = (String::new(), -1.0);
-    for caption in dataset.captions.iter().filter(|c| train_rows.contains(&c.image)) {
-        let words = tokenizer.lowercase_words(&caption.text);
-        if !seen.insert(words.clone()) {
-            continue;
-        }
-        let hypotheses = vec![words.clone(); test.ids.len()];
-        let score = Bleu::coco().corpus(&Corpus::new(&hypotheses, &test.reference_words)?)?.bleu[3];
-        if score > best.1 {
-            best = (words.join(" "), score);
-        }
-    }
-    Ok(best)
 }

@@ -134,53 +134,8 @@ pub fn prepare(
     let groups = group_by_image(&records);
     let staging = StagingDir::new(out)?;
 
-    // Images: check (and resize) in parallel.
-    progress.start_counting("checking images", groups.len() as u64, "images");
-    let checked: Vec<Result<Checked, ImageProblem>> = groups
-        .par_iter()
-        .map(|group| {
-            let result = check_one(group, images, options.resize, staging.path());
-            progress.advance(1);
-            result
-        })
-        .collect();
-    progress.finish();
-
-    let mut skipped = Vec::new();
-    let mut prepared_images = Vec::new();
-    let mut image_row = vec![None; groups.len()];
-    for (g, (group, result)) in groups.iter().zip(checked).enumerate() {
-        let reason = match (&result, group.split) {
-            (Err(problem), _) => {
-                if options.strict {
-                    // Named by its path when it is a file of the images folder.
-                    let image = match images {
-                        ImageSource::Folder(folder) => folder.join(&group.id).display().to_string(),
-                        ImageSource::Bytes(_) => group.id.clone(),
-                    };
-                    return Err(DataError::Image { image, problem: problem.clone() });
-                }
-                problem.to_string()
-            }
-            (Ok(_), None) => "in no official split".to_string(),
-            (Ok(_), Some(_)) => String::new(),
-        };
-        match (result, group.split) {
-            (Ok(c), Some(split)) if reason.is_empty() => {
-                image_row[g] = Some(prepared_images.len());
-                prepared_images.push(PreparedImage {
-                    id: group.id.clone(),
-                    split,
-                    path: c.path,
-                    width: c.width,
-                    height: c.height,
-                    resized: c.resized,
-                    stamp: Some(c.stamp),
-                });
-            }
-            _ => skipped.push(SkippedImage { image: group.id.clone(), reason, captions: group.records.len() }),
-        }
-    }
+    let CheckedImages { prepared: prepared_images, image_row, skipped } =
+        check_images(&groups, images, options, staging.path(), progress)?;
 
     // Captions: tokenize every caption (the vocabulary may need them all).
     progress.start_counting("tokenizing captions", records.len() as u64, "captions");
@@ -225,31 +180,9 @@ pub fn prepare(
             token_ids: vocabulary.encode(&words[r]),
         });
     }
-    if captions.is_empty() {
-        return Err(DataError::Invalid(format!(
-            "no usable image with a caption ({} images skipped; first reason: {})",
-            skipped.len(),
-            skipped.first().map_or("none", |s| s.reason.as_str())
-        )));
-    }
-    if !prepared_images.iter().any(|image| image.split == Split::Train) {
-        let count = |split| prepared_images.iter().filter(|image| image.split == split).count();
-        return Err(DataError::Invalid(format!(
-            "no usable image is in the training split ({} validation, {} test; splits {splits_from}): training and \
-             the vocabulary need training images{}",
-            count(Split::Validation),
-            count(Split::Test),
-            if any_split { "" } else { "; give --split-ratios a larger training share or use more images" }
-        )));
-    }
+    refuse_unusable(&prepared_images, &captions, &skipped, &splits_from, any_split)?;
 
-    let mut splits: BTreeMap<String, SplitCounts> = BTreeMap::new();
-    for image in &prepared_images {
-        splits.entry(image.split.name().into()).or_default().images += 1;
-    }
-    for caption in &captions {
-        splits.entry(prepared_images[caption.image].split.name().into()).or_default().captions += 1;
-    }
+    let splits = split_counts(&prepared_images, &captions);
     let manifest = Manifest {
         layout_version: LAYOUT_VERSION,
         name: options.name.clone(),
@@ -281,6 +214,114 @@ pub fn prepare(
     dataset.write_tables(staging.path(), &options.extra_files)?;
     dataset.root = staging.commit()?;
     Ok(dataset)
+}
+
+/// What the image checks kept and skipped: the prepared images, each group's row among them
+/// (`None` when skipped), and why each skipped image was.
+struct CheckedImages {
+    prepared: Vec<PreparedImage>,
+    image_row: Vec<Option<usize>>,
+    skipped: Vec<SkippedImage>,
+}
+
+/// Checks (and resizes into `staging`) every group's image in parallel; a bad image is an error
+/// with `options.strict`, else skipped with its reason, as is an image in no official split.
+fn check_images(
+    groups: &[ImageGroup],
+    images: &ImageSource,
+    options: &PrepareOptions,
+    staging: &Path,
+    progress: &dyn Progress,
+) -> Result<CheckedImages, DataError> {
+    progress.start_counting("checking images", groups.len() as u64, "images");
+    let checked: Vec<Result<Checked, ImageProblem>> = groups
+        .par_iter()
+        .map(|group| {
+            let result = check_one(group, images, options.resize, staging);
+            progress.advance(1);
+            result
+        })
+        .collect();
+    progress.finish();
+
+    let mut skipped = Vec::new();
+    let mut prepared_images = Vec::new();
+    let mut image_row = vec![None; groups.len()];
+    for (g, (group, result)) in groups.iter().zip(checked).enumerate() {
+        let reason = match (&result, group.split) {
+            (Err(problem), _) => {
+                if options.strict {
+                    // Named by its path when it is a file of the images folder.
+                    let image = match images {
+                        ImageSource::Folder(folder) => folder.join(&group.id).display().to_string(),
+                        ImageSource::Bytes(_) => group.id.clone(),
+                    };
+                    return Err(DataError::Image { image, problem: problem.clone() });
+                }
+                problem.to_string()
+            }
+            (Ok(_), None) => "in no official split".to_string(),
+            (Ok(_), Some(_)) => String::new(),
+        };
+        match (result, group.split) {
+            (Ok(c), Some(split)) if reason.is_empty() => {
+                image_row[g] = Some(prepared_images.len());
+                prepared_images.push(PreparedImage {
+                    id: group.id.clone(),
+                    split,
+                    path: c.path,
+                    width: c.width,
+                    height: c.height,
+                    resized: c.resized,
+                    stamp: Some(c.stamp),
+                });
+            }
+            _ => skipped.push(SkippedImage { image: group.id.clone(), reason, captions: group.records.len() }),
+        }
+    }
+
+    Ok(CheckedImages { prepared: prepared_images, image_row, skipped })
+}
+
+/// Refuses a dataset with no usable captioned image, or none in the training split.
+fn refuse_unusable(
+    prepared_images: &[PreparedImage],
+    captions: &[PreparedCaption],
+    skipped: &[SkippedImage],
+    splits_from: &str,
+    any_split: bool,
+) -> Result<(), DataError> {
+    if captions.is_empty() {
+        return Err(DataError::Invalid(format!(
+            "no usable image with a caption ({} images skipped; first reason: {})",
+            skipped.len(),
+            skipped.first().map_or("none", |s| s.reason.as_str())
+        )));
+    }
+    if !prepared_images.iter().any(|image| image.split == Split::Train) {
+        let count = |split| prepared_images.iter().filter(|image| image.split == split).count();
+        return Err(DataError::Invalid(format!(
+            "no usable image is in the training split ({} validation, {} test; splits {splits_from}): training and \
+             the vocabulary need training images{}",
+            count(Split::Validation),
+            count(Split::Test),
+            if any_split { "" } else { "; give --split-ratios a larger training share or use more images" }
+        )));
+    }
+
+    Ok(())
+}
+
+/// Images and captions per split.
+fn split_counts(prepared_images: &[PreparedImage], captions: &[PreparedCaption]) -> BTreeMap<String, SplitCounts> {
+    let mut splits: BTreeMap<String, SplitCounts> = BTreeMap::new();
+    for image in prepared_images {
+        splits.entry(image.split.name().into()).or_default().images += 1;
+    }
+    for caption in captions {
+        splits.entry(prepared_images[caption.image].split.name().into()).or_default().captions += 1;
+    }
+    splits
 }
 
 /// Checks that `out` may be written: absent, empty or a prepared dataset holding nothing but its

@@ -155,6 +155,25 @@ fn upsampled(weights: &[f32], grid: GridGeometry, side: u32, x: u32, y: u32) -> 
     upper * (1.0 - dy) + lower * dy
 }
 
+/// The map file name of each image, `NAME.attention.png` (`NAME-2`, … for images of the same
+/// name from other folders, in order).
+pub fn map_file_names(files: &[std::path::PathBuf]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    files
+        .iter()
+        .map(|path| {
+            let stem = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+            let mut name = stem.clone();
+            let mut k = 2;
+            while !taken.insert(name.clone()) {
+                name = format!("{stem}-{k}");
+                k += 1;
+            }
+            format!("{name}.attention.png")
+        })
+        .collect()
+}
+
 /// The share of a word's attention inside a box of a square image of `side` pixels (`left`,
 /// `top`, `right`, `bottom` in pixels): the weights upsampled to the image as the maps draw them
 /// (bilinear between the cells' centres, placed by `grid`), summed over the pixels whose centres

@@ -150,6 +150,29 @@ impl Captioner {
         Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size, source })
     }
 
+    /// Loads the PyTorch original's checkpoint file (its `my_checkpoint.pth.tar`, or a
+    /// safetensors file with its names) with the vocabulary the original builds from `captions`
+    /// (its captions.txt) at `threshold`: [`from_original`](Self::from_original).
+    ///
+    /// # Errors
+    /// [`InferError`] naming the file that cannot be read or does not fit.
+    pub fn from_original_files(
+        checkpoint: &Path,
+        captions: &Path,
+        threshold: usize,
+        device: &Device,
+    ) -> Result<Self, InferError> {
+        let vocabulary = crate::original_vocabulary(captions, threshold)?;
+        let tensors = if checkpoint.extension().is_some_and(|e| e == "safetensors") {
+            candle_core::safetensors::load(checkpoint, &Device::Cpu)
+                .map_err(|e| InferError::Weights(format!("{}: {e}", checkpoint.display())))?
+        } else {
+            // Its errors name the file.
+            caption_model::read_original_checkpoint(checkpoint).map_err(|e| InferError::Weights(e.to_string()))?
+        };
+        Self::from_original(&tensors, vocabulary, &checkpoint.display().to_string(), device)
+    }
+
     /// Checks a beam width against the model: at least 1, and fewer hypotheses than the
     /// vocabulary has ids (a wider beam holds nothing more, and the search needs a word to
     /// extend each hypothesis with).

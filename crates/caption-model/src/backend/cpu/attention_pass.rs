@@ -140,6 +140,13 @@ struct Weights<'a> {
     fc: (&'a [f32], &'a [f32]),
 }
 
+impl Shape {
+    /// Columns of decoder_att, f_beta and W_hh stacked.
+    fn stacked(&self) -> usize {
+        self.attention + self.channels + 4 * self.decoder
+    }
+}
+
 impl<'a> Weights<'a> {
     fn new(s: &[&'a [f32]]) -> Self {
         Self {
@@ -193,7 +200,11 @@ struct Captions<'a> {
     lengths: &'a [usize],
 }
 
-/// The forward and backward pass ([`DecoderWithAttention::loss_gradients`]) on plain slices.
+/// The forward and backward pass ([`DecoderWithAttention::loss_gradients`]) on plain slices:
+/// what does not depend on the recurrence ([`Setup`]), the steps forward ([`forward`]), the
+/// output layer and the cross-entropy ([`output_layer`]), the doubly stochastic term
+/// ([`coverage_term`]), the steps backward ([`backward`]), then every weight's gradient
+/// ([`weight_gradients`]).
 fn attention_pass(
     shape: &Shape,
     w: &Weights,
@@ -202,94 +213,175 @@ fn attention_pass(
     mask: Option<&[f32]>,
     alpha_c: f32,
 ) -> Pass {
-    let &Captions { ids, tokens, lengths } = captions;
-    let &Shape { batch, positions: p_count, channels: c_dim, attention: a_dim, decoder: d_dim, embed: e_dim, vocab } =
-        shape;
-    let gates_dim = 4 * d_dim;
-    let input_dim = e_dim + c_dim;
-    // Captions packed longest first, as the LSTM's training pass packs them: step t holds the
-    // first `packed.step(t).len()` of them, sorted row k being the batch's `order[k]`.
-    let decode: Vec<usize> = lengths.iter().map(|l| l - 1).collect();
-    let packed = SequenceShape::packed(&decode, d_dim);
-    let order = &packed.order;
-    let steps = packed.steps();
+    let setup = Setup::new(shape, w, grid_in, captions);
+    let forward = forward(shape, w, &setup, mask);
+    let output = output_layer(shape, w, &setup, &forward);
+    let coverage = coverage_term(shape, &setup, &forward, alpha_c);
+    let backward = backward(shape, w, &setup, &forward, &output.d_outputs, &coverage.d_coverage, mask);
+    let loss = output.loss + coverage.penalty;
+    let gradients = weight_gradients(shape, &setup, &forward, backward, output.d_fc_weight, output.d_fc_bias);
+    Pass { loss, counted: setup.packed.rows(), gradients }
+}
+
+/// What the pass computes before the first step: the captions packed longest first (as the
+/// LSTM's training pass packs them: step t holds the first `packed.step(t).len()` of them, sorted
+/// row k being the batch's `order[k]`), the grids in that order and everything that does not
+/// depend on the recurrence.
+struct Setup {
+    packed: SequenceShape,
+    /// The grids, sorted.
+    grid: Vec<f32>,
+    /// `encoder_att(grid)`: batch × positions × attention.
+    projected: Vec<f32>,
+    /// Each grid's mean feature.
+    mean: Vec<f32>,
+    /// `init_h(mean)`, `init_c(mean)`.
+    h0: Vec<f32>,
+    c0: Vec<f32>,
+    /// Each packed row's input word, its embedding and its target.
+    input_words: Vec<usize>,
+    inputs: Vec<f32>,
+    targets: Vec<usize>,
+    /// The LSTM input weights' embedding columns and context columns (4·decoder × embed, × channels).
+    w_ie: Vec<f32>,
+    w_iz: Vec<f32>,
+    /// The context columns transposed.
+    w_iz_t: Vec<f32>,
+    /// The embeddings' share of the gates, biases included.
+    embedded_gates: Vec<f32>,
+    /// decoder_att, f_beta and W_hh stacked (one product of the state per step, each way), and
+    /// transposed.
+    stacked: Vec<f32>,
+    stacked_t: Vec<f32>,
+}
+
+impl Setup {
+    fn new(shape: &Shape, w: &Weights, grid_in: &[f32], captions: &Captions) -> Self {
+        let &Captions { ids, tokens, lengths } = captions;
+        let &Shape {
+            batch, positions: p_count, channels: c_dim, attention: a_dim, decoder: d_dim, embed: e_dim, ..
+        } = shape;
+        let (gates_dim, input_dim) = (4 * d_dim, e_dim + c_dim);
+        let decode: Vec<usize> = lengths.iter().map(|l| l - 1).collect();
+        let packed = SequenceShape::packed(&decode, d_dim);
+        let order = &packed.order;
+        let (steps, rows_total) = (packed.steps(), packed.rows());
+        let grid_size = p_count * c_dim;
+        let mut grid = vec![0.0f32; batch * grid_size];
+        grid.par_chunks_mut(grid_size)
+            .zip(order)
+            .for_each(|(g, &b)| g.copy_from_slice(&grid_in[b * grid_size..][..grid_size]));
+
+        let mut projected = vec![0.0; batch * p_count * a_dim];
+        let encoder_att_t = transposed(w.encoder_att.0, a_dim, c_dim);
+        linear(&mut projected, &grid, batch * p_count, &encoder_att_t, c_dim, w.encoder_att.1);
+        let mut mean = vec![0.0; batch * c_dim];
+        for (m, g) in mean.chunks_exact_mut(c_dim).zip(grid.chunks_exact(grid_size)) {
+            for position in g.chunks_exact(c_dim) {
+                m.iter_mut().zip(position).for_each(|(m, x)| *m += x);
+            }
+            m.iter_mut().for_each(|m| *m /= p_count as f32);
+        }
+        let mut h0 = vec![0.0; batch * d_dim];
+        let mut c0 = vec![0.0; batch * d_dim];
+        linear(&mut h0, &mean, batch, &transposed(w.init_h.0, d_dim, c_dim), c_dim, w.init_h.1);
+        linear(&mut c0, &mean, batch, &transposed(w.init_c.0, d_dim, c_dim), c_dim, w.init_c.1);
+        let word = |t: usize, k: usize| ids[order[k] * tokens + t] as usize;
+        let mut input_words = vec![0usize; rows_total];
+        let mut inputs = vec![0.0; rows_total * e_dim];
+        let mut targets = vec![0usize; rows_total];
+        for t in 0..steps {
+            for (k, row) in packed.step(t).enumerate() {
+                input_words[row] = word(t, k);
+                inputs[row * e_dim..][..e_dim].copy_from_slice(&w.embedding[word(t, k) * e_dim..][..e_dim]);
+                targets[row] = word(t + 1, k);
+            }
+        }
+        let (mut w_ie, mut w_iz) = (vec![0.0; gates_dim * e_dim], vec![0.0; gates_dim * c_dim]);
+        for (g, row) in w.weight_ih.chunks_exact(input_dim).enumerate() {
+            w_ie[g * e_dim..][..e_dim].copy_from_slice(&row[..e_dim]);
+            w_iz[g * c_dim..][..c_dim].copy_from_slice(&row[e_dim..]);
+        }
+        let (w_ie_t, w_iz_t) = (transposed(&w_ie, gates_dim, e_dim), transposed(&w_iz, gates_dim, c_dim));
+        let gate_bias: Vec<f32> = w.bias_ih.iter().zip(w.bias_hh).map(|(a, b)| a + b).collect();
+        let mut embedded_gates = vec![0.0; rows_total * gates_dim];
+        linear(&mut embedded_gates, &inputs, rows_total, &w_ie_t, e_dim, &gate_bias);
+        let stacked_dim = shape.stacked();
+        let mut stacked = Vec::with_capacity(stacked_dim * d_dim);
+        stacked.extend_from_slice(w.decoder_att.0);
+        stacked.extend_from_slice(w.f_beta.0);
+        stacked.extend_from_slice(w.weight_hh);
+        let stacked_t = transposed(&stacked, stacked_dim, d_dim);
+        Self {
+            packed,
+            grid,
+            projected,
+            mean,
+            h0,
+            c0,
+            input_words,
+            inputs,
+            targets,
+            w_ie,
+            w_iz,
+            w_iz_t,
+            embedded_gates,
+            stacked,
+            stacked_t,
+        }
+    }
+}
+
+/// What the steps forward keep for the backward pass, per packed row.
+struct Forward {
+    previous_h: Vec<f32>,
+    previous_c: Vec<f32>,
+    gates: Vec<f32>,
+    cell_tanh: Vec<f32>,
+    queries: Vec<f32>,
+    alphas: Vec<f32>,
+    contexts: Vec<f32>,
+    gate_values: Vec<f32>,
+    gated: Vec<f32>,
+    /// The states after the dropout before the output layer.
+    outputs: Vec<f32>,
+}
+
+/// The steps forward: per step, attention row by row, the gates, the LSTM cell, the dropout.
+fn forward(shape: &Shape, w: &Weights, setup: &Setup, mask: Option<&[f32]>) -> Forward {
+    let &Shape { batch, positions: p_count, channels: c_dim, attention: a_dim, decoder: d_dim, .. } = shape;
+    let (gates_dim, stacked_dim, grid_size) = (4 * d_dim, shape.stacked(), p_count * c_dim);
+    let Setup { packed, grid, projected, embedded_gates, w_iz_t, stacked_t, .. } = setup;
     let rows_total = packed.rows();
-    let grid_size = p_count * c_dim;
-    // The grids in sorted order.
-    let mut grid = vec![0.0f32; batch * grid_size];
-    grid.par_chunks_mut(grid_size)
-        .zip(order)
-        .for_each(|(g, &b)| g.copy_from_slice(&grid_in[b * grid_size..][..grid_size]));
-
-    // Everything that does not depend on the recurrence.
-    let mut projected = vec![0.0; batch * p_count * a_dim];
-    linear(&mut projected, &grid, batch * p_count, &transposed(w.encoder_att.0, a_dim, c_dim), c_dim, w.encoder_att.1);
-    let mut mean = vec![0.0; batch * c_dim];
-    for (m, g) in mean.chunks_exact_mut(c_dim).zip(grid.chunks_exact(grid_size)) {
-        for position in g.chunks_exact(c_dim) {
-            m.iter_mut().zip(position).for_each(|(m, x)| *m += x);
-        }
-        m.iter_mut().for_each(|m| *m /= p_count as f32);
-    }
-    let mut h = vec![0.0; batch * d_dim];
-    let mut c = vec![0.0; batch * d_dim];
-    linear(&mut h, &mean, batch, &transposed(w.init_h.0, d_dim, c_dim), c_dim, w.init_h.1);
-    linear(&mut c, &mean, batch, &transposed(w.init_c.0, d_dim, c_dim), c_dim, w.init_c.1);
-    // The input word of each packed row and its target.
-    let word = |t: usize, k: usize| ids[order[k] * tokens + t] as usize;
-    let mut inputs = vec![0.0; rows_total * e_dim];
-    let mut targets = vec![0usize; rows_total];
-    for t in 0..steps {
-        for (k, row) in packed.step(t).enumerate() {
-            inputs[row * e_dim..][..e_dim].copy_from_slice(&w.embedding[word(t, k) * e_dim..][..e_dim]);
-            targets[row] = word(t + 1, k);
-        }
-    }
-    // The LSTM input weights split into the embedding's columns and the context's, transposed.
-    let (mut w_ie, mut w_iz) = (vec![0.0; gates_dim * e_dim], vec![0.0; gates_dim * c_dim]);
-    for (g, row) in w.weight_ih.chunks_exact(input_dim).enumerate() {
-        w_ie[g * e_dim..][..e_dim].copy_from_slice(&row[..e_dim]);
-        w_iz[g * c_dim..][..c_dim].copy_from_slice(&row[e_dim..]);
-    }
-    let (w_ie_t, w_iz_t) = (transposed(&w_ie, gates_dim, e_dim), transposed(&w_iz, gates_dim, c_dim));
-    let gate_bias: Vec<f32> = w.bias_ih.iter().zip(w.bias_hh).map(|(a, b)| a + b).collect();
-    let mut embedded_gates = vec![0.0; rows_total * gates_dim];
-    linear(&mut embedded_gates, &inputs, rows_total, &w_ie_t, e_dim, &gate_bias);
-    // decoder_att, f_beta and W_hh stacked: one product of the state per step, each way.
-    let stacked_dim = a_dim + c_dim + gates_dim;
-    let mut stacked = Vec::with_capacity(stacked_dim * d_dim);
-    stacked.extend_from_slice(w.decoder_att.0);
-    stacked.extend_from_slice(w.f_beta.0);
-    stacked.extend_from_slice(w.weight_hh);
-    let stacked_t = transposed(&stacked, stacked_dim, d_dim);
-
-    // Forward, step by step, keeping what the backward pass reads.
-    let mut previous_h = vec![0.0; rows_total * d_dim];
-    let mut previous_c = vec![0.0; rows_total * d_dim];
-    let mut gates = vec![0.0; rows_total * gates_dim];
-    let mut cell_tanh = vec![0.0; rows_total * d_dim];
-    let mut queries = vec![0.0; rows_total * a_dim];
-    let mut alphas = vec![0.0; rows_total * p_count];
-    let mut contexts = vec![0.0; rows_total * c_dim];
-    let mut gate_values = vec![0.0; rows_total * c_dim];
-    let mut gated = vec![0.0; rows_total * c_dim];
-    let mut outputs = vec![0.0; rows_total * d_dim];
+    let (mut h, mut c) = (setup.h0.clone(), setup.c0.clone());
+    let mut f = Forward {
+        previous_h: vec![0.0; rows_total * d_dim],
+        previous_c: vec![0.0; rows_total * d_dim],
+        gates: vec![0.0; rows_total * gates_dim],
+        cell_tanh: vec![0.0; rows_total * d_dim],
+        queries: vec![0.0; rows_total * a_dim],
+        alphas: vec![0.0; rows_total * p_count],
+        contexts: vec![0.0; rows_total * c_dim],
+        gate_values: vec![0.0; rows_total * c_dim],
+        gated: vec![0.0; rows_total * c_dim],
+        outputs: vec![0.0; rows_total * d_dim],
+    };
     let mut state_products = vec![0.0; batch * stacked_dim];
-    for t in 0..steps {
+    for t in 0..packed.steps() {
         let (n, start) = (packed.step(t).len(), packed.step(t).start);
         let rows = start..start + n;
-        previous_h[rows.start * d_dim..rows.end * d_dim].copy_from_slice(&h[..n * d_dim]);
-        previous_c[rows.start * d_dim..rows.end * d_dim].copy_from_slice(&c[..n * d_dim]);
+        f.previous_h[rows.start * d_dim..rows.end * d_dim].copy_from_slice(&h[..n * d_dim]);
+        f.previous_c[rows.start * d_dim..rows.end * d_dim].copy_from_slice(&c[..n * d_dim]);
         let products = &mut state_products[..n * stacked_dim];
-        matmul(products, false, View::rows(&h, n, d_dim), View::rows(&stacked_t, d_dim, stacked_dim));
+        matmul(products, false, View::rows(&h, n, d_dim), View::rows(stacked_t, d_dim, stacked_dim));
         // Attention, row by row in parallel: the query, the scores, softmax, the context, the gate.
         let full_att = w.full_att;
-        queries[rows.start * a_dim..rows.end * a_dim]
+        f.queries[rows.start * a_dim..rows.end * a_dim]
             .par_chunks_mut(a_dim)
-            .zip(alphas[rows.start * p_count..rows.end * p_count].par_chunks_mut(p_count))
-            .zip(contexts[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
-            .zip(gate_values[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
-            .zip(gated[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
+            .zip(f.alphas[rows.start * p_count..rows.end * p_count].par_chunks_mut(p_count))
+            .zip(f.contexts[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
+            .zip(f.gate_values[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
+            .zip(f.gated[rows.start * c_dim..rows.end * c_dim].par_chunks_mut(c_dim))
             .enumerate()
             .for_each(|(k, ((((query, alpha), context), gate), gated))| {
                 let product = &products[k * stacked_dim..][..stacked_dim];
@@ -312,74 +404,127 @@ fn attention_pass(
                 gated.iter_mut().zip(gate.iter()).zip(context.iter()).for_each(|((o, g), z)| *o = g * z);
             });
         // The gates: the embedding's share, the context's, the state's.
-        let step_gates = &mut gates[rows.start * gates_dim..rows.end * gates_dim];
+        let step_gates = &mut f.gates[rows.start * gates_dim..rows.end * gates_dim];
         step_gates.copy_from_slice(&embedded_gates[rows.start * gates_dim..rows.end * gates_dim]);
         matmul(
             step_gates,
             true,
-            View::rows(&gated[rows.start * c_dim..rows.end * c_dim], n, c_dim),
-            View::rows(&w_iz_t, c_dim, gates_dim),
+            View::rows(&f.gated[rows.start * c_dim..rows.end * c_dim], n, c_dim),
+            View::rows(w_iz_t, c_dim, gates_dim),
         );
         for k in 0..n {
             let product = &products[k * stacked_dim + a_dim + c_dim..][..gates_dim];
             let row = &mut step_gates[k * gates_dim..][..gates_dim];
             row.iter_mut().zip(product).for_each(|(g, x)| *g += x);
-            let (cell, tanh_row) = (&mut c[k * d_dim..][..d_dim], &mut cell_tanh[(start + k) * d_dim..][..d_dim]);
+            let (cell, tanh_row) = (&mut c[k * d_dim..][..d_dim], &mut f.cell_tanh[(start + k) * d_dim..][..d_dim]);
             cell_forward(row, cell, tanh_row, &mut h[k * d_dim..][..d_dim]);
             // Dropout before the output layer, the mask in batch order.
-            let output = &mut outputs[(start + k) * d_dim..][..d_dim];
+            let output = &mut f.outputs[(start + k) * d_dim..][..d_dim];
             output.copy_from_slice(&h[k * d_dim..][..d_dim]);
             if let Some(mask) = mask {
-                let m = &mask[(t * batch + order[k]) * d_dim..][..d_dim];
+                let m = &mask[(t * batch + packed.order[k]) * d_dim..][..d_dim];
                 output.iter_mut().zip(m).for_each(|(o, m)| *o *= m);
             }
         }
     }
+    f
+}
 
-    // The output layer and the cross-entropy over every decoded token at once.
-    let counted = rows_total;
+/// The output layer and the cross-entropy over every decoded token at once.
+struct OutputLayer {
+    /// The mean cross-entropy.
+    loss: f32,
+    d_fc_weight: Vec<f32>,
+    d_fc_bias: Vec<f32>,
+    /// The loss's gradient for each row's output (after the dropout).
+    d_outputs: Vec<f32>,
+}
+
+fn output_layer(shape: &Shape, w: &Weights, setup: &Setup, forward: &Forward) -> OutputLayer {
+    let (d_dim, vocab, rows_total) = (shape.decoder, shape.vocab, setup.packed.rows());
     let mut scores = vec![0.0; rows_total * vocab];
     matmul(
         &mut scores,
         false,
-        View::rows(&outputs, rows_total, d_dim),
+        View::rows(&forward.outputs, rows_total, d_dim),
         View::rows(&transposed(w.fc.0, vocab, d_dim), d_dim, vocab),
     );
-    let scale = 1.0 / counted.max(1) as f32;
+    let scale = 1.0 / rows_total.max(1) as f32;
     let cross_entropy: f64 = scores
         .par_chunks_mut(vocab)
-        .zip(targets.par_iter())
+        .zip(setup.targets.par_iter())
         .map(|(row, &target)| f64::from(softmax_cross_entropy_row(row, w.fc.1, target, scale)))
         .sum();
-    let mut loss = (cross_entropy * f64::from(scale)) as f32;
-    let d_fc_weight = weight_gradient(&scores, vocab, &outputs, d_dim);
+    let loss = (cross_entropy * f64::from(scale)) as f32;
+    let d_fc_weight = weight_gradient(&scores, vocab, &forward.outputs, d_dim);
     let d_fc_bias = column_sums(&scores, vocab);
     let mut d_outputs = vec![0.0; rows_total * d_dim];
     matmul(&mut d_outputs, false, View::rows(&scores, rows_total, vocab), View::rows(w.fc.0, vocab, d_dim));
-    drop(scores);
+    OutputLayer { loss, d_fc_weight, d_fc_bias, d_outputs }
+}
 
-    // The doubly stochastic term: coverage of each position over a caption's steps.
+/// The doubly stochastic term `α_c · mean((1 − Σ_t α_t)²)` and its gradient for each α (the same
+/// at every step of a caption).
+struct Coverage {
+    penalty: f32,
+    d_coverage: Vec<f32>,
+}
+
+fn coverage_term(shape: &Shape, setup: &Setup, forward: &Forward, alpha_c: f32) -> Coverage {
+    let (batch, p_count, packed) = (shape.batch, shape.positions, &setup.packed);
     let mut coverage = vec![0.0f32; batch * p_count];
-    for t in 0..steps {
+    for t in 0..packed.steps() {
         for (k, row) in packed.step(t).enumerate() {
-            let alpha = &alphas[row * p_count..][..p_count];
+            let alpha = &forward.alphas[row * p_count..][..p_count];
             coverage[k * p_count..][..p_count].iter_mut().zip(alpha).for_each(|(s, a)| *s += a);
         }
     }
     let penalty_scale = alpha_c / (batch * p_count) as f32;
-    loss += coverage.iter().map(|s| (1.0 - s) * (1.0 - s)).sum::<f32>() * penalty_scale;
-    // d/dα of α_c · mean((1 − Σ_t α_t)²), the same at every step of a caption.
-    let d_coverage: Vec<f32> = coverage.iter().map(|s| 2.0 * (s - 1.0) * penalty_scale).collect();
+    let penalty = coverage.iter().map(|s| (1.0 - s) * (1.0 - s)).sum::<f32>() * penalty_scale;
+    let d_coverage = coverage.iter().map(|s| 2.0 * (s - 1.0) * penalty_scale).collect();
+    Coverage { penalty, d_coverage }
+}
 
-    // Backward, step by step from the last.
-    let mut d_gates = vec![0.0; rows_total * gates_dim];
-    let mut d_gate_pre = vec![0.0; rows_total * c_dim];
-    let mut d_queries = vec![0.0; rows_total * a_dim];
-    let mut d_projected = vec![0.0; batch * p_count * a_dim];
-    let mut d_full_att = vec![0.0f32; a_dim];
-    let mut d_full_att_bias = 0.0f32;
-    let mut d_h = vec![0.0; batch * d_dim];
-    let mut d_c = vec![0.0; batch * d_dim];
+/// What the steps backward give: per packed row the gates', the f_beta gate's pre-activation's
+/// and the query's gradients; the projected grid's and full_att's; the initial state's.
+struct Backward {
+    d_gates: Vec<f32>,
+    d_gate_pre: Vec<f32>,
+    d_queries: Vec<f32>,
+    d_projected: Vec<f32>,
+    d_full_att: Vec<f32>,
+    d_full_att_bias: f32,
+    d_h0: Vec<f32>,
+    d_c0: Vec<f32>,
+}
+
+/// The steps backward, from the last: the dropout, the LSTM cell, the context's share of the
+/// gates, attention row by row, the state through decoder_att, f_beta and W_hh.
+fn backward(
+    shape: &Shape,
+    w: &Weights,
+    setup: &Setup,
+    forward: &Forward,
+    d_outputs: &[f32],
+    d_coverage: &[f32],
+    mask: Option<&[f32]>,
+) -> Backward {
+    let &Shape { batch, positions: p_count, channels: c_dim, attention: a_dim, decoder: d_dim, .. } = shape;
+    let (gates_dim, stacked_dim, grid_size) = (4 * d_dim, shape.stacked(), p_count * c_dim);
+    let Setup { packed, grid, projected, w_iz, stacked, .. } = setup;
+    let (steps, rows_total) = (packed.steps(), packed.rows());
+    let mut b = Backward {
+        d_gates: vec![0.0; rows_total * gates_dim],
+        d_gate_pre: vec![0.0; rows_total * c_dim],
+        d_queries: vec![0.0; rows_total * a_dim],
+        d_projected: vec![0.0; batch * p_count * a_dim],
+        d_full_att: vec![0.0f32; a_dim],
+        d_full_att_bias: 0.0,
+        d_h0: Vec::new(),
+        d_c0: Vec::new(),
+    };
+    // The state's gradients, sorted rows; after the first step, the initial state's.
+    let (mut d_h, mut d_c) = (vec![0.0; batch * d_dim], vec![0.0; batch * d_dim]);
     let mut d_gated = vec![0.0; batch * c_dim];
     let mut d_stacked = vec![0.0; batch * stacked_dim];
     for t in (0..steps).rev() {
@@ -394,19 +539,19 @@ fn attention_pass(
             let dh = &mut d_h[k * d_dim..][..d_dim];
             match mask {
                 Some(mask) => {
-                    let m = &mask[(t * batch + order[k]) * d_dim..][..d_dim];
+                    let m = &mask[(t * batch + packed.order[k]) * d_dim..][..d_dim];
                     dh.iter_mut().zip(d_out).zip(m).for_each(|((d, o), m)| *d += o * m);
                 }
                 None => dh.iter_mut().zip(d_out).for_each(|(d, o)| *d += o),
             }
             // The LSTM cell (its state at the first step is init_c's, not zeros).
             cell_backward(
-                &gates[row * gates_dim..][..gates_dim],
-                &cell_tanh[row * d_dim..][..d_dim],
-                Some(&previous_c[row * d_dim..][..d_dim]),
+                &forward.gates[row * gates_dim..][..gates_dim],
+                &forward.cell_tanh[row * d_dim..][..d_dim],
+                Some(&forward.previous_c[row * d_dim..][..d_dim]),
                 dh,
                 &mut d_c[k * d_dim..][..d_dim],
-                &mut d_gates[row * gates_dim..][..gates_dim],
+                &mut b.d_gates[row * gates_dim..][..gates_dim],
             );
         }
         // The context's share of the gates, backward.
@@ -414,25 +559,26 @@ fn attention_pass(
         matmul(
             d_gated,
             false,
-            View::rows(&d_gates[start * gates_dim..(start + n) * gates_dim], n, gates_dim),
-            View::rows(&w_iz, gates_dim, c_dim),
+            View::rows(&b.d_gates[start * gates_dim..(start + n) * gates_dim], n, gates_dim),
+            View::rows(w_iz, gates_dim, c_dim),
         );
         // Attention backward, row by row in parallel.
-        let d_parts: Vec<(Vec<f32>, f32)> = d_gate_pre[start * c_dim..(start + n) * c_dim]
+        let d_parts: Vec<(Vec<f32>, f32)> = b.d_gate_pre[start * c_dim..(start + n) * c_dim]
             .par_chunks_mut(c_dim)
-            .zip(d_queries[start * a_dim..(start + n) * a_dim].par_chunks_mut(a_dim))
-            .zip(d_projected[..n * p_count * a_dim].par_chunks_mut(p_count * a_dim))
+            .zip(b.d_queries[start * a_dim..(start + n) * a_dim].par_chunks_mut(a_dim))
+            .zip(b.d_projected[..n * p_count * a_dim].par_chunks_mut(p_count * a_dim))
             .enumerate()
             .map(|(k, ((d_pre, d_query), d_projected))| {
                 let row = start + k;
                 let d_gated = &d_gated[k * c_dim..][..c_dim];
-                let (gate, context) = (&gate_values[row * c_dim..][..c_dim], &contexts[row * c_dim..][..c_dim]);
+                let gate = &forward.gate_values[row * c_dim..][..c_dim];
+                let context = &forward.contexts[row * c_dim..][..c_dim];
                 // The sigmoid gate.
                 for j in 0..c_dim {
                     d_pre[j] = d_gated[j] * context[j] * gate[j] * (1.0 - gate[j]);
                 }
                 // The context Σ_p α_p a_p: dα_p = (dz · a_p) + the coverage term.
-                let alpha = &alphas[row * p_count..][..p_count];
+                let alpha = &forward.alphas[row * p_count..][..p_count];
                 let g = &grid[k * grid_size..][..grid_size];
                 let mut d_alpha: Vec<f32> = g
                     .chunks_exact(c_dim)
@@ -445,7 +591,7 @@ fn attention_pass(
                 let dot: f32 = alpha.iter().zip(&d_alpha).map(|(a, d)| a * d).sum();
                 d_alpha.iter_mut().zip(alpha).for_each(|(d, a)| *d = a * (*d - dot));
                 // The scores: full_att(relu(projected + query)).
-                let query = &queries[row * a_dim..][..a_dim];
+                let query = &forward.queries[row * a_dim..][..a_dim];
                 let projected = &projected[k * p_count * a_dim..][..p_count * a_dim];
                 let mut d_w = vec![0.0f32; a_dim];
                 let mut d_bias = 0.0;
@@ -468,85 +614,94 @@ fn attention_pass(
             })
             .collect();
         for (d_w, d_bias) in d_parts {
-            d_full_att.iter_mut().zip(&d_w).for_each(|(a, b)| *a += b);
-            d_full_att_bias += d_bias;
+            b.d_full_att.iter_mut().zip(&d_w).for_each(|(a, b)| *a += b);
+            b.d_full_att_bias += d_bias;
         }
         // The state's gradient through decoder_att, f_beta and W_hh, stacked as forward.
         let d_stacked = &mut d_stacked[..n * stacked_dim];
         for k in 0..n {
-            let row = start + k;
-            let out = &mut d_stacked[k * stacked_dim..][..stacked_dim];
-            out[..a_dim].copy_from_slice(&d_queries[row * a_dim..][..a_dim]);
-            out[a_dim..a_dim + c_dim].copy_from_slice(&d_gate_pre[row * c_dim..][..c_dim]);
-            out[a_dim + c_dim..].copy_from_slice(&d_gates[row * gates_dim..][..gates_dim]);
+            stacked_row(shape, &b, start + k, &mut d_stacked[k * stacked_dim..][..stacked_dim]);
         }
         matmul(
             &mut d_h[..n * d_dim],
             false,
             View::rows(d_stacked, n, stacked_dim),
-            View::rows(&stacked, stacked_dim, d_dim),
+            View::rows(stacked, stacked_dim, d_dim),
         );
     }
+    (b.d_h0, b.d_c0) = (d_h, d_c);
+    b
+}
 
-    // Weight gradients over every step at once.
+/// A packed row's gradient for the stacked product of the state (decoder_att's query, f_beta's
+/// pre-activation, the gates) into `out`.
+fn stacked_row(shape: &Shape, backward: &Backward, row: usize, out: &mut [f32]) {
+    let (a_dim, c_dim, gates_dim) = (shape.attention, shape.channels, 4 * shape.decoder);
+    out[..a_dim].copy_from_slice(&backward.d_queries[row * a_dim..][..a_dim]);
+    out[a_dim..a_dim + c_dim].copy_from_slice(&backward.d_gate_pre[row * c_dim..][..c_dim]);
+    out[a_dim + c_dim..].copy_from_slice(&backward.d_gates[row * gates_dim..][..gates_dim]);
+}
+
+/// Every parameter's gradient, in [`DecoderWithAttention::named_parameters`] order, from the
+/// steps backward over every packed row at once.
+fn weight_gradients(
+    shape: &Shape,
+    setup: &Setup,
+    forward: &Forward,
+    b: Backward,
+    d_fc_weight: Vec<f32>,
+    d_fc_bias: Vec<f32>,
+) -> Vec<Vec<f32>> {
+    let &Shape { channels: c_dim, attention: a_dim, decoder: d_dim, embed: e_dim, vocab, .. } = shape;
+    let (gates_dim, input_dim, stacked_dim) = (4 * d_dim, e_dim + c_dim, shape.stacked());
+    let rows_total = setup.packed.rows();
     let mut d_stacked_all = vec![0.0; rows_total * stacked_dim];
     for row in 0..rows_total {
-        let out = &mut d_stacked_all[row * stacked_dim..][..stacked_dim];
-        out[..a_dim].copy_from_slice(&d_queries[row * a_dim..][..a_dim]);
-        out[a_dim..a_dim + c_dim].copy_from_slice(&d_gate_pre[row * c_dim..][..c_dim]);
-        out[a_dim + c_dim..].copy_from_slice(&d_gates[row * gates_dim..][..gates_dim]);
+        stacked_row(shape, &b, row, &mut d_stacked_all[row * stacked_dim..][..stacked_dim]);
     }
-    let d_state_weights = weight_gradient(&d_stacked_all, stacked_dim, &previous_h, d_dim);
+    let d_state_weights = weight_gradient(&d_stacked_all, stacked_dim, &forward.previous_h, d_dim);
     let (d_decoder_att, rest) = d_state_weights.split_at(a_dim * d_dim);
     let (d_f_beta, d_weight_hh) = rest.split_at(c_dim * d_dim);
-    let d_embedded = weight_gradient(&d_gates, gates_dim, &inputs, e_dim);
-    let d_context_weights = weight_gradient(&d_gates, gates_dim, &gated, c_dim);
+    let d_embedded = weight_gradient(&b.d_gates, gates_dim, &setup.inputs, e_dim);
+    let d_context_weights = weight_gradient(&b.d_gates, gates_dim, &forward.gated, c_dim);
     let mut d_weight_ih = vec![0.0; gates_dim * input_dim];
     for (g, row) in d_weight_ih.chunks_exact_mut(input_dim).enumerate() {
         row[..e_dim].copy_from_slice(&d_embedded[g * e_dim..][..e_dim]);
         row[e_dim..].copy_from_slice(&d_context_weights[g * c_dim..][..c_dim]);
     }
-    let d_gate_bias = column_sums(&d_gates, gates_dim);
-    // The embedding: each input word's row gathers its rows' gradient.
+    let d_gate_bias = column_sums(&b.d_gates, gates_dim);
+    // The embedding: each input word's row gathers its rows' gradient (rows in step order).
     let mut d_inputs = vec![0.0; rows_total * e_dim];
-    matmul(&mut d_inputs, false, View::rows(&d_gates, rows_total, gates_dim), View::rows(&w_ie, gates_dim, e_dim));
+    let w_ie = View::rows(&setup.w_ie, gates_dim, e_dim);
+    matmul(&mut d_inputs, false, View::rows(&b.d_gates, rows_total, gates_dim), w_ie);
     let mut d_embedding = vec![0.0; vocab * e_dim];
-    for t in 0..steps {
-        for (k, row) in packed.step(t).enumerate() {
-            let source = &d_inputs[row * e_dim..][..e_dim];
-            d_embedding[word(t, k) * e_dim..][..e_dim].iter_mut().zip(source).for_each(|(d, s)| *d += s);
-        }
+    for (row, &word) in setup.input_words.iter().enumerate() {
+        let source = &d_inputs[row * e_dim..][..e_dim];
+        d_embedding[word * e_dim..][..e_dim].iter_mut().zip(source).for_each(|(d, s)| *d += s);
     }
-    // The initial state from the mean feature.
-    let d_init_h = weight_gradient(&d_h, d_dim, &mean, c_dim);
-    let d_init_c = weight_gradient(&d_c, d_dim, &mean, c_dim);
-    // The grid's projection.
-    let d_encoder_att = weight_gradient(&d_projected, a_dim, &grid, c_dim);
-    Pass {
-        loss,
-        counted,
-        gradients: vec![
-            d_encoder_att,
-            column_sums(&d_projected, a_dim),
-            d_decoder_att.to_vec(),
-            column_sums(&d_queries, a_dim),
-            d_full_att,
-            vec![d_full_att_bias],
-            d_embedding,
-            d_weight_ih,
-            d_weight_hh.to_vec(),
-            d_gate_bias.clone(),
-            d_gate_bias,
-            d_init_h,
-            column_sums(&d_h, d_dim),
-            d_init_c,
-            column_sums(&d_c, d_dim),
-            d_f_beta.to_vec(),
-            column_sums(&d_gate_pre, c_dim),
-            d_fc_weight,
-            d_fc_bias,
-        ],
-    }
+    vec![
+        // The grid's projection.
+        weight_gradient(&b.d_projected, a_dim, &setup.grid, c_dim),
+        column_sums(&b.d_projected, a_dim),
+        d_decoder_att.to_vec(),
+        column_sums(&b.d_queries, a_dim),
+        b.d_full_att,
+        vec![b.d_full_att_bias],
+        d_embedding,
+        d_weight_ih,
+        d_weight_hh.to_vec(),
+        d_gate_bias.clone(),
+        d_gate_bias,
+        // The initial state from the mean feature.
+        weight_gradient(&b.d_h0, d_dim, &setup.mean, c_dim),
+        column_sums(&b.d_h0, d_dim),
+        weight_gradient(&b.d_c0, d_dim, &setup.mean, c_dim),
+        column_sums(&b.d_c0, d_dim),
+        d_f_beta.to_vec(),
+        column_sums(&b.d_gate_pre, c_dim),
+        d_fc_weight,
+        d_fc_bias,
+    ]
 }
 
 /// `x ← softmax(x)`.
