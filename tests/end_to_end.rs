@@ -42,11 +42,28 @@ fn prepare_train_score_caption_and_resume() {
     assert!(run.join("best/model.safetensors").is_file() && run.join("config.toml").is_file());
     assert!(run.join("loss.png").is_file() && run.join("bleu.png").is_file());
 
-    let report = dir.path().join("report.html");
+    scores_with_the_checkpoint(dir.path(), &data, &run);
+    captions_with_the_checkpoint(&data, &run);
+    exports_for_pytorch(dir.path(), &data, &run);
+
+    // Resuming with more epochs continues where the run stopped.
+    let out = ok(train(&data, &run, &["--epochs", "3", "--resume"]).output().unwrap());
+    assert!(out.contains("resuming from") && out.contains("epoch 3/3") && !out.contains("epoch 1/3"), "{out}");
+    assert!(!out.contains("TF32"), "TF32 is asked for each time: {out}");
+    // Without --resume, a run folder with checkpoints is refused.
+    let output = train(&data, &run, &["--epochs", "3"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
+}
+
+/// `bleu --checkpoint` on the trained run: the scores, the files, the report (in a browser), and
+/// nltk's arithmetic equal to the file path's.
+fn scores_with_the_checkpoint(dir: &Path, data: &Path, run: &Path) {
+    let report = dir.join("report.html");
     let out = ok(xtask(&["bleu", "--checkpoint"])
-        .arg(&run)
+        .arg(run)
         .arg("--data")
-        .arg(&data)
+        .arg(data)
         .args(["--split", "validation", "--device", "cpu", "--json", "--report"])
         .arg(&report)
         .output()
@@ -65,18 +82,18 @@ fn prepare_train_score_caption_and_resume() {
     // The page renders in a browser: every thumbnail decoded and drawn, the metric table laid out.
     browser::check_report(&report, results.as_array().unwrap().len(), 2, 7);
     // The check can fail: the same page with its thumbnails' bytes damaged does not pass.
-    let damaged = dir.path().join("damaged.html");
+    let damaged = dir.join("damaged.html");
     std::fs::write(&damaged, html.replace("\"thumb\":\"/9j/", "\"thumb\":\"AAAA")).unwrap();
     let caught = std::panic::catch_unwind(|| browser::check_report(&damaged, results.as_array().unwrap().len(), 2, 7));
     assert!(caught.is_err(), "a page with undecodable thumbnails passed the browser check");
 
     // --compat with a checkpoint: nltk's arithmetic and smoothing, the same numbers the file
     // path gives for the captions it wrote.
-    let nltk_dir = dir.path().join("nltk");
+    let nltk_dir = dir.join("nltk");
     let out = ok(xtask(&["bleu", "--checkpoint"])
-        .arg(&run)
+        .arg(run)
         .arg("--data")
-        .arg(&data)
+        .arg(data)
         .args([
             "--split",
             "validation",
@@ -102,10 +119,10 @@ fn prepare_train_score_caption_and_resume() {
         let record = serde_json::json!({"id": v["image"], "hypothesis": v["caption"], "references": v["references"]});
         jsonl.push_str(&format!("{record}\n"));
     }
-    std::fs::write(dir.path().join("nltk.jsonl"), jsonl).unwrap();
+    std::fs::write(dir.join("nltk.jsonl"), jsonl).unwrap();
     let out =
         ok(xtask(&["bleu", "--tokenize", "spacy", "--compat", "nltk", "--smoothing", "method1", "--json", "--input"])
-            .arg(dir.path().join("nltk.jsonl"))
+            .arg(dir.join("nltk.jsonl"))
             .output()
             .unwrap());
     let from_file: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
@@ -114,12 +131,15 @@ fn prepare_train_score_caption_and_resume() {
         let key = format!("bleu_{n}");
         assert_eq!(nltk[&key].as_f64(), from_file[&key].as_f64(), "{key}: {nltk} vs {from_file}");
     }
+}
 
+/// `caption` with the trained run: greedy, beam and n-best, paths from standard input.
+fn captions_with_the_checkpoint(data: &Path, run: &Path) {
     // Captions use the vocabulary of the dataset.
     let vocabulary = caption_text::Vocabulary::load(&data.join("tokenizer.json")).unwrap();
     let images = data.join("images");
     let out = ok(xtask(&["caption", "--checkpoint"])
-        .arg(&run)
+        .arg(run)
         .arg(&images)
         .args(["--device", "cpu", "--beam", "2", "--tokens"])
         .output()
@@ -136,12 +156,12 @@ fn prepare_train_score_caption_and_resume() {
     let paths = listed.iter().map(|p| format!("{}\n", p.display())).collect::<String>();
     let mut n_best = xtask(&["caption", "--device", "cpu", "--json", "--beam", "3", "--num-captions", "3", "-"]);
     let child =
-        n_best.arg("--checkpoint").arg(&run).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        n_best.arg("--checkpoint").arg(run).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
     let mut child = child.spawn().unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), paths.as_bytes()).unwrap();
     let n_best = ok(child.wait_with_output().unwrap());
     let beam = ok(xtask(&["caption", "--device", "cpu", "--json", "--beam", "3", "--checkpoint"])
-        .arg(&run)
+        .arg(run)
         .args(&listed)
         .output()
         .unwrap());
@@ -161,12 +181,18 @@ fn prepare_train_score_caption_and_resume() {
             assert_eq!(caption["caption"], caption_text::detokenize(&tokens).as_str());
         }
     }
+}
 
+/// `export --pytorch`: the files, the configuration, the counters, the same captions; a second
+/// export replaces the first, a folder with someone else's file is refused.
+fn exports_for_pytorch(dir: &Path, data: &Path, run: &Path) {
+    let vocabulary = caption_text::Vocabulary::load(&data.join("tokenizer.json")).unwrap();
+    let images = data.join("images");
     // Export for PyTorch: the files, the configuration in config.json and in the model file's
     // metadata, BatchNorm counters for a strict load; the export captions here as the run does;
     // a second export replaces the first, a folder with someone else's file is refused.
-    let export = dir.path().join("export");
-    let out = ok(xtask(&["export", "--checkpoint"]).arg(&run).arg("--pytorch").arg(&export).output().unwrap());
+    let export = dir.join("export");
+    let out = ok(xtask(&["export", "--checkpoint"]).arg(run).arg("--pytorch").arg(&export).output().unwrap());
     assert!(out.contains("caption in PyTorch: python"), "{out}");
     for file in ["model.safetensors", "config.json", "vocab.json", "tokenizer.json", "caption.py"] {
         assert!(export.join(file).is_file(), "{file} missing");
@@ -194,23 +220,14 @@ fn prepare_train_score_caption_and_resume() {
             .output()
             .unwrap())
     };
-    let from_run = caption_with(&run);
+    let from_run = caption_with(run);
     assert_eq!(caption_with(&export), from_run);
     assert_eq!(caption_with(&export.join("model.safetensors")), from_run);
-    ok(xtask(&["export", "--checkpoint"]).arg(&run).arg("--pytorch").arg(&export).output().unwrap());
+    ok(xtask(&["export", "--checkpoint"]).arg(run).arg("--pytorch").arg(&export).output().unwrap());
     std::fs::write(export.join("notes.txt"), "mine").unwrap();
-    let refused = xtask(&["export", "--checkpoint"]).arg(&run).arg("--pytorch").arg(&export).output().unwrap();
+    let refused = xtask(&["export", "--checkpoint"]).arg(run).arg("--pytorch").arg(&export).output().unwrap();
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("notes.txt"));
     assert_eq!(std::fs::read_to_string(export.join("notes.txt")).unwrap(), "mine");
-
-    // Resuming with more epochs continues where the run stopped.
-    let out = ok(train(&data, &run, &["--epochs", "3", "--resume"]).output().unwrap());
-    assert!(out.contains("resuming from") && out.contains("epoch 3/3") && !out.contains("epoch 1/3"), "{out}");
-    assert!(!out.contains("TF32"), "TF32 is asked for each time: {out}");
-    // Without --resume, a run folder with checkpoints is refused.
-    let output = train(&data, &run, &["--epochs", "3"]).output().unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
 }
 
 #[test]

@@ -222,8 +222,16 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
     let (data, run) = trained_run(root);
     let image = data.join("images/shapes_00000.png");
 
+    bad_numbers(root, &data, &run, &image);
+    endless_inputs(root, &data, &run, &image);
+    awkward_file_names(root, &run, &image);
+    broken_files(root, &data, &run, &image);
+}
+
+/// Numbers out of range, where they enter: each a named error.
+fn bad_numbers(root: &Path, data: &Path, run: &Path, image: &Path) {
     // Numbers, where they enter.
-    let with = |extra: &[&str]| caption(&run).args(extra).arg(&image).output().unwrap();
+    let with = |extra: &[&str]| caption(run).args(extra).arg(image).output().unwrap();
     refused_by_parser(with(&["--beam", "0"]), "a beam keeps 1 to 256");
     refused_by_parser(with(&["--beam", "1000000"]), "a beam keeps 1 to 256");
     refused_by_parser(with(&["--num-captions", "300"]), "1..=256");
@@ -248,21 +256,25 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
         ("--checkpoint-every", "0", "checkpoint_every"),
         ("--cnn-lr", "inf", "cnn_learning_rate"),
     ] {
-        fails_saying(train(&data, &other_run, &[flag, value]).output().unwrap(), words);
+        fails_saying(train(data, &other_run, &[flag, value]).output().unwrap(), words);
     }
-    fails_saying(train(&data, &other_run, &["--cache-float16"]).output().unwrap(), "cache_float16");
+    fails_saying(train(data, &other_run, &["--cache-float16"]).output().unwrap(), "cache_float16");
     let weights = run.join("best/model.safetensors");
     let mut batch0 = xtask(&["features", "--batch", "0", "--weights"]);
     refused_by_parser(
-        batch0.arg(&weights).arg("--images").arg(&image).arg("--out").arg(root.join("f")).output().unwrap(),
+        batch0.arg(&weights).arg("--images").arg(image).arg("--out").arg(root.join("f")).output().unwrap(),
         "--batch",
     );
+}
 
+/// Endless inputs (/dev/zero, a FIFO, a line of 10 MB): each refused at once, by name.
+fn endless_inputs(root: &Path, data: &Path, run: &Path, image: &Path) {
+    let other_run = root.join("run2");
     // Endless inputs: /dev/zero and a FIFO through every command that reads a file, each
     // answered at once.
     let started = Instant::now();
     let zero = Path::new("/dev/zero");
-    fails_saying(with_stdin(caption(&run).arg("-"), zero), "line 1");
+    fails_saying(with_stdin(caption(run).arg("-"), zero), "line 1");
     fails_saying(xtask(&["tokenize", "/dev/zero"]).output().unwrap(), "not a regular file");
     fails_saying(with_stdin(&mut xtask(&["tokenize"]), zero), "line 1");
     fails_saying(xtask(&["bleu", "--input", "/dev/zero"]).output().unwrap(), "not a regular file");
@@ -277,44 +289,47 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
         xtask(&["bleu", "--results", "/dev/zero", "--annotations"]).arg(&annotations).output().unwrap(),
         "not a regular file",
     );
-    fails_saying(train(&data, &other_run, &["--config", "/dev/zero"]).output().unwrap(), "not a regular file");
+    fails_saying(train(data, &other_run, &["--config", "/dev/zero"]).output().unwrap(), "not a regular file");
     let tensor_out = root.join("t.safetensors");
     let mut from_tensor = xtask(&["features", "--weights", "hub", "--input-tensor", "/dev/zero", "--out"]);
     fails_saying(from_tensor.arg(&tensor_out).output().unwrap(), "not a regular file");
     let mut with_weights = xtask(&["features", "--weights", "/dev/zero", "--images"]);
-    fails_saying(with_weights.arg(&image).arg("--out").arg(&tensor_out).output().unwrap(), "not a regular file");
+    fails_saying(with_weights.arg(image).arg("--out").arg(&tensor_out).output().unwrap(), "not a regular file");
     fails_saying(
         xtask(&["import-checkpoint", "/dev/zero", "--out"]).arg(&tensor_out).output().unwrap(),
         "not a regular file",
     );
     let mut original = xtask(&["caption", "--original", "/dev/zero", "--captions", "/dev/zero"]);
-    fails_saying(original.arg(&image).output().unwrap(), "not a regular file");
+    fails_saying(original.arg(image).output().unwrap(), "not a regular file");
     let mut source = xtask(&["prepare-data", "--captions", "/dev/zero", "--images-dir"]);
     fails_saying(source.arg(root).arg("--out").arg(root.join("zero-data")).output().unwrap(), "not a regular file");
     let fifo = root.join("fifo.jsonl");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     fails_saying(xtask(&["bleu", "--input"]).arg(&fifo).output().unwrap(), "FIFO");
     fails_saying(xtask(&["tokenize"]).arg(&fifo).output().unwrap(), "not a regular file");
-    fails_saying(train(&data, &other_run, &["--config"]).arg(&fifo).output().unwrap(), "a FIFO");
+    fails_saying(train(data, &other_run, &["--config"]).arg(&fifo).output().unwrap(), "a FIFO");
     assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
     // A 10 MB line on standard input is refused by number, not echoed.
     let long = root.join("long.txt");
     std::fs::write(&long, "x".repeat(10 << 20)).unwrap();
-    let message = fails_saying(with_stdin(caption(&run).arg("-"), &long), "line 1");
+    let message = fails_saying(with_stdin(caption(run).arg("-"), &long), "line 1");
     assert!(message.len() < 1000, "{} bytes", message.len());
+}
 
+/// File names a command must carry: not UTF-8, a tab, a dangling link, subfolders.
+fn awkward_file_names(root: &Path, run: &Path, image: &Path) {
     // File names: not UTF-8 (JSON refuses it by name, the other images are captioned), a tab
     // in text output (escaped), a dangling link (named), subfolders (--recursive).
     let photos = root.join("photos");
     std::fs::create_dir_all(photos.join("more")).unwrap();
-    std::fs::copy(&image, photos.join("a\tb.png")).unwrap();
-    std::fs::copy(&image, photos.join("more/deep.png")).unwrap();
+    std::fs::copy(image, photos.join("a\tb.png")).unwrap();
+    std::fs::copy(image, photos.join("more/deep.png")).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
-        std::fs::copy(&image, photos.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"))).unwrap();
+        std::fs::copy(image, photos.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"))).unwrap();
     }
-    let output = caption(&run).arg("--json").arg(&photos).output().unwrap();
+    let output = caption(run).arg("--json").arg(&photos).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let message = fails_saying(output, "not UTF-8");
     assert!(message.contains("1 of 2 images could not be read"), "{message}");
@@ -326,29 +341,33 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
         use std::os::unix::ffi::OsStrExt;
         std::fs::remove_file(photos.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"))).unwrap();
     }
-    let text = ok(caption(&run).arg(&photos).output().unwrap());
+    let text = ok(caption(run).arg(&photos).output().unwrap());
     assert!(text.starts_with(&format!("{}\t", photos.join("a\\tb.png").display())), "{text}");
     assert_eq!(text.lines().count(), 1);
-    let text = ok(caption(&run).arg("-r").arg(&photos).output().unwrap());
+    let text = ok(caption(run).arg("-r").arg(&photos).output().unwrap());
     assert_eq!(text.lines().count(), 2, "{text}");
     std::fs::create_dir_all(root.join("nested/inner")).unwrap();
-    std::fs::copy(&image, root.join("nested/inner/x.png")).unwrap();
-    fails_saying(caption(&run).arg(root.join("nested")).output().unwrap(), "add --recursive");
+    std::fs::copy(image, root.join("nested/inner/x.png")).unwrap();
+    fails_saying(caption(run).arg(root.join("nested")).output().unwrap(), "add --recursive");
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink(root.join("gone.png"), photos.join("dangling.png")).unwrap();
-        let output = caption(&run).arg(&photos).output().unwrap();
+        let output = caption(run).arg(&photos).output().unwrap();
         fails_saying(output, "leads nowhere");
     }
+}
 
+/// Files broken in other ways: a JPEG cut short, a diverged model, a lost config.toml, swapped images.
+fn broken_files(root: &Path, data: &Path, run: &Path, image: &Path) {
+    let weights = run.join("best/model.safetensors");
     // A JPEG cut short is refused as PIL refuses it (and one whole is captioned).
     let jpeg = root.join("whole.jpg");
-    image::open(&image).unwrap().to_rgb8().save(&jpeg).unwrap();
-    ok(caption(&run).arg(&jpeg).output().unwrap());
+    image::open(image).unwrap().to_rgb8().save(&jpeg).unwrap();
+    ok(caption(run).arg(&jpeg).output().unwrap());
     let bytes = std::fs::read(&jpeg).unwrap();
     let cut = root.join("cut.jpg");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    fails_saying(caption(&run).arg(&cut).output().unwrap(), "truncated");
+    fails_saying(caption(run).arg(&cut).output().unwrap(), "truncated");
 
     // A diverged model (a NaN weight) is never captioned, scored or exported.
     let nan = root.join("nan-checkpoint");
@@ -368,8 +387,8 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
     values[3] = f32::NAN;
     tensors.insert(name.into(), candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap());
     caption_infer::checkpoint_files::write_model_file(&nan.join("model.safetensors"), &tensors, metadata).unwrap();
-    fails_saying(caption(&nan).arg(&image).output().unwrap(), name);
-    fails_saying(bleu(&nan, &data).arg("--out").arg(root.join("nan-eval")).output().unwrap(), "diverged");
+    fails_saying(caption(&nan).arg(image).output().unwrap(), name);
+    fails_saying(bleu(&nan, data).arg("--out").arg(root.join("nan-eval")).output().unwrap(), "diverged");
     fails_saying(
         xtask(&["export", "--checkpoint"]).arg(&nan).arg("--pytorch").arg(root.join("x")).output().unwrap(),
         name,
@@ -380,7 +399,7 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
     // the command line's defaults, so the bare command goes on.
     std::fs::remove_file(run.join("config.toml")).unwrap();
     let mut resume = xtask(&["train", "--resume", "--epochs", "2", "--device", "cpu", "-q", "--data"]);
-    ok(resume.arg(&data).arg("--run").arg(&run).output().unwrap());
+    ok(resume.arg(data).arg("--run").arg(run).output().unwrap());
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(config.contains("embed_size = 24") && config.contains("epochs = 2"), "{config}");
 
@@ -389,8 +408,8 @@ fn bad_numbers_endless_inputs_and_broken_files_are_named_errors() {
     let (bytes_a, bytes_b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     std::fs::write(&a, &bytes_b).unwrap();
     std::fs::write(&b, &bytes_a).unwrap();
-    fails_saying(train(&data, &root.join("run3"), &["--epochs", "1"]).output().unwrap(), "prepare it again");
-    fails_saying(bleu(&run, &data).arg("--out").arg(root.join("e3")).output().unwrap(), "shapes_0000");
+    fails_saying(train(data, &root.join("run3"), &["--epochs", "1"]).output().unwrap(), "prepare it again");
+    fails_saying(bleu(run, data).arg("--out").arg(root.join("e3")).output().unwrap(), "shapes_0000");
 }
 
 #[test]
