@@ -7,7 +7,7 @@ use caption_data::{PreparedDataset, Split};
 use caption_infer::Captioner;
 use caption_infer::evaluation::{caption_split, claim_eval_folder};
 use caption_metrics::formats::{self, EvalSet};
-use caption_metrics::{Bleu, BleuScore, CiderD, CiderScore, Compat, Corpus, RougeL, RougeScore};
+use caption_metrics::{Bleu, Compat, Corpus, CorpusReport};
 use caption_text::Tokenizer;
 
 use crate::decoding::DecodingArgs;
@@ -16,7 +16,7 @@ use crate::progress::Bars;
 use caption_infer::report;
 use caption_train::outputs::{self, Claim, claim_output_file};
 use clap::{Args, ValueEnum};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 /// Score captions against references.
 ///
@@ -85,9 +85,10 @@ pub struct BleuArgs {
     #[arg(long, value_enum, default_value_t = Tokenize::None)]
     tokenize: Tokenize,
 
-    /// Whose BLEU arithmetic to reproduce.
-    #[arg(long, value_enum, default_value_t = CompatArg::Coco)]
-    compat: CompatArg,
+    /// Whose BLEU arithmetic to reproduce: coco (pycocoevalcap 1.2), nltk (nltk 3.10) or
+    /// sacrebleu (sacrebleu 2.6).
+    #[arg(long, value_name = "coco|nltk|sacrebleu", default_value = "coco", value_parser = str::parse::<Compat>)]
+    compat: Compat,
 
     /// Smoothing: nltk `method0`..`method7` (default method0); sacrebleu `none`, `floor[:V]`,
     /// `add-k[:V]`, `exp` (default exp); coco has none.
@@ -116,16 +117,6 @@ enum Tokenize {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum CompatArg {
-    /// pycocoevalcap 1.2.
-    Coco,
-    /// nltk 3.10.
-    Nltk,
-    /// sacrebleu 2.6.
-    Sacrebleu,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Metric {
     /// BLEU-1..N.
     Bleu,
@@ -135,21 +126,9 @@ enum Metric {
     Rouge,
 }
 
-/// Every metric asked for.
-struct Report {
-    segments: usize,
-    bleu: Option<BleuScore>,
-    cider: Option<CiderScore>,
-    rouge: Option<RougeScore>,
-}
-
 /// Runs `cargo xtask bleu`.
 pub fn run(args: &BleuArgs) -> Result<()> {
-    let compat = match args.compat {
-        CompatArg::Coco => Compat::Coco,
-        CompatArg::Nltk => Compat::Nltk,
-        CompatArg::Sacrebleu => Compat::Sacrebleu,
-    };
+    let compat = args.compat;
     if let Some(checkpoint) = &args.checkpoint {
         // BLEU-1..4 with the library's arithmetic and smoothing (--max-order does not apply).
         let bleu = Bleu::from_names(compat, args.smoothing.as_deref())?;
@@ -165,16 +144,12 @@ pub fn run(args: &BleuArgs) -> Result<()> {
     }
     let corpus = tokenize(&set, args.tokenize)?;
     let wants = |m: Metric| args.metrics.contains(&m);
-    let report = Report {
-        segments: corpus.len(),
-        bleu: wants(Metric::Bleu).then(|| bleu.corpus(&corpus)).transpose()?,
-        cider: wants(Metric::Cider).then(|| CiderD::default().score(&corpus)).transpose()?,
-        rouge: wants(Metric::Rouge).then(|| RougeL::default().score(&corpus)),
-    };
+    let report =
+        CorpusReport::score(&corpus, wants(Metric::Bleu).then_some(&bleu), wants(Metric::Cider), wants(Metric::Rouge))?;
     if args.json {
-        println!("{}", serde_json::to_string(&to_json(&report))?);
+        println!("{}", report.to_json());
     } else {
-        print_table(&report);
+        print!("{report}");
     }
     Ok(())
 }
@@ -279,55 +254,5 @@ fn tokenize(set: &EvalSet, tokenize: Tokenize) -> Result<Corpus> {
                 set.references.iter().map(|refs| tokenizer.lowercase_words_batch(refs)).collect();
             Ok(Corpus::new(&hypotheses, &references)?)
         }
-    }
-}
-
-fn to_json(report: &Report) -> Value {
-    let mut object = Map::new();
-    object.insert("segments".into(), json!(report.segments));
-    if let Some(bleu) = &report.bleu {
-        for (n, score) in bleu.bleu.iter().enumerate() {
-            object.insert(format!("bleu_{}", n + 1), json!(score));
-        }
-        object.insert("brevity_penalty".into(), json!(bleu.brevity_penalty));
-        object.insert("precisions".into(), json!(bleu.precisions));
-        object.insert("hyp_len".into(), json!(bleu.hyp_len));
-        object.insert("ref_len".into(), json!(bleu.ref_len));
-        object.insert("compat".into(), json!(bleu.compat));
-        object.insert("smoothing".into(), json!(bleu.smoothing));
-        if let Some(sacrebleu) = &bleu.sacrebleu {
-            object.insert("sacrebleu".into(), json!(sacrebleu));
-        }
-    }
-    if let Some(cider) = &report.cider {
-        object.insert("cider".into(), json!(cider.score));
-    }
-    if let Some(rouge) = &report.rouge {
-        object.insert("rouge_l".into(), json!(rouge.score));
-    }
-    Value::Object(object)
-}
-
-fn print_table(report: &Report) {
-    println!("{} segments", report.segments);
-    if let Some(bleu) = &report.bleu {
-        println!("BLEU ({} profile, smoothing {})", bleu.compat, bleu.smoothing);
-        for (n, (score, precision)) in bleu.bleu.iter().zip(&bleu.precisions).enumerate() {
-            println!("  BLEU-{:<2} {:>8.4}   precision {:.4}", n + 1, score, precision);
-        }
-        println!(
-            "  brevity penalty {:.4}  (hypothesis {} tokens, reference {} tokens)",
-            bleu.brevity_penalty, bleu.hyp_len, bleu.ref_len
-        );
-        if let Some(sacrebleu) = &bleu.sacrebleu {
-            println!("  sacrebleu: {}", sacrebleu.formatted);
-            println!("  signature: {}", sacrebleu.signature);
-        }
-    }
-    if let Some(cider) = &report.cider {
-        println!("CIDEr-D  {:>8.4}", cider.score);
-    }
-    if let Some(rouge) = &report.rouge {
-        println!("ROUGE-L  {:>8.4}", rouge.score);
     }
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use caption_data::shapes::{self, ShapesConfig};
-use caption_data::sources::hub::{HubColumns, HubRecipe, read_recipe};
-use caption_data::sources::{Format, read_captions};
+use caption_data::sources::Format;
+use caption_data::sources::hub::{HubColumns, HubRecipe};
 use caption_data::{ImageSource, PrepareOptions, PreparedDataset, SplitRatios, prepare};
 use clap::{Args, ValueEnum};
 
@@ -161,43 +161,32 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
         (Some(built_in @ (BuiltIn::Flickr8k | BuiltIn::Flickr30k)), _) => {
             let recipe = if built_in == BuiltIn::Flickr8k { HubRecipe::flickr8k() } else { HubRecipe::flickr30k() };
             let name = if built_in == BuiltIn::Flickr8k { "flickr8k" } else { "flickr30k" };
-            hub_source(&recipe, args.name.clone().unwrap_or_else(|| name.into()), &mut options)?
+            options.name = args.name.clone().unwrap_or_else(|| name.into());
+            hub_source(&recipe, &mut options)?
         }
         (None, None) if args.hub_dataset.is_some() => {
             let repo = args.hub_dataset.clone().unwrap_or_default();
-            let recipe = HubRecipe {
-                columns: HubColumns {
-                    image: args.image_column.clone(),
-                    captions: args.caption_columns.clone(),
-                    split: args.split_column.clone(),
-                    file_name: args.file_name_column.clone(),
-                },
-                repo: repo.clone(),
+            let columns = HubColumns {
+                image: args.image_column.clone(),
+                captions: args.caption_columns.clone(),
+                split: args.split_column.clone(),
+                file_name: args.file_name_column.clone(),
             };
-            let default_name = repo.rsplit('/').next().unwrap_or("hub").to_lowercase();
-            hub_source(&recipe, args.name.clone().unwrap_or(default_name), &mut options)?
+            options.name = args.name.clone().unwrap_or_else(|| repo.rsplit('/').next().unwrap_or("hub").to_lowercase());
+            hub_source(&HubRecipe { columns, repo }, &mut options)?
         }
         (None, Some(captions)) => {
-            let images_dir = args.images_dir.clone().context("--captions needs --images-dir")?;
-            if !images_dir.is_dir() {
-                let what = if images_dir.exists() { "is a file, not a folder of images" } else { "no such folder" };
-                bail!("--images-dir {}: {what}", images_dir.display());
-            }
-            let bytes = caption_data::sources::read_source_file(captions)?;
+            let images_dir = args.images_dir.as_ref().context("--captions needs --images-dir")?;
             let format = match args.format {
-                FormatArg::Auto => Format::detect(&bytes),
-                FormatArg::Kaggle => Format::Kaggle,
-                FormatArg::Flickr8kToken => Format::Flickr8kToken,
-                FormatArg::Karpathy => Format::Karpathy,
-                FormatArg::Coco => Format::Coco,
-                FormatArg::Plain => Format::Plain,
+                FormatArg::Auto => None,
+                FormatArg::Kaggle => Some(Format::Kaggle),
+                FormatArg::Flickr8kToken => Some(Format::Flickr8kToken),
+                FormatArg::Karpathy => Some(Format::Karpathy),
+                FormatArg::Coco => Some(Format::Coco),
+                FormatArg::Plain => Some(Format::Plain),
             };
-            let records = read_captions(captions, &bytes, format)?;
-            options.name = args.name.clone().unwrap_or_else(|| default_name(&images_dir));
-            options.source = std::path::absolute(captions).unwrap_or(captions.clone()).display().to_string();
-            options.format = format_name(format).into();
-            options.input_files = vec![captions.clone()];
-            (records, ImageSource::Folder(images_dir))
+            options.name = args.name.clone().unwrap_or_default();
+            caption_data::sources::files(captions, images_dir, format, &mut options)?
         }
         (None, None) => {
             bail!(
@@ -226,60 +215,19 @@ pub fn prepare_and_report(
     Ok(dataset)
 }
 
+/// The Hub dataset of `recipe` (the local cache first), saying where it is read from.
 fn hub_source(
     recipe: &HubRecipe,
-    name: String,
     options: &mut PrepareOptions,
 ) -> Result<(Vec<caption_data::CaptionRecord>, ImageSource)> {
-    eprintln!(
-        "reading {} from the Hugging Face Hub (cache: {})",
-        recipe.repo,
-        hf_hub::Cache::from_env().path().display()
-    );
-    let (records, images) = read_recipe(recipe, &hf_hub::Cache::from_env())?;
-    options.name = name;
-    options.source = format!("https://huggingface.co/datasets/{}", recipe.repo);
-    options.format = "hub".into();
-    Ok((records, ImageSource::Bytes(images)))
-}
-
-fn default_name(images_dir: &Path) -> String {
-    let absolute = std::path::absolute(images_dir).unwrap_or(images_dir.to_path_buf());
-    let parent = absolute.parent().and_then(Path::file_name);
-    parent.map_or_else(|| "dataset".into(), |n| n.to_string_lossy().to_lowercase())
-}
-
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Kaggle => "kaggle",
-        Format::Flickr8kToken => "flickr8k-token",
-        Format::Karpathy => "karpathy",
-        Format::Coco => "coco",
-        Format::Plain => "plain",
-    }
+    let cache = hf_hub::Cache::from_env();
+    eprintln!("reading {} from the Hugging Face Hub (cache: {})", recipe.repo, cache.path().display());
+    Ok(caption_data::sources::hub::source(recipe, &cache, options)?)
 }
 
 fn print_summary(dataset: &PreparedDataset, seconds: f64) {
-    let manifest = &dataset.manifest;
-    println!("prepared {} in {seconds:.1} s: {}", manifest.name, dataset.root.display());
-    for (split, counts) in &manifest.splits {
-        println!("  {split:<10} {:>7} images {:>8} captions", counts.images, counts.captions);
-    }
-    println!(
-        "  vocabulary {} ids (threshold {}, built on {} captions; splits {})",
-        manifest.vocabulary.size, manifest.vocabulary.threshold, manifest.vocabulary.scope, manifest.splits_from
-    );
-    if !manifest.skipped_images.is_empty() {
-        let mut reasons: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for skipped in &manifest.skipped_images {
-            *reasons.entry(skipped.reason.split(':').next().unwrap_or("")).or_default() += 1;
-        }
-        let listed: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
-        println!("  skipped {} images ({}); listed in manifest.json", manifest.skipped_images.len(), listed.join(", "));
-    }
-    if manifest.empty_captions > 0 {
-        println!("  dropped {} captions with no tokens", manifest.empty_captions);
-    }
+    println!("prepared {} in {seconds:.1} s: {}", dataset.manifest.name, dataset.root.display());
+    println!("{}", dataset.manifest.summary());
 }
 
 /// The shapes generator's scenes.

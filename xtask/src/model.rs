@@ -1,15 +1,11 @@
 //! `cargo xtask import-checkpoint`, `export` and `features`: moving models between PyTorch and here.
 
-use std::path::PathBuf;
-
-use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use candle_core::Tensor;
-use caption_data::{ImageTransform, Progress};
+use caption_infer::image_features::{FeatureSource, MIN_SIDE, extract_features, preprocessed_images};
 use caption_model::{
-    FeatureExtractor, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file, parse_device, read_original_checkpoint,
-    save_safetensors,
+    INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file, parse_device, read_original_checkpoint, save_safetensors,
 };
 use caption_train::outputs::{self, Claim, claim_output_file};
 use clap::Args;
@@ -146,9 +142,6 @@ pub struct FeaturesArgs {
     quiet: bool,
 }
 
-/// Inception v3's smallest input side.
-const MIN_SIDE: u32 = 75;
-
 /// Runs `cargo xtask features`.
 pub fn features(args: &FeaturesArgs) -> Result<()> {
     if !(MIN_SIDE..=caption_data::RESIZE_SIDES.end().to_owned()).contains(&args.size) {
@@ -158,39 +151,26 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
             caption_data::RESIZE_SIDES.end()
         );
     }
-    let mut inputs: Vec<&std::path::Path> = args.images.iter().map(PathBuf::as_path).collect();
+    let mut inputs: Vec<&Path> = args.images.iter().map(PathBuf::as_path).collect();
     inputs.extend(args.input_tensor.as_deref());
     if args.weights != "hub" {
-        inputs.push(std::path::Path::new(&args.weights));
+        inputs.push(Path::new(&args.weights));
     }
     claim_output_file(&args.out, &outputs::FEATURES, &Claim { inputs: &inputs, ..Claim::default() })?;
     let device = parse_device(&args.device)?;
-    let load = |path: &PathBuf| {
-        // A regular file only (checked before it is mapped: a device or FIFO is refused).
-        caption_data::open_input_file(path).with_context(|| format!("cannot read {}", path.display()))?;
-        candle_core::safetensors::load(path, &candle_core::Device::Cpu)
-            .with_context(|| format!("cannot read {}", path.display()))
-    };
     // A preprocessed input is checked before the weights are found or read: a wrong tensor
-    // fails at once.
-    let input = args.input_tensor.as_ref().map(|path| read_preprocessed(&load(path)?, path)).transpose()?;
-    let weights_path = match args.weights.as_str() {
-        "hub" => model_file(INCEPTION_V3_REPO, INCEPTION_V3_FILE)?,
-        path => PathBuf::from(path),
-    };
-    let context = || format!("running Inception v3 with {}", weights_path.display());
-    // Through the checkpoint reader: a frozen-mode checkpoint's model file brings its frozen weights.
-    let weights = caption_infer::checkpoint_files::read_model_file(&weights_path)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("cannot read {}", weights_path.display()))?
-        .tensors;
-    let extractor = FeatureExtractor::new(weights, args.transform_input, &device).with_context(context)?;
-    let run = |images: &Tensor| extractor.extract(images, args.batch).with_context(context);
-    let (count, pooled, logits) = match &input {
-        Some(images) => {
-            let (pooled, logits) = run(images)?;
-            (images.dim(0)?, pooled, logits)
+    // fails at once. A regular file only (checked before it is mapped: a device or FIFO is refused).
+    let input = match &args.input_tensor {
+        Some(path) => {
+            caption_data::open_input_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(preprocessed_images(&tensors, path)?)
         }
+        None => None,
+    };
+    let files = match input {
+        Some(_) => Vec::new(),
         None => {
             let found = caption_data::collect_image_files(&args.images, args.recursive);
             if !found.unreadable.is_empty() {
@@ -198,35 +178,24 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
                     found.unreadable.iter().map(|(path, problem)| format!("{}: {problem}", path.display())).collect();
                 bail!("{} inputs cannot be read; nothing written:\n  {}", problems.len(), problems.join("\n  "));
             }
-            let files = found.files;
-            if files.is_empty() {
+            if found.files.is_empty() {
                 bail!("no images in {}", crate::caption::list_paths(&args.images));
             }
-            let transform = ImageTransform::eval(args.size);
-            let bars = Bars::new(args.quiet);
-            bars.start_counting("encoding images", files.len() as u64, "images");
-            let (mut pooled, mut logits) = (Vec::new(), Vec::new());
-            // Decoded a chunk at a time so that memory stays bounded on large folders.
-            for chunk in files.chunks(args.batch.max(1) * 8) {
-                let images = preprocess(chunk, &transform)?;
-                let (p, l) = run(&Tensor::from_vec(
-                    images,
-                    (chunk.len(), 3, args.size as usize, args.size as usize),
-                    &candle_core::Device::Cpu,
-                )?)?;
-                pooled.push(p);
-                logits.extend(l);
-                bars.advance(chunk.len() as u64);
-            }
-            bars.finish();
-            let logits = if logits.is_empty() { None } else { Some(Tensor::cat(&logits, 0)?) };
-            (files.len(), Tensor::cat(&pooled, 0)?, logits)
+            found.files
         }
     };
-    let mut out = HashMap::from([("pooled".to_string(), pooled)]);
-    if let Some(logits) = logits {
-        out.insert("logits".to_string(), logits);
-    }
+    let source = match &input {
+        Some(images) => FeatureSource::Tensor(images),
+        None => FeatureSource::Files { files: &files, size: args.size },
+    };
+    let weights = match args.weights.as_str() {
+        "hub" => model_file(INCEPTION_V3_REPO, INCEPTION_V3_FILE)?,
+        path => PathBuf::from(path),
+    };
+    let bars = Bars::new(args.quiet);
+    let features = extract_features(&weights, args.transform_input, &device, source, args.batch, &bars)?;
+    let count = features.pooled.dim(0)?;
+    let out = features.into_named();
     save_safetensors(&out, &args.out)?;
     let mut keys: Vec<&str> = out.keys().map(String::as_str).collect();
     keys.sort_unstable();
@@ -237,62 +206,4 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
     };
     println!("{count} images on {on}: wrote {} to {}", keys.join(" and "), args.out.display());
     Ok(())
-}
-
-/// The `images` tensor of a preprocessed input file, checked: N×3×H×W, at least Inception's
-/// smallest side, finite floating-point pixels.
-fn read_preprocessed(input: &HashMap<String, Tensor>, path: &std::path::Path) -> Result<Tensor> {
-    let images = input.get("images").with_context(|| format!("{}: no tensor named \"images\"", path.display()))?;
-    let dims = images.dims();
-    if dims.len() != 4 || dims[1] != 3 {
-        bail!("{}: \"images\" must be N×3×H×W, got {dims:?}", path.display());
-    }
-    if dims[2].min(dims[3]) < MIN_SIDE as usize {
-        bail!(
-            "{}: \"images\" are {}×{} pixels; Inception v3 needs at least {MIN_SIDE}×{MIN_SIDE}",
-            path.display(),
-            dims[2],
-            dims[3]
-        );
-    }
-    check_preprocessed(images).with_context(|| format!("{}: \"images\"", path.display()))?;
-    Ok(images.clone())
-}
-
-/// Refuses a tensor that cannot be preprocessed pixels: integers (raw 0–255 values would give
-/// features hundreds of times off), non-finite values.
-fn check_preprocessed(images: &Tensor) -> Result<()> {
-    use candle_core::DType;
-    if !matches!(images.dtype(), DType::F32 | DType::F64 | DType::F16 | DType::BF16) {
-        bail!(
-            "is {:?}; expected floating-point pixels already resized and normalised as the eval transform does \
-             (ToTensor then Normalize(0.5, 0.5): values in [-1, 1]), or give the image files with --images",
-            images.dtype()
-        );
-    }
-    let values = images.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    if let Some(position) = values.iter().position(|v| !v.is_finite()) {
-        bail!(
-            "holds a non-finite value ({}) at flat index {position}; expected finite pixels in [-1, 1]",
-            values[position]
-        );
-    }
-    Ok(())
-}
-
-/// Decodes, checks and transforms `files` in parallel into one N×3×S×S buffer; names every file
-/// that cannot be read.
-fn preprocess(files: &[PathBuf], transform: &ImageTransform) -> Result<Vec<f32>> {
-    let load = |path: &PathBuf| {
-        caption_data::check_image_file(path).map_err(|problem| format!("{}: {problem}", path.display()))
-    };
-    // The eval transform does not crop: the seed is never drawn from.
-    transform.apply_batch(files, 0, load).or_else(|problems| {
-        bail!(
-            "{} of {} images cannot be read; nothing written:\n  {}",
-            problems.len(),
-            files.len(),
-            problems.join("\n  ")
-        )
-    })
 }

@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use caption_data::PreparedDataset;
 use caption_model::parse_device;
+use caption_train::parse_setting;
+use caption_train::run_folder::starting_settings;
 use caption_train::{
     DecoderKind, EncoderWeights, Mode, OptimizerKind, RunSummary, Schedule, TrainConfig, TrainOptions, train,
 };
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::progress::Bars;
 
@@ -64,9 +66,11 @@ pub struct TrainArgs {
     /// CAPTION_ALLOW_TF32=1 turns it on as well. The CPU never uses TF32.
     #[arg(long)]
     pub allow_tf32: bool,
-    /// What trains [default: frozen].
-    #[arg(long, value_enum)]
-    pub mode: Option<ModeArg>,
+    /// What trains: `frozen` (cached encoder features; fc + decoder train), `original` (the
+    /// original's setup; also spelled `seed`, its name before) or `finetune` (the original's
+    /// setup with Inception v3 training too, at --cnn-lr) [default: frozen].
+    #[arg(long, value_name = "frozen|original|finetune", value_parser = parse_setting::<Mode>)]
+    pub mode: Option<Mode>,
     /// The decoder: `lstm` (the original's LSTM on the pooled image embedding) or `attention`
     /// (Show, Attend and Tell: attention over the encoder's grid at every word) [default: lstm].
     #[arg(long, value_name = "lstm|attention", value_parser = str::parse::<DecoderKind>)]
@@ -87,9 +91,9 @@ pub struct TrainArgs {
     /// Finetune mode: Inception v3's learning rate [default: a tenth of --lr].
     #[arg(long)]
     pub cnn_lr: Option<f64>,
-    /// Optimizer [default: adam].
-    #[arg(long, value_enum)]
-    pub optimizer: Option<OptimizerArg>,
+    /// Optimizer: `adam` or `adamw` [default: adam].
+    #[arg(long, value_name = "adam|adamw", value_parser = parse_setting::<OptimizerKind>)]
+    pub optimizer: Option<OptimizerKind>,
     /// Weight decay [default: 0].
     #[arg(long)]
     pub weight_decay: Option<f64>,
@@ -149,49 +153,11 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// Training modes.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum ModeArg {
-    /// Cached encoder features; fc + decoder train.
-    Frozen,
-    /// The original's setup (also spelled `seed`, its name before).
-    #[value(alias = "seed")]
-    Original,
-    /// The original's setup with Inception v3 training too (at --cnn-lr).
-    Finetune,
-}
-
-/// Optimizers.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum OptimizerArg {
-    /// Adam.
-    Adam,
-    /// AdamW.
-    Adamw,
-}
-
 /// The config the arguments describe: the file (or defaults) with the flags applied.
 pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
-    let run_config = args.run.join(caption_train::CONFIG_FILE);
-    // A resumed run starts from its own settings (config.toml, or its newest checkpoint's when
-    // that is lost), so that only the flags given differ.
-    let saved = match &args.config {
-        None if args.resume && run_config.is_file() => Some(TrainConfig::from_toml_file(&run_config)?),
-        None if args.resume => caption_train::run_folder::saved_settings(&args.run),
-        _ => None,
-    };
-    let from_file = args.config.is_some() || saved.is_some();
-    let mut config = match (&args.config, saved) {
-        (Some(path), _) => TrainConfig::from_toml_file(path)?,
-        (None, Some(saved)) => saved,
-        (None, None) => TrainConfig::default(),
-    };
+    let (mut config, from_file) = starting_settings(&args.run, args.config.as_deref(), args.resume)?;
     if let Some(mode) = args.mode {
-        config.mode = match mode {
-            ModeArg::Frozen => Mode::Frozen,
-            ModeArg::Original => Mode::Original,
-            ModeArg::Finetune => Mode::Finetune,
-        };
+        config.mode = mode;
     }
     if let Some(decoder) = args.decoder {
         config.decoder = decoder;
@@ -240,11 +206,8 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
         seed = args.seed,
         keep_last = args.keep_last
     );
-    if let Some(o) = args.optimizer {
-        config.optimizer = match o {
-            OptimizerArg::Adam => OptimizerKind::Adam,
-            OptimizerArg::Adamw => OptimizerKind::AdamW,
-        };
+    if let Some(optimizer) = args.optimizer {
+        config.optimizer = optimizer;
     }
     if args.clip_grad_norm.is_some() {
         config.clip_grad_norm = args.clip_grad_norm;

@@ -84,6 +84,37 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// What was prepared, for people: one line per split (images, captions), the vocabulary, and
+    /// what was skipped or dropped, each line indented by two spaces.
+    pub fn summary(&self) -> String {
+        let mut lines: Vec<String> = self
+            .splits
+            .iter()
+            .map(|(split, counts)| format!("  {split:<10} {:>7} images {:>8} captions", counts.images, counts.captions))
+            .collect();
+        let vocabulary = &self.vocabulary;
+        lines.push(format!(
+            "  vocabulary {} ids (threshold {}, built on {} captions; splits {})",
+            vocabulary.size, vocabulary.threshold, vocabulary.scope, self.splits_from
+        ));
+        if !self.skipped_images.is_empty() {
+            let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+            for skipped in &self.skipped_images {
+                *reasons.entry(skipped.reason.split(':').next().unwrap_or("")).or_default() += 1;
+            }
+            let listed: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+            lines.push(format!(
+                "  skipped {} images ({}); listed in manifest.json",
+                self.skipped_images.len(),
+                listed.join(", ")
+            ));
+        }
+        if self.empty_captions > 0 {
+            lines.push(format!("  dropped {} captions with no tokens", self.empty_captions));
+        }
+        lines.join("\n")
+    }
+
     /// One hash for the whole dataset: SHA-256 over the file hashes (what a checkpoint records).
     pub fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};

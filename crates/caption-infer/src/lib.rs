@@ -39,6 +39,7 @@ pub mod evaluation;
 pub mod export;
 pub mod font;
 pub mod frozen_weights;
+pub mod image_features;
 pub mod images;
 mod original;
 pub mod report;

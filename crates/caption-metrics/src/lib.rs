@@ -48,10 +48,12 @@ mod error;
 pub mod formats;
 mod ngram;
 mod python_numbers;
+mod report;
 mod rouge;
 
 pub use bleu::{Bleu, BleuScore, Compat, NltkSmoothing, Profile, SacrebleuDetails, SacrebleuSmoothing};
 pub use cider::{CiderD, CiderScore};
 pub use corpus::Corpus;
 pub use error::MetricsError;
+pub use report::CorpusReport;
 pub use rouge::{RougeL, RougeScore};

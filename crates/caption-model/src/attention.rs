@@ -22,6 +22,8 @@ use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::Dropout;
+use crate::backend::views::{AttentionDecoderTensors, AttentionSizes};
+use crate::backend::{self, AttentionGradients};
 use crate::beam::{self, BeamConfig, BeamStep, Hypothesis};
 use crate::loss::masked_cross_entropy;
 use crate::lstm::LstmCell;
@@ -177,6 +179,45 @@ impl DecoderWithAttention {
             ("fc.weight", fc),
             ("fc.bias", fc_bias),
         ]
+    }
+
+    /// Its parameters and sizes as the backends read them (its
+    /// [`named_parameters`](Self::named_parameters)).
+    pub fn tensors(&self) -> AttentionDecoderTensors {
+        let AttentionConfig { encoder_dim, attention_dim, embed_dim, decoder_dim, vocab_size, .. } = self.config;
+        let parameters = self.named_parameters().into_iter().map(|(name, tensor)| (name.to_string(), tensor)).collect();
+        let sizes = AttentionSizes {
+            encoder: encoder_dim,
+            attention: attention_dim,
+            embed: embed_dim,
+            decoder: decoder_dim,
+            vocab: vocab_size,
+        };
+        AttentionDecoderTensors { parameters, sizes }
+    }
+
+    /// The tutorial's training loss on [`forward`](Self::forward) and its gradients, by a backend
+    /// (the CPU's): `encoder_out` (batch × P × encoder), `captions` (batch × T ids, `<SOS>` first)
+    /// of which `lengths[i]` tokens count, `dropout` before the output layer, the cross-entropy
+    /// plus `alpha_c` times [`doubly_stochastic_penalty`]. The gradients carry
+    /// [`named_parameters`](Self::named_parameters)' names.
+    ///
+    /// `None` when no backend covers the tensors (not float32 in CPU memory, a gradient wanted for
+    /// `encoder_out` as in fine-tuning, or the reference path forced): the caller then uses
+    /// candle's autograd on [`attention_loss`] (no mask has been drawn).
+    ///
+    /// # Errors
+    /// Shapes that do not fit, lengths below 2 or beyond the captions, or an id outside the
+    /// vocabulary.
+    pub fn loss_gradients(
+        &self,
+        encoder_out: &Tensor,
+        captions: &Tensor,
+        lengths: &[usize],
+        dropout: &mut Dropout,
+        alpha_c: f64,
+    ) -> Result<Option<AttentionGradients>> {
+        backend::attention_gradients(&self.tensors(), encoder_out, captions, lengths, dropout, alpha_c)
     }
 
     /// The encoder's spatial features (batch × channels × H × W, as Inception's `spatial`) as the

@@ -5,6 +5,8 @@
 use candle_core::{IndexOp, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::backend::views::HeadTensors;
+use crate::backend::{self, HeadGradients};
 use crate::loss::{counted_positions, masked_cross_entropy};
 use crate::{DecoderConfig, DecoderRNN, Dropout, Inception3, InceptionConfig};
 
@@ -89,6 +91,49 @@ impl CNNtoRNN {
     pub fn forward_t(&self, images: &Tensor, captions: &Tensor, mut train: Option<&mut Dropout>) -> Result<Tensor> {
         let features = self.encoder.forward_t(images, train.as_deref_mut())?;
         self.decoder.forward(&features, captions, train)
+    }
+
+    /// The training step's loss and gradients for the head, from 2048-d `pooled` features (batch
+    /// × 2048; no gradient flows back into them: frozen and original-setup training) and
+    /// `captions` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded), by a backend: the
+    /// original's `dropout(relu(fc(dropout(pooled))))` as time step 0, then as
+    /// [`DecoderRNN::loss_gradients`]. `dropout` draws the three masks in the order
+    /// [`head_loss`](Self::head_loss) does (p = 0 turns them off). The gradients carry the
+    /// original's state-dict names (`encoderCNN.inception.fc.weight`, `decoderRNN.embed.weight`, …).
+    ///
+    /// `None` when no backend covers the tensors (see [`DecoderRNN::loss_gradients`]; also when
+    /// `pooled` tracks a gradient, as in fine-tuning): the caller then uses candle's autograd on
+    /// [`head_loss`](Self::head_loss) (no mask has been drawn).
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model, or a token id outside the vocabulary.
+    pub fn head_gradients(
+        &self,
+        pooled: &Tensor,
+        captions: &Tensor,
+        dropout: &mut Dropout,
+        pad: u32,
+    ) -> Result<Option<HeadGradients>> {
+        backend::lstm_head_gradients(&self.head_tensors()?, pooled, captions, dropout, pad)
+    }
+
+    /// What trains on top of the encoder (`fc` and the decoder) as the backends read it, under the
+    /// original's state-dict names.
+    ///
+    /// # Errors
+    /// An `fc` or output layer without a bias.
+    pub fn head_tensors(&self) -> Result<HeadTensors> {
+        let Some(fc) = self.encoder.inception().fc() else { candle_core::bail!("the encoder has no fc") };
+        let Some(fc_bias) = fc.bias() else { candle_core::bail!("the original's fc has a bias") };
+        let mut decoder = self.decoder.tensors()?;
+        for (name, _) in &mut decoder.parameters {
+            *name = format!("{DECODER_PREFIX}{name}");
+        }
+        Ok(HeadTensors {
+            fc_weight: (format!("{FC_PREFIX}weight"), fc.weight().clone()),
+            fc_bias: (format!("{FC_PREFIX}bias"), fc_bias.clone()),
+            decoder,
+        })
     }
 
     /// The training loss of a teacher-forced batch on candle's operations (what autograd

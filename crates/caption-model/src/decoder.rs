@@ -5,9 +5,63 @@ use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::Dropout;
-use crate::backend::{Gradient, Path, choose};
+use crate::backend::views::LstmDecoderTensors;
+use crate::backend::{self, DecoderGradients};
 use crate::beam::{BeamConfig, BeamStep, Hypothesis, best_of, search};
 use crate::lstm::{Lstm, LstmState};
+
+impl DecoderRNN {
+    /// The decoder's parameters with their names in the original's `DecoderRNN` (`embed.weight`,
+    /// `linear.weight`, `linear.bias`, then `lstm.weight_ih_l{k}`, `lstm.weight_hh_l{k}`,
+    /// `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` for each layer), in the order
+    /// the backends read them ([`LstmDecoderTensors`]).
+    pub(crate) fn named_parameters(&self) -> Result<Vec<(String, Tensor)>> {
+        let Some(bias) = self.linear_bias() else { candle_core::bail!("the original's output layer has a bias") };
+        let mut parameters = vec![
+            ("embed.weight".to_string(), self.embed_weights().clone()),
+            ("linear.weight".to_string(), self.linear_weight().clone()),
+            ("linear.bias".to_string(), bias.clone()),
+        ];
+        for k in 0..self.lstm().num_layers() {
+            let weights = self.lstm().layer_weights(k)?;
+            for (name, tensor) in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"].iter().zip(weights) {
+                parameters.push((format!("lstm.{name}_l{k}"), tensor));
+            }
+        }
+        Ok(parameters)
+    }
+
+    /// The teacher-forced loss and its gradients: `features` (batch × embed) as time step 0, the
+    /// embedded (and dropped-out) `captions[:-1]` after it, and every output scored against
+    /// `captions` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded) with PAD targets left
+    /// out: the original's training loss on [`forward`](Self::forward), forward and backward, by a
+    /// backend (the CPU's or the CUDA's). `dropout` draws the embeddings' mask (p = 0 turns it
+    /// off) as [`hiddens`](Self::hiddens) draws it.
+    ///
+    /// `None` when no backend covers the tensors ([`backend::choose`]: not float32 in CPU or CUDA
+    /// memory, or the reference path forced; on CUDA also a batch with no counted target or a
+    /// single step): the caller then uses candle's autograd (no mask has been drawn).
+    ///
+    /// # Errors
+    /// Shapes that do not fit the decoder, or a token id outside the vocabulary.
+    pub fn loss_gradients(
+        &self,
+        features: &Tensor,
+        captions: &Tensor,
+        dropout: &mut Dropout,
+        pad: u32,
+    ) -> Result<Option<DecoderGradients>> {
+        backend::lstm_decoder_gradients(&self.tensors()?, features, captions, dropout, pad)
+    }
+
+    /// Its parameters as the backends read them, by [`named_parameters`](Self::named_parameters)' names.
+    ///
+    /// # Errors
+    /// An output layer without a bias.
+    pub fn tensors(&self) -> Result<LstmDecoderTensors> {
+        Ok(LstmDecoderTensors { parameters: self.named_parameters()? })
+    }
+}
 
 /// Sizes of the decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,11 +162,9 @@ impl DecoderRNN {
     /// (`backend::cuda::greedy`); elsewhere, and as the reference they are tested against,
     /// [`greedy_with_tensors`](Self::greedy_with_tensors).
     pub fn greedy(&self, features: &Tensor, max_length: usize, eos: u32) -> Result<Vec<(Vec<u32>, f32)>> {
-        match choose(&[features, self.embed_weights()], Gradient::NotTracked) {
-            Path::Cpu => crate::backend::cpu::greedy::greedy(self, features, max_length, eos),
-            #[cfg(feature = "cuda")]
-            Path::Cuda => crate::backend::cuda::greedy::greedy(self, features, max_length, eos),
-            _ => self.greedy_with_tensors(features, max_length, eos),
+        match backend::lstm_greedy(&self.tensors()?, features, max_length, eos)? {
+            Some(captions) => Ok(captions),
+            None => self.greedy_with_tensors(features, max_length, eos),
         }
     }
 
@@ -164,11 +216,10 @@ impl DecoderRNN {
     /// next words (`backend::cuda::beam`); only those travel to the host. Elsewhere, and as the
     /// reference it is tested against, [`beam_search_with_tensors`](Self::beam_search_with_tensors).
     pub fn beam_search_n_best(&self, features: &Tensor, config: BeamConfig, n: usize) -> Result<Vec<Vec<Hypothesis>>> {
-        #[cfg(feature = "cuda")]
-        if choose(&[features, self.embed_weights()], Gradient::NotTracked) == Path::Cuda {
-            return crate::backend::cuda::beam::beam_search_n_best(self, features, config, n);
+        match backend::lstm_beam_search(&self.tensors()?, features, config, n)? {
+            Some(ranked) => Ok(ranked),
+            None => self.beam_search_with_tensors(features, config, n),
         }
-        self.beam_search_with_tensors(features, config, n)
     }
 
     /// [`beam_search_n_best`](Self::beam_search_n_best) with candle tensor operations on any

@@ -60,8 +60,7 @@ pub mod network;
 pub mod show_attend_tell;
 
 pub use attention::{AttendedCaption, AttentionConfig, AttentionOutput, DecoderWithAttention};
-pub use backend::cpu::attention_pass::AttentionGradients;
-pub use backend::gradients::{DecoderGradients, HeadGradients};
+pub use backend::gradients::{AttentionGradients, DecoderGradients, HeadGradients};
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};
 pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors};

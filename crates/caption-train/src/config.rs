@@ -39,6 +39,15 @@ pub enum EncoderWeights {
     File(PathBuf),
 }
 
+/// A setting's value from its name in config.toml (`"frozen"`, `"adamw"`, …; the names serde
+/// reads there, aliases included), for command-line options that set it.
+///
+/// # Errors
+/// A message naming the value that is not one of the setting's.
+pub fn parse_setting<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, String> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name)).map_err(|e| e.to_string())
+}
+
 /// Optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -65,7 +65,9 @@ pub mod validation;
 pub use adam::{Adam, AdamConfig, Gradients};
 pub use caption_model::DecoderKind;
 pub use caption_model::loss::masked_cross_entropy;
-pub use config::{AttentionSettings, EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig};
+pub use config::{
+    AttentionSettings, EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig, parse_setting,
+};
 pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};

@@ -219,6 +219,24 @@ pub fn is_run(path: &Path) -> bool {
         || crate::checkpoint::list_checkpoints(path).into_iter().chain([path.join(BEST_DIR)]).any(reads)
 }
 
+/// The settings a training command starts from before its own options: `file` when given;
+/// else, resuming, the run's own (its config.toml, or its newest checkpoint's when that is lost:
+/// [`saved_settings`]), so that only the options given differ; else the defaults. With whether
+/// they came from a file (a random encoder's `transform_input` is then the file's).
+///
+/// # Errors
+/// A config file that cannot be read or does not hold settings.
+pub fn starting_settings(run: &Path, file: Option<&Path>, resume: bool) -> Result<(TrainConfig, bool), TrainError> {
+    let saved = match file {
+        Some(path) => Some(TrainConfig::from_toml_file(path)?),
+        None if resume && run.join(CONFIG_FILE).is_file() => Some(TrainConfig::from_toml_file(&run.join(CONFIG_FILE))?),
+        None if resume => saved_settings(run),
+        None => None,
+    };
+    let from_file = saved.is_some();
+    Ok((saved.unwrap_or_default(), from_file))
+}
+
 /// The settings a run was trained with: its config.toml, or (config.toml lost) those its newest
 /// checkpoint that reads back recorded (`best/` included); `None` when neither reads.
 pub fn saved_settings(path: &Path) -> Option<TrainConfig> {

@@ -224,6 +224,23 @@ pub fn read_parquet_file(path: &Path, columns: &HubColumns, file_split: Option<S
     Ok((records, images))
 }
 
+/// The records and images of `recipe`'s dataset, ready for [`crate::prepare`], with `options`
+/// describing them (its Hub address as the source, format `hub`); the name is left as `options`
+/// has it.
+///
+/// # Errors
+/// As [`read_recipe`].
+pub fn source(
+    recipe: &HubRecipe,
+    cache: &Cache,
+    options: &mut crate::PrepareOptions,
+) -> Result<(Vec<CaptionRecord>, crate::ImageSource), DataError> {
+    let (records, images) = read_recipe(recipe, cache)?;
+    options.source = format!("https://huggingface.co/datasets/{}", recipe.repo);
+    options.format = "hub".into();
+    Ok((records, crate::ImageSource::Bytes(images)))
+}
+
 /// Every parquet file of a recipe: records (splits from the files' names or the split column)
 /// and image bytes.
 ///

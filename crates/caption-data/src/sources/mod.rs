@@ -27,6 +27,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// Its name in a dataset's manifest (`kaggle`, `flickr8k-token`, `karpathy`, `coco`, `plain`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Kaggle => "kaggle",
+            Format::Flickr8kToken => "flickr8k-token",
+            Format::Karpathy => "karpathy",
+            Format::Coco => "coco",
+            Format::Plain => "plain",
+        }
+    }
+
     /// Recognises a layout from the file's first bytes.
     pub fn detect(bytes: &[u8]) -> Format {
         let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -89,4 +100,35 @@ pub fn read_captions(path: &Path, bytes: &[u8], format: Format) -> Result<Vec<Ca
         Format::Coco => coco::parse(text()?, &name),
         Format::Plain => plain::parse(bytes, &name),
     }
+}
+
+/// The records of a captions file and the folder of its images, ready for [`crate::prepare`],
+/// with `options` describing them: the file's absolute path as the source, its format (`format`,
+/// or recognised from the content), the file as an input nothing may overwrite, and (when
+/// `options.name` is empty) the images folder's parent folder's name, lowercased.
+///
+/// # Errors
+/// [`DataError::Invalid`] when `images_dir` is not a folder; the captions file's errors.
+pub fn files(
+    captions: &Path,
+    images_dir: &Path,
+    format: Option<Format>,
+    options: &mut crate::PrepareOptions,
+) -> Result<(Vec<CaptionRecord>, crate::ImageSource), DataError> {
+    if !images_dir.is_dir() {
+        let what = if images_dir.exists() { "is a file, not a folder of images" } else { "no such folder" };
+        return Err(DataError::Invalid(format!("--images-dir {}: {what}", images_dir.display())));
+    }
+    let bytes = read_source_file(captions)?;
+    let format = format.unwrap_or_else(|| Format::detect(&bytes));
+    let records = read_captions(captions, &bytes, format)?;
+    if options.name.is_empty() {
+        let absolute = std::path::absolute(images_dir).unwrap_or(images_dir.to_path_buf());
+        let parent = absolute.parent().and_then(Path::file_name);
+        options.name = parent.map_or_else(|| "dataset".into(), |n| n.to_string_lossy().to_lowercase());
+    }
+    options.source = std::path::absolute(captions).unwrap_or(captions.to_path_buf()).display().to_string();
+    options.format = format.name().into();
+    options.input_files = vec![captions.to_path_buf()];
+    Ok((records, crate::ImageSource::Folder(images_dir.to_path_buf())))
 }

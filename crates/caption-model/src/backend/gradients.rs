@@ -29,3 +29,16 @@ pub struct HeadGradients {
     /// `decoderRNN.lstm.weight_ih_l0`, …, `decoderRNN.linear.bias`), shaped like the parameter.
     pub gradients: Vec<(String, Tensor)>,
 }
+
+/// The loss of a teacher-forced batch and every parameter's gradient, from
+/// [`DecoderWithAttention::loss_gradients`].
+#[derive(Debug, Clone)]
+pub struct AttentionGradients {
+    /// The cross-entropy (mean over the decoded tokens) plus α_c times the doubly stochastic term.
+    pub loss: f32,
+    /// Tokens the cross-entropy counted (the sum of the decode lengths).
+    pub counted: usize,
+    /// The gradient of `loss` for each parameter, by its name in the tutorial's
+    /// `DecoderWithAttention` (`attention.encoder_att.weight`, …, `fc.bias`), shaped like it.
+    pub gradients: Vec<(String, Tensor)>,
+}

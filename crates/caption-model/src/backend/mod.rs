@@ -31,7 +31,14 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda;
 pub mod gradients;
+mod operations;
 pub(crate) mod packing;
+pub mod views;
+
+pub use gradients::{AttentionGradients, DecoderGradients, HeadGradients};
+pub(crate) use operations::{
+    attention_gradients, lstm_beam_search, lstm_decoder_gradients, lstm_greedy, lstm_head_gradients,
+};
 
 /// The environment variable that forces the reference path for the whole process when set to
 /// `1` (or `true`, `yes`, `on`).
@@ -165,29 +172,6 @@ pub fn with_reference_only<R>(f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(THREAD_SWITCH.with(|switch| switch.replace(true)));
     f()
-}
-
-// Which backend runs each operation that is not a model type's own.
-
-impl adam::AdamUpdate {
-    /// Updates `theta`, `exp_avg` and `exp_avg_sq` (contiguous float32 tensors of one size, in
-    /// CPU memory or, in builds with the `cuda` feature, on one CUDA device) in place from `grad`.
-    ///
-    /// # Errors
-    /// Tensors on another device or of another dtype, not contiguous, or of different sizes.
-    pub fn apply(
-        &self,
-        theta: &Tensor,
-        exp_avg: &Tensor,
-        exp_avg_sq: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<()> {
-        #[cfg(feature = "cuda")]
-        if theta.device().is_cuda() {
-            return cuda::adam::apply(self, theta, exp_avg, exp_avg_sq, grad);
-        }
-        cpu::adam::apply(self, theta, exp_avg, exp_avg_sq, grad)
-    }
 }
 
 #[cfg(test)]

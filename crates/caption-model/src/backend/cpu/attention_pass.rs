@@ -22,95 +22,65 @@ use super::gemm::{View, column_sums, matmul, transposed};
 use super::kernels::{sigmoid_in_place, softmax_cross_entropy_row};
 use super::lstm::{cell_backward, cell_forward};
 use super::with_host_slices;
+use crate::Dropout;
+use crate::backend::gradients::AttentionGradients;
 use crate::backend::packing::SequenceShape;
-use crate::backend::{Gradient, Path, choose};
-use crate::{DecoderWithAttention, Dropout};
+use crate::backend::views::AttentionDecoderTensors;
 
-/// The loss of a teacher-forced batch and every parameter's gradient, from
-/// [`DecoderWithAttention::loss_gradients`].
-#[derive(Debug, Clone)]
-pub struct AttentionGradients {
-    /// The cross-entropy (mean over the decoded tokens) plus α_c times the doubly stochastic term.
-    pub loss: f32,
-    /// Tokens the cross-entropy counted (the sum of the decode lengths).
-    pub counted: usize,
-    /// The gradient of `loss` for each parameter, by its name in the tutorial's
-    /// `DecoderWithAttention` (`attention.encoder_att.weight`, …, `fc.bias`), shaped like it.
-    pub gradients: Vec<(String, Tensor)>,
-}
-
-impl DecoderWithAttention {
-    /// The tutorial's training loss on [`forward`](Self::forward) and its gradients, computed by
-    /// the CPU backend: `encoder_out` (batch × P × encoder), `captions` (batch × T ids, `<SOS>`
-    /// first) of which `lengths[i]` tokens count, `dropout` before the output layer, the
-    /// cross-entropy plus `alpha_c` times [`doubly_stochastic_penalty`](crate::attention::doubly_stochastic_penalty).
-    ///
-    /// `None` when the backend layer picks the reference path (not float32 in CPU memory, a
-    /// gradient wanted for `encoder_out` as in fine-tuning, or the reference path forced): the
-    /// caller then uses candle's autograd on [`attention_loss`](crate::attention::attention_loss)
-    /// (no mask has been drawn).
-    ///
-    /// # Errors
-    /// Shapes that do not fit, lengths below 2 or beyond the captions, or an id outside the
-    /// vocabulary.
-    pub fn loss_gradients(
-        &self,
-        encoder_out: &Tensor,
-        captions: &Tensor,
-        lengths: &[usize],
-        dropout: &mut Dropout,
-        alpha_c: f64,
-    ) -> Result<Option<AttentionGradients>> {
-        let parameters = self.named_parameters();
-        let gradient = if encoder_out.track_op() { Gradient::Tracked } else { Gradient::NotTracked };
-        let mut tensors = vec![encoder_out];
-        tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
-        if choose(&tensors, gradient) != Path::Cpu {
-            return Ok(None);
-        }
-        let config = self.config();
-        let (batch, positions, channels) = encoder_out.dims3()?;
-        let (caption_batch, tokens) = captions.dims2()?;
-        if channels != config.encoder_dim || caption_batch != batch || lengths.len() != batch {
-            candle_core::bail!(
-                "{batch} grids of {positions} × {channels} for {caption_batch} captions and {} lengths (the decoder \
+/// The attention decoder's training loss and gradients on the CPU
+/// ([`DecoderWithAttention::loss_gradients`](crate::DecoderWithAttention::loss_gradients)), the
+/// gradients named as `decoder` names its parameters.
+pub(crate) fn attention_gradients(
+    decoder: &AttentionDecoderTensors,
+    encoder_out: &Tensor,
+    captions: &Tensor,
+    lengths: &[usize],
+    dropout: &mut Dropout,
+    alpha_c: f64,
+) -> Result<AttentionGradients> {
+    let parameters = &decoder.parameters;
+    let mut tensors = vec![encoder_out];
+    tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
+    let config = decoder.sizes;
+    let (batch, positions, channels) = encoder_out.dims3()?;
+    let (caption_batch, tokens) = captions.dims2()?;
+    if channels != config.encoder || caption_batch != batch || lengths.len() != batch {
+        candle_core::bail!(
+            "{batch} grids of {positions} × {channels} for {caption_batch} captions and {} lengths (the decoder \
                  attends over {} channels)",
-                lengths.len(),
-                config.encoder_dim
-            );
-        }
-        if let Some(bad) = lengths.iter().find(|&&l| l < 2 || l > tokens) {
-            candle_core::bail!("a caption length of {bad} with {tokens} tokens per caption");
-        }
-        let ids: Vec<u32> = captions.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= config.vocab_size) {
-            candle_core::bail!("token id {bad} outside a vocabulary of {}", config.vocab_size);
-        }
-        let steps = lengths.iter().max().map_or(0, |l| l - 1);
-        let mask = dropout.mask(steps * batch * config.decoder_dim);
-        let shape = Shape {
-            batch,
-            positions,
-            channels,
-            attention: config.attention_dim,
-            decoder: config.decoder_dim,
-            embed: config.embed_dim,
-            vocab: config.vocab_size,
-        };
-        let pass = with_host_slices(&tensors, |slices| {
-            let weights = Weights::new(&slices[1..]);
-            let captions = Captions { ids: &ids, tokens, lengths };
-            Ok(attention_pass(&shape, &weights, slices[0], &captions, mask.as_deref(), alpha_c as f32))
-        })?;
-        let gradients = parameters
-            .into_iter()
-            .zip(pass.gradients)
-            .map(|((name, tensor), values)| {
-                Ok((name.to_string(), Tensor::from_vec(values, tensor.shape(), &Device::Cpu)?))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Some(AttentionGradients { loss: pass.loss, counted: pass.counted, gradients }))
+            lengths.len(),
+            config.encoder
+        );
     }
+    if let Some(bad) = lengths.iter().find(|&&l| l < 2 || l > tokens) {
+        candle_core::bail!("a caption length of {bad} with {tokens} tokens per caption");
+    }
+    let ids: Vec<u32> = captions.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
+    if let Some(&bad) = ids.iter().find(|&&id| id as usize >= config.vocab) {
+        candle_core::bail!("token id {bad} outside a vocabulary of {}", config.vocab);
+    }
+    let steps = lengths.iter().max().map_or(0, |l| l - 1);
+    let mask = dropout.mask(steps * batch * config.decoder);
+    let shape = Shape {
+        batch,
+        positions,
+        channels,
+        attention: config.attention,
+        decoder: config.decoder,
+        embed: config.embed,
+        vocab: config.vocab,
+    };
+    let pass = with_host_slices(&tensors, |slices| {
+        let weights = Weights::new(&slices[1..]);
+        let captions = Captions { ids: &ids, tokens, lengths };
+        Ok(attention_pass(&shape, &weights, slices[0], &captions, mask.as_deref(), alpha_c as f32))
+    })?;
+    let gradients = parameters
+        .iter()
+        .zip(pass.gradients)
+        .map(|((name, tensor), values)| Ok((name.clone(), Tensor::from_vec(values, tensor.shape(), &Device::Cpu)?)))
+        .collect::<Result<_>>()?;
+    Ok(AttentionGradients { loss: pass.loss, counted: pass.counted, gradients })
 }
 
 /// The sizes of a pass.
@@ -124,7 +94,7 @@ struct Shape {
     vocab: usize,
 }
 
-/// The decoder's parameters as slices, in [`DecoderWithAttention::named_parameters`] order.
+/// The decoder's parameters as slices, in [`AttentionDecoderTensors`] order.
 struct Weights<'a> {
     encoder_att: (&'a [f32], &'a [f32]),
     decoder_att: (&'a [f32], &'a [f32]),

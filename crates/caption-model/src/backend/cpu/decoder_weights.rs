@@ -4,7 +4,7 @@
 use candle_core::{Result, Tensor};
 
 use super::with_host_slices;
-use crate::DecoderRNN;
+use crate::backend::views::LstmDecoderTensors;
 
 /// One LSTM layer's weights, PyTorch's layout (`w_ih` is 4·hidden × input, `w_hh` 4·hidden ×
 /// hidden).
@@ -30,40 +30,16 @@ pub(crate) struct DecoderWeights<'a> {
     pub vocab_size: usize,
 }
 
-impl DecoderRNN {
-    /// The decoder's parameters with their names in the original's `DecoderRNN` (`embed.weight`,
-    /// `linear.weight`, `linear.bias`, then `lstm.weight_ih_l{k}`, `lstm.weight_hh_l{k}`,
-    /// `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` for each layer), in the order
-    /// [`with_decoder_weights`] reads them.
-    pub(crate) fn named_parameters(&self) -> Result<Vec<(String, Tensor)>> {
-        let Some(bias) = self.linear_bias() else { candle_core::bail!("the original's output layer has a bias") };
-        let mut parameters = vec![
-            ("embed.weight".to_string(), self.embed_weights().clone()),
-            ("linear.weight".to_string(), self.linear_weight().clone()),
-            ("linear.bias".to_string(), bias.clone()),
-        ];
-        for k in 0..self.lstm().num_layers() {
-            let weights = self.lstm().layer_weights(k)?;
-            for (name, tensor) in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"].iter().zip(weights) {
-                parameters.push((format!("lstm.{name}_l{k}"), tensor));
-            }
-        }
-        Ok(parameters)
-    }
-}
-
 /// Runs `f` on the data of `extra` (float32 CPU tensors the caller reads along with the decoder)
 /// and on the decoder's weights, all read in place.
 pub(crate) fn with_decoder_weights<R>(
-    decoder: &DecoderRNN,
+    decoder: &LstmDecoderTensors,
     extra: &[&Tensor],
     f: impl FnOnce(&[&[f32]], DecoderWeights) -> Result<R>,
 ) -> Result<R> {
-    let parameters = decoder.named_parameters()?;
     let mut tensors: Vec<&Tensor> = extra.to_vec();
-    tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
-    let (vocab_size, hidden_size) = decoder.linear_weight().dims2()?;
-    let (_, embed_size) = decoder.embed_weights().dims2()?;
+    tensors.extend(decoder.parameters.iter().map(|(_, tensor)| tensor));
+    let (embed_size, hidden_size, vocab_size) = decoder.sizes()?;
     with_host_slices(&tensors, |slices| {
         let (extra, slices) = slices.split_at(extra.len());
         let layers = slices[3..]

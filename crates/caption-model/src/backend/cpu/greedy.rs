@@ -23,7 +23,7 @@ use super::decoder_weights::{DecoderWeights, with_decoder_weights};
 use super::kernels::{Term, affine, exp_in_place};
 use super::lstm::cell_forward;
 use super::spin_barrier::{PoisonOnPanic, SpinBarrier};
-use crate::DecoderRNN;
+use crate::backend::views::LstmDecoderTensors;
 
 /// Words per block of the log-probability's sum.
 const SCORE_BLOCK: usize = 256;
@@ -33,7 +33,7 @@ type Captions = Vec<(Vec<u32>, f32)>;
 
 /// Greedy decoding of `features` (batch × embed, float32 in CPU memory) as
 /// [`DecoderRNN::greedy`].
-pub(crate) fn greedy(decoder: &DecoderRNN, features: &Tensor, max_length: usize, eos: u32) -> Result<Captions> {
+pub(crate) fn greedy(decoder: &LstmDecoderTensors, features: &Tensor, max_length: usize, eos: u32) -> Result<Captions> {
     let (batch, embed_size) = features.dims2()?;
     let features = features.flatten_all()?.to_vec1::<f32>()?;
     with_decoder_weights(decoder, &[], |_, weights| {

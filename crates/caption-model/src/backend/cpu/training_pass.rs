@@ -1,6 +1,6 @@
 //! The training step's forward and backward pass on the CPU, written out by hand instead of through
-//! candle's autograd: [`DecoderRNN::loss_gradients`] (the decoder and the PAD-masked
-//! cross-entropy) and [`CNNtoRNN::head_gradients`] (the encoder's `fc`, ReLU and dropouts before it).
+//! candle's autograd: [`decoder_gradients`] (the decoder and the PAD-masked cross-entropy) and
+//! [`head_gradients`] (the encoder's `fc`, ReLU and dropouts before it).
 //!
 //! Through autograd a teacher-forced LSTM is a few dozen small tensor operations per time step,
 //! forward and backward, each allocating and dispatching; here each layer is one matrix product
@@ -25,123 +25,70 @@ use super::decoder_weights::{DecoderWeights, with_decoder_weights};
 use super::gemm::{View, column_sums, matmul};
 use super::kernels::softmax_cross_entropy_row;
 use super::lstm::{self, LayerCache};
+use crate::Dropout;
 use crate::backend::gradients::{DecoderGradients, HeadGradients};
 use crate::backend::packing::counted_positions;
 use crate::backend::packing::{caption_ids, packed_captions};
-use crate::backend::{Gradient, Path, choose};
-use crate::cnn_to_rnn::{DECODER_PREFIX, FC_PREFIX};
-use crate::{CNNtoRNN, DecoderRNN, Dropout};
+use crate::backend::views::{HeadTensors, LstmDecoderTensors};
 
-impl DecoderRNN {
-    /// The teacher-forced loss and its gradients: `features` (batch × embed) as time step 0, the
-    /// embedded (and dropped-out) `captions[:-1]` after it, and every output scored against
-    /// `captions` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded) with PAD targets left
-    /// out: the original's training loss on [`forward`](Self::forward). `dropout` draws the
-    /// embeddings' mask (p = 0 turns it off).
-    ///
-    /// On a CUDA device (builds with the `cuda` feature) the CUDA backend's pass computes the same.
-    /// `None` when the backend layer picks the reference path for `features` and the weights
-    /// ([`choose`](crate::backend::choose()): not float32 in CPU or CUDA memory, or the reference
-    /// path forced; on CUDA also a batch with no counted target or a single step): the caller then
-    /// uses candle's autograd (no mask has been drawn).
-    ///
-    /// # Errors
-    /// Shapes that do not fit the decoder, or a token id outside the vocabulary.
-    pub fn loss_gradients(
-        &self,
-        features: &Tensor,
-        captions: &Tensor,
-        dropout: &mut Dropout,
-        pad: u32,
-    ) -> Result<Option<DecoderGradients>> {
-        match choose(&[features, self.embed_weights()], Gradient::NotTracked) {
-            Path::Cpu => {}
-            #[cfg(feature = "cuda")]
-            Path::Cuda => {
-                return crate::backend::cuda::training_pass::decoder_gradients(self, features, captions, dropout, pad);
-            }
-            _ => return Ok(None),
+/// The LSTM decoder's teacher-forced loss and its gradients on the CPU
+/// ([`DecoderRNN::loss_gradients`](crate::DecoderRNN::loss_gradients)), the gradients named as
+/// `decoder` names its parameters.
+pub(crate) fn decoder_gradients(
+    decoder: &LstmDecoderTensors,
+    features: &Tensor,
+    captions: &Tensor,
+    dropout: &mut Dropout,
+    pad: u32,
+) -> Result<DecoderGradients> {
+    with_decoder_weights(decoder, &[], |_, weights| {
+        let (batch, width) = features.dims2()?;
+        if width != weights.embed_size {
+            candle_core::bail!("the features have {width} columns, the decoder takes {}", weights.embed_size);
         }
-        let names = self.parameter_names()?;
-        with_decoder_weights(self, &[], |_, weights| {
-            let (batch, width) = features.dims2()?;
-            if width != weights.embed_size {
-                candle_core::bail!("the features have {width} columns, the decoder takes {}", weights.embed_size);
-            }
-            let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
-            let features: Vec<f32> = features.flatten_all()?.to_vec1()?;
-            let mask = dropout.mask((steps - 1) * batch * weights.embed_size);
-            let pass = decoder_pass(&weights, &features, &ids, steps, mask.as_deref(), pad);
-            let d_features = Tensor::from_vec(pass.d_features, (batch, weights.embed_size), &Device::Cpu)?;
-            let gradients = named(names, pass.gradients)?;
-            Ok(Some(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features }))
-        })
-    }
-
-    /// The parameters' names in the original's `DecoderRNN`, with their shapes, in
-    /// [`named_parameters`](Self::named_parameters) order.
-    fn parameter_names(&self) -> Result<Vec<(String, Vec<usize>)>> {
-        Ok(self.named_parameters()?.into_iter().map(|(name, tensor)| (name, tensor.dims().to_vec())).collect())
-    }
+        let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
+        let features: Vec<f32> = features.flatten_all()?.to_vec1()?;
+        let mask = dropout.mask((steps - 1) * batch * weights.embed_size);
+        let pass = decoder_pass(&weights, &features, &ids, steps, mask.as_deref(), pad);
+        let d_features = Tensor::from_vec(pass.d_features, (batch, weights.embed_size), &Device::Cpu)?;
+        let gradients = named(&decoder.parameters, pass.gradients)?;
+        Ok(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features })
+    })
 }
 
-/// Gradients in the order of `names` (with their shapes) as named tensors.
-fn named(names: Vec<(String, Vec<usize>)>, gradients: Vec<Vec<f32>>) -> Result<Vec<(String, Tensor)>> {
-    names
-        .into_iter()
+/// Gradients in the order of `parameters` as tensors of their names and shapes.
+fn named(parameters: &[(String, Tensor)], gradients: Vec<Vec<f32>>) -> Result<Vec<(String, Tensor)>> {
+    parameters
+        .iter()
         .zip(gradients)
-        .map(|((name, shape), values)| Ok((name, Tensor::from_vec(values, shape, &Device::Cpu)?)))
+        .map(|((name, tensor), values)| Ok((name.clone(), Tensor::from_vec(values, tensor.dims(), &Device::Cpu)?)))
         .collect()
 }
 
-impl CNNtoRNN {
-    /// The training step's loss and gradients for the head, from 2048-d `pooled` features (batch
-    /// × 2048; no gradient flows back into them: frozen and original-setup training) and
-    /// `captions` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded): the original's
-    /// `dropout(relu(fc(dropout(pooled))))` as time step 0, then as
-    /// [`DecoderRNN::loss_gradients`]. `dropout` draws the three masks in the order the forward
-    /// pass does (p = 0 turns them off).
-    ///
-    /// `None` when the backend layer picks the reference path (see
-    /// [`DecoderRNN::loss_gradients`]; also when `pooled` tracks a gradient, as in fine-tuning):
-    /// the caller then uses candle's autograd (no mask has been drawn).
-    ///
-    /// # Errors
-    /// Shapes that do not fit the model, or a token id outside the vocabulary.
-    pub fn head_gradients(
-        &self,
-        pooled: &Tensor,
-        captions: &Tensor,
-        dropout: &mut Dropout,
-        pad: u32,
-    ) -> Result<Option<HeadGradients>> {
-        let Some(fc) = self.encoder.inception().fc() else { candle_core::bail!("the encoder has no fc") };
-        let Some(fc_bias) = fc.bias() else { candle_core::bail!("the original's fc has a bias") };
-        // A gradient wanted for `pooled` (fine-tuning) is autograd's to compute.
-        let gradient = if pooled.track_op() { Gradient::Tracked } else { Gradient::NotTracked };
-        match choose(&[pooled, fc.weight()], gradient) {
-            Path::Cpu => {}
-            #[cfg(feature = "cuda")]
-            Path::Cuda => {
-                return crate::backend::cuda::training_pass::head_gradients(self, pooled, captions, dropout, pad);
-            }
-            _ => return Ok(None),
-        }
-        let shape = fc.weight().dims2()?;
-        let pass = with_decoder_weights(&self.decoder, &[fc.weight(), fc_bias], |fc, weights| {
-            let fc = Fc { weight: fc[0], bias: fc[1], shape };
-            head_pass(&fc, &weights, pooled, captions, dropout, pad)
-        })?;
-        let (embed_size, pooled_size) = shape;
-        let cpu = &Device::Cpu;
-        let mut gradients = vec![
-            (format!("{FC_PREFIX}weight"), Tensor::from_vec(pass.d_fc_weight, (embed_size, pooled_size), cpu)?),
-            (format!("{FC_PREFIX}bias"), Tensor::from_vec(pass.d_fc_bias, embed_size, cpu)?),
-        ];
-        let decoder = named(self.decoder.parameter_names()?, pass.decoder.gradients)?;
-        gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("{DECODER_PREFIX}{name}"), gradient)));
-        Ok(Some(HeadGradients { loss: pass.decoder.loss, counted: pass.decoder.counted, gradients }))
-    }
+/// The original's head (`fc`, ReLU and the dropouts, then the decoder) trained from `pooled`
+/// features on the CPU ([`CNNtoRNN::head_gradients`](crate::CNNtoRNN::head_gradients)), the
+/// gradients named as `head` names its tensors.
+pub(crate) fn head_gradients(
+    head: &HeadTensors,
+    pooled: &Tensor,
+    captions: &Tensor,
+    dropout: &mut Dropout,
+    pad: u32,
+) -> Result<HeadGradients> {
+    let (fc_weight, fc_bias) = (&head.fc_weight.1, &head.fc_bias.1);
+    let shape = fc_weight.dims2()?;
+    let pass = with_decoder_weights(&head.decoder, &[fc_weight, fc_bias], |fc, weights| {
+        let fc = Fc { weight: fc[0], bias: fc[1], shape };
+        head_pass(&fc, &weights, pooled, captions, dropout, pad)
+    })?;
+    let (embed_size, pooled_size) = shape;
+    let cpu = &Device::Cpu;
+    let mut gradients = vec![
+        (head.fc_weight.0.clone(), Tensor::from_vec(pass.d_fc_weight, (embed_size, pooled_size), cpu)?),
+        (head.fc_bias.0.clone(), Tensor::from_vec(pass.d_fc_bias, embed_size, cpu)?),
+    ];
+    gradients.extend(named(&head.decoder.parameters, pass.decoder.gradients)?);
+    Ok(HeadGradients { loss: pass.decoder.loss, counted: pass.decoder.counted, gradients })
 }
 
 /// The encoder's `fc` as slices: `weight` is `shape` (embed × pooled).

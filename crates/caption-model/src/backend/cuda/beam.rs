@@ -11,13 +11,13 @@ use candle_core::{Result, Tensor};
 
 use super::decoder_step::{Scratch, State, step, with_decoder};
 use super::{kernels, upload, zeros};
-use crate::DecoderRNN;
+use crate::backend::views::LstmDecoderTensors;
 use crate::beam::{self, BeamConfig, BeamStep, Hypothesis};
 
 /// Beam search of `features` (images × embed, float32 on a CUDA device) as
-/// [`DecoderRNN::beam_search_n_best`].
+/// [`DecoderRNN::beam_search_n_best`](crate::DecoderRNN::beam_search_n_best).
 pub(crate) fn beam_search_n_best(
-    decoder: &DecoderRNN,
+    decoder: &LstmDecoderTensors,
     features: &Tensor,
     config: BeamConfig,
     n: usize,

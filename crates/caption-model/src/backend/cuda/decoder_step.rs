@@ -1,4 +1,4 @@
-//! One step of the LSTM decoder on CUDA for a batch of rows, as [`DecoderRNN::step`]: per layer
+//! One step of the LSTM decoder on CUDA for a batch of rows, as [`DecoderRNN::step`](crate::DecoderRNN::step): per layer
 //! the gates start from both biases, take the input's and the previous hidden state's cuBLAS
 //! products, and go through the fused LSTM cell of the training pass (aten's
 //! `lstm_cell_forward`); the output layer's product gives the logits (its bias is added by the
@@ -12,7 +12,7 @@ use candle_core::{Result, Tensor};
 
 use super::blas::{Matrix, matmul};
 use super::{kernels, with_device_views, zeros};
-use crate::DecoderRNN;
+use crate::backend::views::LstmDecoderTensors;
 
 /// The decoder's parameters in device memory.
 pub(crate) struct DecoderWeights<'a, 'b> {
@@ -46,14 +46,13 @@ pub(crate) struct Sizes {
 /// Runs `f` on the decoder's parameters and `features` (rows × embed, float32 on a CUDA device)
 /// in device memory.
 pub(crate) fn with_decoder<R>(
-    decoder: &DecoderRNN,
+    decoder: &LstmDecoderTensors,
     features: &Tensor,
     f: impl FnOnce(&CudaDevice, &DecoderWeights, &CudaView<f32>, Sizes) -> Result<R>,
 ) -> Result<R> {
-    let parameters = decoder.named_parameters()?;
+    let parameters = &decoder.parameters;
     let (_, embed) = features.dims2()?;
-    let (vocab, hidden) = decoder.linear_weight().dims2()?;
-    let (_, embed_size) = decoder.embed_weights().dims2()?;
+    let (embed_size, hidden, vocab) = decoder.sizes()?;
     if embed != embed_size {
         candle_core::bail!("decoding: the features have {embed} columns, the decoder takes {embed_size}");
     }

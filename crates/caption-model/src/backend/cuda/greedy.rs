@@ -1,4 +1,4 @@
-//! Greedy decoding on CUDA: the loop of [`DecoderRNN::greedy_with_tensors`] with each step as
+//! Greedy decoding on CUDA: the loop of [`DecoderRNN::greedy_with_tensors`](crate::DecoderRNN::greedy_with_tensors) with each step as
 //! the decoder step of [`decoder_step`](super::decoder_step), one kernel that picks every row's
 //! word and its log-probability ([`top_words`](super::kernels::top_words) with one word), and an
 //! embedding gather that reads the chosen ids where the choice wrote them. The host does not wait
@@ -11,7 +11,7 @@ use candle_core::{Result, Tensor};
 
 use super::decoder_step::{DecoderWeights, Scratch, Sizes, State, step, with_decoder};
 use super::{kernels, zeros};
-use crate::DecoderRNN;
+use crate::backend::views::LstmDecoderTensors;
 
 /// Steps between two looks at the chosen ids (each look waits for the GPU).
 const CHECK_EVERY: usize = 8;
@@ -20,8 +20,8 @@ const CHECK_EVERY: usize = 8;
 type Captions = Vec<(Vec<u32>, f32)>;
 
 /// Greedy decoding of `features` (batch × embed, float32 on a CUDA device) as
-/// [`DecoderRNN::greedy`].
-pub(crate) fn greedy(decoder: &DecoderRNN, features: &Tensor, max_length: usize, eos: u32) -> Result<Captions> {
+/// [`DecoderRNN::greedy`](crate::DecoderRNN::greedy).
+pub(crate) fn greedy(decoder: &LstmDecoderTensors, features: &Tensor, max_length: usize, eos: u32) -> Result<Captions> {
     let batch = features.dim(0)?;
     with_decoder(decoder, features, |device, weights, features, sizes| {
         decode(device, weights, features, batch, sizes, max_length, eos)

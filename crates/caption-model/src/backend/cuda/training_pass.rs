@@ -20,21 +20,21 @@ use candle_core::{Result, Tensor};
 use super::blas::{Matrix, matmul};
 use super::kernels::{self, CellActivations, DeviceMask, RowMask, Segments};
 use super::{tensor, upload, with_device_views, zeros};
+use crate::Dropout;
 use crate::backend::gradients::{DecoderGradients, HeadGradients};
 use crate::backend::packing::{SequenceShape, caption_ids, counted_positions, packed_captions};
-use crate::cnn_to_rnn::{DECODER_PREFIX, FC_PREFIX};
-use crate::{CNNtoRNN, DecoderRNN, Dropout};
+use crate::backend::views::{HeadTensors, LstmDecoderTensors};
 
-/// [`DecoderRNN::loss_gradients`] on CUDA; `None` for a batch without a counted target or
+/// [`DecoderRNN::loss_gradients`](crate::DecoderRNN::loss_gradients) on CUDA; `None` for a batch without a counted target or
 /// without a step after the features (the reference path takes those).
 pub(crate) fn decoder_gradients(
-    decoder: &DecoderRNN,
+    decoder: &LstmDecoderTensors,
     features: &Tensor,
     captions: &Tensor,
     dropout: &mut Dropout,
     pad: u32,
 ) -> Result<Option<DecoderGradients>> {
-    let parameters = decoder.named_parameters()?;
+    let parameters = &decoder.parameters;
     let (batch, width) = features.dims2()?;
     let sizes = Sizes::of(decoder)?;
     if width != sizes.embed {
@@ -54,25 +54,25 @@ pub(crate) fn decoder_gradients(
         let mask = device_mask(&mask_bits, &mask);
         let pass = decoder_pass(device, &blas, &weights, &views[0], &plan, &indices, mask)?;
         let d_features = tensor(pass.d_features, (batch, sizes.embed), device)?;
-        let gradients = named(&parameters, pass.gradients, device)?;
+        let gradients = named(parameters, pass.gradients, device)?;
         Ok(Some(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features }))
     })
 }
 
-/// [`CNNtoRNN::head_gradients`] on CUDA (`None` as [`decoder_gradients`]).
+/// [`CNNtoRNN::head_gradients`](crate::CNNtoRNN::head_gradients) on CUDA (`None` as
+/// [`decoder_gradients`]).
 pub(crate) fn head_gradients(
-    network: &CNNtoRNN,
+    head: &HeadTensors,
     pooled: &Tensor,
     captions: &Tensor,
     dropout: &mut Dropout,
     pad: u32,
 ) -> Result<Option<HeadGradients>> {
-    let Some(fc) = network.encoder.inception().fc() else { candle_core::bail!("the encoder has no fc") };
-    let Some(fc_bias) = fc.bias() else { candle_core::bail!("the original's fc has a bias") };
-    let decoder = &network.decoder;
-    let parameters = decoder.named_parameters()?;
+    let (fc_weight, fc_bias) = (&head.fc_weight.1, &head.fc_bias.1);
+    let decoder = &head.decoder;
+    let parameters = &decoder.parameters;
     let sizes = Sizes::of(decoder)?;
-    let (embed_size, pooled_size) = fc.weight().dims2()?;
+    let (embed_size, pooled_size) = fc_weight.dims2()?;
     if embed_size != sizes.embed {
         candle_core::bail!("fc gives {embed_size} features, the decoder takes {}", sizes.embed);
     }
@@ -87,7 +87,7 @@ pub(crate) fn head_gradients(
     let features_mask = plan.push_mask(dropout.mask_bits(batch * embed_size));
     let embeddings_mask = plan.push_mask(dropout.mask_bits((steps - 1) * batch * embed_size));
 
-    let mut tensors = vec![pooled, fc.weight(), fc_bias];
+    let mut tensors = vec![pooled, fc_weight, fc_bias];
     tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
     with_device_views(&tensors, |device, views| {
         let blas = device.cublas_handle();
@@ -136,11 +136,10 @@ pub(crate) fn head_gradients(
         kernels::column_sums(device, &mut d_fc_bias, &d_fc_out_view)?;
 
         let mut gradients = vec![
-            (format!("{FC_PREFIX}weight"), tensor(d_fc_weight, (embed_size, pooled_size), device)?),
-            (format!("{FC_PREFIX}bias"), tensor(d_fc_bias, embed_size, device)?),
+            (head.fc_weight.0.clone(), tensor(d_fc_weight, (embed_size, pooled_size), device)?),
+            (head.fc_bias.0.clone(), tensor(d_fc_bias, embed_size, device)?),
         ];
-        let decoder = named(&parameters, pass.gradients, device)?;
-        gradients.extend(decoder.into_iter().map(|(name, gradient)| (format!("{DECODER_PREFIX}{name}"), gradient)));
+        gradients.extend(named(parameters, pass.gradients, device)?);
         Ok(Some(HeadGradients { loss: pass.loss, counted: pass.counted, gradients }))
     })
 }
@@ -164,14 +163,13 @@ struct Sizes {
 }
 
 impl Sizes {
-    fn of(decoder: &DecoderRNN) -> Result<Self> {
-        let (vocab, hidden) = decoder.linear_weight().dims2()?;
-        let (_, embed) = decoder.embed_weights().dims2()?;
-        Ok(Self { embed, hidden, vocab, layers: decoder.lstm().num_layers() })
+    fn of(decoder: &LstmDecoderTensors) -> Result<Self> {
+        let (embed, hidden, vocab) = decoder.sizes()?;
+        Ok(Self { embed, hidden, vocab, layers: decoder.layers() })
     }
 }
 
-/// The decoder's parameters in device memory, in [`DecoderRNN::named_parameters`] order.
+/// The decoder's parameters in device memory, in [`LstmDecoderTensors`] order.
 struct DeviceWeights<'a, 'b> {
     embed: &'b CudaView<'a, f32>,
     linear_weight: &'b CudaView<'a, f32>,
@@ -344,7 +342,7 @@ impl<'a> DeviceIndices<'a> {
 struct DevicePass {
     loss: f32,
     counted: usize,
-    /// In [`DecoderRNN::named_parameters`] order (the LSTM's bias gradient twice).
+    /// In [`LstmDecoderTensors`] order (the LSTM's bias gradient twice).
     gradients: Vec<CudaSlice<f32>>,
     /// For the features, batch × embed.
     d_features: CudaSlice<f32>,
