@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use caption_infer::{Captioner, Decoding, Generated};
-use caption_model::DecoderKind;
 use caption_text::detokenize;
 use caption_train::outputs::{self, Claim, claim_files_in_folder};
 use clap::Args;
@@ -138,17 +137,7 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         captioner.check_beam_width(size)?;
     }
     if let Some(dir) = &args.attention_maps {
-        let kind = captioner.model.kind();
-        if !kind.has_attention() {
-            let attending: Vec<&str> =
-                DecoderKind::ALL.iter().filter(|k| k.has_attention()).map(|k| k.architecture()).collect();
-            bail!(
-                "--attention-maps needs an attention model ({}); {} holds a {} model, which has no attention weights",
-                attending.join(", "),
-                captioner.source,
-                kind.architecture()
-            );
-        }
+        captioner.check_attention("--attention-maps")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut cut = 0;

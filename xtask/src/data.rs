@@ -12,6 +12,7 @@ use caption_data::{ImageSource, PrepareOptions, PreparedDataset, SplitRatios, pr
 use clap::{Args, ValueEnum};
 
 use crate::progress::Bars;
+use caption_train::parse_setting;
 
 /// Prepare a dataset: read captions, split, check images, tokenize, build the vocabulary.
 ///
@@ -93,10 +94,11 @@ pub struct PrepareArgs {
     /// Shapes: side of each generated image in pixels.
     #[arg(long, default_value_t = 128, value_name = "PX")]
     pub size: u32,
-    /// Shapes: `mixed` adds pairs of two different shapes (another colour, form or both), named
-    /// left to right, which only a model that looks at each object can describe.
-    #[arg(long, value_enum, default_value = "simple")]
-    pub scenes: ScenesArg,
+    /// Shapes: `simple` (one shape, or two identical ones) or `mixed` (adds pairs of two different
+    /// shapes, another colour, form or both, named left to right, which only a model that looks
+    /// at each object can describe).
+    #[arg(long, value_name = "simple|mixed", default_value = "simple", value_parser = parse_setting::<shapes::Scenes>)]
+    pub scenes: shapes::Scenes,
     /// Print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -146,15 +148,7 @@ pub fn prepare_data(args: &PrepareArgs) -> Result<PreparedDataset> {
         (Some(BuiltIn::Shapes), _) => {
             options.name = args.name.clone().unwrap_or_else(|| "shapes".into());
             shapes::source(
-                ShapesConfig {
-                    images: args.images,
-                    size: args.size,
-                    seed: args.seed,
-                    scenes: match args.scenes {
-                        ScenesArg::Simple => shapes::Scenes::Simple,
-                        ScenesArg::Mixed => shapes::Scenes::Mixed,
-                    },
-                },
+                ShapesConfig { images: args.images, size: args.size, seed: args.seed, scenes: args.scenes },
                 &mut options,
             )?
         }
@@ -228,13 +222,4 @@ fn hub_source(
 fn print_summary(dataset: &PreparedDataset, seconds: f64) {
     println!("prepared {} in {seconds:.1} s: {}", dataset.manifest.name, dataset.root.display());
     println!("{}", dataset.manifest.summary());
-}
-
-/// The shapes generator's scenes.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum ScenesArg {
-    /// One shape on the left or right, or two identical shapes.
-    Simple,
-    /// Simple scenes, and pairs of different shapes.
-    Mixed,
 }

@@ -296,7 +296,7 @@ pub fn train_and_report(
         }
         other => other.into(),
     })?;
-    print_summary(&summary);
+    println!("{summary}");
     Ok(summary)
 }
 
@@ -315,25 +315,4 @@ fn flag_of(key: &str) -> String {
         }
         other => format!("--{}", other.replace('_', "-")),
     }
-}
-
-fn print_summary(summary: &RunSummary) {
-    let state = if summary.interrupted {
-        "interrupted"
-    } else if summary.stopped_early {
-        "stopped early"
-    } else {
-        "finished"
-    };
-    println!("{state}: {} epochs, {} steps", summary.epochs, summary.steps);
-    if let Some(best) = summary.best {
-        println!("best validation score {:.4} at epoch {}", best.score, best.epoch);
-    }
-    if let Some(best) = &summary.best_checkpoint {
-        println!("best checkpoint: {}", best.display());
-    }
-    if let Some(last) = &summary.checkpoint {
-        println!("last checkpoint: {}", last.display());
-    }
-    println!("metrics: {}", summary.metrics.display());
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use caption_data::{ImageTransform, PreparedDataset, Progress};
-use caption_model::{BeamConfig, DECODER_PREFIX, DecoderConfig, Hypothesis, Network, NetworkConfig};
+use caption_model::{BeamConfig, DECODER_PREFIX, DecoderConfig, DecoderKind, Hypothesis, Network, NetworkConfig};
 use caption_text::Vocabulary;
 use image::RgbImage;
 
@@ -171,6 +171,26 @@ impl Captioner {
             caption_model::read_original_checkpoint(checkpoint).map_err(|e| InferError::Weights(e.to_string()))?
         };
         Self::from_original(&tensors, vocabulary, &checkpoint.display().to_string(), device)
+    }
+
+    /// Checks that the model gives each word weights over the image (an attention model), for
+    /// `what` asks for them.
+    ///
+    /// # Errors
+    /// [`InferError::Evaluation`] naming the model's architecture and those that have attention.
+    pub fn check_attention(&self, what: &str) -> Result<(), InferError> {
+        let kind = self.model.kind();
+        if kind.has_attention() {
+            return Ok(());
+        }
+        let attending: Vec<&str> =
+            DecoderKind::ALL.iter().filter(|k| k.has_attention()).map(|k| k.architecture()).collect();
+        Err(InferError::Evaluation(format!(
+            "{what} needs an attention model ({}); {} holds a {} model, which has no attention weights",
+            attending.join(", "),
+            self.source,
+            kind.architecture()
+        )))
     }
 
     /// Checks a beam width against the model: at least 1, and fewer hypotheses than the

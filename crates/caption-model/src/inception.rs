@@ -107,9 +107,11 @@ impl BasicConv2d {
             #[cfg(not(feature = "cudnn"))]
             let convolved = self.conv.forward(&padded(x)?)?;
             return match mode {
-                Mode::Eval => crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn),
-                Mode::BatchStatistics => crate::backend::cuda::batch_norm::batch_statistics_relu(&convolved, &self.bn),
-                Mode::Train => crate::backend::cuda::batch_norm::train_relu(&convolved, &self.bn),
+                Mode::Eval => crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn.tensors()),
+                Mode::BatchStatistics => {
+                    crate::backend::cuda::batch_norm::batch_statistics_relu(&convolved, &self.bn.tensors())
+                }
+                Mode::Train => crate::backend::cuda::batch_norm::train_relu(&convolved, &self.bn.tensors()),
             };
         }
         self.bn.forward_t(&self.conv.forward(&padded(x)?)?, mode != Mode::Eval)?.relu()

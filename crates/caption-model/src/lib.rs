@@ -7,7 +7,7 @@
 //! - [`DecoderRNN`] and [`CNNtoRNN`]: teacher-forced forward, greedy decoding as the original's
 //!   `caption_image`, beam search ([`BeamConfig`]);
 //! - [`DecoderRNN::loss_gradients`] and [`CNNtoRNN::head_gradients`]: the training step's forward
-//!   and backward pass on the CPU without autograd (what caption-train runs);
+//!   and backward pass by a backend, without autograd (what caption-train runs);
 //! - [`read_original_checkpoint`]: the original's `my_checkpoint.pth.tar`; [`FeatureExtractor`]:
 //!   pooled 2048-d features and logits for images.
 //!
@@ -15,12 +15,16 @@
 //!   tutorial's semantics and names) over Inception's spatial features
 //!   ([`inception::InceptionOutput::spatial`]), teacher forcing and its loss, greedy and beam
 //!   decoding with each word's weights ([`attention`]); [`ShowAttendTell`] puts it behind
-//!   Inception v3, and [`Network`] is either model ([`DecoderKind`] names which);
+//!   Inception v3;
+//! - [`Network`]: the one interface to either model ([`DecoderKind`] names which): built from a
+//!   [`NetworkConfig`], its head input, encoding, training pass and loss, greedy and beam decoding;
 //! - [`loss`]: the PAD-masked cross-entropy the trainer minimises;
-//! - [`backend`]: which implementation runs. The model files are the reference, on candle's
-//!   differentiable operations; on the CPU in float32 the eval-mode convolutions, the pools,
-//!   greedy decoding, the training pass, the loss and Adam's update run the CPU backend's own loops
-//!   over the weights in place (`backend/cpu/`). `CAPTION_REFERENCE_PATH=1` (or
+//! - [`backend`]: which implementation runs, below the model files and knowing none of their
+//!   types: they hand it views of their tensors ([`backend::views`]). The model files are the
+//!   reference, on candle's differentiable operations; on the CPU in float32 the eval-mode
+//!   convolutions, the pools, greedy decoding, the training passes, the loss and Adam's update run
+//!   the CPU backend's own loops over the weights in place (`backend/cpu/`), and
+//!   `backend/operations.rs` says which backend covers which operation. `CAPTION_REFERENCE_PATH=1` (or
 //!   [`backend::set_reference_only`]) forces the reference path everywhere.
 //!
 //! # Example

@@ -72,6 +72,29 @@ pub struct RunSummary {
     pub metrics: PathBuf,
 }
 
+/// How the run ended, for people: its state (finished, stopped early, interrupted), epochs and
+/// steps, the best score, the checkpoints and the metrics file, one per line.
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match (self.interrupted, self.stopped_early) {
+            (true, _) => "interrupted",
+            (false, true) => "stopped early",
+            (false, false) => "finished",
+        };
+        writeln!(f, "{state}: {} epochs, {} steps", self.epochs, self.steps)?;
+        if let Some(best) = self.best {
+            writeln!(f, "best validation score {:.4} at epoch {}", best.score, best.epoch)?;
+        }
+        if let Some(best) = &self.best_checkpoint {
+            writeln!(f, "best checkpoint: {}", best.display())?;
+        }
+        if let Some(last) = &self.checkpoint {
+            writeln!(f, "last checkpoint: {}", last.display())?;
+        }
+        write!(f, "metrics: {}", self.metrics.display())
+    }
+}
+
 /// Trains (or resumes) a run: the run folder locked, the checkpoint to resume from, the settings
 /// and the model (`Start`), the frozen mode's feature cache, then epoch after epoch
 /// (`Run::train_epoch`, `Run::end_epoch`) until the last, an early stop, or a stop request.

@@ -17,9 +17,14 @@
 //! before the process starts, call [`set_reference_only`] (the whole process), or run code inside
 //! [`with_reference_only`] (the calling thread).
 //!
+//! The backend knows no model type: the model files hand it views of their tensors ([`views`])
+//! and call the operations of `operations.rs`, the table of which backend computes what (each
+//! answers `None` where the reference path runs); what the CPU and CUDA passes share is in
+//! `packing.rs`, what they return in [`gradients`].
+//!
 //! # Adding a backend
-//! Add a folder next to `cpu/` with the operations it speeds up, a [`Path`] variant, and the rule
-//! that picks it in [`choose`]; each call site in the model files then matches on the path.
+//! Add a folder next to `cpu/` with the operations it speeds up, a [`Path`] variant, the rule
+//! that picks it in [`choose`], and its arm in each operation of `operations.rs` it covers.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, Ordering};

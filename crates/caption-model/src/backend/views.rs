@@ -80,3 +80,21 @@ pub struct AttentionDecoderTensors {
     /// Its sizes.
     pub sizes: AttentionSizes,
 }
+
+/// A batch norm layer's tensors (PyTorch's `BatchNorm2d`): the affine weight and bias, the running
+/// statistics (train mode moves them in place), ε and the momentum.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchNormTensors<'a> {
+    /// γ.
+    pub weight: &'a Tensor,
+    /// β.
+    pub bias: &'a Tensor,
+    /// The running mean.
+    pub running_mean: &'a Tensor,
+    /// The running variance.
+    pub running_var: &'a Tensor,
+    /// ε.
+    pub eps: f64,
+    /// How far train mode moves the running statistics towards the batch's.
+    pub momentum: f64,
+}

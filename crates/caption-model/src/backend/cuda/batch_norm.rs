@@ -14,15 +14,15 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::kernels::{self, BatchNormBackward, BatchNormParameters};
 use super::{tensor, view, with_device_views, with_storage_mut, zeros};
-use crate::BatchNorm2d;
+use crate::backend::views::BatchNormTensors;
 
 /// `relu(bn(x))` in eval mode for `x` (N × C × H × W, float32 on a CUDA device).
-pub(crate) fn eval_relu(x: &Tensor, bn: &BatchNorm2d) -> Result<Tensor> {
+pub(crate) fn eval_relu(x: &Tensor, bn: &BatchNormTensors) -> Result<Tensor> {
     let (_, channels, height, width) = x.dims4()?;
     if bn.weight.dim(0)? != channels {
         candle_core::bail!("batch norm of {} channels on {channels}", bn.weight.dim(0)?);
     }
-    let tensors = [x, &bn.weight, &bn.bias, bn.running_mean(), bn.running_var()];
+    let tensors = [x, bn.weight, bn.bias, bn.running_mean, bn.running_var];
     with_device_views(&tensors, |device, views| {
         let parameters = BatchNormParameters {
             weight: &views[1],
@@ -38,17 +38,17 @@ pub(crate) fn eval_relu(x: &Tensor, bn: &BatchNorm2d) -> Result<Tensor> {
 }
 
 /// `relu(bn(x))` with `x`'s own statistics (train mode without a backward pass), moving the
-/// running statistics as [`BatchNorm2d`]'s train mode does, for `x` (N × C × H × W, float32 on a
+/// running statistics as `BatchNorm2d`'s train mode does, for `x` (N × C × H × W, float32 on a
 /// CUDA device).
-pub(crate) fn batch_statistics_relu(x: &Tensor, bn: &BatchNorm2d) -> Result<Tensor> {
+pub(crate) fn batch_statistics_relu(x: &Tensor, bn: &BatchNormTensors) -> Result<Tensor> {
     let (_, channels, height, width) = x.dims4()?;
     if bn.weight.dim(0)? != channels {
         candle_core::bail!("batch norm of {} channels on {channels}", bn.weight.dim(0)?);
     }
-    with_device_views(&[x, &bn.weight, &bn.bias], |device, views| {
+    with_device_views(&[x, bn.weight, bn.bias], |device, views| {
         let (mut scale, mut shift) = (zeros(device, channels)?, zeros(device, channels)?);
-        with_storage_mut(bn.running_mean(), |mean| {
-            with_storage_mut(bn.running_var(), |var| {
+        with_storage_mut(bn.running_mean, |mean| {
+            with_storage_mut(bn.running_var, |var| {
                 let running = [mean.as_cuda_slice_mut::<f32>()?, var.as_cuda_slice_mut::<f32>()?];
                 let affine = [&views[1], &views[2]];
                 let plane = height * width;
@@ -74,14 +74,14 @@ pub(crate) fn batch_statistics_relu(x: &Tensor, bn: &BatchNorm2d) -> Result<Tens
 /// `relu(bn(x))` in train mode with a backward pass (fine-tuning): the batch statistics' forward
 /// pass of [`batch_statistics_relu`] as a candle operation whose gradients for `x`, γ and β are
 /// PyTorch's (through the ReLU, then batch norm's backward formula).
-pub(crate) fn train_relu(x: &Tensor, bn: &BatchNorm2d) -> Result<Tensor> {
+pub(crate) fn train_relu(x: &Tensor, bn: &BatchNormTensors) -> Result<Tensor> {
     let op = TrainRelu {
-        running: [bn.running_mean().clone(), bn.running_var().clone()],
+        running: [bn.running_mean.clone(), bn.running_var.clone()],
         momentum: bn.momentum,
         eps: bn.eps,
         saved: Mutex::new(None),
     };
-    x.contiguous()?.apply_op3(&bn.weight, &bn.bias, op)
+    x.contiguous()?.apply_op3(bn.weight, bn.bias, op)
 }
 
 /// The candle operation of [`train_relu`]: arguments `x`, γ, β.
