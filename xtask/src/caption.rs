@@ -208,7 +208,7 @@ fn image_files(args: &CaptionArgs) -> Result<ImageFiles> {
         eprintln!("skipped {}: {problem}", path.display());
     }
     let total = found.files.len() + found.unreadable.len();
-    let mut files = found.files;
+    let mut files = found.files.clone();
     if args.json {
         files.retain(|path| {
             let utf8 = path.to_str().is_some();
@@ -231,13 +231,7 @@ fn image_files(args: &CaptionArgs) -> Result<ImageFiles> {
             .iter()
             .map(|p| if p.as_os_str() == "-" { "standard input".to_string() } else { p.display().to_string() })
             .collect();
-        let hint = match found.subfolders.len() {
-            0 => String::new(),
-            n => {
-                format!(" ({n} subfolder(s) not searched, such as {}: add --recursive)", found.subfolders[0].display())
-            }
-        };
-        bail!("no images in {}{hint}", inputs.join(", "));
+        bail!("{}", found.nothing_found(&inputs));
     }
     Ok(ImageFiles { named, files, failures, total })
 }
@@ -319,9 +313,4 @@ fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(paths)
-}
-
-/// The paths, comma-separated, for messages.
-pub fn list_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }

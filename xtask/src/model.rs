@@ -179,7 +179,8 @@ pub fn features(args: &FeaturesArgs) -> Result<()> {
                 bail!("{} inputs cannot be read; nothing written:\n  {}", problems.len(), problems.join("\n  "));
             }
             if found.files.is_empty() {
-                bail!("no images in {}", crate::caption::list_paths(&args.images));
+                let inputs: Vec<String> = args.images.iter().map(|p| p.display().to_string()).collect();
+                bail!("{}", found.nothing_found(&inputs));
             }
             found.files
         }

@@ -61,6 +61,20 @@ pub struct ImageFiles {
     pub subfolders: Vec<PathBuf>,
 }
 
+impl ImageFiles {
+    /// What to say when no image was found in `inputs` (as the user named them): where nothing
+    /// was found and, when subfolders were passed over, that `--recursive` would search them.
+    pub fn nothing_found(&self, inputs: &[String]) -> String {
+        let hint = match (self.subfolders.len(), self.subfolders.first()) {
+            (0, _) | (_, None) => String::new(),
+            (n, Some(first)) => {
+                format!(" ({n} subfolder(s) not searched, such as {}: add --recursive)", first.display())
+            }
+        };
+        format!("no images in {}{hint}", inputs.join(", "))
+    }
+}
+
 /// Whether `path`'s extension is an image's.
 pub fn has_image_extension(path: &Path) -> bool {
     path.extension()
