@@ -24,7 +24,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use crate::Dropout;
 use crate::backend::views::{AttentionDecoderTensors, AttentionSizes};
 use crate::backend::{self, AttentionGradients};
-use crate::beam::{self, BeamConfig, BeamStep, Hypothesis};
+use crate::beam::{self, BeamConfig, BeamStep, Continued, Hypothesis};
 use crate::loss::masked_cross_entropy;
 use crate::lstm::LstmCell;
 
@@ -370,13 +370,29 @@ impl DecoderWithAttention {
         sos: u32,
         n: usize,
     ) -> Result<Vec<Vec<Hypothesis>>> {
+        beam::search(encoder_out.dim(0)?, config, n, self.decoding_steps(encoder_out, sos)?)
+    }
+
+    /// Decoding one word at a time over the grids `encoder_out` (batch × P × encoder), as beam
+    /// search takes it: the first call (`None`) reads `sos` for every image, one row per image;
+    /// each later call continues the rows it is given (a previous row and the word it was extended
+    /// with). Every call answers every row's log-probability of each word and its attention
+    /// weights over the grid.
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn decoding_steps<'a>(
+        &'a self,
+        encoder_out: &'a Tensor,
+        sos: u32,
+    ) -> Result<impl FnMut(Option<Continued<'_>>) -> Result<BeamStep> + 'a> {
         let images = encoder_out.dim(0)?;
         let device = encoder_out.device();
         let all_projected = self.attention.project_encoder(encoder_out)?;
         let (h, c) = self.init_state(encoder_out)?;
         let image = (0..images as u32).collect();
         let mut rows = BeamRows { grid: encoder_out.clone(), projected: all_projected.clone(), h, c, image };
-        beam::search(images, config, n, |continued| {
+        Ok(move |continued: Option<Continued<'_>>| {
             let words = match continued {
                 None => vec![sos; images],
                 Some(continued) => {

@@ -59,7 +59,7 @@ impl Hypothesis {
 /// What a decoder returns for one step of the search: per row of the step's batch, the words
 /// that may come next with their log-probabilities and (an attention decoder's) the weights over
 /// the grid.
-pub(crate) struct BeamStep {
+pub struct BeamStep {
     /// Per row, `(word, log-probability)`: every word of the vocabulary, or the row's
     /// `beam_size` most probable words, equal ones the lower id first (an image keeps no more
     /// extensions than that, and the search ranks them in that order, so the others cannot be
@@ -82,7 +82,7 @@ impl BeamStep {
 
 /// The rows a step continues: for each row of the next batch, the row of the previous step it
 /// extends and the word it was extended with.
-pub(crate) struct Continued<'a> {
+pub struct Continued<'a> {
     /// Previous rows.
     pub parents: &'a [u32],
     /// Their chosen words.
@@ -98,7 +98,7 @@ struct Live {
 /// Beam search over `images` images: `step(None)` runs the first step (row `i` is image `i`),
 /// `step(Some(continued))` the next ones. Up to `n` hypotheses per image, ranked as
 /// [`DecoderRNN::beam_search_n_best`](crate::DecoderRNN::beam_search_n_best) says.
-pub(crate) fn search(
+pub fn search(
     images: usize,
     config: BeamConfig,
     n: usize,

@@ -7,7 +7,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use crate::Dropout;
 use crate::backend::views::LstmDecoderTensors;
 use crate::backend::{self, DecoderGradients};
-use crate::beam::{BeamConfig, BeamStep, Hypothesis, best_of, search};
+use crate::beam::{BeamConfig, BeamStep, Continued, Hypothesis, best_of, search};
 use crate::lstm::{Lstm, LstmState};
 
 impl DecoderRNN {
@@ -231,9 +231,21 @@ impl DecoderRNN {
         config: BeamConfig,
         n: usize,
     ) -> Result<Vec<Vec<Hypothesis>>> {
+        search(features.dim(0)?, config, n, self.decoding_steps(features))
+    }
+
+    /// Decoding one word at a time over `features` (images × embed), as beam search (and any
+    /// other search over the same steps) takes it: the first call (`None`) runs the features
+    /// through the LSTM, one row per image; each later call continues the rows it is given (each
+    /// a previous row and the word it was extended with). Every call answers every row's
+    /// log-probability of each word, on candle's operations.
+    pub fn decoding_steps<'a>(
+        &'a self,
+        features: &'a Tensor,
+    ) -> impl FnMut(Option<Continued<'_>>) -> Result<BeamStep> + 'a {
         let device = features.device();
         let mut state: Option<LstmState> = None;
-        search(features.dim(0)?, config, n, |continued| {
+        move |continued| {
             let input = match &continued {
                 None => features.clone(),
                 Some(rows) => self.embed_ids(&Tensor::new(rows.words, device)?)?,
@@ -249,6 +261,6 @@ impl DecoderRNN {
             state = Some(next);
             let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
             Ok(BeamStep::every_word(log_probs, None))
-        })
+        }
     }
 }

@@ -76,5 +76,5 @@ pub use features::{FeatureExtractor, WeightsLayout, weights_layout};
 pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
 pub use lstm::{Lstm, LstmCell, LstmState};
-pub use network::{DecoderKind, HeadInput, Network, NetworkConfig};
+pub use network::{DecoderKind, DecodingSteps, HeadInput, Network, NetworkConfig};
 pub use show_attend_tell::{ATTENTION_DECODER_PREFIX, ATTENTION_INCEPTION_PREFIX, ShowAttendTell};

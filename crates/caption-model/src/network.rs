@@ -24,6 +24,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{ENCODER_DIM, TUTORIAL_SIZE};
+use crate::beam::{BeamStep, Continued};
 use crate::show_attend_tell::{ATTENTION_DECODER_PREFIX, ATTENTION_INCEPTION_PREFIX};
 use crate::{
     AttentionConfig, BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, Dropout, FC_PREFIX, HeadGradients,
@@ -171,6 +172,9 @@ impl NetworkConfig {
         }
     }
 }
+
+/// A network's decoding steps ([`Network::decoding_steps`]).
+pub type DecodingSteps<'a> = dyn FnMut(Option<Continued<'_>>) -> Result<BeamStep> + 'a;
 
 /// A captioning model of either kind.
 #[derive(Debug, Clone)]
@@ -342,6 +346,21 @@ impl Network {
         }
     }
 
+    /// Decoding one word at a time for each row of `encoded` ([`encode`](Self::encode)), from
+    /// `sos` for a decoder that reads it: the steps [`beam::search`](crate::beam::search) is written
+    /// on, once for both networks (and any other search over words, such as sampling). The first
+    /// call (`None`) starts one row per image; each later call continues the rows it is given;
+    /// every call answers each row's log-probability of every word (and its attention weights).
+    ///
+    /// # Errors
+    /// A shape error.
+    pub fn decoding_steps<'a>(&'a self, encoded: &'a Tensor, sos: u32) -> Result<Box<DecodingSteps<'a>>> {
+        Ok(match self {
+            Self::CNNtoRNN(model) => Box::new(model.decoder.decoding_steps(encoded)),
+            Self::ShowAttendTell(model) => Box::new(model.decoder.decoding_steps(encoded, sos)?),
+        })
+    }
+
     /// Beam search for each row of `encoded`: up to `n` hypotheses each, ranked as
     /// [`DecoderRNN::beam_search_n_best`](crate::DecoderRNN::beam_search_n_best) ranks them.
     ///
@@ -357,6 +376,46 @@ impl Network {
         match self {
             Self::CNNtoRNN(model) => model.decoder.beam_search_n_best(encoded, config, n),
             Self::ShowAttendTell(model) => model.decoder.beam_search_n_best(encoded, config, sos, n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+
+    use super::*;
+    use crate::beam;
+
+    /// A small seeded network of `kind` and encoder outputs for two images.
+    fn network(kind: DecoderKind) -> (Network, Tensor) {
+        let config = NetworkConfig {
+            kind,
+            vocab_size: 12,
+            embed_size: 8,
+            hidden_size: 8,
+            num_layers: 1,
+            attention_dim: Some(8),
+            dropout: 0.0,
+        };
+        let varmap = VarMap::new();
+        let network = Network::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &config, false).unwrap();
+        crate::init::initialize(&varmap, 7, |_| true).unwrap();
+        let shape: &[usize] = if kind.has_attention() { &[2, 4, ENCODER_DIM] } else { &[2, 8] };
+        (network, Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap())
+    }
+
+    #[test]
+    fn beam_search_over_the_networks_decoding_steps_is_their_beam_search() {
+        for kind in DecoderKind::ALL {
+            let (network, encoded) = network(kind);
+            let config = BeamConfig { beam_size: 3, max_length: 6, length_penalty: 0.5, eos: 2 };
+            let steps = network.decoding_steps(&encoded, 1).unwrap();
+            let over_steps = beam::search(2, config, 3, steps).unwrap();
+            assert_eq!(over_steps, network.beam_search_n_best(&encoded, config, 1, 3).unwrap(), "{kind}");
+            assert_eq!(over_steps.len(), 2);
+            assert_eq!(over_steps[0][0].alphas.is_empty(), !kind.has_attention(), "{kind}");
         }
     }
 }
