@@ -10,8 +10,6 @@
 use candle_core::{DType, ModuleT, Result, Tensor, Var};
 use candle_nn::VarBuilder;
 
-use crate::backend::cpu::batch_norm;
-use crate::backend::cpu::conv::Nchw;
 use crate::backend::views::BatchNormTensors;
 
 /// Batch normalisation over the channels of an N×C×H×W tensor.
@@ -69,21 +67,6 @@ impl BatchNorm2d {
             eps: self.eps,
             momentum: self.momentum,
         }
-    }
-
-    /// Train mode followed by ReLU for float32 `values` (NCHW, `dims`) in CPU memory, without a
-    /// backward pass: the same statistics and running-statistics update as
-    /// [`forward_t`](candle_core::ModuleT::forward_t) with `train`, the statistics gathered and
-    /// applied by the CPU backend's loops over each channel (in parallel) instead of a dozen tensor
-    /// operations over float64 copies.
-    pub(crate) fn batch_statistics_relu_cpu(&self, values: Vec<f32>, dims: Nchw) -> Result<Tensor> {
-        let (n, c, h, w) = dims;
-        let statistics = batch_norm::channel_statistics(&values, dims);
-        let device = &candle_core::Device::Cpu;
-        let mean = Tensor::from_vec(statistics.iter().map(|s| s.0).collect::<Vec<_>>(), c, device)?;
-        let var = Tensor::from_vec(statistics.iter().map(|s| s.1).collect::<Vec<_>>(), c, device)?;
-        let (scale, shift) = self.train_scale_shift(&mean, &var, n * h * w, DType::F32)?;
-        batch_norm::scale_shift_relu(values, &scale.to_vec1::<f32>()?, &shift.to_vec1::<f32>()?, dims)
     }
 
     /// `x·scale + shift` with per-channel `scale` and `shift`.

@@ -17,13 +17,11 @@
 //! has a backward pass (fine-tuning); otherwise they are one pass per channel plane on the CPU
 //! (`backend::cpu::pool`) and candle's pooling kernels elsewhere.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
 use crate::BatchNorm2d;
-use crate::backend::cpu::conv::{self, Epilogue};
-use crate::backend::cpu::pool::{self, Pool};
-use crate::backend::{Gradient, Path, choose};
+use crate::backend::{self, ConvBlock, ConvMode as Mode, Pool};
 
 /// Conv (no bias) + BatchNorm (eps 1e-3) + ReLU: torchvision's `BasicConv2d`.
 #[derive(Debug, Clone)]
@@ -74,65 +72,24 @@ impl ModuleT for BasicConv2d {
 }
 
 impl BasicConv2d {
+    /// `relu(bn(conv(x)))`: a backend's pass where one covers the tensors and the mode, else
+    /// candle's operations.
     fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let config = self.conv.config();
-        let padding = if self.padding == (0, 0) { (config.padding, config.padding) } else { self.padding };
-        let weight = self.conv.weight();
-        // The CPU backend: one fused pass, through which no gradient flows.
-        if choose(&[x, weight], mode.gradient()) == Path::Cpu {
-            if mode == Mode::Eval {
-                let (scale, shift) = self.bn.eval_scale_shift(x.dtype())?;
-                let epilogue = Epilogue::ScaleShiftRelu(&scale, &shift);
-                let (values, dims) = conv::conv2d(x, weight, config.stride, padding, epilogue)?;
-                return Tensor::from_vec(values, dims, x.device());
-            }
-            let (values, dims) = conv::conv2d(x, weight, config.stride, padding, Epilogue::None)?;
-            return self.bn.batch_statistics_relu_cpu(values, dims);
-        }
-        // candle's convolution pads both sides alike; an asymmetric padding is applied before it.
-        let padded = |x: &Tensor| -> Result<Tensor> {
-            if self.padding == (0, 0) {
-                return Ok(x.clone());
-            }
-            x.pad_with_zeros(2, self.padding.0, self.padding.0)?.pad_with_zeros(3, self.padding.1, self.padding.1)
+        let eval_scale_shift = || self.bn.eval_scale_shift(x.dtype());
+        let train_scale_shift =
+            |mean: &Tensor, var: &Tensor, count: usize| self.bn.train_scale_shift(mean, var, count, DType::F32);
+        let block = ConvBlock {
+            conv: &self.conv,
+            padding: self.padding,
+            bn: self.bn.tensors(),
+            eval_scale_shift: &eval_scale_shift,
+            train_scale_shift: &train_scale_shift,
         };
-        // The CUDA backend: the convolution (cuDNN's with the `cudnn` feature, its backward pass
-        // cuDNN's too, and any padding its own; candle's without), then batch norm and ReLU in one
-        // kernel (eval mode) or two (batch statistics; in train mode with a backward pass of two
-        // more).
-        #[cfg(feature = "cuda")]
-        if choose(&[x, weight], Gradient::NotTracked) == Path::Cuda {
-            #[cfg(feature = "cudnn")]
-            let convolved = crate::backend::cuda::conv::conv2d(x, weight, config.stride, padding, mode.gradient())?;
-            #[cfg(not(feature = "cudnn"))]
-            let convolved = self.conv.forward(&padded(x)?)?;
-            return match mode {
-                Mode::Eval => crate::backend::cuda::batch_norm::eval_relu(&convolved, &self.bn.tensors()),
-                Mode::BatchStatistics => {
-                    crate::backend::cuda::batch_norm::batch_statistics_relu(&convolved, &self.bn.tensors())
-                }
-                Mode::Train => crate::backend::cuda::batch_norm::train_relu(&convolved, &self.bn.tensors()),
-            };
+        if let Some(y) = backend::conv_batch_norm_relu(x, &block, mode)? {
+            return Ok(y);
         }
-        self.bn.forward_t(&self.conv.forward(&padded(x)?)?, mode != Mode::Eval)?.relu()
-    }
-}
-
-/// How a forward pass runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Running statistics; inference.
-    Eval,
-    /// Batch statistics, with a backward pass.
-    Train,
-    /// Batch statistics, without a backward pass.
-    BatchStatistics,
-}
-
-impl Mode {
-    /// Whether a gradient flows back through the forward pass.
-    fn gradient(self) -> Gradient {
-        if self == Self::Train { Gradient::Tracked } else { Gradient::NotTracked }
+        let convolved = self.conv.forward(&backend::pad_asymmetric(x, self.padding)?)?;
+        self.bn.forward_t(&convolved, mode != Mode::Eval)?.relu()
     }
 }
 
@@ -141,8 +98,8 @@ impl Mode {
 /// In train mode it is built from shifted slices and sums, which have a backward pass (candle's
 /// pools have one only when kernel = stride), so gradients reach the convolutions below.
 fn avg_pool_3x3_same(x: &Tensor, mode: Mode) -> Result<Tensor> {
-    if choose(&[x], mode.gradient()) == Path::Cpu {
-        return pool::pool(x, Pool::Average3x3Same);
+    if let Some(pooled) = backend::pool(x, Pool::Average3x3Same, mode.gradient())? {
+        return Ok(pooled);
     }
     let padded = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
     if mode != Mode::Train {
@@ -167,8 +124,8 @@ fn avg_pool_3x3_same(x: &Tensor, mode: Mode) -> Result<Tensor> {
 /// In train mode it is the elementwise maximum of the nine strided windows, which has a backward
 /// pass (the gradient goes to the maximum, as PyTorch's does when the maximum is unique).
 fn max_pool_3x3_s2(x: &Tensor, mode: Mode) -> Result<Tensor> {
-    if choose(&[x], mode.gradient()) == Path::Cpu {
-        return pool::pool(x, Pool::Max3x3Stride2);
+    if let Some(pooled) = backend::pool(x, Pool::Max3x3Stride2, mode.gradient())? {
+        return Ok(pooled);
     }
     if mode != Mode::Train {
         return x.max_pool2d_with_stride(3, 2);

@@ -8,7 +8,7 @@
 
 use candle_core::{D, DType, Result, Tensor};
 
-use crate::backend::{Gradient, Path, choose};
+use crate::backend;
 
 pub use crate::backend::packing::counted_positions;
 
@@ -22,8 +22,8 @@ pub fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, pad: u32) -> Resu
     let logits = logits.reshape(((), vocab))?;
     let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
     // The fused operation has its own backward pass: autograd sees it either way.
-    if choose(&[&logits], Gradient::NotTracked) == Path::Cpu {
-        return crate::backend::cpu::cross_entropy::masked_cross_entropy(&logits, &targets, pad);
+    if let Some(fused) = backend::masked_cross_entropy(&logits, &targets, pad)? {
+        return Ok(fused);
     }
     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;

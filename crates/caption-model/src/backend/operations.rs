@@ -11,19 +11,20 @@
 //! | [`lstm_head_gradients`]: fc + decoder + loss | `cpu::training_pass`       | `cuda::training_pass`    |
 //! | [`attention_gradients`]: attention decoder  | `cpu::attention_pass`       | reference                |
 //! | [`AdamUpdate::apply`](adam::AdamUpdate::apply): Adam's step | `cpu::adam` | `cuda::adam`             |
-//! | masked cross-entropy (`loss.rs`)            | `cpu::cross_entropy`        | reference                |
-//! | eval-mode conv + batch norm + ReLU (`inception.rs`) | `cpu::conv`         | `cuda::conv` (cuDNN or candle) + `cuda::batch_norm` |
-//! | train-mode batch norm + ReLU (`inception.rs`) | `cpu::batch_norm` (no gradient) | `cuda::batch_norm` (with its backward) |
-//! | Inception's pools (`inception.rs`)          | `cpu::pool`                 | reference                |
-//!
-//! The last three rows still choose at their call sites (issue #30 moves them here next).
+//! | [`masked_cross_entropy`] (with its backward) | `cpu::cross_entropy`       | reference                |
+//! | [`conv_batch_norm_relu`], eval mode          | `cpu::conv` (BatchNorm + ReLU fused) | `cuda::conv` (cuDNN; candle's without `cudnn`) + `cuda::batch_norm` |
+//! | [`conv_batch_norm_relu`], batch statistics   | `cpu::conv` + `cpu::batch_norm` | the same, two kernels  |
+//! | [`conv_batch_norm_relu`], train mode (a backward pass) | reference         | the same, as candle ops with their backward |
+//! | [`pool`]: Inception's 3×3 pools, no backward | `cpu::pool`                 | reference                |
 
 use candle_core::{Result, Tensor};
 
+use super::cpu::conv::Epilogue;
+pub(crate) use super::cpu::pool::Pool;
 #[cfg(feature = "cuda")]
 use super::cuda;
 use super::gradients::{AttentionGradients, DecoderGradients, HeadGradients};
-use super::views::{AttentionDecoderTensors, HeadTensors, LstmDecoderTensors};
+use super::views::{AttentionDecoderTensors, BatchNormTensors, HeadTensors, LstmDecoderTensors};
 use super::{Gradient, Path, adam, choose, cpu};
 use crate::Dropout;
 use crate::beam::{BeamConfig, Hypothesis};
@@ -134,6 +135,132 @@ pub(crate) fn attention_gradients(
         Path::Cpu => {
             cpu::attention_pass::attention_gradients(decoder, grid, captions, lengths, dropout, alpha_c).map(Some)
         }
+        _ => Ok(None),
+    }
+}
+
+/// How a convolution block's batch norm runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConvMode {
+    /// Running statistics; inference.
+    Eval,
+    /// Batch statistics, with a backward pass.
+    Train,
+    /// Batch statistics, without a backward pass.
+    BatchStatistics,
+}
+
+impl ConvMode {
+    /// Whether a gradient flows back through the forward pass.
+    pub(crate) fn gradient(self) -> Gradient {
+        if self == Self::Train { Gradient::Tracked } else { Gradient::NotTracked }
+    }
+}
+
+/// Batch statistics (float64 mean and biased variance per channel, over `count` values each) to
+/// the normalisation's scale and shift, moving the running statistics: the model's rule.
+pub(crate) type TrainScaleShift<'a> = &'a dyn Fn(&Tensor, &Tensor, usize) -> Result<(Tensor, Tensor)>;
+
+/// A convolution (no bias) followed by batch norm and ReLU (Inception's `BasicConv2d`), as the
+/// backends read it.
+pub(crate) struct ConvBlock<'a> {
+    /// The convolution; its own symmetric padding, or none when `padding` is set.
+    pub conv: &'a candle_nn::Conv2d,
+    /// Zero padding before the convolution along (height, width) when they differ, else (0, 0).
+    pub padding: (usize, usize),
+    /// The batch norm's tensors (the CUDA backend's kernels read them; the CPU's loops take the
+    /// model's rules below).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub bn: BatchNormTensors<'a>,
+    /// Eval mode's per-channel `(scale, shift)` in the input's dtype.
+    pub eval_scale_shift: &'a dyn Fn() -> Result<(Tensor, Tensor)>,
+    /// Batch statistics to scale and shift (see [`TrainScaleShift`]).
+    pub train_scale_shift: TrainScaleShift<'a>,
+}
+
+/// `relu(bn(conv(x)))` by a backend; `None` on the reference path (the CPU's loops carry no
+/// gradient, so train mode there is the reference's; CUDA's operations carry their own).
+///
+/// # Errors
+/// Shapes that do not fit.
+pub(crate) fn conv_batch_norm_relu(x: &Tensor, block: &ConvBlock, mode: ConvMode) -> Result<Option<Tensor>> {
+    let config = block.conv.config();
+    let padding = if block.padding == (0, 0) { (config.padding, config.padding) } else { block.padding };
+    let weight = block.conv.weight();
+    if choose(&[x, weight], mode.gradient()) == Path::Cpu {
+        if mode == ConvMode::Eval {
+            let (scale, shift) = (block.eval_scale_shift)()?;
+            let (values, dims) =
+                cpu::conv::conv2d(x, weight, config.stride, padding, Epilogue::ScaleShiftRelu(&scale, &shift))?;
+            return Tensor::from_vec(values, dims, x.device()).map(Some);
+        }
+        let (values, dims) = cpu::conv::conv2d(x, weight, config.stride, padding, Epilogue::None)?;
+        let (n, c, h, w) = dims;
+        let statistics = cpu::batch_norm::channel_statistics(&values, dims);
+        let device = &candle_core::Device::Cpu;
+        let mean = Tensor::from_vec(statistics.iter().map(|s| s.0).collect::<Vec<_>>(), c, device)?;
+        let var = Tensor::from_vec(statistics.iter().map(|s| s.1).collect::<Vec<_>>(), c, device)?;
+        let (scale, shift) = (block.train_scale_shift)(&mean, &var, n * h * w)?;
+        return cpu::batch_norm::scale_shift_relu(values, &scale.to_vec1::<f32>()?, &shift.to_vec1::<f32>()?, dims)
+            .map(Some);
+    }
+    // The CUDA backend: the convolution (cuDNN's with the `cudnn` feature, its backward pass
+    // cuDNN's too, and any padding its own; candle's without), then batch norm and ReLU in one
+    // kernel (eval mode) or two (batch statistics; in train mode with a backward pass of two
+    // more).
+    #[cfg(feature = "cuda")]
+    if choose(&[x, weight], Gradient::NotTracked) == Path::Cuda {
+        #[cfg(feature = "cudnn")]
+        let convolved = cuda::conv::conv2d(x, weight, config.stride, padding, mode.gradient())?;
+        #[cfg(not(feature = "cudnn"))]
+        let convolved = {
+            use candle_core::Module;
+            block.conv.forward(&pad_asymmetric(x, block.padding)?)?
+        };
+        let bn = &block.bn;
+        return match mode {
+            ConvMode::Eval => cuda::batch_norm::eval_relu(&convolved, bn),
+            ConvMode::BatchStatistics => cuda::batch_norm::batch_statistics_relu(&convolved, bn),
+            ConvMode::Train => cuda::batch_norm::train_relu(&convolved, bn),
+        }
+        .map(Some);
+    }
+    Ok(None)
+}
+
+/// `x` with `padding` zeros added on both sides of height and width (none for (0, 0)): what
+/// candle's convolution, which pads both axes alike, needs first for an asymmetric padding.
+///
+/// # Errors
+/// A tensor that is not N × C × H × W.
+pub(crate) fn pad_asymmetric(x: &Tensor, padding: (usize, usize)) -> Result<Tensor> {
+    if padding == (0, 0) {
+        return Ok(x.clone());
+    }
+    x.pad_with_zeros(2, padding.0, padding.0)?.pad_with_zeros(3, padding.1, padding.1)
+}
+
+/// One of Inception's 3×3 pools by a backend, where no gradient flows back through it; `None`
+/// on the reference path.
+///
+/// # Errors
+/// A tensor that is not N × C × H × W.
+pub(crate) fn pool(x: &Tensor, kind: Pool, gradient: Gradient) -> Result<Option<Tensor>> {
+    match choose(&[x], gradient) {
+        Path::Cpu => cpu::pool::pool(x, kind).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The masked cross-entropy (mean over targets that are not `pad`, with the count) of `logits`
+/// (rows × vocab) against `targets` (u32) by a backend, as one operation with its own backward
+/// pass (autograd sees it); `None` on the reference path.
+///
+/// # Errors
+/// Shapes that do not fit, or a target outside the vocabulary.
+pub(crate) fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, pad: u32) -> Result<Option<(Tensor, usize)>> {
+    match choose(&[logits], Gradient::NotTracked) {
+        Path::Cpu => cpu::cross_entropy::masked_cross_entropy(logits, targets, pad).map(Some),
         _ => Ok(None),
     }
 }
