@@ -356,7 +356,7 @@ fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: D
         encoder: if args.pretrained { EncoderWeights::Hub } else { EncoderWeights::Random },
         // Random weights were never trained with torchvision's input transform.
         transform_input: args.pretrained,
-        epochs: if decoder == DecoderKind::Attention { args.attention_epochs } else { args.epochs },
+        epochs: if decoder.has_attention() { args.attention_epochs } else { args.epochs },
         learning_rate: args.lr,
         schedule: if args.constant_lr { Schedule::Constant } else { Schedule::Cosine },
         embed_size: args.embed_size,

@@ -112,9 +112,14 @@ fn main() -> Result<(), TrainError> {
     let features = Tensor::randn(0f32, 1f32, (BATCH, 256), &device)?;
     let targets = Tensor::cat(&[captions.narrow(0, 0, 20)?, Tensor::zeros((1, BATCH), DType::U32, &device)?], 0)?;
     let no_dropout = &mut Dropout::new(0.0, 0);
-    let caption_model::Network::CNNtoRNN(network) = &model.model else { unreachable!("an LSTM config") };
+    // The model's own decoder variables, read as a `DecoderRNN` of the original's sizes.
+    let vb =
+        candle_nn::VarBuilder::from_varmap(&model.varmap, DType::F32, &device).pp(caption_model::cnn_to_rnn::DECODER);
+    let (embed_size, hidden_size, num_layers) = (config.embed_size, config.hidden_size, config.num_layers);
+    let sizes = caption_model::DecoderConfig { embed_size, hidden_size, vocab_size: VOCABULARY, num_layers };
+    let lstm_decoder = caption_model::DecoderRNN::new(vb, sizes)?;
     let decoder = time(20, &mut || {
-        let Some(pass) = network.decoder.loss_gradients(&features, &targets, no_dropout, u32::MAX)? else {
+        let Some(pass) = lstm_decoder.loss_gradients(&features, &targets, no_dropout, u32::MAX)? else {
             return Err(TrainError::Weights("the decoder step is timed on the CPU only".into()));
         };
         let named = pass.gradients.into_iter().map(|(name, g)| (format!("{}{name}", caption_train::DECODER_PREFIX), g));
