@@ -8,6 +8,11 @@ Each build is a folder holding `xtask` and the examples `device_check`, `train_b
 
     python3 tools/code/compare_builds.py OLD_BIN NEW_BIN [--rounds 3]
 
+Build the old side in its own checkout (`git worktree add /tmp/old COMMIT`) and copy its binaries
+out before building the new side. If both checkouts share one `target/`, cargo gives the
+workspace crates of both the same artifact names: run `cargo clean -p` on the workspace crates
+before building the new side, and check that each `xtask` is the build it should be (`--help`).
+
 It times, from the repository root: Inception v3's forward and the LSTM decoder's pass and greedy
 loop (`device_check`), the frozen training step (`train_bench`), the attention decoder's frozen
 step (`attention_bench`), and `xtask caption` as a whole process over the demo's 130 test images
