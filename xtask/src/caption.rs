@@ -202,13 +202,13 @@ struct ImageFiles {
 /// The image files `args` names (folders listed, `-` read); an error when none can be captioned.
 fn image_files(args: &CaptionArgs) -> Result<ImageFiles> {
     let named = read_stdin_paths(&args.images)?;
-    let found = caption_data::collect_image_files(&named, args.recursive);
+    let mut found = caption_data::collect_image_files(&named, args.recursive);
     let mut failures = found.unreadable.len();
     for (path, problem) in &found.unreadable {
         eprintln!("skipped {}: {problem}", path.display());
     }
     let total = found.files.len() + found.unreadable.len();
-    let mut files = found.files.clone();
+    let mut files = std::mem::take(&mut found.files);
     if args.json {
         files.retain(|path| {
             let utf8 = path.to_str().is_some();

@@ -27,8 +27,8 @@ use crate::attention::{ENCODER_DIM, TUTORIAL_SIZE};
 use crate::beam::{BeamStep, Continued};
 use crate::show_attend_tell::{ATTENTION_DECODER_PREFIX, ATTENTION_INCEPTION_PREFIX};
 use crate::{
-    AttentionConfig, BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, Dropout, FC_PREFIX, HeadGradients,
-    Hypothesis, INCEPTION_PREFIX, Inception3, InceptionOutput, ShowAttendTell,
+    AttentionConfig, BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, DecoderWithAttention, Dropout, FC_PREFIX,
+    HeadGradients, Hypothesis, INCEPTION_PREFIX, Inception3, InceptionOutput, ShowAttendTell,
 };
 
 /// Which captioning network a model is: its name in settings and flags (`lstm`, `attention`) and,
@@ -243,7 +243,7 @@ impl Network {
     pub fn head_input(&self, output: &InceptionOutput) -> Result<Tensor> {
         match self {
             Self::CNNtoRNN(_) => Ok(output.pooled.clone()),
-            Self::ShowAttendTell(_) => ShowAttendTell::grid(&output.spatial),
+            Self::ShowAttendTell(_) => DecoderWithAttention::grid(&output.spatial),
         }
     }
 
@@ -404,6 +404,16 @@ mod tests {
         crate::init::initialize(&varmap, 7, |_| true).unwrap();
         let shape: &[usize] = if kind.has_attention() { &[2, 4, ENCODER_DIM] } else { &[2, 8] };
         (network, Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap())
+    }
+
+    #[test]
+    fn a_kinds_name_is_the_one_settings_files_hold() {
+        for kind in DecoderKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.name()));
+            assert_eq!(kind.name().parse::<DecoderKind>(), Ok(kind));
+            assert_eq!(DecoderKind::from_architecture(kind.architecture()), Some(kind));
+        }
+        assert!("gru".parse::<DecoderKind>().unwrap_err().contains("lstm, attention"));
     }
 
     #[test]

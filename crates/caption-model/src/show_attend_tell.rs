@@ -43,16 +43,7 @@ impl ShowAttendTell {
     /// # Errors
     /// A shape error.
     pub fn encode(&self, images: &Tensor, train: bool) -> Result<Tensor> {
-        Self::grid(&self.encoder.forward_t(images, train)?.spatial)
-    }
-
-    /// Inception's spatial output (batch × channels × H × W) as the grid the decoder attends
-    /// over (batch × positions × channels): [`DecoderWithAttention::grid`].
-    ///
-    /// # Errors
-    /// A shape error.
-    pub fn grid(spatial: &Tensor) -> Result<Tensor> {
-        DecoderWithAttention::grid(spatial)
+        DecoderWithAttention::grid(&self.encoder.forward_t(images, train)?.spatial)
     }
 
     /// The training loss and gradients of a teacher-forced batch computed by a backend, the

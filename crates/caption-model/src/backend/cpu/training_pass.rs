@@ -27,8 +27,7 @@ use super::kernels::softmax_cross_entropy_row;
 use super::lstm::{self, LayerCache};
 use crate::Dropout;
 use crate::backend::gradients::{DecoderGradients, HeadGradients};
-use crate::backend::packing::counted_positions;
-use crate::backend::packing::{caption_ids, packed_captions};
+use crate::backend::packing::{caption_ids, counted_positions, packed_captions};
 use crate::backend::views::{HeadTensors, LstmDecoderTensors};
 
 /// The LSTM decoder's teacher-forced loss and its gradients on the CPU
