@@ -5,10 +5,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use caption_data::shapes::{self, ShapesConfig};
-use caption_data::{PrepareOptions, PreparedDataset, Split};
-use caption_infer::evaluation::{SplitCaptions, caption_split};
-use caption_infer::shapes_scores::{ShapesScores, best_constant_caption};
-use caption_infer::{Captioner, Decoding};
+use caption_data::{PrepareOptions, PreparedDataset};
+use caption_infer::shapes_outcome::{ScoredRun, ShapesOutcome};
 use caption_model::DecoderKind;
 use caption_train::outputs::{self, Claim, claim_output_file};
 use caption_train::{AttentionSettings, EncoderWeights, Schedule, TrainConfig};
@@ -19,7 +17,6 @@ use crate::data::prepare_and_report;
 use crate::evaluate;
 use crate::progress::Bars;
 use crate::train::train_and_report;
-use caption_infer::report;
 
 /// Run the whole pipeline offline on a synthetic dataset, in minutes on a CPU.
 ///
@@ -118,16 +115,6 @@ pub enum DemoDecoder {
     Attention,
 }
 
-/// A trained run scored on the test split.
-struct Scored {
-    run: PathBuf,
-    checkpoint: Option<PathBuf>,
-    source: String,
-    captions: SplitCaptions,
-    scores: caption_infer::evaluation::Scores,
-    shapes: ShapesScores,
-}
-
 /// Runs `cargo xtask demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
@@ -173,162 +160,54 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     println!("== {}/{stages} captioning and scoring the test split", stages - 1);
     // With --decoder attention, the LSTM run is the comparison and the attention run the main one.
-    let first = score(args, &dataset, &lstm_run)?;
-    let (lstm, main) = if attention { (Some(first), score(args, &dataset, &run_dir)?) } else { (None, first) };
-    let baseline = best_constant_caption(&dataset, &main.captions)?;
+    let device = caption_model::parse_device(&args.device)?;
+    let score = |run: &Path| ScoredRun::of(run, &dataset, &device, &Bars::new(false));
+    let first = score(&lstm_run)?;
+    let (lstm, main) = if attention { (Some(first), score(&run_dir)?) } else { (None, first) };
+    let outcome = ShapesOutcome::new(main, lstm, &dataset)?;
 
     println!("== {stages}/{stages} writing the report");
-    let outcome = Outcome { main, lstm, baseline };
-    let written = write_outputs(&outcome, &dataset, &run_dir, &report_path, scenes_note)?;
-    print_outcome(args, &outcome, &dataset, &run_dir, &written, started);
-    Ok(())
-}
+    let title = format!("caption demo: shapes{scenes_note}, test split");
+    let (eval_dir, paths) = outcome.write(&dataset, &report_path, title, caption_train::plots::plot_files(&run_dir))?;
 
-/// What the demo found: the main run's scores, the LSTM's beside them (with --decoder
-/// attention), and the best constant caption with its BLEU-4.
-struct Outcome {
-    main: Scored,
-    lstm: Option<Scored>,
-    baseline: (String, f64),
-}
-
-/// The files the demo wrote besides the runs: the evaluation folder's three files and the report.
-struct Written {
-    eval_dir: PathBuf,
-    paths: Vec<PathBuf>,
-    report: PathBuf,
-}
-
-/// Writes the main run's evaluation of the test split (RUN/eval-test) and the HTML report.
-fn write_outputs(
-    outcome: &Outcome,
-    dataset: &PreparedDataset,
-    run_dir: &Path,
-    report_path: &Path,
-    scenes_note: &str,
-) -> Result<Written> {
-    let Outcome { main, baseline: (baseline_caption, baseline_bleu_4), .. } = outcome;
-    let (attribute_accuracy, object_accuracy) = (main.shapes.attribute_accuracy(), main.shapes.object_accuracy());
-    let eval_dir = caption_infer::run_layout::evaluation_dir(run_dir, caption_data::Split::Test.name());
-    let mut extra = json!({"baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption,
-        "attribute_accuracy": attribute_accuracy, "object_accuracy": object_accuracy});
-    if let Some(share) = main.shapes.attention_on_object {
-        extra["attention_on_object"] = json!(share);
-    }
-    let paths = main.captions.write(&eval_dir, &main.scores, extra)?;
-    let mut extra_rows = vec![
-        ("best constant caption".into(), baseline_caption.clone()),
-        ("its BLEU-4 (baseline)".into(), format!("{baseline_bleu_4:.4}")),
-        ("attribute accuracy".into(), format!("{:.1} %", 100.0 * attribute_accuracy)),
-        ("object accuracy".into(), format!("{:.1} %", 100.0 * object_accuracy)),
-    ];
-    if let Some(share) = main.shapes.attention_on_object {
-        extra_rows.push(("attention on the named object".into(), format!("{:.1} %", 100.0 * share)));
-    }
-    report::write(
-        report_path,
-        &report::Page {
-            title: format!("caption demo: shapes{scenes_note}, test split"),
-            provenance: report::Provenance {
-                checkpoint: main.source.clone(),
-                decoding: Decoding::Greedy,
-                profile: main.captions.metric_profile(),
-                split: Split::Test.to_string(),
-            },
-            dataset,
-            captions: &main.captions,
-            scores: &main.scores,
-            extra_rows,
-            plots: caption_train::plots::plot_files(run_dir),
-            attribute_hits: Some(main.shapes.attribute_hits.clone()),
-        },
-    )?;
-
-    Ok(Written { eval_dir, paths, report: report_path.to_path_buf() })
-}
-
-/// Prints the scores, the goals and where everything is (and, with --json, one object).
-fn print_outcome(
-    args: &DemoArgs,
-    outcome: &Outcome,
-    dataset: &PreparedDataset,
-    run_dir: &Path,
-    written: &Written,
-    started: Instant,
-) {
-    let Outcome { main, lstm, baseline: (baseline_caption, baseline_bleu_4) } = outcome;
-    let (attribute_accuracy, object_accuracy) = (main.shapes.attribute_accuracy(), main.shapes.object_accuracy());
-    let (eval_dir, paths, report_path) = (&written.eval_dir, &written.paths, &written.report);
+    let main = &outcome.main;
     println!();
-    let scores = &main.scores;
+    let images = main.captions.ids.len();
     evaluate::print_scores(
-        &format!("test split: {} images, greedy decoding, pycocoevalcap profile", main.captions.ids.len()),
-        scores,
+        &format!("test split: {images} images, greedy decoding, pycocoevalcap profile"),
+        &main.scores,
     );
-    let ratio = scores.bleu[3] / baseline_bleu_4.max(1e-12);
-    println!(
-        "  baseline BLEU-4 {baseline_bleu_4:.4} (best constant caption: {baseline_caption:?}); model/baseline {ratio:.2}x"
-    );
-    println!(
-        "  attribute accuracy {:.1} % (captions naming the right colour and shape of every object)",
-        100.0 * attribute_accuracy
-    );
-    if let Some(lstm) = &lstm {
-        print_comparison(lstm, main);
-    }
-    let goals = match &lstm {
-        None => vec![
-            format!("BLEU-4 >= 0.5 {}", mark(scores.bleu[3] >= 0.5)),
-            format!(">= 2x baseline {}", mark(ratio >= 2.0)),
-            format!("attribute accuracy >= 80 % {}", mark(attribute_accuracy >= 0.8)),
-        ],
-        // The comparison's: the attention decoder at least as good as the LSTM on the same
-        // (harder, mixed) scenes, and looking at what it names.
-        Some(lstm) => vec![
-            format!("attention >= LSTM on BLEU-4 {}", mark(scores.bleu[3] >= lstm.scores.bleu[3])),
-            format!("on attribute accuracy {}", mark(attribute_accuracy >= lstm.shapes.attribute_accuracy())),
-            match main.shapes.attention_on_object {
-                Some(share) => format!("attention on the named object >= 50 % {}", mark(share >= 0.5)),
-                None => "attention on the named object not measured (no caption names a colour or shape)".into(),
-            },
-        ],
-    };
-    println!("  goals: {}", goals.join(", "));
+    print!("{outcome}");
     println!("  examples:");
-    for i in 0..main.captions.ids.len().min(5) {
-        println!("    {}: {}", main.captions.ids[i], main.captions.hypotheses[i].join(" "));
+    for (id, words) in main.captions.ids.iter().zip(&main.captions.hypotheses).take(5) {
+        println!("    {id}: {}", words.join(" "));
     }
     println!("dataset:  {}", dataset.root.display());
     println!("run:      {} (best checkpoint in best/, metrics.jsonl)", run_dir.display());
-    if let Some(lstm) = &lstm {
+    if let Some(lstm) = &outcome.lstm {
         println!("LSTM run: {}", lstm.run.display());
     }
     println!("captions: {}", eval_dir.display());
     println!("report:   {}", report_path.display());
     println!("finished in {:.0} s", started.elapsed().as_secs_f64());
     if args.json {
-        let mut object = json!({
-            "bleu_1": scores.bleu[0], "bleu_2": scores.bleu[1], "bleu_3": scores.bleu[2], "bleu_4": scores.bleu[3],
-            "cider": scores.cider, "rouge_l": scores.rouge_l,
-            "baseline_bleu_4": baseline_bleu_4, "baseline_caption": baseline_caption,
-            "attribute_accuracy": attribute_accuracy, "object_accuracy": object_accuracy,
-            "test_images": main.captions.ids.len(),
-            "seed": args.seed, "train_seed": args.train_seed.unwrap_or(args.seed),
-            "seconds": started.elapsed().as_secs_f64(),
-            "dataset": dataset.root, "run": run_dir, "checkpoint": main.checkpoint,
-            "report": report_path, "results": paths[0], "captions": paths[1], "metrics": paths[2],
-        });
-        if let Some(lstm) = &lstm {
-            object["decoder"] = json!("attention");
-            object["attention_on_object"] = json!(main.shapes.attention_on_object);
-            object["lstm"] = json!({
-                "run": lstm.run, "bleu": lstm.scores.bleu, "cider": lstm.scores.cider,
-                "attribute_accuracy": lstm.shapes.attribute_accuracy(),
-                "object_accuracy": lstm.shapes.object_accuracy(),
-            });
+        let mut object = outcome.to_json();
+        for (key, value) in [
+            ("seed", json!(args.seed)),
+            ("train_seed", json!(args.train_seed.unwrap_or(args.seed))),
+            ("seconds", json!(started.elapsed().as_secs_f64())),
+            ("dataset", json!(dataset.root)),
+            ("run", json!(run_dir)),
+            ("report", json!(report_path)),
+            ("results", json!(paths[0])),
+            ("captions", json!(paths[1])),
+            ("metrics", json!(paths[2])),
+        ] {
+            object[key] = value;
         }
         println!("{object}");
     }
+    Ok(())
 }
 
 /// `path` with `suffix` added to its last component (`runs/demo-attention` → `runs/demo-attention-lstm`).
@@ -370,36 +249,4 @@ fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: D
         return Err(crate::Interrupted.into());
     }
     Ok(())
-}
-
-/// Captions the test split with a run's best checkpoint (greedy) and scores it.
-fn score(args: &DemoArgs, dataset: &PreparedDataset, run: &Path) -> Result<Scored> {
-    let device = caption_model::parse_device(&args.device)?;
-    let captioner = Captioner::from_run_or_checkpoint(run, &device)?;
-    let captions = caption_split(&captioner, dataset, Split::Test, Decoding::Greedy, &Bars::new(false))?;
-    let scores = captions.scores()?;
-    let shapes = ShapesScores::of(dataset, &captions)?;
-    let checkpoint = caption_infer::checkpoint_files::find_checkpoint(run);
-    Ok(Scored { run: run.to_path_buf(), checkpoint, source: captioner.source, captions, scores, shapes })
-}
-
-/// The two decoders' scores side by side.
-fn print_comparison(lstm: &Scored, attention: &Scored) {
-    println!("  side by side (same data, greedy decoding):");
-    println!("    {:<38} {:>10} {:>10}", "", "LSTM", "attention");
-    let row = |name: &str, a: f64, b: f64| println!("    {name:<38} {a:>10.4} {b:>10.4}");
-    for n in 0..4 {
-        row(&format!("BLEU-{}", n + 1), lstm.scores.bleu[n], attention.scores.bleu[n]);
-    }
-    row("CIDEr-D", lstm.scores.cider, attention.scores.cider);
-    let percent = |name: &str, a: f64, b: f64| println!("    {name:<38} {:>9.1}% {:>9.1}%", 100.0 * a, 100.0 * b);
-    percent("attribute accuracy", lstm.shapes.attribute_accuracy(), attention.shapes.attribute_accuracy());
-    percent("object accuracy (colour+shape+place)", lstm.shapes.object_accuracy(), attention.shapes.object_accuracy());
-    if let Some(share) = attention.shapes.attention_on_object {
-        println!("    {:<38} {:>10} {:>9.1}%", "attention on the named object", "-", 100.0 * share);
-    }
-}
-
-fn mark(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
 }

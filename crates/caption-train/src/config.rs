@@ -39,6 +39,19 @@ pub enum EncoderWeights {
     File(PathBuf),
 }
 
+impl std::str::FromStr for EncoderWeights {
+    type Err = std::convert::Infallible;
+
+    /// `hub`, `random`, or any other text as the path of a weights file.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "hub" => Self::Hub,
+            "random" => Self::Random,
+            path => Self::File(PathBuf::from(path)),
+        })
+    }
+}
+
 /// A setting's value from its name in config.toml (`"frozen"`, `"adamw"`, …; the names serde
 /// reads there, aliases included), for command-line options that set it.
 ///

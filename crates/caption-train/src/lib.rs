@@ -17,7 +17,9 @@
 //!   never a folder that is not a run;
 //! - [`outputs`]: the one rule for every single file a command writes (a report, attention maps,
 //!   a tokenizer.json, features): never an input, a file of another kind, or anything a dataset,
-//!   checkpoint, evaluation, export or run owns, checked before any work.
+//!   checkpoint, evaluation, export or run owns, checked before any work;
+//! - `SettingFlags` (feature `cli`): every setting as a clap flag, applied over the settings a
+//!   run starts from, and the flag that sets each key.
 //!
 //! A run stops with [`TrainError::Diverged`] the moment its loss is not a finite number, and
 //! never writes a checkpoint holding a parameter that is not; frozen mode's feature caches carry
@@ -57,6 +59,8 @@ mod model;
 pub mod outputs;
 pub mod plots;
 pub mod run_folder;
+#[cfg(feature = "cli")]
+mod settings_flags;
 pub mod spatial_cache;
 mod step;
 mod trainer;
@@ -72,6 +76,8 @@ pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;
 pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
 pub use run_folder::{CONFIG_FILE, METRICS_FILE};
+#[cfg(feature = "cli")]
+pub use settings_flags::SettingFlags;
 pub use step::optimizer_step;
 pub use trainer::{RunSummary, TrainOptions, train};
 pub use validation::{Evaluator, Validation};

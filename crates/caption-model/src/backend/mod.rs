@@ -139,6 +139,20 @@ pub fn set_allow_tf32(on: bool) {
     tell_candle_tf32(on);
 }
 
+/// What a run on `device` should tell its user about TF32 when it is allowed ([`allow_tf32`]):
+/// that results then differ from strict float32 on the GPU, or that the CPU never uses it; `None`
+/// when it is not allowed.
+pub fn tf32_notice(device: &candle_core::Device) -> Option<&'static str> {
+    Some(match (allow_tf32(), device.is_cuda()) {
+        (false, _) => return None,
+        (true, true) => {
+            "TF32 allowed: float32 products and convolutions on the GPU use TF32 tensor cores (results differ from \
+             strict float32 in the third or fourth digit)"
+        }
+        (true, false) => "TF32 allowed, but this run is on the CPU, which never uses it: results are strict float32",
+    })
+}
+
 /// Passes the TF32 setting on to candle's own float32 products (its process-wide flag), whether
 /// it came from [`set_allow_tf32`] or from [`TF32_VARIABLE`] (read by [`allow_tf32`], which
 /// creating a CUDA device calls first: see [`parse_device`](crate::parse_device)).
