@@ -41,7 +41,7 @@ pub struct CiderScore {
 }
 
 /// An n-gram's term frequency, in first-occurrence order as Python's dict keeps it.
-type Counts = Vec<(PackedNgram, u32)>;
+pub(crate) type Counts = Vec<(PackedNgram, u32)>;
 
 impl CiderD {
     /// Scores every segment of `corpus`.
@@ -50,12 +50,7 @@ impl CiderD {
     /// [`MetricsError::InvalidConfig`] for an order outside 1..=4 or a non-positive sigma;
     /// [`MetricsError::Undefined`] when no reference has a single token (pycocoevalcap raises).
     pub fn score(&self, corpus: &Corpus) -> Result<CiderScore, MetricsError> {
-        if !(1..=MAX_PACKED_ORDER).contains(&self.max_order) {
-            return Err(MetricsError::InvalidConfig(format!("CIDEr-D orders run from 1 to 4, not {}", self.max_order)));
-        }
-        if !(self.sigma > 0.0 && self.sigma.is_finite()) {
-            return Err(MetricsError::InvalidConfig(format!("CIDEr-D sigma must be positive, not {}", self.sigma)));
-        }
+        self.check()?;
         let mut index = HashMap::default();
         let segments: Vec<(Counts, Vec<Counts>)> = (0..corpus.len())
             .map(|s| {
@@ -65,17 +60,7 @@ impl CiderD {
             })
             .collect();
 
-        let mut document_frequency: HashMap<PackedNgram, u32> = HashMap::default();
-        let mut seen: Vec<PackedNgram> = Vec::new();
-        for (_, refs) in &segments {
-            seen.clear();
-            seen.extend(refs.iter().flatten().map(|&(ngram, _)| ngram));
-            seen.sort_unstable();
-            seen.dedup();
-            for &ngram in &seen {
-                *document_frequency.entry(ngram).or_insert(0) += 1;
-            }
-        }
+        let document_frequency = document_frequencies(segments.iter().map(|(_, refs)| refs.as_slice()));
 
         if document_frequency.is_empty() {
             return Err(MetricsError::Undefined {
@@ -86,21 +71,33 @@ impl CiderD {
         }
         let ref_len = (corpus.len() as f64).ln();
         let vectorizer = Vectorizer { document_frequency: &document_frequency, ref_len, max_order: self.max_order };
-        let scores: Vec<f64> = segments
-            .iter()
-            .map(|(hyp, refs)| {
-                let hyp = vectorizer.vector(hyp);
-                let mut sum = vec![0.0; self.max_order];
-                for reference in refs {
-                    let reference = vectorizer.vector(reference);
-                    for (total, value) in sum.iter_mut().zip(self.similarity(&hyp, &reference)) {
-                        *total += value;
-                    }
-                }
-                numpy_mean(&sum) / refs.len() as f64 * 10.0
-            })
-            .collect();
+        let scores: Vec<f64> = segments.iter().map(|(hyp, refs)| self.segment(&vectorizer, hyp, refs)).collect();
         Ok(CiderScore { score: numpy_mean(&scores), segments: scores })
+    }
+
+    /// Checks the settings.
+    pub(crate) fn check(&self) -> Result<(), MetricsError> {
+        if !(1..=MAX_PACKED_ORDER).contains(&self.max_order) {
+            return Err(MetricsError::InvalidConfig(format!("CIDEr-D orders run from 1 to 4, not {}", self.max_order)));
+        }
+        if !(self.sigma > 0.0 && self.sigma.is_finite()) {
+            return Err(MetricsError::InvalidConfig(format!("CIDEr-D sigma must be positive, not {}", self.sigma)));
+        }
+        Ok(())
+    }
+
+    /// One segment's score: the mean over its references of the orders' mean similarity, × 10
+    /// (`compute_cider`'s loop body).
+    pub(crate) fn segment(&self, vectorizer: &Vectorizer<'_>, hyp: &Counts, refs: &[Counts]) -> f64 {
+        let hyp = vectorizer.vector(hyp);
+        let mut sum = vec![0.0; self.max_order];
+        for reference in refs {
+            let reference = vectorizer.vector(reference);
+            for (total, value) in sum.iter_mut().zip(self.similarity(&hyp, &reference)) {
+                *total += value;
+            }
+        }
+        numpy_mean(&sum) / refs.len() as f64 * 10.0
     }
 
     /// pycocoevalcap's `sim`: clipped cosine similarity per order, damped by the length difference.
@@ -124,8 +121,24 @@ impl CiderD {
     }
 }
 
+/// `compute_doc_freq`: in how many segments' references each n-gram occurs.
+pub(crate) fn document_frequencies<'a>(segments: impl Iterator<Item = &'a [Counts]>) -> HashMap<PackedNgram, u32> {
+    let mut document_frequency: HashMap<PackedNgram, u32> = HashMap::default();
+    let mut seen: Vec<PackedNgram> = Vec::new();
+    for refs in segments {
+        seen.clear();
+        seen.extend(refs.iter().flatten().map(|&(ngram, _)| ngram));
+        seen.sort_unstable();
+        seen.dedup();
+        for &ngram in &seen {
+            *document_frequency.entry(ngram).or_insert(0) += 1;
+        }
+    }
+    document_frequency
+}
+
 /// `precook`: n-gram counts of orders 1..=n in first-occurrence order.
-fn precook(tokens: &[u32], max_order: usize, index: &mut HashMap<PackedNgram, usize>) -> Counts {
+pub(crate) fn precook(tokens: &[u32], max_order: usize, index: &mut HashMap<PackedNgram, usize>) -> Counts {
     let mut counts: Counts = Vec::new();
     index.clear();
     for n in 1..=max_order {
@@ -142,10 +155,13 @@ fn precook(tokens: &[u32], max_order: usize, index: &mut HashMap<PackedNgram, us
 }
 
 /// Turns counts into tf-idf vectors (`counts2vec`).
-struct Vectorizer<'a> {
-    document_frequency: &'a HashMap<PackedNgram, u32>,
-    ref_len: f64,
-    max_order: usize,
+pub(crate) struct Vectorizer<'a> {
+    /// In how many segments' references each n-gram occurs.
+    pub document_frequency: &'a HashMap<PackedNgram, u32>,
+    /// `log(number of segments)` the frequencies were counted over.
+    pub ref_len: f64,
+    /// Largest order.
+    pub max_order: usize,
 }
 
 /// One sentence's tf-idf vectors, per order.

@@ -5,6 +5,10 @@
 //!   report) or **sacrebleu** 2.6 (`tokenize="none"`, smoothing none/floor/add-k/exp, effective
 //!   order, its signature). Every result names the profile it reproduces.
 //! - [`CiderD`] and [`RougeL`]: as pycocoevalcap 1.2 computes them.
+//! - [`TrainingCiderD`]: CIDEr-D with document frequencies and reference length counted once over
+//!   a training corpus, each caption scored alone: self-critical training's reward
+//!   (self-critical.pytorch's `CiderD(df=<train idxs>)`), equal to pycocoevalcap's CiderScorer
+//!   given those frequencies.
 //!
 //! Input is pre-tokenized: build a [`Corpus`] once from token sequences (`&str`, `String`, ids:
 //! anything hashable) and compute any metric on it. The crate does no I/O and has no heavy
@@ -42,6 +46,7 @@
 
 mod bleu;
 mod cider;
+mod cider_training;
 mod corpus;
 mod error;
 #[cfg(feature = "formats")]
@@ -53,6 +58,7 @@ mod rouge;
 
 pub use bleu::{Bleu, BleuScore, Compat, NltkSmoothing, Profile, SacrebleuDetails, SacrebleuSmoothing};
 pub use cider::{CiderD, CiderScore};
+pub use cider_training::TrainingCiderD;
 pub use corpus::Corpus;
 pub use error::MetricsError;
 pub use report::CorpusReport;

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use caption_metrics::{Bleu, CiderD, Corpus, MetricsError, NltkSmoothing, Profile, RougeL, SacrebleuSmoothing};
+use caption_metrics::{
+    Bleu, CiderD, Corpus, MetricsError, NltkSmoothing, Profile, RougeL, SacrebleuSmoothing, TrainingCiderD,
+};
 use serde_json::Value;
 
 #[path = "../../../tests/support/shared_data.rs"]
@@ -241,4 +243,44 @@ fn flickr8k_captions_match_the_libraries() {
     check.close("flickr8k rouge", rouge.score, expected["rouge"].as_f64().unwrap());
     check.all_close("flickr8k rouge segments", &rouge.segments[..500], &expected["rouge_segments_first_500"]);
     check.report("flickr8k");
+}
+
+/// Token lists of a JSON array of word arrays.
+fn sentences(value: &Value) -> Vec<Vec<String>> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect())
+        .collect()
+}
+
+/// Per image, its references.
+fn reference_sets(value: &Value) -> Vec<Vec<Vec<String>>> {
+    value.as_array().unwrap().iter().map(sentences).collect()
+}
+
+/// CIDEr-D with document frequencies and reference length from a training corpus (self-critical
+/// training's reward) equals pycocoevalcap's CiderScorer given the same frequencies and length
+/// (`tools/metrics/generate_cider_training_fixtures.py`), caption by caption, on random corpora
+/// (unseen words, empty captions, references outside the training corpus) and on Flickr8k.
+#[test]
+fn training_df_cider_matches_pycocoevalcap_given_the_training_frequencies() {
+    let fixture = fixture("cider_training_df.json");
+    let mut check = Checker::default();
+    let cases = fixture["random"].as_array().unwrap().iter().chain([&fixture["flickr8k"]]);
+    for (index, case) in cases.enumerate() {
+        let training = reference_sets(&case["training"]);
+        let cider = TrainingCiderD::new(CiderD::default(), &training).unwrap();
+        assert_eq!(cider.images(), training.len());
+        let (hyps, refs) = (sentences(&case["hyps"]), reference_sets(&case["refs"]));
+        for (i, (hyp, refs)) in hyps.iter().zip(&refs).enumerate() {
+            let expected = case["scores"][i].as_f64().unwrap();
+            check.close(&format!("case {index}, caption {i}"), cider.score(hyp, refs).unwrap(), expected);
+        }
+        let corpus = cider.corpus(&hyps, &refs).unwrap();
+        check.all_close(&format!("case {index}, corpus"), &corpus.segments, &case["scores"]);
+    }
+    assert!(check.compared > 5_000, "{} values", check.compared);
+    check.report("training-df CIDEr-D");
 }
