@@ -181,6 +181,26 @@ fn captions_with_the_checkpoint(data: &Path, run: &Path) {
             assert_eq!(caption["caption"], caption_text::detokenize(&tokens).as_str());
         }
     }
+
+    // Sampled captions: four per image, the same with the same seed whatever else is captioned
+    // with them (image i of the list draws from --seed + i), others with another seed.
+    let sampled = |seed: &str, images: &[std::path::PathBuf]| {
+        let mut command =
+            xtask(&["caption", "--device", "cpu", "--sample", "4", "--temperature", "1.5", "--seed", seed]);
+        ok(command.arg("--checkpoint").arg(run).args(images).output().unwrap())
+    };
+    let all = sampled("7", &listed);
+    assert_eq!(all.lines().count(), 20);
+    assert_eq!(sampled("7", &listed), all, "the same seed, the same captions");
+    let third_alone = sampled("9", &listed[2..3]);
+    let third_in_all: Vec<&str> = all.lines().skip(8).take(4).collect();
+    assert_eq!(third_alone.lines().collect::<Vec<_>>(), third_in_all, "seed 7 + 2 is the third image's");
+    assert_ne!(sampled("8", &listed), all);
+    for line in all.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 4, "{line}");
+        assert!(fields[2].parse::<f64>().unwrap() < 0.0, "{line}");
+    }
 }
 
 /// `export --pytorch`: the files, the configuration, the counters, the same captions; a second

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use caption_infer::{Captioner, Decoding, Generated};
+use caption_model::Sampling;
 use caption_text::detokenize;
 use caption_train::outputs::{self, Claim, claim_files_in_folder};
 use clap::Args;
@@ -26,6 +27,8 @@ use crate::decoding::DecodingArgs;
 /// --tokens prints the model's tokens instead. Output: `path<TAB>caption` per image, or with
 /// --num-captions N, N lines per image, `path<TAB>rank<TAB>log-probability<TAB>caption`, best first;
 /// --json prints one JSON object per image (with the tokens and log-probabilities).
+/// --sample N draws N captions per image from the model's distribution instead (printed as
+/// with --num-captions, in the order drawn, the rank column numbering them).
 ///
 /// An attention model (trained with --decoder attention) can also show where it looked:
 /// --attention-maps DIR writes DIR/NAME.attention.png for each image NAME.EXT, a strip of panels,
@@ -36,6 +39,7 @@ use crate::decoding::DecodingArgs;
   cargo xtask caption --checkpoint runs/demo datasets/shapes/images/shapes_00001.png
   cargo xtask caption --checkpoint runs/demo --beam 3 --json datasets/shapes/images
   cargo xtask caption --checkpoint runs/demo --beam 5 --num-captions 3 datasets/shapes/images
+  cargo xtask caption --checkpoint runs/demo --sample 5 --top-p 0.9 --seed 1 datasets/shapes/images
   find photos -name '*.jpg' | cargo xtask caption --checkpoint runs/demo -
   cargo xtask caption --original my_checkpoint.pth.tar --captions captions.txt photos/
   cargo xtask caption --checkpoint runs/demo-attention --attention-maps maps datasets/shapes/images")]
@@ -64,6 +68,26 @@ pub struct CaptionArgs {
     /// captions cut at --max-length follow only when fewer than N finished. At most 256.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=crate::decoding::MAX_BEAM as i64))]
     num_captions: Option<u16>,
+    /// N captions per image drawn from the model's distribution instead of the most likely
+    /// ones: diverse captions, each with its log-probability, in the order drawn (1 to 256).
+    /// Reproducible: image number i of the list (0-based) draws from --seed + i.
+    #[arg(long, value_name = "N", conflicts_with_all = ["num_captions", "beam", "length_penalty"],
+          value_parser = clap::value_parser!(u16).range(1..=crate::decoding::MAX_BEAM as i64))]
+    sample: Option<u16>,
+    /// With --sample: words are drawn from softmax(log-probability / T); below 1 sharper, above
+    /// 1 more diverse [default: 1].
+    #[arg(long, value_name = "T", requires = "sample", value_parser = parse_temperature)]
+    temperature: Option<f32>,
+    /// With --sample: draw only among the K most probable words at each step.
+    #[arg(long, value_name = "K", requires = "sample", value_parser = clap::value_parser!(u32).range(1..))]
+    top_k: Option<u32>,
+    /// With --sample: draw only among the fewest most probable words whose probability reaches
+    /// P, in (0, 1] (nucleus sampling).
+    #[arg(long, value_name = "P", requires = "sample", value_parser = parse_top_p)]
+    top_p: Option<f32>,
+    /// With --sample: the seed [default: 0].
+    #[arg(long, requires = "sample")]
+    seed: Option<u64>,
     /// Longest caption, in tokens (the end token included, so at least 2); default: the model's
     /// (50 for the original). A caption cut there is marked: `finished: false` in JSON, a note
     /// on standard error in text output.
@@ -140,6 +164,11 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         captioner.check_attention("--attention-maps")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    let sampling = Sampling {
+        temperature: args.temperature.unwrap_or(1.0),
+        top_k: args.top_k.map(|k| k as usize),
+        top_p: args.top_p,
+    };
     let mut cut = 0;
     let batch = captioner.batch_size.max(1);
     for (chunk_index, chunk) in files.chunks(batch).enumerate() {
@@ -160,11 +189,16 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         if images.is_empty() {
             continue;
         }
-        let ranked: Vec<Vec<Generated>> = match beam {
-            Some((size, n)) => {
+        let ranked: Vec<Vec<Generated>> = match (args.sample, beam) {
+            (Some(n), _) => {
+                let seed = args.seed.unwrap_or(0);
+                let seeds: Vec<u64> = paths.iter().map(|(index, _)| seed.wrapping_add(*index as u64)).collect();
+                captioner.caption_images_sampled(&images, &seeds, n.into(), sampling)?
+            }
+            (None, Some((size, n))) => {
                 captioner.caption_images_n_best(&images, size, args.decoding.length_penalty.unwrap_or(0.0), n)?
             }
-            None => captioner.caption_images(&images, decoding)?.into_iter().map(|g| vec![g]).collect(),
+            (None, None) => captioner.caption_images(&images, decoding)?.into_iter().map(|g| vec![g]).collect(),
         };
         let mut out = std::io::stdout().lock();
         for (((index, path), captions), image) in paths.iter().zip(ranked).zip(&images) {
@@ -173,7 +207,7 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
                 (Some(dir), Some(names)) => Some(write_map(&dir.join(&names[*index]), path, image, &captions[0])?),
                 _ => None,
             };
-            print_captions(&mut out, args, path, &captions, map.as_deref(), beam.is_some())?;
+            print_captions(&mut out, args, path, &captions, map.as_deref(), beam.is_some() || args.sample.is_some())?;
         }
         out.flush()?;
     }
@@ -313,4 +347,20 @@ fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(paths)
+}
+
+fn parse_temperature(text: &str) -> Result<f32, String> {
+    let temperature: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if !(temperature > 0.0 && temperature.is_finite()) {
+        return Err(format!("{text}: the temperature must be a positive number"));
+    }
+    Ok(temperature)
+}
+
+fn parse_top_p(text: &str) -> Result<f32, String> {
+    let p: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if !(p > 0.0 && p <= 1.0) {
+        return Err(format!("{text}: top-p is a probability above 0 and at most 1"));
+    }
+    Ok(p)
 }

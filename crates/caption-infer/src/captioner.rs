@@ -7,7 +7,9 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use caption_data::{ImageTransform, PreparedDataset, Progress};
-use caption_model::{BeamConfig, DECODER_PREFIX, DecoderConfig, DecoderKind, Hypothesis, Network, NetworkConfig};
+use caption_model::{
+    BeamConfig, DECODER_PREFIX, DecoderConfig, DecoderKind, Hypothesis, Network, NetworkConfig, Sampling,
+};
 use caption_text::Vocabulary;
 use image::RgbImage;
 
@@ -268,6 +270,39 @@ impl Captioner {
             let encoded = self.encode_images(chunk)?;
             for ranked in self.model.beam_search_n_best(&encoded, config, Vocabulary::SOS, n)? {
                 out.push(ranked.into_iter().map(|h| self.located(generated(&self.vocabulary, h))).collect());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `n` captions of each picture drawn from the model's distribution as `sampling` says
+    /// ([`Network::sample`](caption_model::Network::sample)), picture `i`'s from `seeds[i]` (the
+    /// same seed, the same captions, whatever the batch), each in the order drawn, in batches.
+    ///
+    /// # Errors
+    /// [`InferError::Evaluation`] when `n` is 0, the seeds are not one per picture, or a
+    /// sampling setting is out of range; a candle error.
+    pub fn caption_images_sampled(
+        &self,
+        images: &[RgbImage],
+        seeds: &[u64],
+        n: usize,
+        sampling: Sampling,
+    ) -> Result<Vec<Vec<Generated>>, InferError> {
+        if n == 0 {
+            return Err(InferError::Evaluation("sampling 0 captions per image: ask for at least 1".into()));
+        }
+        if seeds.len() != images.len() {
+            return Err(InferError::Evaluation(format!("{} seeds for {} images", seeds.len(), images.len())));
+        }
+        sampling.check().map_err(InferError::Evaluation)?;
+        let batch = self.batch_size.max(1);
+        let mut out = Vec::with_capacity(images.len());
+        for (chunk, seeds) in images.chunks(batch).zip(seeds.chunks(batch)) {
+            let encoded = self.encode_images(chunk)?;
+            let specials = (Vocabulary::SOS, Vocabulary::EOS);
+            for drawn in self.model.sample(&encoded, seeds, n, self.max_length, specials, sampling)? {
+                out.push(drawn.into_iter().map(|h| self.located(generated(&self.vocabulary, h))).collect());
             }
         }
         Ok(out)

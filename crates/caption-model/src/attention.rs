@@ -22,7 +22,7 @@ use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::Dropout;
-use crate::backend::views::{AttentionDecoderTensors, AttentionSizes};
+use crate::backend::views::{AttentionDecoderTensors, AttentionSizes, AttentionTargets};
 use crate::backend::{self, AttentionGradients};
 use crate::beam::{self, BeamConfig, BeamStep, Continued, Hypothesis};
 use crate::loss::masked_cross_entropy;
@@ -197,9 +197,10 @@ impl DecoderWithAttention {
     }
 
     /// The tutorial's training loss on [`forward`](Self::forward) and its gradients, by a backend
-    /// (the CPU's): `encoder_out` (batch × P × encoder), `captions` (batch × T ids, `<SOS>` first)
-    /// of which `lengths[i]` tokens count, `dropout` before the output layer, the cross-entropy
-    /// plus `alpha_c` times [`doubly_stochastic_penalty`]. The gradients carry
+    /// (the CPU's): `encoder_out` (batch × P × encoder), `captions` (batch × T ids, `<SOS>` first,
+    /// of which `lengths[i]` tokens count, each caption's tokens weighed by its weight when
+    /// given), `dropout` before the output layer, the cross-entropy plus `alpha_c` times
+    /// [`doubly_stochastic_penalty`]. The gradients carry
     /// [`named_parameters`](Self::named_parameters)' names.
     ///
     /// `None` when no backend covers the tensors (not float32 in CPU memory, a gradient wanted for
@@ -212,12 +213,11 @@ impl DecoderWithAttention {
     pub fn loss_gradients(
         &self,
         encoder_out: &Tensor,
-        captions: &Tensor,
-        lengths: &[usize],
+        captions: AttentionTargets,
         dropout: &mut Dropout,
         alpha_c: f64,
     ) -> Result<Option<AttentionGradients>> {
-        backend::attention_gradients(&self.tensors(), encoder_out, captions, lengths, dropout, alpha_c)
+        backend::attention_gradients(&self.tensors(), encoder_out, captions, dropout, alpha_c)
     }
 
     /// The encoder's spatial features (batch × channels × H × W, as Inception's `spatial`) as the
@@ -445,18 +445,29 @@ pub fn doubly_stochastic_penalty(alphas: &Tensor, alpha_c: f64) -> Result<Tensor
 
 /// The tutorial's training loss: the cross-entropy of `scores` against `captions[:, 1:]` over
 /// each caption's decoded steps (mean over those tokens: [`masked_cross_entropy`] with the steps
-/// after a caption's end as `pad`) plus [`doubly_stochastic_penalty`].
+/// after a caption's end as `pad`, each caption's tokens weighed by `weights` when given) plus
+/// [`doubly_stochastic_penalty`].
 ///
 /// # Errors
-/// A shape error.
-pub fn attention_loss(output: &AttentionOutput, captions: &Tensor, pad: u32, alpha_c: f64) -> Result<Tensor> {
+/// A shape error, or not one weight per caption.
+pub fn attention_loss(
+    output: &AttentionOutput,
+    captions: &Tensor,
+    pad: u32,
+    weights: Option<&[f32]>,
+    alpha_c: f64,
+) -> Result<Tensor> {
     let (batch, steps, _) = output.scores.dims3()?;
+    let weights = crate::Targets { captions, pad, weights }.checked_weights(batch)?;
+    // Row b · steps + t of the scores is caption b's step t.
+    let row_weights: Option<Vec<f32>> =
+        weights.map(|w| w.iter().flat_map(|&w| std::iter::repeat_n(w, steps)).collect());
     let device = output.scores.device();
     let targets = captions.narrow(1, 1, steps)?.to_dtype(DType::U32)?;
     let decoded: Vec<u32> =
         output.decode_lengths.iter().flat_map(|&l| (0..steps).map(move |t| u32::from(t < l))).collect();
     let decoded = Tensor::from_vec(decoded, (batch, steps), device)?;
     let targets = decoded.where_cond(&targets, &Tensor::full(pad, (batch, steps), device)?)?;
-    let (cross_entropy, _) = masked_cross_entropy(&output.scores, &targets, pad)?;
+    let (cross_entropy, _) = masked_cross_entropy(&output.scores, &targets, pad, row_weights.as_deref())?;
     cross_entropy + doubly_stochastic_penalty(&output.alphas, alpha_c)?
 }

@@ -8,7 +8,7 @@ use candle_nn::VarBuilder;
 use crate::backend::views::HeadTensors;
 use crate::backend::{self, HeadGradients};
 use crate::loss::{counted_positions, masked_cross_entropy};
-use crate::{DecoderConfig, DecoderRNN, Dropout, Inception3, InceptionConfig};
+use crate::{DecoderConfig, DecoderRNN, Dropout, Inception3, InceptionConfig, Targets};
 
 /// The encoder's module name in the original's `CNNtoRNN`.
 pub const ENCODER: &str = "encoderCNN";
@@ -110,11 +110,10 @@ impl CNNtoRNN {
     pub fn head_gradients(
         &self,
         pooled: &Tensor,
-        captions: &Tensor,
+        targets: Targets,
         dropout: &mut Dropout,
-        pad: u32,
     ) -> Result<Option<HeadGradients>> {
-        backend::lstm_head_gradients(&self.head_tensors()?, pooled, captions, dropout, pad)
+        backend::lstm_head_gradients(&self.head_tensors()?, pooled, targets, dropout)
     }
 
     /// What trains on top of the encoder (`fc` and the decoder) as the backends read it, under the
@@ -140,11 +139,14 @@ impl CNNtoRNN {
     /// differentiates where no backend covers the tensors): `pooled` (batch × 2048) through
     /// [`EncoderCNN::features_from_pooled`] with `dropout`, the decoder on `captions[:-1]`
     /// (length × batch ids, `pad`-padded), and the mean cross-entropy over targets that are not
-    /// `pad`. Draws `dropout`'s masks as [`head_gradients`](Self::head_gradients) does.
+    /// `pad`, each weighed by its caption's weight when `targets` has weights. Draws `dropout`'s
+    /// masks as [`head_gradients`](Self::head_gradients) does.
     ///
     /// # Errors
-    /// Shapes that do not fit the model.
-    pub fn head_loss(&self, pooled: &Tensor, captions: &Tensor, dropout: &mut Dropout, pad: u32) -> Result<Tensor> {
+    /// Shapes that do not fit the model, or not one weight per caption.
+    pub fn head_loss(&self, pooled: &Tensor, targets: Targets, dropout: &mut Dropout) -> Result<Tensor> {
+        let Targets { captions, pad, .. } = targets;
+        let caption_weights = targets.checked_weights(captions.dim(1)?)?;
         let features = self.encoder.features_from_pooled(pooled, Some(dropout))?;
         let inputs = captions.i(..captions.dim(0)? - 1)?;
         let hiddens = self.decoder.hiddens(&features, &inputs, Some(dropout))?;
@@ -155,6 +157,8 @@ impl CNNtoRNN {
         let all_targets = captions.flatten_all()?;
         let ids: Vec<u32> = all_targets.to_vec1()?;
         let counted = counted_positions(&ids, pad);
+        // Each counted target's weight: its caption's (time-major rows: caption = row % batch).
+        let weights: Option<Vec<f32>> = caption_weights.map(|w| counted.iter().map(|&r| w[r % batch]).collect());
         let (hiddens, targets) = if counted.len() == ids.len() {
             (hiddens, all_targets)
         } else {
@@ -163,7 +167,7 @@ impl CNNtoRNN {
             let positions = Tensor::new(positions, hiddens.device())?;
             (hiddens.index_select(&positions, 0)?, Tensor::new(kept, hiddens.device())?)
         };
-        Ok(masked_cross_entropy(&self.decoder.logits(&hiddens)?, &targets, pad)?.0)
+        Ok(masked_cross_entropy(&self.decoder.logits(&hiddens)?, &targets, pad, weights.as_deref())?.0)
     }
 
     /// The teacher-forced cross-entropy (eval mode) of `captions` (length × batch, `pad`-padded)
@@ -173,7 +177,7 @@ impl CNNtoRNN {
     /// Shapes that do not fit the decoder.
     pub fn teacher_forced_loss(&self, features: &Tensor, captions: &Tensor, pad: u32) -> Result<(Tensor, usize)> {
         let logits = self.decoder.forward(features, &captions.i(..captions.dim(0)? - 1)?, None)?;
-        masked_cross_entropy(&logits, captions, pad)
+        masked_cross_entropy(&logits, captions, pad, None)
     }
 
     /// The original's `caption_image` for a batch: eval-mode features, then greedy decoding

@@ -4,11 +4,11 @@
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
-use crate::Dropout;
 use crate::backend::views::LstmDecoderTensors;
 use crate::backend::{self, DecoderGradients};
 use crate::beam::{BeamConfig, BeamStep, Continued, Hypothesis, best_of, search};
 use crate::lstm::{Lstm, LstmState};
+use crate::{Dropout, Targets};
 
 impl DecoderRNN {
     /// The decoder's parameters with their names in the original's `DecoderRNN` (`embed.weight`,
@@ -47,11 +47,10 @@ impl DecoderRNN {
     pub fn loss_gradients(
         &self,
         features: &Tensor,
-        captions: &Tensor,
+        targets: Targets,
         dropout: &mut Dropout,
-        pad: u32,
     ) -> Result<Option<DecoderGradients>> {
-        backend::lstm_decoder_gradients(&self.tensors()?, features, captions, dropout, pad)
+        backend::lstm_decoder_gradients(&self.tensors()?, features, targets, dropout)
     }
 
     /// Its parameters as the backends read them, by [`named_parameters`](Self::named_parameters)' names.

@@ -61,6 +61,7 @@ pub mod init;
 pub mod loss;
 pub mod lstm;
 pub mod network;
+pub mod sampling;
 pub mod show_attend_tell;
 
 pub use attention::{AttendedCaption, AttentionConfig, AttentionOutput, DecoderWithAttention};
@@ -75,6 +76,8 @@ pub use dropout::{Dropout, DropoutState};
 pub use features::{FeatureExtractor, WeightsLayout, weights_layout};
 pub use hub::{HubError, INCEPTION_V3_FILE, INCEPTION_V3_REPO, model_file};
 pub use inception::{BasicConv2d, Inception3, InceptionConfig, InceptionOutput};
+pub use loss::Targets;
 pub use lstm::{Lstm, LstmCell, LstmState};
 pub use network::{DecoderKind, DecodingSteps, HeadInput, Network, NetworkConfig};
+pub use sampling::Sampling;
 pub use show_attend_tell::{ATTENTION_DECODER_PREFIX, ATTENTION_INCEPTION_PREFIX, ShowAttendTell};

@@ -12,24 +12,84 @@ use crate::backend;
 
 pub use crate::backend::packing::counted_positions;
 
+/// What a teacher-forced loss scores: the captions, the id left out, and how much each caption
+/// counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets<'a> {
+    /// Token ids, length × batch (`<SOS>` … `<EOS>`), `pad`-padded.
+    pub captions: &'a Tensor,
+    /// The id whose targets add nothing to the loss.
+    pub pad: u32,
+    /// One weight per caption (batch order) multiplying each of its counted tokens' loss, the
+    /// mean still taken over the counted tokens: `−Σ w_b · log p(token) / counted`, which is
+    /// self-critical training's `RewardCriterion` with `w_b` the caption's advantage. `None`:
+    /// every caption weighs 1 (cross-entropy).
+    pub weights: Option<&'a [f32]>,
+}
+
+impl<'a> Targets<'a> {
+    /// `captions` with every caption weighing 1.
+    pub fn new(captions: &'a Tensor, pad: u32) -> Self {
+        Self { captions, pad, weights: None }
+    }
+
+    /// The same captions weighed by `weights`, one per caption.
+    pub fn weighted(self, weights: &'a [f32]) -> Self {
+        Self { weights: Some(weights), ..self }
+    }
+
+    /// The weights, checked to be one per caption of a batch of `batch`.
+    ///
+    /// # Errors
+    /// Another number of weights, or one that is not finite.
+    pub fn checked_weights(&self, batch: usize) -> Result<Option<&'a [f32]>> {
+        if let Some(weights) = self.weights {
+            if weights.len() != batch {
+                candle_core::bail!("{} caption weights for {batch} captions", weights.len());
+            }
+            if let Some(bad) = weights.iter().find(|w| !w.is_finite()) {
+                candle_core::bail!("a caption weight is {bad}: weights must be finite");
+            }
+        }
+        Ok(self.weights)
+    }
+}
+
 /// Mean cross-entropy of `logits` (… × vocab) against `targets` (same leading shape, u32),
-/// skipping targets equal to `pad`. Returns the loss and the number of counted tokens.
+/// skipping targets equal to `pad`, each target's loss multiplied by its weight in `weights`
+/// (one per target, in `targets`' order; `None`: 1). Returns the loss and the number of counted
+/// tokens (the mean's denominator, weights or not).
 ///
 /// # Errors
-/// A candle error (shapes that do not match, a target id outside the vocabulary on the CPU).
-pub fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, pad: u32) -> Result<(Tensor, usize)> {
+/// A candle error (shapes that do not match, a target id outside the vocabulary on the CPU), or
+/// not one weight per target.
+pub fn masked_cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    pad: u32,
+    weights: Option<&[f32]>,
+) -> Result<(Tensor, usize)> {
     let vocab = logits.dim(D::Minus1)?;
     let logits = logits.reshape(((), vocab))?;
     let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
+    if let Some(weights) = weights
+        && weights.len() != targets.elem_count()
+    {
+        candle_core::bail!("{} weights for {} targets", weights.len(), targets.elem_count());
+    }
     // The fused operation has its own backward pass: autograd sees it either way.
-    if let Some(fused) = backend::masked_cross_entropy(&logits, &targets, pad)? {
+    if let Some(fused) = backend::masked_cross_entropy(&logits, &targets, pad, weights)? {
         return Ok(fused);
     }
     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
     let mask = targets.ne(pad)?.to_dtype(logits.dtype())?;
     let count = mask.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()? as usize;
-    let loss = ((picked * &mask)?.sum_all()?.neg()? / count.max(1) as f64)?;
+    let weighted = match weights {
+        Some(weights) => (mask * Tensor::new(weights, logits.device())?.to_dtype(logits.dtype())?)?,
+        None => mask,
+    };
+    let loss = ((picked * &weighted)?.sum_all()?.neg()? / count.max(1) as f64)?;
     Ok((loss, count))
 }
 
@@ -42,7 +102,7 @@ mod tests {
     fn pad_targets_do_not_count() {
         let logits = Tensor::new(&[[2.0f32, 0.0, 0.0], [0.0, 1.0, 0.0], [5.0, 5.0, 5.0]], &Device::Cpu).unwrap();
         let targets = Tensor::new(&[0u32, 1, 2], &Device::Cpu).unwrap();
-        let (loss, count) = masked_cross_entropy(&logits, &targets, 2).unwrap();
+        let (loss, count) = masked_cross_entropy(&logits, &targets, 2, None).unwrap();
         assert_eq!(count, 2);
         let expected = {
             let a = 2.0f64 - (2.0f64.exp() + 2.0).ln();
@@ -62,11 +122,12 @@ mod tests {
         let targets = Tensor::from_vec(ids, (4, 6), &device).unwrap();
         let fused_var = Var::from_tensor(&logits).unwrap();
         let composed_var = Var::from_tensor(&logits.to_dtype(DType::F64).unwrap()).unwrap();
-        let (fused, fused_count) = masked_cross_entropy(fused_var.as_tensor(), &targets, 0).unwrap();
-        let (composed, composed_count) = masked_cross_entropy(composed_var.as_tensor(), &targets, 0).unwrap();
+        let (fused, fused_count) = masked_cross_entropy(fused_var.as_tensor(), &targets, 0, None).unwrap();
+        let (composed, composed_count) = masked_cross_entropy(composed_var.as_tensor(), &targets, 0, None).unwrap();
         assert_eq!((fused_count, composed_count), (19, 19));
         let (forced, _) =
-            crate::backend::with_reference_only(|| masked_cross_entropy(fused_var.as_tensor(), &targets, 0)).unwrap();
+            crate::backend::with_reference_only(|| masked_cross_entropy(fused_var.as_tensor(), &targets, 0, None))
+                .unwrap();
         let forced_value = f64::from(forced.to_scalar::<f32>().unwrap());
         let (fused_value, composed_value) =
             (f64::from(fused.to_scalar::<f32>().unwrap()), composed.to_scalar::<f64>().unwrap());
@@ -95,10 +156,11 @@ mod tests {
     fn a_target_outside_the_vocabulary_is_an_error() {
         let logits = Tensor::zeros((2, 5), DType::F32, &Device::Cpu).unwrap();
         let targets = Tensor::new(&[1u32, 9], &Device::Cpu).unwrap();
-        let error = masked_cross_entropy(&logits, &targets, 0).unwrap_err().to_string();
+        let error = masked_cross_entropy(&logits, &targets, 0, None).unwrap_err().to_string();
         assert!(error.contains("target id 9 outside a vocabulary of 5"), "{error}");
         // Forced, the reference path runs instead: candle's gather says it its own way.
-        let error = crate::backend::with_reference_only(|| masked_cross_entropy(&logits, &targets, 0)).unwrap_err();
+        let error =
+            crate::backend::with_reference_only(|| masked_cross_entropy(&logits, &targets, 0, None)).unwrap_err();
         assert!(!error.to_string().contains("target id 9 outside"), "{error}");
     }
 }

@@ -7,7 +7,8 @@ use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::attention::attention_loss;
-use crate::{AttentionConfig, DecoderWithAttention, Dropout, HeadGradients, Inception3, InceptionConfig};
+use crate::backend::views::AttentionTargets;
+use crate::{AttentionConfig, DecoderWithAttention, Dropout, HeadGradients, Inception3, InceptionConfig, Targets};
 
 /// The prefix of Inception v3's parameters in a [`ShowAttendTell`] state dict.
 pub const ATTENTION_INCEPTION_PREFIX: &str = "encoder.inception.";
@@ -48,7 +49,7 @@ impl ShowAttendTell {
 
     /// The training loss and gradients of a teacher-forced batch computed by a backend, the
     /// gradients under their state-dict names (`decoder.*`): `grid` (batch × positions × 2048)
-    /// and `captions` (length × batch ids, `pad`-padded), as
+    /// and `targets` (length × batch ids, `pad`-padded, weighed when weights are given), as
     /// [`DecoderWithAttention::loss_gradients`]. `None` on the reference path.
     ///
     /// # Errors
@@ -56,13 +57,13 @@ impl ShowAttendTell {
     pub fn head_gradients(
         &self,
         grid: &Tensor,
-        captions: &Tensor,
+        targets: Targets,
         dropout: &mut Dropout,
-        pad: u32,
         alpha_c: f64,
     ) -> Result<Option<HeadGradients>> {
-        let (by_caption, lengths) = captions_by_row(captions, pad)?;
-        let Some(pass) = self.decoder.loss_gradients(grid, &by_caption, &lengths, dropout, alpha_c)? else {
+        let (by_caption, lengths) = captions_by_row(targets.captions, targets.pad)?;
+        let captions = AttentionTargets { ids: &by_caption, lengths: &lengths, weights: targets.weights };
+        let Some(pass) = self.decoder.loss_gradients(grid, captions, dropout, alpha_c)? else {
             return Ok(None);
         };
         let gradients =
@@ -75,17 +76,10 @@ impl ShowAttendTell {
     ///
     /// # Errors
     /// Shapes that do not fit the decoder.
-    pub fn head_loss(
-        &self,
-        grid: &Tensor,
-        captions: &Tensor,
-        dropout: &mut Dropout,
-        pad: u32,
-        alpha_c: f64,
-    ) -> Result<Tensor> {
-        let (by_caption, lengths) = captions_by_row(captions, pad)?;
+    pub fn head_loss(&self, grid: &Tensor, targets: Targets, dropout: &mut Dropout, alpha_c: f64) -> Result<Tensor> {
+        let (by_caption, lengths) = captions_by_row(targets.captions, targets.pad)?;
         let output = self.decoder.forward(grid, &by_caption, &lengths, Some(dropout))?;
-        attention_loss(&output, &by_caption, pad, alpha_c)
+        attention_loss(&output, &by_caption, targets.pad, targets.weights, alpha_c)
     }
 
     /// The cross-entropy alone (eval mode, no attention term, so comparable with the original
@@ -97,7 +91,7 @@ impl ShowAttendTell {
         let (by_caption, lengths) = captions_by_row(captions, pad)?;
         let output = self.decoder.forward(grid, &by_caption, &lengths, None)?;
         let tokens = output.decode_lengths.iter().sum();
-        Ok((attention_loss(&output, &by_caption, pad, 0.0)?, tokens))
+        Ok((attention_loss(&output, &by_caption, pad, None, 0.0)?, tokens))
     }
 }
 

@@ -9,7 +9,13 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use caption_model::attention::attention_loss;
+use caption_model::backend::views::AttentionTargets;
 use caption_model::{AttentionConfig, DecoderWithAttention};
+
+/// Unweighted captions (batch × tokens) of which `lengths` count.
+fn targets<'a>(ids: &'a Tensor, lengths: &'a [usize]) -> AttentionTargets<'a> {
+    AttentionTargets { ids, lengths, weights: None }
+}
 
 /// The fixture's sizes.
 const CONFIG: AttentionConfig = AttentionConfig {
@@ -64,7 +70,7 @@ fn check(dtype: DType, prefix: &str, tolerance: f64) {
 
     let output = decoder.forward(grid.as_tensor(), captions, &lengths, None).unwrap();
     // PAD is 0 in the fixture's captions, as in the original's vocabulary.
-    let loss = attention_loss(&output, captions, 0, 1.0).unwrap();
+    let loss = attention_loss(&output, captions, 0, None, 1.0).unwrap();
     let mut worst = Vec::new();
     let mut compare = |what: String, actual: &Tensor, expected: &Tensor| {
         let difference = relative(actual, expected);
@@ -223,7 +229,8 @@ fn the_cpu_training_pass_gives_pytorchs_loss_and_gradients() {
     let grid = fixtures["encoder_out"].to_dtype(DType::F32).unwrap();
     let lengths: Vec<usize> = integers(&fixtures["lengths"]).iter().map(|&l| l as usize).collect();
     let mut no_dropout = caption_model::Dropout::new(0.0, 0);
-    let pass = decoder.loss_gradients(&grid, &fixtures["captions"], &lengths, &mut no_dropout, 1.0).unwrap().unwrap();
+    let pass =
+        decoder.loss_gradients(&grid, targets(&fixtures["captions"], &lengths), &mut no_dropout, 1.0).unwrap().unwrap();
     assert_eq!(pass.counted, lengths.iter().map(|l| l - 1).sum::<usize>());
     let loss = Tensor::new(&[pass.loss], &Device::Cpu).unwrap();
     assert!(relative(&loss, &fixtures["f32/loss"]) <= 1e-6, "loss {} vs {}", pass.loss, fixtures["f32/loss"]);
@@ -259,19 +266,19 @@ fn the_cpu_training_pass_draws_the_reference_paths_dropout_and_matches_its_gradi
     let ids: Vec<u32> = (0..5 * 9).map(|i| if i % 9 < lengths[i / 9] { 1 + (i as u32 * 7) % 16 } else { 0 }).collect();
     let captions = Tensor::from_vec(ids, (5, 9), &Device::Cpu).unwrap();
     let fast = decoder
-        .loss_gradients(&grid, &captions, &lengths, &mut caption_model::Dropout::new(0.5, 42), 0.7)
+        .loss_gradients(&grid, targets(&captions, &lengths), &mut caption_model::Dropout::new(0.5, 42), 0.7)
         .unwrap()
         .unwrap();
     let (reference_loss, reference) = caption_model::backend::with_reference_only(|| {
         assert!(
             decoder
-                .loss_gradients(&grid, &captions, &lengths, &mut caption_model::Dropout::new(0.5, 42), 0.7)
+                .loss_gradients(&grid, targets(&captions, &lengths), &mut caption_model::Dropout::new(0.5, 42), 0.7)
                 .unwrap()
                 .is_none()
         );
         let mut dropout = caption_model::Dropout::new(0.5, 42);
         let output = decoder.forward(&grid, &captions, &lengths, Some(&mut dropout)).unwrap();
-        let loss = attention_loss(&output, &captions, 0, 0.7).unwrap();
+        let loss = attention_loss(&output, &captions, 0, None, 0.7).unwrap();
         (loss.to_scalar::<f32>().unwrap(), loss.backward().unwrap())
     });
     assert!((fast.loss - reference_loss).abs() <= 1e-5 * reference_loss.abs(), "{} vs {reference_loss}", fast.loss);

@@ -13,7 +13,7 @@ use candle_nn::{VarBuilder, VarMap};
 use caption_model::backend::adam::AdamUpdate;
 use caption_model::backend::{Gradient, Path, choose};
 use caption_model::init::initialize;
-use caption_model::{CNNtoRNN, DecoderConfig, Dropout, Inception3, InceptionConfig};
+use caption_model::{CNNtoRNN, DecoderConfig, Dropout, Inception3, InceptionConfig, Targets};
 
 #[path = "common/batch.rs"]
 mod common_batch;
@@ -76,16 +76,19 @@ fn check_head(config: DecoderConfig, batch_size: usize, steps: usize, p: f32) {
     let device = cuda();
     let (cpu, gpu) = models(config, 5, &device);
     let (pooled, captions) = batch(batch_size, steps, config.vocab_size);
-    let expected = cpu.head_gradients(&pooled, &captions, &mut Dropout::new(p, 11), PAD).unwrap().unwrap();
+    let expected =
+        cpu.head_gradients(&pooled, Targets::new(&captions, PAD), &mut Dropout::new(p, 11)).unwrap().unwrap();
     let gpu_pooled = pooled.to_device(&device).unwrap();
     let gpu_captions = captions.to_device(&device).unwrap();
     assert_eq!(choose(&[&gpu_pooled], Gradient::NotTracked), Path::Cuda);
     let mut dropout = Dropout::new(p, 11);
-    let actual =
-        gpu.head_gradients(&gpu_pooled, &gpu_captions, &mut dropout, PAD).unwrap().expect("the CUDA pass runs");
+    let actual = gpu
+        .head_gradients(&gpu_pooled, Targets::new(&gpu_captions, PAD), &mut dropout)
+        .unwrap()
+        .expect("the CUDA pass runs");
     assert_eq!(dropout.state(), {
         let mut drawn = Dropout::new(p, 11);
-        cpu.head_gradients(&pooled, &captions, &mut drawn, PAD).unwrap();
+        cpu.head_gradients(&pooled, Targets::new(&captions, PAD), &mut drawn).unwrap();
         drawn.state()
     });
     assert_eq!(actual.counted, expected.counted);
@@ -118,14 +121,17 @@ fn decoder_pass_equals_the_cpu_pass() {
     let (cpu, gpu) = models(config, 7, &device);
     let (_, captions) = batch(5, 7, config.vocab_size);
     let features = Tensor::randn(0f32, 1.0, (5, 32), &Device::Cpu).unwrap();
-    let expected = cpu.decoder.loss_gradients(&features, &captions, &mut Dropout::new(0.3, 4), PAD).unwrap().unwrap();
+    let expected = cpu
+        .decoder
+        .loss_gradients(&features, Targets::new(&captions, PAD), &mut Dropout::new(0.3, 4))
+        .unwrap()
+        .unwrap();
     let actual = gpu
         .decoder
         .loss_gradients(
             &features.to_device(&device).unwrap(),
-            &captions.to_device(&device).unwrap(),
+            Targets::new(&captions.to_device(&device).unwrap(), PAD),
             &mut Dropout::new(0.3, 4),
-            PAD,
         )
         .unwrap()
         .expect("the CUDA pass runs");

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use caption_model::backend::{self, Gradient, Path, REFERENCE_PATH_VARIABLE, TF32_VARIABLE};
 use caption_model::init::initialize;
-use caption_model::{CNNtoRNN, DecoderConfig, Dropout};
+use caption_model::{CNNtoRNN, DecoderConfig, Dropout, Targets};
 
 #[test]
 fn the_variable_forces_the_reference_path_and_the_api_lifts_it() {
@@ -34,13 +34,13 @@ fn the_variable_forces_the_reference_path_and_the_api_lifts_it() {
 
     assert!(backend::reference_only());
     assert_eq!(backend::choose(&[&pooled], Gradient::NotTracked), Path::Reference);
-    assert!(model.head_gradients(&pooled, &captions, &mut Dropout::new(0.0, 1), 0).unwrap().is_none());
+    assert!(model.head_gradients(&pooled, Targets::new(&captions, 0), &mut Dropout::new(0.0, 1)).unwrap().is_none());
     let reference = model.decoder.greedy(&features, 10, u32::MAX).unwrap();
     assert_eq!(reference, model.decoder.greedy_with_tensors(&features, 10, u32::MAX).unwrap());
 
     backend::set_reference_only(false);
     assert_eq!(backend::choose(&[&pooled], Gradient::NotTracked), Path::Cpu);
-    assert!(model.head_gradients(&pooled, &captions, &mut Dropout::new(0.0, 1), 0).unwrap().is_some());
+    assert!(model.head_gradients(&pooled, Targets::new(&captions, 0), &mut Dropout::new(0.0, 1)).unwrap().is_some());
     let cpu = model.decoder.greedy(&features, 10, u32::MAX).unwrap();
     for ((reference_ids, reference_score), (ids, score)) in reference.iter().zip(&cpu) {
         assert_eq!(reference_ids, ids);

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Module, VarBuilder, VarMap};
 use caption_model::init::initialize;
-use caption_model::{CNNtoRNN, DecoderConfig, DecoderRNN, Dropout};
+use caption_model::{CNNtoRNN, DecoderConfig, DecoderRNN, Dropout, Targets};
 
 #[path = "common/batch.rs"]
 mod common_batch;
@@ -25,7 +25,7 @@ fn model(config: DecoderConfig, seed: u64) -> (VarMap, CNNtoRNN) {
 /// `CrossEntropyLoss(ignore_index=PAD)` of float64 `logits` against `captions`: caption-model's
 /// loss, which for float64 is the reference path, composed of candle's operations.
 fn masked_mean_cross_entropy(logits: &Tensor, captions: &Tensor) -> Tensor {
-    caption_model::loss::masked_cross_entropy(logits, captions, PAD).unwrap().0
+    caption_model::loss::masked_cross_entropy(logits, captions, PAD, None).unwrap().0
 }
 
 /// The loss and gradients through candle's autograd in float64: the composition the trainer ran
@@ -75,15 +75,16 @@ fn autograd_reference(
 fn check(config: DecoderConfig, batch_size: usize, steps: usize, p: f32) {
     let (varmap, model) = model(config, 5);
     let (pooled, captions) = batch(batch_size, steps, config.vocab_size);
-    let fused = model.head_gradients(&pooled, &captions, &mut Dropout::new(p, 11), PAD).unwrap().unwrap();
+    let fused = model.head_gradients(&pooled, Targets::new(&captions, PAD), &mut Dropout::new(p, 11)).unwrap().unwrap();
     // Forced onto the reference path, or asked for a gradient into `pooled`, the pass declines
     // (the caller runs autograd) and draws no mask.
     let mut untouched = Dropout::new(p, 11);
-    let forced =
-        caption_model::backend::with_reference_only(|| model.head_gradients(&pooled, &captions, &mut untouched, PAD));
+    let forced = caption_model::backend::with_reference_only(|| {
+        model.head_gradients(&pooled, Targets::new(&captions, PAD), &mut untouched)
+    });
     assert!(forced.unwrap().is_none());
     let tracked = Var::from_tensor(&pooled).unwrap();
-    assert!(model.head_gradients(tracked.as_tensor(), &captions, &mut untouched, PAD).unwrap().is_none());
+    assert!(model.head_gradients(tracked.as_tensor(), Targets::new(&captions, PAD), &mut untouched).unwrap().is_none());
     assert_eq!(untouched.state(), Dropout::new(p, 11).state(), "no mask drawn");
     let (loss, reference) = autograd_reference(&varmap, config, &pooled, &captions, &mut Dropout::new(p, 11));
 
@@ -129,7 +130,11 @@ fn decoder_gradients_and_the_features_gradient_equal_autograd() {
     let (_, captions) = batch(5, 7, config.vocab_size);
     let features: Vec<f32> = (0..5 * 12).map(|i| (i as f32 * 0.37).cos()).collect();
     let features = Tensor::from_vec(features, (5, 12), &Device::Cpu).unwrap();
-    let pass = model.decoder.loss_gradients(&features, &captions, &mut Dropout::new(0.3, 4), PAD).unwrap().unwrap();
+    let pass = model
+        .decoder
+        .loss_gradients(&features, Targets::new(&captions, PAD), &mut Dropout::new(0.3, 4))
+        .unwrap()
+        .unwrap();
 
     let tensors: HashMap<String, Tensor> = varmap
         .data()
@@ -171,7 +176,7 @@ fn a_batch_of_pad_only_gives_zero_loss_and_gradients() {
     let (_, model) = model(config, 2);
     let (pooled, _) = batch(3, 2, 10);
     let captions = Tensor::zeros((2, 3), DType::U32, &Device::Cpu).unwrap();
-    let pass = model.head_gradients(&pooled, &captions, &mut Dropout::new(0.5, 1), PAD).unwrap().unwrap();
+    let pass = model.head_gradients(&pooled, Targets::new(&captions, PAD), &mut Dropout::new(0.5, 1)).unwrap().unwrap();
     assert_eq!((pass.loss, pass.counted), (0.0, 0));
     for (name, gradient) in &pass.gradients {
         let values = gradient.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -186,13 +191,13 @@ fn bad_batches_are_errors_that_say_what_is_wrong() {
     let (pooled, _) = batch(2, 3, 10);
     let mut dropout = Dropout::new(0.0, 0);
     let bad_id = Tensor::new(&[[1u32, 2], [10, 3]], &Device::Cpu).unwrap();
-    let error = model.head_gradients(&pooled, &bad_id, &mut dropout, PAD).unwrap_err().to_string();
+    let error = model.head_gradients(&pooled, Targets::new(&bad_id, PAD), &mut dropout).unwrap_err().to_string();
     assert!(error.contains("token id 10 outside a vocabulary of 10"), "{error}");
     let narrow = Tensor::zeros((2, 100), DType::F32, &Device::Cpu).unwrap();
     let captions = Tensor::new(&[[1u32, 2], [3, 4]], &Device::Cpu).unwrap();
-    let error = model.head_gradients(&narrow, &captions, &mut dropout, PAD).unwrap_err().to_string();
+    let error = model.head_gradients(&narrow, Targets::new(&captions, PAD), &mut dropout).unwrap_err().to_string();
     assert!(error.contains("100 columns, fc takes 2048"), "{error}");
     let three = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu).unwrap();
-    let error = model.head_gradients(&pooled, &three, &mut dropout, PAD).unwrap_err().to_string();
+    let error = model.head_gradients(&pooled, Targets::new(&three, PAD), &mut dropout).unwrap_err().to_string();
     assert!(error.contains("2 feature rows for 3 captions"), "{error}");
 }

@@ -10,7 +10,10 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use caption_model::Dropout;
+use caption_model::{Dropout, Targets};
+use caption_text::Vocabulary;
+
+const PAD: u32 = Vocabulary::PAD;
 use caption_train::{AttentionSettings, DecoderKind, TrainConfig, TrainError, TrainModel, optimizer_step};
 
 #[path = "support/flickr8k.rs"]
@@ -55,7 +58,8 @@ fn main() -> Result<(), TrainError> {
     let captions = Tensor::from_vec(ids, (longest, BATCH), &device)?;
     let mut dropout = Dropout::new(0.5, 0);
     // α_c = 1: the setting's default, which the model holds.
-    let mut step = || optimizer_step(&model, &grid, &captions, &mut dropout, &mut optimizer, 4e-4, None);
+    let mut step =
+        || optimizer_step(&model, &grid, Targets::new(&captions, PAD), &mut dropout, &mut optimizer, 4e-4, None);
     for _ in 0..2 {
         step()?;
     }

@@ -18,7 +18,10 @@
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use caption_model::{Dropout, parse_device};
+use caption_model::{Dropout, Targets, parse_device};
+use caption_text::Vocabulary;
+
+const PAD: u32 = Vocabulary::PAD;
 use caption_train::{Adam, AdamConfig, Gradients, TrainConfig, TrainError, TrainModel, optimizer_step};
 
 #[path = "support/flickr8k.rs"]
@@ -86,19 +89,21 @@ fn main() -> Result<(), TrainError> {
         Ok(start.elapsed().as_secs_f64() / steps as f64)
     };
     let frozen = time(20, &mut || {
-        optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
+        optimizer_step(&model, &pooled, Targets::new(&captions, PAD), &mut dropout, &mut optimizer, 3e-4, None)
+            .map(|_| ())
     })?;
     report("frozen train step (fc + decoder + Adam) b32 t21 v2994 e256", &device, frozen, "samples_per_second", BATCH);
     let padded = padded_captions(&FLICKR8K_LENGTHS, &device)?;
     let frozen_padded = time(20, &mut || {
-        optimizer_step(&model, &pooled, &padded, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
+        optimizer_step(&model, &pooled, Targets::new(&padded, PAD), &mut dropout, &mut optimizer, 3e-4, None)
+            .map(|_| ())
     })?;
     let name = "frozen train step, Flickr8k caption lengths (padded to 20, 30% PAD)";
     report(name, &device, frozen_padded, "samples_per_second", BATCH);
     let (epoch, pad_share) = epoch_batches(&device)?;
     let frozen_epoch = time(1, &mut || {
         for batch in &epoch {
-            optimizer_step(&model, &pooled, batch, &mut dropout, &mut optimizer, 3e-4, None)?;
+            optimizer_step(&model, &pooled, Targets::new(batch, PAD), &mut dropout, &mut optimizer, 3e-4, None)?;
         }
         Ok(())
     })? / epoch.len() as f64;
@@ -119,7 +124,7 @@ fn main() -> Result<(), TrainError> {
     let sizes = caption_model::DecoderConfig { embed_size, hidden_size, vocab_size: VOCABULARY, num_layers };
     let lstm_decoder = caption_model::DecoderRNN::new(vb, sizes)?;
     let decoder = time(20, &mut || {
-        let Some(pass) = lstm_decoder.loss_gradients(&features, &targets, no_dropout, u32::MAX)? else {
+        let Some(pass) = lstm_decoder.loss_gradients(&features, Targets::new(&targets, u32::MAX), no_dropout)? else {
             return Err(TrainError::Weights("the decoder step is timed on the CPU only".into()));
         };
         let named = pass.gradients.into_iter().map(|(name, g)| (format!("{}{name}", caption_train::DECODER_PREFIX), g));
@@ -140,7 +145,8 @@ fn main() -> Result<(), TrainError> {
     let captions = captions.narrow(1, 0, image_batch.min(BATCH))?;
     let seed = time(seed_steps, &mut || {
         let pooled = model.model.inception().forward_batch_statistics(&images)?.pooled.detach();
-        optimizer_step(&model, &pooled, &captions, &mut dropout, &mut optimizer, 3e-4, None).map(|_| ())
+        optimizer_step(&model, &pooled, Targets::new(&captions, PAD), &mut dropout, &mut optimizer, 3e-4, None)
+            .map(|_| ())
     })?;
     let name = format!("seed train step (Inception v3 train mode 299 px + fc + decoder) b{image_batch}");
     report(&name, &device, seed, "images_per_second", image_batch);
@@ -150,7 +156,8 @@ fn main() -> Result<(), TrainError> {
             Adam::with_groups(vec![(model.trained_vars(), 1.0), (model.encoder_vars(), 0.1)], AdamConfig::default())?;
         let finetune = time(seed_steps, &mut || {
             let pooled = model.model.inception().forward_t(&images, true)?.pooled;
-            optimizer_step(&model, &pooled, &captions, &mut dropout, &mut everything, 3e-4, None).map(|_| ())
+            optimizer_step(&model, &pooled, Targets::new(&captions, PAD), &mut dropout, &mut everything, 3e-4, None)
+                .map(|_| ())
         })?;
         let name = format!("finetune train step (all of Inception v3 trains) b{image_batch}");
         report(&name, &device, finetune, "images_per_second", image_batch);

@@ -11,8 +11,7 @@
 //! and compute the same gradients (up to float rounding).
 
 use candle_core::{DType, Tensor};
-use caption_model::Dropout;
-use caption_text::Vocabulary;
+use caption_model::{Dropout, Targets};
 
 use crate::TrainError;
 use crate::adam::{Adam, Gradients};
@@ -20,7 +19,8 @@ use crate::model::TrainModel;
 
 /// One optimizer step on a batch: `head_input` (the pooled features, batch × 2048, or the grid,
 /// batch × positions × 2048; tracking gradients into Inception v3 in finetune mode) and
-/// `captions` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded). The attention model's
+/// `targets` (length × batch token ids, `<SOS>` … `<EOS>`, PAD-padded; with per-caption weights,
+/// each caption's tokens weighed, as self-critical training's loss). The attention model's
 /// loss adds the doubly stochastic term weighted by the model's `alpha_c`. Gradients are scaled
 /// down to a global norm of `clip_grad_norm` when given. Returns the loss.
 ///
@@ -29,19 +29,19 @@ use crate::model::TrainModel;
 pub fn optimizer_step(
     model: &TrainModel,
     head_input: &Tensor,
-    captions: &Tensor,
+    targets: Targets,
     dropout: &mut Dropout,
     optimizer: &mut Adam,
     lr: f64,
     clip_grad_norm: Option<f64>,
 ) -> Result<f64, TrainError> {
-    let (network, pad, alpha_c) = (&model.model, Vocabulary::PAD, model.alpha_c);
-    if let Some(head) = network.head_gradients(head_input, captions, dropout, pad, alpha_c)? {
+    let (network, alpha_c) = (&model.model, model.alpha_c);
+    if let Some(head) = network.head_gradients(head_input, targets, dropout, alpha_c)? {
         let gradients = Gradients::Named(head.gradients.into_iter().collect());
         update(optimizer, &gradients, lr, clip_grad_norm)?;
         return Ok(f64::from(head.loss));
     }
-    let loss = network.head_loss(head_input, captions, dropout, pad, alpha_c)?;
+    let loss = network.head_loss(head_input, targets, dropout, alpha_c)?;
     update(optimizer, &Gradients::Autograd(loss.backward()?), lr, clip_grad_norm)?;
     Ok(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?))
 }

@@ -11,7 +11,8 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use caption_data::progress::{duration, per_second};
 use caption_data::{ImageTransform, PreparedDataset, Progress, Split, loader};
-use caption_model::{Dropout, HeadInput, InceptionOutput};
+use caption_model::{Dropout, HeadInput, InceptionOutput, Targets};
+use caption_text::Vocabulary;
 use serde_json::json;
 
 use crate::TrainError;
@@ -667,7 +668,15 @@ impl<'a> StepContext<'a> {
                 self.model.model.head_input(&output)?
             }
         };
-        optimizer_step(self.model, &head_input, &captions, dropout, optimizer, lr, self.config.clip_grad_norm)
+        optimizer_step(
+            self.model,
+            &head_input,
+            Targets::new(&captions, Vocabulary::PAD),
+            dropout,
+            optimizer,
+            lr,
+            self.config.clip_grad_norm,
+        )
     }
 
     fn evaluator(&self) -> validation::Evaluator<'_> {

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use caption_model::{BeamConfig, DecoderConfig, DecoderRNN, Dropout};
+use caption_model::{BeamConfig, DecoderConfig, DecoderRNN, Dropout, Targets};
 
 /// Times a training step, greedy decoding and beam search on `device`, printing JSON lines.
 pub fn run(device: &Device) -> candle_core::Result<()> {
@@ -30,7 +30,7 @@ pub fn run(device: &Device) -> candle_core::Result<()> {
     // longer than the pass). `targets` are the captions with a last row appended, so its first
     // `length` rows are the inputs, as above; no target is PAD (u32::MAX is no id).
     let hand_written_pass = || -> candle_core::Result<bool> {
-        Ok(decoder.loss_gradients(&features, &targets, &mut Dropout::new(0.0, 0), u32::MAX)?.is_some())
+        Ok(decoder.loss_gradients(&features, Targets::new(&targets, u32::MAX), &mut Dropout::new(0.0, 0))?.is_some())
     };
     let paths: [(&str, bool); 2] = [
         ("decoder forward + backward b32 t20 v2994 e256, hand-written CPU pass, no optimizer", true),

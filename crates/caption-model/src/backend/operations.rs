@@ -24,10 +24,10 @@ pub(crate) use super::cpu::pool::Pool;
 #[cfg(feature = "cuda")]
 use super::cuda;
 use super::gradients::{AttentionGradients, DecoderGradients, HeadGradients};
-use super::views::{AttentionDecoderTensors, BatchNormTensors, HeadTensors, LstmDecoderTensors};
+use super::views::{AttentionDecoderTensors, AttentionTargets, BatchNormTensors, HeadTensors, LstmDecoderTensors};
 use super::{Gradient, Path, adam, choose, cpu};
-use crate::Dropout;
 use crate::beam::{BeamConfig, Hypothesis};
+use crate::{Dropout, Targets};
 
 /// A greedy caption: its ids (up to and including `<EOS>` when reached) and their summed
 /// log-probability.
@@ -81,14 +81,13 @@ pub(crate) fn lstm_beam_search(
 pub(crate) fn lstm_decoder_gradients(
     decoder: &LstmDecoderTensors,
     features: &Tensor,
-    captions: &Tensor,
+    targets: Targets,
     dropout: &mut Dropout,
-    pad: u32,
 ) -> Result<Option<DecoderGradients>> {
     match choose(&[features, decoder.embed()], Gradient::NotTracked) {
-        Path::Cpu => cpu::training_pass::decoder_gradients(decoder, features, captions, dropout, pad).map(Some),
+        Path::Cpu => cpu::training_pass::decoder_gradients(decoder, features, targets, dropout).map(Some),
         #[cfg(feature = "cuda")]
-        Path::Cuda => cuda::training_pass::decoder_gradients(decoder, features, captions, dropout, pad),
+        Path::Cuda => cuda::training_pass::decoder_gradients(decoder, features, targets, dropout),
         _ => Ok(None),
     }
 }
@@ -101,21 +100,20 @@ pub(crate) fn lstm_decoder_gradients(
 pub(crate) fn lstm_head_gradients(
     head: &HeadTensors,
     pooled: &Tensor,
-    captions: &Tensor,
+    targets: Targets,
     dropout: &mut Dropout,
-    pad: u32,
 ) -> Result<Option<HeadGradients>> {
     let gradient = if pooled.track_op() { Gradient::Tracked } else { Gradient::NotTracked };
     match choose(&[pooled, &head.fc_weight.1], gradient) {
-        Path::Cpu => cpu::training_pass::head_gradients(head, pooled, captions, dropout, pad).map(Some),
+        Path::Cpu => cpu::training_pass::head_gradients(head, pooled, targets, dropout).map(Some),
         #[cfg(feature = "cuda")]
-        Path::Cuda => cuda::training_pass::head_gradients(head, pooled, captions, dropout, pad),
+        Path::Cuda => cuda::training_pass::head_gradients(head, pooled, targets, dropout),
         _ => Ok(None),
     }
 }
 
 /// The attention decoder's training loss and gradients over `grid` (batch × positions ×
-/// channels) for `captions` (batch × tokens) of which `lengths` count; `None` on the reference
+/// channels) for `captions`; `None` on the reference
 /// path (a gradient wanted for the grid, as in fine-tuning, included).
 ///
 /// # Errors
@@ -123,8 +121,7 @@ pub(crate) fn lstm_head_gradients(
 pub(crate) fn attention_gradients(
     decoder: &AttentionDecoderTensors,
     grid: &Tensor,
-    captions: &Tensor,
-    lengths: &[usize],
+    captions: AttentionTargets,
     dropout: &mut Dropout,
     alpha_c: f64,
 ) -> Result<Option<AttentionGradients>> {
@@ -132,9 +129,7 @@ pub(crate) fn attention_gradients(
     let mut tensors = vec![grid];
     tensors.extend(decoder.parameters.iter().map(|(_, tensor)| tensor));
     match choose(&tensors, gradient) {
-        Path::Cpu => {
-            cpu::attention_pass::attention_gradients(decoder, grid, captions, lengths, dropout, alpha_c).map(Some)
-        }
+        Path::Cpu => cpu::attention_pass::attention_gradients(decoder, grid, captions, dropout, alpha_c).map(Some),
         _ => Ok(None),
     }
 }
@@ -252,15 +247,20 @@ pub(crate) fn pool(x: &Tensor, kind: Pool, gradient: Gradient) -> Result<Option<
     }
 }
 
-/// The masked cross-entropy (mean over targets that are not `pad`, with the count) of `logits`
-/// (rows × vocab) against `targets` (u32) by a backend, as one operation with its own backward
+/// The masked cross-entropy (mean over targets that are not `pad`, each weighted by `weights`
+/// when given, with the count) of `logits` (rows × vocab) against `targets` (u32) by a backend, as one operation with its own backward
 /// pass (autograd sees it); `None` on the reference path.
 ///
 /// # Errors
 /// Shapes that do not fit, or a target outside the vocabulary.
-pub(crate) fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, pad: u32) -> Result<Option<(Tensor, usize)>> {
+pub(crate) fn masked_cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    pad: u32,
+    weights: Option<&[f32]>,
+) -> Result<Option<(Tensor, usize)>> {
     match choose(&[logits], Gradient::NotTracked) {
-        Path::Cpu => cpu::cross_entropy::masked_cross_entropy(logits, targets, pad).map(Some),
+        Path::Cpu => cpu::cross_entropy::masked_cross_entropy(logits, targets, pad, weights).map(Some),
         _ => Ok(None),
     }
 }

@@ -98,3 +98,15 @@ pub struct BatchNormTensors<'a> {
     /// How far train mode moves the running statistics towards the batch's.
     pub momentum: f64,
 }
+
+/// Captions as the attention decoder's training pass reads them (row by row, as the tutorial's
+/// decoder takes them).
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionTargets<'a> {
+    /// batch × tokens ids, `<SOS>` first.
+    pub ids: &'a Tensor,
+    /// How many tokens of each caption count (`<SOS>` included).
+    pub lengths: &'a [usize],
+    /// Each caption's weight on its tokens' loss (`None`: 1), as [`Targets::weights`](crate::Targets::weights).
+    pub weights: Option<&'a [f32]>,
+}

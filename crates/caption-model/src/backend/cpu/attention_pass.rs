@@ -25,7 +25,7 @@ use super::with_host_slices;
 use crate::Dropout;
 use crate::backend::gradients::AttentionGradients;
 use crate::backend::packing::SequenceShape;
-use crate::backend::views::AttentionDecoderTensors;
+use crate::backend::views::{AttentionDecoderTensors, AttentionTargets};
 
 /// The attention decoder's training loss and gradients on the CPU
 /// ([`DecoderWithAttention::loss_gradients`](crate::DecoderWithAttention::loss_gradients)), the
@@ -33,11 +33,11 @@ use crate::backend::views::AttentionDecoderTensors;
 pub(crate) fn attention_gradients(
     decoder: &AttentionDecoderTensors,
     encoder_out: &Tensor,
-    captions: &Tensor,
-    lengths: &[usize],
+    targets: AttentionTargets,
     dropout: &mut Dropout,
     alpha_c: f64,
 ) -> Result<AttentionGradients> {
+    let AttentionTargets { ids: captions, lengths, weights: caption_weights } = targets;
     let parameters = &decoder.parameters;
     let mut tensors = vec![encoder_out];
     tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
@@ -55,6 +55,7 @@ pub(crate) fn attention_gradients(
     if let Some(bad) = lengths.iter().find(|&&l| l < 2 || l > tokens) {
         candle_core::bail!("a caption length of {bad} with {tokens} tokens per caption");
     }
+    let caption_weights = crate::Targets { captions, pad: 0, weights: caption_weights }.checked_weights(batch)?;
     let ids: Vec<u32> = captions.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
     if let Some(&bad) = ids.iter().find(|&&id| id as usize >= config.vocab) {
         candle_core::bail!("token id {bad} outside a vocabulary of {}", config.vocab);
@@ -72,7 +73,7 @@ pub(crate) fn attention_gradients(
     };
     let pass = with_host_slices(&tensors, |slices| {
         let weights = Weights::new(&slices[1..]);
-        let captions = Captions { ids: &ids, tokens, lengths };
+        let captions = Captions { ids: &ids, tokens, lengths, weights: caption_weights };
         Ok(attention_pass(&shape, &weights, slices[0], &captions, mask.as_deref(), alpha_c as f32))
     })?;
     let gradients = parameters
@@ -163,11 +164,12 @@ fn weight_gradient(a: &[f32], m: usize, b: &[f32], n: usize) -> Vec<f32> {
 }
 
 /// Captions as the pass reads them: batch × `tokens` ids, row by row, `lengths[b]` of row `b`
-/// counting.
+/// counting, and each caption's weight.
 struct Captions<'a> {
     ids: &'a [u32],
     tokens: usize,
     lengths: &'a [usize],
+    weights: Option<&'a [f32]>,
 }
 
 /// The forward and backward pass ([`DecoderWithAttention::loss_gradients`]) on plain slices:
@@ -212,6 +214,8 @@ struct Setup {
     input_words: Vec<usize>,
     inputs: Vec<f32>,
     targets: Vec<usize>,
+    /// Each packed row's weight (its caption's), when the captions are weighed.
+    target_weights: Option<Vec<f32>>,
     /// The LSTM input weights' embedding columns and context columns (4·decoder × embed, × channels).
     w_ie: Vec<f32>,
     w_iz: Vec<f32>,
@@ -227,7 +231,7 @@ struct Setup {
 
 impl Setup {
     fn new(shape: &Shape, w: &Weights, grid_in: &[f32], captions: &Captions) -> Self {
-        let &Captions { ids, tokens, lengths } = captions;
+        let &Captions { ids, tokens, lengths, weights } = captions;
         let &Shape {
             batch, positions: p_count, channels: c_dim, attention: a_dim, decoder: d_dim, embed: e_dim, ..
         } = shape;
@@ -260,11 +264,15 @@ impl Setup {
         let mut input_words = vec![0usize; rows_total];
         let mut inputs = vec![0.0; rows_total * e_dim];
         let mut targets = vec![0usize; rows_total];
+        let mut target_weights = weights.map(|_| vec![0.0f32; rows_total]);
         for t in 0..steps {
             for (k, row) in packed.step(t).enumerate() {
                 input_words[row] = word(t, k);
                 inputs[row * e_dim..][..e_dim].copy_from_slice(&w.embedding[word(t, k) * e_dim..][..e_dim]);
                 targets[row] = word(t + 1, k);
+                if let (Some(rows), Some(weights)) = (&mut target_weights, weights) {
+                    rows[row] = weights[order[k]];
+                }
             }
         }
         let (mut w_ie, mut w_iz) = (vec![0.0; gates_dim * e_dim], vec![0.0; gates_dim * c_dim]);
@@ -292,6 +300,7 @@ impl Setup {
             input_words,
             inputs,
             targets,
+            target_weights,
             w_ie,
             w_iz,
             w_iz_t,
@@ -420,10 +429,15 @@ fn output_layer(shape: &Shape, w: &Weights, setup: &Setup, forward: &Forward) ->
         View::rows(&transposed(w.fc.0, vocab, d_dim), d_dim, vocab),
     );
     let scale = 1.0 / rows_total.max(1) as f32;
+    let weight = |row: usize| setup.target_weights.as_ref().map_or(1.0, |weights| weights[row]);
     let cross_entropy: f64 = scores
         .par_chunks_mut(vocab)
         .zip(setup.targets.par_iter())
-        .map(|(row, &target)| f64::from(softmax_cross_entropy_row(row, w.fc.1, target, scale)))
+        .enumerate()
+        .map(|(index, (row, &target))| {
+            let weight = weight(index);
+            f64::from(softmax_cross_entropy_row(row, w.fc.1, target, scale * weight)) * f64::from(weight)
+        })
         .sum();
     let loss = (cross_entropy * f64::from(scale)) as f32;
     let d_fc_weight = weight_gradient(&scores, vocab, &forward.outputs, d_dim);

@@ -25,10 +25,10 @@ use super::decoder_weights::{DecoderWeights, with_decoder_weights};
 use super::gemm::{View, column_sums, matmul};
 use super::kernels::softmax_cross_entropy_row;
 use super::lstm::{self, LayerCache};
-use crate::Dropout;
 use crate::backend::gradients::{DecoderGradients, HeadGradients};
 use crate::backend::packing::{caption_ids, counted_positions, packed_captions};
 use crate::backend::views::{HeadTensors, LstmDecoderTensors};
+use crate::{Dropout, Targets};
 
 /// The LSTM decoder's teacher-forced loss and its gradients on the CPU
 /// ([`DecoderRNN::loss_gradients`](crate::DecoderRNN::loss_gradients)), the gradients named as
@@ -36,19 +36,18 @@ use crate::backend::views::{HeadTensors, LstmDecoderTensors};
 pub(crate) fn decoder_gradients(
     decoder: &LstmDecoderTensors,
     features: &Tensor,
-    captions: &Tensor,
+    targets: Targets,
     dropout: &mut Dropout,
-    pad: u32,
 ) -> Result<DecoderGradients> {
     with_decoder_weights(decoder, &[], |_, weights| {
         let (batch, width) = features.dims2()?;
         if width != weights.embed_size {
             candle_core::bail!("the features have {width} columns, the decoder takes {}", weights.embed_size);
         }
-        let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
+        let captions = CaptionIds::new(targets, batch, weights.vocab_size)?;
         let features: Vec<f32> = features.flatten_all()?.to_vec1()?;
-        let mask = dropout.mask((steps - 1) * batch * weights.embed_size);
-        let pass = decoder_pass(&weights, &features, &ids, steps, mask.as_deref(), pad);
+        let mask = dropout.mask((captions.steps - 1) * batch * weights.embed_size);
+        let pass = decoder_pass(&weights, &features, &captions, mask.as_deref());
         let d_features = Tensor::from_vec(pass.d_features, (batch, weights.embed_size), &Device::Cpu)?;
         let gradients = named(&decoder.parameters, pass.gradients)?;
         Ok(DecoderGradients { loss: pass.loss, counted: pass.counted, gradients, features: d_features })
@@ -70,15 +69,14 @@ fn named(parameters: &[(String, Tensor)], gradients: Vec<Vec<f32>>) -> Result<Ve
 pub(crate) fn head_gradients(
     head: &HeadTensors,
     pooled: &Tensor,
-    captions: &Tensor,
+    targets: Targets,
     dropout: &mut Dropout,
-    pad: u32,
 ) -> Result<HeadGradients> {
     let (fc_weight, fc_bias) = (&head.fc_weight.1, &head.fc_bias.1);
     let shape = fc_weight.dims2()?;
     let pass = with_decoder_weights(&head.decoder, &[fc_weight, fc_bias], |fc, weights| {
         let fc = Fc { weight: fc[0], bias: fc[1], shape };
-        head_pass(&fc, &weights, pooled, captions, dropout, pad)
+        head_pass(&fc, &weights, pooled, targets, dropout)
     })?;
     let (embed_size, pooled_size) = shape;
     let cpu = &Device::Cpu;
@@ -109,9 +107,8 @@ fn head_pass(
     fc: &Fc,
     weights: &DecoderWeights,
     pooled: &Tensor,
-    captions: &Tensor,
+    targets: Targets,
     dropout: &mut Dropout,
-    pad: u32,
 ) -> Result<HeadPass> {
     let (fc_weight, fc_bias) = (fc.weight, fc.bias);
     let (embed_size, pooled_size) = fc.shape;
@@ -122,11 +119,11 @@ fn head_pass(
     if width != pooled_size {
         candle_core::bail!("the pooled features have {width} columns, fc takes {pooled_size}");
     }
-    let (ids, steps) = caption_ids(captions, batch, weights.vocab_size)?;
+    let captions = CaptionIds::new(targets, batch, weights.vocab_size)?;
     let mut pooled: Vec<f32> = pooled.flatten_all()?.to_vec1()?;
     let pooled_mask = dropout.mask(batch * pooled_size);
     let features_mask = dropout.mask(batch * embed_size);
-    let embeddings_mask = dropout.mask((steps - 1) * batch * embed_size);
+    let embeddings_mask = dropout.mask((captions.steps - 1) * batch * embed_size);
 
     // dropout(relu(fc(dropout(pooled)))).
     apply_mask(&mut pooled, pooled_mask.as_deref());
@@ -143,7 +140,7 @@ fn head_pass(
     let mut features: Vec<f32> = fc_out.iter().map(|&z| z.max(0.0)).collect();
     apply_mask(&mut features, features_mask.as_deref());
 
-    let decoder = decoder_pass(weights, &features, &ids, steps, embeddings_mask.as_deref(), pad);
+    let decoder = decoder_pass(weights, &features, &captions, embeddings_mask.as_deref());
 
     // Back through the dropout and the ReLU (whose gradient at 0 is 0, as PyTorch's), then fc.
     let mut d_fc_out = decoder.d_features.clone();
@@ -183,16 +180,30 @@ fn linear_gradients(
     (d_weight, column_sums(d_output, outputs))
 }
 
-/// The decoder's forward and backward pass from `features` (batch × embed); `ids` are the
-/// captions (steps × batch, time-major).
+/// The captions as the passes read them: ids (steps × batch, time-major) checked against the
+/// batch and the vocabulary, the PAD id, and the captions' weights.
+struct CaptionIds<'a> {
+    ids: Vec<u32>,
+    steps: usize,
+    pad: u32,
+    weights: Option<&'a [f32]>,
+}
+
+impl<'a> CaptionIds<'a> {
+    fn new(targets: Targets<'a>, batch: usize, vocab_size: usize) -> Result<Self> {
+        let (ids, steps) = caption_ids(targets.captions, batch, vocab_size)?;
+        Ok(Self { ids, steps, pad: targets.pad, weights: targets.checked_weights(batch)? })
+    }
+}
+
+/// The decoder's forward and backward pass from `features` (batch × embed).
 fn decoder_pass(
     w: &DecoderWeights,
     features: &[f32],
-    ids: &[u32],
-    steps: usize,
+    captions: &CaptionIds,
     embeddings_mask: Option<&[f32]>,
-    pad: u32,
 ) -> DecoderPass {
+    let &CaptionIds { ref ids, steps, pad, .. } = captions;
     let (embed_size, hidden_size, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
     let batch = features.len() / embed_size;
     let shape = packed_captions(ids, batch, steps, pad, hidden_size);
@@ -237,7 +248,7 @@ fn decoder_pass(
     let mut logits = vec![0.0; counted * vocab_size];
     let linear = View::rows(w.linear_weight, vocab_size, hidden_size);
     matmul(&mut logits, false, View::rows(&selected, counted, hidden_size), linear.t());
-    let loss = softmax_cross_entropy_in_place(&mut logits, &kept, ids, w.linear_bias);
+    let loss = softmax_cross_entropy_in_place(&mut logits, &kept, captions, w.linear_bias);
     let d_logits = logits;
 
     let (d_linear_weight, d_linear_bias) = linear_gradients(&d_logits, &selected, counted, (vocab_size, hidden_size));
@@ -298,14 +309,20 @@ fn decoder_pass(
 
 /// Adds `bias` to each row of `logits` (one row per kept position `kept[k]`, whose target is
 /// `ids[kept[k]]`), then turns each row into the gradient of the mean loss over the rows,
-/// `(softmax − onehot(target)) / rows`. Returns the summed loss `Σ logsumexp − logit[target]`.
-fn softmax_cross_entropy_in_place(logits: &mut [f32], kept: &[usize], ids: &[u32], bias: &[f32]) -> f64 {
+/// `w · (softmax − onehot(target)) / rows` with `w` its caption's weight (1 without weights).
+/// Returns the summed loss `Σ w · (logsumexp − logit[target])`.
+fn softmax_cross_entropy_in_place(logits: &mut [f32], kept: &[usize], captions: &CaptionIds, bias: &[f32]) -> f64 {
     let vocab_size = bias.len();
     let scale = 1.0 / kept.len().max(1) as f32;
+    let batch = captions.ids.len() / captions.steps;
+    let weight = |r: usize| captions.weights.map_or(1.0, |weights| weights[r % batch]);
     let losses: Vec<f64> = logits
         .par_chunks_mut(vocab_size)
         .zip(kept.par_iter())
-        .map(|(row, &r)| f64::from(softmax_cross_entropy_row(row, bias, ids[r] as usize, scale)))
+        .map(|(row, &r)| {
+            let w = weight(r);
+            f64::from(softmax_cross_entropy_row(row, bias, captions.ids[r] as usize, scale * w)) * f64::from(w)
+        })
         .collect();
     // Summed in row order: the same on every run.
     losses.iter().sum()

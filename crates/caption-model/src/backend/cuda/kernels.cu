@@ -107,13 +107,17 @@ __device__ float block_sum(float value, float* shared) {
 
 // The softmax cross-entropy's forward and backward pass, one block of ROW_THREADS per row (the CPU
 // backend's softmax_cross_entropy_row): adds `bias` to row k of `logits`, writes the row's loss
-// logsumexp − logit[targets[k]] to losses[k] and turns the row into scale · (softmax − onehot).
+// w · (logsumexp − logit[targets[k]]) to losses[k] and turns the row into w · scale · (softmax −
+// onehot), w being the row's weight (float32 bits in weight_bits[k]; 1 for cross-entropy).
 extern "C" __global__ void softmax_cross_entropy(float* logits, const float* bias, const uint32_t* targets,
-                                                 float* losses, float scale, int vocab) {
+                                                 const uint32_t* weight_bits, float* losses, float row_scale,
+                                                 int vocab) {
     __shared__ float shared[ROW_THREADS / 32];
     __shared__ float target_logit;
     float* row = logits + (size_t)blockIdx.x * vocab;
     uint32_t target = targets[blockIdx.x];
+    float weight = __uint_as_float(weight_bits[blockIdx.x]);
+    float scale = row_scale * weight;
     float max = -INFINITY;
     for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) {
         float x = row[c] + bias[c];
@@ -131,7 +135,7 @@ extern "C" __global__ void softmax_cross_entropy(float* logits, const float* bia
     sum = block_sum(sum, shared);
     float factor = scale / sum;
     for (int c = threadIdx.x; c < vocab; c += ROW_THREADS) row[c] = row[c] * factor - (c == (int)target ? scale : 0.0f);
-    if (threadIdx.x == 0) losses[blockIdx.x] = logf(sum) - (target_logit - max);
+    if (threadIdx.x == 0) losses[blockIdx.x] = weight * (logf(sum) - (target_logit - max));
 }
 
 // The `count` most probable words of each row of `logits` (rows × vocab, the output layer's

@@ -135,29 +135,39 @@ pub(crate) fn lstm_cell_backward(
     run(&mut b, elementwise(rows * units as usize))
 }
 
+/// The targets of [`softmax_cross_entropy`]'s rows: each row's token and its weight (float32
+/// bits).
+pub(crate) struct Targets<'v, 'a> {
+    /// One token per row.
+    pub ids: &'v CudaView<'a, u32>,
+    /// One weight per row, as `f32::to_bits`.
+    pub weights: &'v CudaView<'a, u32>,
+}
+
 /// The softmax cross-entropy over the rows of `logits` (rows × vocab, the output layer's products
-/// without its bias): adds `bias`, writes each row's loss to `losses` and turns the rows into
-/// `scale · (softmax − onehot(target))`.
+/// without its bias): adds `bias`, writes each row's loss times its weight to `losses` and turns
+/// the rows into `weight · scale · (softmax − onehot(target))`.
 pub(crate) fn softmax_cross_entropy(
     device: &CudaDevice,
     logits: &mut CudaSlice<f32>,
     bias: &CudaView<f32>,
-    targets: &CudaView<u32>,
+    targets: &Targets,
     losses: &mut CudaSlice<f32>,
     scale: f32,
 ) -> Result<()> {
     let vocab = bias.len();
-    let rows = targets.len();
+    let rows = targets.ids.len();
     if rows == 0 {
         return Ok(());
     }
     holds(logits.len(), rows * vocab, "logits")?;
     holds(losses.len(), rows, "losses")?;
+    holds(targets.weights.len(), rows, "target weights")?;
     let cfg = LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (ROW_THREADS, 1, 1), shared_mem_bytes: 0 };
     let vocab = int(vocab)?;
     let (func, stream) = function(device, "softmax_cross_entropy")?;
     let mut b = stream.launch_builder(&func);
-    b.arg(logits).arg(bias).arg(targets).arg(losses).arg(&scale).arg(&vocab);
+    b.arg(logits).arg(bias).arg(targets.ids).arg(targets.weights).arg(losses).arg(&scale).arg(&vocab);
     run(&mut b, cfg)
 }
 

@@ -20,19 +20,18 @@ use candle_core::{Result, Tensor};
 use super::blas::{Matrix, matmul};
 use super::kernels::{self, CellActivations, DeviceMask, RowMask, Segments};
 use super::{tensor, upload, with_device_views, zeros};
-use crate::Dropout;
 use crate::backend::gradients::{DecoderGradients, HeadGradients};
 use crate::backend::packing::{SequenceShape, caption_ids, counted_positions, packed_captions};
 use crate::backend::views::{HeadTensors, LstmDecoderTensors};
+use crate::{Dropout, Targets};
 
 /// [`DecoderRNN::loss_gradients`](crate::DecoderRNN::loss_gradients) on CUDA; `None` for a batch without a counted target or
 /// without a step after the features (the reference path takes those).
 pub(crate) fn decoder_gradients(
     decoder: &LstmDecoderTensors,
     features: &Tensor,
-    captions: &Tensor,
+    targets: Targets,
     dropout: &mut Dropout,
-    pad: u32,
 ) -> Result<Option<DecoderGradients>> {
     let parameters = &decoder.parameters;
     let (batch, width) = features.dims2()?;
@@ -40,8 +39,9 @@ pub(crate) fn decoder_gradients(
     if width != sizes.embed {
         candle_core::bail!("the features have {width} columns, the decoder takes {}", sizes.embed);
     }
-    let (ids, steps) = caption_ids(captions, batch, sizes.vocab)?;
-    let Some(mut plan) = Plan::new(&ids, batch, steps, pad, sizes.hidden) else { return Ok(None) };
+    let (ids, steps) = caption_ids(targets.captions, batch, sizes.vocab)?;
+    let weights = targets.checked_weights(batch)?;
+    let Some(mut plan) = Plan::new(&ids, batch, steps, targets.pad, weights, sizes.hidden) else { return Ok(None) };
     let mask = plan.push_mask(dropout.mask_bits((steps - 1) * batch * sizes.embed));
     let mut tensors = vec![features];
     tensors.extend(parameters.iter().map(|(_, tensor)| tensor));
@@ -64,9 +64,8 @@ pub(crate) fn decoder_gradients(
 pub(crate) fn head_gradients(
     head: &HeadTensors,
     pooled: &Tensor,
-    captions: &Tensor,
+    targets: Targets,
     dropout: &mut Dropout,
-    pad: u32,
 ) -> Result<Option<HeadGradients>> {
     let (fc_weight, fc_bias) = (&head.fc_weight.1, &head.fc_bias.1);
     let decoder = &head.decoder;
@@ -80,8 +79,9 @@ pub(crate) fn head_gradients(
     if width != pooled_size {
         candle_core::bail!("the pooled features have {width} columns, fc takes {pooled_size}");
     }
-    let (ids, steps) = caption_ids(captions, batch, sizes.vocab)?;
-    let Some(mut plan) = Plan::new(&ids, batch, steps, pad, sizes.hidden) else { return Ok(None) };
+    let (ids, steps) = caption_ids(targets.captions, batch, sizes.vocab)?;
+    let weights = targets.checked_weights(batch)?;
+    let Some(mut plan) = Plan::new(&ids, batch, steps, targets.pad, weights, sizes.hidden) else { return Ok(None) };
     // The masks in the order the forward pass draws them.
     let pooled_mask = plan.push_mask(dropout.mask_bits(batch * pooled_size));
     let features_mask = plan.push_mask(dropout.mask_bits(batch * embed_size));
@@ -205,6 +205,8 @@ struct Plan {
     kept_rows: Range<usize>,
     /// Each counted target's token.
     targets: Range<usize>,
+    /// Each counted target's weight (its caption's; 1 without weights), as float32 bits.
+    target_weights: Range<usize>,
     /// For each packed row of the steps after the first, the packed row of `h_{t−1}`.
     previous_rows: Range<usize>,
     /// The embedding gradient: per token, its packed rows in step-then-batch order.
@@ -216,7 +218,7 @@ struct Plan {
 
 impl Plan {
     /// `None` when no target counts or no caption reaches a second step.
-    fn new(ids: &[u32], batch: usize, steps: usize, pad: u32, hidden: usize) -> Option<Self> {
+    fn new(ids: &[u32], batch: usize, steps: usize, pad: u32, weights: Option<&[f32]>, hidden: usize) -> Option<Self> {
         let shape = packed_captions(ids, batch, steps, pad, hidden);
         let kept = counted_positions(ids, pad);
         if kept.is_empty() || shape.steps() < 2 {
@@ -245,6 +247,7 @@ impl Plan {
                 .collect(),
         );
         let targets = push(kept.iter().map(|&r| ids[r]).collect());
+        let target_weights = push(kept.iter().map(|&r| weights.map_or(1.0, |w| w[r % batch]).to_bits()).collect());
         let mut previous_rows = Vec::new();
         for t in 1..shape.steps() {
             let before = shape.step(t - 1).start;
@@ -283,6 +286,7 @@ impl Plan {
             embed_mask_rows,
             kept_rows,
             targets,
+            target_weights,
             previous_rows,
             segment_starts,
             segment_tokens,
@@ -313,6 +317,7 @@ struct DeviceIndices<'a> {
     embed_mask_rows: CudaView<'a, u32>,
     kept_rows: CudaView<'a, u32>,
     targets: CudaView<'a, u32>,
+    target_weights: CudaView<'a, u32>,
     previous_rows: CudaView<'a, u32>,
     segment_starts: CudaView<'a, u32>,
     segment_tokens: CudaView<'a, u32>,
@@ -329,6 +334,7 @@ impl<'a> DeviceIndices<'a> {
             embed_mask_rows: at(&plan.embed_mask_rows),
             kept_rows: at(&plan.kept_rows),
             targets: at(&plan.targets),
+            target_weights: at(&plan.target_weights),
             previous_rows: at(&plan.previous_rows),
             segment_starts: at(&plan.segment_starts),
             segment_tokens: at(&plan.segment_tokens),
@@ -403,7 +409,8 @@ fn decoder_pass(
     matmul(blas, &mut logits, 0, false, selected_matrix, linear.t())?;
     let mut losses = zeros(device, counted)?;
     let scale = 1.0 / counted as f32;
-    kernels::softmax_cross_entropy(device, &mut logits, w.linear_bias, &indices.targets, &mut losses, scale)?;
+    let targets = kernels::Targets { ids: &indices.targets, weights: &indices.target_weights };
+    kernels::softmax_cross_entropy(device, &mut logits, w.linear_bias, &targets, &mut losses, scale)?;
     let d_logits = logits.as_view();
     let d_logits_matrix = Matrix::rows(&d_logits, counted, vocab);
     let mut d_linear_weight = zeros(device, vocab * hidden)?;
@@ -612,7 +619,8 @@ mod tests {
     #[test]
     fn the_plan_indexes_the_packed_rows_as_the_cpu_pass_does() {
         let (ids, steps, batch) = captions();
-        let plan = Plan::new(&ids, batch, steps, PAD, 8).unwrap();
+        let weights = [0.5, -1.0, 2.0, 0.25];
+        let plan = Plan::new(&ids, batch, steps, PAD, Some(&weights), 8).unwrap();
         let words = |range: &Range<usize>| &plan.words[range.clone()];
         let shape = &plan.shape;
         // Step 0 reads the features of every caption that runs, longest first.
@@ -629,10 +637,14 @@ mod tests {
         // Each counted target is scored at the packed row of its step and caption.
         let counted: Vec<usize> = (0..ids.len()).filter(|&r| ids[r] != PAD).collect();
         assert_eq!(plan.counted(), counted.len());
-        for ((&packed, &target), &r) in words(&plan.kept_rows).iter().zip(words(&plan.targets)).zip(&counted) {
+        let scored = words(&plan.kept_rows).iter().zip(words(&plan.targets)).zip(words(&plan.target_weights));
+        for (((&packed, &target), &weight), &r) in scored.zip(&counted) {
             assert_eq!(Some(packed as usize), shape.row(r / batch, r % batch));
             assert_eq!(target, ids[r]);
+            assert_eq!(f32::from_bits(weight), weights[r % batch], "its caption's weight");
         }
+        let unweighted = Plan::new(&ids, batch, steps, PAD, None, 8).unwrap();
+        assert!(unweighted.words[unweighted.target_weights.clone()].iter().all(|&w| f32::from_bits(w) == 1.0));
         // h_{t−1} of the same caption meets each row of the later steps.
         for (k, &previous) in words(&plan.previous_rows).iter().enumerate() {
             let row = shape.step(1).start + k;
@@ -662,7 +674,7 @@ mod tests {
     #[test]
     fn masks_join_the_words_after_the_indices() {
         let (ids, steps, batch) = captions();
-        let mut plan = Plan::new(&ids, batch, steps, PAD, 8).unwrap();
+        let mut plan = Plan::new(&ids, batch, steps, PAD, None, 8).unwrap();
         let indices = plan.words.len();
         assert_eq!(plan.push_mask(None), None);
         let (range, scale) = plan.push_mask(Some((vec![7, 9], 2.0))).unwrap();
@@ -673,7 +685,7 @@ mod tests {
     #[test]
     fn batches_the_cuda_pass_leaves_to_the_reference() {
         // Nothing counts, or no caption reaches a second step.
-        assert!(Plan::new(&[PAD; 6], 2, 3, PAD, 8).is_none());
-        assert!(Plan::new(&[4, 5], 2, 1, PAD, 8).is_none());
+        assert!(Plan::new(&[PAD; 6], 2, 3, PAD, None, 8).is_none());
+        assert!(Plan::new(&[4, 5], 2, 1, PAD, None, 8).is_none());
     }
 }
