@@ -380,6 +380,38 @@ impl Network {
         crate::sampling::sample(seeds, samples, max_length, eos, sampling, steps)
     }
 
+    /// The teacher-forced captions (length × batch, `pad`-padded, on `device`) whose targets are
+    /// the tokens of `samples` as decoding gave them (each up to its end token, or cut): the
+    /// original's decoder starts from the image and emits every token, the first included; the
+    /// attention decoder reads `sos` first and emits the rest. What a training pass needs to
+    /// score sampled captions ([`head_gradients`](Self::head_gradients) with weights).
+    ///
+    /// # Errors
+    /// No sample, or an empty one.
+    pub fn teacher_forcing_captions(
+        &self,
+        samples: &[Vec<u32>],
+        (sos, pad): (u32, u32),
+        device: &candle_core::Device,
+    ) -> Result<Tensor> {
+        let start: &[u32] = match self {
+            Self::CNNtoRNN(_) => &[],
+            Self::ShowAttendTell(_) => &[sos],
+        };
+        if samples.is_empty() || samples.iter().any(Vec::is_empty) {
+            candle_core::bail!("teacher forcing needs at least one sample, each of one token or more");
+        }
+        let length = start.len() + samples.iter().map(Vec::len).max().unwrap_or(0);
+        let batch = samples.len();
+        let mut ids = vec![pad; length * batch];
+        for (b, sample) in samples.iter().enumerate() {
+            for (t, &id) in start.iter().chain(sample).enumerate() {
+                ids[t * batch + b] = id;
+            }
+        }
+        Tensor::from_vec(ids, (length, batch), device)
+    }
+
     /// Beam search for each row of `encoded`: up to `n` hypotheses each, ranked as
     /// [`DecoderRNN::beam_search_n_best`](crate::DecoderRNN::beam_search_n_best) ranks them.
     ///
@@ -446,6 +478,22 @@ mod tests {
             assert_eq!(over_steps.len(), 2);
             assert_eq!(over_steps[0][0].alphas.is_empty(), !kind.has_attention(), "{kind}");
         }
+    }
+
+    /// The captions that score samples: the LSTM's targets are the samples themselves, the
+    /// attention decoder's follow `<SOS>`; PAD after each.
+    #[test]
+    fn teacher_forcing_captions_put_each_networks_targets_where_its_loss_reads_them() {
+        let samples = vec![vec![1, 7, 2], vec![9]];
+        let captions = |kind| {
+            let (network, _) = network(kind);
+            let tensor = network.teacher_forcing_captions(&samples, (1, 0), &Device::Cpu).unwrap();
+            tensor.to_vec2::<u32>().unwrap()
+        };
+        assert_eq!(captions(DecoderKind::Lstm), [[1, 9], [7, 0], [2, 0]]);
+        assert_eq!(captions(DecoderKind::Attention), [[1, 1], [1, 9], [7, 0], [2, 0]]);
+        let (network, _) = network(DecoderKind::Lstm);
+        assert!(network.teacher_forcing_captions(&[vec![]], (1, 0), &Device::Cpu).is_err());
     }
 
     /// 100,000 samples of each network's first word for one image: their frequencies match the

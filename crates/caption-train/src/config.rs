@@ -8,6 +8,7 @@ use caption_model::{DecoderKind, HeadInput, NetworkConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::scst::{Objective, ScstSettings};
 
 /// What trains and what the encoder sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +172,11 @@ pub struct TrainConfig {
     pub calibration_images: usize,
     /// The attention decoder's sizes and loss (with `decoder = "attention"`).
     pub attention: AttentionSettings,
+    /// What the run optimises: `cross-entropy` (the default) or `scst` (self-critical training
+    /// from a cross-entropy model, with `[scst]`; `batch_size` then counts images).
+    pub objective: Objective,
+    /// Self-critical training's settings (with `objective = "scst"`).
+    pub scst: ScstSettings,
 }
 
 impl Default for TrainConfig {
@@ -201,6 +207,8 @@ impl Default for TrainConfig {
             calibration_images: 256,
             decoder: DecoderKind::default(),
             attention: AttentionSettings::default(),
+            objective: Objective::default(),
+            scst: ScstSettings::default(),
         }
     }
 }
@@ -311,7 +319,7 @@ impl TrainConfig {
         if self.mode != Mode::Frozen && self.train_resize < self.image_size {
             return Err("train_resize must be at least image_size".into());
         }
-        Ok(())
+        self.scst.validate(self.objective)
     }
 
     /// Inception v3's learning rate in finetune mode.

@@ -59,6 +59,7 @@ mod model;
 pub mod outputs;
 pub mod plots;
 pub mod run_folder;
+pub mod scst;
 #[cfg(feature = "cli")]
 mod settings_flags;
 pub mod spatial_cache;

@@ -237,6 +237,17 @@ pub fn starting_settings(run: &Path, file: Option<&Path>, resume: bool) -> Resul
     Ok((saved.unwrap_or_default(), from_file))
 }
 
+/// The settings the trained model at `path` was trained with: a checkpoint folder's (its
+/// trainer.json), or a run folder's ([`saved_settings`]); `None` when neither reads.
+pub fn settings_of_model(path: &Path) -> Option<TrainConfig> {
+    if let Ok(text) = fs::read_to_string(path.join(TRAINER_FILE))
+        && let Ok(state) = serde_json::from_str::<TrainerState>(&text)
+    {
+        return Some(state.config);
+    }
+    saved_settings(path)
+}
+
 /// The settings a run was trained with: its config.toml, or (config.toml lost) those its newest
 /// checkpoint that reads back recorded (`best/` included); `None` when neither reads.
 pub fn saved_settings(path: &Path) -> Option<TrainConfig> {

@@ -2,12 +2,13 @@
 //! key, applied over the settings a run starts from ([`starting_settings`]), and the flag that
 //! sets a key, for messages that name it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use crate::config::{EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig, parse_setting};
-use crate::run_folder::starting_settings;
+use crate::run_folder::{settings_of_model, starting_settings};
+use crate::scst::{Baseline, Objective};
 use crate::{DecoderKind, TrainError};
 
 /// Flags that override the settings of a run (each unset flag leaves the setting as the file,
@@ -96,6 +97,30 @@ pub struct SettingFlags {
     /// Skip BLEU on the validation split (loss only).
     #[arg(long)]
     pub no_validation_bleu: bool,
+    /// What training optimises: `cross-entropy` (teacher forcing on the reference captions) or
+    /// `scst` (self-critical training on CIDEr-D, from the model --from names; --batch-size then
+    /// counts images) [default: cross-entropy; scst with --from].
+    #[arg(long, value_name = "cross-entropy|scst", value_parser = parse_setting::<Objective>)]
+    pub objective: Option<Objective>,
+    /// Self-critical training: the cross-entropy model to start from, a run folder (its best
+    /// checkpoint) or a checkpoint folder; its settings are the new run's, these flags change them.
+    #[arg(long, value_name = "RUN_OR_CHECKPOINT")]
+    pub from: Option<PathBuf>,
+    /// Self-critical training: captions sampled per image [default: 5].
+    #[arg(long, value_name = "K")]
+    pub samples: Option<usize>,
+    /// Self-critical training: sampling temperature (words drawn from softmax(log p / T))
+    /// [default: 1].
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Self-critical training: what each sample's reward is compared with, `greedy` (the greedy
+    /// caption's reward, Rennie et al. 2017) or `mean` (the mean reward of the image's other
+    /// samples, Luo 2020) [default: mean].
+    #[arg(long, value_name = "greedy|mean", value_parser = parse_setting::<Baseline>)]
+    pub baseline: Option<Baseline>,
+    /// Self-critical training: weight of BLEU-4 added to CIDEr-D in the reward [default: 0].
+    #[arg(long, value_name = "W")]
+    pub bleu_weight: Option<f64>,
 }
 
 impl SettingFlags {
@@ -105,7 +130,27 @@ impl SettingFlags {
     /// # Errors
     /// A settings file that does not read, or settings that are not valid together.
     pub fn resolve(&self, run: &Path, file: Option<&Path>, resume: bool) -> Result<TrainConfig, TrainError> {
-        let (mut config, from_file) = starting_settings(run, file, resume)?;
+        let (mut config, from_file) = match (&self.from, resume) {
+            (Some(_), false) if file.is_some() => {
+                return Err(TrainError::Config(
+                    "--from starts from the settings of the model it names: give --config or --from, not both".into(),
+                ));
+            }
+            (Some(from), false) => {
+                let source = settings_of_model(from).ok_or_else(|| {
+                    TrainError::Config(format!(
+                        "--from {}: not a run or checkpoint folder of `cargo xtask train` (no config.toml or \
+                         trainer.json that reads)",
+                        from.display()
+                    ))
+                })?;
+                // Its settings for what it is (network, images, weights); the schedule of the
+                // run it came from is not this one's.
+                let fresh = TrainConfig::default();
+                (TrainConfig { early_stopping: None, checkpoint_every: None, scst: fresh.scst, ..source }, true)
+            }
+            _ => starting_settings(run, file, resume)?,
+        };
         self.apply(&mut config);
         if config.encoder == EncoderWeights::Random && !from_file {
             // Random weights were never trained with torchvision's input transform.
@@ -160,6 +205,16 @@ impl SettingFlags {
         if self.no_validation_bleu {
             config.validation_bleu = false;
         }
+        if self.from.is_some() {
+            config.objective = Objective::Scst;
+        }
+        set(&mut config.objective, &self.objective);
+        let scst = &mut config.scst;
+        set_some(&mut scst.from, &self.from);
+        set(&mut scst.samples, &self.samples);
+        set(&mut scst.temperature, &self.temperature);
+        set(&mut scst.baseline, &self.baseline);
+        set(&mut scst.bleu_weight, &self.bleu_weight);
     }
 
     /// The flag that sets a config key (`learning_rate` → `--lr`, `attention.embed_dim` →
@@ -173,7 +228,10 @@ impl SettingFlags {
             "transform_input" => "--encoder".into(),
             "attention.embed_dim" => "--attention-embed-dim".into(),
             "attention.dropout" => "--attention-dropout".into(),
-            other => format!("--{}", other.trim_start_matches("attention.").replace('_', "-")),
+            other => {
+                let key = other.trim_start_matches("attention.").trim_start_matches("scst.");
+                format!("--{}", key.replace('_', "-"))
+            }
         }
     }
 
@@ -240,6 +298,31 @@ mod tests {
         assert_eq!(config.encoder, EncoderWeights::File("w.safetensors".into()));
         assert_eq!(config.schedule, Schedule::Cosine);
         assert_eq!((config.epochs, config.weight_decay), (7, 0.5));
+    }
+
+    /// --from starts from the settings of the run it names (not the defaults), as a self-critical
+    /// run; the other flags still apply, and --config beside it is refused.
+    #[test]
+    fn from_starts_from_the_source_runs_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("xe");
+        std::fs::create_dir(&source).unwrap();
+        let saved = TrainConfig { embed_size: 48, image_size: 107, early_stopping: Some(3), ..TrainConfig::default() };
+        std::fs::write(source.join(crate::CONFIG_FILE), saved.to_toml()).unwrap();
+        let run = dir.path().join("scst");
+        let from = source.to_str().unwrap();
+        let config = flags(&["--from", from, "--samples", "4", "--epochs", "2"]).resolve(&run, None, false).unwrap();
+        assert_eq!((config.embed_size, config.image_size, config.epochs), (48, 107, 2));
+        assert_eq!(config.objective, Objective::Scst);
+        assert_eq!((config.scst.from.as_deref(), config.scst.samples), (Some(source.as_path()), 4));
+        assert_eq!(config.early_stopping, None, "the source run's schedule is not this one's");
+        let file = dir.path().join("settings.toml");
+        std::fs::write(&file, "epochs = 3\n").unwrap();
+        let error = flags(&["--from", from]).resolve(&run, Some(&file), false).unwrap_err();
+        assert!(error.to_string().contains("not both"), "{error}");
+        let nowhere = dir.path().join("nowhere");
+        let error = flags(&["--from", nowhere.to_str().unwrap()]).resolve(&run, None, false).unwrap_err();
+        assert!(error.to_string().contains("not a run or checkpoint folder"), "{error}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::error::io;
 use crate::features::{self, FrozenFeatures};
 use crate::model::TrainModel;
 use crate::run_folder::{RunFolder, write_atomically};
+use crate::scst::{Objective, Reward, ScstContext, ScstOutcome, scst_step};
 use crate::spatial_cache::Storage;
 use crate::step::optimizer_step;
 use crate::validation::{self, Validation};
@@ -171,7 +172,10 @@ impl Start {
                 state
             }
             None => {
-                model.load_encoder_weights(&config.encoder)?;
+                match (&config.objective, &config.scst.from) {
+                    (Objective::Scst, Some(from)) => load_starting_model(&model, from, vocabulary, log)?,
+                    _ => model.load_encoder_weights(&config.encoder)?,
+                }
                 TrainerState {
                     epoch: 0,
                     batch_in_epoch: 0,
@@ -251,6 +255,33 @@ fn resume_point(
     Ok((Some(resumed), point.best))
 }
 
+/// Loads the model self-critical training starts from (`from`: a run, its best checkpoint, or a
+/// checkpoint folder), which must have been trained on the dataset's vocabulary.
+fn load_starting_model(
+    model: &TrainModel,
+    from: &Path,
+    vocabulary: &caption_text::Vocabulary,
+    log: &dyn Fn(&str),
+) -> Result<(), TrainError> {
+    let source = caption_infer::checkpoint_files::read_trained_model(from)
+        .map_err(|error| TrainError::Config(format!("the model to start from: {error}")))?;
+    let name = source.path.display().to_string();
+    if source.vocabulary.words() != vocabulary.words() {
+        return Err(TrainError::Checkpoint {
+            path: name,
+            problem: format!(
+                "its vocabulary ({} ids) is not the dataset's ({} ids): it was trained on another dataset",
+                source.vocabulary.len(),
+                vocabulary.len()
+            ),
+        });
+    }
+    model.load_state_dict(&source.tensors, &name)?;
+    let step = source.metadata.step.map(|step| format!(" (step {step})")).unwrap_or_default();
+    log(&format!("self-critical training from {name}{step}"));
+    Ok(())
+}
+
 /// Frozen mode's encoder features for every image (eval mode, computed once and cached in the
 /// run folder; random weights first get BatchNorm statistics from training images): pooled
 /// features, or the attention model's grids; `None` in the other modes, where the encoder runs
@@ -267,7 +298,12 @@ fn frozen_features(
         return Ok(None);
     }
     let eval_transform = ImageTransform::eval(config.image_size);
-    if start.resumed.is_none() && config.encoder == EncoderWeights::Random {
+    // Random weights get their BatchNorm statistics from training images when a run starts (a
+    // self-critical run starts from a model that has them).
+    if start.resumed.is_none()
+        && config.encoder == EncoderWeights::Random
+        && config.objective == Objective::CrossEntropy
+    {
         let train_images = dataset.images_in(Split::Train);
         let calibration = loader::epoch_order(&train_images, Some((config.seed, u64::MAX)));
         let calibration = &calibration[..config.calibration_images.clamp(1, calibration.len())];
@@ -322,7 +358,10 @@ struct Run<'a> {
     frozen: Option<FrozenFeatures>,
     /// metrics.jsonl, open for appending.
     metrics: File,
+    /// What an epoch goes through: caption rows (cross-entropy) or image rows (self-critical).
     train_rows: Vec<usize>,
+    /// Self-critical training's reward.
+    reward: Option<Reward>,
     validation_images: Vec<usize>,
     total_steps: u64,
     /// When this process started training, and at which step: the estimate of the time left
@@ -348,7 +387,10 @@ impl<'a> Run<'a> {
     ) -> Result<Self, TrainError> {
         let optimizer = start.optimizer()?;
         let Start { config, model, state, .. } = start;
-        let train_rows = dataset.captions_in(Split::Train);
+        let (train_rows, reward) = match config.objective {
+            Objective::CrossEntropy => (dataset.captions_in(Split::Train), None),
+            Objective::Scst => (dataset.images_in(Split::Train), Some(Reward::new(dataset, config.scst.bleu_weight)?)),
+        };
         let total_steps = (train_rows.len().div_ceil(config.batch_size) * config.epochs) as u64;
         let metrics_path = folder.metrics_file();
         // Each step once: rows past the state training continues from are dropped (a run killed
@@ -379,6 +421,7 @@ impl<'a> Run<'a> {
             frozen,
             metrics,
             train_rows,
+            reward,
             total_steps,
             progress,
             stop,
@@ -390,7 +433,7 @@ impl<'a> Run<'a> {
 
     /// What the steps need.
     fn steps(&self) -> StepContext<'_> {
-        StepContext::new(&self.model, self.dataset, &self.config, self.frozen.as_ref())
+        StepContext::new(&self.model, self.dataset, &self.config, self.frozen.as_ref(), self.reward.as_ref())
     }
 
     /// The estimated time until the run's last step, from the pace of this process so far.
@@ -407,7 +450,13 @@ impl<'a> Run<'a> {
         let config = &self.config;
         let epoch = self.state.epoch;
         let order = loader::epoch_order(&self.train_rows, Some((config.seed, epoch as u64)));
-        let batches = loader::caption_batches(self.dataset, &order, config.batch_size);
+        let batches: Vec<Batch> = match config.objective {
+            Objective::CrossEntropy => loader::caption_batches(self.dataset, &order, config.batch_size)
+                .into_iter()
+                .map(Batch::Captions)
+                .collect(),
+            Objective::Scst => order.chunks(config.batch_size).map(|images| Batch::Images(images.to_vec())).collect(),
+        };
         self.progress.start_counting(
             &format!("epoch {}/{}", epoch + 1, config.epochs),
             batches.len() as u64,
@@ -418,8 +467,9 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         for batch in &batches[self.state.batch_in_epoch.min(batches.len())..] {
             let lr = learning_rate(&self.config, self.state.step, self.total_steps);
-            let steps = StepContext::new(&self.model, self.dataset, &self.config, self.frozen.as_ref());
-            let loss = steps.step(batch, &mut self.dropout, &mut self.optimizer, lr, self.state.step)?;
+            let steps =
+                StepContext::new(&self.model, self.dataset, &self.config, self.frozen.as_ref(), self.reward.as_ref());
+            let (loss, scst) = steps.step(batch, &mut self.dropout, &mut self.optimizer, lr, self.state.step)?;
             if !loss.is_finite() {
                 return Err(self.diverged(self.state.step + 1, format!("the loss is {loss}")));
             }
@@ -428,8 +478,14 @@ impl<'a> Run<'a> {
             samples += batch.len();
             loss_sum += loss * batch.len() as f64;
             let rate = samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let line =
+            let mut line =
                 json!({"step": self.state.step, "epoch": epoch + 1, "loss": loss, "lr": lr, "samples_per_s": rate});
+            if let Some(outcome) = scst {
+                line["reward"] = json!(outcome.reward);
+                line["baseline"] = json!(outcome.baseline);
+                line["greedy_cider"] = json!(outcome.greedy_cider);
+                line["better_than_baseline"] = json!(outcome.better);
+            }
             self.write_metrics(&line)?;
             let note = format!("loss {:.4}, run {} left", loss_sum / samples.max(1) as f64, duration(self.time_left()));
             self.progress.note(&note);
@@ -460,12 +516,9 @@ impl<'a> Run<'a> {
             return Ok(None);
         }
         let steps = self.steps();
-        Ok(Some(validation::validate(
-            &steps.evaluator(),
-            self.dataset,
-            &self.validation_images,
-            self.config.validation_bleu,
-        )?))
+        let scores =
+            validation::Scores { bleu: self.config.validation_bleu, cider: self.config.objective == Objective::Scst };
+        Ok(Some(validation::validate(&steps.evaluator(), self.dataset, &self.validation_images, scores)?))
     }
 
     /// After an epoch: the best score kept, the checkpoint written (and copied to `best/` when
@@ -492,6 +545,10 @@ impl<'a> Run<'a> {
                     line[format!("bleu_{}", n + 1)] = json!(b);
                 }
                 text += &format!(", BLEU-4 {:.4}", bleu[3]);
+            }
+            if let Some(cider) = v.cider {
+                line["cider"] = json!(cider);
+                text += &format!(", CIDEr-D {cider:.4}");
             }
             if improved {
                 text += " (best)";
@@ -626,7 +683,24 @@ struct StepContext<'a> {
     dataset: &'a PreparedDataset,
     config: &'a TrainConfig,
     frozen: Option<&'a FrozenFeatures>,
+    reward: Option<&'a Reward>,
     train_transform: ImageTransform,
+}
+
+/// A training step's batch: captions (cross-entropy) or images (self-critical training).
+enum Batch {
+    Captions(loader::CaptionBatch),
+    Images(Vec<usize>),
+}
+
+impl Batch {
+    /// Captions or images in it.
+    fn len(&self) -> usize {
+        match self {
+            Self::Captions(batch) => batch.len(),
+            Self::Images(images) => images.len(),
+        }
+    }
 }
 
 impl<'a> StepContext<'a> {
@@ -635,29 +709,57 @@ impl<'a> StepContext<'a> {
         dataset: &'a PreparedDataset,
         config: &'a TrainConfig,
         frozen: Option<&'a FrozenFeatures>,
+        reward: Option<&'a Reward>,
     ) -> Self {
         let train_transform = ImageTransform::train(config.train_resize, config.image_size);
-        Self { model, dataset, config, frozen, train_transform }
+        Self { model, dataset, config, frozen, reward, train_transform }
     }
 
-    /// One optimizer step on a batch; returns the loss.
+    /// One optimizer step on a batch; returns the loss, and what a self-critical step found.
     fn step(
         &self,
-        batch: &loader::CaptionBatch,
+        batch: &Batch,
         dropout: &mut Dropout,
         optimizer: &mut Adam,
         lr: f64,
         step: u64,
-    ) -> Result<f64, TrainError> {
+    ) -> Result<(f64, Option<ScstOutcome>), TrainError> {
+        let clip = self.config.clip_grad_norm;
+        match batch {
+            Batch::Captions(batch) => {
+                let device = &self.model.device;
+                let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), device)?;
+                let head_input = self.head_input(&batch.images, step)?;
+                let targets = Targets::new(&captions, Vocabulary::PAD);
+                Ok((optimizer_step(self.model, &head_input, targets, dropout, optimizer, lr, clip)?, None))
+            }
+            Batch::Images(images) => {
+                let reward =
+                    self.reward.ok_or_else(|| TrainError::Config("self-critical training needs its reward".into()))?;
+                let context = ScstContext {
+                    reward,
+                    settings: &self.config.scst,
+                    vocabulary: &self.dataset.vocabulary,
+                    max_length: self.config.max_length,
+                };
+                let head_input = self.head_input(images, step)?;
+                let seed = self.config.seed ^ step.wrapping_mul(0xa076_1d64_78bd_642f);
+                let outcome = scst_step(&context, self.model, &head_input, images, seed, optimizer, (lr, clip))?;
+                Ok((outcome.loss, Some(outcome)))
+            }
+        }
+    }
+
+    /// The head's input for the images of a step: frozen mode's cached rows, else Inception in
+    /// train mode on random crops (original mode: only the head trains, so no gradient flows into
+    /// the network; finetune: it all trains).
+    fn head_input(&self, images: &[usize], step: u64) -> Result<Tensor, TrainError> {
         let device = &self.model.device;
-        let captions = Tensor::from_vec(batch.tokens.clone(), (batch.length, batch.len()), device)?;
-        let head_input = match self.frozen {
-            Some(frozen) => frozen.rows(&batch.images, device)?,
+        Ok(match self.frozen {
+            Some(frozen) => frozen.rows(images, device)?,
             None => {
-                // Inception in train mode on random crops. Original mode: only the head trains,
-                // so no gradient flows into the network; finetune: it all trains.
                 let seed = self.config.seed ^ step;
-                let images = dataset_images(self.dataset, &batch.images, &self.train_transform, seed, device)?;
+                let images = dataset_images(self.dataset, images, &self.train_transform, seed, device)?;
                 let inception = self.model.model.inception();
                 let output = if self.config.mode == Mode::Finetune {
                     inception.forward_t(&images, true)?
@@ -667,16 +769,7 @@ impl<'a> StepContext<'a> {
                 };
                 self.model.model.head_input(&output)?
             }
-        };
-        optimizer_step(
-            self.model,
-            &head_input,
-            Targets::new(&captions, Vocabulary::PAD),
-            dropout,
-            optimizer,
-            lr,
-            self.config.clip_grad_norm,
-        )
+        })
     }
 
     fn evaluator(&self) -> validation::Evaluator<'_> {

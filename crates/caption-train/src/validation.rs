@@ -1,4 +1,4 @@
-//! Scoring a model on a split: teacher-forced loss, greedy captions and BLEU-1..4 with
+//! Scoring a model on a split: teacher-forced loss, greedy captions, BLEU-1..4 and CIDEr-D with
 //! pycocoevalcap's arithmetic.
 
 use candle_core::{DType, Device, Tensor};
@@ -7,7 +7,7 @@ use caption_infer::Decoding;
 use caption_infer::captioner::decode;
 pub use caption_infer::evaluation::reference_words;
 use caption_infer::images::dataset_images;
-use caption_metrics::{Bleu, Corpus};
+use caption_metrics::{Bleu, CiderD, Corpus};
 use caption_text::Vocabulary;
 use serde::{Deserialize, Serialize};
 
@@ -22,13 +22,27 @@ pub struct Validation {
     pub loss: f64,
     /// BLEU-1..4 of greedy captions (pycocoevalcap), when asked for.
     pub bleu: Option<[f64; 4]>,
+    /// CIDEr-D of greedy captions (pycocoevalcap's, document frequencies of the split's
+    /// references), when asked for (self-critical training).
+    #[serde(default)]
+    pub cider: Option<f64>,
 }
 
 impl Validation {
-    /// The number to maximise: BLEU-4, or the negated loss without BLEU.
+    /// The number to maximise: CIDEr-D when measured (self-critical training optimises it), else
+    /// BLEU-4, else the negated loss.
     pub fn score(&self) -> f64 {
-        self.bleu.map_or(-self.loss, |b| b[3])
+        self.cider.or(self.bleu.map(|b| b[3])).unwrap_or(-self.loss)
     }
+}
+
+/// Which scores of greedy captions a validation computes besides the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scores {
+    /// BLEU-1..4.
+    pub bleu: bool,
+    /// CIDEr-D.
+    pub cider: bool,
 }
 
 /// Runs a model in eval mode over dataset images.
@@ -106,7 +120,8 @@ pub fn bleu(hypotheses: &[Vec<String>], references: &[Vec<Vec<String>>]) -> Resu
     Ok([score.bleu[0], score.bleu[1], score.bleu[2], score.bleu[3]])
 }
 
-/// Loss over the captions of `image_rows` and, with `with_bleu`, BLEU-1..4 of greedy captions.
+/// Loss over the captions of `image_rows` and, as `scores` asks, BLEU-1..4 and CIDEr-D of greedy
+/// captions.
 ///
 /// # Errors
 /// A data, candle or metrics error.
@@ -114,16 +129,21 @@ pub fn validate(
     evaluator: &Evaluator<'_>,
     dataset: &PreparedDataset,
     image_rows: &[usize],
-    with_bleu: bool,
+    scores: Scores,
 ) -> Result<Validation, TrainError> {
     let wanted: std::collections::HashSet<usize> = image_rows.iter().copied().collect();
     let caption_rows: Vec<usize> =
         (0..dataset.captions.len()).filter(|&r| wanted.contains(&dataset.captions[r].image)).collect();
     let loss = evaluator.loss(&caption_rows)?;
-    let bleu = if with_bleu {
-        Some(bleu(&evaluator.greedy(image_rows)?, &reference_words(dataset, image_rows))?)
-    } else {
-        None
-    };
-    Ok(Validation { loss, bleu })
+    let (mut bleu_scores, mut cider) = (None, None);
+    if scores.bleu || scores.cider {
+        let (hypotheses, references) = (evaluator.greedy(image_rows)?, reference_words(dataset, image_rows));
+        if scores.bleu {
+            bleu_scores = Some(bleu(&hypotheses, &references)?);
+        }
+        if scores.cider {
+            cider = Some(CiderD::default().score(&Corpus::new(&hypotheses, &references)?)?.score);
+        }
+    }
+    Ok(Validation { loss, bleu: bleu_scores, cider })
 }

@@ -3,103 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use candle_core::{Device, Tensor};
-use caption_data::shapes::{self, ShapesConfig};
-use caption_data::{ImageSource, NoProgress, PrepareOptions, PreparedDataset, Progress, Split, prepare};
-use caption_train::{EncoderWeights, Mode, TrainConfig, TrainError, TrainOptions, checkpoint, train};
+use caption_data::{NoProgress, PreparedDataset, Split};
+use caption_train::{Mode, TrainConfig, TrainError, TrainOptions, checkpoint, train};
 
-fn dataset(dir: &Path, images: usize, seed: u64) -> PreparedDataset {
-    let generated = shapes::generate(ShapesConfig { images, size: 80, seed, ..ShapesConfig::default() });
-    let (records, pngs) = shapes::records_and_images(&generated);
-    let options = PrepareOptions {
-        threshold: 2,
-        split_ratios: "70/30/0".parse().unwrap(),
-        extra_files: vec![(shapes::GROUND_TRUTH_FILE.into(), serde_json::to_vec(&generated).unwrap())],
-        ..PrepareOptions::default()
-    };
-    prepare(records, &ImageSource::Bytes(pngs), &options, &dir.join(format!("data-{images}-{seed}")), &NoProgress)
-        .unwrap()
-}
-
-fn config(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        batch_size: 16,
-        embed_size: 24,
-        hidden_size: 32,
-        learning_rate: 3e-3,
-        encoder: EncoderWeights::Random,
-        transform_input: false,
-        image_size: 75,
-        calibration_images: 16,
-        validation_bleu: false,
-        seed: 11,
-        ..TrainConfig::default()
-    }
-}
-
-/// Stops the run after a given number of training steps (counted through the progress reports).
-struct StopAfter<'a> {
-    steps: u64,
-    seen: AtomicU64,
-    stop: &'a AtomicBool,
-}
-
-impl Progress for StopAfter<'_> {
-    fn start(&self, stage: &str, _total: u64) {
-        if !stage.starts_with("epoch") {
-            self.seen.store(u64::MAX / 2, Ordering::SeqCst);
-        } else if self.seen.load(Ordering::SeqCst) == u64::MAX / 2 {
-            self.seen.store(0, Ordering::SeqCst);
-        }
-    }
-    fn advance(&self, units: u64) {
-        if self.seen.fetch_add(units, Ordering::SeqCst) + units >= self.steps {
-            self.stop.store(true, Ordering::SeqCst);
-        }
-    }
-}
-
-fn run(
-    data: &PreparedDataset,
-    run_dir: &Path,
-    config: TrainConfig,
-    resume: bool,
-    stop_after: Option<u64>,
-) -> caption_train::RunSummary {
-    let stop = AtomicBool::new(false);
-    let stopper = StopAfter { steps: stop_after.unwrap_or(u64::MAX), seen: AtomicU64::new(u64::MAX / 2), stop: &stop };
-    train(TrainOptions {
-        config,
-        dataset: data,
-        run_dir: run_dir.to_path_buf(),
-        resume,
-        device: Device::Cpu,
-        progress: &stopper,
-        stop: &stop,
-        log: &|_| {},
-    })
-    .unwrap()
-}
-
-fn weights(checkpoint: &Path) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(checkpoint.join(checkpoint::MODEL_FILE), &Device::Cpu).unwrap()
-}
-
-fn assert_identical(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>) {
-    assert_eq!(a.len(), b.len());
-    for (name, x) in a {
-        let x: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
-        let y: Vec<f32> = b[name].flatten_all().unwrap().to_vec1().unwrap();
-        assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{name} differs");
-    }
-}
-
-fn newest(run_dir: &Path) -> PathBuf {
-    checkpoint::list_checkpoints(run_dir).into_iter().next().unwrap()
-}
+mod common;
+use common::{assert_identical, config, dataset, newest, run, train_logged, weights};
 
 #[test]
 fn same_seed_same_weights_and_resume_is_exact() {
@@ -390,28 +301,6 @@ fn an_attention_run_refuses_a_switch_of_decoder_and_trains_in_every_mode() {
         assert!(changed("decoder.fc.weight") && changed("decoder.attention.encoder_att.weight"), "{mode:?}");
         assert_eq!(changed("encoder.inception.Conv2d_1a_3x3.conv.weight"), encoder_trains, "{mode:?}");
     }
-}
-
-/// [`train`] with a log that is kept, for runs expected to say something or to fail.
-fn train_logged(
-    data: &PreparedDataset,
-    run_dir: &Path,
-    config: TrainConfig,
-    resume: bool,
-) -> (Result<caption_train::RunSummary, TrainError>, Vec<String>) {
-    let stop = AtomicBool::new(false);
-    let lines = std::sync::Mutex::new(Vec::new());
-    let result = train(TrainOptions {
-        config,
-        dataset: data,
-        run_dir: run_dir.to_path_buf(),
-        resume,
-        device: Device::Cpu,
-        progress: &NoProgress,
-        stop: &stop,
-        log: &|line| lines.lock().unwrap().push(line.to_string()),
-    });
-    (result, lines.into_inner().unwrap())
 }
 
 /// Flips one byte in the middle of the last eighth of `path` (same size, other contents).

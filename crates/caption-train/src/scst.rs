@@ -1,0 +1,275 @@
+//! Self-critical sequence training (Rennie et al., CVPR 2017): fine-tuning a cross-entropy model
+//! on the metric it is judged by. Per batch of training images, [`scst_step`] samples captions
+//! from the model ([`Network::sample`]), rewards each with CIDEr-D against its image's references
+//! — document frequencies counted once over the training split's references
+//! ([`TrainingCiderD`], as self-critical.pytorch's `CiderD(df=<train idxs>)`), optionally plus a
+//! weighted BLEU-4 — subtracts a baseline (the greedy caption's reward, Rennie's, or the mean
+//! reward of the image's other samples, Luo 2020's "A Better Variant of SCST") and takes one
+//! optimizer step on `−Σ (r − b) · log p(word) / counted words`: the teacher-forced pass over the
+//! sampled captions with one weight per caption ([`Targets::weighted`]), the mean over every
+//! counted word of the batch as self-critical.pytorch's `RewardCriterion` takes it.
+//!
+//! Captions are sampled with the model in eval mode and scored by the same model (no dropout in
+//! the loss's pass): the gradient is the one of the distribution that was sampled. Rewards count
+//! words only (no end token; self-critical.pytorch's `array_to_str` keeps its end token as a word).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::Tensor;
+use caption_data::{PreparedDataset, Split};
+use caption_infer::evaluation::reference_words;
+use caption_metrics::{Bleu, CiderD, Corpus, TrainingCiderD};
+use caption_model::{Dropout, Hypothesis, Sampling, Targets};
+use caption_text::Vocabulary;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::adam::Adam;
+use crate::model::TrainModel;
+use crate::step::optimizer_step;
+
+/// What a run optimises.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Cross-entropy of the reference captions, teacher-forced (the original's training).
+    #[default]
+    #[serde(alias = "xe")]
+    CrossEntropy,
+    /// Self-critical sequence training on CIDEr-D, from a cross-entropy model (`[scst]`).
+    Scst,
+}
+
+/// What a sample's reward is compared with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Baseline {
+    /// The reward of the greedy caption of the same image (Rennie et al. 2017).
+    Greedy,
+    /// The mean reward of the image's other samples (Luo 2020); needs two samples or more.
+    #[default]
+    Mean,
+}
+
+/// Self-critical training's settings (the `[scst]` table; `objective = "scst"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScstSettings {
+    /// The cross-entropy model it starts from: a run or a checkpoint folder (its weights; the
+    /// run's settings are the new run's starting settings).
+    pub from: Option<PathBuf>,
+    /// Captions sampled per image.
+    pub samples: usize,
+    /// Sampling temperature (1: the model's distribution).
+    pub temperature: f64,
+    /// What each reward is compared with.
+    pub baseline: Baseline,
+    /// Weight of BLEU-4 (pycocoevalcap's, per caption) added to CIDEr-D in the reward.
+    pub bleu_weight: f64,
+}
+
+impl Default for ScstSettings {
+    fn default() -> Self {
+        Self { from: None, samples: 5, temperature: 1.0, baseline: Baseline::Mean, bleu_weight: 0.0 }
+    }
+}
+
+impl ScstSettings {
+    /// Checks the settings of a run with `objective`.
+    ///
+    /// # Errors
+    /// What is wrong, as text.
+    pub fn validate(&self, objective: Objective) -> Result<(), String> {
+        if objective == Objective::CrossEntropy {
+            if self.from.is_some() {
+                return Err("scst.from (--from) is the model self-critical training starts from: it needs \
+                            objective = \"scst\" (--objective scst)"
+                    .into());
+            }
+            return Ok(());
+        }
+        if self.from.is_none() {
+            return Err("self-critical training starts from a cross-entropy model: give scst.from (--from \
+                        RUN_OR_CHECKPOINT)"
+                .into());
+        }
+        if !(1..=1000).contains(&self.samples) {
+            return Err(format!("scst.samples must be 1 to 1000, got {}", self.samples));
+        }
+        if self.baseline == Baseline::Mean && self.samples < 2 {
+            return Err("the mean baseline compares each sample with the image's other samples: scst.samples must \
+                        be at least 2 (or use the greedy baseline)"
+                .into());
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(format!("scst.temperature must be a positive number, got {}", self.temperature));
+        }
+        if !(self.bleu_weight >= 0.0 && self.bleu_weight.is_finite()) {
+            return Err(format!("scst.bleu_weight must be 0 or more, got {}", self.bleu_weight));
+        }
+        Ok(())
+    }
+}
+
+/// The reward of a caption of a training image: CIDEr-D with the training split's document
+/// frequencies, plus `bleu_weight` × BLEU-4.
+pub struct Reward {
+    cider: TrainingCiderD<String>,
+    /// Each training image's reference words (spaCy rules, lowercased), by dataset image row.
+    references: HashMap<usize, Vec<Vec<String>>>,
+    bleu_weight: f64,
+}
+
+impl Reward {
+    /// Counts the document frequencies over the training split's references of `dataset`.
+    ///
+    /// # Errors
+    /// [`TrainError::Metrics`] when the training references hold no word.
+    pub fn new(dataset: &PreparedDataset, bleu_weight: f64) -> Result<Self, TrainError> {
+        let images = dataset.images_in(Split::Train);
+        let words = reference_words(dataset, &images);
+        let cider = TrainingCiderD::new(CiderD::default(), &words)?;
+        Ok(Self { cider, references: images.into_iter().zip(words).collect(), bleu_weight })
+    }
+
+    /// The CIDEr-D and the reward of `captions` (words), caption `i` of training image
+    /// `images[i]`.
+    ///
+    /// # Errors
+    /// An image that is not a training image, or a metric that cannot score.
+    pub fn score(&self, images: &[usize], captions: &[Vec<String>]) -> Result<Rewards, TrainError> {
+        let references: Vec<&Vec<Vec<String>>> = images
+            .iter()
+            .map(|image| {
+                self.references
+                    .get(image)
+                    .ok_or_else(|| TrainError::Config(format!("image {image} is not a training image")))
+            })
+            .collect::<Result<_, _>>()?;
+        let cider: Vec<f64> = captions
+            .iter()
+            .zip(&references)
+            .map(|(caption, refs)| self.cider.score(caption, refs))
+            .collect::<Result<_, _>>()?;
+        let mut total = cider.clone();
+        if self.bleu_weight > 0.0 {
+            let refs: Vec<&[Vec<String>]> = references.iter().map(|r| r.as_slice()).collect();
+            let bleu = Bleu::coco().sentences(&Corpus::new(captions, &refs)?)?;
+            for (reward, scores) in total.iter_mut().zip(bleu) {
+                *reward += self.bleu_weight * scores[3];
+            }
+        }
+        Ok(Rewards { cider, total })
+    }
+}
+
+/// Captions' CIDEr-D and rewards ([`Reward::score`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rewards {
+    /// Each caption's CIDEr-D (training document frequencies).
+    pub cider: Vec<f64>,
+    /// Each caption's reward: its CIDEr-D plus the weighted BLEU-4.
+    pub total: Vec<f64>,
+}
+
+/// What one self-critical step did, for metrics.jsonl.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScstOutcome {
+    /// The weighted loss the step descended.
+    pub loss: f64,
+    /// The samples' mean reward.
+    pub reward: f64,
+    /// The mean baseline.
+    pub baseline: f64,
+    /// The greedy captions' mean CIDEr-D (training document frequencies).
+    pub greedy_cider: f64,
+    /// The share of samples rewarded above their baseline.
+    pub better: f64,
+}
+
+/// How a self-critical step runs: what rewards, the settings, the vocabulary, the longest caption.
+pub struct ScstContext<'a> {
+    /// The reward.
+    pub reward: &'a Reward,
+    /// The settings.
+    pub settings: &'a ScstSettings,
+    /// The model's vocabulary (captions become words to be rewarded).
+    pub vocabulary: &'a Vocabulary,
+    /// The longest caption sampled, in tokens.
+    pub max_length: usize,
+}
+
+/// One self-critical step on the training images `images`, whose head input is `head_input`
+/// (the pooled features or grids, one row per image): `settings.samples` captions per image
+/// drawn with `seed` (image `i`'s stream from `seed` and its row, so that a resumed run draws
+/// the same), rewarded, compared with the baseline, then one optimizer step (learning rate `lr`,
+/// gradients clipped to `clip_grad_norm`) on the weighted teacher-forced pass.
+///
+/// # Errors
+/// A candle error, or a metric that cannot score.
+pub fn scst_step(
+    context: &ScstContext,
+    model: &TrainModel,
+    head_input: &Tensor,
+    images: &[usize],
+    seed: u64,
+    optimizer: &mut Adam,
+    (lr, clip_grad_norm): (f64, Option<f64>),
+) -> Result<ScstOutcome, TrainError> {
+    let &ScstContext { reward, settings, vocabulary, max_length } = context;
+    let network = &model.model;
+    let encoded = network.encode_head_input(&head_input.detach())?.detach();
+    let samples = settings.samples;
+    let seeds: Vec<u64> =
+        images.iter().map(|&image| seed ^ (image as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+    let sampling = Sampling { temperature: settings.temperature as f32, top_k: None, top_p: None };
+    let specials = (Vocabulary::SOS, Vocabulary::EOS);
+    let drawn: Vec<Hypothesis> =
+        network.sample(&encoded, &seeds, samples, max_length, specials, sampling)?.into_iter().flatten().collect();
+    let words = |captions: &[Hypothesis]| -> Vec<Vec<String>> {
+        captions
+            .iter()
+            .map(|caption| {
+                let ids: Vec<u32> = caption.ids.iter().copied().filter(|&id| id >= Vocabulary::UNK).collect();
+                vocabulary.decode(&ids)
+            })
+            .collect()
+    };
+    let sampled_images: Vec<usize> = images.iter().flat_map(|&image| std::iter::repeat_n(image, samples)).collect();
+    let rewards = reward.score(&sampled_images, &words(&drawn))?.total;
+    let greedy = network.greedy(&encoded, max_length, Vocabulary::SOS, Vocabulary::EOS)?;
+    let greedy_scores = reward.score(images, &words(&greedy))?;
+    let baselines: Vec<f64> = match settings.baseline {
+        Baseline::Greedy => (0..rewards.len()).map(|i| greedy_scores.total[i / samples]).collect(),
+        Baseline::Mean => rewards
+            .chunks(samples)
+            .flat_map(|image| {
+                let total: f64 = image.iter().sum();
+                image.iter().map(move |r| (total - r) / (samples - 1) as f64)
+            })
+            .collect(),
+    };
+    let advantages: Vec<f32> = rewards.iter().zip(&baselines).map(|(r, b)| (r - b) as f32).collect();
+    let sampled_ids: Vec<Vec<u32>> = drawn.iter().map(|caption| caption.ids.clone()).collect();
+    let captions = network.teacher_forcing_captions(&sampled_ids, (Vocabulary::SOS, Vocabulary::PAD), &model.device)?;
+    let rows: Vec<u32> = (0..images.len() as u32).flat_map(|i| std::iter::repeat_n(i, samples)).collect();
+    let repeated = head_input.index_select(&Tensor::new(rows.as_slice(), head_input.device())?, 0)?;
+    let targets = Targets::new(&captions, Vocabulary::PAD).weighted(&advantages);
+    // On policy: the samples were drawn without dropout, and their log-probabilities are taken so.
+    let mut no_dropout = Dropout::new(0.0, 0);
+    let loss = optimizer_step(model, &repeated, targets, &mut no_dropout, optimizer, lr, clip_grad_norm)?;
+    let better = rewards.iter().zip(&baselines).filter(|(r, b)| r > b).count();
+    Ok(ScstOutcome {
+        loss,
+        reward: mean(&rewards),
+        baseline: mean(&baselines),
+        greedy_cider: mean(&greedy_scores.cider),
+        better: better as f64 / rewards.len().max(1) as f64,
+    })
+}
+
+/// The mean of `values` (0 for none).
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
