@@ -6,9 +6,9 @@ use anyhow::{Context, Result, bail};
 use caption_data::{PreparedDataset, Split};
 use caption_infer::Captioner;
 use caption_infer::evaluation::{caption_split, claim_eval_folder};
-use caption_metrics::formats::{self, EvalSet};
-use caption_metrics::{Bleu, Compat, Corpus, CorpusReport};
-use caption_text::Tokenizer;
+use caption_infer::scored_files::{self, Tokenization};
+use caption_metrics::formats::EvalSet;
+use caption_metrics::{Bleu, Compat, CorpusReport};
 
 use crate::decoding::DecodingArgs;
 use crate::evaluate;
@@ -142,7 +142,11 @@ pub fn run(args: &BleuArgs) -> Result<()> {
             set.unscored_annotations
         );
     }
-    let corpus = tokenize(&set, args.tokenize)?;
+    let tokenization = match args.tokenize {
+        Tokenize::None => Tokenization::Whitespace,
+        Tokenize::Spacy => Tokenization::Spacy,
+    };
+    let corpus = scored_files::corpus(&set, tokenization)?;
     let wants = |m: Metric| args.metrics.contains(&m);
     let report =
         CorpusReport::score(&corpus, wants(Metric::Bleu).then_some(&bleu), wants(Metric::Cider), wants(Metric::Rouge))?;
@@ -220,39 +224,13 @@ fn run_checkpoint(args: &BleuArgs, checkpoint: &Path, bleu: Bleu) -> Result<()> 
 }
 
 fn read_inputs(args: &BleuArgs) -> Result<EvalSet> {
-    if let Some(input) = &args.input {
-        let (bytes, name) = crate::input::read_file_or_stdin(input, caption_data::MAX_CAPTIONS_FILE_BYTES)?;
-        return Ok(formats::read_jsonl(bytes.as_slice(), &name)?);
-    }
-    let (Some(results), Some(annotations)) = (&args.results, &args.annotations) else {
-        bail!(
+    match (&args.input, &args.results, &args.annotations) {
+        (Some(input), _, _) => Ok(scored_files::read_jsonl(input, std::io::stdin().lock())?),
+        (None, Some(results), Some(annotations)) => Ok(scored_files::read_coco_pair(results, annotations)?),
+        _ => bail!(
             "say what to score, one of: --input FILE.jsonl (hypotheses with their references); --results \
              FILE.json --annotations FILE.json (pycocoevalcap's pair); --checkpoint RUN --data DIR (caption a \
              prepared dataset's split with a trained model and score it). See `cargo xtask bleu --help`"
-        );
-    };
-    let read = |path: &Path| -> Result<String> {
-        let bytes = caption_data::read_input_file(path, caption_data::MAX_CAPTIONS_FILE_BYTES)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{}: not UTF-8 text: {e}", path.display()))
-    };
-    Ok(formats::read_coco(
-        &read(results)?,
-        &results.display().to_string(),
-        &read(annotations)?,
-        &annotations.display().to_string(),
-    )?)
-}
-
-fn tokenize(set: &EvalSet, tokenize: Tokenize) -> Result<Corpus> {
-    match tokenize {
-        Tokenize::None => Ok(Corpus::from_whitespace_text(&set.hypotheses, &set.references)?),
-        Tokenize::Spacy => {
-            let tokenizer = Tokenizer::english();
-            let hypotheses = tokenizer.lowercase_words_batch(&set.hypotheses);
-            let references: Vec<Vec<Vec<String>>> =
-                set.references.iter().map(|refs| tokenizer.lowercase_words_batch(refs)).collect();
-            Ok(Corpus::new(&hypotheses, &references)?)
-        }
+        ),
     }
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use caption_infer::{Captioner, Decoding, Generated};
 use caption_model::Sampling;
-use caption_text::detokenize;
 use caption_train::outputs::{self, Claim, claim_files_in_folder};
 use clap::Args;
 use serde_json::json;
@@ -76,14 +75,14 @@ pub struct CaptionArgs {
     sample: Option<u16>,
     /// With --sample: words are drawn from softmax(log-probability / T); below 1 sharper, above
     /// 1 more diverse [default: 1].
-    #[arg(long, value_name = "T", requires = "sample", value_parser = parse_temperature)]
+    #[arg(long, value_name = "T", requires = "sample")]
     temperature: Option<f32>,
     /// With --sample: draw only among the K most probable words at each step.
     #[arg(long, value_name = "K", requires = "sample", value_parser = clap::value_parser!(u32).range(1..))]
     top_k: Option<u32>,
     /// With --sample: draw only among the fewest most probable words whose probability reaches
     /// P, in (0, 1] (nucleus sampling).
-    #[arg(long, value_name = "P", requires = "sample", value_parser = parse_top_p)]
+    #[arg(long, value_name = "P", requires = "sample")]
     top_p: Option<f32>,
     /// With --sample: the seed [default: 0].
     #[arg(long, requires = "sample")]
@@ -130,6 +129,12 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         (Some(n), beam) => Some((beam.unwrap_or(n.into()), usize::from(n))),
         (None, _) => None,
     };
+    let sampling = Sampling {
+        temperature: args.temperature.unwrap_or(1.0),
+        top_k: args.top_k.map(|k| k as usize),
+        top_p: args.top_p,
+    };
+    sampling.check().map_err(anyhow::Error::msg)?;
     // Every image path and every output is checked before the model is read.
     let ImageFiles { named, files, mut failures, total } = image_files(args)?;
     let map_names = args.attention_maps.as_ref().map(|_| caption_infer::attention_map::map_file_names(&files));
@@ -164,11 +169,6 @@ pub fn run(args: &CaptionArgs) -> Result<()> {
         captioner.check_attention("--attention-maps")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let sampling = Sampling {
-        temperature: args.temperature.unwrap_or(1.0),
-        top_k: args.top_k.map(|k| k as usize),
-        top_p: args.top_p,
-    };
     let mut cut = 0;
     let batch = captioner.batch_size.max(1);
     for (chunk_index, chunk) in files.chunks(batch).enumerate() {
@@ -235,7 +235,8 @@ struct ImageFiles {
 
 /// The image files `args` names (folders listed, `-` read); an error when none can be captioned.
 fn image_files(args: &CaptionArgs) -> Result<ImageFiles> {
-    let named = read_stdin_paths(&args.images)?;
+    let named = caption_data::with_standard_input_paths(&args.images, std::io::stdin().lock())
+        .context("standard input (image paths, one per line)")?;
     let mut found = caption_data::collect_image_files(&named, args.recursive);
     let mut failures = found.unreadable.len();
     for (path, problem) in &found.unreadable {
@@ -280,16 +281,9 @@ fn print_captions(
     map: Option<&Path>,
     n_best: bool,
 ) -> Result<()> {
-    let text_of = |generated: &Generated| {
-        if args.tokens { generated.words.join(" ") } else { detokenize(&generated.words) }
-    };
-    let as_json = |generated: &Generated| {
-        json!({"caption": text_of(generated), "tokens": generated.words, "log_prob": generated.log_prob,
-               "finished": generated.finished})
-    };
     match (args.json, n_best) {
         (true, true) => {
-            let captions: Vec<_> = captions.iter().map(as_json).collect();
+            let captions: Vec<_> = captions.iter().map(|caption| caption.to_json(args.tokens)).collect();
             let mut object = json!({"image": path.to_str(), "captions": captions});
             if let Some(map) = map {
                 object["attention_map"] = json!(map.to_str());
@@ -297,7 +291,7 @@ fn print_captions(
             writeln!(out, "{object}")?;
         }
         (true, false) => {
-            let mut object = as_json(&captions[0]);
+            let mut object = captions[0].to_json(args.tokens);
             object["image"] = json!(path.to_str());
             if let Some(map) = map {
                 object["attention_map"] = json!(map.to_str());
@@ -307,10 +301,10 @@ fn print_captions(
         (false, true) => {
             for (rank, generated) in captions.iter().enumerate() {
                 let (path, log_prob) = (tsv_field(path), generated.log_prob);
-                writeln!(out, "{path}\t{}\t{log_prob:.4}\t{}", rank + 1, text_of(generated))?;
+                writeln!(out, "{path}\t{}\t{log_prob:.4}\t{}", rank + 1, generated.text(args.tokens))?;
             }
         }
-        (false, false) => writeln!(out, "{}\t{}", tsv_field(path), text_of(&captions[0]))?,
+        (false, false) => writeln!(out, "{}\t{}", tsv_field(path), captions[0].text(args.tokens))?,
     }
     Ok(())
 }
@@ -331,36 +325,4 @@ fn write_map(map: &Path, path: &Path, image: &image::RgbImage, caption: &Generat
     caption_infer::attention_map::write_attention_map(map, image, &caption.words, &caption.alphas, grid)
         .with_context(|| format!("cannot draw the attention map of {}", path.display()))?;
     Ok(map.to_path_buf())
-}
-
-/// `inputs` with each `-` replaced by the paths read from standard input (one per line, UTF-8
-/// or not, each at most a path's length; blank lines ignored).
-fn read_stdin_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut paths = Vec::new();
-    for input in inputs {
-        if input.as_os_str() == "-" {
-            let listed = caption_data::read_image_paths(std::io::stdin().lock())
-                .context("standard input (image paths, one per line)")?;
-            paths.extend(listed);
-        } else {
-            paths.push(input.clone());
-        }
-    }
-    Ok(paths)
-}
-
-fn parse_temperature(text: &str) -> Result<f32, String> {
-    let temperature: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if !(temperature > 0.0 && temperature.is_finite()) {
-        return Err(format!("{text}: the temperature must be a positive number"));
-    }
-    Ok(temperature)
-}
-
-fn parse_top_p(text: &str) -> Result<f32, String> {
-    let p: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if !(p > 0.0 && p <= 1.0) {
-        return Err(format!("{text}: top-p is a probability above 0 and at most 1"));
-    }
-    Ok(p)
 }

@@ -7,7 +7,6 @@ mod data;
 mod decoding;
 mod demo;
 mod evaluate;
-mod input;
 mod model;
 mod progress;
 mod text;

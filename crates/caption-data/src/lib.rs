@@ -37,6 +37,7 @@ mod split;
 pub use error::DataError;
 pub use imaging::{
     IMAGE_EXTENSIONS, ImageFiles, MAX_PATH_LINE_BYTES, collect_image_files, has_image_extension, read_image_paths,
+    with_standard_input_paths,
 };
 pub use imaging::{ImageProblem, ImageTransform, MEAN_STD_HALF, check_image_bytes, check_image_file, resize_bilinear};
 pub use input_file::{

@@ -51,6 +51,20 @@ pub struct Generated {
     pub grid: Option<GridGeometry>,
 }
 
+impl Generated {
+    /// The caption as a person writes it ("a dog's ball.", [`caption_text::detokenize`]), or with
+    /// `tokens` the model's tokens separated by spaces ("a dog 's ball .").
+    pub fn text(&self, tokens: bool) -> String {
+        if tokens { self.words.join(" ") } else { caption_text::detokenize(&self.words) }
+    }
+
+    /// The caption as JSON: `caption` ([`text`](Self::text)), `tokens`, `log_prob`, `finished`.
+    pub fn to_json(&self, tokens: bool) -> serde_json::Value {
+        serde_json::json!({"caption": self.text(tokens), "tokens": self.words, "log_prob": self.log_prob,
+                           "finished": self.finished})
+    }
+}
+
 /// A model and its vocabulary, in eval mode.
 pub struct Captioner {
     /// The model: the original's, or the attention model.

@@ -45,6 +45,7 @@ mod original;
 pub mod report;
 pub mod run_layout;
 mod safetensors_file;
+pub mod scored_files;
 pub mod shapes_outcome;
 pub mod shapes_scores;
 

@@ -8,7 +8,6 @@ use caption_model::{DecoderKind, HeadInput, NetworkConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::scst::{Objective, ScstSettings};
 
 /// What trains and what the encoder sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +111,89 @@ impl Default for AttentionSettings {
             alpha_c: 1.0,
             cache_float16: false,
         }
+    }
+}
+
+/// What a run optimises.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Cross-entropy of the reference captions, teacher-forced (the original's training).
+    #[default]
+    #[serde(alias = "xe")]
+    CrossEntropy,
+    /// Self-critical sequence training on CIDEr-D, from a cross-entropy model (`[scst]`).
+    Scst,
+}
+
+/// What a sample's reward is compared with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Baseline {
+    /// The reward of the greedy caption of the same image (Rennie et al. 2017).
+    Greedy,
+    /// The mean reward of the image's other samples (Luo 2020); needs two samples or more.
+    #[default]
+    Mean,
+}
+
+/// Self-critical training's settings (the `[scst]` table; `objective = "scst"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScstSettings {
+    /// The cross-entropy model it starts from: a run or a checkpoint folder (its weights; the
+    /// run's settings are the new run's starting settings).
+    pub from: Option<PathBuf>,
+    /// Captions sampled per image.
+    pub samples: usize,
+    /// Sampling temperature (1: the model's distribution).
+    pub temperature: f64,
+    /// What each reward is compared with.
+    pub baseline: Baseline,
+    /// Weight of BLEU-4 (pycocoevalcap's, per caption) added to CIDEr-D in the reward.
+    pub bleu_weight: f64,
+}
+
+impl Default for ScstSettings {
+    fn default() -> Self {
+        Self { from: None, samples: 5, temperature: 1.0, baseline: Baseline::Mean, bleu_weight: 0.0 }
+    }
+}
+
+impl ScstSettings {
+    /// Checks the settings of a run with `objective`.
+    ///
+    /// # Errors
+    /// What is wrong, as text.
+    pub fn validate(&self, objective: Objective) -> Result<(), String> {
+        if objective == Objective::CrossEntropy {
+            if self.from.is_some() {
+                return Err("scst.from (--from) is the model self-critical training starts from: it needs \
+                            objective = \"scst\" (--objective scst)"
+                    .into());
+            }
+            return Ok(());
+        }
+        if self.from.is_none() {
+            return Err("self-critical training starts from a cross-entropy model: give scst.from (--from \
+                        RUN_OR_CHECKPOINT)"
+                .into());
+        }
+        if !(1..=1000).contains(&self.samples) {
+            return Err(format!("scst.samples must be 1 to 1000, got {}", self.samples));
+        }
+        if self.baseline == Baseline::Mean && self.samples < 2 {
+            return Err("the mean baseline compares each sample with the image's other samples: scst.samples must \
+                        be at least 2 (or use the greedy baseline)"
+                .into());
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(format!("scst.temperature must be a positive number, got {}", self.temperature));
+        }
+        if !(self.bleu_weight >= 0.0 && self.bleu_weight.is_finite()) {
+            return Err(format!("scst.bleu_weight must be 0 or more, got {}", self.bleu_weight));
+        }
+        Ok(())
     }
 }
 

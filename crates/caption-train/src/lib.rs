@@ -71,7 +71,8 @@ pub use adam::{Adam, AdamConfig, Gradients};
 pub use caption_model::DecoderKind;
 pub use caption_model::loss::masked_cross_entropy;
 pub use config::{
-    AttentionSettings, EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig, parse_setting,
+    AttentionSettings, Baseline, EncoderWeights, Mode, Objective, OptimizerKind, Schedule, ScstSettings, SettingChange,
+    TrainConfig, parse_setting,
 };
 pub use denormals::flush_denormals_to_zero;
 pub use error::TrainError;

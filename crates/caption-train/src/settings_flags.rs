@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::config::{Baseline, Objective};
 use crate::config::{EncoderWeights, Mode, OptimizerKind, Schedule, SettingChange, TrainConfig, parse_setting};
 use crate::run_folder::{settings_of_model, starting_settings};
-use crate::scst::{Baseline, Objective};
 use crate::{DecoderKind, TrainError};
 
 /// Flags that override the settings of a run (each unset flag leaves the setting as the file,

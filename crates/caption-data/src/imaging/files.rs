@@ -82,6 +82,29 @@ pub fn has_image_extension(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
+/// `inputs` with each `-` replaced by the paths `stdin` lists ([`read_image_paths`]: one per
+/// line, UTF-8 or not, each at most a path's length; blank lines ignored), read once.
+///
+/// # Errors
+/// What reading the list meets ([`read_image_paths`]).
+pub fn with_standard_input_paths(
+    inputs: &[PathBuf],
+    stdin: impl std::io::BufRead,
+) -> Result<Vec<PathBuf>, InputFileError> {
+    let mut stdin = Some(stdin);
+    let mut paths = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            if let Some(reader) = stdin.take() {
+                paths.extend(read_image_paths(reader)?);
+            }
+        } else {
+            paths.push(input.clone());
+        }
+    }
+    Ok(paths)
+}
+
 /// The image files among `inputs`: a file is taken as given (whatever its name; reading it says
 /// whether it is an image), a folder gives its files with an image extension, sorted by path, and
 /// with `recursive` those of its subfolders (each folder once, symbolic links followed).
