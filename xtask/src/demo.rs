@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use caption_data::shapes::{self, ShapesConfig};
 use caption_data::{PrepareOptions, PreparedDataset};
-use caption_infer::shapes_outcome::{ScoredRun, ShapesOutcome};
+use caption_infer::shapes_outcome::{Compared, Comparison, ScoredRun, ShapesOutcome};
 use caption_model::DecoderKind;
 use caption_train::outputs::{self, Claim, claim_output_file};
-use caption_train::{AttentionSettings, EncoderWeights, Schedule, TrainConfig};
+use caption_train::{AttentionSettings, EncoderWeights, Objective, Schedule, ScstSettings, TrainConfig};
 use clap::Args;
 use serde_json::json;
 
@@ -32,9 +32,10 @@ use crate::train::train_and_report;
 /// and Tell (RUN) on the same data and prints them side by side: BLEU-1..4, CIDEr-D, attribute
 /// accuracy, object accuracy (colour, shape and position of every object) and, for the attention
 /// model, the share of each colour or shape word's attention that falls on its object's box.
+/// --scst then fine-tunes the LSTM model by self-critical training on CIDEr-D, the two side by side.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  cargo xtask demo\n  cargo xtask demo --json\n  cargo xtask demo --decoder attention\n  cargo xtask demo --pretrained --device cuda"
+    after_help = "Examples:\n  cargo xtask demo\n  cargo xtask demo --json\n  cargo xtask demo --decoder attention\n  cargo xtask demo --scst\n  cargo xtask demo --pretrained --device cuda"
 )]
 pub struct DemoArgs {
     /// Images to generate.
@@ -104,6 +105,17 @@ pub struct DemoArgs {
     /// End the output with one JSON object holding the scores and paths.
     #[arg(long)]
     json: bool,
+    /// After cross-entropy, fine-tune the LSTM model by self-critical training on CIDEr-D
+    /// (RUN, from the cross-entropy run beside it as RUN-xe) and compare the two [default run:
+    /// runs/demo-scst].
+    #[arg(long)]
+    scst: bool,
+    /// With --scst: its epochs (each samples 5 captions of every training image).
+    #[arg(long, default_value_t = 6)]
+    scst_epochs: usize,
+    /// With --scst: its learning rate (it decays along a cosine too unless --constant-lr).
+    #[arg(long, default_value_t = 2e-4)]
+    scst_lr: f64,
 }
 
 /// Which decoders the demo trains.
@@ -119,13 +131,34 @@ pub enum DemoDecoder {
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
     let attention = args.decoder == DemoDecoder::Attention;
+    if attention && args.scst {
+        bail!(
+            "--scst fine-tunes the LSTM demo's model: leave out --decoder attention (or run `cargo xtask train --from`)"
+        );
+    }
     let data_dir = args
         .data
         .clone()
         .unwrap_or_else(|| PathBuf::from(if attention { "datasets/shapes-mixed" } else { "datasets/shapes" }));
-    let run_dir =
-        args.run.clone().unwrap_or_else(|| PathBuf::from(if attention { "runs/demo-attention" } else { "runs/demo" }));
-    let lstm_run = if attention { sibling(&run_dir, "-lstm") } else { run_dir.clone() };
+    let default_run = if attention {
+        "runs/demo-attention"
+    } else if args.scst {
+        "runs/demo-scst"
+    } else {
+        "runs/demo"
+    };
+    let run_dir = args.run.clone().unwrap_or_else(|| PathBuf::from(default_run));
+    // The LSTM's cross-entropy run: the main one, or the one beside it that it is compared with.
+    let comparison = match (attention, args.scst) {
+        (true, _) => Some(Comparison::Decoders),
+        (false, true) => Some(Comparison::Objectives),
+        (false, false) => None,
+    };
+    let lstm_run = match comparison {
+        Some(Comparison::Decoders) => sibling(&run_dir, "-lstm"),
+        Some(Comparison::Objectives) => sibling(&run_dir, "-xe"),
+        None => run_dir.clone(),
+    };
     let report_path = args.report.clone().unwrap_or_else(|| run_dir.join(caption_infer::run_layout::REPORT_FILE));
     // Before minutes of work: the report replaces no input, no file of another kind, nothing of
     // the dataset's or the runs' own.
@@ -134,7 +167,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     for folder in [&data_dir, &run_dir, &lstm_run] {
         outputs::claim_folder_place(folder, outputs::FolderKind::Other)?;
     }
-    let stages = if attention { 5 } else { 4 };
+    let stages = if comparison.is_some() { 5 } else { 4 };
     let scenes = if attention { shapes::Scenes::Mixed } else { shapes::Scenes::Simple };
     let scenes_note = if attention { ", mixed scenes" } else { "" };
     println!("== 1/{stages} preparing the shapes dataset ({} images{scenes_note})", args.images);
@@ -152,19 +185,34 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
     let weights = if args.pretrained { "ImageNet" } else { "random" };
     println!("== 2/{stages} training the LSTM decoder (frozen encoder, {weights} weights)");
-    train_demo(args, &dataset, &lstm_run, DecoderKind::Lstm)?;
+    train_demo(args, &dataset, &lstm_run, demo_config(args, DecoderKind::Lstm))?;
     if attention {
         println!("== 3/{stages} training the attention decoder (frozen encoder, {weights} weights)");
-        train_demo(args, &dataset, &run_dir, DecoderKind::Attention)?;
+        train_demo(args, &dataset, &run_dir, demo_config(args, DecoderKind::Attention))?;
+    }
+    if args.scst {
+        println!("== 3/{stages} self-critical training of the LSTM decoder (CIDEr-D, from {})", lstm_run.display());
+        let scst = ScstSettings { from: Some(lstm_run.clone()), ..ScstSettings::default() };
+        let cross_entropy = demo_config(args, DecoderKind::Lstm);
+        let config = TrainConfig {
+            objective: Objective::Scst,
+            scst,
+            epochs: args.scst_epochs,
+            learning_rate: args.scst_lr,
+            ..cross_entropy
+        };
+        train_demo(args, &dataset, &run_dir, config)?;
     }
 
     println!("== {}/{stages} captioning and scoring the test split", stages - 1);
-    // With --decoder attention, the LSTM run is the comparison and the attention run the main one.
     let device = caption_model::parse_device(&args.device)?;
     let score = |run: &Path| ScoredRun::of(run, &dataset, &device, &Bars::new(false));
     let first = score(&lstm_run)?;
-    let (lstm, main) = if attention { (Some(first), score(&run_dir)?) } else { (None, first) };
-    let outcome = ShapesOutcome::new(main, lstm, &dataset)?;
+    let (compared, main) = match comparison {
+        Some(comparison) => (Some(Compared { run: first, comparison }), score(&run_dir)?),
+        None => (None, first),
+    };
+    let outcome = ShapesOutcome::new(main, compared, &dataset)?;
 
     println!("== {stages}/{stages} writing the report");
     let title = format!("caption demo: shapes{scenes_note}, test split");
@@ -184,8 +232,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     println!("dataset:  {}", dataset.root.display());
     println!("run:      {} (best checkpoint in best/, metrics.jsonl)", run_dir.display());
-    if let Some(lstm) = &outcome.lstm {
-        println!("LSTM run: {}", lstm.run.display());
+    if let Some(Compared { run, comparison }) = &outcome.compared {
+        println!("{} run: {}", comparison.labels().0, run.run.display());
     }
     println!("captions: {}", eval_dir.display());
     println!("report:   {}", report_path.display());
@@ -217,10 +265,19 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Trains one decoder of the demo in `run` from scratch (what a run wrote there before goes; a
-/// folder that is not a run is refused).
-fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: DecoderKind) -> Result<()> {
+/// Trains `config` in `run` from scratch (what a run wrote there before goes; a folder that is not
+/// a run is refused).
+fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, config: TrainConfig) -> Result<()> {
     caption_train::run_folder::RunFolder::lock(run)?.clear()?;
+    let summary = train_and_report(config, dataset, run, false, &args.device, false)?;
+    if summary.interrupted {
+        return Err(crate::Interrupted.into());
+    }
+    Ok(())
+}
+
+/// The demo's cross-entropy settings for `decoder`.
+fn demo_config(args: &DemoArgs, decoder: DecoderKind) -> TrainConfig {
     let comparing = args.decoder == DemoDecoder::Attention;
     let image_size = args.image_size.unwrap_or(if comparing { 299 } else { 139 });
     let attention = AttentionSettings {
@@ -229,7 +286,7 @@ fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: D
         decoder_dim: args.hidden_size,
         ..AttentionSettings::default()
     };
-    let config = TrainConfig {
+    TrainConfig {
         decoder,
         attention,
         encoder: if args.pretrained { EncoderWeights::Hub } else { EncoderWeights::Random },
@@ -243,10 +300,5 @@ fn train_demo(args: &DemoArgs, dataset: &PreparedDataset, run: &Path, decoder: D
         image_size: if args.pretrained { image_size.max(299) } else { image_size },
         seed: args.train_seed.unwrap_or(args.seed),
         ..TrainConfig::default()
-    };
-    let summary = train_and_report(config, dataset, run, false, &args.device, false)?;
-    if summary.interrupted {
-        return Err(crate::Interrupted.into());
     }
-    Ok(())
 }

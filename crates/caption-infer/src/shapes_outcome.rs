@@ -69,13 +69,40 @@ impl fmt::Display for Goal {
     }
 }
 
-/// The demo's findings: the main run (the attention model when decoders are compared), the LSTM
-/// run beside it, and the baseline.
+/// What the main run is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// The LSTM run beside the attention run, on the same data.
+    Decoders,
+    /// The cross-entropy run the main (self-critical) run started from.
+    Objectives,
+}
+
+impl Comparison {
+    /// The columns' names: the compared run's, then the main run's.
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Decoders => ("LSTM", "attention"),
+            Self::Objectives => ("cross-entropy", "self-critical"),
+        }
+    }
+}
+
+/// A run scored beside the main one.
+pub struct Compared {
+    /// The run.
+    pub run: ScoredRun,
+    /// What it is to the main run.
+    pub comparison: Comparison,
+}
+
+/// The demo's findings: the main run (the attention model when decoders are compared, the
+/// self-critical run after its cross-entropy run), the run compared with it, and the baseline.
 pub struct ShapesOutcome {
     /// The run the report and the evaluation folder are about.
     pub main: ScoredRun,
-    /// The LSTM run on the same data, when the demo compares decoders.
-    pub lstm: Option<ScoredRun>,
+    /// The run beside it.
+    pub compared: Option<Compared>,
     /// The best constant caption ([`best_constant_caption`]).
     pub baseline_caption: String,
     /// Its corpus BLEU-4 on the test split.
@@ -83,13 +110,14 @@ pub struct ShapesOutcome {
 }
 
 impl ShapesOutcome {
-    /// The outcome of `main` (and `lstm` beside it) on `dataset`'s test split, the baseline found.
+    /// The outcome of `main` (and the run `compared` with it) on `dataset`'s test split, the
+    /// baseline found.
     ///
     /// # Errors
     /// [`InferError::Metrics`] when the baseline cannot be scored.
-    pub fn new(main: ScoredRun, lstm: Option<ScoredRun>, dataset: &PreparedDataset) -> Result<Self, InferError> {
+    pub fn new(main: ScoredRun, compared: Option<Compared>, dataset: &PreparedDataset) -> Result<Self, InferError> {
         let (baseline_caption, baseline_bleu_4) = best_constant_caption(dataset, &main.captions)?;
-        Ok(Self { main, lstm, baseline_caption, baseline_bleu_4 })
+        Ok(Self { main, compared, baseline_caption, baseline_bleu_4 })
     }
 
     /// The main run's BLEU-4 over the baseline's.
@@ -99,21 +127,32 @@ impl ShapesOutcome {
 
     /// The demo's goals: alone, BLEU-4 ≥ 0.5, twice the baseline, attribute accuracy ≥ 80 %;
     /// comparing decoders, the attention model at least as good as the LSTM on BLEU-4 and
-    /// attribute accuracy, and at least half of a named colour or shape's attention on its object.
+    /// attribute accuracy, and at least half of a named colour or shape's attention on its object;
+    /// after self-critical training, those of the model alone and a CIDEr-D at least the
+    /// cross-entropy model's.
     pub fn goals(&self) -> Vec<Goal> {
         let goal = |name: &str, met: Option<bool>| Goal { name: name.into(), met };
         let (main, shapes) = (&self.main.scores, &self.main.shapes);
-        match &self.lstm {
-            None => vec![
-                goal("BLEU-4 >= 0.5", Some(main.bleu[3] >= 0.5)),
-                goal(">= 2x baseline", Some(self.over_baseline() >= 2.0)),
-                goal("attribute accuracy >= 80 %", Some(shapes.attribute_accuracy() >= 0.8)),
-            ],
-            Some(lstm) => vec![
+        let alone = vec![
+            goal("BLEU-4 >= 0.5", Some(main.bleu[3] >= 0.5)),
+            goal(">= 2x baseline", Some(self.over_baseline() >= 2.0)),
+            goal("attribute accuracy >= 80 %", Some(shapes.attribute_accuracy() >= 0.8)),
+        ];
+        match &self.compared {
+            None => alone,
+            Some(Compared { run: lstm, comparison: Comparison::Decoders }) => vec![
                 goal("attention >= LSTM on BLEU-4", Some(main.bleu[3] >= lstm.scores.bleu[3])),
                 goal("on attribute accuracy", Some(shapes.attribute_accuracy() >= lstm.shapes.attribute_accuracy())),
                 goal("attention on the named object >= 50 %", shapes.attention_on_object.map(|share| share >= 0.5)),
             ],
+            Some(Compared { run: cross_entropy, comparison: Comparison::Objectives }) => {
+                let mut goals = alone;
+                goals.push(goal(
+                    "self-critical >= cross-entropy on CIDEr-D",
+                    Some(main.cider >= cross_entropy.scores.cider),
+                ));
+                goals
+            }
         }
     }
 
@@ -141,13 +180,22 @@ impl ShapesOutcome {
         object["rouge_l"] = json!(scores.rouge_l);
         object["test_images"] = json!(self.main.captions.ids.len());
         object["checkpoint"] = json!(self.main.checkpoint);
-        if let Some(lstm) = &self.lstm {
-            object["decoder"] = json!("attention");
-            object["attention_on_object"] = json!(self.main.shapes.attention_on_object);
-            object["lstm"] = json!({
-                "run": lstm.run, "bleu": lstm.scores.bleu, "cider": lstm.scores.cider,
-                "attribute_accuracy": lstm.shapes.attribute_accuracy(),
-                "object_accuracy": lstm.shapes.object_accuracy(),
+        if let Some(Compared { run, comparison }) = &self.compared {
+            let key = match comparison {
+                Comparison::Decoders => {
+                    object["decoder"] = json!("attention");
+                    object["attention_on_object"] = json!(self.main.shapes.attention_on_object);
+                    "lstm"
+                }
+                Comparison::Objectives => {
+                    object["objective"] = json!("scst");
+                    "cross_entropy"
+                }
+            };
+            object[key] = json!({
+                "run": run.run, "bleu": run.scores.bleu, "cider": run.scores.cider,
+                "attribute_accuracy": run.shapes.attribute_accuracy(),
+                "object_accuracy": run.shapes.object_accuracy(),
             });
         }
         object
@@ -178,6 +226,18 @@ impl ShapesOutcome {
         ];
         if let Some(share) = shapes.attention_on_object {
             extra_rows.push(("attention on the named object".into(), format!("{:.1} %", 100.0 * share)));
+        }
+        if let Some(Compared { run, comparison }) = &self.compared {
+            let (label, _) = comparison.labels();
+            extra_rows.extend([
+                (format!("{label} model: BLEU-4"), format!("{:.4}", run.scores.bleu[3])),
+                (format!("{label} model: CIDEr-D"), format!("{:.4}", run.scores.cider)),
+                (
+                    format!("{label} model: attribute accuracy"),
+                    format!("{:.1} %", 100.0 * run.shapes.attribute_accuracy()),
+                ),
+                (format!("{label} model: object accuracy"), format!("{:.1} %", 100.0 * run.shapes.object_accuracy())),
+            ]);
         }
         let page = report::Page {
             title,
@@ -216,23 +276,31 @@ impl fmt::Display for ShapesOutcome {
             "  attribute accuracy {:.1} % (captions naming the right colour and shape of every object)",
             100.0 * shapes.attribute_accuracy()
         )?;
-        if let Some(lstm) = &self.lstm {
+        if let Some(Compared { run: other, comparison }) = &self.compared {
+            let (first, second) = comparison.labels();
             writeln!(f, "  side by side (same data, greedy decoding):")?;
-            writeln!(f, "    {:<38} {:>10} {:>10}", "", "LSTM", "attention")?;
-            let (a, b) = (&lstm.scores, &main.scores);
+            writeln!(f, "    {:<38} {:>13} {:>13}", "", first, second)?;
+            let (a, b) = (&other.scores, &main.scores);
             for n in 0..4 {
-                writeln!(f, "    {:<38} {:>10.4} {:>10.4}", format!("BLEU-{}", n + 1), a.bleu[n], b.bleu[n])?;
+                writeln!(f, "    {:<38} {:>13.4} {:>13.4}", format!("BLEU-{}", n + 1), a.bleu[n], b.bleu[n])?;
             }
-            writeln!(f, "    {:<38} {:>10.4} {:>10.4}", "CIDEr-D", a.cider, b.cider)?;
-            let (a, b) = (&lstm.shapes, shapes);
+            writeln!(f, "    {:<38} {:>13.4} {:>13.4}", "CIDEr-D", a.cider, b.cider)?;
+            let (a, b) = (&other.shapes, shapes);
             for (name, x, y) in [
                 ("attribute accuracy", a.attribute_accuracy(), b.attribute_accuracy()),
                 ("object accuracy (colour+shape+place)", a.object_accuracy(), b.object_accuracy()),
             ] {
-                writeln!(f, "    {name:<38} {:>9.1}% {:>9.1}%", 100.0 * x, 100.0 * y)?;
+                writeln!(f, "    {name:<38} {:>12.1}% {:>12.1}%", 100.0 * x, 100.0 * y)?;
             }
             if let Some(share) = shapes.attention_on_object {
-                writeln!(f, "    {:<38} {:>10} {:>9.1}%", "attention on the named object", "-", 100.0 * share)?;
+                let other_share = other.shapes.attention_on_object.map_or("-".into(), |s| format!("{:.1}%", 100.0 * s));
+                writeln!(
+                    f,
+                    "    {:<38} {:>13} {:>12.1}%",
+                    "attention on the named object",
+                    other_share,
+                    100.0 * share
+                )?;
             }
         }
         let goals: Vec<String> = self.goals().iter().map(Goal::to_string).collect();
@@ -267,8 +335,9 @@ mod tests {
         }
     }
 
-    fn outcome(main: ScoredRun, lstm: Option<ScoredRun>) -> ShapesOutcome {
-        ShapesOutcome { main, lstm, baseline_caption: "a red circle".into(), baseline_bleu_4: 0.2 }
+    fn outcome(main: ScoredRun, compared: Option<(ScoredRun, Comparison)>) -> ShapesOutcome {
+        let compared = compared.map(|(run, comparison)| Compared { run, comparison });
+        ShapesOutcome { main, compared, baseline_caption: "a red circle".into(), baseline_bleu_4: 0.2 }
     }
 
     #[test]
@@ -290,7 +359,8 @@ mod tests {
     #[test]
     fn goals_compared_are_against_the_lstm_and_attention_on_the_object() {
         let lstm = scored(0.5, vec![true, false, false, false], None);
-        let compared = outcome(scored(0.6, vec![true, true, false, false], Some(0.4)), Some(lstm));
+        let compared =
+            outcome(scored(0.6, vec![true, true, false, false], Some(0.4)), Some((lstm, Comparison::Decoders)));
         let met: Vec<Option<bool>> = compared.goals().iter().map(|g| g.met).collect();
         assert_eq!(met, [Some(true), Some(true), Some(false)]);
         let text = compared.to_string();
@@ -302,8 +372,26 @@ mod tests {
         );
         assert_eq!(compared.to_json()["lstm"]["attribute_accuracy"], 0.25);
 
-        let unmeasured = outcome(scored(0.6, vec![true], None), Some(scored(0.5, vec![true], None)));
+        let unmeasured =
+            outcome(scored(0.6, vec![true], None), Some((scored(0.5, vec![true], None), Comparison::Decoders)));
         assert_eq!(unmeasured.goals()[2].met, None);
         assert!(unmeasured.to_string().contains("not measured"));
+    }
+
+    #[test]
+    fn self_critical_goals_add_cider_against_the_cross_entropy_model() {
+        let mut cross_entropy = scored(0.6, vec![true, true], None);
+        cross_entropy.scores.cider = 2.0;
+        let outcome = outcome(scored(0.6, vec![true, true], None), Some((cross_entropy, Comparison::Objectives)));
+        let goals = outcome.goals();
+        assert_eq!(goals.len(), 4);
+        assert_eq!(
+            goals[3].to_string(),
+            "self-critical >= cross-entropy on CIDEr-D smaller MISSED".replace(" smaller", "")
+        );
+        let text = outcome.to_string();
+        assert!(text.contains("cross-entropy self-critical"), "{text}");
+        assert_eq!(outcome.to_json()["cross_entropy"]["cider"], 2.0);
+        assert_eq!(outcome.to_json()["objective"], "scst");
     }
 }
