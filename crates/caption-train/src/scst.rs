@@ -38,15 +38,26 @@ pub struct Reward {
 }
 
 impl Reward {
-    /// Counts the document frequencies over the training split's references of `dataset`.
+    /// Counts the document frequencies over the training split's references of `dataset`
+    /// (spaCy-rule words, lowercased, as evaluation tokenizes them).
     ///
     /// # Errors
     /// [`TrainError::Metrics`] when the training references hold no word.
     pub fn new(dataset: &PreparedDataset, bleu_weight: f64) -> Result<Self, TrainError> {
         let images = dataset.images_in(Split::Train);
         let words = reference_words(dataset, &images);
-        let cider = TrainingCiderD::new(CiderD::default(), &words)?;
-        Ok(Self { cider, references: images.into_iter().zip(words).collect(), bleu_weight })
+        Self::from_references(images.into_iter().zip(words).collect(), bleu_weight)
+    }
+
+    /// The reward over `references`: each training image's (by its row) reference captions as
+    /// words, which the document frequencies are counted over.
+    ///
+    /// # Errors
+    /// [`TrainError::Metrics`] when the references hold no word.
+    pub fn from_references(references: Vec<(usize, Vec<Vec<String>>)>, bleu_weight: f64) -> Result<Self, TrainError> {
+        let sets: Vec<&Vec<Vec<String>>> = references.iter().map(|(_, refs)| refs).collect();
+        let cider = TrainingCiderD::new(CiderD::default(), &sets)?;
+        Ok(Self { cider, references: references.into_iter().collect(), bleu_weight })
     }
 
     /// The CIDEr-D and the reward of `captions` (words), caption `i` of training image

@@ -1,0 +1,114 @@
+//! Self-critical training's speed, next to `tools/train/bench_scst_torch.py` (the same step
+//! written as self-critical.pytorch writes it, on the same machine with the same threads). Both
+//! time:
+//!
+//! - one step: 32 training images × 5 sampled captions (at most 16 tokens, self-critical.pytorch's
+//!   COCO length), each rewarded with CIDEr-D (document frequencies of Flickr8k's 6,000 training
+//!   images' references), the mean baseline, the weighted loss, backward and Adam, from cached
+//!   2048-d pooled features through `fc` and the original's LSTM decoder (embed = hidden = 256,
+//!   the vocabulary of words in 5 or more training captions); our side runs
+//!   [`caption_train::scst::scst_step`], the trainer's step (which also decodes greedily each step
+//!   to log the greedy captions' CIDEr-D: work the PyTorch step does not do);
+//! - the reward alone: CIDEr-D of the 160 sampled captions of a step against their references.
+//!
+//! The captions are Flickr8k's (`../shared/data/flickr8k`), lowercased and split on whitespace on
+//! both sides. Prints JSON lines. In the dev profile (what `cargo xtask train` runs):
+//!
+//! `cargo run -p caption-train --example scst_bench -- [--data ../shared/data/flickr8k] [--steps N]`
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use caption_model::Sampling;
+use caption_text::{Ordering, Vocabulary};
+use caption_train::scst::{Reward, ScstContext, scst_step};
+use caption_train::{Adam, AdamConfig, ScstSettings, TrainConfig, TrainError, TrainModel};
+
+const IMAGES: usize = 32;
+const SAMPLES: usize = 5;
+const MAX_LENGTH: usize = 16;
+
+/// Flickr8k's training images' captions (lowercased, split on whitespace), by image, in the order
+/// of the official training list.
+fn training_captions(data: &Path) -> Result<Vec<Vec<Vec<String>>>, TrainError> {
+    let read =
+        |name: &str| std::fs::read_to_string(data.join(name)).map_err(|e| TrainError::Config(format!("{name}: {e}")));
+    let mut by_image: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+    for line in read("captions.txt")?.lines().skip(1) {
+        let Some((image, caption)) = line.split_once(',') else { continue };
+        let caption = caption.strip_prefix('"').and_then(|c| c.strip_suffix('"')).unwrap_or(caption);
+        let words = caption.replace("\"\"", "\"").to_lowercase().split_whitespace().map(str::to_string).collect();
+        by_image.entry(image.to_string()).or_default().push(words);
+    }
+    Ok(read("Flickr_8k.trainImages.txt")?.split_whitespace().filter_map(|image| by_image.remove(image)).collect())
+}
+
+fn main() -> Result<(), TrainError> {
+    // SAFETY: no other thread exists yet. As `cargo xtask` does.
+    unsafe { caption_model::pin_cpu_thread_count() };
+    caption_train::flush_denormals_to_zero();
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let data = PathBuf::from(value("--data").unwrap_or_else(|| "../shared/data/flickr8k".into()));
+    let steps: usize = value("--steps").and_then(|s| s.parse().ok()).unwrap_or(10);
+    let device = Device::Cpu;
+
+    let captions = training_captions(&data)?;
+    let all: Vec<&Vec<String>> = captions.iter().flatten().collect();
+    let vocabulary = Vocabulary::build(&all, 5, Ordering::Original).map_err(|e| TrainError::Config(e.to_string()))?;
+    let reward = Reward::from_references(captions.into_iter().enumerate().collect(), 0.0)?;
+    let settings = ScstSettings { samples: SAMPLES, ..ScstSettings::default() };
+    let context = ScstContext { reward: &reward, settings: &settings, vocabulary: &vocabulary, max_length: MAX_LENGTH };
+    let config = TrainConfig { embed_size: 256, hidden_size: 256, transform_input: false, ..TrainConfig::default() };
+    let model = TrainModel::new(&config, vocabulary.len(), &device)?;
+    let mut optimizer = Adam::new(model.trained_vars(), AdamConfig::default())?;
+    let pooled =
+        |step: usize| Tensor::randn(0f32, 1.0, (IMAGES, 2048), &device).and_then(|x| x.relu()).map(|x| (step, x));
+    let batches: Vec<(usize, Tensor)> = (0..steps + 2).map(pooled).collect::<Result<_, _>>()?;
+    let images = |step: usize| -> Vec<usize> { (step * IMAGES..(step + 1) * IMAGES).collect() };
+
+    let mut seconds = Vec::new();
+    for (step, head_input) in &batches {
+        let started = Instant::now();
+        scst_step(&context, &model, head_input, &images(*step), *step as u64, &mut optimizer, (5e-5, None))?;
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    let step_seconds = seconds[2..].iter().sum::<f64>() / steps as f64;
+    report(
+        "scst step b32x5 t16 (sampling, CIDEr-D reward, mean baseline, loss, backward, Adam)",
+        vocabulary.len(),
+        step_seconds,
+    );
+
+    // The reward alone, on a step's sampled captions.
+    let network = &model.model;
+    let encoded = network.encode_head_input(&batches[0].1)?;
+    let seeds: Vec<u64> = (0..IMAGES as u64).collect();
+    let specials = (Vocabulary::SOS, Vocabulary::EOS);
+    let started = Instant::now();
+    let drawn = network.sample(&encoded, &seeds, SAMPLES, MAX_LENGTH, specials, Sampling::default())?;
+    report("sampling: 32 images x 5 captions, at most 16 tokens", vocabulary.len(), started.elapsed().as_secs_f64());
+    let words: Vec<Vec<String>> = drawn.iter().flatten().map(|h| vocabulary.decode(&h.ids)).collect();
+    let sampled_images: Vec<usize> = (0..IMAGES).flat_map(|i| std::iter::repeat_n(i, SAMPLES)).collect();
+    let repeats = 20;
+    let started = Instant::now();
+    for _ in 0..repeats {
+        reward.score(&sampled_images, &words)?;
+    }
+    report(
+        "reward: CIDEr-D of 160 sampled captions",
+        vocabulary.len(),
+        started.elapsed().as_secs_f64() / repeats as f64,
+    );
+    Ok(())
+}
+
+fn report(bench: &str, vocabulary: usize, seconds: f64) {
+    println!(
+        "{{\"bench\": \"{bench}\", \"vocabulary\": {vocabulary}, \"ms\": {:.3}, \"profile\": \"{}\"}}",
+        seconds * 1e3,
+        if cfg!(debug_assertions) { "dev" } else { "release" }
+    );
+}
