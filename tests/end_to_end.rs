@@ -54,6 +54,15 @@ fn prepare_train_score_caption_and_resume() {
     let output = train(&data, &run, &["--epochs", "3"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
+
+    // Self-critical training from the run: the rewards logged, CIDEr-D validated.
+    let scst = dir.path().join("scst");
+    let out = ok(train(&data, &scst, &["--from", run.to_str().unwrap(), "--epochs", "1", "--samples", "2"])
+        .output()
+        .unwrap());
+    assert!(out.contains("self-critical training from") && out.contains("CIDEr-D"), "{out}");
+    let metrics = std::fs::read_to_string(scst.join("metrics.jsonl")).unwrap();
+    assert!(metrics.lines().any(|line| line.contains("\"reward\"") && line.contains("\"greedy_cider\"")));
 }
 
 /// `bleu --checkpoint` on the trained run: the scores, the files, the report (in a browser), and

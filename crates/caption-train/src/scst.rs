@@ -1,6 +1,6 @@
 //! Self-critical sequence training (Rennie et al., CVPR 2017): fine-tuning a cross-entropy model
 //! on the metric it is judged by. Per batch of training images, [`scst_step`] samples captions
-//! from the model ([`Network::sample`]), rewards each with CIDEr-D against its image's references
+//! from the model ([`Network::sample`](caption_model::Network::sample)), rewards each with CIDEr-D against its image's references
 //! — document frequencies counted once over the training split's references
 //! ([`TrainingCiderD`], as self-critical.pytorch's `CiderD(df=<train idxs>)`), optionally plus a
 //! weighted BLEU-4 — subtracts a baseline (the greedy caption's reward, Rennie's, or the mean
