@@ -200,3 +200,41 @@ pub fn scst_step(
 fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// The reward is the training-frequency CIDEr-D, plus the weighted per-caption BLEU-4; an image
+    /// outside the training references is an error, not a zero.
+    #[test]
+    fn the_reward_is_cider_plus_weighted_bleu() {
+        let references = vec![
+            (3, vec![words("a red circle on the left"), words("a red circle left of centre")]),
+            (8, vec![words("two blue squares side by side"), words("a pair of blue squares")]),
+            (9, vec![words("a green triangle on the right"), words("one green triangle at the right")]),
+        ];
+        let captions = vec![words("a red circle on the left"), words("two blue squares"), words("")];
+        let plain = Reward::from_references(references.clone(), 0.0).unwrap().score(&[3, 8, 9], &captions).unwrap();
+        assert_eq!(plain.cider, plain.total);
+        assert!(plain.cider[0] > plain.cider[1] && plain.cider[1] > 0.0 && plain.cider[2] == 0.0, "{plain:?}");
+        let weighted = Reward::from_references(references, 0.5).unwrap();
+        let scored = weighted.score(&[3, 8, 9], &captions).unwrap();
+        let refs: Vec<Vec<Vec<String>>> = vec![
+            vec![words("a red circle on the left"), words("a red circle left of centre")],
+            vec![words("two blue squares side by side"), words("a pair of blue squares")],
+            vec![words("a green triangle on the right"), words("one green triangle at the right")],
+        ];
+        let bleu = Bleu::coco().sentences(&Corpus::new(&captions, &refs).unwrap()).unwrap();
+        for (i, sentence) in bleu.iter().enumerate() {
+            assert_eq!(scored.cider[i], plain.cider[i]);
+            assert_eq!(scored.total[i], plain.cider[i] + 0.5 * sentence[3]);
+        }
+        assert!(scored.total[0] > scored.cider[0], "an exact caption has a BLEU-4 of 1");
+        assert!(weighted.score(&[4], &captions[..1]).is_err());
+    }
+}
