@@ -52,6 +52,18 @@ pub struct Generated {
 }
 
 impl Generated {
+    /// The caption a decoder's output is (ids ending with `<EOS>` when finished): the specials
+    /// and their attention weights removed, the words looked up.
+    pub fn of(vocabulary: &Vocabulary, hypothesis: Hypothesis) -> Self {
+        let Hypothesis { ids, log_prob, alphas, .. } = hypothesis;
+        let finished = ids.last() == Some(&Vocabulary::EOS);
+        let kept: Vec<bool> = ids.iter().map(|&id| id >= Vocabulary::UNK).collect();
+        let alphas = alphas.into_iter().zip(&kept).filter(|(_, keep)| **keep).map(|(alpha, _)| alpha).collect();
+        let ids: Vec<u32> = ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect();
+        let words = vocabulary.decode(&ids);
+        Self { ids, words, log_prob, finished, alphas, grid: None }
+    }
+
     /// The caption as a person writes it ("a dog's ball.", [`caption_text::detokenize`]), or with
     /// `tokens` the model's tokens separated by spaces ("a dog 's ball .").
     pub fn text(&self, tokens: bool) -> String {
@@ -283,7 +295,7 @@ impl Captioner {
         for chunk in images.chunks(self.batch_size.max(1)) {
             let encoded = self.encode_images(chunk)?;
             for ranked in self.model.beam_search_n_best(&encoded, config, Vocabulary::SOS, n)? {
-                out.push(ranked.into_iter().map(|h| self.located(generated(&self.vocabulary, h))).collect());
+                out.push(ranked.into_iter().map(|h| self.located(Generated::of(&self.vocabulary, h))).collect());
             }
         }
         Ok(out)
@@ -316,7 +328,7 @@ impl Captioner {
             let encoded = self.encode_images(chunk)?;
             let specials = (Vocabulary::SOS, Vocabulary::EOS);
             for drawn in self.model.sample(&encoded, seeds, n, self.max_length, specials, sampling)? {
-                out.push(drawn.into_iter().map(|h| self.located(generated(&self.vocabulary, h))).collect());
+                out.push(drawn.into_iter().map(|h| self.located(Generated::of(&self.vocabulary, h))).collect());
             }
         }
         Ok(out)
@@ -391,17 +403,5 @@ pub fn decode(
             caption_model::beam::best_of(model.beam_search_n_best(encoded, config, Vocabulary::SOS, 1)?)
         }
     };
-    Ok(raw.into_iter().map(|hypothesis| generated(vocabulary, hypothesis)).collect())
-}
-
-/// A decoder's output (ids ending with `<EOS>` when finished) as a [`Generated`] caption: the
-/// specials and their attention weights removed.
-fn generated(vocabulary: &Vocabulary, hypothesis: Hypothesis) -> Generated {
-    let Hypothesis { ids, log_prob, alphas, .. } = hypothesis;
-    let finished = ids.last() == Some(&Vocabulary::EOS);
-    let kept: Vec<bool> = ids.iter().map(|&id| id >= Vocabulary::UNK).collect();
-    let alphas = alphas.into_iter().zip(&kept).filter(|(_, keep)| **keep).map(|(alpha, _)| alpha).collect();
-    let ids: Vec<u32> = ids.into_iter().filter(|&id| id >= Vocabulary::UNK).collect();
-    let words = vocabulary.decode(&ids);
-    Generated { ids, words, log_prob, finished, alphas, grid: None }
+    Ok(raw.into_iter().map(|hypothesis| Generated::of(vocabulary, hypothesis)).collect())
 }

@@ -15,6 +15,7 @@ use std::hash::Hash;
 use foldhash::HashMap;
 
 use crate::cider::{Counts, Vectorizer, document_frequencies, precook};
+use crate::corpus::check_segments;
 use crate::ngram::PackedNgram;
 use crate::python_numbers::numpy_mean;
 use crate::{CiderD, CiderScore, MetricsError};
@@ -147,12 +148,7 @@ impl<T: Hash + Eq + Clone> TrainingCiderD<T> {
         R: AsRef<[S]>,
         S: AsRef<[T]>,
     {
-        if hypotheses.len() != references.len() {
-            return Err(MetricsError::LengthMismatch { hypotheses: hypotheses.len(), references: references.len() });
-        }
-        if hypotheses.is_empty() {
-            return Err(MetricsError::EmptyCorpus);
-        }
+        check_segments(hypotheses.len(), references.len())?;
         let segments = hypotheses
             .iter()
             .zip(references)

@@ -49,12 +49,7 @@ impl Corpus {
         R: AsRef<[S]>,
         S: AsRef<[T]>,
     {
-        if hypotheses.len() != references.len() {
-            return Err(MetricsError::LengthMismatch { hypotheses: hypotheses.len(), references: references.len() });
-        }
-        if hypotheses.is_empty() {
-            return Err(MetricsError::EmptyCorpus);
-        }
+        check_segments(hypotheses.len(), references.len())?;
         let mut builder = Builder::default();
         for (index, (hypothesis, refs)) in hypotheses.iter().zip(references).enumerate() {
             let refs = refs.as_ref();
@@ -129,6 +124,21 @@ impl Corpus {
         let span = &self.sentences[sentence as usize];
         &self.tokens[span.start as usize..span.end as usize]
     }
+}
+
+/// A corpus of `hypotheses` segments with `references` reference sets: as many of each, at least
+/// one.
+///
+/// # Errors
+/// [`MetricsError::LengthMismatch`] or [`MetricsError::EmptyCorpus`].
+pub(crate) fn check_segments(hypotheses: usize, references: usize) -> Result<(), MetricsError> {
+    if hypotheses != references {
+        return Err(MetricsError::LengthMismatch { hypotheses, references });
+    }
+    if hypotheses == 0 {
+        return Err(MetricsError::EmptyCorpus);
+    }
+    Ok(())
 }
 
 /// Interns tokens while a [`Corpus`] is built.

@@ -458,7 +458,7 @@ pub fn attention_loss(
     alpha_c: f64,
 ) -> Result<Tensor> {
     let (batch, steps, _) = output.scores.dims3()?;
-    let weights = crate::Targets { captions, pad, weights }.checked_weights(batch)?;
+    let weights = backend::packing::caption_weights(weights, batch)?;
     // Row b · steps + t of the scores is caption b's step t.
     let row_weights: Option<Vec<f32>> =
         weights.map(|w| w.iter().flat_map(|&w| std::iter::repeat_n(w, steps)).collect());

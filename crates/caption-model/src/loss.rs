@@ -43,15 +43,7 @@ impl<'a> Targets<'a> {
     /// # Errors
     /// Another number of weights, or one that is not finite.
     pub fn checked_weights(&self, batch: usize) -> Result<Option<&'a [f32]>> {
-        if let Some(weights) = self.weights {
-            if weights.len() != batch {
-                candle_core::bail!("{} caption weights for {batch} captions", weights.len());
-            }
-            if let Some(bad) = weights.iter().find(|w| !w.is_finite()) {
-                candle_core::bail!("a caption weight is {bad}: weights must be finite");
-            }
-        }
-        Ok(self.weights)
+        crate::backend::packing::caption_weights(self.weights, batch)
     }
 }
 

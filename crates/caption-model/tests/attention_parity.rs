@@ -12,6 +12,10 @@ use caption_model::attention::attention_loss;
 use caption_model::backend::views::AttentionTargets;
 use caption_model::{AttentionConfig, DecoderWithAttention};
 
+#[path = "common/relative.rs"]
+mod common_relative;
+use common_relative::relative;
+
 /// Unweighted captions (batch × tokens) of which `lengths` count.
 fn targets<'a>(ids: &'a Tensor, lengths: &'a [usize]) -> AttentionTargets<'a> {
     AttentionTargets { ids, lengths, weights: None }
@@ -44,15 +48,6 @@ fn fixtures() -> HashMap<String, Tensor> {
 /// A fixture's int64 values (ids, lengths).
 fn integers(tensor: &Tensor) -> Vec<u32> {
     tensor.to_vec1::<i64>().unwrap().iter().map(|&i| i as u32).collect()
-}
-
-/// Largest difference relative to the largest magnitude of `expected`.
-fn relative(actual: &Tensor, expected: &Tensor) -> f64 {
-    let actual = actual.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    let expected = expected.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    assert_eq!(actual.len(), expected.len());
-    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-    actual.iter().zip(&expected).fold(0.0f64, |m, (a, e)| m.max((a - e).abs())) / scale
 }
 
 fn check(dtype: DType, prefix: &str, tolerance: f64) {

@@ -13,6 +13,10 @@ use caption_model::attention::attention_loss;
 use caption_model::backend::views::AttentionTargets;
 use caption_model::{AttentionConfig, CNNtoRNN, DecoderConfig, DecoderWithAttention, Dropout, Targets};
 
+#[path = "common/relative.rs"]
+mod common_relative;
+use common_relative::relative;
+
 const PAD: u32 = 0;
 
 const LSTM: DecoderConfig = DecoderConfig { embed_size: 16, hidden_size: 24, vocab_size: 57, num_layers: 2 };
@@ -29,16 +33,6 @@ const ATTENTION: AttentionConfig = AttentionConfig {
 fn fixtures() -> HashMap<String, Tensor> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scst_loss.safetensors");
     candle_core::safetensors::load(path, &Device::Cpu).unwrap()
-}
-
-/// The largest difference relative to the largest magnitude of `expected`.
-fn relative(actual: &Tensor, expected: &Tensor) -> f64 {
-    let actual = actual.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    let expected = expected.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-    assert_eq!(actual.len(), expected.len());
-    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "a zero reference proves nothing");
-    actual.iter().zip(&expected).fold(0.0f64, |m, (a, e)| m.max((a - e).abs())) / scale
 }
 
 /// The advantages, one weight per caption.

@@ -31,18 +31,17 @@ const SAMPLES: usize = 5;
 const MAX_LENGTH: usize = 16;
 
 /// Flickr8k's training images' captions (lowercased, split on whitespace), by image, in the order
-/// of the official training list.
+/// of the official training list; the captions file read as `prepare-data` reads it.
 fn training_captions(data: &Path) -> Result<Vec<Vec<Vec<String>>>, TrainError> {
-    let read =
-        |name: &str| std::fs::read_to_string(data.join(name)).map_err(|e| TrainError::Config(format!("{name}: {e}")));
+    let records = caption_data::sources::read_captions_file(&data.join("captions.txt"))?;
     let mut by_image: HashMap<String, Vec<Vec<String>>> = HashMap::new();
-    for line in read("captions.txt")?.lines().skip(1) {
-        let Some((image, caption)) = line.split_once(',') else { continue };
-        let caption = caption.strip_prefix('"').and_then(|c| c.strip_suffix('"')).unwrap_or(caption);
-        let words = caption.replace("\"\"", "\"").to_lowercase().split_whitespace().map(str::to_string).collect();
-        by_image.entry(image.to_string()).or_default().push(words);
+    for record in records {
+        let words = record.caption.to_lowercase().split_whitespace().map(str::to_string).collect();
+        by_image.entry(record.image).or_default().push(words);
     }
-    Ok(read("Flickr_8k.trainImages.txt")?.split_whitespace().filter_map(|image| by_image.remove(image)).collect())
+    let list = data.join("Flickr_8k.trainImages.txt");
+    let list = std::fs::read_to_string(&list).map_err(|e| TrainError::Config(format!("{}: {e}", list.display())))?;
+    Ok(list.split_whitespace().filter_map(|image| by_image.remove(image)).collect())
 }
 
 fn main() -> Result<(), TrainError> {
@@ -90,7 +89,8 @@ fn main() -> Result<(), TrainError> {
     let started = Instant::now();
     let drawn = network.sample(&encoded, &seeds, SAMPLES, MAX_LENGTH, specials, Sampling::default())?;
     report("sampling: 32 images x 5 captions, at most 16 tokens", vocabulary.len(), started.elapsed().as_secs_f64());
-    let words: Vec<Vec<String>> = drawn.iter().flatten().map(|h| vocabulary.decode(&h.ids)).collect();
+    let words: Vec<Vec<String>> =
+        drawn.into_iter().flatten().map(|caption| caption_infer::Generated::of(&vocabulary, caption).words).collect();
     let sampled_images: Vec<usize> = (0..IMAGES).flat_map(|i| std::iter::repeat_n(i, SAMPLES)).collect();
     let repeats = 20;
     let started = Instant::now();

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 use caption_data::{PreparedDataset, Split};
+use caption_infer::Generated;
 use caption_infer::evaluation::reference_words;
 use caption_metrics::{Bleu, CiderD, Corpus, TrainingCiderD};
 use caption_model::{Dropout, Hypothesis, Sampling, Targets};
@@ -154,14 +155,9 @@ pub fn scst_step(
     let specials = (Vocabulary::SOS, Vocabulary::EOS);
     let drawn: Vec<Hypothesis> =
         network.sample(&encoded, &seeds, samples, max_length, specials, sampling)?.into_iter().flatten().collect();
+    // The words a caption is rewarded for: as captioning gives them, the specials removed.
     let words = |captions: &[Hypothesis]| -> Vec<Vec<String>> {
-        captions
-            .iter()
-            .map(|caption| {
-                let ids: Vec<u32> = caption.ids.iter().copied().filter(|&id| id >= Vocabulary::UNK).collect();
-                vocabulary.decode(&ids)
-            })
-            .collect()
+        captions.iter().map(|caption| Generated::of(vocabulary, caption.clone()).words).collect()
     };
     let sampled_images: Vec<usize> = images.iter().flat_map(|&image| std::iter::repeat_n(image, samples)).collect();
     let rewards = reward.score(&sampled_images, &words(&drawn))?.total;

@@ -115,8 +115,12 @@ impl Evaluator<'_> {
 /// # Errors
 /// [`TrainError::Metrics`].
 pub fn bleu(hypotheses: &[Vec<String>], references: &[Vec<Vec<String>>]) -> Result<[f64; 4], TrainError> {
-    let corpus = Corpus::new(hypotheses, references)?;
-    let score = Bleu::coco().corpus(&corpus)?;
+    corpus_bleu(&Corpus::new(hypotheses, references)?)
+}
+
+/// BLEU-1..4 (pycocoevalcap) of a corpus.
+fn corpus_bleu(corpus: &Corpus) -> Result<[f64; 4], TrainError> {
+    let score = Bleu::coco().corpus(corpus)?;
     Ok([score.bleu[0], score.bleu[1], score.bleu[2], score.bleu[3]])
 }
 
@@ -137,12 +141,12 @@ pub fn validate(
     let loss = evaluator.loss(&caption_rows)?;
     let (mut bleu_scores, mut cider) = (None, None);
     if scores.bleu || scores.cider {
-        let (hypotheses, references) = (evaluator.greedy(image_rows)?, reference_words(dataset, image_rows));
+        let corpus = Corpus::new(&evaluator.greedy(image_rows)?, &reference_words(dataset, image_rows))?;
         if scores.bleu {
-            bleu_scores = Some(bleu(&hypotheses, &references)?);
+            bleu_scores = Some(corpus_bleu(&corpus)?);
         }
         if scores.cider {
-            cider = Some(CiderD::default().score(&Corpus::new(&hypotheses, &references)?)?.score);
+            cider = Some(CiderD::default().score(&corpus)?.score);
         }
     }
     Ok(Validation { loss, bleu: bleu_scores, cider })

@@ -29,6 +29,23 @@ pub(crate) fn caption_ids(captions: &Tensor, batch: usize, vocab_size: usize) ->
     Ok((ids, steps))
 }
 
+/// Per-caption loss weights, checked to be one per caption of a batch of `batch` and finite
+/// (`None`: every caption weighs 1).
+///
+/// # Errors
+/// Another number of weights, or one that is not finite.
+pub fn caption_weights(weights: Option<&[f32]>, batch: usize) -> Result<Option<&[f32]>> {
+    if let Some(weights) = weights {
+        if weights.len() != batch {
+            candle_core::bail!("{} caption weights for {batch} captions", weights.len());
+        }
+        if let Some(bad) = weights.iter().find(|w| !w.is_finite()) {
+            candle_core::bail!("a caption weight is {bad}: weights must be finite");
+        }
+    }
+    Ok(weights)
+}
+
 /// The captions `ids` (steps × batch, time-major) packed for the LSTM of `hidden` units: each
 /// caption's steps up to its last counted (not PAD) target, the only ones the LSTM runs. The CPU
 /// and CUDA training passes pack alike.

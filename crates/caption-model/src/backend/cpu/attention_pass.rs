@@ -24,7 +24,7 @@ use super::lstm::{cell_backward, cell_forward};
 use super::with_host_slices;
 use crate::Dropout;
 use crate::backend::gradients::AttentionGradients;
-use crate::backend::packing::SequenceShape;
+use crate::backend::packing::{self, SequenceShape};
 use crate::backend::views::{AttentionDecoderTensors, AttentionTargets};
 
 /// The attention decoder's training loss and gradients on the CPU
@@ -55,7 +55,7 @@ pub(crate) fn attention_gradients(
     if let Some(bad) = lengths.iter().find(|&&l| l < 2 || l > tokens) {
         candle_core::bail!("a caption length of {bad} with {tokens} tokens per caption");
     }
-    let caption_weights = crate::Targets { captions, pad: 0, weights: caption_weights }.checked_weights(batch)?;
+    let caption_weights = packing::caption_weights(caption_weights, batch)?;
     let ids: Vec<u32> = captions.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
     if let Some(&bad) = ids.iter().find(|&&id| id as usize >= config.vocab) {
         candle_core::bail!("token id {bad} outside a vocabulary of {}", config.vocab);
