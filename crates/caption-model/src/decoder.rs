@@ -233,6 +233,38 @@ impl DecoderRNN {
         search(features.dim(0)?, config, n, self.decoding_steps(features))
     }
 
+    /// `samples` captions for each row of `features` (images × embed) drawn from the decoder's
+    /// distribution as `sampling` says, row `i`'s from `seeds[i]`, each to `eos` or `max_length`
+    /// words ([`sampling::sample`](crate::sampling::sample)'s rules and random streams). On the
+    /// CPU backend without top-k or top-p, the loop over the weights in place that greedy
+    /// decoding runs (`backend::cpu::decoding`), drawing each word from the block of the
+    /// vocabulary its number falls in; elsewhere, and as the reference it is tested against, over
+    /// [`decoding_steps`](Self::decoding_steps).
+    ///
+    /// # Errors
+    /// Sampling settings out of range, or a shape error.
+    pub fn sample(
+        &self,
+        features: &Tensor,
+        (seeds, samples): (&[u64], usize),
+        (max_length, eos): (usize, u32),
+        sampling: crate::Sampling,
+    ) -> Result<Vec<Vec<Hypothesis>>> {
+        sampling.check().map_err(candle_core::Error::msg)?;
+        let Some(drawn) =
+            backend::lstm_sample(&self.tensors()?, features, (seeds, samples), (max_length, eos), sampling)?
+        else {
+            return crate::sampling::sample(seeds, samples, max_length, eos, sampling, self.decoding_steps(features));
+        };
+        let mut captions = drawn.into_iter().map(|(ids, log_prob)| Hypothesis {
+            finished: ids.last() == Some(&eos),
+            ids,
+            log_prob,
+            alphas: Vec::new(),
+        });
+        Ok(seeds.iter().map(|_| captions.by_ref().take(samples).collect()).collect())
+    }
+
     /// Decoding one word at a time over `features` (images × embed), as beam search (and any
     /// other search over the same steps) takes it: the first call (`None`) runs the features
     /// through the LSTM, one row per image; each later call continues the rows it is given (each

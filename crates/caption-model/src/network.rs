@@ -363,7 +363,8 @@ impl Network {
     /// `samples` captions for each row of `encoded` ([`encode`](Self::encode)) drawn from the
     /// model's distribution as `sampling` says ([`sampling::sample`](crate::sampling::sample):
     /// row `i`'s from `seeds[i]`, each to `eos` or `max_length` words), over
-    /// [`decoding_steps`](Self::decoding_steps).
+    /// [`decoding_steps`](Self::decoding_steps) (the LSTM decoder's
+    /// [`DecoderRNN::sample`](crate::DecoderRNN::sample) on the CPU).
     ///
     /// # Errors
     /// Sampling settings out of range, or a shape error.
@@ -376,8 +377,13 @@ impl Network {
         (sos, eos): (u32, u32),
         sampling: crate::Sampling,
     ) -> Result<Vec<Vec<Hypothesis>>> {
-        let steps = self.decoding_steps(encoded, sos)?;
-        crate::sampling::sample(seeds, samples, max_length, eos, sampling, steps)
+        match self {
+            Self::CNNtoRNN(model) => model.decoder.sample(encoded, (seeds, samples), (max_length, eos), sampling),
+            Self::ShowAttendTell(model) => {
+                let steps = model.decoder.decoding_steps(encoded, sos)?;
+                crate::sampling::sample(seeds, samples, max_length, eos, sampling, steps)
+            }
+        }
     }
 
     /// The teacher-forced captions (length × batch, `pad`-padded, on `device`) whose targets are

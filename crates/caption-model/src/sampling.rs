@@ -94,6 +94,14 @@ impl Sampling {
     }
 }
 
+/// The random stream sample `sample` of an image with `seed` draws its words from: ChaCha8 from
+/// the seed, one stream per sample.
+pub(crate) fn caption_rng(seed: u64, sample: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(sample as u64);
+    rng
+}
+
 /// Draws one word of `distribution` ([`Sampling::distribution`]).
 fn draw(distribution: &[(u32, f64)], rng: &mut ChaCha8Rng) -> u32 {
     let target: f64 = rng.random::<f64>();
@@ -129,13 +137,8 @@ pub fn sample(
 ) -> Result<Vec<Vec<Hypothesis>>> {
     sampling.check().map_err(Error::msg)?;
     let mut captions: Vec<Hypothesis> = vec![Hypothesis::start(); seeds.len() * samples];
-    let mut rngs: Vec<ChaCha8Rng> = (0..captions.len())
-        .map(|index| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seeds[index / samples.max(1)]);
-            rng.set_stream((index % samples.max(1)) as u64);
-            rng
-        })
-        .collect();
+    let mut rngs: Vec<ChaCha8Rng> =
+        (0..captions.len()).map(|index| caption_rng(seeds[index / samples], index % samples)).collect();
     // Per live caption, the row of the last step it continues; the first step has one row per
     // image, which each of its samples continues.
     let mut live: Vec<(usize, usize)> = (0..captions.len()).map(|index| (index, index / samples.max(1))).collect();

@@ -144,5 +144,69 @@ fn cpu_greedy_equals_the_reference_path() {
         assert!(decoder.greedy(&narrow, 50, eos).unwrap_err().to_string().contains("columns"));
         assert!(decoder.greedy_with_tensors(&narrow, 50, eos).is_err());
         assert_eq!(alone[0], got[4], "one row alone equals the same row in a batch, to the bit");
+        // Many rows run matrix products instead of dot products: the same words, the
+        // log-probabilities equal to rounding.
+        let many = decoder.greedy(&Tensor::cat(&[&features; 4], 0).unwrap(), 50, eos).unwrap();
+        for (row, (ids, score)) in many.iter().enumerate() {
+            assert_eq!(ids, &got[row % 6].0, "{config:?} row {row} of 24");
+            assert!((score - got[row % 6].1).abs() <= 2e-6 * score.abs().max(1.0), "{score} vs {}", got[row % 6].1);
+        }
+    }
+}
+
+/// Sampling on the CPU loop (blocks of the vocabulary, each thread's own copy of the random
+/// streams) draws the words the reference path draws over `decoding_steps` from the same seeds,
+/// at several temperatures, with rows that end at different steps; the same on one thread, and
+/// an image alone draws the words it draws in a batch.
+#[test]
+fn cpu_sampling_draws_what_the_reference_path_draws() {
+    let sizes = [(37, 45, 301, 1, 1.0), (64, 256, 2994, 1, 1.0), (24, 40, 700, 2, 3.2)];
+    for (embed_size, hidden_size, vocab_size, num_layers, eos_bias) in sizes {
+        let config = DecoderConfig { embed_size, hidden_size, vocab_size, num_layers };
+        let mut weights = pseudo_random_weights(config);
+        // Flatter distributions than greedy's test wants (many words worth drawing), and an end
+        // token a few times likelier than most words.
+        let linear = weights["linear.weight"].affine(0.05, 0.0).unwrap();
+        weights.insert("linear.weight".into(), linear);
+        let eos = 3u32;
+        let mut bias = weights["linear.bias"].to_vec1::<f32>().unwrap();
+        bias[eos as usize] += eos_bias;
+        weights.insert("linear.bias".into(), Tensor::new(bias, &Device::Cpu).unwrap());
+        let decoder = decoder_in(DType::F32, &weights, config);
+        let features = Tensor::arange(0f32, (4 * embed_size) as f32, &Device::Cpu)
+            .unwrap()
+            .reshape((4, embed_size))
+            .unwrap()
+            .cos()
+            .unwrap();
+        let seeds = [11, 12, 13, 14];
+        for temperature in [1.0, 0.7, 1.6] {
+            let sampling = caption_model::Sampling { temperature, ..caption_model::Sampling::default() };
+            let draw = || decoder.sample(&features, (&seeds, 5), (15, eos), sampling).unwrap();
+            let got = draw();
+            let reference = caption_model::backend::with_reference_only(draw);
+            let lengths: Vec<usize> = got.iter().flatten().map(|c| c.ids.len()).collect();
+            assert!(lengths.iter().any(|&n| n < 8) && lengths.contains(&15), "{config:?}: {lengths:?}");
+            let distinct: std::collections::HashSet<&Vec<u32>> = got.iter().flatten().map(|c| &c.ids).collect();
+            assert!(distinct.len() >= 15, "captions differ: {config:?}");
+            for (image, (mine, theirs)) in got.iter().zip(&reference).enumerate() {
+                for (k, (a, b)) in mine.iter().zip(theirs).enumerate() {
+                    let at = format!("{config:?} T={temperature} image {image} sample {k}");
+                    assert_eq!(a.ids, b.ids, "{at}");
+                    assert_eq!(a.finished, b.finished, "{at}");
+                    assert!((a.log_prob - b.log_prob).abs() <= 2e-5 * b.log_prob.abs().max(1.0), "{at}");
+                }
+            }
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            assert_eq!(pool.install(draw), got, "one thread");
+            let alone = decoder.sample(&features.narrow(0, 2, 1).unwrap(), (&seeds[2..3], 5), (15, eos), sampling);
+            // Matrix products may round a row differently beside other rows: the same words, the
+            // log-probabilities equal to rounding.
+            for (a, b) in alone.unwrap()[0].iter().zip(&got[2]) {
+                assert_eq!(a.ids, b.ids, "an image alone draws what it draws in a batch");
+                assert!((a.log_prob - b.log_prob).abs() <= 1e-5 * b.log_prob.abs(), "{} vs {}", a.log_prob, b.log_prob);
+            }
+        }
+        assert!(decoder.sample(&features, (&seeds[..3], 5), (15, eos), caption_model::Sampling::default()).is_err());
     }
 }

@@ -43,7 +43,7 @@ pub mod views;
 pub use gradients::{AttentionGradients, DecoderGradients, HeadGradients};
 pub(crate) use operations::{
     ConvBlock, ConvMode, Pool, attention_gradients, conv_batch_norm_relu, lstm_beam_search, lstm_decoder_gradients,
-    lstm_greedy, lstm_head_gradients, masked_cross_entropy, pad_asymmetric, pool,
+    lstm_greedy, lstm_head_gradients, lstm_sample, masked_cross_entropy, pad_asymmetric, pool,
 };
 
 /// The environment variable that forces the reference path for the whole process when set to

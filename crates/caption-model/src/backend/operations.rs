@@ -5,7 +5,8 @@
 //!
 //! | operation                                   | CPU backend                 | CUDA backend             |
 //! |---------------------------------------------|-----------------------------|--------------------------|
-//! | [`lstm_greedy`]: greedy decoding            | `cpu::greedy`               | `cuda::greedy`           |
+//! | [`lstm_greedy`]: greedy decoding            | `cpu::decoding`             | `cuda::greedy`           |
+//! | [`lstm_sample`]: sampling (no top-k/top-p)  | `cpu::decoding`             | reference (tensor ops)   |
 //! | [`lstm_beam_search`]: beam search           | reference (tensor ops)      | `cuda::beam`             |
 //! | [`lstm_decoder_gradients`]: decoder + loss  | `cpu::training_pass`        | `cuda::training_pass`    |
 //! | [`lstm_head_gradients`]: fc + decoder + loss | `cpu::training_pass`       | `cuda::training_pass`    |
@@ -27,7 +28,7 @@ use super::gradients::{AttentionGradients, DecoderGradients, HeadGradients};
 use super::views::{AttentionDecoderTensors, AttentionTargets, BatchNormTensors, HeadTensors, LstmDecoderTensors};
 use super::{Gradient, Path, adam, choose, cpu};
 use crate::beam::{BeamConfig, Hypothesis};
-use crate::{Dropout, Targets};
+use crate::{Dropout, Sampling, Targets};
 
 /// A greedy caption: its ids (up to and including `<EOS>` when reached) and their summed
 /// log-probability.
@@ -45,9 +46,31 @@ pub(crate) fn lstm_greedy(
     eos: u32,
 ) -> Result<Option<Vec<GreedyCaption>>> {
     match choose(&[features, decoder.embed()], Gradient::NotTracked) {
-        Path::Cpu => cpu::greedy::greedy(decoder, features, max_length, eos).map(Some),
+        Path::Cpu => cpu::decoding::greedy(decoder, features, max_length, eos).map(Some),
         #[cfg(feature = "cuda")]
         Path::Cuda => cuda::greedy::greedy(decoder, features, max_length, eos).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// `samples` captions per row of `features` drawn by the LSTM `decoder` as `sampling` says, row
+/// `i`'s from `seeds[i]` (every row's captions one after another, each with its summed
+/// log-probability); `None` where no backend covers it (the reference path, and top-k or top-p).
+///
+/// # Errors
+/// Shapes that do not fit.
+pub(crate) fn lstm_sample(
+    decoder: &LstmDecoderTensors,
+    features: &Tensor,
+    seeds_and_samples: (&[u64], usize),
+    (max_length, eos): (usize, u32),
+    sampling: Sampling,
+) -> Result<Option<Vec<GreedyCaption>>> {
+    let plain = sampling.top_k.is_none() && sampling.top_p.is_none();
+    match choose(&[features, decoder.embed()], Gradient::NotTracked) {
+        Path::Cpu if plain => {
+            cpu::decoding::sample(decoder, features, seeds_and_samples, max_length, eos, sampling.temperature).map(Some)
+        }
         _ => Ok(None),
     }
 }

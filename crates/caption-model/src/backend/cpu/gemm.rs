@@ -79,6 +79,16 @@ const PARALLEL_WORK: usize = 1 << 22;
 /// # Panics
 /// When the shapes do not match (a bug in the caller).
 pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, a: View, b: View) {
+    product(dst, accumulate, a, b, true);
+}
+
+/// [`matmul`] on the calling thread only (for a thread that already owns its share of the work).
+pub(crate) fn matmul_on_this_thread(dst: &mut [f32], accumulate: bool, a: View, b: View) {
+    product(dst, accumulate, a, b, false);
+}
+
+/// [`matmul`], split between rayon's threads when `may_split` and the product is large enough.
+fn product(dst: &mut [f32], accumulate: bool, a: View, b: View, may_split: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "a {m} × {k} matrix times a {} × {n} one", b.rows);
     assert_eq!(dst.len(), m * n, "a {m} × {n} product into {} floats", dst.len());
@@ -92,11 +102,12 @@ pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, a: View, b: View) {
         return;
     }
     let threads = rayon::current_num_threads();
-    let parallelism = if m * n * k < PARALLEL_WORK || threads == 1 || rayon::current_thread_index().is_some() {
-        gemm::Parallelism::None
-    } else {
-        gemm::Parallelism::Rayon(threads)
-    };
+    let parallelism =
+        if !may_split || m * n * k < PARALLEL_WORK || threads == 1 || rayon::current_thread_index().is_some() {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(threads)
+        };
     for view in [a, b] {
         let last = (view.rows - 1) * view.row_stride + (view.cols - 1) * view.col_stride;
         assert!(last < view.data.len(), "matrix view reaches past its slice");

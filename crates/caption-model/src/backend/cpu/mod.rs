@@ -4,10 +4,10 @@
 //! - `conv.rs`: eval-mode convolution with BatchNorm + ReLU fused in (Inception v3's `BasicConv2d`);
 //! - `batch_norm.rs`: train-mode BatchNorm + ReLU without a backward pass (the original mode's encoder);
 //! - `pool.rs`: Inception's two 3×3 pools;
-//! - `greedy.rs`: greedy decoding, a thread per core each owning a share of the weights;
+//! - `decoding.rs`: greedy decoding and sampling, a thread per core each owning a share of the weights;
 //! - `training_pass.rs`: the decoder's (and the encoder head's) forward and backward pass;
 //! - `attention_pass.rs`: the attention decoder's forward and backward pass;
-//! - `lstm.rs`: the LSTM cell, forward (used by greedy decoding and the training pass) and
+//! - `lstm.rs`: the LSTM cell, forward (used by decoding and the training pass) and
 //!   backward, over packed sequences;
 //! - `cross_entropy.rs`: the PAD-masked cross-entropy and its gradient inside candle's autograd;
 //! - `adam.rs`: the Adam/AdamW update in place ([`AdamUpdate`](super::adam::AdamUpdate));
@@ -22,8 +22,8 @@ pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub(crate) mod cross_entropy;
 pub(crate) mod decoder_weights;
+pub(crate) mod decoding;
 pub(crate) mod gemm;
-pub(crate) mod greedy;
 pub(crate) mod kernels;
 pub(crate) mod lstm;
 pub(crate) mod pool;

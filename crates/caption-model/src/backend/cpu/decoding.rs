@@ -1,7 +1,8 @@
-//! Greedy decoding on the CPU without tensor operations: the same loop as
-//! [`DecoderRNN::greedy_with_tensors`], reading the decoder's weights in place and running each step
-//! as a few matrix-vector products ([`kernels`](super::kernels)) and the LSTM cell the training
-//! pass uses ([`cell_forward`]).
+//! Greedy decoding and sampling on the CPU without tensor operations: the same loop as
+//! [`DecoderRNN::greedy_with_tensors`] (and, drawing each word, as [`sampling::sample`] over the
+//! decoder's steps), reading the decoder's weights in place and running each step as a few
+//! matrix-vector products ([`kernels`](super::kernels)) and the LSTM cell the training pass uses
+//! ([`cell_forward`]).
 //!
 //! A step for one image is ~1.3 million multiply-adds over ~5 MB of weights, split into a dozen
 //! tensor operations; through candle each operation allocates, dispatches and packs its operands,
@@ -10,20 +11,36 @@
 //! same weight rows every step, and they meet at a [`SpinBarrier`] after every layer and after the
 //! output layer (a few microseconds per step). Finished rows leave the batch.
 //!
+//! Each thread sums its vocabulary blocks' exponentials; every thread then combines the blocks of
+//! each row the same way: the best word (greedy), or a draw that picks a block by its share of
+//! the probability and then a word inside it (sampling), so a draw reads one block's logits, not
+//! the whole vocabulary's. Every thread draws the same words from its own copy of the rows' random
+//! streams (`sampling::caption_rng`'s), so no thread waits for another's draws.
+//!
+//! A step's products are dot products over the weights in place for a few rows, matrix products
+//! (the `gemm` crate, each thread on its own share) for many ([`MANY_ROWS`], and every sampling).
+//!
 //! Results equal the tensor path up to float rounding (sums run in another order) and do not depend
 //! on the number of threads: the log-probability's sum runs over fixed blocks of the vocabulary.
+//!
+//! [`DecoderRNN::greedy_with_tensors`]: crate::DecoderRNN::greedy_with_tensors
+//! [`sampling::sample`]: crate::sampling::sample
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use candle_core::{Result, Tensor};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 use super::decoder_weights::{DecoderWeights, with_decoder_weights};
+use super::gemm::{View, matmul_on_this_thread};
 use super::kernels::{Term, affine, exp_in_place};
 use super::lstm::cell_forward;
 use super::spin_barrier::{PoisonOnPanic, SpinBarrier};
 use crate::backend::views::LstmDecoderTensors;
+use crate::sampling::caption_rng;
 
 /// Words per block of the log-probability's sum.
 const SCORE_BLOCK: usize = 256;
@@ -31,19 +48,74 @@ const SCORE_BLOCK: usize = 256;
 /// Each row's word ids and summed log-probability.
 type Captions = Vec<(Vec<u32>, f32)>;
 
+/// How each step's word is chosen.
+#[derive(Debug, Clone, Copy)]
+enum Choice<'a> {
+    /// The most probable word (the first of equal ones).
+    Greedy,
+    /// A word drawn from `softmax(logits / temperature)`; row `r` of the `seeds.len() · samples`
+    /// rows (each image's samples one after another) draws from image `r / samples`'s seed,
+    /// stream `r % samples`.
+    Sample { temperature: f32, seeds: &'a [u64], samples: usize },
+}
+
 /// Greedy decoding of `features` (batch × embed, float32 in CPU memory) as
 /// [`DecoderRNN::greedy`].
+///
+/// [`DecoderRNN::greedy`]: crate::DecoderRNN::greedy
 pub(crate) fn greedy(decoder: &LstmDecoderTensors, features: &Tensor, max_length: usize, eos: u32) -> Result<Captions> {
+    decode_features(decoder, features, max_length, eos, Choice::Greedy)
+}
+
+/// `samples` captions for each row of `features` (images × embed, float32 in CPU memory), each
+/// word drawn from `softmax(logits / temperature)`, image `i`'s from `seeds[i]`, as
+/// [`sampling::sample`](crate::sampling::sample) draws them (without top-k or top-p): every
+/// image's captions one after another, each up to its `eos` or `max_length` words.
+pub(crate) fn sample(
+    decoder: &LstmDecoderTensors,
+    features: &Tensor,
+    (seeds, samples): (&[u64], usize),
+    max_length: usize,
+    eos: u32,
+    temperature: f32,
+) -> Result<Captions> {
+    let images = features.dim(0)?;
+    if seeds.len() != images {
+        candle_core::bail!("sampling: {} seeds for {images} images", seeds.len());
+    }
+    decode_features(decoder, features, max_length, eos, Choice::Sample { temperature, seeds, samples })
+}
+
+/// Decodes every row of `features`, each repeated once per sample when sampling.
+fn decode_features(
+    decoder: &LstmDecoderTensors,
+    features: &Tensor,
+    max_length: usize,
+    eos: u32,
+    choice: Choice,
+) -> Result<Captions> {
     let (batch, embed_size) = features.dims2()?;
     let features = features.flatten_all()?.to_vec1::<f32>()?;
     with_decoder_weights(decoder, &[], |_, weights| {
         if embed_size != weights.embed_size {
             candle_core::bail!(
-                "greedy decoding: the features have {embed_size} columns, the decoder takes {}",
+                "decoding: the features have {embed_size} columns, the decoder takes {}",
                 weights.embed_size
             );
         }
-        Ok(decode(&weights, &features, batch, max_length, eos))
+        let (features, rows) = match choice {
+            Choice::Greedy => (features, batch),
+            Choice::Sample { samples, .. } => (
+                features
+                    .chunks(embed_size)
+                    .flat_map(|row| std::iter::repeat_n(row, samples))
+                    .flatten()
+                    .copied()
+                    .collect(),
+                batch * samples,
+            ),
+        };
+        Ok(decode(&weights, &features, rows, max_length, eos, choice))
     })
 }
 
@@ -56,6 +128,8 @@ struct BlockBest {
     word: u32,
     /// Σ exp(logit − max) over the block.
     sum: f32,
+    /// Σ exp((logit − max) / temperature) over the block when sampling (`sum` at temperature 1).
+    tempered: f32,
 }
 
 /// What the threads exchange; each part is written by its owner between two barriers and read by
@@ -67,25 +141,32 @@ struct Shared {
     hidden: [Vec<Vec<RwLock<Vec<f32>>>>; 2],
     /// Per thread: for each row, the [`BlockBest`] of each of the thread's vocabulary blocks.
     best: Vec<Mutex<Vec<BlockBest>>>,
+    /// Per thread: the logits of its vocabulary blocks at this step, words × rows (what a draw
+    /// reads inside the block it picked).
+    logits: Vec<RwLock<Vec<f32>>>,
 }
 
 /// Decodes with one thread per core (the calling thread and scoped helpers), or on the calling
 /// thread alone inside a rayon task (whose pool already has the cores busy) and for a while after
 /// a call whose threads kept waiting for each other.
-fn decode(w: &DecoderWeights, features: &[f32], batch: usize, max_length: usize, eos: u32) -> Captions {
+fn decode(w: &DecoderWeights, features: &[f32], batch: usize, max_length: usize, eos: u32, choice: Choice) -> Captions {
     let alone = ALONE_FOR.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |calls| calls.checked_sub(1)).is_ok();
     let threads = if alone || rayon::current_thread_index().is_some() {
         1
     } else {
         rayon::current_num_threads().min(w.hidden_size / 32).max(1)
     };
+    // Decided once per call, so that a row's products do not change as other rows finish.
+    let many_rows = batch >= MANY_ROWS || matches!(choice, Choice::Sample { .. });
     let parts = || (0..threads).map(|_| RwLock::new(Vec::new())).collect();
     let shared = Shared {
         barrier: SpinBarrier::new(threads),
         hidden: [(0..w.layers.len()).map(|_| parts()).collect(), (0..w.layers.len()).map(|_| parts()).collect()],
         best: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
+        logits: parts(),
     };
-    let run = |thread| Worker::new(w, &shared, thread, threads).decode(features, batch, max_length, eos);
+    let run =
+        |thread| Worker::new(w, &shared, (thread, threads), many_rows).decode(features, batch, max_length, eos, choice);
     let results = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads).map(|thread| scope.spawn(move || run(thread))).collect();
         let results = run(0);
@@ -97,11 +178,17 @@ fn decode(w: &DecoderWeights, features: &[f32], batch: usize, max_length: usize,
     });
     // Threads that kept waiting for each other mean other work has the cores: the next calls
     // decode on one thread (results are the same either way), then try again.
-    if threads > 1 && shared.barrier.slow_waits() * 10 > max_length {
+    // (Not for matrix products: their phases take milliseconds, and a wait of a fraction of one
+    // says nothing about the cores.)
+    if threads > 1 && !many_rows && shared.barrier.slow_waits() * 10 > max_length {
         ALONE_FOR.store(ALONE_CALLS, Ordering::Relaxed);
     }
     results
 }
+
+/// Rows from which greedy decoding runs its products as matrix products (sampling always does):
+/// below, dot products over the weights in place are faster.
+const MANY_ROWS: usize = 16;
 
 /// Calls that decode on the calling thread alone after one whose threads kept waiting.
 const ALONE_CALLS: usize = 16;
@@ -124,18 +211,27 @@ struct Worker<'a> {
     units: Range<usize>,
     /// The vocabulary blocks this thread scores.
     blocks: Range<usize>,
+    /// Whether products run as matrix products over all rows ([`MANY_ROWS`]).
+    many_rows: bool,
 }
 
 impl<'a> Worker<'a> {
-    fn new(w: &'a DecoderWeights, shared: &'a Shared, thread: usize, threads: usize) -> Self {
+    fn new(w: &'a DecoderWeights, shared: &'a Shared, (thread, threads): (usize, usize), many_rows: bool) -> Self {
         let units = share(w.hidden_size, threads, thread);
         let blocks = share(w.vocab_size.div_ceil(SCORE_BLOCK), threads, thread);
-        Self { w, shared, thread, threads, units, blocks }
+        Self { w, shared, thread, threads, units, blocks, many_rows }
     }
 
     /// The decoding loop; every thread runs it in step and computes the same results.
-    fn decode(&self, features: &[f32], batch: usize, max_length: usize, eos: u32) -> Captions {
+    fn decode(&self, features: &[f32], batch: usize, max_length: usize, eos: u32, choice: Choice) -> Captions {
         let _guard = PoisonOnPanic(&self.shared.barrier);
+        // Each row's random stream when sampling (each thread its own copy, drawing alike).
+        let (mut rngs, temperature): (Vec<ChaCha8Rng>, Option<f32>) = match choice {
+            Choice::Greedy => (Vec::new(), None),
+            Choice::Sample { temperature, seeds, samples } => {
+                ((0..batch).map(|r| caption_rng(seeds[r / samples], r % samples)).collect(), Some(temperature))
+            }
+        };
         let (w, hidden, n) = (self.w, self.w.hidden_size, self.units.len());
         let mut results: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0); batch];
         // Rows still decoding, and which rows of the previous step they were.
@@ -182,7 +278,7 @@ impl<'a> Worker<'a> {
                 }
                 for (gate, out) in order {
                     let range = gate * hidden + self.units.start..gate * hidden + self.units.end;
-                    affine(&terms, &[layer.b_ih, layer.b_hh], range, rows, out);
+                    self.affine(&terms, &[layer.b_ih, layer.b_hh], range, rows, out);
                 }
                 let cell = &mut cells[k];
                 let mut mine = now[k][self.thread].write().unwrap_or_else(PoisonError::into_inner);
@@ -200,29 +296,32 @@ impl<'a> Worker<'a> {
                 self.shared.barrier.wait();
             }
             self.gather(&now[w.layers.len() - 1], &all_rows, &mut below);
-            let best = self.score_blocks(&below, rows, step % 2 == 1);
+            let best = self.score_blocks(&below, rows, step % 2 == 1, temperature);
             *self.shared.best[self.thread].lock().unwrap_or_else(PoisonError::into_inner) = best;
             self.shared.barrier.wait();
 
             // Every thread combines the blocks the same way, in vocabulary order.
             let blocks = self.all_blocks(rows);
             let per_row = blocks.len() / rows;
+            let logits: Vec<_> =
+                self.shared.logits.iter().map(|part| part.read().unwrap_or_else(PoisonError::into_inner)).collect();
             kept.clear();
             for (r, row_blocks) in blocks.chunks(per_row).enumerate() {
-                let mut best = row_blocks[0];
-                for block in &row_blocks[1..] {
-                    if block.max > best.max {
-                        best = *block;
+                let (word, log_prob) = match temperature {
+                    None => greatest(row_blocks),
+                    Some(temperature) => {
+                        let logit = |word: usize| self.logit(&logits, word, r, rows);
+                        draw(row_blocks, (w.vocab_size, temperature), logit, &mut rngs[active[r]])
                     }
-                }
-                let sum: f32 = row_blocks.iter().map(|b| b.sum * (b.max - best.max).exp()).sum();
+                };
                 let result = &mut results[active[r]];
-                result.0.push(best.word);
-                result.1 -= sum.ln();
-                if best.word != eos {
+                result.0.push(word);
+                result.1 += log_prob;
+                if word != eos {
                     kept.push(r);
                 }
             }
+            drop(logits);
             for cell in &mut cells {
                 *cell = kept.iter().flat_map(|&r| cell[r * n..][..n].iter().copied()).collect();
             }
@@ -253,10 +352,14 @@ impl<'a> Worker<'a> {
 
     /// The output layer on this thread's vocabulary blocks: each row's [`BlockBest`] per block.
     /// `backwards` computes the blocks' logits last to first (see the LSTM's gates).
-    fn score_blocks(&self, hiddens: &[f32], rows: usize, backwards: bool) -> Vec<BlockBest> {
+    /// With a `temperature`, also each block's tempered sum, and the logits stay in
+    /// [`Shared::logits`] for the draws.
+    fn score_blocks(&self, hiddens: &[f32], rows: usize, backwards: bool, temperature: Option<f32>) -> Vec<BlockBest> {
         let w = self.w;
-        let words = self.blocks.start * SCORE_BLOCK..(self.blocks.end * SCORE_BLOCK).min(w.vocab_size);
-        let mut logits = vec![0.0f32; words.len() * rows];
+        let words = self.words();
+        let mut logits = self.shared.logits[self.thread].write().unwrap_or_else(PoisonError::into_inner);
+        logits.clear();
+        logits.resize(words.len() * rows, 0.0);
         let terms = [Term { weights: w.linear_weight, inputs: hiddens, width: w.hidden_size }];
         let biases = [w.linear_bias];
         let mut order: Vec<_> = logits.chunks_mut(SCORE_BLOCK * rows).enumerate().collect();
@@ -265,10 +368,10 @@ impl<'a> Worker<'a> {
         }
         for (at, out) in order {
             let first = words.start + at * SCORE_BLOCK;
-            affine(&terms, &biases, first..first + out.len() / rows, rows, out);
+            self.affine(&terms, &biases, first..first + out.len() / rows, rows, out);
         }
         let mut best = Vec::with_capacity(rows * self.blocks.len());
-        let mut values = Vec::with_capacity(SCORE_BLOCK);
+        let (mut values, mut tempered_values) = (Vec::with_capacity(SCORE_BLOCK), Vec::new());
         for r in 0..rows {
             for block in self.blocks.clone() {
                 let first = block * SCORE_BLOCK;
@@ -282,11 +385,54 @@ impl<'a> Worker<'a> {
                     }
                 }
                 values.iter_mut().for_each(|value| *value -= max);
+                let tempered = match temperature {
+                    Some(temperature) if temperature != 1.0 => {
+                        tempered_values.clear();
+                        tempered_values.extend(values.iter().map(|value| value / temperature));
+                        exp_in_place(&mut tempered_values);
+                        Some(tempered_values.iter().sum())
+                    }
+                    _ => None,
+                };
                 exp_in_place(&mut values);
-                best.push(BlockBest { max, word: word as u32, sum: values.iter().sum() });
+                let sum = values.iter().sum();
+                best.push(BlockBest { max, word: word as u32, sum, tempered: tempered.unwrap_or(sum) });
             }
         }
         best
+    }
+
+    /// [`affine`]: dot products, each weight row read once per input row (best for a few rows);
+    /// for many rows ([`MANY_ROWS`], and always when sampling: every image's samples), matrix
+    /// products that pack each weight panel once for all rows. Dot products give a row the same
+    /// bits whatever rows are beside it; matrix products may round it differently in another
+    /// batch (the same words but for a choice within rounding of a tie or a draw's boundary).
+    fn affine(&self, terms: &[Term], biases: &[&[f32]], units: Range<usize>, rows: usize, out: &mut [f32]) {
+        if !self.many_rows {
+            return affine(terms, biases, units, rows, out);
+        }
+        for (unit, out) in units.clone().zip(out.chunks_exact_mut(rows)) {
+            out.fill(biases.iter().fold(0.0, |sum, bias| sum + bias[unit]));
+        }
+        for term in terms {
+            let weights =
+                View::rows(term.weights, term.weights.len() / term.width, term.width).row_range(units.clone());
+            matmul_on_this_thread(out, true, weights, View::rows(term.inputs, rows, term.width).t());
+        }
+    }
+
+    /// The words of this thread's vocabulary blocks.
+    fn words(&self) -> Range<usize> {
+        self.blocks.start * SCORE_BLOCK..(self.blocks.end * SCORE_BLOCK).min(self.w.vocab_size)
+    }
+
+    /// Row `r`'s logit of `word` at this step, from the logits of the thread whose block holds it.
+    fn logit(&self, logits: &[impl std::ops::Deref<Target = Vec<f32>>], word: usize, r: usize, rows: usize) -> f32 {
+        let blocks = self.w.vocab_size.div_ceil(SCORE_BLOCK);
+        let block = word / SCORE_BLOCK;
+        let owner = (0..self.threads).find(|&t| share(blocks, self.threads, t).contains(&block)).unwrap_or(0);
+        let first = share(blocks, self.threads, owner).start * SCORE_BLOCK;
+        logits[owner][(word - first) * rows + r]
     }
 
     /// Every thread's [`BlockBest`]s, per row in vocabulary order.
@@ -302,4 +448,62 @@ impl<'a> Worker<'a> {
         }
         all
     }
+}
+
+/// The most probable word of a row (the first of equal ones) and its log-probability, from the
+/// row's blocks in vocabulary order.
+fn greatest(row_blocks: &[BlockBest]) -> (u32, f32) {
+    let mut best = row_blocks[0];
+    for block in &row_blocks[1..] {
+        if block.max > best.max {
+            best = *block;
+        }
+    }
+    let sum: f32 = row_blocks.iter().map(|b| b.sum * (b.max - best.max).exp()).sum();
+    (best.word, -sum.ln())
+}
+
+/// A word of a row drawn from `softmax(logits / temperature)`, and its log-probability (at
+/// temperature 1): a block by its share of the tempered probability, then a word inside it by
+/// its own, both against one uniform number (the draw [`sampling::sample`] makes over the whole
+/// row in vocabulary order). `logit(word)` reads the row's logit.
+///
+/// [`sampling::sample`]: crate::sampling::sample
+fn draw(
+    row_blocks: &[BlockBest],
+    (vocab_size, temperature): (usize, f32),
+    logit: impl Fn(usize) -> f32,
+    rng: &mut ChaCha8Rng,
+) -> (u32, f32) {
+    let top = row_blocks.iter().map(|b| b.max).fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = row_blocks.iter().map(|b| b.sum * (b.max - top).exp()).sum();
+    let inverse = 1.0 / f64::from(temperature);
+    // Each block's tempered probability, relative to the row's most probable word's.
+    let masses: Vec<f64> =
+        row_blocks.iter().map(|b| f64::from(b.tempered) * (f64::from(b.max - top) * inverse).exp()).collect();
+    let target = rng.random::<f64>() * masses.iter().sum::<f64>();
+    let mut reached = 0.0;
+    let mut block = masses.iter().rposition(|&mass| mass > 0.0).unwrap_or(0);
+    for (at, &mass) in masses.iter().enumerate() {
+        if target < reached + mass {
+            block = at;
+            break;
+        }
+        reached += mass;
+    }
+    // Rounding can leave the block's words a hair short of its mass: then its last possible word.
+    let (mut word, mut last_possible) = (None, block * SCORE_BLOCK);
+    for candidate in block * SCORE_BLOCK..(block * SCORE_BLOCK + SCORE_BLOCK).min(vocab_size) {
+        let probability = (f64::from(logit(candidate) - top) * inverse).exp();
+        if probability > 0.0 {
+            last_possible = candidate;
+        }
+        reached += probability;
+        if target < reached {
+            word = Some(candidate);
+            break;
+        }
+    }
+    let word = word.unwrap_or(last_possible);
+    (word as u32, logit(word) - top - sum.ln())
 }
