@@ -36,6 +36,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Caption images with a trained run, a checkpoint, or the PyTorch original's checkpoint.
     Caption(caption::CaptionArgs),
+    /// Serve captions over HTTP: dynamic batching, a web page, health, metrics and limits.
+    Serve(caption_serve::ServeFlags),
     /// Score captions with BLEU-1..4, CIDEr-D and ROUGE-L exactly as pycocoevalcap, nltk or sacrebleu do.
     Bleu(bleu::BleuArgs),
     /// Tokenize lines with spaCy's English rules; one JSON array of tokens per line.
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
             false => Ok(()),
         }),
         Command::Caption(args) => caption::run(&args),
+        Command::Serve(args) => args.run().map_err(anyhow::Error::msg),
         Command::Bleu(args) => bleu::run(&args),
         Command::Tokenize(args) => text::tokenize(&args),
         Command::Vocab(args) => text::vocab(&args),

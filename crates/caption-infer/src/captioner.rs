@@ -81,6 +81,8 @@ impl Generated {
 pub struct Captioner {
     /// The model: the original's, or the attention model.
     pub model: Network,
+    /// The model's sizes.
+    pub config: NetworkConfig,
     /// Where it runs.
     pub device: Device,
     /// The vocabulary.
@@ -132,6 +134,7 @@ impl Captioner {
         };
         Ok(Self {
             model,
+            config,
             device: device.clone(),
             vocabulary: trained.vocabulary,
             transform: ImageTransform::eval(metadata.image_size),
@@ -172,10 +175,11 @@ impl Captioner {
         }
         let decoder = DecoderConfig { embed_size: embed[1], hidden_size: hidden[1], vocab_size: embed[0], num_layers };
         crate::checkpoint_files::refuse_non_finite(tensors, Path::new(source))?;
-        let model = load_model(tensors.clone(), &NetworkConfig::cnn_to_rnn(decoder), true, device, source)?;
+        let config = NetworkConfig::cnn_to_rnn(decoder);
+        let model = load_model(tensors.clone(), &config, true, device, source)?;
         let (transform, max_length, batch_size) = (ImageTransform::eval(299), 50, 32);
         let source = format!("{source} (the PyTorch original's weights)");
-        Ok(Self { model, device: device.clone(), vocabulary, transform, max_length, batch_size, source })
+        Ok(Self { model, config, device: device.clone(), vocabulary, transform, max_length, batch_size, source })
     }
 
     /// Loads the PyTorch original's checkpoint file (its `my_checkpoint.pth.tar`, or a
@@ -228,14 +232,7 @@ impl Captioner {
     /// # Errors
     /// [`InferError::Evaluation`] saying the bound.
     pub fn check_beam_width(&self, size: usize) -> Result<(), InferError> {
-        let ids = self.vocabulary.len();
-        if size == 0 || size >= ids {
-            return Err(InferError::Evaluation(format!(
-                "a beam of {size}: the model's vocabulary has {ids} ids, so a beam keeps 1 to {} hypotheses",
-                ids.saturating_sub(1).max(1)
-            )));
-        }
-        Ok(())
+        check_beam_width(self.vocabulary.len(), size)
     }
 
     /// Encoder outputs (eval mode) of decoded pictures: the image embeddings (images × embed)
@@ -290,15 +287,31 @@ impl Captioner {
                 "{n} captions per image asked from a beam of {beam_size}: the beam keeps at most {beam_size} (ask 1 to {beam_size}, or widen the beam)"
             )));
         }
-        let config = BeamConfig { beam_size, max_length: self.max_length, length_penalty, eos: Vocabulary::EOS };
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(self.batch_size.max(1)) {
-            let encoded = self.encode_images(chunk)?;
-            for ranked in self.model.beam_search_n_best(&encoded, config, Vocabulary::SOS, n)? {
-                out.push(ranked.into_iter().map(|h| self.located(Generated::of(&self.vocabulary, h))).collect());
-            }
+            out.extend(self.decode_n_best(&self.encode_images(chunk)?, beam_size, length_penalty, n)?);
         }
         Ok(out)
+    }
+
+    /// [`caption_images_n_best`](Self::caption_images_n_best) for encoder outputs
+    /// ([`encode_images`](Self::encode_images)); `n` is not checked against the beam here.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn decode_n_best(
+        &self,
+        encoded: &Tensor,
+        beam_size: usize,
+        length_penalty: f32,
+        n: usize,
+    ) -> Result<Vec<Vec<Generated>>, InferError> {
+        let config = BeamConfig { beam_size, max_length: self.max_length, length_penalty, eos: Vocabulary::EOS };
+        let ranked = self.model.beam_search_n_best(encoded, config, Vocabulary::SOS, n)?;
+        Ok(ranked
+            .into_iter()
+            .map(|r| r.into_iter().map(|h| self.located(Generated::of(&self.vocabulary, h))).collect())
+            .collect())
     }
 
     /// `n` captions of each picture drawn from the model's distribution as `sampling` says
@@ -325,13 +338,29 @@ impl Captioner {
         let batch = self.batch_size.max(1);
         let mut out = Vec::with_capacity(images.len());
         for (chunk, seeds) in images.chunks(batch).zip(seeds.chunks(batch)) {
-            let encoded = self.encode_images(chunk)?;
-            let specials = (Vocabulary::SOS, Vocabulary::EOS);
-            for drawn in self.model.sample(&encoded, seeds, n, self.max_length, specials, sampling)? {
-                out.push(drawn.into_iter().map(|h| self.located(Generated::of(&self.vocabulary, h))).collect());
-            }
+            out.extend(self.decode_sampled(&self.encode_images(chunk)?, seeds, n, sampling)?);
         }
         Ok(out)
+    }
+
+    /// [`caption_images_sampled`](Self::caption_images_sampled) for encoder outputs
+    /// ([`encode_images`](Self::encode_images)), row `i` drawing from `seeds[i]`.
+    ///
+    /// # Errors
+    /// Sampling settings out of range, or a candle error.
+    pub fn decode_sampled(
+        &self,
+        encoded: &Tensor,
+        seeds: &[u64],
+        n: usize,
+        sampling: Sampling,
+    ) -> Result<Vec<Vec<Generated>>, InferError> {
+        let specials = (Vocabulary::SOS, Vocabulary::EOS);
+        let drawn = self.model.sample(encoded, seeds, n, self.max_length, specials, sampling)?;
+        Ok(drawn
+            .into_iter()
+            .map(|d| d.into_iter().map(|h| self.located(Generated::of(&self.vocabulary, h))).collect())
+            .collect())
     }
 
     /// Captions for pictures, in batches.
@@ -380,6 +409,20 @@ fn load_model(
 ) -> Result<Network, InferError> {
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
     Network::new(vb, config, transform_input).map_err(|e| InferError::Weights(format!("{source}: {e}")))
+}
+
+/// [`Captioner::check_beam_width`] for a vocabulary of `ids` ids.
+///
+/// # Errors
+/// [`InferError::Evaluation`] saying the bound.
+pub fn check_beam_width(ids: usize, size: usize) -> Result<(), InferError> {
+    if size == 0 || size >= ids {
+        return Err(InferError::Evaluation(format!(
+            "a beam of {size}: the model's vocabulary has {ids} ids, so a beam keeps 1 to {} hypotheses",
+            ids.saturating_sub(1).max(1)
+        )));
+    }
+    Ok(())
 }
 
 /// Captions (at most `max_length` words) for encoder outputs (`encoded`: what

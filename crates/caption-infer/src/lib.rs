@@ -49,6 +49,6 @@ pub mod scored_files;
 pub mod shapes_outcome;
 pub mod shapes_scores;
 
-pub use captioner::{Captioner, Decoding, Generated};
+pub use captioner::{Captioner, Decoding, Generated, check_beam_width};
 pub use error::InferError;
 pub use original::original_vocabulary;
