@@ -1,8 +1,10 @@
 //! `cargo xtask serve` through a real HTTP client on an ephemeral loopback port: every endpoint,
 //! answers equal to `cargo xtask caption`'s for the same images and options, every refusal's
 //! status, a client that leaves midway, a slow body cut off, a full queue, and a stop (SIGINT)
-//! with requests in flight, which are answered.
+//! with requests in flight, which are answered. The page in headless Chromium: an image given to
+//! its file input is captioned as the API captions it, and an attention model's map is drawn.
 
+mod browser;
 #[path = "support/cli.rs"]
 mod cli;
 
@@ -316,6 +318,70 @@ fn a_full_queue_answers_503_and_a_stop_answers_what_is_in_flight() {
     assert!(TcpStream::connect(&address).is_err(), "nothing listens after the stop");
 }
 
+/// Opens the server's page in headless Chromium (its requests reaching the server: the page is
+/// read from a file, `<base>` pointing at the server, web security off for that), gives its file
+/// input `png` (as a user picking a file does), with the attention-maps box ticked when `maps`,
+/// waits for the captions, and returns what the page shows and a screenshot in that state.
+fn page_after_upload(server: &Server, png: &[u8], maps: bool) -> (Value, image::RgbImage) {
+    use base64::Engine;
+    let act = r#"<script>
+window.addEventListener("load", async () => {
+  const wait = async (ready) => { for (let k = 0; k < 800 && !ready(); k++) await new Promise((r) => setTimeout(r, 25)); };
+  await wait(() => !document.getElementById("model").textContent.startsWith("loading"));
+  if (MAPS) document.getElementById("maps").checked = true;
+  const bytes = Uint8Array.from(atob("PNG"), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], "picked.png", { type: "image/png" }));
+  const input = document.getElementById("files");
+  input.files = transfer.files;
+  input.dispatchEvent(new Event("change"));
+  await wait(() => document.querySelector(".captions .caption") || document.querySelector(".error"));
+  const map = document.querySelector(".map");
+  if (map) await wait(() => map.complete);
+  const box = (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; };
+  const out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = JSON.stringify({
+    model: document.getElementById("model").textContent,
+    captions: [...document.querySelectorAll(".captions .caption")].map((e) => e.textContent),
+    error: document.querySelector(".error") ? document.querySelector(".error").textContent : null,
+    map: map ? { box: box(map), decoded: map.complete && map.naturalWidth > 0 } : null,
+  });
+  document.body.appendChild(out);
+});
+</script>"#
+        .replace("MAPS", if maps { "true" } else { "false" })
+        .replace("PNG", &base64::engine::general_purpose::STANDARD.encode(png));
+    let html = ureq::get(&server.url("/")).call().unwrap().into_string().unwrap();
+    let html = html
+        .replace("<head>", &format!("<head><base href=\"{}\">", server.url("/")))
+        .replace("</body>", &format!("{act}</body>"));
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.html");
+    std::fs::write(&page, html).unwrap();
+    let flags = ["--disable-web-security", "--allow-file-access-from-files"];
+    let dom = String::from_utf8(browser::headless(&page, &[&flags[..], &["--dump-dom"]].concat()).stdout).unwrap();
+    let start = dom.find("<pre id=\"probe\">").expect("the probe did not run") + 16;
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let text = dom[start..end].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let shot = dir.path().join("shot.png");
+    browser::headless(&page, &[&flags[..], &[format!("--screenshot={}", shot.display()).as_str()]].concat());
+    (serde_json::from_str(&text).unwrap(), image::open(&shot).unwrap().into_rgb8())
+}
+
+#[test]
+fn the_page_captions_a_picked_file_as_the_api_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, run) = trained_run(dir.path());
+    let server = Server::start(&run, &[]);
+    let png = std::fs::read(data.join("images").join("shapes_00002.png")).unwrap();
+    let (shown, _) = page_after_upload(&server, &png, false);
+    let (_, api, _) = post_raw(&server, "", "image/png", &png);
+    assert_eq!(shown["error"], Value::Null, "{shown}");
+    assert!(shown["model"].as_str().unwrap().contains("CNNtoRNN"), "{shown}");
+    assert_eq!(shown["captions"][0], api["images"][0]["captions"][0]["caption"], "{shown}");
+}
+
 #[test]
 fn an_attention_model_draws_its_maps_into_the_answer() {
     let dir = tempfile::tempdir().unwrap();
@@ -340,4 +406,20 @@ fn an_attention_model_draws_its_maps_into_the_answer() {
         strip.height()
     );
     assert_eq!(answer(ureq::get(&server.url("/v1/model")).call()).1["attention"], true);
+
+    // The page draws the map under the caption: the strip's tinted panels in the screenshot.
+    let png = std::fs::read(data.join("images").join("shapes_00001.png")).unwrap();
+    let (shown, screenshot) = page_after_upload(&server, &png, true);
+    let (_, api, _) = post_raw(&server, "?attention_maps=true", "image/png", &png);
+    assert_eq!(shown["captions"][0], api["images"][0]["captions"][0]["caption"], "{shown}");
+    let map = &shown["map"];
+    assert_eq!(map["decoded"], true, "{shown}");
+    let coordinate = |key: &str| map["box"][key].as_f64().unwrap();
+    let (x0, y0) = (coordinate("x").ceil() as u32, coordinate("y").ceil() as u32);
+    let (x1, y1) = ((coordinate("x") + coordinate("width")) as u32, (coordinate("y") + coordinate("height")) as u32);
+    assert!(x1 > x0 + 20 && y1 > y0 + 20 && y1 <= screenshot.height(), "{shown}");
+    let screenshot = &screenshot;
+    let pixels: Vec<[u8; 3]> = (y0..y1).flat_map(|y| (x0..x1).map(move |x| screenshot.get_pixel(x, y).0)).collect();
+    let drawn = pixels.iter().filter(|p| p.iter().max().unwrap() - p.iter().min().unwrap() > 40).count();
+    assert!(drawn * 20 > pixels.len(), "the map is not drawn: {drawn} of {} pixels coloured", pixels.len());
 }

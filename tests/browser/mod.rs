@@ -99,7 +99,8 @@ fn chromium() -> PathBuf {
     );
 }
 
-fn headless(page: &Path, extra: &[&str]) -> std::process::Output {
+/// Runs headless Chromium on `page` with `extra` flags (`--dump-dom`, `--screenshot=…`).
+pub fn headless(page: &Path, extra: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
     // coreutils' timeout: a browser that hangs fails the test instead of stalling CI.
     let output = Command::new("timeout")
