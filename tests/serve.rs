@@ -222,7 +222,7 @@ fn every_refusal_has_its_status_and_reason() {
     };
     let mut cut = small.clone();
     cut.truncate(cut.len() / 2);
-    let expect = |(status, body, retry): (u16, Value, Option<String>), want: u16, words: &str| {
+    let expect = |(status, body, retry): (u16, Value, Option<String>), want: u16, words: &str| -> Option<String> {
         let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
         assert_eq!((status, body["error"]["status"].as_u64()), (want, Some(u64::from(want))), "{message}");
         assert!(message.contains(words), "{want}: {message}");
@@ -270,6 +270,28 @@ fn every_refusal_has_its_status_and_reason() {
     let (status, body, _) = post_raw(&server, "", "image/png", &small);
     assert_eq!(status, 200, "{body}");
     assert!(ureq::get(&server.url("/healthz")).call().is_ok());
+    drop(server);
+
+    // Answers slower than --request-timeout: 504; more requests at once than --max-concurrent: 503.
+    let server = Server::start(&run, &["--request-timeout", "0.001", "--max-concurrent", "1"]);
+    expect(post_raw(&server, "", "image/png", &png), 504, "--request-timeout");
+    let sixteen: Vec<(String, Vec<u8>)> = (0..16).map(|i| (format!("{i}.png"), png.clone())).collect();
+    let statuses: Vec<(u16, Value, Option<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let files: Vec<(&str, &[u8])> = sixteen.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+                    post_form(&server, "?beam=3", &files, None)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let busy: Vec<_> = statuses.into_iter().filter(|(status, _, _)| *status == 503).collect();
+    assert!(!busy.is_empty(), "8 requests at once, one allowed: some must be refused");
+    for refusal in busy {
+        assert_eq!(expect(refusal, 503, "--max-concurrent").as_deref(), Some("1"));
+    }
 }
 
 #[test]
