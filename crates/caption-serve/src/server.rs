@@ -76,11 +76,12 @@ fn model_info(captioner: &Captioner) -> serde_json::Value {
 }
 
 /// Serves `captioner` on `listener` until `shutdown` completes, then stops accepting, answers the
-/// requests in flight and returns. `/readyz` says ready once a warm-up caption has run.
+/// requests in flight and returns. `/readyz` says ready once a warm-up caption has run;
 /// `on_ready` is called then, with the time since this call.
 ///
 /// # Errors
-/// The listener's error.
+/// The listener's error, or the warm-up's: a model that cannot caption a grey test picture stops
+/// the server.
 pub async fn serve(
     captioner: Captioner,
     config: ServeConfig,
@@ -102,7 +103,9 @@ pub async fn serve(
         ready: AtomicBool::new(false),
         next_id: AtomicU64::new(1),
     });
+    // The warm-up: one caption of a grey picture. A model that cannot caption it stops the server.
     let warming = Arc::clone(&state);
+    let (failed, warm_up_failed) = oneshot::channel::<String>();
     tokio::spawn(async move {
         let (reply, answer) = oneshot::channel();
         let plan = Plan {
@@ -112,14 +115,35 @@ pub async fn serve(
         };
         let image = RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128]));
         let job = Job { images: vec![image], plan, queued_at: Instant::now(), reply };
-        if batcher.submit(job).is_ok() && matches!(answer.await, Ok(Ok(_))) {
-            warming.ready.store(true, Ordering::Release);
-            on_ready(started.elapsed());
-        } else {
-            eprintln!("{}", json!({"event": "warm-up failed", "detail": "the model could not caption a test image"}));
+        let outcome = match batcher.submit(job) {
+            Ok(()) => answer.await.unwrap_or_else(|_| Err("the model's thread stopped".into())).map(drop),
+            Err(_) => Err("the model's thread did not take the job".into()),
+        };
+        match outcome {
+            Ok(()) => {
+                warming.ready.store(true, Ordering::Release);
+                on_ready(started.elapsed());
+            }
+            Err(problem) => {
+                let _ = failed.send(problem);
+            }
         }
     });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let (stop_reason, stopped_for) = tokio::sync::watch::channel(None::<String>);
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            Ok(problem) = warm_up_failed => {
+                let _ = stop_reason.send(Some(problem));
+            }
+        }
+    };
+    axum::serve(listener, router(state)).with_graceful_shutdown(stop).await?;
+    let problem = stopped_for.borrow().clone();
+    match problem {
+        Some(problem) => Err(std::io::Error::other(format!("the model could not caption a test image: {problem}"))),
+        None => Ok(()),
+    }
 }
 
 /// Resolves at the first SIGINT (Ctrl-C) or SIGTERM.
