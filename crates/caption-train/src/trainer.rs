@@ -115,6 +115,9 @@ pub fn train(options: TrainOptions<'_>) -> Result<RunSummary, TrainError> {
     }
     let frozen = frozen_features(&folder, &start, dataset, progress, log)?;
     let mut run = Run::new(folder, start, dataset, frozen, progress, stop, log)?;
+    if run.state.step == 0 && run.state.best.is_none() && run.config.scst.from.is_some() {
+        run.validate_start()?;
+    }
     while run.state.epoch < run.config.epochs {
         let Some(epoch) = run.train_epoch()? else { return Ok(run.summary) };
         let validation = run.validate()?;
@@ -520,6 +523,35 @@ impl<'a> Run<'a> {
         let scores =
             validation::Scores { bleu: self.config.validation_bleu, cider: self.config.objective == Objective::Scst };
         Ok(Some(validation::validate(&steps.evaluator(), self.dataset, &self.validation_images, scores)?))
+    }
+
+    /// Self-critical training from a model: the starting model is validated before any step and
+    /// saved as the first checkpoint (epoch 0) and `best/`, so that `best/` is never a model
+    /// that scores below the one the run started from. Its line in metrics.jsonl has
+    /// `"start": true` and no training loss.
+    fn validate_start(&mut self) -> Result<(), TrainError> {
+        let Some(validation) = self.validate()? else { return Ok(()) };
+        self.record_score(validation.score());
+        let dir = self.save()?;
+        self.summary.best_checkpoint = Some(self.folder.copy_to_best(&dir)?);
+        self.summary.checkpoint = Some(dir);
+        self.summary.best = self.state.best;
+        let mut line = json!({"epoch": 0, "step": 0, "start": true, "validation_loss": validation.loss});
+        let mut text = format!("the starting model: validation loss {:.4}", validation.loss);
+        if let Some(bleu) = validation.bleu {
+            for (n, b) in bleu.iter().enumerate() {
+                line[format!("bleu_{}", n + 1)] = json!(b);
+            }
+            text += &format!(", BLEU-4 {:.4}", bleu[3]);
+        }
+        if let Some(cider) = validation.cider {
+            line["cider"] = json!(cider);
+            text += &format!(", CIDEr-D {cider:.4} (best until an epoch scores higher)");
+        }
+        self.write_metrics(&line)?;
+        self.metrics.flush().map_err(io(&self.summary.metrics))?;
+        (self.log)(&text);
+        Ok(())
     }
 
     /// After an epoch: the best score kept, the checkpoint written (and copied to `best/` when

@@ -52,11 +52,14 @@ fn self_critical_runs_start_from_a_cross_entropy_model_and_resume_exactly() {
         }
         assert!((0.0..=1.0).contains(&row["better_than_baseline"].as_f64().unwrap()));
     }
-    // The best checkpoint follows validation CIDEr-D.
+    // The best checkpoint follows validation CIDEr-D, the starting model's (epoch 0) included.
     let epochs: Vec<f64> = rows.iter().filter_map(|row| row.get("cider")?.as_f64()).collect();
-    assert_eq!(epochs.len(), 2);
+    assert_eq!(epochs.len(), 3);
+    assert_eq!(rows[0]["start"], true);
+    assert!(rows[0].get("train_loss").is_none() && rows[0]["epoch"] == 0);
     let best = checkpoint::read_checkpoint(&whole.join("best")).unwrap().state.best.unwrap();
     assert_eq!(best.score, epochs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    assert_eq!(summary.best.unwrap().score, best.score);
     // It trained: the weights moved from the cross-entropy model's.
     let trained = weights(&newest(&whole));
     let moved = trained.iter().any(|(name, tensor)| {
