@@ -89,6 +89,11 @@ fn pseudo_random_weights(config: DecoderConfig) -> std::collections::HashMap<Str
     tensors
 }
 
+/// Features 0, 1, 2, … as `rows` × `width` (each caller maps them to a bounded, varied input).
+fn ramp(rows: usize, width: usize) -> Tensor {
+    Tensor::arange(0f32, (rows * width) as f32, &Device::Cpu).unwrap().reshape((rows, width)).unwrap()
+}
+
 fn decoder_in(dtype: DType, weights: &std::collections::HashMap<String, Tensor>, config: DecoderConfig) -> DecoderRNN {
     let weights = weights.iter().map(|(name, w)| (name.clone(), w.to_dtype(dtype).unwrap())).collect();
     DecoderRNN::new(VarBuilder::from_tensors(weights, dtype, &Device::Cpu), config).unwrap()
@@ -101,12 +106,7 @@ fn cpu_greedy_equals_the_reference_path() {
         let config = DecoderConfig { embed_size, hidden_size, vocab_size, num_layers };
         let weights = pseudo_random_weights(config);
         let decoder = decoder_in(DType::F32, &weights, config);
-        let features = Tensor::arange(0f32, (6 * embed_size) as f32, &Device::Cpu)
-            .unwrap()
-            .reshape((6, embed_size))
-            .unwrap()
-            .sin()
-            .unwrap();
+        let features = ramp(6, embed_size).sin().unwrap();
         // An end token that one row reaches after two words or more and another row never does, so rows
         // leave the batch at different steps.
         let free = decoder.greedy_with_tensors(&features, 50, u32::MAX).unwrap();
@@ -173,12 +173,7 @@ fn cpu_sampling_draws_what_the_reference_path_draws() {
         bias[eos as usize] += eos_bias;
         weights.insert("linear.bias".into(), Tensor::new(bias, &Device::Cpu).unwrap());
         let decoder = decoder_in(DType::F32, &weights, config);
-        let features = Tensor::arange(0f32, (4 * embed_size) as f32, &Device::Cpu)
-            .unwrap()
-            .reshape((4, embed_size))
-            .unwrap()
-            .cos()
-            .unwrap();
+        let features = ramp(4, embed_size).cos().unwrap();
         let seeds = [11, 12, 13, 14];
         for temperature in [1.0, 0.7, 1.6] {
             let sampling = caption_model::Sampling { temperature, ..caption_model::Sampling::default() };

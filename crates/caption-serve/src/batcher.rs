@@ -114,7 +114,7 @@ fn run(
         metrics.batch(images);
         let started = Instant::now();
         // A panic in the model answers this batch's requests with an error; the next batches run.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_batch(&mut captioner, &jobs)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_batch(&mut captioner, &mut jobs)));
         let compute_ms = started.elapsed().as_secs_f64() * 1e3;
         let answers: Vec<Result<JobAnswer, String>> = match outcome {
             Ok(Ok(answers)) => answers.into_iter().map(Ok).collect(),
@@ -141,9 +141,10 @@ type JobAnswer = (Vec<Vec<Generated>>, Vec<Option<String>>);
 type JobAnswers = Vec<JobAnswer>;
 
 /// Encodes every job's images in one pass (in the captioner's batches), then decodes each group
-/// of jobs whose plans decode alike in one call.
-fn run_batch(captioner: &mut Captioner, jobs: &[Job]) -> Result<JobAnswers, InferError> {
-    let all: Vec<RgbImage> = jobs.iter().flat_map(|job| job.images.iter().cloned()).collect();
+/// of jobs whose plans decode alike in one call. The images move out of the jobs into one list.
+fn run_batch(captioner: &mut Captioner, jobs: &mut [Job]) -> Result<JobAnswers, InferError> {
+    let counts: Vec<usize> = jobs.iter().map(|job| job.images.len()).collect();
+    let all: Vec<RgbImage> = jobs.iter_mut().flat_map(|job| std::mem::take(&mut job.images)).collect();
     let mut parts = Vec::new();
     for chunk in all.chunks(captioner.batch_size.max(1)) {
         parts.push(captioner.encode_images(chunk)?);
@@ -151,9 +152,9 @@ fn run_batch(captioner: &mut Captioner, jobs: &[Job]) -> Result<JobAnswers, Infe
     let encoded = Tensor::cat(&parts, 0)?;
     let mut first_rows = Vec::with_capacity(jobs.len());
     let mut row = 0;
-    for job in jobs {
+    for count in &counts {
         first_rows.push(row);
-        row += job.images.len();
+        row += count;
     }
     let mut answers: Vec<Option<Vec<Vec<Generated>>>> = vec![None; jobs.len()];
     for lead in 0..jobs.len() {
@@ -163,10 +164,8 @@ fn run_batch(captioner: &mut Captioner, jobs: &[Job]) -> Result<JobAnswers, Infe
         let group: Vec<usize> = (lead..jobs.len())
             .filter(|&j| answers[j].is_none() && jobs[j].plan.decodes_with(&jobs[lead].plan))
             .collect();
-        let rows: Vec<u32> = group
-            .iter()
-            .flat_map(|&j| (first_rows[j]..first_rows[j] + jobs[j].images.len()).map(|r| r as u32))
-            .collect();
+        let rows: Vec<u32> =
+            group.iter().flat_map(|&j| (first_rows[j]..first_rows[j] + counts[j]).map(|r| r as u32)).collect();
         let selected = if rows.len() == all.len() {
             encoded.clone()
         } else {
@@ -181,7 +180,7 @@ fn run_batch(captioner: &mut Captioner, jobs: &[Job]) -> Result<JobAnswers, Infe
                     .iter()
                     .flat_map(|&j| {
                         let Method::Sample { seed, .. } = jobs[j].plan.method else { unreachable!("grouped by plan") };
-                        (0..jobs[j].images.len() as u64).map(move |i| seed.wrapping_add(i))
+                        (0..counts[j] as u64).map(move |i| seed.wrapping_add(i))
                     })
                     .collect();
                 captioner.decode_sampled(&selected, &seeds, n, sampling)?
@@ -189,21 +188,22 @@ fn run_batch(captioner: &mut Captioner, jobs: &[Job]) -> Result<JobAnswers, Infe
         }
         .into_iter();
         for &j in &group {
-            answers[j] = Some(decoded.by_ref().take(jobs[j].images.len()).collect());
+            answers[j] = Some(decoded.by_ref().take(counts[j]).collect());
         }
     }
     jobs.iter()
         .zip(answers)
-        .map(|(job, captions)| {
+        .zip(first_rows.iter().zip(&counts))
+        .map(|((job, captions), (&first, &count))| {
             let captions = captions.expect("every job is in a group");
             let maps = if job.plan.attention_maps {
-                job.images
+                all[first..first + count]
                     .iter()
                     .zip(&captions)
                     .map(|(image, captions)| attention_png(image, &captions[0]))
                     .collect::<Result<_, _>>()?
             } else {
-                vec![None; job.images.len()]
+                vec![None; count]
             };
             Ok((captions, maps))
         })

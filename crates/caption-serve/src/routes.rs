@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use image::RgbImage;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, oneshot};
 
@@ -137,7 +138,9 @@ async fn captions(State(state): State<Arc<AppState>>, request: Request) -> Resul
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "reading the images failed"))??;
     let (reply, answer) = oneshot::channel();
-    let images = pictures.iter().map(|p| p.image.clone()).collect();
+    // The pixels go to the model; the answer needs only each picture's name and size.
+    let (images, pictures): (Vec<RgbImage>, Vec<(String, u32, u32)>) =
+        pictures.into_iter().map(|p| (p.image, (p.name, p.width, p.height))).unzip();
     let job = Job { images, plan, queued_at: Instant::now(), reply };
     state.batcher.submit(job).map_err(|refused| match refused {
         Refused::Full => ApiError::unavailable("the queue is full (--queue): try again shortly", 1),
@@ -157,9 +160,9 @@ async fn captions(State(state): State<Arc<AppState>>, request: Request) -> Resul
         .iter()
         .zip(&answer.captions)
         .zip(&answer.maps)
-        .map(|((picture, captions), map)| {
+        .map(|(((name, width, height), captions), map)| {
             let mut object = json!({
-                "name": picture.name, "width": picture.width, "height": picture.height,
+                "name": name, "width": width, "height": height,
                 "captions": captions.iter().map(|caption| caption.to_json(false)).collect::<Vec<_>>(),
             });
             if let Some(map) = map {

@@ -536,18 +536,10 @@ impl<'a> Run<'a> {
         self.summary.best_checkpoint = Some(self.folder.copy_to_best(&dir)?);
         self.summary.checkpoint = Some(dir);
         self.summary.best = self.state.best;
-        let mut line = json!({"epoch": 0, "step": 0, "start": true, "validation_loss": validation.loss});
-        let mut text = format!("the starting model: validation loss {:.4}", validation.loss);
-        if let Some(bleu) = validation.bleu {
-            for (n, b) in bleu.iter().enumerate() {
-                line[format!("bleu_{}", n + 1)] = json!(b);
-            }
-            text += &format!(", BLEU-4 {:.4}", bleu[3]);
-        }
-        if let Some(cider) = validation.cider {
-            line["cider"] = json!(cider);
-            text += &format!(", CIDEr-D {cider:.4} (best until an epoch scores higher)");
-        }
+        let mut line = json!({"epoch": 0, "step": 0, "start": true});
+        let mut text = "the starting model".to_string();
+        describe_validation(&validation, &mut line, &mut text);
+        text += " (best until an epoch scores higher)";
         self.write_metrics(&line)?;
         self.metrics.flush().map_err(io(&self.summary.metrics))?;
         (self.log)(&text);
@@ -571,18 +563,7 @@ impl<'a> Run<'a> {
         });
         let mut text = format!("epoch {}/{}: train loss {:.4}", self.state.epoch, self.config.epochs, epoch.mean_loss);
         if let Some(v) = &validation {
-            line["validation_loss"] = json!(v.loss);
-            text += &format!(", validation loss {:.4}", v.loss);
-            if let Some(bleu) = v.bleu {
-                for (n, b) in bleu.iter().enumerate() {
-                    line[format!("bleu_{}", n + 1)] = json!(b);
-                }
-                text += &format!(", BLEU-4 {:.4}", bleu[3]);
-            }
-            if let Some(cider) = v.cider {
-                line["cider"] = json!(cider);
-                text += &format!(", CIDEr-D {cider:.4}");
-            }
+            describe_validation(v, &mut line, &mut text);
             if improved {
                 text += " (best)";
             }
@@ -673,6 +654,23 @@ impl<'a> Run<'a> {
     /// One line of metrics.jsonl.
     fn write_metrics(&mut self, line: &serde_json::Value) -> Result<(), TrainError> {
         writeln!(self.metrics, "{line}").map_err(io(&self.summary.metrics))
+    }
+}
+
+/// A validation's figures added to a metrics.jsonl `line` and a log `text`: the loss, BLEU-1..4
+/// and CIDEr-D where computed.
+fn describe_validation(validation: &Validation, line: &mut serde_json::Value, text: &mut String) {
+    line["validation_loss"] = json!(validation.loss);
+    *text += &format!(", validation loss {:.4}", validation.loss);
+    if let Some(bleu) = validation.bleu {
+        for (n, b) in bleu.iter().enumerate() {
+            line[format!("bleu_{}", n + 1)] = json!(b);
+        }
+        *text += &format!(", BLEU-4 {:.4}", bleu[3]);
+    }
+    if let Some(cider) = validation.cider {
+        line["cider"] = json!(cider);
+        *text += &format!(", CIDEr-D {cider:.4}");
     }
 }
 
