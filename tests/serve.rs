@@ -310,6 +310,28 @@ fn every_refusal_has_its_status_and_reason() {
     for refusal in busy {
         assert_eq!(expect(refusal, 503, "--max-concurrent").as_deref(), Some("1"));
     }
+    drop(server);
+
+    // Two silent connections fill --max-connections 2: a third client waits to be accepted until
+    // --header-timeout closes one of them (a silent connection, like one that sends its headers
+    // too slowly, is cut off), then is answered.
+    let server = Server::start(&run, &["--max-connections", "2", "--header-timeout", "2"]);
+    let connected = Instant::now();
+    let mut silent: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&server.address).unwrap()).collect();
+    write!(silent[1], "GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap(); // headers never finished
+    std::thread::sleep(Duration::from_millis(200));
+    let third = ureq::get(&server.url("/healthz")).timeout(Duration::from_secs(20)).call();
+    let waited = connected.elapsed();
+    assert_eq!(third.map(|r| r.status()).ok(), Some(200));
+    assert!(waited >= Duration::from_millis(1500), "answered after {waited:?}, before a connection was free");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    for stream in &mut silent {
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply); // the server closed it: end of stream
+        assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 408"), "{reply}");
+    }
+    assert!(connected.elapsed() < Duration::from_secs(10));
 }
 
 #[test]

@@ -78,10 +78,10 @@ impl Corpus {
         R: AsRef<[S]>,
         S: AsRef<str>,
     {
-        let hyps: Vec<Vec<&str>> = hypotheses.iter().map(|h| h.as_ref().split_whitespace().collect()).collect();
+        let hyps: Vec<Vec<&str>> = hypotheses.iter().map(|h| crate::python_split(h.as_ref()).collect()).collect();
         let refs: Vec<Vec<Vec<&str>>> = references
             .iter()
-            .map(|rs| rs.as_ref().iter().map(|r| r.as_ref().split_whitespace().collect()).collect())
+            .map(|rs| rs.as_ref().iter().map(|r| crate::python_split(r.as_ref()).collect()).collect())
             .collect();
         Self::new(&hyps, &refs)
     }

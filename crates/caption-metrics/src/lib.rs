@@ -10,6 +10,9 @@
 //!   (self-critical.pytorch's `CiderD(df=<train idxs>)`), equal to pycocoevalcap's CiderScorer
 //!   given those frequencies.
 //!
+//! - [`tokenize_13a`]: sacrebleu's default tokenizer; [`python_split`] and [`python_rstrip`]:
+//!   Python's whitespace rules (which also split on U+001C..U+001F), as the libraries split.
+//!
 //! Input is pre-tokenized: build a [`Corpus`] once from token sequences (`&str`, `String`, ids:
 //! anything hashable) and compute any metric on it. The crate does no I/O and has no heavy
 //! dependencies; the optional feature `formats` adds readers for JSON Lines and COCO
@@ -53,13 +56,15 @@ mod error;
 pub mod formats;
 mod ngram;
 mod python_numbers;
+mod python_text;
 mod report;
 mod rouge;
 
-pub use bleu::{Bleu, BleuScore, Compat, NltkSmoothing, Profile, SacrebleuDetails, SacrebleuSmoothing};
+pub use bleu::{Bleu, BleuScore, Compat, NltkSmoothing, Profile, SacrebleuDetails, SacrebleuSmoothing, tokenize_13a};
 pub use cider::{CiderD, CiderScore};
 pub use cider_training::TrainingCiderD;
 pub use corpus::Corpus;
 pub use error::MetricsError;
+pub use python_text::{is_python_space, python_rstrip, python_split};
 pub use report::CorpusReport;
 pub use rouge::{RougeL, RougeScore};

@@ -15,7 +15,7 @@ use image::RgbImage;
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
-use crate::options::{Method, Plan};
+use caption_infer::{Method, Plan};
 
 /// One request's images and what to do with them.
 pub(crate) struct Job {
@@ -172,21 +172,18 @@ fn run_batch(captioner: &mut Captioner, jobs: &mut [Job]) -> Result<JobAnswers, 
             encoded.index_select(&Tensor::new(rows.as_slice(), encoded.device())?, 0)?
         };
         captioner.max_length = jobs[lead].plan.max_length;
-        let mut decoded = match jobs[lead].plan.method {
-            Method::Best(decoding) => captioner.decode(&selected, decoding)?.into_iter().map(|g| vec![g]).collect(),
-            Method::NBest { size, length_penalty, n } => captioner.decode_n_best(&selected, size, length_penalty, n)?,
-            Method::Sample { n, sampling, .. } => {
-                let seeds: Vec<u64> = group
-                    .iter()
-                    .flat_map(|&j| {
-                        let Method::Sample { seed, .. } = jobs[j].plan.method else { unreachable!("grouped by plan") };
-                        (0..counts[j] as u64).map(move |i| seed.wrapping_add(i))
-                    })
-                    .collect();
-                captioner.decode_sampled(&selected, &seeds, n, sampling)?
-            }
-        }
-        .into_iter();
+        // Sampled rows draw from their request's seed + the image's place in the request.
+        let seeds: Vec<u64> = group
+            .iter()
+            .flat_map(|&j| {
+                let seed = match jobs[j].plan.method {
+                    Method::Sample { seed, .. } => seed,
+                    _ => 0,
+                };
+                (0..counts[j] as u64).map(move |i| seed.wrapping_add(i))
+            })
+            .collect();
+        let mut decoded = captioner.decode_with(&selected, jobs[lead].plan.method, &seeds)?.into_iter();
         for &j in &group {
             answers[j] = Some(decoded.by_ref().take(counts[j]).collect());
         }

@@ -55,6 +55,13 @@ pub struct ServeFlags {
     /// Captioning requests answered at once; beyond, 503
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: u32,
+    /// Connections open at once; beyond, new ones wait to be accepted until one closes
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds a connection may take to send a request's headers, or stay idle between requests,
+    /// before it is closed (slow or silent clients are cut off)
+    #[arg(long, default_value_t = 30.0)]
+    pub header_timeout: f64,
     /// Largest request body in bytes; beyond, 413
     #[arg(long, default_value_t = 32 << 20)]
     pub max_body_bytes: usize,
@@ -89,6 +96,8 @@ impl ServeFlags {
             max_wait: Duration::from_millis(self.max_wait_ms),
             queue: self.queue as usize,
             max_concurrent: self.max_concurrent as usize,
+            max_connections: self.max_connections as usize,
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
             max_body_bytes: self.max_body_bytes,
             max_images: self.max_images as usize,
             max_pixels: self.max_pixels,

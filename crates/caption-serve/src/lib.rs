@@ -2,7 +2,7 @@
 //! export, the PyTorch original's weights), served by axum with dynamic batching.
 //!
 //! - `POST /v1/captions`: an image as the raw body (`image/jpeg`, `image/png`) or several as the
-//!   files of a `multipart/form-data` form; options ([`Options`]) in the query string or in a
+//!   files of a `multipart/form-data` form; options ([`DecodingOptions`]) in the query string or in a
 //!   form part named `options` (JSON): `beam`, `length_penalty`, `num_captions`, `max_length`,
 //!   `sample`, `temperature`, `top_k`, `top_p`, `seed`, `attention_maps`. The answer: per image
 //!   its name, size and captions (`caption`, `tokens`, `log_prob`, `finished`, as
@@ -15,7 +15,8 @@
 //!   queue is bounded: when full, 503 with `Retry-After`. Limits: body size (413), images per
 //!   request (413), pixels per image read from the header before decoding (422), unsupported
 //!   (415) or corrupt (422) images with the reason, slow bodies (408), answers that take too long
-//!   (504), concurrent requests (503). Errors are JSON: `{"error": {"status", "message"}}`.
+//!   (504), concurrent requests (503), open connections (beyond the limit they wait to be
+//!   accepted), slow or silent headers (the connection is closed). Errors are JSON: `{"error": {"status", "message"}}`.
 //! - One JSON line per request on standard error: id, method, route, status, images, batch,
 //!   milliseconds.
 //!
@@ -36,16 +37,16 @@
 //! ```
 
 mod batcher;
+mod connections;
 mod error;
 #[cfg(feature = "cli")]
 mod flags;
 mod intake;
 mod metrics;
-mod options;
 mod routes;
 mod server;
 
+pub use caption_infer::{DecodingOptions, MAX_BEAM, MAX_LENGTH};
 #[cfg(feature = "cli")]
 pub use flags::ServeFlags;
-pub use options::{MAX_BEAM, MAX_LENGTH, Options};
 pub use server::{ServeConfig, serve, stop_signal};

@@ -21,7 +21,7 @@ use crate::batcher::{Batcher, Job, Refused};
 use crate::error::ApiError;
 use crate::intake::{Picture, Upload, is_image_type, picture};
 use crate::metrics::Metrics;
-use crate::options::{ModelFacts, Options};
+use caption_infer::{DecodingOptions, ModelFacts};
 
 /// The page `GET /` serves: everything inline, no external assets.
 const PAGE: &str = include_str!("page.html");
@@ -96,7 +96,7 @@ async fn captions(State(state): State<Arc<AppState>>, request: Request) -> Resul
         )
     })?;
     let id = request.extensions().get::<RequestId>().map_or(0, |id| id.0);
-    let query = Query::<Options>::try_from_uri(request.uri())
+    let query = Query::<DecodingOptions>::try_from_uri(request.uri())
         .map_err(|rejection| ApiError::bad_request(format!("options: {}", rejection.body_text())))?
         .0;
     let config = &state.config;
@@ -114,7 +114,7 @@ async fn captions(State(state): State<Arc<AppState>>, request: Request) -> Resul
             )
         })??;
     let options = match form_options {
-        Some(_) if query != Options::default() => {
+        Some(_) if query != DecodingOptions::default() => {
             return Err(ApiError::bad_request(
                 "options come in the query string or in the form's options part, not both",
             ));
@@ -190,7 +190,10 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// The uploads of a body, and the options of a multipart form's `options` part.
-async fn read_body(request: Request, state: &Arc<AppState>) -> Result<(Vec<Upload>, Option<Options>), ApiError> {
+async fn read_body(
+    request: Request,
+    state: &Arc<AppState>,
+) -> Result<(Vec<Upload>, Option<DecodingOptions>), ApiError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let limit = state.config.max_body_bytes;
     if content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data")) {

@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::batcher::{Batcher, Job};
+use crate::connections::serve_connections;
 use crate::metrics::Metrics;
-use crate::options::{Method, ModelFacts, Plan};
 use crate::routes::{AppState, router};
+use caption_infer::{Method, ModelFacts, Plan};
 
 /// The server's limits and batching.
 #[derive(Debug, Clone)]
@@ -28,6 +29,11 @@ pub struct ServeConfig {
     pub queue: usize,
     /// Captioning requests answered at once; beyond, 503.
     pub max_concurrent: usize,
+    /// Connections open at once; beyond, new ones wait in the operating system's accept queue.
+    pub max_connections: usize,
+    /// How long a connection may take to send a request's headers, or stay idle between
+    /// requests, before it is closed: slow or silent clients are cut off.
+    pub header_timeout: Duration,
     /// Largest body (413 beyond).
     pub max_body_bytes: usize,
     /// Most images in one request (413 beyond).
@@ -47,6 +53,8 @@ impl Default for ServeConfig {
             max_wait: Duration::from_millis(5),
             queue: 256,
             max_concurrent: 512,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
             max_body_bytes: 32 << 20,
             max_images: 64,
             max_pixels: 50_000_000,
@@ -76,7 +84,7 @@ fn model_info(captioner: &Captioner) -> serde_json::Value {
 }
 
 /// Serves `captioner` on `listener` until `shutdown` completes, then stops accepting, answers the
-/// requests in flight and returns. `/readyz` says ready once a warm-up caption has run;
+/// requests in flight and returns. Connections are limited and cut off as [`ServeConfig`] says. `/readyz` says ready once a warm-up caption has run;
 /// `on_ready` is called then, with the time since this call.
 ///
 /// # Errors
@@ -93,6 +101,7 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::new());
     let (facts, model_info) = (ModelFacts::of(&captioner), model_info(&captioner));
     let batcher = Batcher::start(captioner, (config.max_batch, config.max_wait), config.queue, Arc::clone(&metrics));
+    let (max_connections, header_timeout) = (config.max_connections, config.header_timeout);
     let state = Arc::new(AppState {
         batcher: batcher.clone(),
         in_flight: Arc::new(Semaphore::new(config.max_concurrent)),
@@ -138,7 +147,7 @@ pub async fn serve(
             }
         }
     };
-    axum::serve(listener, router(state)).with_graceful_shutdown(stop).await?;
+    serve_connections(listener, router(state), max_connections, header_timeout, stop).await;
     let problem = stopped_for.borrow().clone();
     match problem {
         Some(problem) => Err(std::io::Error::other(format!("the model could not caption a test image: {problem}"))),

@@ -8,6 +8,7 @@
 mod coco;
 mod nltk;
 mod sacrebleu;
+mod tokenizer_13a;
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 pub use nltk::NltkSmoothing;
 pub use sacrebleu::SacrebleuSmoothing;
+pub use tokenizer_13a::tokenize_13a;
 
 use crate::ngram::CorpusStats;
 use crate::{Corpus, MetricsError};

@@ -1,9 +1,14 @@
-//! A request's decoding options (query string or JSON) and the plan they check into: the same
-//! rules as `cargo xtask caption`'s flags.
+//! What a caller asks of the captioner — greedy decoding, beam search, the n best of a beam, or
+//! sampling, with their settings — checked once into a [`Plan`] by the rules of
+//! `cargo xtask caption`'s flags, for every front end (the HTTP server's query string, the Python
+//! package's keyword arguments) alike, and run by [`Captioner::caption_with`].
 
-use caption_infer::{Captioner, Decoding};
+use candle_core::Tensor;
 use caption_model::Sampling;
+use image::RgbImage;
 use serde::Deserialize;
+
+use crate::{Captioner, Decoding, Generated, InferError};
 
 /// Widest beam, and most captions per image, a request may ask for (as `cargo xtask caption`).
 pub const MAX_BEAM: usize = 256;
@@ -11,11 +16,11 @@ pub const MAX_BEAM: usize = 256;
 /// Longest caption a request may ask for, in tokens.
 pub const MAX_LENGTH: usize = 200;
 
-/// The options of `POST /v1/captions`, as the query string or a multipart `options` part (JSON)
-/// gives them; every one optional.
+/// Decoding options, every one optional (the names of `POST /v1/captions`'s query string and of
+/// the Python package's keyword arguments).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Options {
+pub struct DecodingOptions {
     /// Beam search with this many hypotheses (1: greedy decoding).
     pub beam: Option<usize>,
     /// Beam search's length normalisation exponent (0 to 10).
@@ -41,7 +46,7 @@ pub struct Options {
 
 /// How an image's captions are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Method {
+pub enum Method {
     /// Greedy decoding or beam search, one caption.
     Best(Decoding),
     /// The `n` best of a beam.
@@ -52,15 +57,18 @@ pub(crate) enum Method {
 
 /// Checked options: what the batcher runs for a request's images.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Plan {
+pub struct Plan {
+    /// How the captions are chosen.
     pub method: Method,
+    /// Longest caption, in tokens.
     pub max_length: usize,
+    /// Whether the attention weights are wanted (checked: the model has attention).
     pub attention_maps: bool,
 }
 
 impl Plan {
     /// Whether two requests' images can be decoded in one call (everything but the seed equal).
-    pub(crate) fn decodes_with(&self, other: &Plan) -> bool {
+    pub fn decodes_with(&self, other: &Plan) -> bool {
         let unseeded = |plan: &Plan| match plan.method {
             Method::Sample { n, sampling, .. } => Method::Sample { n, sampling, seed: 0 },
             method => method,
@@ -71,7 +79,7 @@ impl Plan {
 
 /// What the options are checked against: the model's facts, read once when the server starts.
 #[derive(Debug, Clone)]
-pub(crate) struct ModelFacts {
+pub struct ModelFacts {
     /// The model's longest caption (the default `max_length`).
     pub max_length: usize,
     /// Why attention maps cannot be drawn, for a model without attention.
@@ -81,7 +89,8 @@ pub(crate) struct ModelFacts {
 }
 
 impl ModelFacts {
-    pub(crate) fn of(captioner: &Captioner) -> Self {
+    /// The facts of `captioner`'s model.
+    pub fn of(captioner: &Captioner) -> Self {
         Self {
             max_length: captioner.max_length,
             no_attention: captioner.check_attention("attention_maps").err().map(|e| e.to_string()),
@@ -90,9 +99,12 @@ impl ModelFacts {
     }
 }
 
-impl Options {
+impl DecodingOptions {
     /// The plan these options ask for, or why they cannot be run: a message naming the option.
-    pub(crate) fn plan(&self, facts: &ModelFacts) -> Result<Plan, String> {
+    ///
+    /// # Errors
+    /// The first option out of range or in conflict with another, as a sentence.
+    pub fn plan(&self, facts: &ModelFacts) -> Result<Plan, String> {
         let sampling_only = [
             ("temperature", self.temperature.is_some()),
             ("top_k", self.top_k.is_some()),
@@ -121,7 +133,7 @@ impl Options {
         };
         let beam_width = |size: usize| -> Result<usize, String> {
             let size = count("beam", size)?;
-            caption_infer::check_beam_width(facts.vocabulary_ids, size).map_err(|e| e.to_string())?;
+            crate::check_beam_width(facts.vocabulary_ids, size).map_err(|e| e.to_string())?;
             Ok(size)
         };
         if let Some(length_penalty) = self.length_penalty
@@ -163,6 +175,52 @@ impl Options {
     }
 }
 
+impl Captioner {
+    /// Captions `images` as `plan` says, in batches: per image its captions (one, the n best, or
+    /// the samples, picture `i` drawing from `seed + i`), decoded at `plan.max_length`.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn caption_with(&mut self, images: &[RgbImage], plan: &Plan) -> Result<Vec<Vec<Generated>>, InferError> {
+        let default_length = std::mem::replace(&mut self.max_length, plan.max_length);
+        let batch = self.batch_size.max(1);
+        let captioned = images
+            .chunks(batch)
+            .enumerate()
+            .map(|(chunk, images)| {
+                let first = (chunk * batch) as u64;
+                let seeds: Vec<u64> = match plan.method {
+                    Method::Sample { seed, .. } => {
+                        (0..images.len() as u64).map(|i| seed.wrapping_add(first + i)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                self.decode_with(&self.encode_images(images)?, plan.method, &seeds)
+            })
+            .collect::<Result<Vec<_>, _>>();
+        self.max_length = default_length;
+        Ok(captioned?.into_iter().flatten().collect())
+    }
+
+    /// Decodes encoder outputs ([`encode_images`](Self::encode_images)) as `method` says, at
+    /// the captioner's `max_length`; row `i` samples from `seeds[i]` (unused otherwise).
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn decode_with(
+        &self,
+        encoded: &Tensor,
+        method: Method,
+        seeds: &[u64],
+    ) -> Result<Vec<Vec<Generated>>, InferError> {
+        match method {
+            Method::Best(decoding) => Ok(self.decode(encoded, decoding)?.into_iter().map(|g| vec![g]).collect()),
+            Method::NBest { size, length_penalty, n } => self.decode_n_best(encoded, size, length_penalty, n),
+            Method::Sample { n, sampling, .. } => self.decode_sampled(encoded, seeds, n, sampling),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,35 +229,35 @@ mod tests {
         ModelFacts { max_length: 50, no_attention: Some("no attention here".into()), vocabulary_ids: 40 }
     }
 
-    fn plan(options: Options) -> Result<Plan, String> {
+    fn plan(options: DecodingOptions) -> Result<Plan, String> {
         options.plan(&facts())
     }
 
     #[test]
     fn defaults_decode_greedily_at_the_models_length() {
-        let plan = plan(Options::default()).unwrap();
+        let plan = plan(DecodingOptions::default()).unwrap();
         assert_eq!(plan, Plan { method: Method::Best(Decoding::Greedy), max_length: 50, attention_maps: false });
     }
 
     #[test]
     fn options_follow_the_caption_commands_rules() {
-        let beam = plan(Options { beam: Some(3), ..Options::default() }).unwrap();
+        let beam = plan(DecodingOptions { beam: Some(3), ..DecodingOptions::default() }).unwrap();
         assert_eq!(beam.method, Method::Best(Decoding::Beam { size: 3, length_penalty: 0.0 }));
-        let n_best = plan(Options { num_captions: Some(2), ..Options::default() }).unwrap();
+        let n_best = plan(DecodingOptions { num_captions: Some(2), ..DecodingOptions::default() }).unwrap();
         assert_eq!(n_best.method, Method::NBest { size: 2, length_penalty: 0.0, n: 2 });
-        let sampled = plan(Options { sample: Some(4), seed: Some(9), ..Options::default() }).unwrap();
+        let sampled = plan(DecodingOptions { sample: Some(4), seed: Some(9), ..DecodingOptions::default() }).unwrap();
         assert!(matches!(sampled.method, Method::Sample { n: 4, seed: 9, .. }));
         let refused = [
-            (Options { temperature: Some(0.5), ..Options::default() }, "add sample"),
-            (Options { sample: Some(2), beam: Some(3), ..Options::default() }, "one or the other"),
-            (Options { num_captions: Some(4), beam: Some(2), ..Options::default() }, "widen the beam"),
-            (Options { beam: Some(40), ..Options::default() }, "vocabulary has 40 ids"),
-            (Options { beam: Some(0), ..Options::default() }, "beam 0"),
-            (Options { length_penalty: Some(1.0), ..Options::default() }, "greedy decoding has none"),
-            (Options { max_length: Some(1), ..Options::default() }, "max_length 1"),
-            (Options { max_length: Some(10_000), ..Options::default() }, "max_length 10000"),
-            (Options { attention_maps: Some(true), ..Options::default() }, "no attention here"),
-            (Options { sample: Some(1), temperature: Some(-1.0), ..Options::default() }, "temperature"),
+            (DecodingOptions { temperature: Some(0.5), ..DecodingOptions::default() }, "add sample"),
+            (DecodingOptions { sample: Some(2), beam: Some(3), ..DecodingOptions::default() }, "one or the other"),
+            (DecodingOptions { num_captions: Some(4), beam: Some(2), ..DecodingOptions::default() }, "widen the beam"),
+            (DecodingOptions { beam: Some(40), ..DecodingOptions::default() }, "vocabulary has 40 ids"),
+            (DecodingOptions { beam: Some(0), ..DecodingOptions::default() }, "beam 0"),
+            (DecodingOptions { length_penalty: Some(1.0), ..DecodingOptions::default() }, "greedy decoding has none"),
+            (DecodingOptions { max_length: Some(1), ..DecodingOptions::default() }, "max_length 1"),
+            (DecodingOptions { max_length: Some(10_000), ..DecodingOptions::default() }, "max_length 10000"),
+            (DecodingOptions { attention_maps: Some(true), ..DecodingOptions::default() }, "no attention here"),
+            (DecodingOptions { sample: Some(1), temperature: Some(-1.0), ..DecodingOptions::default() }, "temperature"),
         ];
         for (options, words) in refused {
             let message = plan(options.clone()).unwrap_err();
@@ -209,10 +267,10 @@ mod tests {
 
     #[test]
     fn requests_decode_together_when_only_their_seeds_differ() {
-        let a = plan(Options { sample: Some(2), seed: Some(1), ..Options::default() }).unwrap();
-        let b = plan(Options { sample: Some(2), seed: Some(7), ..Options::default() }).unwrap();
-        let c = plan(Options { sample: Some(3), seed: Some(1), ..Options::default() }).unwrap();
-        let d = plan(Options { sample: Some(2), max_length: Some(20), ..Options::default() }).unwrap();
+        let a = plan(DecodingOptions { sample: Some(2), seed: Some(1), ..DecodingOptions::default() }).unwrap();
+        let b = plan(DecodingOptions { sample: Some(2), seed: Some(7), ..DecodingOptions::default() }).unwrap();
+        let c = plan(DecodingOptions { sample: Some(3), seed: Some(1), ..DecodingOptions::default() }).unwrap();
+        let d = plan(DecodingOptions { sample: Some(2), max_length: Some(20), ..DecodingOptions::default() }).unwrap();
         assert!(a.decodes_with(&b) && !a.decodes_with(&c) && !a.decodes_with(&d));
     }
 }
