@@ -2,7 +2,8 @@
 # The tests (the README's test command; CI runs it after fmt and clippy, see .ci/run).
 # The report test opens the HTML report in headless Chromium: Debian's `chromium` is installed
 # here where missing (as root, or with sudo). CHROMIUM=/path/to/chrome names another browser.
-# Extra arguments go to `cargo test`.
+# Extra arguments go to `cargo test`. Then the Python package's build and pytest suite
+# (tools/python/test.sh: a virtual environment with pinned requirements, maturin, pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +20,6 @@ if ! have_browser; then
 fi
 
 cargo test --workspace "$@"
+
+echo "== the Python package (tools/python/test.sh)"
+tools/python/test.sh
