@@ -10,6 +10,7 @@
 //! run in the order Python's dicts and numpy's pairwise summation give them.
 
 use foldhash::HashMap;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::ngram::{MAX_PACKED_ORDER, PackedNgram, pack};
@@ -43,6 +44,9 @@ pub struct CiderScore {
 /// An n-gram's term frequency, in first-occurrence order as Python's dict keeps it.
 pub(crate) type Counts = Vec<(PackedNgram, u32)>;
 
+/// Segments per parallel task: small enough to share a few hundred segments between cores.
+const PARALLEL_GRAIN: usize = 64;
+
 impl CiderD {
     /// Scores every segment of `corpus`.
     ///
@@ -51,18 +55,19 @@ impl CiderD {
     /// [`MetricsError::Undefined`] when no reference has a single token (pycocoevalcap raises).
     pub fn score(&self, corpus: &Corpus) -> Result<CiderScore, MetricsError> {
         self.check()?;
-        let mut index = HashMap::default();
         let segments: Vec<(Counts, Vec<Counts>)> = (0..corpus.len())
-            .map(|s| {
-                let hyp = precook(corpus.hypothesis(s), self.max_order, &mut index);
-                let refs = corpus.references(s).map(|r| precook(r, self.max_order, &mut index)).collect();
+            .into_par_iter()
+            .with_min_len(PARALLEL_GRAIN)
+            .map_init(HashMap::default, |index, s| {
+                let hyp = precook(corpus.hypothesis(s), self.max_order, index);
+                let refs = corpus.references(s).map(|r| precook(r, self.max_order, index)).collect();
                 (hyp, refs)
             })
             .collect();
 
-        let document_frequency = document_frequencies(segments.iter().map(|(_, refs)| refs.as_slice()));
+        let log_document_frequency = document_frequencies(segments.iter().map(|(_, refs)| refs.as_slice()));
 
-        if document_frequency.is_empty() {
+        if log_document_frequency.is_empty() {
             return Err(MetricsError::Undefined {
                 library: "pycocoevalcap",
                 reason: "CIDEr-D needs at least one reference n-gram (ValueError: max() arg is an empty sequence)"
@@ -70,8 +75,13 @@ impl CiderD {
             });
         }
         let ref_len = (corpus.len() as f64).ln();
-        let vectorizer = Vectorizer { document_frequency: &document_frequency, ref_len, max_order: self.max_order };
-        let scores: Vec<f64> = segments.iter().map(|(hyp, refs)| self.segment(&vectorizer, hyp, refs)).collect();
+        let vectorizer =
+            Vectorizer { log_document_frequency: &log_document_frequency, ref_len, max_order: self.max_order };
+        let scores: Vec<f64> = segments
+            .par_iter()
+            .with_min_len(PARALLEL_GRAIN)
+            .map(|(hyp, refs)| self.segment(&vectorizer, hyp, refs))
+            .collect();
         Ok(CiderScore { score: numpy_mean(&scores), segments: scores })
     }
 
@@ -89,10 +99,10 @@ impl CiderD {
     /// One segment's score: the mean over its references of the orders' mean similarity, × 10
     /// (`compute_cider`'s loop body).
     pub(crate) fn segment(&self, vectorizer: &Vectorizer<'_>, hyp: &Counts, refs: &[Counts]) -> f64 {
-        let hyp = vectorizer.vector(hyp);
+        let hyp = vectorizer.vector(hyp, Role::Hypothesis);
         let mut sum = vec![0.0; self.max_order];
         for reference in refs {
-            let reference = vectorizer.vector(reference);
+            let reference = vectorizer.vector(reference, Role::Reference);
             for (total, value) in sum.iter_mut().zip(self.similarity(&hyp, &reference)) {
                 *total += value;
             }
@@ -108,7 +118,7 @@ impl CiderD {
         (0..self.max_order)
             .map(|n| {
                 let mut value = 0.0;
-                for &(ngram, weight) in &hyp.orders[n] {
+                for &(ngram, weight) in &hyp.entries[n] {
                     let other = reference.weight(n, ngram);
                     value += weight.min(other) * other;
                 }
@@ -121,8 +131,9 @@ impl CiderD {
     }
 }
 
-/// `compute_doc_freq`: in how many segments' references each n-gram occurs.
-pub(crate) fn document_frequencies<'a>(segments: impl Iterator<Item = &'a [Counts]>) -> HashMap<PackedNgram, u32> {
+/// `compute_doc_freq`: per n-gram, the log of the number of segments whose references hold it
+/// (`np.log(max(1., df))`, taken once here rather than at each occurrence).
+pub(crate) fn document_frequencies<'a>(segments: impl Iterator<Item = &'a [Counts]>) -> HashMap<PackedNgram, f64> {
     let mut document_frequency: HashMap<PackedNgram, u32> = HashMap::default();
     let mut seen: Vec<PackedNgram> = Vec::new();
     for refs in segments {
@@ -134,7 +145,7 @@ pub(crate) fn document_frequencies<'a>(segments: impl Iterator<Item = &'a [Count
             *document_frequency.entry(ngram).or_insert(0) += 1;
         }
     }
-    document_frequency
+    document_frequency.into_iter().map(|(ngram, df)| (ngram, f64::from(df).max(1.0).ln())).collect()
 }
 
 /// `precook`: n-gram counts of orders 1..=n in first-occurrence order.
@@ -156,56 +167,63 @@ pub(crate) fn precook(tokens: &[u32], max_order: usize, index: &mut HashMap<Pack
 
 /// Turns counts into tf-idf vectors (`counts2vec`).
 pub(crate) struct Vectorizer<'a> {
-    /// In how many segments' references each n-gram occurs.
-    pub document_frequency: &'a HashMap<PackedNgram, u32>,
+    /// The log of the number of segments whose references hold each n-gram
+    /// ([`document_frequencies`]).
+    pub log_document_frequency: &'a HashMap<PackedNgram, f64>,
     /// `log(number of segments)` the frequencies were counted over.
     pub ref_len: f64,
     /// Largest order.
     pub max_order: usize,
 }
 
+/// What a tf-idf vector is built for: a hypothesis is walked in its n-grams' first-occurrence
+/// order (the order pycocoevalcap sums in), a reference is looked up in (sorted by n-gram).
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Hypothesis,
+    Reference,
+}
+
 /// One sentence's tf-idf vectors, per order.
 struct TfIdf {
-    /// (n-gram, weight) per order, in first-occurrence order.
-    orders: Vec<Vec<(PackedNgram, f64)>>,
-    /// The same, sorted by n-gram for lookups.
-    sorted: Vec<Vec<(PackedNgram, f64)>>,
+    /// (n-gram, weight) per order: in first-occurrence order for a hypothesis, sorted by n-gram
+    /// for a reference.
+    entries: Vec<Vec<(PackedNgram, f64)>>,
     norms: Vec<f64>,
     /// pycocoevalcap's "length": the number of bigrams.
     length: u32,
 }
 
 impl TfIdf {
+    /// A reference's weight of `ngram` (0 where it has none).
     fn weight(&self, order: usize, ngram: PackedNgram) -> f64 {
-        let entries = &self.sorted[order];
+        let entries = &self.entries[order];
         entries.binary_search_by_key(&ngram, |&(k, _)| k).map_or(0.0, |i| entries[i].1)
     }
 }
 
 impl Vectorizer<'_> {
-    fn vector(&self, counts: &Counts) -> TfIdf {
-        let mut orders = vec![Vec::new(); self.max_order];
+    fn vector(&self, counts: &Counts, role: Role) -> TfIdf {
+        let mut entries = vec![Vec::new(); self.max_order];
         let mut norms = vec![0.0; self.max_order];
         let mut length = 0;
+        // The norms are summed in first-occurrence order, as pycocoevalcap sums them.
         for &(ngram, term_frequency) in counts {
-            let df = f64::from(self.document_frequency.get(&ngram).copied().unwrap_or(0)).max(1.0).ln();
+            let log_df = self.log_document_frequency.get(&ngram).copied().unwrap_or(0.0);
             let n = order_of(ngram) - 1;
-            let weight = f64::from(term_frequency) * (self.ref_len - df);
-            orders[n].push((ngram, weight));
+            let weight = f64::from(term_frequency) * (self.ref_len - log_df);
+            entries[n].push((ngram, weight));
             norms[n] += python_pow(weight, 2.0);
             if n == 1 {
                 length += term_frequency;
             }
         }
-        let sorted = orders
-            .iter()
-            .map(|entries: &Vec<(PackedNgram, f64)>| {
-                let mut sorted = entries.clone();
-                sorted.sort_unstable_by_key(|&(k, _)| k);
-                sorted
-            })
-            .collect();
-        TfIdf { orders, sorted, norms: norms.into_iter().map(f64::sqrt).collect(), length }
+        if role == Role::Reference {
+            for order in &mut entries {
+                order.sort_unstable_by_key(|&(k, _)| k);
+            }
+        }
+        TfIdf { entries, norms: norms.into_iter().map(f64::sqrt).collect(), length }
     }
 }
 

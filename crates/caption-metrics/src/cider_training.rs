@@ -42,7 +42,7 @@ pub struct TrainingCiderD<T> {
     /// Dense ids of the training references' tokens.
     ids: HashMap<T, u32>,
     /// In how many training images' references each n-gram occurs.
-    document_frequency: HashMap<PackedNgram, u32>,
+    log_document_frequency: HashMap<PackedNgram, f64>,
     /// `log(number of training images)`.
     ref_len: f64,
     images: usize,
@@ -83,8 +83,8 @@ impl<T: Hash + Eq + Clone> TrainingCiderD<T> {
                     .collect()
             })
             .collect();
-        let document_frequency = document_frequencies(counted.iter().map(Vec::as_slice));
-        if document_frequency.is_empty() {
+        let log_document_frequency = document_frequencies(counted.iter().map(Vec::as_slice));
+        if log_document_frequency.is_empty() {
             return Err(MetricsError::Undefined {
                 library: "pycocoevalcap",
                 reason: "CIDEr-D needs at least one reference n-gram".into(),
@@ -93,7 +93,7 @@ impl<T: Hash + Eq + Clone> TrainingCiderD<T> {
         Ok(Self {
             settings,
             ids,
-            document_frequency,
+            log_document_frequency,
             ref_len: (references.len() as f64).ln(),
             images: references.len(),
         })
@@ -133,7 +133,8 @@ impl<T: Hash + Eq + Clone> TrainingCiderD<T> {
         let max_order = self.settings.max_order;
         let hyp = precook(&hypothesis, max_order, &mut index);
         let refs: Vec<Counts> = references.iter().map(|r| precook(r, max_order, &mut index)).collect();
-        let vectorizer = Vectorizer { document_frequency: &self.document_frequency, ref_len: self.ref_len, max_order };
+        let vectorizer =
+            Vectorizer { log_document_frequency: &self.log_document_frequency, ref_len: self.ref_len, max_order };
         Ok(self.settings.segment(&vectorizer, &hyp, &refs))
     }
 
