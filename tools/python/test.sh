@@ -24,7 +24,11 @@ echo "== building the wheel (maturin)"
 [ -x "$target/debug/xtask" ] || cargo build -q -p xtask
 mkdir -p "$wheels"
 rm -f "$wheels"/caption-*.whl
-"$venv/bin/maturin" build -m crates/caption-py/Cargo.toml --out "$wheels" 2>&1 | grep -E "Built wheel|error|warning" || true
+if ! "$venv/bin/maturin" build -m crates/caption-py/Cargo.toml --out "$wheels" > "$wheels/build.log" 2>&1; then
+    cat "$wheels/build.log"
+    exit 1
+fi
+grep "Built wheel" "$wheels/build.log"
 wheel=$(ls "$wheels"/caption-*.whl)
 "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
 

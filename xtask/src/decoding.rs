@@ -4,9 +4,9 @@ use anyhow::{Result, bail};
 use caption_infer::Decoding;
 use clap::Args;
 
-/// Widest beam accepted (captioning papers use 3 to 20; each hypothesis costs a vocabulary's
-/// worth of scores per step). The model's vocabulary bounds it further.
-pub const MAX_BEAM: usize = 256;
+/// Widest beam accepted, as every front end accepts (caption-infer's request rules); the
+/// model's vocabulary bounds it further.
+pub use caption_infer::MAX_BEAM;
 
 /// How captions are decoded.
 #[derive(Args, Debug, Clone, Copy)]

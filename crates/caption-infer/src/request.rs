@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use crate::{Captioner, Decoding, Generated, InferError};
 
-/// Widest beam, and most captions per image, a request may ask for (as `cargo xtask caption`).
+/// Widest beam, and most captions per image, a request may ask for (captioning papers use 3 to
+/// 20; each hypothesis costs a vocabulary's worth of scores per step).
 pub const MAX_BEAM: usize = 256;
 
 /// Longest caption a request may ask for, in tokens.

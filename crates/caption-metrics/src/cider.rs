@@ -134,7 +134,7 @@ impl CiderD {
 /// `compute_doc_freq`: per n-gram, the log of the number of segments whose references hold it
 /// (`np.log(max(1., df))`, taken once here rather than at each occurrence).
 pub(crate) fn document_frequencies<'a>(segments: impl Iterator<Item = &'a [Counts]>) -> HashMap<PackedNgram, f64> {
-    let mut document_frequency: HashMap<PackedNgram, u32> = HashMap::default();
+    let mut document_frequency: HashMap<PackedNgram, f64> = HashMap::default();
     let mut seen: Vec<PackedNgram> = Vec::new();
     for refs in segments {
         seen.clear();
@@ -142,10 +142,13 @@ pub(crate) fn document_frequencies<'a>(segments: impl Iterator<Item = &'a [Count
         seen.sort_unstable();
         seen.dedup();
         for &ngram in &seen {
-            *document_frequency.entry(ngram).or_insert(0) += 1;
+            *document_frequency.entry(ngram).or_insert(0.0) += 1.0;
         }
     }
-    document_frequency.into_iter().map(|(ngram, df)| (ngram, f64::from(df).max(1.0).ln())).collect()
+    for df in document_frequency.values_mut() {
+        *df = df.max(1.0).ln();
+    }
+    document_frequency
 }
 
 /// `precook`: n-gram counts of orders 1..=n in first-occurrence order.
