@@ -28,9 +28,12 @@ pyo3::create_exception!(
     "A wrong input or a model that cannot run: the message names the file or the option and the cause."
 );
 
-/// `error`'s message as a [`CaptionError`].
+/// `error`'s message as a [`CaptionError`], as the command line prints it: candle captures a
+/// backtrace into its errors' text when `RUST_BACKTRACE` is set, and a message for people has none.
 pub(crate) fn caption_error(error: impl std::fmt::Display) -> PyErr {
-    CaptionError::new_err(error.to_string())
+    let message = error.to_string();
+    let message = message.split_once("\n   0: ").map_or(message.as_str(), |(message, _)| message);
+    CaptionError::new_err(message.trim_end().to_owned())
 }
 
 #[pymodule]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from PIL import Image
 
 from caption import CaptionError, Captioner
 
-from conftest import FLICKR8K, xtask, xtask_binary
+from conftest import FLICKR8K, ROOT, xtask, xtask_binary
 
 
 def cli_captions(run: Path, images: list[Path], *flags: object) -> list[list[dict]]:
@@ -99,6 +101,24 @@ def test_errors_carry_the_command_lines_messages(lstm_run: Path, tmp_path: Path)
         Captioner(tmp_path / "no-such-run")
     with pytest.raises(CaptionError, match="device"):
         Captioner(lstm_run, device="tpu")
+
+
+def test_errors_carry_no_backtrace_even_with_rust_backtrace_set(tmp_path: Path) -> None:
+    # The original's checkpoint in caption-model's fixtures holds the decoder only: loading it
+    # for captioning fails inside candle, which captures a backtrace when RUST_BACKTRACE is set.
+    checkpoint = ROOT / "crates" / "caption-model" / "tests" / "fixtures" / "original_checkpoint.pth.tar"
+    captions = tmp_path / "captions.txt"
+    captions.write_text("image,caption\n" + "".join(f"{i}.jpg,word{i}\n" for i in range(26)) * 5)
+    script = (
+        "from caption import Captioner, CaptionError\n"
+        f"try:\n    Captioner({str(checkpoint)!r}, captions={str(captions)!r})\n"
+        "except CaptionError as error:\n    print(error)\n"
+    )
+    env = {**os.environ, "RUST_BACKTRACE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "cannot find tensor encoderCNN.inception" in done.stdout
+    assert done.stdout.count("\n") == 1 and "candle_core" not in done.stdout, done.stdout
 
 
 def test_an_attention_model_gives_its_weights(attention_run: Path, shapes: Path) -> None:
