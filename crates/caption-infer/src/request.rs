@@ -184,23 +184,18 @@ impl Captioner {
     /// A candle error.
     pub fn caption_with(&mut self, images: &[RgbImage], plan: &Plan) -> Result<Vec<Vec<Generated>>, InferError> {
         let default_length = std::mem::replace(&mut self.max_length, plan.max_length);
-        let batch = self.batch_size.max(1);
-        let captioned = images
-            .chunks(batch)
-            .enumerate()
-            .map(|(chunk, images)| {
-                let first = (chunk * batch) as u64;
-                let seeds: Vec<u64> = match plan.method {
-                    Method::Sample { seed, .. } => {
-                        (0..images.len() as u64).map(|i| seed.wrapping_add(first + i)).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                self.decode_with(&self.encode_images(images)?, plan.method, &seeds)
-            })
-            .collect::<Result<Vec<_>, _>>();
+        let captioned = match plan.method {
+            Method::Best(decoding) => {
+                self.caption_images(images, decoding).map(|captions| captions.into_iter().map(|g| vec![g]).collect())
+            }
+            Method::NBest { size, length_penalty, n } => self.caption_images_n_best(images, size, length_penalty, n),
+            Method::Sample { n, sampling, seed } => {
+                let seeds: Vec<u64> = (0..images.len() as u64).map(|i| seed.wrapping_add(i)).collect();
+                self.caption_images_sampled(images, &seeds, n, sampling)
+            }
+        };
         self.max_length = default_length;
-        Ok(captioned?.into_iter().flatten().collect())
+        captioned
     }
 
     /// Decodes encoder outputs ([`encode_images`](Self::encode_images)) as `method` says, at

@@ -41,7 +41,7 @@ pub struct TrainingCiderD<T> {
     settings: CiderD,
     /// Dense ids of the training references' tokens.
     ids: HashMap<T, u32>,
-    /// In how many training images' references each n-gram occurs.
+    /// Per n-gram, the log of the number of training images whose references hold it.
     log_document_frequency: HashMap<PackedNgram, f64>,
     /// `log(number of training images)`.
     ref_len: f64,

@@ -16,7 +16,8 @@
 //!   request (413), pixels per image read from the header before decoding (422), unsupported
 //!   (415) or corrupt (422) images with the reason, slow bodies (408), answers that take too long
 //!   (504), concurrent requests (503), open connections (beyond the limit they wait to be
-//!   accepted), slow or silent headers (the connection is closed). Errors are JSON: `{"error": {"status", "message"}}`.
+//!   accepted), slow or silent headers (the connection is closed). Errors are JSON:
+//!   `{"error": {"status", "message"}}`.
 //! - One JSON line per request on standard error: id, method, route, status, images, batch,
 //!   milliseconds.
 //!

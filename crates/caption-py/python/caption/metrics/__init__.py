@@ -111,15 +111,7 @@ class Rouge:
     def compute_score(self, gts: Gts, res: Gts) -> tuple[np.float64, np.ndarray]:
         """The mean ROUGE-L and the per-image scores as a numpy array."""
         assert gts.keys() == res.keys()
-        hypotheses, references = [], []
-        for image in gts.keys():
-            hypo, ref = res[image], gts[image]
-            assert len(hypo) == 1
-            assert len(ref) > 0
-            assert type(hypo) is list
-            assert type(ref) is list
-            hypotheses.append(hypo[0])
-            references.append(ref)
+        hypotheses, references = _pairs(gts, res)
         scores = np.array(_native.coco_rouge(hypotheses, references, self.beta))
         return np.mean(scores), scores
 
