@@ -264,17 +264,26 @@ enum Map {
 /// loss `logsumexp(row) − row[target]`. The sum and the maximum run over 16 lanes (a sum in one
 /// register would wait on each addition's latency).
 pub(crate) fn softmax_cross_entropy_row(row: &mut [f32], bias: &[f32], target: usize, scale: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the features were detected just above.
-        return unsafe { softmax_cross_entropy_row_avx512(row, bias, target, scale) };
+    match vector_width() {
+        // SAFETY: `vector_width` detected the features.
+        #[cfg(target_arch = "x86_64")]
+        VectorWidth::Avx512 => unsafe { softmax_cross_entropy_row_avx512(row, bias, target, scale) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        VectorWidth::Avx2 => unsafe { softmax_cross_entropy_row_avx2(row, bias, target, scale) },
+        VectorWidth::Portable => softmax_cross_entropy::<Separate>(row, bias, target, scale),
     }
-    softmax_cross_entropy::<Separate>(row, bias, target, scale)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn softmax_cross_entropy_row_avx512(row: &mut [f32], bias: &[f32], target: usize, scale: f32) -> f32 {
+    softmax_cross_entropy::<Fused>(row, bias, target, scale)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn softmax_cross_entropy_row_avx2(row: &mut [f32], bias: &[f32], target: usize, scale: f32) -> f32 {
     softmax_cross_entropy::<Fused>(row, bias, target, scale)
 }
 
@@ -319,18 +328,15 @@ fn softmax_cross_entropy<M: MulAdd>(row: &mut [f32], bias: &[f32], target: usize
 
 /// The widest variant of [`map`] this CPU runs, for `f`.
 fn map_kernel(f: Map) -> impl Fn(&mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    let wide = std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    let wide = false;
-    move |values: &mut [f32]| {
+    let width = vector_width();
+    move |values: &mut [f32]| match width {
+        // SAFETY: `vector_width` detected the features.
         #[cfg(target_arch = "x86_64")]
-        if wide {
-            // SAFETY: the features were detected above.
-            return unsafe { map_avx512(f, values) };
-        }
-        let _ = wide;
-        map::<Separate>(f, values)
+        VectorWidth::Avx512 => unsafe { map_avx512(f, values) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        VectorWidth::Avx2 => unsafe { map_avx2(f, values) },
+        VectorWidth::Portable => map::<Separate>(f, values),
     }
 }
 
@@ -338,6 +344,42 @@ fn map_kernel(f: Map) -> impl Fn(&mut [f32]) {
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn map_avx512(f: Map, values: &mut [f32]) {
     map::<Fused>(f, values)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn map_avx2(f: Map, values: &mut [f32]) {
+    map::<Fused>(f, values)
+}
+
+/// The widest vector instructions this CPU runs that the elementwise kernels are compiled for.
+#[derive(Clone, Copy)]
+enum VectorWidth {
+    /// AVX-512 with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2 with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Whatever the build targets.
+    Portable,
+}
+
+/// This CPU's [`VectorWidth`].
+fn vector_width() -> VectorWidth {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("fma") {
+            return VectorWidth::Portable;
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return VectorWidth::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return VectorWidth::Avx2;
+        }
+    }
+    VectorWidth::Portable
 }
 
 #[inline(always)]
@@ -392,11 +434,19 @@ mod tests {
         exp_in_place(&mut values);
         let mut portable = inputs.clone();
         map::<Separate>(Map::Exp, &mut portable);
-        for ((x, fast), slow) in inputs.iter().zip(&values).zip(&portable) {
+        // The AVX2 variant too where the CPU has AVX-512 (which `exp_in_place` picks then).
+        let mut avx2 = inputs.clone();
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the features were detected just above.
+            unsafe { map_avx2(Map::Exp, &mut avx2) };
+        }
+        for (((x, fast), slow), other) in inputs.iter().zip(&values).zip(&portable).zip(&avx2) {
             // libm's expf is itself within 1 ulp of e^x.
             let want = (*x as f64).exp() as f32;
             assert!(ulps(*fast, want) <= 2, "exp({x}) = {fast}, want {want}");
             assert!(ulps(*slow, want) <= 2, "portable exp({x}) = {slow}, want {want}");
+            assert!(other == x || ulps(*other, want) <= 2, "AVX2 exp({x}) = {other}, want {want}");
         }
     }
 
