@@ -11,6 +11,9 @@
 //!   to log the greedy captions' CIDEr-D: work the PyTorch step does not do);
 //! - the reward alone: CIDEr-D of the 160 sampled captions of a step against their references.
 //!
+//! Our side then times the step's parts on their own (medians): sampling, greedy decoding, and the
+//! weighted teacher-forced pass over the 160 sampled captions with the Adam update.
+//!
 //! The captions are Flickr8k's (`../shared/data/flickr8k`), lowercased and split on whitespace on
 //! both sides. Prints JSON lines. In the dev profile (what `cargo xtask train` runs):
 //!
@@ -21,10 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use caption_model::Sampling;
+use caption_model::{Dropout, Hypothesis, Sampling, Targets};
 use caption_text::{Ordering, Vocabulary};
 use caption_train::scst::{Reward, ScstContext, scst_step};
-use caption_train::{Adam, AdamConfig, ScstSettings, TrainConfig, TrainError, TrainModel};
+use caption_train::{Adam, AdamConfig, ScstSettings, TrainConfig, TrainError, TrainModel, optimizer_step};
 
 const IMAGES: usize = 32;
 const SAMPLES: usize = 5;
@@ -87,17 +90,14 @@ fn main() -> Result<(), TrainError> {
     let seeds: Vec<u64> = (0..IMAGES as u64).collect();
     let specials = (Vocabulary::SOS, Vocabulary::EOS);
     let mut drawn = Vec::new();
-    let mut sampling_seconds = Vec::new();
-    for _ in 0..steps.max(1) {
-        let started = Instant::now();
+    let sampling = median_ms(steps, || {
         drawn = network.sample(&encoded, &seeds, SAMPLES, MAX_LENGTH, specials, Sampling::default())?;
-        sampling_seconds.push(started.elapsed().as_secs_f64());
-    }
-    sampling_seconds.sort_by(f64::total_cmp);
-    let median = sampling_seconds[sampling_seconds.len() / 2];
-    report("sampling: 32 images x 5 captions, at most 16 tokens (median)", vocabulary.len(), median);
+        Ok(())
+    })?;
+    report("sampling: 32 images x 5 captions, at most 16 tokens (median)", vocabulary.len(), sampling);
+    let drawn: Vec<Hypothesis> = drawn.into_iter().flatten().collect();
     let words: Vec<Vec<String>> =
-        drawn.into_iter().flatten().map(|caption| caption_infer::Generated::of(&vocabulary, caption).words).collect();
+        drawn.iter().map(|caption| caption_infer::Generated::of(&vocabulary, caption.clone()).words).collect();
     let sampled_images: Vec<usize> = (0..IMAGES).flat_map(|i| std::iter::repeat_n(i, SAMPLES)).collect();
     let repeats = 20;
     let started = Instant::now();
@@ -109,7 +109,38 @@ fn main() -> Result<(), TrainError> {
         vocabulary.len(),
         started.elapsed().as_secs_f64() / repeats as f64,
     );
+
+    // The step's other parts: greedy decoding (what the step logs), and the weighted
+    // teacher-forced pass over the sampled captions with the Adam update.
+    let greedy = median_ms(steps, || {
+        network.greedy(&encoded, MAX_LENGTH, Vocabulary::SOS, Vocabulary::EOS)?;
+        Ok(())
+    })?;
+    report("greedy decoding: 32 images, at most 16 tokens (median)", vocabulary.len(), greedy);
+    let ids: Vec<Vec<u32>> = drawn.iter().map(|caption| caption.ids.clone()).collect();
+    let captions = network.teacher_forcing_captions(&ids, (Vocabulary::SOS, Vocabulary::PAD), &device)?;
+    let advantages: Vec<f32> = (0..ids.len()).map(|i| (i % 3) as f32 - 1.0).collect();
+    let rows: Vec<u32> = (0..IMAGES as u32).flat_map(|i| std::iter::repeat_n(i, SAMPLES)).collect();
+    let repeated = batches[0].1.index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
+    let pass = median_ms(steps, || {
+        let targets = Targets::new(&captions, Vocabulary::PAD).weighted(&advantages);
+        optimizer_step(&model, &repeated, targets, &mut Dropout::new(0.0, 0), &mut optimizer, 5e-5, None)?;
+        Ok(())
+    })?;
+    report("weighted teacher-forced pass + Adam: 160 sampled captions (median)", vocabulary.len(), pass);
     Ok(())
+}
+
+/// The median time of `runs` calls of `f` (at least one).
+fn median_ms(runs: usize, mut f: impl FnMut() -> Result<(), TrainError>) -> Result<f64, TrainError> {
+    let mut seconds = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        f()?;
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    seconds.sort_by(f64::total_cmp);
+    Ok(seconds[seconds.len() / 2])
 }
 
 fn report(bench: &str, vocabulary: usize, seconds: f64) {
