@@ -195,12 +195,9 @@ fn cpu_sampling_draws_what_the_reference_path_draws() {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
             assert_eq!(pool.install(draw), got, "one thread");
             let alone = decoder.sample(&features.narrow(0, 2, 1).unwrap(), (&seeds[2..3], 5), (15, eos), sampling);
-            // Matrix products may round a row differently beside other rows: the same words, the
-            // log-probabilities equal to rounding.
-            for (a, b) in alone.unwrap()[0].iter().zip(&got[2]) {
-                assert_eq!(a.ids, b.ids, "an image alone draws what it draws in a batch");
-                assert!((a.log_prob - b.log_prob).abs() <= 1e-5 * b.log_prob.abs(), "{} vs {}", a.log_prob, b.log_prob);
-            }
+            // Bit for bit: rows finish at different steps, so the last rows of each run are
+            // decoded with few others beside them.
+            assert_eq!(alone.unwrap()[0], got[2], "an image alone draws what it draws in a batch");
         }
         assert!(decoder.sample(&features, (&seeds[..3], 5), (15, eos), caption_model::Sampling::default()).is_err());
     }

@@ -190,6 +190,14 @@ fn decode(w: &DecoderWeights, features: &[f32], batch: usize, max_length: usize,
 /// below, dot products over the weights in place are faster.
 const MANY_ROWS: usize = 16;
 
+/// The fewest input rows a matrix product of `units` output units runs on in [`Worker::affine`]:
+/// below, the `gemm` crate (0.19) takes other paths that sum in another order (a matrix-vector
+/// product for one row; dot products when outputs × rows ≤ 256), so a row's values would depend
+/// on how many rows are beside it.
+fn fewest_rows(units: usize) -> usize {
+    (256 / units.max(1) + 1).max(2)
+}
+
 /// Calls that decode on the calling thread alone after one whose threads kept waiting.
 const ALONE_CALLS: usize = 16;
 
@@ -404,12 +412,32 @@ impl<'a> Worker<'a> {
 
     /// [`affine`]: dot products, each weight row read once per input row (best for a few rows);
     /// for many rows ([`MANY_ROWS`], and always when sampling: every image's samples), matrix
-    /// products that pack each weight panel once for all rows. Dot products give a row the same
-    /// bits whatever rows are beside it; matrix products may round it differently in another
-    /// batch (the same words but for a choice within rounding of a tie or a draw's boundary).
+    /// products that pack each weight panel once for all rows. Either way a row gets the same
+    /// bits whatever rows are beside it (matrix products on [`fewest_rows`] rows at least), so
+    /// an image's samples do not depend on the batch they are drawn in; greedy decoding of a
+    /// batch of [`MANY_ROWS`] or more may round apart from a smaller batch's.
     fn affine(&self, terms: &[Term], biases: &[&[f32]], units: Range<usize>, rows: usize, out: &mut [f32]) {
         if !self.many_rows {
             return affine(terms, biases, units, rows, out);
+        }
+        let fewest = fewest_rows(units.len());
+        if rows < fewest {
+            // Zero rows below the real ones, their outputs dropped.
+            let padded: Vec<Vec<f32>> = terms
+                .iter()
+                .map(|term| {
+                    let mut inputs = term.inputs[..rows * term.width].to_vec();
+                    inputs.resize(fewest * term.width, 0.0);
+                    inputs
+                })
+                .collect();
+            let terms: Vec<Term> = terms.iter().zip(&padded).map(|(term, inputs)| Term { inputs, ..*term }).collect();
+            let mut wide = vec![0.0; units.len() * fewest];
+            self.affine(&terms, biases, units, fewest, &mut wide);
+            for (out, wide) in out.chunks_exact_mut(rows).zip(wide.chunks_exact(fewest)) {
+                out.copy_from_slice(&wide[..rows]);
+            }
+            return;
         }
         for (unit, out) in units.clone().zip(out.chunks_exact_mut(rows)) {
             out.fill(biases.iter().fold(0.0, |sum, bias| sum + bias[unit]));
