@@ -6,7 +6,10 @@
 //! longest length. What self-critical training samples, and diverse captions for people.
 //!
 //! Each image's samples draw from their own ChaCha8 stream (the image's seed, one stream per
-//! sample), so a caption depends on its image's seed and index only, not on the batch it is in.
+//! sample), so a caption depends on its image's seed and index only, not on the batch it is in
+//! (on the LSTM decoder's CPU loop bit for bit, log-probabilities included; through candle's
+//! products, as the attention decoder's steps run, a lone row's sums may round apart in the last
+//! bit).
 
 use candle_core::{Error, Result};
 use rand::{Rng, SeedableRng};
