@@ -35,7 +35,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::decoder_weights::{DecoderWeights, with_decoder_weights};
-use super::gemm::{View, matmul_on_this_thread};
+use super::gemm::{View, matmul_on_this_thread, transpose_into};
 use super::kernels::{Term, affine, exp_in_place};
 use super::lstm::cell_forward;
 use super::spin_barrier::{PoisonOnPanic, SpinBarrier};
@@ -141,8 +141,8 @@ struct Shared {
     hidden: [Vec<Vec<RwLock<Vec<f32>>>>; 2],
     /// Per thread: for each row, the [`BlockBest`] of each of the thread's vocabulary blocks.
     best: Vec<Mutex<Vec<BlockBest>>>,
-    /// Per thread: the logits of its vocabulary blocks at this step, words × rows (what a draw
-    /// reads inside the block it picked).
+    /// Per thread: the logits of its vocabulary blocks at this step, block after block, each
+    /// rows × the block's words (what a draw reads inside the block it picked).
     logits: Vec<RwLock<Vec<f32>>>,
 }
 
@@ -249,6 +249,7 @@ impl<'a> Worker<'a> {
         // This thread's units of every layer's cell state, rows × units.
         let mut cells = vec![vec![0.0f32; batch * n]; w.layers.len()];
         let (mut previous, mut below, mut gates, mut row_gates) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut gates_by_rows = Vec::new();
         let mut cell_tanh = vec![0.0f32; n];
         for step in 0..max_length {
             let rows = active.len();
@@ -291,11 +292,16 @@ impl<'a> Worker<'a> {
                 let cell = &mut cells[k];
                 let mut mine = now[k][self.thread].write().unwrap_or_else(PoisonError::into_inner);
                 mine.resize(block, 0.0);
+                // Each gate rows × units, so that a row's units lie in a line.
+                gates_by_rows.resize(4 * block, 0.0);
+                for (gate, out) in gates.chunks_exact(block).zip(gates_by_rows.chunks_exact_mut(block)) {
+                    transpose_into(gate, n, rows, out);
+                }
                 for r in 0..rows {
                     // This row's units of the four gates, one after another.
                     row_gates.clear();
-                    for gate in gates.chunks_exact(block) {
-                        row_gates.extend(gate[r..].iter().step_by(rows).take(n));
+                    for gate in gates_by_rows.chunks_exact(block) {
+                        row_gates.extend_from_slice(&gate[r * n..][..n]);
                     }
                     let units = r * n..(r + 1) * n;
                     cell_forward(&mut row_gates, &mut cell[units.clone()], &mut cell_tanh, &mut mine[units]);
@@ -374,9 +380,14 @@ impl<'a> Worker<'a> {
         if backwards {
             order.reverse();
         }
+        let mut words_by_rows = Vec::new();
         for (at, out) in order {
             let first = words.start + at * SCORE_BLOCK;
-            self.affine(&terms, &biases, first..first + out.len() / rows, rows, out);
+            let block_words = out.len() / rows;
+            words_by_rows.resize(out.len(), 0.0);
+            self.affine(&terms, &biases, first..first + block_words, rows, &mut words_by_rows);
+            // Row by row, so that each row's scan below reads its logits in a line.
+            transpose_into(&words_by_rows, block_words, rows, out);
         }
         let mut best = Vec::with_capacity(rows * self.blocks.len());
         let (mut values, mut tempered_values) = (Vec::with_capacity(SCORE_BLOCK), Vec::new());
@@ -384,8 +395,9 @@ impl<'a> Worker<'a> {
             for block in self.blocks.clone() {
                 let first = block * SCORE_BLOCK;
                 let block_words = first..(first + SCORE_BLOCK).min(w.vocab_size);
+                let start = (first - words.start) * rows + r * block_words.len();
                 values.clear();
-                values.extend(block_words.clone().map(|word| logits[(word - words.start) * rows + r]));
+                values.extend_from_slice(&logits[start..][..block_words.len()]);
                 let (mut word, mut max) = (first, f32::NEG_INFINITY);
                 for (at, &value) in values.iter().enumerate() {
                     if value > max {
@@ -456,11 +468,15 @@ impl<'a> Worker<'a> {
 
     /// Row `r`'s logit of `word` at this step, from the logits of the thread whose block holds it.
     fn logit(&self, logits: &[impl std::ops::Deref<Target = Vec<f32>>], word: usize, r: usize, rows: usize) -> f32 {
-        let blocks = self.w.vocab_size.div_ceil(SCORE_BLOCK);
+        let vocab_size = self.w.vocab_size;
         let block = word / SCORE_BLOCK;
-        let owner = (0..self.threads).find(|&t| share(blocks, self.threads, t).contains(&block)).unwrap_or(0);
-        let first = share(blocks, self.threads, owner).start * SCORE_BLOCK;
-        logits[owner][(word - first) * rows + r]
+        let owner = (0..self.threads)
+            .find(|&t| share(vocab_size.div_ceil(SCORE_BLOCK), self.threads, t).contains(&block))
+            .unwrap_or(0);
+        let first = share(vocab_size.div_ceil(SCORE_BLOCK), self.threads, owner).start * SCORE_BLOCK;
+        let block_first = block * SCORE_BLOCK;
+        let block_words = SCORE_BLOCK.min(vocab_size - block_first);
+        logits[owner][(block_first - first) * rows + r * block_words + (word - block_first)]
     }
 
     /// Every thread's [`BlockBest`]s, per row in vocabulary order.

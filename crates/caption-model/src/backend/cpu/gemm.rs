@@ -44,11 +44,18 @@ impl<'a> View<'a> {
 /// operand is a transposed view run ~2.5× slower in the `gemm` crate for a few rows on the left
 /// than with the operand laid out row by row.
 pub(crate) fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols];
+    transpose_into(data, rows, cols, &mut out);
+    out
+}
+
+/// Writes the transpose of `data` (row-major `rows × cols`) into `out`, row-major `cols × rows`.
+pub(crate) fn transpose_into(data: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     assert_eq!(data.len(), rows * cols, "a {rows} × {cols} matrix over {} floats", data.len());
+    assert_eq!(out.len(), rows * cols, "a {cols} × {rows} matrix over {} floats", out.len());
     // Sixteen input rows at a time, read side by side along their columns: sixteen sequential
     // read streams, and each output row gets sixteen consecutive floats per visit.
     const BLOCK: usize = 16;
-    let mut out = vec![0.0; rows * cols];
     for r0 in (0..rows).step_by(BLOCK) {
         let n = BLOCK.min(rows - r0);
         let block = &data[r0 * cols..(r0 + n) * cols];
@@ -59,7 +66,6 @@ pub(crate) fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
             }
         }
     }
-    out
 }
 
 /// The sums of the columns of `matrix` (rows × `width`, row-major), in row order.
