@@ -6,7 +6,7 @@ use candle_core::{IndexOp, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::backend::views::HeadTensors;
-use crate::backend::{self, HeadGradients};
+use crate::backend::{self, HeadGradients, SampledForward};
 use crate::loss::{counted_positions, masked_cross_entropy};
 use crate::{DecoderConfig, DecoderRNN, Dropout, Inception3, InceptionConfig, Targets};
 
@@ -114,6 +114,26 @@ impl CNNtoRNN {
         dropout: &mut Dropout,
     ) -> Result<Option<HeadGradients>> {
         backend::lstm_head_gradients(&self.head_tensors()?, pooled, targets, dropout)
+    }
+
+    /// [`head_gradients`](Self::head_gradients) for captions `sampled` by
+    /// [`DecoderRNN::sample_keeping_forward`] (one `pooled` row each, in the order drawn), each
+    /// caption's loss weighted by `weights` (self-critical training's advantages), without
+    /// dropout (the samples were drawn without it): the backward pass from the forward pass the
+    /// sampling kept. `None` where no backend covers the tensors (then `head_gradients` on the
+    /// same captions).
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model, captions the sampling did not draw, or a token id
+    /// outside the vocabulary.
+    pub fn sampled_head_gradients(
+        &self,
+        pooled: &Tensor,
+        sampled: (&[Vec<u32>], &SampledForward),
+        weights: &[f32],
+        pad: u32,
+    ) -> Result<Option<HeadGradients>> {
+        backend::lstm_sampled_head_gradients(&self.head_tensors()?, pooled, sampled, weights, pad)
     }
 
     /// What trains on top of the encoder (`fc` and the decoder) as the backends read it, under the

@@ -5,7 +5,7 @@ use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::backend::views::LstmDecoderTensors;
-use crate::backend::{self, DecoderGradients};
+use crate::backend::{self, DecoderGradients, SampledForward};
 use crate::beam::{BeamConfig, BeamStep, Continued, Hypothesis, best_of, search};
 use crate::lstm::{Lstm, LstmState};
 use crate::{Dropout, Targets};
@@ -256,13 +256,32 @@ impl DecoderRNN {
         else {
             return crate::sampling::sample(seeds, samples, max_length, eos, sampling, self.decoding_steps(features));
         };
-        let mut captions = drawn.into_iter().map(|(ids, log_prob)| Hypothesis {
-            finished: ids.last() == Some(&eos),
-            ids,
-            log_prob,
-            alphas: Vec::new(),
-        });
-        Ok(seeds.iter().map(|_| captions.by_ref().take(samples).collect()).collect())
+        Ok(per_image(drawn, seeds.len(), samples, eos))
+    }
+
+    /// [`sample`](Self::sample), keeping what the backend's sampling loop computed forward, so
+    /// that a training pass over the samples runs only its backward
+    /// ([`CNNtoRNN::sampled_head_gradients`](crate::CNNtoRNN::sampled_head_gradients)); `None`
+    /// where no backend keeps it (then [`sample`](Self::sample)).
+    ///
+    /// # Errors
+    /// Sampling settings out of range, or a shape error.
+    pub fn sample_keeping_forward(
+        &self,
+        features: &Tensor,
+        (seeds, samples): (&[u64], usize),
+        (max_length, eos): (usize, u32),
+        sampling: crate::Sampling,
+    ) -> Result<Option<(Vec<Vec<Hypothesis>>, SampledForward)>> {
+        sampling.check().map_err(candle_core::Error::msg)?;
+        let kept = backend::lstm_sample_keeping_forward(
+            &self.tensors()?,
+            features,
+            (seeds, samples),
+            (max_length, eos),
+            sampling,
+        )?;
+        Ok(kept.map(|(drawn, forward)| (per_image(drawn, seeds.len(), samples, eos), forward)))
     }
 
     /// Decoding one word at a time over `features` (images × embed), as beam search (and any
@@ -294,4 +313,16 @@ impl DecoderRNN {
             Ok(BeamStep::every_word(log_probs, None))
         }
     }
+}
+
+/// A backend's sampled captions (every image's `samples` one after another) as hypotheses, per
+/// image.
+fn per_image(drawn: Vec<(Vec<u32>, f32)>, images: usize, samples: usize, eos: u32) -> Vec<Vec<Hypothesis>> {
+    let mut captions = drawn.into_iter().map(|(ids, log_prob)| Hypothesis {
+        finished: ids.last() == Some(&eos),
+        ids,
+        log_prob,
+        alphas: Vec::new(),
+    });
+    (0..images).map(|_| captions.by_ref().take(samples).collect()).collect()
 }

@@ -65,7 +65,7 @@ pub mod sampling;
 pub mod show_attend_tell;
 
 pub use attention::{AttendedCaption, AttentionConfig, AttentionOutput, DecoderWithAttention};
-pub use backend::gradients::{AttentionGradients, DecoderGradients, HeadGradients};
+pub use backend::gradients::{AttentionGradients, DecoderGradients, HeadGradients, SampledForward};
 pub use batch_norm::BatchNorm2d;
 pub use beam::{BeamConfig, Hypothesis};
 pub use checkpoint::{CheckpointError, read_original_checkpoint, save_safetensors};

@@ -28,7 +28,7 @@ use crate::beam::{BeamStep, Continued};
 use crate::show_attend_tell::{ATTENTION_DECODER_PREFIX, ATTENTION_INCEPTION_PREFIX};
 use crate::{
     AttentionConfig, BeamConfig, CNNtoRNN, DECODER_PREFIX, DecoderConfig, DecoderWithAttention, Dropout, FC_PREFIX,
-    HeadGradients, Hypothesis, INCEPTION_PREFIX, Inception3, InceptionOutput, ShowAttendTell, Targets,
+    HeadGradients, Hypothesis, INCEPTION_PREFIX, Inception3, InceptionOutput, SampledForward, ShowAttendTell, Targets,
 };
 
 /// Which captioning network a model is: its name in settings and flags (`lstm`, `attention`) and,
@@ -386,6 +386,51 @@ impl Network {
         }
     }
 
+    /// [`sample`](Self::sample) (temperature only), keeping what the backend's sampling loop
+    /// computed forward, for [`sampled_head_gradients`](Self::sampled_head_gradients): the LSTM
+    /// decoder's CPU loop keeps it; `None` elsewhere (the attention decoder, another device, top-k
+    /// or top-p), where [`sample`](Self::sample) and the teacher-forced pass run instead.
+    ///
+    /// # Errors
+    /// Sampling settings out of range, or a shape error.
+    pub fn sample_keeping_forward(
+        &self,
+        encoded: &Tensor,
+        (seeds, samples): (&[u64], usize),
+        max_length: usize,
+        eos: u32,
+        sampling: crate::Sampling,
+    ) -> Result<Option<(Vec<Vec<Hypothesis>>, SampledForward)>> {
+        match self {
+            Self::CNNtoRNN(model) => {
+                model.decoder.sample_keeping_forward(encoded, (seeds, samples), (max_length, eos), sampling)
+            }
+            Self::ShowAttendTell(_) => Ok(None),
+        }
+    }
+
+    /// [`head_gradients`](Self::head_gradients) over captions drawn by
+    /// [`sample_keeping_forward`](Self::sample_keeping_forward) (`sampled`: their ids as drawn,
+    /// one `head_input` row each), each caption's loss weighted by `weights`, without dropout:
+    /// only the backward pass runs, from the kept forward pass. `None` where no backend covers
+    /// it (then `head_gradients` over [`teacher_forcing_captions`](Self::teacher_forcing_captions)).
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model, captions the sampling did not draw, or a token id
+    /// outside the vocabulary.
+    pub fn sampled_head_gradients(
+        &self,
+        head_input: &Tensor,
+        sampled: (&[Vec<u32>], &SampledForward),
+        weights: &[f32],
+        pad: u32,
+    ) -> Result<Option<HeadGradients>> {
+        match self {
+            Self::CNNtoRNN(model) => model.sampled_head_gradients(head_input, sampled, weights, pad),
+            Self::ShowAttendTell(_) => Ok(None),
+        }
+    }
+
     /// The teacher-forced captions (length × batch, `pad`-padded, on `device`) whose targets are
     /// the tokens of `samples` as decoding gave them (each up to its end token, or cut): the
     /// original's decoder starts from the image and emits every token, the first included; the
@@ -500,6 +545,63 @@ mod tests {
         assert_eq!(captions(DecoderKind::Attention), [[1, 1], [1, 9], [7, 0], [2, 0]]);
         let (network, _) = network(DecoderKind::Lstm);
         assert!(network.teacher_forcing_captions(&[vec![]], (1, 0), &Device::Cpu).is_err());
+    }
+
+    /// The backward pass from the forward pass sampling kept gives the gradients of the
+    /// teacher-forced pass over the same captions (PAD drawn mid-caption, captions of every
+    /// length, two layers, two threads' shares of units and vocabulary blocks), and keeping it
+    /// changes nothing drawn.
+    #[test]
+    fn gradients_from_the_kept_forward_pass_equal_the_teacher_forced_pass() {
+        let config = NetworkConfig {
+            kind: DecoderKind::Lstm,
+            vocab_size: 300,
+            embed_size: 16,
+            hidden_size: 64,
+            num_layers: 2,
+            attention_dim: None,
+            dropout: 0.0,
+        };
+        let varmap = VarMap::new();
+        let network = Network::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &config, false).unwrap();
+        crate::init::initialize(&varmap, 5, |_| true).unwrap();
+        let (pad, eos) = (0u32, 2u32);
+        {
+            // Ends and PADs likely enough to be drawn.
+            let vars = varmap.data().lock().unwrap();
+            let bias = &vars[&format!("{DECODER_PREFIX}linear.bias")];
+            let mut values = bias.to_vec1::<f32>().unwrap();
+            (values[eos as usize], values[pad as usize]) = (4.5, 2.5);
+            bias.set(&Tensor::new(values, &Device::Cpu).unwrap()).unwrap();
+        }
+        let pooled = Tensor::randn(0f32, 1.0, (3, 2048), &Device::Cpu).unwrap().relu().unwrap();
+        let encoded = network.encode_head_input(&pooled).unwrap();
+        let (seeds, samples, sampling) = ([4, 5, 6], 4, crate::Sampling { temperature: 1.3, ..Default::default() });
+        let (drawn, forward) =
+            network.sample_keeping_forward(&encoded, (&seeds, samples), 7, eos, sampling).unwrap().unwrap();
+        assert_eq!(drawn, network.sample(&encoded, &seeds, samples, 7, (1, eos), sampling).unwrap());
+        let ids: Vec<Vec<u32>> = drawn.iter().flatten().map(|caption| caption.ids.clone()).collect();
+        let lengths: std::collections::HashSet<usize> = ids.iter().map(Vec::len).collect();
+        assert!(lengths.len() >= 3 && ids.iter().flatten().any(|&id| id == pad), "{ids:?}");
+        let weights: Vec<f32> = (0..ids.len()).map(|i| (i as f32 * 0.37).sin()).collect();
+        let rows: Vec<u32> = (0..3).flat_map(|i| std::iter::repeat_n(i, samples)).collect();
+        let repeated = pooled.index_select(&Tensor::new(rows.as_slice(), &Device::Cpu).unwrap(), 0).unwrap();
+        let kept = network.sampled_head_gradients(&repeated, (&ids, &forward), &weights, pad).unwrap().unwrap();
+        let captions = network.teacher_forcing_captions(&ids, (1, pad), &Device::Cpu).unwrap();
+        let targets = Targets::new(&captions, pad).weighted(&weights);
+        let full = network.head_gradients(&repeated, targets, &mut Dropout::new(0.0, 0), 0.0).unwrap().unwrap();
+        assert_eq!(kept.counted, full.counted);
+        assert!((kept.loss - full.loss).abs() <= 1e-5 * full.loss.abs().max(1.0), "{} vs {}", kept.loss, full.loss);
+        assert_eq!(kept.gradients.len(), full.gradients.len());
+        for ((name, a), (full_name, b)) in kept.gradients.iter().zip(&full.gradients) {
+            assert_eq!(name, full_name);
+            let difference = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(scale > 0.0 && difference <= 1e-5 * scale.max(1e-3), "{name}: {difference} (scale {scale})");
+        }
+        // Captions the sampling did not draw are refused, not scored.
+        let longer: Vec<Vec<u32>> = ids.iter().map(|caption| [caption.as_slice(), &[5]].concat()).collect();
+        assert!(network.sampled_head_gradients(&repeated, (&longer, &forward), &weights, pad).is_err());
     }
 
     /// 100,000 samples of each network's first word for one image: their frequencies match the

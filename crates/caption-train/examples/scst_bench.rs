@@ -11,8 +11,10 @@
 //!   to log the greedy captions' CIDEr-D: work the PyTorch step does not do);
 //! - the reward alone: CIDEr-D of the 160 sampled captions of a step against their references.
 //!
-//! Our side then times the step's parts on their own (medians): sampling, greedy decoding, and the
-//! weighted teacher-forced pass over the 160 sampled captions with the Adam update.
+//! Our side then times the step's parts on their own (medians): sampling (plain, and keeping its
+//! forward pass as the step does), greedy decoding, the weighted teacher-forced pass over the 160
+//! sampled captions with the Adam update (forward and backward), and the backward pass from the
+//! kept forward pass with the Adam update (what the step runs instead).
 //!
 //! The captions are Flickr8k's (`../shared/data/flickr8k`), lowercased and split on whitespace on
 //! both sides. Prints JSON lines. In the dev profile (what `cargo xtask train` runs):
@@ -27,7 +29,9 @@ use candle_core::{Device, Tensor};
 use caption_model::{Dropout, Hypothesis, Sampling, Targets};
 use caption_text::{Ordering, Vocabulary};
 use caption_train::scst::{Reward, ScstContext, scst_step};
-use caption_train::{Adam, AdamConfig, ScstSettings, TrainConfig, TrainError, TrainModel, optimizer_step};
+use caption_train::{
+    Adam, AdamConfig, ScstSettings, TrainConfig, TrainError, TrainModel, gradients_step, optimizer_step,
+};
 
 const IMAGES: usize = 32;
 const SAMPLES: usize = 5;
@@ -95,6 +99,13 @@ fn main() -> Result<(), TrainError> {
         Ok(())
     })?;
     report("sampling: 32 images x 5 captions, at most 16 tokens (median)", vocabulary.len(), sampling);
+    let mut forward = None;
+    let keeping = median_ms(steps, || {
+        forward =
+            network.sample_keeping_forward(&encoded, (&seeds, SAMPLES), MAX_LENGTH, specials.1, Sampling::default())?;
+        Ok(())
+    })?;
+    report("sampling keeping its forward pass (what the step runs; median)", vocabulary.len(), keeping);
     let drawn: Vec<Hypothesis> = drawn.into_iter().flatten().collect();
     let words: Vec<Vec<String>> =
         drawn.iter().map(|caption| caption_infer::Generated::of(&vocabulary, caption.clone()).words).collect();
@@ -110,8 +121,9 @@ fn main() -> Result<(), TrainError> {
         started.elapsed().as_secs_f64() / repeats as f64,
     );
 
-    // The step's other parts: greedy decoding (what the step logs), and the weighted
-    // teacher-forced pass over the sampled captions with the Adam update.
+    // The step's other parts: greedy decoding (what the step logs), the backward pass over the
+    // sampled captions from the kept forward pass with the Adam update, and the weighted
+    // teacher-forced pass (forward and backward) the step runs where no forward pass is kept.
     let greedy = median_ms(steps, || {
         network.greedy(&encoded, MAX_LENGTH, Vocabulary::SOS, Vocabulary::EOS)?;
         Ok(())
@@ -128,6 +140,16 @@ fn main() -> Result<(), TrainError> {
         Ok(())
     })?;
     report("weighted teacher-forced pass + Adam: 160 sampled captions (median)", vocabulary.len(), pass);
+    if let Some((_, forward)) = &forward {
+        let backward = median_ms(steps, || {
+            let sampled = (ids.as_slice(), forward);
+            if let Some(head) = network.sampled_head_gradients(&repeated, sampled, &advantages, Vocabulary::PAD)? {
+                gradients_step(head, &mut optimizer, 5e-5, None)?;
+            }
+            Ok(())
+        })?;
+        report("backward from the kept forward pass + Adam (what the step runs; median)", vocabulary.len(), backward);
+    }
     Ok(())
 }
 

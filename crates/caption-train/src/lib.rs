@@ -80,6 +80,6 @@ pub use model::{DECODER_PREFIX, FC_PREFIX, INCEPTION_PREFIX, TrainModel};
 pub use run_folder::{CONFIG_FILE, METRICS_FILE};
 #[cfg(feature = "cli")]
 pub use settings_flags::SettingFlags;
-pub use step::optimizer_step;
+pub use step::{gradients_step, optimizer_step};
 pub use trainer::{RunSummary, TrainOptions, train};
 pub use validation::{Evaluator, Validation};

@@ -7,7 +7,11 @@
 //! reward of the image's other samples, Luo 2020's "A Better Variant of SCST") and takes one
 //! optimizer step on `−Σ (r − b) · log p(word) / counted words`: the teacher-forced pass over the
 //! sampled captions with one weight per caption ([`Targets::weighted`]), the mean over every
-//! counted word of the batch as self-critical.pytorch's `RewardCriterion` takes it.
+//! counted word of the batch as self-critical.pytorch's `RewardCriterion` takes it. Where the
+//! backend's sampling keeps its forward pass (the LSTM decoder on the CPU:
+//! [`Network::sample_keeping_forward`](caption_model::Network::sample_keeping_forward)), that pass
+//! runs only its backward half from it ([`Network::sampled_head_gradients`](caption_model::Network::sampled_head_gradients)),
+//! as self-critical.pytorch's autograd backs through its sampling; elsewhere it runs whole.
 //!
 //! Captions are sampled with the model in eval mode and scored by the same model (no dropout in
 //! the loss's pass): the gradient is the one of the distribution that was sampled. Rewards count
@@ -27,7 +31,7 @@ use crate::TrainError;
 use crate::adam::Adam;
 pub use crate::config::{Baseline, Objective, ScstSettings};
 use crate::model::TrainModel;
-use crate::step::optimizer_step;
+use crate::step::{gradients_step, optimizer_step};
 
 /// The reward of a caption of a training image: CIDEr-D with the training split's document
 /// frequencies, plus `bleu_weight` × BLEU-4.
@@ -153,8 +157,14 @@ pub fn scst_step(
         images.iter().map(|&image| seed ^ (image as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
     let sampling = Sampling { temperature: settings.temperature as f32, top_k: None, top_p: None };
     let specials = (Vocabulary::SOS, Vocabulary::EOS);
-    let drawn: Vec<Hypothesis> =
-        network.sample(&encoded, &seeds, samples, max_length, specials, sampling)?.into_iter().flatten().collect();
+    // The forward pass the sampling computed, kept where the backend can, so that the loss's
+    // pass over the samples runs only backward.
+    let (drawn, forward) =
+        match network.sample_keeping_forward(&encoded, (&seeds, samples), max_length, specials.1, sampling)? {
+            Some((drawn, forward)) => (drawn, Some(forward)),
+            None => (network.sample(&encoded, &seeds, samples, max_length, specials, sampling)?, None),
+        };
+    let drawn: Vec<Hypothesis> = drawn.into_iter().flatten().collect();
     // The words a caption is rewarded for: as captioning gives them, the specials removed.
     let words = |captions: &[Hypothesis]| -> Vec<Vec<String>> {
         captions.iter().map(|caption| Generated::of(vocabulary, caption.clone()).words).collect()
@@ -175,13 +185,25 @@ pub fn scst_step(
     };
     let advantages: Vec<f32> = rewards.iter().zip(&baselines).map(|(r, b)| (r - b) as f32).collect();
     let sampled_ids: Vec<Vec<u32>> = drawn.iter().map(|caption| caption.ids.clone()).collect();
-    let captions = network.teacher_forcing_captions(&sampled_ids, (Vocabulary::SOS, Vocabulary::PAD), &model.device)?;
     let rows: Vec<u32> = (0..images.len() as u32).flat_map(|i| std::iter::repeat_n(i, samples)).collect();
     let repeated = head_input.index_select(&Tensor::new(rows.as_slice(), head_input.device())?, 0)?;
-    let targets = Targets::new(&captions, Vocabulary::PAD).weighted(&advantages);
     // On policy: the samples were drawn without dropout, and their log-probabilities are taken so.
-    let mut no_dropout = Dropout::new(0.0, 0);
-    let loss = optimizer_step(model, &repeated, targets, &mut no_dropout, optimizer, lr, clip_grad_norm)?;
+    let kept = match &forward {
+        Some(forward) => {
+            network.sampled_head_gradients(&repeated, (&sampled_ids, forward), &advantages, Vocabulary::PAD)?
+        }
+        None => None,
+    };
+    let loss = match kept {
+        Some(gradients) => gradients_step(gradients, optimizer, lr, clip_grad_norm)?,
+        None => {
+            let pad = (Vocabulary::SOS, Vocabulary::PAD);
+            let captions = network.teacher_forcing_captions(&sampled_ids, pad, &model.device)?;
+            let targets = Targets::new(&captions, Vocabulary::PAD).weighted(&advantages);
+            let mut no_dropout = Dropout::new(0.0, 0);
+            optimizer_step(model, &repeated, targets, &mut no_dropout, optimizer, lr, clip_grad_norm)?
+        }
+    };
     let better = rewards.iter().zip(&baselines).filter(|(r, b)| r > b).count();
     Ok(ScstOutcome {
         loss,

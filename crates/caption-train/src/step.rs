@@ -11,7 +11,7 @@
 //! and compute the same gradients (up to float rounding).
 
 use candle_core::{DType, Tensor};
-use caption_model::{Dropout, Targets};
+use caption_model::{Dropout, HeadGradients, Targets};
 
 use crate::TrainError;
 use crate::adam::{Adam, Gradients};
@@ -37,13 +37,27 @@ pub fn optimizer_step(
 ) -> Result<f64, TrainError> {
     let (network, alpha_c) = (&model.model, model.alpha_c);
     if let Some(head) = network.head_gradients(head_input, targets, dropout, alpha_c)? {
-        let gradients = Gradients::Named(head.gradients.into_iter().collect());
-        update(optimizer, &gradients, lr, clip_grad_norm)?;
-        return Ok(f64::from(head.loss));
+        return gradients_step(head, optimizer, lr, clip_grad_norm);
     }
     let loss = network.head_loss(head_input, targets, dropout, alpha_c)?;
     update(optimizer, &Gradients::Autograd(loss.backward()?), lr, clip_grad_norm)?;
     Ok(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?))
+}
+
+/// The optimizer step on gradients a backend computed (clipped and applied as
+/// [`optimizer_step`] does). Returns their loss.
+///
+/// # Errors
+/// A candle error.
+pub fn gradients_step(
+    head: HeadGradients,
+    optimizer: &mut Adam,
+    lr: f64,
+    clip_grad_norm: Option<f64>,
+) -> Result<f64, TrainError> {
+    let gradients = Gradients::Named(head.gradients.into_iter().collect());
+    update(optimizer, &gradients, lr, clip_grad_norm)?;
+    Ok(f64::from(head.loss))
 }
 
 /// The Adam update, the gradients first scaled down to a global norm of `clip_grad_norm` when

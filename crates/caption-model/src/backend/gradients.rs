@@ -3,6 +3,14 @@
 
 use candle_core::Tensor;
 
+use super::cpu::decoding::ForwardRecord;
+
+/// What a backend's sampling computed forward and kept
+/// ([`Network::sample_keeping_forward`](crate::Network::sample_keeping_forward)): its training
+/// pass over the sampled captions starts from it instead of computing it again
+/// ([`Network::sampled_head_gradients`](crate::Network::sampled_head_gradients)).
+pub struct SampledForward(pub(crate) ForwardRecord);
+
 /// The loss of a teacher-forced batch and its gradients, from [`DecoderRNN::loss_gradients`].
 #[derive(Debug, Clone)]
 pub struct DecoderGradients {

@@ -7,9 +7,11 @@
 //! |---------------------------------------------|-----------------------------|--------------------------|
 //! | [`lstm_greedy`]: greedy decoding            | `cpu::decoding`             | `cuda::greedy`           |
 //! | [`lstm_sample`]: sampling (no top-k/top-p)  | `cpu::decoding`             | reference (tensor ops)   |
+//! | [`lstm_sample_keeping_forward`]: the same, its forward pass kept | `cpu::decoding` | none (`lstm_sample`) |
 //! | [`lstm_beam_search`]: beam search           | reference (tensor ops)      | `cuda::beam`             |
 //! | [`lstm_decoder_gradients`]: decoder + loss  | `cpu::training_pass`        | `cuda::training_pass`    |
 //! | [`lstm_head_gradients`]: fc + decoder + loss | `cpu::training_pass`       | `cuda::training_pass`    |
+//! | [`lstm_sampled_head_gradients`]: the same over sampled captions, from the kept forward pass | `cpu::training_pass` | none (`lstm_head_gradients`) |
 //! | [`attention_gradients`]: attention decoder  | `cpu::attention_pass`       | reference                |
 //! | [`AdamUpdate::apply`](adam::AdamUpdate::apply): Adam's step | `cpu::adam` | `cuda::adam`             |
 //! | [`masked_cross_entropy`] (with its backward) | `cpu::cross_entropy`       | reference                |
@@ -24,7 +26,7 @@ use super::cpu::conv::Epilogue;
 pub(crate) use super::cpu::pool::Pool;
 #[cfg(feature = "cuda")]
 use super::cuda;
-use super::gradients::{AttentionGradients, DecoderGradients, HeadGradients};
+use super::gradients::{AttentionGradients, DecoderGradients, HeadGradients, SampledForward};
 use super::views::{AttentionDecoderTensors, AttentionTargets, BatchNormTensors, HeadTensors, LstmDecoderTensors};
 use super::{Gradient, Path, adam, choose, cpu};
 use crate::beam::{BeamConfig, Hypothesis};
@@ -70,6 +72,60 @@ pub(crate) fn lstm_sample(
     match choose(&[features, decoder.embed()], Gradient::NotTracked) {
         Path::Cpu if plain => {
             cpu::decoding::sample(decoder, features, seeds_and_samples, max_length, eos, sampling.temperature).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// [`lstm_sample`], keeping what the sampling loop computed forward for a training pass over the
+/// samples ([`lstm_sampled_head_gradients`]); `None` where no backend keeps it.
+///
+/// # Errors
+/// Shapes that do not fit.
+pub(crate) fn lstm_sample_keeping_forward(
+    decoder: &LstmDecoderTensors,
+    features: &Tensor,
+    seeds_and_samples: (&[u64], usize),
+    (max_length, eos): (usize, u32),
+    sampling: Sampling,
+) -> Result<Option<(Vec<GreedyCaption>, SampledForward)>> {
+    let plain = sampling.top_k.is_none() && sampling.top_p.is_none();
+    match choose(&[features, decoder.embed()], Gradient::NotTracked) {
+        Path::Cpu if plain => {
+            let temperature = sampling.temperature;
+            let (captions, record) = cpu::decoding::sample_keeping_forward(
+                decoder,
+                features,
+                seeds_and_samples,
+                max_length,
+                eos,
+                temperature,
+            )?;
+            Ok(Some((captions, SampledForward(record))))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The original's head trained on `sampled` captions (one `pooled` row each, each caption's loss
+/// weighted by `weights`, no dropout) from the forward pass their sampling kept: what
+/// [`lstm_head_gradients`] computes for them. `None` where no backend covers the tensors (or a
+/// gradient is wanted for `pooled`).
+///
+/// # Errors
+/// Shapes that do not fit, captions the record does not hold, or a token id outside the
+/// vocabulary.
+pub(crate) fn lstm_sampled_head_gradients(
+    head: &HeadTensors,
+    pooled: &Tensor,
+    (sampled, forward): (&[Vec<u32>], &SampledForward),
+    weights: &[f32],
+    pad: u32,
+) -> Result<Option<HeadGradients>> {
+    let gradient = if pooled.track_op() { Gradient::Tracked } else { Gradient::NotTracked };
+    match choose(&[pooled, &head.fc_weight.1], gradient) {
+        Path::Cpu => {
+            cpu::training_pass::sampled_head_gradients(head, pooled, (sampled, &forward.0), weights, pad).map(Some)
         }
         _ => Ok(None),
     }

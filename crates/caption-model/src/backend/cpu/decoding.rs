@@ -43,7 +43,7 @@ use crate::backend::views::LstmDecoderTensors;
 use crate::sampling::caption_rng;
 
 /// Words per block of the log-probability's sum.
-const SCORE_BLOCK: usize = 256;
+pub(crate) const SCORE_BLOCK: usize = 256;
 
 /// Each row's word ids and summed log-probability.
 type Captions = Vec<(Vec<u32>, f32)>;
@@ -64,7 +64,7 @@ enum Choice<'a> {
 ///
 /// [`DecoderRNN::greedy`]: crate::DecoderRNN::greedy
 pub(crate) fn greedy(decoder: &LstmDecoderTensors, features: &Tensor, max_length: usize, eos: u32) -> Result<Captions> {
-    decode_features(decoder, features, max_length, eos, Choice::Greedy)
+    Ok(decode_features(decoder, features, max_length, eos, Choice::Greedy, false)?.0)
 }
 
 /// `samples` captions for each row of `features` (images × embed, float32 in CPU memory), each
@@ -83,17 +83,68 @@ pub(crate) fn sample(
     if seeds.len() != images {
         candle_core::bail!("sampling: {} seeds for {images} images", seeds.len());
     }
-    decode_features(decoder, features, max_length, eos, Choice::Sample { temperature, seeds, samples })
+    let choice = Choice::Sample { temperature, seeds, samples };
+    Ok(decode_features(decoder, features, max_length, eos, choice, false)?.0)
 }
 
-/// Decodes every row of `features`, each repeated once per sample when sampling.
+/// [`sample`], keeping what the loop computed forward (the LSTM's states and the logits of every
+/// row at every step): what a teacher-forced pass over the sampled captions would compute
+/// again, for the training step's backward pass
+/// ([`training_pass::sampled_head_gradients`](super::training_pass::sampled_head_gradients)).
+pub(crate) fn sample_keeping_forward(
+    decoder: &LstmDecoderTensors,
+    features: &Tensor,
+    (seeds, samples): (&[u64], usize),
+    max_length: usize,
+    eos: u32,
+    temperature: f32,
+) -> Result<(Captions, ForwardRecord)> {
+    let images = features.dim(0)?;
+    if seeds.len() != images {
+        candle_core::bail!("sampling: {} seeds for {images} images", seeds.len());
+    }
+    let choice = Choice::Sample { temperature, seeds, samples };
+    let (captions, record) = decode_features(decoder, features, max_length, eos, choice, true)?;
+    Ok((captions, record.expect("a recording decode keeps its forward pass")))
+}
+
+/// What the decoding loop computed forward, kept for a training pass's backward.
+pub(crate) struct ForwardRecord {
+    /// Per step: the batch rows that ran it, in the order the step's records hold them.
+    pub rows: Vec<Vec<usize>>,
+    /// Per step: the first layer's input (the features, then the previous words' embeddings),
+    /// rows × embed.
+    pub inputs: Vec<Vec<f32>>,
+    /// Each thread's part, in thread order.
+    pub threads: Vec<ThreadRecord>,
+}
+
+/// One decoding thread's part of a [`ForwardRecord`].
+pub(crate) struct ThreadRecord {
+    /// The hidden units it computed (of every layer).
+    pub units: Range<usize>,
+    /// The words its vocabulary blocks cover.
+    pub words: Range<usize>,
+    /// Per step, per layer: for each row, its activated gates `i, f, g, o` (the thread's units
+    /// of each), its cell state, that state's `tanh` and its hidden state: 7 × units floats.
+    pub states: Vec<Vec<Vec<f32>>>,
+    /// Per step: the logits of the thread's blocks, biases added (block after block, each rows ×
+    /// the block's words).
+    pub logits: Vec<Vec<f32>>,
+    /// Per step (the first thread only): the rows that ran it and the first layer's input.
+    steps: Vec<(Vec<usize>, Vec<f32>)>,
+}
+
+/// Decodes every row of `features`, each repeated once per sample when sampling, keeping the
+/// forward pass when asked (`record`).
 fn decode_features(
     decoder: &LstmDecoderTensors,
     features: &Tensor,
     max_length: usize,
     eos: u32,
     choice: Choice,
-) -> Result<Captions> {
+    record: bool,
+) -> Result<(Captions, Option<ForwardRecord>)> {
     let (batch, embed_size) = features.dims2()?;
     let features = features.flatten_all()?.to_vec1::<f32>()?;
     with_decoder_weights(decoder, &[], |_, weights| {
@@ -115,7 +166,7 @@ fn decode_features(
                 batch * samples,
             ),
         };
-        Ok(decode(&weights, &features, rows, max_length, eos, choice))
+        Ok(decode(&weights, &features, (rows, max_length, eos), choice, record))
     })
 }
 
@@ -149,7 +200,13 @@ struct Shared {
 /// Decodes with one thread per core (the calling thread and scoped helpers), or on the calling
 /// thread alone inside a rayon task (whose pool already has the cores busy) and for a while after
 /// a call whose threads kept waiting for each other.
-fn decode(w: &DecoderWeights, features: &[f32], batch: usize, max_length: usize, eos: u32, choice: Choice) -> Captions {
+fn decode(
+    w: &DecoderWeights,
+    features: &[f32],
+    (batch, max_length, eos): (usize, usize, u32),
+    choice: Choice,
+    record: bool,
+) -> (Captions, Option<ForwardRecord>) {
     let alone = ALONE_FOR.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |calls| calls.checked_sub(1)).is_ok();
     let threads = if alone || rayon::current_thread_index().is_some() {
         1
@@ -165,16 +222,22 @@ fn decode(w: &DecoderWeights, features: &[f32], batch: usize, max_length: usize,
         best: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
         logits: parts(),
     };
-    let run =
-        |thread| Worker::new(w, &shared, (thread, threads), many_rows).decode(features, batch, max_length, eos, choice);
-    let results = std::thread::scope(|scope| {
+    let run = |thread| {
+        Worker::new(w, &shared, (thread, threads), many_rows).decode(features, (batch, max_length, eos), choice, record)
+    };
+    let (results, record) = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads).map(|thread| scope.spawn(move || run(thread))).collect();
-        let results = run(0);
+        let (results, first) = run(0);
+        let mut records = vec![first];
         for helper in helpers {
             // A helper that panicked has poisoned the barrier, so `run(0)` panicked too.
-            let _ = helper.join();
+            records.push(helper.join().ok().and_then(|(_, record)| record));
         }
-        results
+        let record = records.into_iter().collect::<Option<Vec<ThreadRecord>>>().map(|mut threads| {
+            let (rows, inputs) = std::mem::take(&mut threads[0].steps).into_iter().unzip();
+            ForwardRecord { rows, inputs, threads }
+        });
+        (results, record)
     });
     // Threads that kept waiting for each other mean other work has the cores: the next calls
     // decode on one thread (results are the same either way), then try again.
@@ -183,7 +246,7 @@ fn decode(w: &DecoderWeights, features: &[f32], batch: usize, max_length: usize,
     if threads > 1 && !many_rows && shared.barrier.slow_waits() * 10 > max_length {
         ALONE_FOR.store(ALONE_CALLS, Ordering::Relaxed);
     }
-    results
+    (results, record)
 }
 
 /// Rows from which greedy decoding runs its products as matrix products (sampling always does):
@@ -230,8 +293,15 @@ impl<'a> Worker<'a> {
         Self { w, shared, thread, threads, units, blocks, many_rows }
     }
 
-    /// The decoding loop; every thread runs it in step and computes the same results.
-    fn decode(&self, features: &[f32], batch: usize, max_length: usize, eos: u32, choice: Choice) -> Captions {
+    /// The decoding loop; every thread runs it in step and computes the same results (and keeps
+    /// its part of the forward pass when asked: `record`).
+    fn decode(
+        &self,
+        features: &[f32],
+        (batch, max_length, eos): (usize, usize, u32),
+        choice: Choice,
+        record: bool,
+    ) -> (Captions, Option<ThreadRecord>) {
         let _guard = PoisonOnPanic(&self.shared.barrier);
         // Each row's random stream when sampling (each thread its own copy, drawing alike).
         let (mut rngs, temperature): (Vec<ChaCha8Rng>, Option<f32>) = match choice {
@@ -251,10 +321,23 @@ impl<'a> Worker<'a> {
         let (mut previous, mut below, mut gates, mut row_gates) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut gates_by_rows = Vec::new();
         let mut cell_tanh = vec![0.0f32; n];
+        let mut record = record.then(|| ThreadRecord {
+            units: self.units.clone(),
+            words: self.words(),
+            states: Vec::new(),
+            logits: Vec::new(),
+            steps: Vec::new(),
+        });
         for step in 0..max_length {
             let rows = active.len();
             if rows == 0 {
                 break;
+            }
+            if let Some(record) = &mut record {
+                if self.thread == 0 {
+                    record.steps.push((active.clone(), input.clone()));
+                }
+                record.states.push(vec![Vec::with_capacity(rows * 7 * n); w.layers.len()]);
             }
             let (now, before) = (&self.shared.hidden[step % 2], &self.shared.hidden[1 - step % 2]);
             let all_rows: Vec<usize> = (0..rows).collect();
@@ -304,13 +387,25 @@ impl<'a> Worker<'a> {
                         row_gates.extend_from_slice(&gate[r * n..][..n]);
                     }
                     let units = r * n..(r + 1) * n;
-                    cell_forward(&mut row_gates, &mut cell[units.clone()], &mut cell_tanh, &mut mine[units]);
+                    cell_forward(&mut row_gates, &mut cell[units.clone()], &mut cell_tanh, &mut mine[units.clone()]);
+                    if let Some(record) = &mut record {
+                        let states = &mut record.states[step][k];
+                        states.extend_from_slice(&row_gates);
+                        states.extend_from_slice(&cell[units.clone()]);
+                        states.extend_from_slice(&cell_tanh);
+                        states.extend_from_slice(&mine[units]);
+                    }
                 }
                 drop(mine);
                 self.shared.barrier.wait();
             }
             self.gather(&now[w.layers.len() - 1], &all_rows, &mut below);
             let best = self.score_blocks(&below, rows, step % 2 == 1, temperature);
+            if let Some(record) = &mut record {
+                record
+                    .logits
+                    .push(self.shared.logits[self.thread].read().unwrap_or_else(PoisonError::into_inner).clone());
+            }
             *self.shared.best[self.thread].lock().unwrap_or_else(PoisonError::into_inner) = best;
             self.shared.barrier.wait();
 
@@ -346,7 +441,7 @@ impl<'a> Worker<'a> {
             }
             active = kept.iter().map(|&r| active[r]).collect();
         }
-        results
+        (results, record)
     }
 
     /// Assembles a layer's output (rows × hidden) from every thread's part, taking row `rows[r]`

@@ -86,6 +86,21 @@ pub(crate) struct LayerCache {
     pub hidden: Vec<f32>,
 }
 
+impl LayerCache {
+    /// A layer's forward pass computed elsewhere (the sampling loop), rows in packed order: its
+    /// `input` (rows × input), activated `gates` (rows × 4·hidden, `i, f, g, o`), `cells`, their
+    /// `tanh` and the `hidden` states (rows × hidden each).
+    pub(crate) fn new(
+        input: Vec<f32>,
+        gates: Vec<f32>,
+        cells: Vec<f32>,
+        cells_tanh: Vec<f32>,
+        hidden: Vec<f32>,
+    ) -> Self {
+        Self { input, gates, cells, cells_tanh, hidden }
+    }
+}
+
 /// The layer over `input` (rows × input).
 pub(crate) fn forward(layer: &LayerWeights, input: Vec<f32>, shape: &SequenceShape) -> LayerCache {
     let hidden = shape.hidden;

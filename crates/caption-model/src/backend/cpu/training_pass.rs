@@ -22,11 +22,12 @@ use candle_core::{Device, Result, Tensor};
 use rayon::prelude::*;
 
 use super::decoder_weights::{DecoderWeights, with_decoder_weights};
+use super::decoding::{ForwardRecord, SCORE_BLOCK};
 use super::gemm::{View, column_sums, matmul};
 use super::kernels::softmax_cross_entropy_row;
 use super::lstm::{self, LayerCache};
 use crate::backend::gradients::{DecoderGradients, HeadGradients};
-use crate::backend::packing::{caption_ids, counted_positions, packed_captions};
+use crate::backend::packing::{SequenceShape, caption_ids, caption_weights, counted_positions, packed_captions};
 use crate::backend::views::{HeadTensors, LstmDecoderTensors};
 use crate::{Dropout, Targets};
 
@@ -76,9 +77,55 @@ pub(crate) fn head_gradients(
     let shape = fc_weight.dims2()?;
     let pass = with_decoder_weights(&head.decoder, &[fc_weight, fc_bias], |fc, weights| {
         let fc = Fc { weight: fc[0], bias: fc[1], shape };
-        head_pass(&fc, &weights, pooled, targets, dropout)
+        let captions = CaptionIds::new(targets, pooled.dim(0)?, weights.vocab_size)?;
+        head_pass(&fc, &weights, pooled, &captions, dropout, |features, mask| {
+            decoder_pass(&weights, features, &captions, mask)
+        })
     })?;
-    let (embed_size, pooled_size) = shape;
+    named_head_gradients(head, pass)
+}
+
+/// The original's head trained on captions `sampled` by the CPU decoding loop
+/// ([`decoding::sample_keeping_forward`]) from `pooled` (one row per caption), each caption's
+/// loss weighted by `weights`, without dropout: the gradients [`head_gradients`] computes for
+/// those captions, with the LSTM's states and the logits taken from the sampling loop's
+/// `record` instead of a second forward pass.
+pub(crate) fn sampled_head_gradients(
+    head: &HeadTensors,
+    pooled: &Tensor,
+    (sampled, record): (&[Vec<u32>], &ForwardRecord),
+    weights: &[f32],
+    pad: u32,
+) -> Result<HeadGradients> {
+    let (fc_weight, fc_bias) = (&head.fc_weight.1, &head.fc_bias.1);
+    let shape = fc_weight.dims2()?;
+    let pass = with_decoder_weights(&head.decoder, &[fc_weight, fc_bias], |fc, decoder| {
+        let fc = Fc { weight: fc[0], bias: fc[1], shape };
+        let batch = sampled.len();
+        let steps = sampled.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = vec![pad; steps * batch];
+        for (b, caption) in sampled.iter().enumerate() {
+            for (t, &id) in caption.iter().enumerate() {
+                ids[t * batch + b] = id;
+            }
+        }
+        if steps == 0 || ids.iter().any(|&id| id as usize >= decoder.vocab_size) {
+            candle_core::bail!("sampled captions need a token each, inside a vocabulary of {}", decoder.vocab_size);
+        }
+        let captions = CaptionIds { ids, steps, pad, weights: caption_weights(Some(weights), batch)? };
+        let recorded = recorded_forward(&decoder, record, &captions)?;
+        let mut no_dropout = Dropout::new(0.0, 0);
+        head_pass(&fc, &decoder, pooled, &captions, &mut no_dropout, |_, _| {
+            let (shape, caches, logits) = recorded;
+            output_and_backward(&decoder, &captions, &shape, caches, Some(logits), None)
+        })
+    })?;
+    named_head_gradients(head, pass)
+}
+
+/// The named gradients of `head` from its pass.
+fn named_head_gradients(head: &HeadTensors, pass: HeadPass) -> Result<HeadGradients> {
+    let (embed_size, pooled_size) = head.fc_weight.1.dims2()?;
     let cpu = &Device::Cpu;
     let mut gradients = vec![
         (head.fc_weight.0.clone(), Tensor::from_vec(pass.d_fc_weight, (embed_size, pooled_size), cpu)?),
@@ -102,13 +149,15 @@ struct HeadPass {
     d_fc_bias: Vec<f32>,
 }
 
-/// [`CNNtoRNN::head_gradients`] on the weights' data.
+/// [`CNNtoRNN::head_gradients`] on the weights' data: `fc` and its dropouts around `decoder`,
+/// the decoder's pass from the features and its embeddings' dropout mask.
 fn head_pass(
     fc: &Fc,
     weights: &DecoderWeights,
     pooled: &Tensor,
-    targets: Targets,
+    captions: &CaptionIds,
     dropout: &mut Dropout,
+    decoder: impl FnOnce(&[f32], Option<&[f32]>) -> DecoderPass,
 ) -> Result<HeadPass> {
     let (fc_weight, fc_bias) = (fc.weight, fc.bias);
     let (embed_size, pooled_size) = fc.shape;
@@ -119,7 +168,9 @@ fn head_pass(
     if width != pooled_size {
         candle_core::bail!("the pooled features have {width} columns, fc takes {pooled_size}");
     }
-    let captions = CaptionIds::new(targets, batch, weights.vocab_size)?;
+    if captions.ids.len() != captions.steps * batch {
+        candle_core::bail!("{batch} pooled rows for {} captions", captions.ids.len() / captions.steps.max(1));
+    }
     let mut pooled: Vec<f32> = pooled.flatten_all()?.to_vec1()?;
     let pooled_mask = dropout.mask(batch * pooled_size);
     let features_mask = dropout.mask(batch * embed_size);
@@ -140,7 +191,7 @@ fn head_pass(
     let mut features: Vec<f32> = fc_out.iter().map(|&z| z.max(0.0)).collect();
     apply_mask(&mut features, features_mask.as_deref());
 
-    let decoder = decoder_pass(weights, &features, &captions, embeddings_mask.as_deref());
+    let decoder = decoder(&features, embeddings_mask.as_deref());
 
     // Back through the dropout and the ReLU (whose gradient at 0 is 0, as PyTorch's), then fc.
     let mut d_fc_out = decoder.d_features.clone();
@@ -204,7 +255,7 @@ fn decoder_pass(
     embeddings_mask: Option<&[f32]>,
 ) -> DecoderPass {
     let &CaptionIds { ref ids, steps, pad, .. } = captions;
-    let (embed_size, hidden_size, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
+    let (embed_size, hidden_size) = (w.embed_size, w.hidden_size);
     let batch = features.len() / embed_size;
     let shape = packed_captions(ids, batch, steps, pad, hidden_size);
     let packed_rows = shape.rows();
@@ -232,6 +283,24 @@ fn decoder_pass(
         };
         caches.push(lstm::forward(layer, layer_input, &shape));
     }
+    output_and_backward(w, captions, &shape, caches, None, embeddings_mask)
+}
+
+/// The output layer, the loss and the backward pass of the LSTM decoder after its forward pass
+/// (`caches`, packed as `shape`): the counted targets' logits are computed from the top layer's
+/// states, or given (`logits`, counted × vocab in [`counted_positions`] order, biases added).
+fn output_and_backward(
+    w: &DecoderWeights,
+    captions: &CaptionIds,
+    shape: &SequenceShape,
+    caches: Vec<LayerCache>,
+    logits: Option<Vec<f32>>,
+    embeddings_mask: Option<&[f32]>,
+) -> DecoderPass {
+    let &CaptionIds { ref ids, steps, pad, .. } = captions;
+    let (embed_size, hidden_size, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
+    let batch = shape.order.len();
+    let packed_rows = shape.rows();
     let top = &caches.last().expect("the LSTM has at least one layer").hidden;
 
     // The output layer and the loss, for the rows whose target is not PAD (in batch row order:
@@ -245,10 +314,16 @@ fn decoder_pass(
     } else {
         Cow::Owned(packed.iter().flat_map(|&p| &top[p * hidden_size..][..hidden_size]).copied().collect())
     };
-    let mut logits = vec![0.0; counted * vocab_size];
     let linear = View::rows(w.linear_weight, vocab_size, hidden_size);
-    matmul(&mut logits, false, View::rows(&selected, counted, hidden_size), linear.t());
-    let loss = softmax_cross_entropy_in_place(&mut logits, &kept, captions, w.linear_bias);
+    let (mut logits, bias) = match logits {
+        Some(logits) => (logits, Cow::Owned(vec![0.0; vocab_size])),
+        None => {
+            let mut logits = vec![0.0; counted * vocab_size];
+            matmul(&mut logits, false, View::rows(&selected, counted, hidden_size), linear.t());
+            (logits, Cow::Borrowed(w.linear_bias))
+        }
+    };
+    let loss = softmax_cross_entropy_in_place(&mut logits, &kept, captions, &bias);
     let d_logits = logits;
 
     let (d_linear_weight, d_linear_bias) = linear_gradients(&d_logits, &selected, counted, (vocab_size, hidden_size));
@@ -268,7 +343,7 @@ fn decoder_pass(
     // The LSTM, top layer first; each layer's input gradient is the output gradient of the one below.
     let mut layer_gradients = Vec::with_capacity(w.layers.len());
     for (layer, cache) in w.layers.iter().zip(&caches).rev() {
-        let gradients = lstm::backward(layer, cache, &d_output, &shape);
+        let gradients = lstm::backward(layer, cache, &d_output, shape);
         d_output = gradients.input;
         layer_gradients.push([gradients.w_ih, gradients.w_hh, gradients.bias]);
     }
@@ -326,4 +401,78 @@ fn softmax_cross_entropy_in_place(logits: &mut [f32], kept: &[usize], captions: 
         .collect();
     // Summed in row order: the same on every run.
     losses.iter().sum()
+}
+
+/// The packed forward pass of `captions` (sampled with `record` kept): each layer's
+/// [`LayerCache`] in the packed order of [`packed_captions`], and the counted targets' logits
+/// (in [`counted_positions`] order, biases added), copied from the threads' parts.
+fn recorded_forward(
+    w: &DecoderWeights,
+    record: &ForwardRecord,
+    captions: &CaptionIds,
+) -> Result<(SequenceShape, Vec<LayerCache>, Vec<f32>)> {
+    let (embed_size, hidden, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
+    let batch = captions.ids.len() / captions.steps;
+    let shape = packed_captions(&captions.ids, batch, captions.steps, captions.pad, hidden);
+    // Where each batch row is in each recorded step.
+    let positions: Vec<Vec<Option<usize>>> = record
+        .rows
+        .iter()
+        .map(|rows| {
+            let mut at = vec![None; batch];
+            for (position, &b) in rows.iter().enumerate() {
+                at[b] = Some(position);
+            }
+            at
+        })
+        .collect();
+    let position = |t: usize, b: usize| positions.get(t).and_then(|at| at.get(b).copied().flatten());
+    let counted = counted_positions(&captions.ids, captions.pad);
+    if let Some(&missing) = counted.iter().find(|&&r| position(r / batch, r % batch).is_none()) {
+        candle_core::bail!("the sampling record holds no step {} of caption {}", missing / batch, missing % batch);
+    }
+    let rows = shape.rows();
+    let mut caches: Vec<LayerCache> = Vec::with_capacity(w.layers.len());
+    for k in 0..w.layers.len() {
+        let input_size = if k == 0 { embed_size } else { hidden };
+        let mut input = vec![0.0; rows * input_size];
+        let (mut gates, mut cells) = (vec![0.0; rows * 4 * hidden], vec![0.0; rows * hidden]);
+        let (mut cells_tanh, mut hiddens) = (vec![0.0; rows * hidden], vec![0.0; rows * hidden]);
+        for t in 0..shape.steps() {
+            for (row, &b) in shape.step(t).zip(&shape.order) {
+                let at = position(t, b).expect("a packed step was sampled");
+                let destination = &mut input[row * input_size..][..input_size];
+                match caches.last() {
+                    None => destination.copy_from_slice(&record.inputs[t][at * embed_size..][..embed_size]),
+                    Some(below) => destination.copy_from_slice(&below.hidden[row * hidden..][..hidden]),
+                }
+                for part in &record.threads {
+                    let (units, n) = (part.units.clone(), part.units.len());
+                    let states = &part.states[t][k][at * 7 * n..][..7 * n];
+                    for (gate, values) in states[..4 * n].chunks_exact(n).enumerate() {
+                        gates[row * 4 * hidden + gate * hidden + units.start..][..n].copy_from_slice(values);
+                    }
+                    for (out, values) in
+                        [&mut cells, &mut cells_tanh, &mut hiddens].into_iter().zip(states[4 * n..].chunks_exact(n))
+                    {
+                        out[row * hidden + units.start..][..n].copy_from_slice(values);
+                    }
+                }
+            }
+        }
+        caches.push(LayerCache::new(input, gates, cells, cells_tanh, hiddens));
+    }
+    let mut logits = vec![0.0; counted.len() * vocab_size];
+    for (row_logits, &r) in logits.chunks_exact_mut(vocab_size).zip(&counted) {
+        let (t, b) = (r / batch, r % batch);
+        let (at, step_rows) = (position(t, b).expect("checked above"), record.rows[t].len());
+        for part in &record.threads {
+            for first in part.words.clone().step_by(SCORE_BLOCK) {
+                let words = SCORE_BLOCK.min(part.words.end - first);
+                let start = (first - part.words.start) * step_rows + at * words;
+                row_logits[first..][..words].copy_from_slice(&part.logits[t][start..][..words]);
+            }
+        }
+    }
+    Ok((shape, caches, logits))
 }
