@@ -400,12 +400,13 @@ impl<'a> Worker<'a> {
                 self.shared.barrier.wait();
             }
             self.gather(&now[w.layers.len() - 1], &all_rows, &mut below);
-            let best = self.score_blocks(&below, rows, step % 2 == 1, temperature);
-            if let Some(record) = &mut record {
-                record
-                    .logits
-                    .push(self.shared.logits[self.thread].read().unwrap_or_else(PoisonError::into_inner).clone());
+            if let Some(record) = &mut record
+                && step > 0
+            {
+                // The previous step's logits, which every thread has drawn from by now.
+                record.logits.push(self.take_logits());
             }
+            let best = self.score_blocks(&below, rows, step % 2 == 1, temperature);
             *self.shared.best[self.thread].lock().unwrap_or_else(PoisonError::into_inner) = best;
             self.shared.barrier.wait();
 
@@ -441,7 +442,19 @@ impl<'a> Worker<'a> {
             }
             active = kept.iter().map(|&r| active[r]).collect();
         }
+        if let Some(record) = &mut record {
+            // The last step's, once every thread has drawn from them (every thread records).
+            self.shared.barrier.wait();
+            if record.logits.len() < record.states.len() {
+                record.logits.push(self.take_logits());
+            }
+        }
         (results, record)
+    }
+
+    /// This thread's logits of the last step scored, leaving their place empty.
+    fn take_logits(&self) -> Vec<f32> {
+        std::mem::take(&mut *self.shared.logits[self.thread].write().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Assembles a layer's output (rows × hidden) from every thread's part, taking row `rows[r]`

@@ -11,6 +11,8 @@
 use crate::backend::packing::SequenceShape;
 use std::borrow::Cow;
 
+use rayon::prelude::*;
+
 use super::decoder_weights::LayerWeights;
 use super::gemm::{View, column_sums, matmul, transposed};
 use super::kernels::{sigmoid_in_place, tanh_in_place};
@@ -134,18 +136,18 @@ pub(crate) fn forward(layer: &LayerWeights, input: Vec<f32>, shape: &SequenceSha
         let step_cells = &mut rest[..batch * hidden];
         let step_tanh = &mut cells_tanh[now.start * hidden..now.end * hidden];
         let step_outputs = &mut outputs[now.start * hidden..now.end * hidden];
-        for b in 0..batch {
-            let c = &mut step_cells[b * hidden..][..hidden];
-            if t > 0 {
-                c.copy_from_slice(&previous_cells[b * hidden..][..hidden]);
-            }
-            cell_forward(
-                &mut step_gates[b * width..][..width],
-                c,
-                &mut step_tanh[b * hidden..][..hidden],
-                &mut step_outputs[b * hidden..][..hidden],
-            );
-        }
+        // The step's rows in parallel (each its own slices).
+        step_gates
+            .par_chunks_exact_mut(width)
+            .zip(step_cells.par_chunks_exact_mut(hidden))
+            .zip(step_tanh.par_chunks_exact_mut(hidden).zip(step_outputs.par_chunks_exact_mut(hidden)))
+            .enumerate()
+            .for_each(|(b, ((gates, c), (cell_tanh, output)))| {
+                if t > 0 {
+                    c.copy_from_slice(&previous_cells[b * hidden..][..hidden]);
+                }
+                cell_forward(gates, c, cell_tanh, output);
+            });
     }
     LayerCache { input, gates, cells, cells_tanh, hidden: outputs }
 }
@@ -183,21 +185,22 @@ pub(crate) fn backward(
     for t in (0..shape.steps()).rev() {
         let now = shape.step(t);
         let before = if t > 0 { shape.step(t - 1).start } else { 0 };
-        for b in 0..now.len() {
-            let r = now.start + b;
-            // The gradient for h_t: the output's and the next step's (in place of the latter).
-            let d_hidden = &mut d_hidden_next[b * hidden..][..hidden];
-            d_hidden.iter_mut().zip(&d_output[r * hidden..][..hidden]).for_each(|(d, o)| *d += o);
-            let previous = (t > 0).then(|| &cache.cells[(before + b) * hidden..][..hidden]);
-            cell_backward(
-                &cache.gates[r * width..][..width],
-                &cache.cells_tanh[r * hidden..][..hidden],
-                previous,
-                d_hidden,
-                &mut d_cell_next[b * hidden..][..hidden],
-                &mut d_gates[r * width..][..width],
-            );
-        }
+        // The step's rows in parallel (each its own slices).
+        let rows_now = now.len();
+        d_hidden_next[..rows_now * hidden]
+            .par_chunks_exact_mut(hidden)
+            .zip(d_cell_next[..rows_now * hidden].par_chunks_exact_mut(hidden))
+            .zip(d_gates[now.start * width..now.end * width].par_chunks_exact_mut(width))
+            .enumerate()
+            .for_each(|(b, ((d_hidden, d_cell), d_gates))| {
+                let r = now.start + b;
+                // The gradient for h_t: the output's and the next step's (in place of the latter).
+                d_hidden.iter_mut().zip(&d_output[r * hidden..][..hidden]).for_each(|(d, o)| *d += o);
+                let previous = (t > 0).then(|| &cache.cells[(before + b) * hidden..][..hidden]);
+                let (gates, cell_tanh) =
+                    (&cache.gates[r * width..][..width], &cache.cells_tanh[r * hidden..][..hidden]);
+                cell_backward(gates, cell_tanh, previous, d_hidden, d_cell, d_gates);
+            });
         if t > 0 {
             let step_gates = View::rows(&d_gates, rows, width).row_range(now.clone());
             let d_hidden = &mut d_hidden_next[..now.len() * hidden];

@@ -463,7 +463,7 @@ fn recorded_forward(
         caches.push(LayerCache::new(input, gates, cells, cells_tanh, hiddens));
     }
     let mut logits = vec![0.0; counted.len() * vocab_size];
-    for (row_logits, &r) in logits.chunks_exact_mut(vocab_size).zip(&counted) {
+    logits.par_chunks_exact_mut(vocab_size).zip(counted.par_iter()).for_each(|(row_logits, &r)| {
         let (t, b) = (r / batch, r % batch);
         let (at, step_rows) = (position(t, b).expect("checked above"), record.rows[t].len());
         for part in &record.threads {
@@ -473,6 +473,6 @@ fn recorded_forward(
                 row_logits[first..][..words].copy_from_slice(&part.logits[t][start..][..words]);
             }
         }
-    }
+    });
     Ok((shape, caches, logits))
 }
