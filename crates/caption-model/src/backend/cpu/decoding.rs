@@ -135,6 +135,25 @@ pub(crate) struct ThreadRecord {
     steps: Vec<(Vec<usize>, Vec<f32>)>,
 }
 
+impl ThreadRecord {
+    /// Opens a step's records: the rows that run it and the first layer's input when `first`
+    /// (the first thread), and an empty list of states per layer.
+    fn start_step(&mut self, first: bool, rows: &[usize], input: &[f32], layers: usize) {
+        if first {
+            self.steps.push((rows.to_vec(), input.to_vec()));
+        }
+        let capacity = rows.len() * 7 * self.units.len();
+        self.states.push((0..layers).map(|_| Vec::with_capacity(capacity)).collect());
+    }
+
+    /// Keeps a row's states of layer `k` at the current step: activated gates, cell state, its
+    /// `tanh`, hidden state.
+    fn keep_row(&mut self, k: usize, parts: [&[f32]; 4]) {
+        let states = &mut self.states.last_mut().expect("a step was started")[k];
+        parts.iter().for_each(|part| states.extend_from_slice(part));
+    }
+}
+
 /// Decodes every row of `features`, each repeated once per sample when sampling, keeping the
 /// forward pass when asked (`record`).
 fn decode_features(
@@ -334,10 +353,7 @@ impl<'a> Worker<'a> {
                 break;
             }
             if let Some(record) = &mut record {
-                if self.thread == 0 {
-                    record.steps.push((active.clone(), input.clone()));
-                }
-                record.states.push(vec![Vec::with_capacity(rows * 7 * n); w.layers.len()]);
+                record.start_step(self.thread == 0, &active, &input, w.layers.len());
             }
             let (now, before) = (&self.shared.hidden[step % 2], &self.shared.hidden[1 - step % 2]);
             let all_rows: Vec<usize> = (0..rows).collect();
@@ -389,11 +405,7 @@ impl<'a> Worker<'a> {
                     let units = r * n..(r + 1) * n;
                     cell_forward(&mut row_gates, &mut cell[units.clone()], &mut cell_tanh, &mut mine[units.clone()]);
                     if let Some(record) = &mut record {
-                        let states = &mut record.states[step][k];
-                        states.extend_from_slice(&row_gates);
-                        states.extend_from_slice(&cell[units.clone()]);
-                        states.extend_from_slice(&cell_tanh);
-                        states.extend_from_slice(&mine[units]);
+                        record.keep_row(k, [&row_gates, &cell[units.clone()], &cell_tanh, &mine[units]]);
                     }
                 }
                 drop(mine);
