@@ -602,6 +602,9 @@ mod tests {
         // Captions the sampling did not draw are refused, not scored.
         let longer: Vec<Vec<u32>> = ids.iter().map(|caption| [caption.as_slice(), &[5]].concat()).collect();
         assert!(network.sampled_head_gradients(&repeated, (&longer, &forward), &weights, pad).is_err());
+        let mut other = ids.clone();
+        other[3][0] = (other[3][0] + 1) % 300;
+        assert!(network.sampled_head_gradients(&repeated, (&other, &forward), &weights, pad).is_err());
     }
 
     /// 100,000 samples of each network's first word for one image: their frequencies match the

@@ -110,6 +110,8 @@ pub(crate) fn sample_keeping_forward(
 
 /// What the decoding loop computed forward, kept for a training pass's backward.
 pub(crate) struct ForwardRecord {
+    /// Each batch row's caption as drawn (what the record holds the forward pass of).
+    pub captions: Vec<Vec<u32>>,
     /// Per step: the batch rows that ran it, in the order the step's records hold them.
     pub rows: Vec<Vec<usize>>,
     /// Per step: the first layer's input (the features, then the previous words' embeddings),
@@ -254,7 +256,8 @@ fn decode(
         }
         let record = records.into_iter().collect::<Option<Vec<ThreadRecord>>>().map(|mut threads| {
             let (rows, inputs) = std::mem::take(&mut threads[0].steps).into_iter().unzip();
-            ForwardRecord { rows, inputs, threads }
+            let captions = results.iter().map(|(ids, _)| ids.clone()).collect();
+            ForwardRecord { captions, rows, inputs, threads }
         });
         (results, record)
     });

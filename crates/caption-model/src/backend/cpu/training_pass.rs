@@ -97,6 +97,9 @@ pub(crate) fn sampled_head_gradients(
     weights: &[f32],
     pad: u32,
 ) -> Result<HeadGradients> {
+    if sampled != record.captions.as_slice() {
+        candle_core::bail!("these captions are not the ones whose sampling kept this forward pass");
+    }
     let (fc_weight, fc_bias) = (&head.fc_weight.1, &head.fc_bias.1);
     let shape = fc_weight.dims2()?;
     let pass = with_decoder_weights(&head.decoder, &[fc_weight, fc_bias], |fc, decoder| {
@@ -113,7 +116,7 @@ pub(crate) fn sampled_head_gradients(
             candle_core::bail!("sampled captions need a token each, inside a vocabulary of {}", decoder.vocab_size);
         }
         let captions = CaptionIds { ids, steps, pad, weights: caption_weights(Some(weights), batch)? };
-        let recorded = recorded_forward(&decoder, record, &captions)?;
+        let recorded = recorded_forward(&decoder, record, &captions);
         let mut no_dropout = Dropout::new(0.0, 0);
         head_pass(&fc, &decoder, pooled, &captions, &mut no_dropout, |_, _| {
             let (shape, caches, logits) = recorded;
@@ -410,7 +413,7 @@ fn recorded_forward(
     w: &DecoderWeights,
     record: &ForwardRecord,
     captions: &CaptionIds,
-) -> Result<(SequenceShape, Vec<LayerCache>, Vec<f32>)> {
+) -> (SequenceShape, Vec<LayerCache>, Vec<f32>) {
     let (embed_size, hidden, vocab_size) = (w.embed_size, w.hidden_size, w.vocab_size);
     let batch = captions.ids.len() / captions.steps;
     let shape = packed_captions(&captions.ids, batch, captions.steps, captions.pad, hidden);
@@ -428,9 +431,6 @@ fn recorded_forward(
         .collect();
     let position = |t: usize, b: usize| positions.get(t).and_then(|at| at.get(b).copied().flatten());
     let counted = counted_positions(&captions.ids, captions.pad);
-    if let Some(&missing) = counted.iter().find(|&&r| position(r / batch, r % batch).is_none()) {
-        candle_core::bail!("the sampling record holds no step {} of caption {}", missing / batch, missing % batch);
-    }
     let rows = shape.rows();
     let mut caches: Vec<LayerCache> = Vec::with_capacity(w.layers.len());
     for k in 0..w.layers.len() {
@@ -465,7 +465,7 @@ fn recorded_forward(
     let mut logits = vec![0.0; counted.len() * vocab_size];
     logits.par_chunks_exact_mut(vocab_size).zip(counted.par_iter()).for_each(|(row_logits, &r)| {
         let (t, b) = (r / batch, r % batch);
-        let (at, step_rows) = (position(t, b).expect("checked above"), record.rows[t].len());
+        let (at, step_rows) = (position(t, b).expect("a counted target was sampled"), record.rows[t].len());
         for part in &record.threads {
             for first in part.words.clone().step_by(SCORE_BLOCK) {
                 let words = SCORE_BLOCK.min(part.words.end - first);
@@ -474,5 +474,5 @@ fn recorded_forward(
             }
         }
     });
-    Ok((shape, caches, logits))
+    (shape, caches, logits)
 }
