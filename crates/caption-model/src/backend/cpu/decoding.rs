@@ -306,13 +306,42 @@ struct Worker<'a> {
     blocks: Range<usize>,
     /// Whether products run as matrix products over all rows ([`MANY_ROWS`]).
     many_rows: bool,
+    /// With many rows: each layer's weights and biases for this thread's units of the four
+    /// gates, gate after gate (one matrix product per term instead of one per gate).
+    gate_weights: Vec<[Vec<f32>; 4]>,
 }
 
 impl<'a> Worker<'a> {
     fn new(w: &'a DecoderWeights, shared: &'a Shared, (thread, threads): (usize, usize), many_rows: bool) -> Self {
         let units = share(w.hidden_size, threads, thread);
         let blocks = share(w.vocab_size.div_ceil(SCORE_BLOCK), threads, thread);
-        Self { w, shared, thread, threads, units, blocks, many_rows }
+        let gate_weights = if many_rows {
+            let rows_of = |values: &[f32], width: usize| -> Vec<f32> {
+                (0..4)
+                    .flat_map(|gate| {
+                        values[(gate * w.hidden_size + units.start) * width..][..units.len() * width].iter()
+                    })
+                    .copied()
+                    .collect()
+            };
+            let (input_width, hidden) = (w.embed_size, w.hidden_size);
+            w.layers
+                .iter()
+                .enumerate()
+                .map(|(k, layer)| {
+                    let width = if k == 0 { input_width } else { hidden };
+                    [
+                        rows_of(layer.w_ih, width),
+                        rows_of(layer.w_hh, hidden),
+                        rows_of(layer.b_ih, 1),
+                        rows_of(layer.b_hh, 1),
+                    ]
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self { w, shared, thread, threads, units, blocks, many_rows, gate_weights }
     }
 
     /// The decoding loop; every thread runs it in step and computes the same results (and keeps
@@ -381,15 +410,25 @@ impl<'a> Worker<'a> {
                 // Gates input, forget, cell, output; each block units × rows.
                 let block = n * rows;
                 gates.resize(4 * block, 0.0);
-                let mut order: Vec<_> = gates.chunks_mut(block).enumerate().collect();
-                if step % 2 == 1 {
-                    // Every other step backwards: the weights read last are read first again,
-                    // while they are still in this core's cache.
-                    order.reverse();
-                }
-                for (gate, out) in order {
-                    let range = gate * hidden + self.units.start..gate * hidden + self.units.end;
-                    self.affine(&terms, &[layer.b_ih, layer.b_hh], range, rows, out);
+                if let Some([w_ih, w_hh, b_ih, b_hh]) = self.gate_weights.get(k) {
+                    // One product per term over the thread's units of the four gates (the same
+                    // bits per row as gate by gate: see `fewest_rows`).
+                    let terms = [
+                        Term { weights: w_ih, inputs: x, width },
+                        Term { weights: w_hh, inputs: &previous, width: hidden },
+                    ];
+                    self.affine(&terms, &[b_ih, b_hh], 0..4 * n, rows, &mut gates);
+                } else {
+                    let mut order: Vec<_> = gates.chunks_mut(block).enumerate().collect();
+                    if step % 2 == 1 {
+                        // Every other step backwards: the weights read last are read first
+                        // again, while they are still in this core's cache.
+                        order.reverse();
+                    }
+                    for (gate, out) in order {
+                        let range = gate * hidden + self.units.start..gate * hidden + self.units.end;
+                        self.affine(&terms, &[layer.b_ih, layer.b_hh], range, rows, out);
+                    }
                 }
                 let cell = &mut cells[k];
                 let mut mine = now[k][self.thread].write().unwrap_or_else(PoisonError::into_inner);
@@ -499,18 +538,24 @@ impl<'a> Worker<'a> {
         logits.resize(words.len() * rows, 0.0);
         let terms = [Term { weights: w.linear_weight, inputs: hiddens, width: w.hidden_size }];
         let biases = [w.linear_bias];
-        let mut order: Vec<_> = logits.chunks_mut(SCORE_BLOCK * rows).enumerate().collect();
-        if backwards {
-            order.reverse();
+        let mut words_by_rows = vec![0.0; words.len() * rows];
+        if self.many_rows {
+            // One matrix product over all of the thread's words (a row's values are the same
+            // bits as block by block: see `fewest_rows`).
+            self.affine(&terms, &biases, words.clone(), rows, &mut words_by_rows);
+        } else {
+            let mut order: Vec<_> = words_by_rows.chunks_mut(SCORE_BLOCK * rows).enumerate().collect();
+            if backwards {
+                order.reverse();
+            }
+            for (at, out) in order {
+                let first = words.start + at * SCORE_BLOCK;
+                self.affine(&terms, &biases, first..first + out.len() / rows, rows, out);
+            }
         }
-        let mut words_by_rows = Vec::new();
-        for (at, out) in order {
-            let first = words.start + at * SCORE_BLOCK;
-            let block_words = out.len() / rows;
-            words_by_rows.resize(out.len(), 0.0);
-            self.affine(&terms, &biases, first..first + block_words, rows, &mut words_by_rows);
-            // Row by row, so that each row's scan below reads its logits in a line.
-            transpose_into(&words_by_rows, block_words, rows, out);
+        // Block by block, row by row, so that each row's scan below reads its logits in a line.
+        for (block, out) in words_by_rows.chunks(SCORE_BLOCK * rows).zip(logits.chunks_mut(SCORE_BLOCK * rows)) {
+            transpose_into(block, block.len() / rows, rows, out);
         }
         let mut best = Vec::with_capacity(rows * self.blocks.len());
         let (mut values, mut tempered_values) = (Vec::with_capacity(SCORE_BLOCK), Vec::new());
