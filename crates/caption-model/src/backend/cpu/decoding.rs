@@ -389,7 +389,7 @@ impl<'a> Worker<'a> {
             }
             let (now, before) = (&self.shared.hidden[step % 2], &self.shared.hidden[1 - step % 2]);
             let all_rows: Vec<usize> = (0..rows).collect();
-            for (k, layer) in w.layers.iter().enumerate() {
+            for k in 0..w.layers.len() {
                 // This layer's output at the previous step (zeros at the first), rows that go on.
                 if step == 0 {
                     previous.clear();
@@ -403,33 +403,10 @@ impl<'a> Worker<'a> {
                     self.gather(&now[k - 1], &all_rows, &mut below);
                     (&below[..], hidden)
                 };
-                let terms = [
-                    Term { weights: layer.w_ih, inputs: x, width },
-                    Term { weights: layer.w_hh, inputs: &previous, width: hidden },
-                ];
                 // Gates input, forget, cell, output; each block units × rows.
                 let block = n * rows;
                 gates.resize(4 * block, 0.0);
-                if let Some([w_ih, w_hh, b_ih, b_hh]) = self.gate_weights.get(k) {
-                    // One product per term over the thread's units of the four gates (the same
-                    // bits per row as gate by gate: see `fewest_rows`).
-                    let terms = [
-                        Term { weights: w_ih, inputs: x, width },
-                        Term { weights: w_hh, inputs: &previous, width: hidden },
-                    ];
-                    self.affine(&terms, &[b_ih, b_hh], 0..4 * n, rows, &mut gates);
-                } else {
-                    let mut order: Vec<_> = gates.chunks_mut(block).enumerate().collect();
-                    if step % 2 == 1 {
-                        // Every other step backwards: the weights read last are read first
-                        // again, while they are still in this core's cache.
-                        order.reverse();
-                    }
-                    for (gate, out) in order {
-                        let range = gate * hidden + self.units.start..gate * hidden + self.units.end;
-                        self.affine(&terms, &[layer.b_ih, layer.b_hh], range, rows, out);
-                    }
-                }
+                self.gate_products(k, (x, width), &previous, (rows, step % 2 == 1), &mut gates);
                 let cell = &mut cells[k];
                 let mut mine = now[k][self.thread].write().unwrap_or_else(PoisonError::into_inner);
                 mine.resize(block, 0.0);
@@ -509,6 +486,41 @@ impl<'a> Worker<'a> {
     /// This thread's logits of the last step scored, leaving their place empty.
     fn take_logits(&self) -> Vec<f32> {
         std::mem::take(&mut *self.shared.logits[self.thread].write().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Layer `k`'s gate pre-activations for this thread's units over `rows` rows of input `x`
+    /// (`width` wide) and `previous` hidden states: `gates` receives the four gates one after
+    /// another, each units × rows. With many rows one matrix product per term over the units of
+    /// all four gates (the same bits per row as gate by gate: see [`fewest_rows`]); otherwise
+    /// gate by gate, every other step (`backwards`) last gate first.
+    fn gate_products(
+        &self,
+        k: usize,
+        (x, width): (&[f32], usize),
+        previous: &[f32],
+        (rows, backwards): (usize, bool),
+        gates: &mut [f32],
+    ) {
+        let (layer, hidden, n) = (&self.w.layers[k], self.w.hidden_size, self.units.len());
+        if let Some([w_ih, w_hh, b_ih, b_hh]) = self.gate_weights.get(k) {
+            let terms =
+                [Term { weights: w_ih, inputs: x, width }, Term { weights: w_hh, inputs: previous, width: hidden }];
+            return self.affine(&terms, &[b_ih, b_hh], 0..4 * n, rows, gates);
+        }
+        let terms = [
+            Term { weights: layer.w_ih, inputs: x, width },
+            Term { weights: layer.w_hh, inputs: previous, width: hidden },
+        ];
+        let mut order: Vec<_> = gates.chunks_mut(n * rows).enumerate().collect();
+        if backwards {
+            // The weights read last are read first again, while they are still in this core's
+            // cache.
+            order.reverse();
+        }
+        for (gate, out) in order {
+            let range = gate * hidden + self.units.start..gate * hidden + self.units.end;
+            self.affine(&terms, &[layer.b_ih, layer.b_hh], range, rows, out);
+        }
     }
 
     /// Assembles a layer's output (rows × hidden) from every thread's part, taking row `rows[r]`
