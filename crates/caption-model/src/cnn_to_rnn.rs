@@ -116,12 +116,11 @@ impl CNNtoRNN {
         backend::lstm_head_gradients(&self.head_tensors()?, pooled, targets, dropout)
     }
 
-    /// [`head_gradients`](Self::head_gradients) for captions `sampled` by
-    /// [`DecoderRNN::sample_keeping_forward`] (one `pooled` row each, in the order drawn), each
-    /// caption's loss weighted by `weights` (self-critical training's advantages), without
-    /// dropout (the samples were drawn without it): the backward pass from the forward pass the
-    /// sampling kept. `None` where no backend covers the tensors (then `head_gradients` on the
-    /// same captions).
+    /// [`head_gradients`](Self::head_gradients) without dropout (the samples were drawn without
+    /// it) for `targets` whose captions [`DecoderRNN::sample_keeping_forward`] drew (one `pooled`
+    /// row each, in the order drawn; weighted by self-critical training's advantages): the
+    /// backward pass from the forward pass the sampling kept. `None` where no backend covers the
+    /// tensors (then `head_gradients` on the same targets).
     ///
     /// # Errors
     /// Shapes that do not fit the model, captions the sampling did not draw, or a token id
@@ -129,11 +128,10 @@ impl CNNtoRNN {
     pub fn sampled_head_gradients(
         &self,
         pooled: &Tensor,
-        sampled: (&[Vec<u32>], &SampledForward),
-        weights: &[f32],
-        pad: u32,
+        targets: Targets,
+        forward: &SampledForward,
     ) -> Result<Option<HeadGradients>> {
-        backend::lstm_sampled_head_gradients(&self.head_tensors()?, pooled, sampled, weights, pad)
+        backend::lstm_sampled_head_gradients(&self.head_tensors()?, pooled, targets, forward)
     }
 
     /// What trains on top of the encoder (`fc` and the decoder) as the backends read it, under the

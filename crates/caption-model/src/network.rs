@@ -409,11 +409,11 @@ impl Network {
         }
     }
 
-    /// [`head_gradients`](Self::head_gradients) over captions drawn by
-    /// [`sample_keeping_forward`](Self::sample_keeping_forward) (`sampled`: their ids as drawn,
-    /// one `head_input` row each), each caption's loss weighted by `weights`, without dropout:
-    /// only the backward pass runs, from the kept forward pass. `None` where no backend covers
-    /// it (then `head_gradients` over [`teacher_forcing_captions`](Self::teacher_forcing_captions)).
+    /// [`head_gradients`](Self::head_gradients) without dropout for `targets` whose captions
+    /// [`sample_keeping_forward`](Self::sample_keeping_forward) drew
+    /// ([`teacher_forcing_captions`](Self::teacher_forcing_captions) of them, one `head_input`
+    /// row each): only the backward pass runs, from the kept forward pass. `None` where no
+    /// backend covers it (then `head_gradients` on the same targets).
     ///
     /// # Errors
     /// Shapes that do not fit the model, captions the sampling did not draw, or a token id
@@ -421,12 +421,11 @@ impl Network {
     pub fn sampled_head_gradients(
         &self,
         head_input: &Tensor,
-        sampled: (&[Vec<u32>], &SampledForward),
-        weights: &[f32],
-        pad: u32,
+        targets: Targets,
+        forward: &SampledForward,
     ) -> Result<Option<HeadGradients>> {
         match self {
-            Self::CNNtoRNN(model) => model.sampled_head_gradients(head_input, sampled, weights, pad),
+            Self::CNNtoRNN(model) => model.sampled_head_gradients(head_input, targets, forward),
             Self::ShowAttendTell(_) => Ok(None),
         }
     }
@@ -586,9 +585,10 @@ mod tests {
         let weights: Vec<f32> = (0..ids.len()).map(|i| (i as f32 * 0.37).sin()).collect();
         let rows: Vec<u32> = (0..3).flat_map(|i| std::iter::repeat_n(i, samples)).collect();
         let repeated = pooled.index_select(&Tensor::new(rows.as_slice(), &Device::Cpu).unwrap(), 0).unwrap();
-        let kept = network.sampled_head_gradients(&repeated, (&ids, &forward), &weights, pad).unwrap().unwrap();
-        let captions = network.teacher_forcing_captions(&ids, (1, pad), &Device::Cpu).unwrap();
-        let targets = Targets::new(&captions, pad).weighted(&weights);
+        let captions = |ids: &[Vec<u32>]| network.teacher_forcing_captions(ids, (1, pad), &Device::Cpu).unwrap();
+        let drawn_captions = captions(&ids);
+        let targets = Targets::new(&drawn_captions, pad).weighted(&weights);
+        let kept = network.sampled_head_gradients(&repeated, targets, &forward).unwrap().unwrap();
         let full = network.head_gradients(&repeated, targets, &mut Dropout::new(0.0, 0), 0.0).unwrap().unwrap();
         assert_eq!(kept.counted, full.counted);
         assert!((kept.loss - full.loss).abs() <= 1e-5 * full.loss.abs().max(1.0), "{} vs {}", kept.loss, full.loss);
@@ -601,10 +601,13 @@ mod tests {
         }
         // Captions the sampling did not draw are refused, not scored.
         let longer: Vec<Vec<u32>> = ids.iter().map(|caption| [caption.as_slice(), &[5]].concat()).collect();
-        assert!(network.sampled_head_gradients(&repeated, (&longer, &forward), &weights, pad).is_err());
         let mut other = ids.clone();
         other[3][0] = (other[3][0] + 1) % 300;
-        assert!(network.sampled_head_gradients(&repeated, (&other, &forward), &weights, pad).is_err());
+        for wrong in [longer, other] {
+            let wrong = captions(&wrong);
+            let targets = Targets::new(&wrong, pad).weighted(&weights);
+            assert!(network.sampled_head_gradients(&repeated, targets, &forward).is_err());
+        }
     }
 
     /// 100,000 samples of each network's first word for one image: their frequencies match the

