@@ -251,8 +251,8 @@ impl DecoderRNN {
         sampling: crate::Sampling,
     ) -> Result<Vec<Vec<Hypothesis>>> {
         sampling.check().map_err(candle_core::Error::msg)?;
-        let Some(drawn) =
-            backend::lstm_sample(&self.tensors()?, features, (seeds, samples), (max_length, eos), sampling)?
+        let Some((drawn, _)) =
+            backend::lstm_sample(&self.tensors()?, features, (seeds, samples), (max_length, eos), sampling, false)?
         else {
             return crate::sampling::sample(seeds, samples, max_length, eos, sampling, self.decoding_steps(features));
         };
@@ -274,14 +274,9 @@ impl DecoderRNN {
         sampling: crate::Sampling,
     ) -> Result<Option<(Vec<Vec<Hypothesis>>, SampledForward)>> {
         sampling.check().map_err(candle_core::Error::msg)?;
-        let kept = backend::lstm_sample_keeping_forward(
-            &self.tensors()?,
-            features,
-            (seeds, samples),
-            (max_length, eos),
-            sampling,
-        )?;
-        Ok(kept.map(|(drawn, forward)| (per_image(drawn, seeds.len(), samples, eos), forward)))
+        let drawn =
+            backend::lstm_sample(&self.tensors()?, features, (seeds, samples), (max_length, eos), sampling, true)?;
+        Ok(drawn.and_then(|(drawn, forward)| Some((per_image(drawn, seeds.len(), samples, eos), forward?))))
     }
 
     /// Decoding one word at a time over `features` (images × embed), as beam search (and any

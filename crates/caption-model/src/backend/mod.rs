@@ -43,8 +43,8 @@ pub mod views;
 pub use gradients::{AttentionGradients, DecoderGradients, HeadGradients, SampledForward};
 pub(crate) use operations::{
     ConvBlock, ConvMode, Pool, attention_gradients, conv_batch_norm_relu, lstm_beam_search, lstm_decoder_gradients,
-    lstm_greedy, lstm_head_gradients, lstm_sample, lstm_sample_keeping_forward, lstm_sampled_head_gradients,
-    masked_cross_entropy, pad_asymmetric, pool,
+    lstm_greedy, lstm_head_gradients, lstm_sample, lstm_sampled_head_gradients, masked_cross_entropy, pad_asymmetric,
+    pool,
 };
 
 /// The environment variable that forces the reference path for the whole process when set to

@@ -6,8 +6,7 @@
 //! | operation                                   | CPU backend                 | CUDA backend             |
 //! |---------------------------------------------|-----------------------------|--------------------------|
 //! | [`lstm_greedy`]: greedy decoding            | `cpu::decoding`             | `cuda::greedy`           |
-//! | [`lstm_sample`]: sampling (no top-k/top-p)  | `cpu::decoding`             | reference (tensor ops)   |
-//! | [`lstm_sample_keeping_forward`]: the same, its forward pass kept | `cpu::decoding` | none (`lstm_sample`) |
+//! | [`lstm_sample`]: sampling (no top-k/top-p), its forward pass kept if asked | `cpu::decoding` | reference (tensor ops) |
 //! | [`lstm_beam_search`]: beam search           | reference (tensor ops)      | `cuda::beam`             |
 //! | [`lstm_decoder_gradients`]: decoder + loss  | `cpu::training_pass`        | `cuda::training_pass`    |
 //! | [`lstm_head_gradients`]: fc + decoder + loss | `cpu::training_pass`       | `cuda::training_pass`    |
@@ -57,7 +56,9 @@ pub(crate) fn lstm_greedy(
 
 /// `samples` captions per row of `features` drawn by the LSTM `decoder` as `sampling` says, row
 /// `i`'s from `seeds[i]` (every row's captions one after another, each with its summed
-/// log-probability); `None` where no backend covers it (the reference path, and top-k or top-p).
+/// log-probability), and with `keep_forward` what the sampling computed forward, for a training
+/// pass over the samples ([`lstm_sampled_head_gradients`]); `None` where no backend covers it
+/// (the reference path, and top-k or top-p).
 ///
 /// # Errors
 /// Shapes that do not fit.
@@ -65,43 +66,17 @@ pub(crate) fn lstm_sample(
     decoder: &LstmDecoderTensors,
     features: &Tensor,
     seeds_and_samples: (&[u64], usize),
-    (max_length, eos): (usize, u32),
+    length_and_end: (usize, u32),
     sampling: Sampling,
-) -> Result<Option<Vec<GreedyCaption>>> {
-    let plain = sampling.top_k.is_none() && sampling.top_p.is_none();
-    match choose(&[features, decoder.embed()], Gradient::NotTracked) {
-        Path::Cpu if plain => {
-            cpu::decoding::sample(decoder, features, seeds_and_samples, max_length, eos, sampling.temperature).map(Some)
-        }
-        _ => Ok(None),
-    }
-}
-
-/// [`lstm_sample`], keeping what the sampling loop computed forward for a training pass over the
-/// samples ([`lstm_sampled_head_gradients`]); `None` where no backend keeps it.
-///
-/// # Errors
-/// Shapes that do not fit.
-pub(crate) fn lstm_sample_keeping_forward(
-    decoder: &LstmDecoderTensors,
-    features: &Tensor,
-    seeds_and_samples: (&[u64], usize),
-    (max_length, eos): (usize, u32),
-    sampling: Sampling,
-) -> Result<Option<(Vec<GreedyCaption>, SampledForward)>> {
+    keep_forward: bool,
+) -> Result<Option<(Vec<GreedyCaption>, Option<SampledForward>)>> {
     let plain = sampling.top_k.is_none() && sampling.top_p.is_none();
     match choose(&[features, decoder.embed()], Gradient::NotTracked) {
         Path::Cpu if plain => {
             let temperature = sampling.temperature;
-            let (captions, record) = cpu::decoding::sample_keeping_forward(
-                decoder,
-                features,
-                seeds_and_samples,
-                max_length,
-                eos,
-                temperature,
-            )?;
-            Ok(Some((captions, SampledForward(record))))
+            let (captions, record) =
+                cpu::decoding::sample(decoder, features, seeds_and_samples, length_and_end, temperature, keep_forward)?;
+            Ok(Some((captions, record.map(SampledForward))))
         }
         _ => Ok(None),
     }

@@ -70,42 +70,25 @@ pub(crate) fn greedy(decoder: &LstmDecoderTensors, features: &Tensor, max_length
 /// `samples` captions for each row of `features` (images × embed, float32 in CPU memory), each
 /// word drawn from `softmax(logits / temperature)`, image `i`'s from `seeds[i]`, as
 /// [`sampling::sample`](crate::sampling::sample) draws them (without top-k or top-p): every
-/// image's captions one after another, each up to its `eos` or `max_length` words.
+/// image's captions one after another, each up to its `eos` or `max_length` words. With
+/// `keep_forward`, also what the loop computed forward (the LSTM's states and the logits of every
+/// row at every step): what a teacher-forced pass over the sampled captions would compute again,
+/// for the training step's backward pass
+/// ([`training_pass::sampled_head_gradients`](super::training_pass::sampled_head_gradients)).
 pub(crate) fn sample(
     decoder: &LstmDecoderTensors,
     features: &Tensor,
     (seeds, samples): (&[u64], usize),
-    max_length: usize,
-    eos: u32,
+    (max_length, eos): (usize, u32),
     temperature: f32,
-) -> Result<Captions> {
+    keep_forward: bool,
+) -> Result<(Captions, Option<ForwardRecord>)> {
     let images = features.dim(0)?;
     if seeds.len() != images {
         candle_core::bail!("sampling: {} seeds for {images} images", seeds.len());
     }
     let choice = Choice::Sample { temperature, seeds, samples };
-    Ok(decode_features(decoder, features, max_length, eos, choice, false)?.0)
-}
-
-/// [`sample`], keeping what the loop computed forward (the LSTM's states and the logits of every
-/// row at every step): what a teacher-forced pass over the sampled captions would compute
-/// again, for the training step's backward pass
-/// ([`training_pass::sampled_head_gradients`](super::training_pass::sampled_head_gradients)).
-pub(crate) fn sample_keeping_forward(
-    decoder: &LstmDecoderTensors,
-    features: &Tensor,
-    (seeds, samples): (&[u64], usize),
-    max_length: usize,
-    eos: u32,
-    temperature: f32,
-) -> Result<(Captions, ForwardRecord)> {
-    let images = features.dim(0)?;
-    if seeds.len() != images {
-        candle_core::bail!("sampling: {} seeds for {images} images", seeds.len());
-    }
-    let choice = Choice::Sample { temperature, seeds, samples };
-    let (captions, record) = decode_features(decoder, features, max_length, eos, choice, true)?;
-    Ok((captions, record.expect("a recording decode keeps its forward pass")))
+    decode_features(decoder, features, max_length, eos, choice, keep_forward)
 }
 
 /// What the decoding loop computed forward, kept for a training pass's backward.
@@ -648,14 +631,12 @@ impl<'a> Worker<'a> {
 
     /// Row `r`'s logit of `word` at this step, from the logits of the thread whose block holds it.
     fn logit(&self, logits: &[impl std::ops::Deref<Target = Vec<f32>>], word: usize, r: usize, rows: usize) -> f32 {
-        let vocab_size = self.w.vocab_size;
+        let blocks = self.w.vocab_size.div_ceil(SCORE_BLOCK);
         let block = word / SCORE_BLOCK;
-        let owner = (0..self.threads)
-            .find(|&t| share(vocab_size.div_ceil(SCORE_BLOCK), self.threads, t).contains(&block))
-            .unwrap_or(0);
-        let first = share(vocab_size.div_ceil(SCORE_BLOCK), self.threads, owner).start * SCORE_BLOCK;
+        let owner = (0..self.threads).find(|&t| share(blocks, self.threads, t).contains(&block)).unwrap_or(0);
+        let first = share(blocks, self.threads, owner).start * SCORE_BLOCK;
         let block_first = block * SCORE_BLOCK;
-        let block_words = SCORE_BLOCK.min(vocab_size - block_first);
+        let block_words = SCORE_BLOCK.min(self.w.vocab_size - block_first);
         logits[owner][(block_first - first) * rows + r * block_words + (word - block_first)]
     }
 
